@@ -1,0 +1,229 @@
+//! Key expressions: the only place where they are spelled out.
+//!
+//! ```text
+//! swarm/<s>/node/<id>            liveliness token
+//! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave
+//! swarm/<s>/leader               LeaderInfo queryable
+//! swarm/<s>/task/<id>/<leaf>     submit spec state result
+//! ```
+//! MQTT topics are the same strings; the bridge maps `*`/`**` to `+`/`#`.
+
+use crate::names::{NameError, NodeId, SwarmName, TaskId};
+use alloc::format;
+use alloc::string::{String, ToString};
+
+pub const ROOT: &str = "swarm";
+
+wire_key_words! {
+    /// The last chunk of a node's key.
+    pub enum Leaf {
+        Heartbeat => "heartbeat",
+        Vote => "vote",
+        Energy => "energy",
+        State => "state",
+        Status => "status",
+        Cmd => "cmd",
+        Leave => "leave",
+    }
+}
+
+wire_key_words! {
+    /// The last chunk of a task's key.
+    pub enum TaskLeaf {
+        Submit => "submit",
+        Spec => "spec",
+        State => "state",
+        Result => "result",
+    }
+}
+
+/// Builds every key of one swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmKeys {
+    swarm: SwarmName,
+}
+
+impl SwarmKeys {
+    pub fn new(swarm: SwarmName) -> Self {
+        Self { swarm }
+    }
+
+    pub fn swarm(&self) -> &SwarmName {
+        &self.swarm
+    }
+
+    /// The node's liveliness token.
+    pub fn node(&self, id: &NodeId) -> String {
+        format!("{ROOT}/{}/node/{id}", self.swarm)
+    }
+
+    pub fn node_leaf(&self, id: &NodeId, leaf: Leaf) -> String {
+        format!("{ROOT}/{}/node/{id}/{}", self.swarm, leaf.as_str())
+    }
+
+    pub fn heartbeat(&self, id: &NodeId) -> String {
+        self.node_leaf(id, Leaf::Heartbeat)
+    }
+
+    pub fn energy(&self, id: &NodeId) -> String {
+        self.node_leaf(id, Leaf::Energy)
+    }
+
+    pub fn state(&self, id: &NodeId) -> String {
+        self.node_leaf(id, Leaf::State)
+    }
+
+    pub fn leader(&self) -> String {
+        format!("{ROOT}/{}/leader", self.swarm)
+    }
+
+    pub fn task(&self, id: &TaskId, leaf: TaskLeaf) -> String {
+        format!("{ROOT}/{}/task/{id}/{}", self.swarm, leaf.as_str())
+    }
+
+    /// Every node's liveliness token: `swarm/<s>/node/*`.
+    pub fn all_nodes(&self) -> String {
+        format!("{ROOT}/{}/node/*", self.swarm)
+    }
+
+    /// One leaf of every node, e.g. `swarm/<s>/node/*/heartbeat`.
+    pub fn all(&self, leaf: Leaf) -> String {
+        format!("{ROOT}/{}/node/*/{}", self.swarm, leaf.as_str())
+    }
+}
+
+/// A parsed concrete key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwarmKey {
+    Node { swarm: SwarmName, id: NodeId },
+    NodeLeaf { swarm: SwarmName, id: NodeId, leaf: Leaf },
+    Leader { swarm: SwarmName },
+    Task { swarm: SwarmName, id: TaskId, leaf: TaskLeaf },
+}
+
+impl SwarmKey {
+    pub fn swarm(&self) -> &SwarmName {
+        match self {
+            SwarmKey::Node { swarm, .. }
+            | SwarmKey::NodeLeaf { swarm, .. }
+            | SwarmKey::Leader { swarm }
+            | SwarmKey::Task { swarm, .. } => swarm,
+        }
+    }
+
+    /// The node a key belongs to, if it is a node key.
+    pub fn node_id(&self) -> Option<&NodeId> {
+        match self {
+            SwarmKey::Node { id, .. } | SwarmKey::NodeLeaf { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key `{key}` does not start with `{ROOT}/`")]
+    NotSwarm { key: String },
+    #[error("key `{key}`: {source}")]
+    BadName { key: String, source: NameError },
+    #[error("key `{key}` has unknown last chunk `{leaf}`; allowed: {allowed}")]
+    UnknownLeaf {
+        key: String,
+        leaf: String,
+        allowed: &'static str,
+    },
+    #[error("key `{key}` does not match any swarm key (see the key table in bus/src/keys.rs)")]
+    Shape { key: String },
+}
+
+impl core::str::FromStr for SwarmKey {
+    type Err = KeyError;
+
+    fn from_str(key: &str) -> Result<Self, KeyError> {
+        let mut parts = key.split('/');
+        if parts.next() != Some(ROOT) {
+            return Err(KeyError::NotSwarm { key: key.into() });
+        }
+        let bad_name = |source| KeyError::BadName {
+            key: key.into(),
+            source,
+        };
+        let shape = || KeyError::Shape { key: key.into() };
+        let swarm = SwarmName::new(parts.next().ok_or_else(shape)?).map_err(bad_name)?;
+        let rest: alloc::vec::Vec<&str> = parts.collect();
+        match rest.as_slice() {
+            ["leader"] => Ok(SwarmKey::Leader { swarm }),
+            ["node", id] => Ok(SwarmKey::Node {
+                swarm,
+                id: NodeId::new(*id).map_err(bad_name)?,
+            }),
+            ["node", id, leaf] => Ok(SwarmKey::NodeLeaf {
+                swarm,
+                id: NodeId::new(*id).map_err(bad_name)?,
+                leaf: Leaf::parse(leaf).ok_or_else(|| KeyError::UnknownLeaf {
+                    key: key.into(),
+                    leaf: leaf.to_string(),
+                    allowed: Leaf::NAMES,
+                })?,
+            }),
+            ["task", id, leaf] => Ok(SwarmKey::Task {
+                swarm,
+                id: TaskId::new(*id).map_err(bad_name)?,
+                leaf: TaskLeaf::parse(leaf).ok_or_else(|| KeyError::UnknownLeaf {
+                    key: key.into(),
+                    leaf: leaf.to_string(),
+                    allowed: TaskLeaf::NAMES,
+                })?,
+            }),
+            _ => Err(shape()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> SwarmKeys {
+        SwarmKeys::new(SwarmName::new("lab").unwrap())
+    }
+
+    #[test]
+    fn every_built_key_parses_back() {
+        let id = NodeId::new("pi-1").unwrap();
+        let k = keys();
+        assert_eq!(k.node(&id), "swarm/lab/node/pi-1");
+        assert_eq!(k.heartbeat(&id), "swarm/lab/node/pi-1/heartbeat");
+        assert_eq!(k.leader(), "swarm/lab/leader");
+        for leaf in Leaf::ALL {
+            let key = k.node_leaf(&id, *leaf);
+            let parsed: SwarmKey = key.parse().unwrap();
+            assert_eq!(
+                parsed,
+                SwarmKey::NodeLeaf {
+                    swarm: k.swarm().clone(),
+                    id: id.clone(),
+                    leaf: *leaf
+                }
+            );
+        }
+        let task = TaskId::new("t1").unwrap();
+        for leaf in TaskLeaf::ALL {
+            let parsed: SwarmKey = k.task(&task, *leaf).parse().unwrap();
+            assert!(matches!(parsed, SwarmKey::Task { .. }));
+        }
+        assert!(matches!(k.leader().parse::<SwarmKey>(), Ok(SwarmKey::Leader { .. })));
+        assert_eq!(k.node(&id).parse::<SwarmKey>().unwrap().node_id(), Some(&id));
+    }
+
+    #[test]
+    fn bad_keys_say_what_is_wrong() {
+        assert!(matches!("mesh/lab/leader".parse::<SwarmKey>(), Err(KeyError::NotSwarm { .. })));
+        assert!(matches!("swarm/Lab/leader".parse::<SwarmKey>(), Err(KeyError::BadName { .. })));
+        assert!(matches!("swarm/lab/node/*/energy".parse::<SwarmKey>(), Err(KeyError::BadName { .. })));
+        let err = "swarm/lab/node/a/power".parse::<SwarmKey>().unwrap_err();
+        assert!(err.to_string().contains("heartbeat"), "{err}");
+        assert!(matches!("swarm/lab/node/a/energy/x".parse::<SwarmKey>(), Err(KeyError::Shape { .. })));
+        assert!(matches!("swarm".parse::<SwarmKey>(), Err(KeyError::Shape { .. })));
+    }
+}

@@ -1,0 +1,25 @@
+//! The one schema of swarm mesh: names, key expressions, wire messages and their CBOR codec.
+//!
+//! Everything outside the `zenoh` module builds `no_std` + `alloc`, so the ESP32 firmware
+//! shares these types with nodes, bridge and tests instead of copying them.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+#[macro_use]
+mod wire;
+pub mod codec;
+pub mod keys;
+pub mod messages;
+pub mod names;
+
+#[cfg(feature = "std")]
+pub mod json;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
+
+pub use codec::{DecodeError, decode, encode};
+pub use keys::{Leaf, SwarmKey, SwarmKeys};
+pub use messages::*;
+pub use names::{NameError, NodeId, SwarmName};
+pub use wire::{VERSION, WireMessage};
