@@ -71,7 +71,9 @@ pub fn peek_header(bytes: &[u8]) -> Result<Header, DecodeError> {
     }
     let (major, version) = read_head(bytes, &mut at)?;
     match (major, version) {
-        (0, Some(version)) if version != u64::from(VERSION) => Err(DecodeError::UnknownVersion { found: version }),
+        (0, Some(version)) if version != u64::from(VERSION) => {
+            Err(DecodeError::UnknownVersion { found: version })
+        }
         (0, Some(version)) => {
             let (major, tag) = read_head(bytes, &mut at)?;
             match (major, tag) {
@@ -95,14 +97,18 @@ pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, DecodeError> {
     cbor4ii::serde::from_slice(bytes).map_err(|e| classify::<T>(e))
 }
 
-fn classify<T: WireMessage>(e: cbor4ii::serde::DecodeError<core::convert::Infallible>) -> DecodeError {
+fn classify<T: WireMessage>(
+    e: cbor4ii::serde::DecodeError<core::convert::Infallible>,
+) -> DecodeError {
     use cbor4ii::core::error::DecodeError as Core;
     match e {
         cbor4ii::serde::DecodeError::Core(Core::Eof { .. }) => DecodeError::Truncated,
-        cbor4ii::serde::DecodeError::Core(Core::Mismatch { name, found }) => DecodeError::WrongType {
-            expected: T::NAME,
-            found: alloc::format!("CBOR byte {found:#04x} where {name} was expected"),
-        },
+        cbor4ii::serde::DecodeError::Core(Core::Mismatch { name, found }) => {
+            DecodeError::WrongType {
+                expected: T::NAME,
+                found: alloc::format!("CBOR byte {found:#04x} where {name} was expected"),
+            }
+        }
         other => DecodeError::Malformed {
             expected: T::NAME,
             detail: other.to_string(),
@@ -144,5 +150,8 @@ fn read_head(bytes: &[u8], at: &mut usize) -> Result<(u8, Option<u64>), DecodeEr
     let end = *at + width;
     let arg = bytes.get(*at..end).ok_or(DecodeError::Truncated)?;
     *at = end;
-    Ok((major, Some(arg.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))))
+    Ok((
+        major,
+        Some(arg.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))),
+    ))
 }

@@ -95,10 +95,23 @@ impl SwarmKeys {
 /// A parsed concrete key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SwarmKey {
-    Node { swarm: SwarmName, id: NodeId },
-    NodeLeaf { swarm: SwarmName, id: NodeId, leaf: Leaf },
-    Leader { swarm: SwarmName },
-    Task { swarm: SwarmName, id: TaskId, leaf: TaskLeaf },
+    Node {
+        swarm: SwarmName,
+        id: NodeId,
+    },
+    NodeLeaf {
+        swarm: SwarmName,
+        id: NodeId,
+        leaf: Leaf,
+    },
+    Leader {
+        swarm: SwarmName,
+    },
+    Task {
+        swarm: SwarmName,
+        id: TaskId,
+        leaf: TaskLeaf,
+    },
 }
 
 impl SwarmKey {
@@ -212,18 +225,39 @@ mod tests {
             let parsed: SwarmKey = k.task(&task, *leaf).parse().unwrap();
             assert!(matches!(parsed, SwarmKey::Task { .. }));
         }
-        assert!(matches!(k.leader().parse::<SwarmKey>(), Ok(SwarmKey::Leader { .. })));
-        assert_eq!(k.node(&id).parse::<SwarmKey>().unwrap().node_id(), Some(&id));
+        assert!(matches!(
+            k.leader().parse::<SwarmKey>(),
+            Ok(SwarmKey::Leader { .. })
+        ));
+        assert_eq!(
+            k.node(&id).parse::<SwarmKey>().unwrap().node_id(),
+            Some(&id)
+        );
     }
 
     #[test]
     fn bad_keys_say_what_is_wrong() {
-        assert!(matches!("mesh/lab/leader".parse::<SwarmKey>(), Err(KeyError::NotSwarm { .. })));
-        assert!(matches!("swarm/Lab/leader".parse::<SwarmKey>(), Err(KeyError::BadName { .. })));
-        assert!(matches!("swarm/lab/node/*/energy".parse::<SwarmKey>(), Err(KeyError::BadName { .. })));
+        assert!(matches!(
+            "mesh/lab/leader".parse::<SwarmKey>(),
+            Err(KeyError::NotSwarm { .. })
+        ));
+        assert!(matches!(
+            "swarm/Lab/leader".parse::<SwarmKey>(),
+            Err(KeyError::BadName { .. })
+        ));
+        assert!(matches!(
+            "swarm/lab/node/*/energy".parse::<SwarmKey>(),
+            Err(KeyError::BadName { .. })
+        ));
         let err = "swarm/lab/node/a/power".parse::<SwarmKey>().unwrap_err();
         assert!(err.to_string().contains("heartbeat"), "{err}");
-        assert!(matches!("swarm/lab/node/a/energy/x".parse::<SwarmKey>(), Err(KeyError::Shape { .. })));
-        assert!(matches!("swarm".parse::<SwarmKey>(), Err(KeyError::Shape { .. })));
+        assert!(matches!(
+            "swarm/lab/node/a/energy/x".parse::<SwarmKey>(),
+            Err(KeyError::Shape { .. })
+        ));
+        assert!(matches!(
+            "swarm".parse::<SwarmKey>(),
+            Err(KeyError::Shape { .. })
+        ));
     }
 }

@@ -21,5 +21,5 @@ pub mod zenoh;
 pub use codec::{DecodeError, decode, encode};
 pub use keys::{Leaf, SwarmKey, SwarmKeys};
 pub use messages::*;
-pub use names::{NameError, NodeId, SwarmName};
+pub use names::{NameError, NodeId, SwarmName, TaskId};
 pub use wire::{VERSION, WireMessage};

@@ -42,7 +42,9 @@ fn validate(kind: &'static str, value: &str) -> Result<(), NameError> {
         });
     }
     for (position, c) in value.chars().enumerate() {
-        let ok = c.is_ascii_lowercase() || c.is_ascii_digit() || (position > 0 && (c == '_' || c == '-'));
+        let ok = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || (position > 0 && (c == '_' || c == '-'));
         if !ok {
             return Err(NameError::BadChar {
                 kind,
@@ -156,7 +158,14 @@ mod tests {
             Err(NameError::TooLong { len: 64, .. })
         ));
         let err = NodeId::new("Pi4").unwrap_err();
-        assert!(matches!(err, NameError::BadChar { found: 'P', position: 0, .. }));
+        assert!(matches!(
+            err,
+            NameError::BadChar {
+                found: 'P',
+                position: 0,
+                ..
+            }
+        ));
         assert!(err.to_string().contains("`Pi4`"));
         for bad in ["-a", "_a", "a/b", "a*", "a?b", "a#", "a.b", "a b", "é"] {
             assert!(SwarmName::new(bad).is_err(), "{bad} accepted");

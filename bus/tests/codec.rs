@@ -41,12 +41,18 @@ fn typed_errors() {
     }
     let mut v2 = bytes.clone();
     v2[1] = 2;
-    assert_eq!(decode::<Heartbeat>(&v2), Err(DecodeError::UnknownVersion { found: 2 }));
+    assert_eq!(
+        decode::<Heartbeat>(&v2),
+        Err(DecodeError::UnknownVersion { found: 2 })
+    );
     let err = decode::<Energy>(&bytes).unwrap_err();
     assert_eq!(err.kind(), "wrong_type");
     assert!(err.to_string().contains("Energy"), "{err}");
     // A JSON text sent where CBOR belongs.
-    assert_eq!(decode::<Heartbeat>(b"{\"term\":1}").unwrap_err().kind(), "wrong_type");
+    assert_eq!(
+        decode::<Heartbeat>(b"{\"term\":1}").unwrap_err().kind(),
+        "wrong_type"
+    );
     // A field of the wrong type: role as a string.
     let mut wrong_field = bytes.clone();
     wrong_field[3] = 0x61;
@@ -67,12 +73,19 @@ fn invalid_ids_inside_messages_are_refused() {
     let mut hb = encode(&heartbeat());
     let pos = hb.windows(3).position(|w| w == b"pi-").unwrap();
     hb[pos] = b'P';
-    assert!(matches!(decode::<Heartbeat>(&hb), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        decode::<Heartbeat>(&hb),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn header_peek_reads_version_and_tag() {
-    let h = peek_header(&encode(&Command { op: CommandOp::Identify, arg: 5 })).unwrap();
+    let h = peek_header(&encode(&Command {
+        op: CommandOp::Identify,
+        arg: 5,
+    }))
+    .unwrap();
     assert_eq!((h.version, h.tag), (1, 7));
 }
 

@@ -1,0 +1,35 @@
+//! Zenoh helpers: sessions from settings, typed publish/subscribe, liveliness, queryables.
+//! Every wire payload goes through `crate::codec`, so no caller touches bytes.
+
+mod drops;
+mod liveliness;
+mod publish;
+mod query;
+mod queryable;
+mod session;
+mod subscribe;
+
+pub use drops::DropCounters;
+pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
+pub use publish::{TypedPublisher, publish};
+pub use query::{QueryReply, ReplyFault, query_cbor};
+pub use queryable::{ReplyFormat, ServedQueryable, serve};
+pub use session::{SessionMode, ZenohSettings, open};
+pub use subscribe::{Received, TypedSubscriber, subscribe};
+
+/// A zenoh call that failed, with what we were doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {message}")]
+pub struct BusError {
+    pub context: String,
+    pub message: String,
+}
+
+impl BusError {
+    pub(crate) fn new(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Self {
+            context: context.into(),
+            message: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Opening a zenoh session from the `[zenoh]` settings.
+
+use super::BusError;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    /// Talk to other peers directly; found by multicast scouting or `connect`.
+    #[default]
+    Peer,
+    /// Talk only through a zenohd router listed in `connect`.
+    Client,
+}
+
+/// The `[zenoh]` section: how a process joins the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZenohSettings {
+    pub mode: SessionMode,
+    /// Locators to listen on, e.g. `tcp/0.0.0.0:7447`; empty = zenoh's default for the mode.
+    pub listen: Vec<String>,
+    /// Locators to connect to: peers, or the router in client mode.
+    pub connect: Vec<String>,
+    /// Find peers on the LAN by UDP multicast (zenoh scouting).
+    pub multicast_scouting: bool,
+    /// A zenoh JSON5 config file loaded first; the keys above override it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for ZenohSettings {
+    fn default() -> Self {
+        Self {
+            mode: SessionMode::Peer,
+            listen: Vec::new(),
+            connect: Vec::new(),
+            multicast_scouting: true,
+            config_file: None,
+        }
+    }
+}
+
+impl ZenohSettings {
+    /// The zenoh config these settings describe.
+    pub fn to_zenoh_config(&self) -> Result<zenoh::Config, BusError> {
+        let mut config = match &self.config_file {
+            Some(path) => zenoh::Config::from_file(path).map_err(|e| {
+                BusError::new(format!("reading zenoh config {}", path.display()), e)
+            })?,
+            None => zenoh::Config::default(),
+        };
+        let mode = match self.mode {
+            SessionMode::Peer => "\"peer\"",
+            SessionMode::Client => "\"client\"",
+        };
+        let set = |config: &mut zenoh::Config, key: &str, value: String| {
+            config
+                .insert_json5(key, &value)
+                .map_err(|e| BusError::new(format!("zenoh setting {key} = {value}"), e))
+        };
+        set(&mut config, "mode", mode.to_string())?;
+        if !self.listen.is_empty() {
+            set(&mut config, "listen/endpoints", json_list(&self.listen))?;
+        }
+        if !self.connect.is_empty() {
+            set(&mut config, "connect/endpoints", json_list(&self.connect))?;
+        }
+        set(
+            &mut config,
+            "scouting/multicast/enabled",
+            self.multicast_scouting.to_string(),
+        )?;
+        Ok(config)
+    }
+
+    /// Settings for a short-lived observer (CLI, tests): same network, no listener of its own.
+    pub fn observer(&self) -> Self {
+        Self {
+            listen: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Opens a session; fails with zenoh's reason (bad locator, port in use, router unreachable).
+pub async fn open(settings: &ZenohSettings) -> Result<zenoh::Session, BusError> {
+    let config = settings.to_zenoh_config()?;
+    zenoh::open(config)
+        .await
+        .map_err(|e| BusError::new("opening the zenoh session", e))
+}

@@ -1,0 +1,86 @@
+//! Typed subscribing: bad samples are counted and logged, and the stream goes on.
+
+use super::{BusError, DropCounters};
+use crate::codec::decode;
+use crate::keys::SwarmKey;
+use crate::names::NodeId;
+use crate::wire::WireMessage;
+use std::marker::PhantomData;
+use zenoh::Session;
+use zenoh::handlers::FifoChannelHandler;
+use zenoh::pubsub::Subscriber;
+use zenoh::sample::{Sample, SampleKind};
+
+/// A decoded message and the node whose key it came on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received<T> {
+    pub key: String,
+    pub from: NodeId,
+    pub msg: T,
+}
+
+pub struct TypedSubscriber<T> {
+    inner: Subscriber<FifoChannelHandler<Sample>>,
+    drops: DropCounters,
+    _msg: PhantomData<fn() -> T>,
+}
+
+/// Subscribes to a node-key expression such as `swarm/<s>/node/*/heartbeat`.
+pub async fn subscribe<T: WireMessage>(
+    session: &Session,
+    key_expr: String,
+    drops: DropCounters,
+) -> Result<TypedSubscriber<T>, BusError> {
+    let inner = session
+        .declare_subscriber(key_expr.clone())
+        .await
+        .map_err(|e| BusError::new(format!("subscribing to {key_expr}"), e))?;
+    Ok(TypedSubscriber {
+        inner,
+        drops,
+        _msg: PhantomData,
+    })
+}
+
+impl<T: WireMessage> TypedSubscriber<T> {
+    /// The next well-formed message; `None` once the session is closed.
+    pub async fn recv(&self) -> Option<Received<T>> {
+        loop {
+            let sample = self.inner.recv_async().await.ok()?;
+            if sample.kind() == SampleKind::Delete {
+                continue;
+            }
+            if let Some(received) = self.accept(&sample) {
+                return Some(received);
+            }
+        }
+    }
+
+    fn accept(&self, sample: &Sample) -> Option<Received<T>> {
+        let key = sample.key_expr().as_str();
+        let from = match key
+            .parse::<SwarmKey>()
+            .ok()
+            .and_then(|k| k.node_id().cloned())
+        {
+            Some(id) => id,
+            None => {
+                self.drops.count_bad_key();
+                tracing::warn!(key, "dropped {}: key names no valid node", T::NAME);
+                return None;
+            }
+        };
+        match decode::<T>(&sample.payload().to_bytes()) {
+            Ok(msg) => Some(Received {
+                key: key.to_string(),
+                from,
+                msg,
+            }),
+            Err(err) => {
+                self.drops.count_decode(&err);
+                tracing::warn!(key, reason = err.kind(), "dropped {}: {err}", T::NAME);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! `swarm-node bench`: prints payload sizes, start-to-first-heartbeat time, and idle RSS/CPU of
+//! real `swarm-node run` processes on loopback. Figures only; no pass/fail.
+
+use crate::cli::BenchArgs;
+use anyhow::Context;
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use swarm_bus::zenoh::{self as bus, DropCounters, SessionMode, ZenohSettings};
+use swarm_bus::*;
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    sizes();
+    let swarm = SwarmName::new("bench")?;
+    let keys = SwarmKeys::new(swarm.clone());
+    let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i as u16).collect();
+    let endpoint = |p: u16| format!("tcp/127.0.0.1:{p}");
+
+    let observer = bus::open(&ZenohSettings {
+        mode: SessionMode::Peer,
+        listen: vec![endpoint(args.base_port + args.nodes as u16)],
+        connect: Vec::new(),
+        multicast_scouting: false,
+        config_file: None,
+    })
+    .await?;
+    let heartbeats = bus::subscribe::<Heartbeat>(
+        &observer,
+        keys.all(Leaf::Heartbeat),
+        DropCounters::default(),
+    )
+    .await?;
+    let state = tempfile_dir()?;
+    let mut nodes = Nodes(Vec::new());
+    let mut started = HashMap::new();
+    for (i, port) in ports.iter().enumerate() {
+        let id = format!("bench-{i}");
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args([
+            "run",
+            "--id",
+            &id,
+            "--swarm",
+            swarm.as_str(),
+            "--no-multicast",
+        ])
+        .args(["--listen", &endpoint(*port)])
+        .args(["--connect", &endpoint(args.base_port + args.nodes as u16)])
+        .arg("--state-dir")
+        .arg(state.join(&id))
+        .env("SWARM_LOG", "warn")
+        .stdout(Stdio::null());
+        for p in &ports[..i] {
+            cmd.args(["--connect", &endpoint(*p)]);
+        }
+        started.insert(id.clone(), Instant::now());
+        nodes
+            .0
+            .push(cmd.spawn().context("starting swarm-node run")?);
+    }
+
+    let mut first_seen = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(20));
+    tokio::pin!(deadline);
+    while first_seen.len() < args.nodes {
+        tokio::select! {
+            Some(r) = heartbeats.recv() => {
+                if let Some(t0) = started.remove(r.from.as_str()) {
+                    first_seen.push((r.from.to_string(), t0.elapsed()));
+                }
+            }
+            _ = &mut deadline => anyhow::bail!("not every node sent a heartbeat within 20 s"),
+        }
+    }
+    println!("\nstart → first heartbeat seen by a peer (process spawn to sample received):");
+    for (id, d) in &first_seen {
+        println!("  {id}: {:.0} ms", d.as_secs_f64() * 1000.0);
+    }
+
+    let pid = nodes.0[0].id();
+    println!(
+        "\nidle {} with {} nodes up, watched for {} s:",
+        "bench-0", args.nodes, args.seconds
+    );
+    let cpu0 = cpu_ticks(pid)?;
+    let t0 = Instant::now();
+    let mut peak_rss = 0;
+    for _ in 0..args.seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peak_rss = peak_rss.max(rss_kib(pid)?);
+    }
+    let cpu = (cpu_ticks(pid)? - cpu0) as f64 / clock_ticks() / t0.elapsed().as_secs_f64() * 100.0;
+    println!("  RSS now {} KiB, peak {} KiB", rss_kib(pid)?, peak_rss);
+    println!("  CPU {cpu:.3} % of one core (utime+stime from /proc)");
+    drop(nodes);
+    let _ = observer.close().await;
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+fn sizes() {
+    let leader = NodeId::new("pi-gw-01").expect("valid literal");
+    let hb = Heartbeat {
+        term: 42,
+        role: Role::Follower,
+        leader: Some(leader.clone()),
+        seq: 1_000_000,
+        cadence_ms: 500,
+        class: DeviceClass::Full,
+    };
+    let long_leader = Heartbeat {
+        leader: Some(NodeId::new("a".repeat(23)).expect("valid literal")),
+        ..hb.clone()
+    };
+    let energy = Energy {
+        ts_ms: 1_790_000_000_000,
+        watts: 3.25,
+        source: PowerSource::Model,
+        cpu_pct: 12,
+        temp_c: Some(48.5),
+        battery_pct: Some(87),
+        charging: Some(false),
+        wh_total: 1234.5,
+        co2_g: 592.6,
+    };
+    println!("payload sizes (CBOR, bytes; JSON form for comparison):");
+    let row = |name: &str, cbor: usize, json: usize| {
+        println!("  {name:<40} {cbor:>4} B   (JSON {json} B)")
+    };
+    row(
+        "heartbeat, leader id of 8 chars",
+        encode(&hb).len(),
+        json_len(&hb),
+    );
+    row(
+        "heartbeat, leader id of 23 chars",
+        encode(&long_leader).len(),
+        json_len(&long_leader),
+    );
+    row(
+        "energy, every optional field set",
+        encode(&energy).len(),
+        json_len(&energy),
+    );
+    row(
+        "leave",
+        encode(&Leave { term: 42 }).len(),
+        json_len(&Leave { term: 42 }),
+    );
+}
+
+fn json_len<T: serde::Serialize>(m: &T) -> usize {
+    serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0)
+}
+
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("swarm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS in /proc status")
+}
+
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("bad /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .context("bad /proc stat")
+    };
+    Ok(field(11)? + field(12)?)
+}
+
+fn clock_ticks() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map(|t| t as f64)
+        .unwrap_or(100.0)
+}

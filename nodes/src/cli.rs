@@ -1,0 +1,149 @@
+//! The command line. Every flag also reads a `SWARM_*` environment variable and has a config key.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use swarm_bus::zenoh::SessionMode;
+use swarm_bus::{DeviceClass, NodeId, SwarmName};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swarm-node",
+    version,
+    about = "A node of a swarm mesh on Zenoh"
+)]
+pub struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/swarm-mesh/swarm.toml).
+    #[arg(long, global = true, env = "SWARM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join the swarm and run until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Print the swarm's members: id, class, role, term, heartbeat age, watts, battery, temperature.
+    Status(QueryArgs),
+    /// Print every member's power, energy and CO2.
+    Energy(QueryArgs),
+    /// Read or write the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Measure payload sizes, start-up time, and idle RSS/CPU of local nodes; prints figures.
+    Bench(BenchArgs),
+}
+
+/// Where to find the swarm; shared by `run` and the query commands.
+#[derive(Debug, Args, Default, Clone)]
+pub struct BusArgs {
+    /// Swarm name [config: node.swarm].
+    #[arg(long, env = "SWARM_SWARM", value_name = "NAME")]
+    pub swarm: Option<SwarmName>,
+    /// Zenoh locator to connect to, e.g. tcp/127.0.0.1:7447 [config: zenoh.connect].
+    #[arg(
+        long,
+        env = "SWARM_CONNECT",
+        value_name = "ENDPOINT",
+        value_delimiter = ','
+    )]
+    pub connect: Vec<String>,
+    /// peer or client (client needs a zenohd router in --connect) [config: zenoh.mode].
+    #[arg(long, env = "SWARM_MODE", value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Turn off multicast scouting [config: zenoh.multicast_scouting = false].
+    #[arg(long, env = "SWARM_NO_MULTICAST")]
+    pub no_multicast: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    Peer,
+    Client,
+}
+
+impl From<ModeArg> for SessionMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Peer => SessionMode::Peer,
+            ModeArg::Client => SessionMode::Client,
+        }
+    }
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct RunArgs {
+    /// Node id (default: the hostname, made valid) [config: node.id].
+    #[arg(long, env = "SWARM_ID", value_name = "ID")]
+    pub id: Option<NodeId>,
+    /// full, standard or minimal [config: node.class].
+    #[arg(long, env = "SWARM_CLASS", value_parser = parse_class)]
+    pub class: Option<DeviceClass>,
+    /// Zenoh locator to listen on, e.g. tcp/0.0.0.0:7447 [config: zenoh.listen].
+    #[arg(
+        long,
+        env = "SWARM_LISTEN",
+        value_name = "ENDPOINT",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<String>,
+    /// Directory for state kept across restarts [config: node.state_dir].
+    #[arg(long, env = "SWARM_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Heartbeat interval in ms [config: consensus.heartbeat_interval_ms].
+    #[arg(long, env = "SWARM_HEARTBEAT_MS", value_name = "MS")]
+    pub heartbeat_ms: Option<u32>,
+    #[command(flatten)]
+    pub bus: BusArgs,
+}
+
+fn parse_class(s: &str) -> Result<DeviceClass, String> {
+    s.parse()
+        .map_err(|e: swarm_bus::messages::UnknownVariant| e.to_string())
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct QueryArgs {
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for replies, in ms.
+    #[arg(
+        long,
+        env = "SWARM_TIMEOUT_MS",
+        default_value_t = 1500,
+        value_name = "MS"
+    )]
+    pub timeout_ms: u64,
+    #[command(flatten)]
+    pub bus: BusArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write the documented default config file.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the effective config (file, then environment) as TOML.
+    Show,
+    /// Set one key, e.g. `config set energy.carbon_intensity_gco2_kwh 120`.
+    Set { key: String, value: String },
+    /// Print the config file's path.
+    Path,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Nodes to start on loopback.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// How long to watch the idle nodes, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// First loopback TCP port to use.
+    #[arg(long, default_value_t = 17447)]
+    pub base_port: u16,
+}

@@ -1,0 +1,121 @@
+//! The config sections. Every key is documented in `config/swarm.toml`.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use swarm_bus::zenoh::ZenohSettings;
+use swarm_bus::{DeviceClass, NodeId, SwarmName};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub node: NodeSection,
+    pub zenoh: ZenohSettings,
+    pub consensus: Consensus,
+    pub energy: EnergySettings,
+    pub adaptive_gossip: AdaptiveGossip,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Unset: the hostname, lowercased, with other characters turned into '-'.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<NodeId>,
+    pub swarm: SwarmName,
+    pub class: DeviceClass,
+    /// Unset: `$XDG_STATE_HOME/swarm-mesh/<id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            id: None,
+            swarm: SwarmName::new("default").expect("valid literal"),
+            class: DeviceClass::Full,
+            state_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quorum {
+    Majority,
+    Island,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Consensus {
+    pub heartbeat_interval_ms: u32,
+    pub election_timeout_min_ms: u32,
+    pub election_timeout_max_ms: u32,
+    pub membership_window_s: u32,
+    pub quorum: Quorum,
+}
+
+impl Default for Consensus {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 500,
+            election_timeout_min_ms: 1500,
+            election_timeout_max_ms: 3000,
+            membership_window_s: 600,
+            quorum: Quorum::Majority,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnergySettings {
+    /// `auto` or a built-in profile name (see `energy::profile`).
+    pub profile: String,
+    /// Override the profile's idle watts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_watts: Option<f32>,
+    /// Override the profile's full-load watts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_watts: Option<f32>,
+    pub sample_interval_ms: u32,
+    pub carbon_intensity_gco2_kwh: f32,
+    pub low_power_threshold_percent: u8,
+    pub critical_threshold_percent: u8,
+}
+
+impl Default for EnergySettings {
+    fn default() -> Self {
+        Self {
+            profile: "auto".into(),
+            idle_watts: None,
+            max_watts: None,
+            sample_interval_ms: 5000,
+            carbon_intensity_gco2_kwh: 480.0,
+            low_power_threshold_percent: 20,
+            critical_threshold_percent: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveGossip {
+    pub enabled: bool,
+    pub min_interval_ms: u32,
+    pub max_interval_ms: u32,
+    /// A peer is suspect after this many of its own advertised intervals without a heartbeat.
+    pub suspect_after: u32,
+}
+
+impl Default for AdaptiveGossip {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_interval_ms: 250,
+            max_interval_ms: 10_000,
+            suspect_after: 3,
+        }
+    }
+}

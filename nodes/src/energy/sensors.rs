@@ -1,0 +1,119 @@
+//! Temperature and battery from Linux sysfs. The root is a parameter so tests can lay out a
+//! fake tree; missing or unreadable files mean "no such sensor", never an error.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The hottest thermal zone, in °C.
+pub fn temperature_c(sys: &Path) -> Option<f32> {
+    let zones = fs::read_dir(sys.join("class/thermal")).ok()?;
+    zones
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("thermal_zone"))
+        .filter_map(|e| read_trimmed(&e.path().join("temp"))?.parse::<f32>().ok())
+        .map(|milli| milli / 1000.0)
+        // Drivers report absurd values for absent sensors (e.g. -273 °C); ignore them.
+        .filter(|c| (-60.0..=200.0).contains(c))
+        .reduce(f32::max)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Battery {
+    pub percent: Option<u8>,
+    pub charging: Option<bool>,
+}
+
+/// The first power supply of type `Battery`.
+pub fn battery(sys: &Path) -> Battery {
+    let Ok(supplies) = fs::read_dir(sys.join("class/power_supply")) else {
+        return Battery::default();
+    };
+    let mut paths: Vec<PathBuf> = supplies.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for dir in paths {
+        if read_trimmed(&dir.join("type")).as_deref() != Some("Battery") {
+            continue;
+        }
+        let percent = read_trimmed(&dir.join("capacity"))
+            .and_then(|s| s.parse::<u16>().ok())
+            .map(|p| p.min(100) as u8);
+        let charging = read_trimmed(&dir.join("status")).map(|s| s == "Charging");
+        return Battery { percent, charging };
+    }
+    Battery::default()
+}
+
+/// `/proc/device-tree/model` (NUL-terminated on a Pi).
+pub fn device_tree_model(proc_root: &Path) -> Option<String> {
+    let raw = fs::read(proc_root.join("device-tree/model")).ok()?;
+    Some(
+        String::from_utf8_lossy(&raw)
+            .trim_end_matches('\0')
+            .trim()
+            .to_string(),
+    )
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn reads_hottest_zone_and_skips_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(temperature_c(root), None);
+        put(root, "class/thermal/thermal_zone0/temp", "41500\n");
+        put(root, "class/thermal/thermal_zone1/temp", "52000\n");
+        put(root, "class/thermal/thermal_zone2/temp", "garbage");
+        put(root, "class/thermal/thermal_zone3/temp", "-273000");
+        put(root, "class/thermal/cooling_device0/temp", "99000");
+        assert_eq!(temperature_c(root), Some(52.0));
+    }
+
+    #[test]
+    fn reads_the_battery_not_the_mains_supply() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(battery(root), Battery::default());
+        put(root, "class/power_supply/AC/type", "Mains\n");
+        put(root, "class/power_supply/BAT0/type", "Battery\n");
+        put(root, "class/power_supply/BAT0/capacity", "87\n");
+        put(root, "class/power_supply/BAT0/status", "Charging\n");
+        assert_eq!(
+            battery(root),
+            Battery {
+                percent: Some(87),
+                charging: Some(true)
+            }
+        );
+        put(root, "class/power_supply/BAT0/capacity", "250");
+        put(root, "class/power_supply/BAT0/status", "Discharging");
+        assert_eq!(battery(root).percent, Some(100));
+        assert_eq!(battery(root).charging, Some(false));
+    }
+
+    #[test]
+    fn model_string_loses_its_nul() {
+        let dir = tempfile::tempdir().unwrap();
+        put(
+            dir.path(),
+            "device-tree/model",
+            "Raspberry Pi 4 Model B Rev 1.4\0",
+        );
+        assert_eq!(
+            device_tree_model(dir.path()).as_deref(),
+            Some("Raspberry Pi 4 Model B Rev 1.4")
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! `status` and `energy`: a short-lived observer session asks the swarm and prints what answers.
+
+pub mod energy;
+pub mod status;
+
+use crate::config::Config;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use swarm_bus::zenoh::{self as bus, QueryReply};
+use swarm_bus::{Energy, Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, WireMessage};
+
+/// What the swarm answered, by node.
+#[derive(Debug, Default)]
+pub struct SwarmView {
+    pub states: BTreeMap<NodeId, NodeState>,
+    pub energy: BTreeMap<NodeId, Energy>,
+    /// Replies that could not be read (counted, and reported on stderr).
+    pub faults: Vec<String>,
+}
+
+pub async fn ask(config: &Config, timeout: Duration) -> anyhow::Result<SwarmView> {
+    let keys = SwarmKeys::new(config.node.swarm.clone());
+    let session = bus::open(&config.zenoh.observer()).await?;
+    // Peer sessions learn of the swarm's other peers by gossip just after opening; a query sent
+    // at once would reach only the peers already connected.
+    tokio::time::sleep(SETTLE).await;
+    let (state_keys, energy_keys) = (keys.all(Leaf::State), keys.all(Leaf::Energy));
+    let (states, energy) = tokio::join!(
+        bus::query_cbor::<NodeState>(&session, &state_keys, timeout),
+        bus::query_cbor::<Energy>(&session, &energy_keys, timeout),
+    );
+    let mut view = SwarmView::default();
+    view.states = by_node(states?, &mut view.faults);
+    view.energy = by_node(energy?, &mut view.faults);
+    let _ = session.close().await;
+    Ok(view)
+}
+
+const SETTLE: Duration = Duration::from_millis(300);
+
+fn by_node<T: WireMessage>(
+    replies: Vec<QueryReply<T>>,
+    faults: &mut Vec<String>,
+) -> BTreeMap<NodeId, T> {
+    let mut out = BTreeMap::new();
+    for reply in replies {
+        let id = reply
+            .key
+            .parse::<SwarmKey>()
+            .ok()
+            .and_then(|k| k.node_id().cloned());
+        match (id, reply.msg) {
+            (Some(id), Ok(msg)) => {
+                out.insert(id, msg);
+            }
+            (_, Err(fault)) => faults.push(format!("{}: {fault}", reply.key)),
+            (None, Ok(_)) => {
+                faults.push(format!("{}: reply on a key that names no node", reply.key))
+            }
+        }
+    }
+    out
+}
+
+/// "1.2 s", "340 ms", or "-" when unknown.
+pub fn age(ms: Option<u64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 1000 => format!("{ms} ms"),
+        Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
+    }
+}
+
+pub fn or_dash<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(header.iter().map(|h| h.to_string()));
+    t
+}
