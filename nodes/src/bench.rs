@@ -79,8 +79,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let pid = nodes.0[0].id();
     println!(
-        "\nidle {} with {} nodes up, watched for {} s:",
-        "bench-0", args.nodes, args.seconds
+        "
+idle bench-0 with {} nodes up, watched for {} s:",
+        args.nodes, args.seconds
     );
     let cpu0 = cpu_ticks(pid)?;
     let t0 = Instant::now();

@@ -1,1 +1,217 @@
+//! Helpers for multi-process tests: real `swarm-node` processes on loopback ports, real zenoh
+//! sessions watching them, real signals.
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use swarm_bus::zenoh::{SessionMode, ZenohSettings};
+
+/// The `swarm-node` binary next to the test executable (`target/<profile>/swarm-node`).
+/// `cargo test --workspace` builds it, because the `swarm-node` package has integration tests
+/// of its own; run `cargo build -p swarm-node` first when testing this package alone.
+pub fn swarm_node_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>/swarm-node
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("swarm-node"))
+            .expect("test executable lives in target/<profile>/deps");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo test --workspace` or `cargo build -p swarm-node` first",
+            bin.display()
+        );
+        bin
+    })
+}
+
+fn empty_config(dir: &Path) -> PathBuf {
+    let path = dir.join("empty-swarm.toml");
+    if !path.exists() {
+        std::fs::write(&path, "").expect("writing an empty config file");
+    }
+    path
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral loopback port")
+}
+
+pub fn endpoint(port: u16) -> String {
+    format!("tcp/127.0.0.1:{port}")
+}
+
+/// One `swarm-node run` process; killed when dropped.
+pub struct Node {
+    pub id: String,
+    pub port: u16,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn spawn(
+        dir: &Path,
+        swarm: &str,
+        id: &str,
+        port: u16,
+        connect: &[u16],
+        extra: &[&str],
+    ) -> Node {
+        let log = dir.join(format!("{id}.log"));
+        let log_file = std::fs::File::create(&log).expect("creating node log");
+        let mut cmd = Command::new(swarm_node_bin());
+        cmd.args(["run", "--id", id, "--swarm", swarm, "--no-multicast"])
+            .args(["--listen", &endpoint(port)])
+            .arg("--state-dir")
+            .arg(dir.join(id))
+            .args(extra)
+            // An empty config file keeps a developer's own config out of the tests.
+            .env("SWARM_CONFIG", empty_config(dir))
+            .env("SWARM_LOG", "info,zenoh=error")
+            .env_remove("SWARM_CONNECT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for p in connect {
+            cmd.args(["--connect", &endpoint(*p)]);
+        }
+        let child = cmd.spawn().expect("starting swarm-node run");
+        Node {
+            id: id.into(),
+            port,
+            log,
+            child: Some(child),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal)
+            .expect("sending a signal");
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Several nodes of one swarm, each connected to every node started before it.
+pub struct Mesh {
+    pub swarm: String,
+    pub nodes: Vec<Node>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Mesh {
+    pub fn start(swarm: &str, count: usize) -> Mesh {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut nodes: Vec<Node> = Vec::new();
+        for i in 0..count {
+            let earlier: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+            nodes.push(Node::spawn(
+                dir.path(),
+                swarm,
+                &format!("n{i}"),
+                free_port(),
+                &earlier,
+                &[],
+            ));
+        }
+        Mesh {
+            swarm: swarm.into(),
+            nodes,
+            dir,
+        }
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// Bus settings that reach every node of the mesh over loopback only.
+    pub fn settings(&self) -> ZenohSettings {
+        ZenohSettings {
+            mode: SessionMode::Peer,
+            listen: vec![endpoint(free_port())],
+            connect: self.ports().into_iter().map(endpoint).collect(),
+            multicast_scouting: false,
+            config_file: None,
+        }
+    }
+
+    /// Runs `swarm-node <args>` against this mesh and returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new(swarm_node_bin());
+        cmd.args(args)
+            .args(["--swarm", &self.swarm, "--no-multicast"])
+            .env("SWARM_CONFIG", empty_config(self.dir.path()))
+            .env("SWARM_LOG", "error");
+        for p in self.ports() {
+            cmd.args(["--connect", &endpoint(p)]);
+        }
+        let out = cmd.output().expect("running swarm-node");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// Polls `check` until it returns `Some`, or gives up after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

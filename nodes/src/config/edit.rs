@@ -31,10 +31,10 @@ pub fn set(path: &Path, key: &str, value: &str) -> Result<Config, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
+        Err(cause) => {
             return Err(ConfigError::Read {
                 path: path.to_path_buf(),
-                source,
+                cause,
             });
         }
     };
@@ -70,9 +70,9 @@ pub fn set(path: &Path, key: &str, value: &str) -> Result<Config, ConfigError> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let err = |source| ConfigError::Write {
+    let err = |cause| ConfigError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;

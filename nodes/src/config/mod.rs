@@ -32,10 +32,10 @@ pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             return Ok(Config::default());
         }
-        Err(source) => {
+        Err(cause) => {
             return Err(ConfigError::Read {
                 path: path.to_path_buf(),
-                source,
+                cause,
             });
         }
     };

@@ -18,15 +18,15 @@ pub enum ConfigError {
         path: Option<PathBuf>,
         message: String,
     },
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {cause}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot write config file {}: {source}", path.display())]
+    #[error("cannot write config file {}: {cause}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{} exists; use --force to overwrite it", .0.display())]
     Exists(PathBuf),

@@ -1,0 +1,170 @@
+//! The command line as a user meets it: config files, bad flags, bad values.
+//! (Living in this package also makes `cargo test` build the `swarm-node` binary that the
+//! multi-process tests in `swarm-tests` start.)
+
+use std::path::Path;
+use std::process::Command;
+
+fn swarm_node_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_swarm-node")
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(swarm_node_bin())
+        .args(args)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("SWARM_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_init_show_set_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, path, _) = run(dir.path(), &["config", "path"]);
+    assert_eq!(code, 0);
+    let path = path.trim().to_string();
+    assert!(path.ends_with("config/swarm-mesh/swarm.toml"), "{path}");
+
+    // No file needed: show prints the defaults.
+    let (code, shown, err) = run(dir.path(), &["config", "show"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(shown.contains("heartbeat_interval_ms = 500"), "{shown}");
+
+    assert_eq!(run(dir.path(), &["config", "init"]).0, 0);
+    let documented = std::fs::read_to_string(&path).unwrap();
+    assert!(documented.contains("# swarm-node configuration"));
+    let (code, _, err) = run(dir.path(), &["config", "init"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(run(dir.path(), &["config", "init", "--force"]).0, 0);
+
+    let (code, _, err) = run(
+        dir.path(),
+        &["config", "set", "energy.carbon_intensity_gco2_kwh", "120"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(dir.path(), &["config", "set", "node.id", "pi-gw-01"]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("carbon_intensity_gco2_kwh = 120"), "{text}");
+    assert!(
+        text.contains("# swarm-node configuration"),
+        "comments were lost"
+    );
+    let (_, shown, _) = run(dir.path(), &["config", "show"]);
+    assert!(shown.contains("id = \"pi-gw-01\""), "{shown}");
+}
+
+#[test]
+fn bad_config_values_name_key_value_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "node.class",
+            "huge",
+            &["class", "huge", "full standard minimal"],
+        ),
+        ("node.id", "Bad Id", &["node id", "Bad Id", "a-z"]),
+        (
+            "consensus.heartbeat_interval_ms",
+            "5",
+            &["consensus.heartbeat_interval_ms", "5", "50 to 60000"],
+        ),
+        (
+            "energy.profile",
+            "toaster",
+            &["energy.profile", "toaster", "pi4"],
+        ),
+        (
+            "energy.critical_threshold_percent",
+            "50",
+            &["critical_threshold_percent", "50", "0 to 20"],
+        ),
+        (
+            "consensus.nonsense",
+            "1",
+            &["nonsense", "heartbeat_interval_ms"],
+        ),
+        (
+            "nosection",
+            "1",
+            &["nosection", "node zenoh consensus energy adaptive_gossip"],
+        ),
+    ];
+    for (key, value, needles) in cases {
+        let (code, _, err) = run(dir.path(), &["config", "set", key, value]);
+        assert_eq!(code, 2, "{key}={value} accepted");
+        for needle in *needles {
+            assert!(
+                err.contains(needle),
+                "error for {key}={value} lacks {needle:?}: {err}"
+            );
+        }
+    }
+    // Nothing was written by the refused commands.
+    let (_, path, _) = run(dir.path(), &["config", "path"]);
+    assert!(!Path::new(path.trim()).exists());
+
+    // A broken file is reported with its path, not ignored.
+    std::fs::create_dir_all(dir.path().join("config/swarm-mesh")).unwrap();
+    std::fs::write(path.trim(), "[energy]\nsample_interval_ms = \"often\"\n").unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "show"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("swarm.toml") && err.contains("sample_interval_ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(dir.path(), &["run", "--id", "Not/Valid"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Not/Valid") && err.contains("'/'"), "{err}");
+    let (code, _, err) = run(dir.path(), &["run", "--id", "x", "--class", "tiny"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("full standard minimal"), "{err}");
+    let (code, _, err) = run(
+        dir.path(),
+        &["run", "--id", "x", "--heartbeat-ms", "1", "--no-multicast"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("consensus.heartbeat_interval_ms"), "{err}");
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "run",
+            "--id",
+            "x",
+            "--connect",
+            "localhost",
+            "--no-multicast",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("localhost"), "{err}");
+    let (code, out, _) = run(dir.path(), &["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("swarm-node "), "{out}");
+}
+
+#[test]
+fn the_documented_default_file_is_the_default_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, defaults, _) = run(dir.path(), &["config", "show"]);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/swarm.toml");
+    let (code, from_file, err) = run(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "config", "show"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_file, defaults);
+}

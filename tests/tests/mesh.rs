@@ -1,0 +1,181 @@
+//! Three real nodes on loopback: they hear each other, and every query answers per node.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use swarm_bus::zenoh::{self as bus, query_cbor};
+use swarm_bus::{Leaf, NodeState, SwarmKey, SwarmKeys, SwarmName};
+use swarm_tests::{Mesh, eventually};
+use zenoh::query::{ConsolidationMode, QueryTarget};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn keys(mesh: &Mesh) -> SwarmKeys {
+    SwarmKeys::new(SwarmName::new(mesh.swarm.as_str()).unwrap())
+}
+
+/// Raw zenoh get as zenoh-cli does it (no format parameter): every reply as (key, encoding, JSON).
+async fn get_json(
+    session: &zenoh::Session,
+    selector: &str,
+) -> Vec<(String, String, serde_json::Value)> {
+    let replies = session
+        .get(selector)
+        .target(QueryTarget::All)
+        .consolidation(ConsolidationMode::None)
+        .timeout(Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        let sample = reply.result().expect("an Ok reply");
+        let json = serde_json::from_slice(&sample.payload().to_bytes()).expect("reply is JSON");
+        out.push((
+            sample.key_expr().to_string(),
+            sample.encoding().to_string(),
+            json,
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_hear_each_other_and_answer_in_json() {
+    let mesh = Mesh::start("mesh3", 3);
+    let keys = keys(&mesh);
+    let session = bus::open(&mesh.settings()).await.unwrap();
+
+    // Each node lists the two others as live peers it has had heartbeats from.
+    let all_heard = eventually(WAIT, || async {
+        let replies =
+            query_cbor::<NodeState>(&session, &keys.all(Leaf::State), Duration::from_secs(1))
+                .await
+                .ok()?;
+        let complete = replies.len() == 3
+            && replies.iter().all(|r| {
+                r.msg
+                    .as_ref()
+                    .is_ok_and(|s| s.peers.len() == 2 && s.seq > 0)
+            });
+        complete.then_some(replies)
+    })
+    .await;
+    let replies =
+        all_heard.unwrap_or_else(|| panic!("nodes never heard each other; logs:\n{}", logs(&mesh)));
+    for r in &replies {
+        let state = r.msg.as_ref().unwrap();
+        let me = r
+            .key
+            .parse::<SwarmKey>()
+            .unwrap()
+            .node_id()
+            .unwrap()
+            .clone();
+        assert!(!state.peers.contains(&me), "{me} lists itself");
+        assert_eq!(state.dropped, 0);
+    }
+
+    // A fourth session's query on swarm/**/energy: three JSON replies with numeric watts.
+    let energy = get_json(&session, "swarm/**/energy").await;
+    let ids: BTreeSet<_> = energy
+        .iter()
+        .map(|(_, _, j)| j["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        ["n0", "n1", "n2"].map(String::from).into(),
+        "{energy:?}"
+    );
+    for (key, encoding, json) in &energy {
+        assert_eq!(encoding, "application/json");
+        assert!(key.ends_with(&format!("/{}/energy", json["id"].as_str().unwrap())));
+        assert!(json["watts"].as_f64().unwrap() > 0.0, "{json}");
+        assert_eq!(json["source"], "model");
+        assert!(
+            json["wh_total"].is_number() && json["co2_g"].is_number(),
+            "{json}"
+        );
+    }
+
+    // Every node answers on the swarm's leader key; nobody leads before the election lands.
+    let leaders = get_json(&session, &keys.leader()).await;
+    assert_eq!(leaders.len(), 3, "{leaders:?}");
+    for (_, _, json) in &leaders {
+        assert!(json["leader"].is_null(), "{json}");
+        assert_eq!(json["role"], "follower");
+        assert_eq!(json["term"], 0);
+        assert!(json["node"].is_string());
+    }
+
+    // ?format=cbor answers in CBOR; an unknown format is an error reply, not silence.
+    let cbor = session
+        .get(format!("{}?format=cbor", keys.all(Leaf::Energy)))
+        .await
+        .unwrap();
+    let first = cbor.recv_async().await.unwrap();
+    assert_eq!(
+        first.result().unwrap().encoding().to_string(),
+        "application/cbor"
+    );
+    let bad = session
+        .get(format!("{}?format=xml", keys.leader()))
+        .await
+        .unwrap();
+    let err = bad.recv_async().await.unwrap();
+    let text = String::from_utf8(err.result().unwrap_err().payload().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("format=json"), "{text}");
+    session.close().await.unwrap();
+
+    // The CLI, from a separate process, sees the same swarm.
+    let (code, out, err) = mesh.cli(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = status.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{out}");
+    for row in rows {
+        for field in [
+            "id",
+            "class",
+            "role",
+            "term",
+            "leader",
+            "heartbeat_age_ms",
+            "watts",
+        ] {
+            assert!(row.get(field).is_some(), "status row lacks {field}: {row}");
+        }
+    }
+    let (code, out, err) = mesh.cli(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("HEARTBEAT") && out.contains("n2") && out.contains("3 node(s)"),
+        "{out}"
+    );
+
+    let (code, out, err) = mesh.cli(&["energy", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 3, "{out}");
+    let reply_fields: BTreeSet<String> = energy[0].2.as_object().unwrap().keys().cloned().collect();
+    for row in &rows {
+        let fields: BTreeSet<String> = row.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            fields, reply_fields,
+            "energy --json and the energy queryable differ"
+        );
+    }
+}
+
+#[test]
+fn query_commands_fail_clearly_when_nobody_answers() {
+    let mesh = Mesh::start("empty", 0);
+    let (code, out, err) = mesh.cli(&["status", "--timeout-ms", "300"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no node of swarm `empty` answered"), "{err}");
+}
+
+fn logs(mesh: &Mesh) -> String {
+    mesh.nodes
+        .iter()
+        .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
+        .collect()
+}

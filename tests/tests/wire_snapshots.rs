@@ -1,0 +1,154 @@
+//! Every message's bytes and JSON form, snapshotted: a change to the wire is a reviewed diff.
+//! Also the byte budgets from the design: heartbeat ≤ 40 B, energy ≤ 64 B.
+
+use swarm_bus::*;
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The snapshot text of one message: size, hex, and the JSON a query would return.
+fn wire<T: WireMessage>(msg: &T) -> String {
+    let bytes = encode(msg);
+    let back: T = decode(&bytes).expect("round trip");
+    assert_eq!(encode(&back), bytes, "{} does not round-trip", T::NAME);
+    format!(
+        "{} bytes\n{}\n{}",
+        bytes.len(),
+        hex(&bytes),
+        serde_json::to_string_pretty(&json::to_json(msg, None)).unwrap()
+    )
+}
+
+fn heartbeat(leader: &str) -> Heartbeat {
+    Heartbeat {
+        term: 42,
+        role: Role::Follower,
+        leader: Some(id(leader)),
+        seq: 1_000_000,
+        cadence_ms: 500,
+        class: DeviceClass::Full,
+    }
+}
+
+fn energy() -> Energy {
+    Energy {
+        ts_ms: 1_790_000_000_000,
+        watts: 3.25,
+        source: PowerSource::Model,
+        cpu_pct: 12,
+        temp_c: Some(48.5),
+        battery_pct: Some(87),
+        charging: Some(false),
+        wh_total: 1234.5,
+        co2_g: 592.5,
+    }
+}
+
+#[test]
+fn heartbeat_wire() {
+    insta::assert_snapshot!(wire(&heartbeat("pi-gw-01")));
+}
+
+#[test]
+fn vote_request_wire() {
+    insta::assert_snapshot!(wire(&VoteRequest {
+        term: 43,
+        pre_vote: true,
+        class: DeviceClass::Standard,
+    }));
+}
+
+#[test]
+fn vote_reply_wire() {
+    insta::assert_snapshot!(wire(&VoteReply {
+        term: 43,
+        candidate: id("pi-gw-02"),
+        granted: true,
+        pre_vote: false,
+    }));
+}
+
+#[test]
+fn energy_wire() {
+    insta::assert_snapshot!(wire(&energy()));
+}
+
+#[test]
+fn node_state_wire() {
+    insta::assert_snapshot!(wire(&NodeState {
+        class: DeviceClass::Full,
+        role: Role::Leader,
+        term: 3,
+        leader: Some(id("pi-gw-01")),
+        seq: 77,
+        cadence_ms: 500,
+        uptime_s: 3600,
+        last_heartbeat_ms: 1_790_000_000_000,
+        version: "0.1.0".into(),
+        peers: vec![id("pi-gw-02"), id("esp32-c3-1")],
+        dropped: 2,
+    }));
+}
+
+#[test]
+fn leader_info_wire() {
+    insta::assert_snapshot!(wire(&LeaderInfo {
+        node: id("pi-gw-02"),
+        role: Role::Follower,
+        term: 0,
+        leader: None,
+        since_ms: None,
+    }));
+}
+
+#[test]
+fn command_wire() {
+    insta::assert_snapshot!(wire(&Command {
+        op: CommandOp::SetInterval,
+        arg: 2000,
+    }));
+}
+
+#[test]
+fn leave_wire() {
+    insta::assert_snapshot!(wire(&Leave { term: 42 }));
+}
+
+#[test]
+fn heartbeat_fits_40_bytes_with_ids_up_to_23_characters() {
+    let worst = Heartbeat {
+        term: u64::from(u16::MAX),
+        seq: u64::from(u32::MAX),
+        cadence_ms: u32::from(u16::MAX),
+        role: Role::Candidate,
+        ..heartbeat(&"x".repeat(23))
+    };
+    let size = encode(&worst).len();
+    assert!(size <= 40, "heartbeat is {size} bytes");
+}
+
+#[test]
+fn energy_fits_64_bytes_with_every_field_at_its_largest() {
+    let worst = Energy {
+        ts_ms: u64::MAX,
+        watts: f32::MAX,
+        cpu_pct: 100,
+        temp_c: Some(f32::MIN),
+        battery_pct: Some(100),
+        charging: Some(true),
+        wh_total: f32::MAX,
+        co2_g: f32::MAX,
+        source: PowerSource::Device,
+    };
+    let size = encode(&worst).len();
+    assert!(size <= 64, "energy is {size} bytes");
+}
