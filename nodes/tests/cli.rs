@@ -128,7 +128,10 @@ fn bad_flags_are_refused_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(dir.path(), &["run", "--id", "not/valid"]);
     assert_eq!(code, 2);
-    assert!(err.contains("not/valid") && err.contains("'/' at position 3"), "{err}");
+    assert!(
+        err.contains("not/valid") && err.contains("'/' at position 3"),
+        "{err}"
+    );
     let (code, _, err) = run(dir.path(), &["run", "--id", "x", "--class", "tiny"]);
     assert_eq!(code, 2);
     assert!(err.contains("full standard minimal"), "{err}");

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{SessionMode, ZenohSettings};
 
@@ -38,12 +39,26 @@ fn empty_config(dir: &Path) -> PathBuf {
     path
 }
 
-/// A loopback TCP port that was free a moment ago.
+/// A loopback TCP port that was free a moment ago. Taken below the kernel's ephemeral range
+/// (32768 and up), so the outgoing connections of other nodes cannot grab it in between.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral loopback port")
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 1_000) as u16 * 12,
+        SeqCst,
+        SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, SeqCst);
+        assert!(
+            port < 32_768,
+            "no free loopback port left below the ephemeral range"
+        );
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn endpoint(port: u16) -> String {
@@ -162,6 +177,14 @@ impl Mesh {
             nodes,
             dir,
         }
+    }
+
+    /// Every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
+            .collect()
     }
 
     pub fn ports(&self) -> Vec<u16> {

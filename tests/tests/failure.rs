@@ -3,7 +3,7 @@
 use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, query_cbor};
-use swarm_bus::{Leaf, Leave, NodeId, NodeState, SwarmKeys, SwarmName};
+use swarm_bus::{Heartbeat, Leaf, Leave, NodeId, NodeState, SwarmKeys, SwarmName};
 use swarm_tests::{Mesh, eventually};
 
 fn keys(mesh: &Mesh) -> SwarmKeys {
@@ -91,6 +91,21 @@ async fn sigterm_says_leave_withdraws_the_token_and_exits_0() {
     let leaves = bus::subscribe::<Leave>(&session, keys.all(Leaf::Leave), DropCounters::default())
         .await
         .unwrap();
+    // Declarations travel in order on a link: once a heartbeat from n1 reaches a subscriber
+    // declared after the Leave subscriber, n1 knows about both.
+    let heartbeats =
+        bus::subscribe::<Heartbeat>(&session, keys.all(Leaf::Heartbeat), DropCounters::default())
+            .await
+            .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while heartbeats
+            .recv()
+            .await
+            .is_some_and(|r| r.from.as_str() != "n1")
+        {}
+    })
+    .await
+    .expect("no heartbeat from n1");
 
     mesh.nodes[1].signal(Signal::SIGTERM);
     let leave = tokio::time::timeout(Duration::from_secs(5), leaves.recv())

@@ -60,7 +60,7 @@ async fn three_nodes_hear_each_other_and_answer_in_json() {
     })
     .await;
     let replies =
-        all_heard.unwrap_or_else(|| panic!("nodes never heard each other; logs:\n{}", logs(&mesh)));
+        all_heard.unwrap_or_else(|| panic!("nodes never heard each other; logs:\n{}", mesh.logs()));
     for r in &replies {
         let state = r.msg.as_ref().unwrap();
         let me = r
@@ -171,11 +171,4 @@ fn query_commands_fail_clearly_when_nobody_answers() {
     let (code, out, err) = mesh.cli(&["status", "--timeout-ms", "300"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("no node of swarm `empty` answered"), "{err}");
-}
-
-fn logs(mesh: &Mesh) -> String {
-    mesh.nodes
-        .iter()
-        .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
-        .collect()
 }

@@ -120,9 +120,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 }
             }
             Some(r) = leaves.recv() => {
-                if lock(&view).left(&r.from) {
-                    tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
-                }
+                // Logged even when the token's withdrawal was handled first: both can be ready.
+                lock(&view).left(&r.from);
+                tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
             }
             Some(_) = energies.recv() => {}
             Some(event) = members.recv() => match event {
