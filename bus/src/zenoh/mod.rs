@@ -14,7 +14,7 @@ pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish};
 pub use query::{QueryReply, ReplyFault, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
-pub use session::{SessionMode, ZenohSettings, open};
+pub use session::{SessionMode, ZenohSettings, open, open_observer};
 pub use subscribe::{Received, TypedSubscriber, subscribe};
 
 /// A zenoh call that failed, with what we were doing.

@@ -75,12 +75,14 @@ impl ZenohSettings {
         Ok(config)
     }
 
-    /// Settings for a short-lived observer (CLI, tests): same network, no listener of its own.
-    pub fn observer(&self) -> Self {
-        Self {
-            listen: Vec::new(),
-            ..self.clone()
-        }
+    /// The config of a short-lived observer (CLI, tests): same network, no listener, so it
+    /// never advertises an address for others to dial.
+    pub fn to_observer_config(&self) -> Result<zenoh::Config, BusError> {
+        let mut config = self.to_zenoh_config()?;
+        config
+            .insert_json5("listen/endpoints", "[]")
+            .map_err(|e| BusError::new("zenoh setting listen/endpoints = []", e))?;
+        Ok(config)
     }
 }
 
@@ -90,8 +92,14 @@ fn json_list(items: &[String]) -> String {
 
 /// Opens a session; fails with zenoh's reason (bad locator, port in use, router unreachable).
 pub async fn open(settings: &ZenohSettings) -> Result<zenoh::Session, BusError> {
-    let config = settings.to_zenoh_config()?;
-    zenoh::open(config)
-        .await
-        .map_err(|e| BusError::new("opening the zenoh session", e))
+    open_config(settings.to_zenoh_config()?).await
+}
+
+/// Opens an observer session (see [`ZenohSettings::to_observer_config`]).
+pub async fn open_observer(settings: &ZenohSettings) -> Result<zenoh::Session, BusError> {
+    open_config(settings.to_observer_config()?).await
+}
+
+async fn open_config(config: zenoh::Config) -> Result<zenoh::Session, BusError> {
+    zenoh::open(config).await.map_err(|e| BusError::new("opening the zenoh session", e))
 }

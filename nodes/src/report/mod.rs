@@ -20,7 +20,7 @@ pub struct SwarmView {
 
 pub async fn ask(config: &Config, timeout: Duration) -> anyhow::Result<SwarmView> {
     let keys = SwarmKeys::new(config.node.swarm.clone());
-    let session = bus::open(&config.zenoh.observer()).await?;
+    let session = bus::open_observer(&config.zenoh).await?;
     // Peer sessions learn of the swarm's other peers by gossip just after opening; a query sent
     // at once would reach only the peers already connected.
     tokio::time::sleep(SETTLE).await;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Interop with the real zenoh command line (PyPI zenoh-cli 0.7): three swarm-node processes on
+# loopback, one `zenoh get -s 'swarm/**/energy' --decoder json`, every reply checked.
+# Usage: scripts/interop-zenoh-cli.sh SWARM_NODE_BINARY ZENOH_CLI
+set -euo pipefail
+bin=${1:?swarm-node binary}
+zenoh_cli=${2:?zenoh command}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+base=$((21000 + RANDOM % 5000))
+ports=("$base" $((base + 1)) $((base + 2)))
+: > "$work/empty.toml"
+for i in 0 1 2; do
+  connect=()
+  for ((j = 0; j < i; j++)); do connect+=(--connect "tcp/127.0.0.1:${ports[$j]}"); done
+  SWARM_CONFIG="$work/empty.toml" "$bin" run --id "cli$i" --swarm interop --no-multicast \
+    --listen "tcp/127.0.0.1:${ports[$i]}" "${connect[@]}" --state-dir "$work/cli$i" \
+    2> "$work/cli$i.log" &
+  pids+=($!)
+done
+
+query() {
+  # zenoh-cli is a peer: keep its scouting and listener on loopback too.
+  "$zenoh_cli" --connect "tcp/127.0.0.1:${ports[0]}" --listen "tcp/127.0.0.1:$((base + 3))" \
+    --cfg 'scouting/multicast/enabled:false' \
+    get -s 'swarm/**/energy' --decoder json 2> "$work/cli.err"
+}
+
+for attempt in $(seq 1 20); do
+  out=$(query || true)
+  [ "$(printf '%s\n' "$out" | grep -c '"watts"')" -ge 3 ] && break
+  sleep 1
+done
+printf '%s\n' "$out"
+printf '%s\n' "$out" | python3 -c '
+import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+ids = set()
+for line in lines:
+    reply = json.loads(line)
+    assert isinstance(reply["watts"], (int, float)) and reply["watts"] > 0, reply
+    for field in ("id", "source", "wh_total", "co2_g"):
+        assert field in reply, (field, reply)
+    ids.add(reply["id"])
+assert ids == {"cli0", "cli1", "cli2"}, (ids, lines)
+print("zenoh-cli interop: %d JSON replies with numeric watts from %s" % (len(lines), sorted(ids)))
+' || { cat "$work"/*.log "$work/cli.err" >&2; exit 1; }
