@@ -12,6 +12,7 @@ pub mod codec;
 pub mod keys;
 pub mod messages;
 pub mod names;
+pub mod samples;
 
 #[cfg(feature = "std")]
 pub mod json;

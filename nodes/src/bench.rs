@@ -100,30 +100,9 @@ idle bench-0 with {} nodes up, watched for {} s:",
 }
 
 fn sizes() {
-    let leader = NodeId::new("pi-gw-01").expect("valid literal");
-    let hb = Heartbeat {
-        term: 42,
-        role: Role::Follower,
-        leader: Some(leader.clone()),
-        seq: 1_000_000,
-        cadence_ms: 500,
-        class: DeviceClass::Full,
-    };
-    let long_leader = Heartbeat {
-        leader: Some(NodeId::new("a".repeat(23)).expect("valid literal")),
-        ..hb.clone()
-    };
-    let energy = Energy {
-        ts_ms: 1_790_000_000_000,
-        watts: 3.25,
-        source: PowerSource::Model,
-        cpu_pct: 12,
-        temp_c: Some(48.5),
-        battery_pct: Some(87),
-        charging: Some(false),
-        wh_total: 1234.5,
-        co2_g: 592.6,
-    };
+    let hb = samples::heartbeat(8);
+    let long_leader = samples::heartbeat(23);
+    let energy = samples::energy();
     println!("payload sizes (CBOR, bytes; JSON form for comparison):");
     let row = |name: &str, cbor: usize, json: usize| {
         println!("  {name:<40} {cbor:>4} B   (JSON {json} B)")

@@ -74,33 +74,31 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn spawn(
-        dir: &Path,
-        swarm: &str,
-        id: &str,
-        port: u16,
-        connect: &[u16],
-        extra: &[&str],
-    ) -> Node {
-        let log = dir.join(format!("{id}.log"));
-        let log_file = std::fs::File::create(&log).expect("creating node log");
-        let mut cmd = Command::new(swarm_node_bin());
-        cmd.args(["run", "--id", id, "--swarm", swarm, "--no-multicast"])
-            .args(["--listen", &endpoint(port)])
-            .arg("--state-dir")
-            .arg(dir.join(id))
-            .args(extra)
-            // An empty config file keeps a developer's own config out of the tests.
-            .env("SWARM_CONFIG", empty_config(dir))
-            .env("SWARM_LOG", "info,zenoh=error")
-            .env_remove("SWARM_CONNECT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file);
+    pub fn spawn(dir: &Path, swarm: &str, id: &str, port: u16, connect: &[u16]) -> Node {
+        let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
+        cmd.args(["--no-multicast", "--listen", &endpoint(port)]);
         for p in connect {
             cmd.args(["--connect", &endpoint(*p)]);
         }
-        let child = cmd.spawn().expect("starting swarm-node run");
+        Node::start(dir, id, port, cmd)
+    }
+
+    /// A node with zenoh's defaults (multicast scouting, no endpoints) inside a network namespace.
+    pub fn spawn_in_netns(dir: &Path, netns: &NetNs, swarm: &str, id: &str) -> Node {
+        let mut wrapper = Command::new("ip");
+        wrapper
+            .args(["netns", "exec", &netns.name])
+            .arg(swarm_node_bin());
+        Node::start(dir, id, 0, node_command(wrapper, dir, swarm, id))
+    }
+
+    fn start(dir: &Path, id: &str, port: u16, mut cmd: Command) -> Node {
+        let log = dir.join(format!("{id}.log"));
+        let log_file = std::fs::File::create(&log).expect("creating node log");
+        let child = cmd
+            .stderr(log_file)
+            .spawn()
+            .expect("starting swarm-node run");
         Node {
             id: id.into(),
             port,
@@ -150,6 +148,78 @@ impl Drop for Node {
     }
 }
 
+/// `swarm-node run --id ID --swarm S` with test-local config and state, after `cmd`'s own args.
+fn node_command(mut cmd: Command, dir: &Path, swarm: &str, id: &str) -> Command {
+    cmd.args(["run", "--id", id, "--swarm", swarm])
+        .arg("--state-dir")
+        .arg(dir.join(id))
+        // An empty config file keeps a developer's own config out of the tests.
+        .env("SWARM_CONFIG", empty_config(dir))
+        .env("SWARM_LOG", "info,zenoh=error")
+        .env_remove("SWARM_CONNECT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// A network namespace of the test's own, with a multicast-capable loopback; deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn create(name: &str) -> Result<NetNs, String> {
+        let ns = NetNs { name: name.into() };
+        let _ = ns.ip(&["netns", "del", name]);
+        ns.ip(&["netns", "add", name])?;
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            &["link", "set", "lo", "multicast", "on"],
+            &["route", "add", "224.0.0.0/4", "dev", "lo"],
+        ] {
+            let mut full = vec!["netns", "exec", name, "ip"];
+            full.extend_from_slice(args);
+            ns.ip(&full)?;
+        }
+        Ok(ns)
+    }
+
+    fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("ip: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Runs `swarm-node <args>` inside the namespace: (exit code, stdout, stderr).
+    pub fn cli(&self, dir: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .arg(swarm_node_bin())
+            .args(args)
+            .env("SWARM_CONFIG", empty_config(dir))
+            .env("SWARM_LOG", "error")
+            .output()
+            .expect("running swarm-node in the namespace");
+        outcome(out)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = self.ip(&["netns", "del", &self.name]);
+    }
+}
+
 /// Several nodes of one swarm, each connected to every node started before it.
 pub struct Mesh {
     pub swarm: String,
@@ -169,7 +239,6 @@ impl Mesh {
                 &format!("n{i}"),
                 free_port(),
                 &earlier,
-                &[],
             ));
         }
         Mesh {
@@ -212,13 +281,17 @@ impl Mesh {
         for p in self.ports() {
             cmd.args(["--connect", &endpoint(p)]);
         }
-        let out = cmd.output().expect("running swarm-node");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(cmd.output().expect("running swarm-node"))
     }
+}
+
+/// (exit code, stdout, stderr) of a finished command.
+fn outcome(out: std::process::Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Polls `check` until it returns `Some`, or gives up after `timeout`.

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use swarm_bus::zenoh::{SessionMode, ZenohSettings};
 
 fn shipped(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../config")
+        .join(name)
 }
 
 #[test]
@@ -26,7 +28,8 @@ async fn a_node_session_opens_from_the_peer_config_with_loopback_overrides() {
     };
     let session = swarm_bus::zenoh::open(&settings).await.unwrap();
     // The override replaced the file's 0.0.0.0:7447: the session listens on our loopback port.
-    std::net::TcpStream::connect(("127.0.0.1", port)).expect("session not listening on the override");
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .expect("session not listening on the override");
     session.close().await.unwrap();
 }
 

@@ -28,34 +28,9 @@ fn wire<T: WireMessage>(msg: &T) -> String {
     )
 }
 
-fn heartbeat(leader: &str) -> Heartbeat {
-    Heartbeat {
-        term: 42,
-        role: Role::Follower,
-        leader: Some(id(leader)),
-        seq: 1_000_000,
-        cadence_ms: 500,
-        class: DeviceClass::Full,
-    }
-}
-
-fn energy() -> Energy {
-    Energy {
-        ts_ms: 1_790_000_000_000,
-        watts: 3.25,
-        source: PowerSource::Model,
-        cpu_pct: 12,
-        temp_c: Some(48.5),
-        battery_pct: Some(87),
-        charging: Some(false),
-        wh_total: 1234.5,
-        co2_g: 592.5,
-    }
-}
-
 #[test]
 fn heartbeat_wire() {
-    insta::assert_snapshot!(wire(&heartbeat("pi-gw-01")));
+    insta::assert_snapshot!(wire(&samples::heartbeat(8)));
 }
 
 #[test]
@@ -79,7 +54,7 @@ fn vote_reply_wire() {
 
 #[test]
 fn energy_wire() {
-    insta::assert_snapshot!(wire(&energy()));
+    insta::assert_snapshot!(wire(&samples::energy()));
 }
 
 #[test]
@@ -130,7 +105,7 @@ fn heartbeat_fits_40_bytes_with_ids_up_to_23_characters() {
         seq: u64::from(u32::MAX),
         cadence_ms: u32::from(u16::MAX),
         role: Role::Candidate,
-        ..heartbeat(&"x".repeat(23))
+        ..samples::heartbeat(23)
     };
     let size = encode(&worst).len();
     assert!(size <= 40, "heartbeat is {size} bytes");

@@ -101,5 +101,7 @@ pub async fn open_observer(settings: &ZenohSettings) -> Result<zenoh::Session, B
 }
 
 async fn open_config(config: zenoh::Config) -> Result<zenoh::Session, BusError> {
-    zenoh::open(config).await.map_err(|e| BusError::new("opening the zenoh session", e))
+    zenoh::open(config)
+        .await
+        .map_err(|e| BusError::new("opening the zenoh session", e))
 }
