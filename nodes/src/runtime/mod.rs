@@ -153,6 +153,16 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         tracing::warn!("undeclaring liveliness token: {e}");
     }
     sampler.save();
+    // Withdraw interest before closing, so peers stop sending to a session that is going away.
+    drop((
+        heartbeats,
+        leaves,
+        energies,
+        members,
+        hb_pub,
+        energy_pub,
+        _queryables,
+    ));
     if let Err(e) = session.close().await {
         tracing::warn!("closing zenoh session: {e}");
     }
