@@ -3,7 +3,6 @@
 
 use crate::cli::BenchArgs;
 use anyhow::Context;
-use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, SessionMode, ZenohSettings};
@@ -15,10 +14,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let keys = SwarmKeys::new(swarm.clone());
     let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i as u16).collect();
     let endpoint = |p: u16| format!("tcp/127.0.0.1:{p}");
+    let observer_port = args.base_port + args.nodes as u16;
 
     let observer = bus::open(&ZenohSettings {
         mode: SessionMode::Peer,
-        listen: vec![endpoint(args.base_port + args.nodes as u16)],
+        listen: vec![endpoint(observer_port)],
         connect: Vec::new(),
         multicast_scouting: false,
         config_file: None,
@@ -32,7 +32,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     .await?;
     let state = tempfile_dir()?;
     let mut nodes = Nodes(Vec::new());
-    let mut started = HashMap::new();
+    // One at a time, each joining the nodes already up, as a node joins a running swarm; the
+    // figure is spawn → its first heartbeat received by the observer (a peer).
+    println!("\nstart → first heartbeat seen by a peer (spawn, joining the nodes already up):");
     for (i, port) in ports.iter().enumerate() {
         let id = format!("bench-{i}");
         let mut cmd = Command::new(std::env::current_exe()?);
@@ -45,7 +47,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--no-multicast",
         ])
         .args(["--listen", &endpoint(*port)])
-        .args(["--connect", &endpoint(args.base_port + args.nodes as u16)])
+        .args(["--connect", &endpoint(observer_port)])
         .arg("--state-dir")
         .arg(state.join(&id))
         .env("SWARM_LOG", "warn")
@@ -53,28 +55,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for p in &ports[..i] {
             cmd.args(["--connect", &endpoint(*p)]);
         }
-        started.insert(id.clone(), Instant::now());
+        let t0 = Instant::now();
         nodes
             .0
             .push(cmd.spawn().context("starting swarm-node run")?);
-    }
-
-    let mut first_seen = Vec::new();
-    let deadline = tokio::time::sleep(Duration::from_secs(20));
-    tokio::pin!(deadline);
-    while first_seen.len() < args.nodes {
-        tokio::select! {
-            Some(r) = heartbeats.recv() => {
-                if let Some(t0) = started.remove(r.from.as_str()) {
-                    first_seen.push((r.from.to_string(), t0.elapsed()));
+        let seen = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(r) = heartbeats.recv().await {
+                if r.from.as_str() == id {
+                    return Some(t0.elapsed());
                 }
             }
-            _ = &mut deadline => anyhow::bail!("not every node sent a heartbeat within 20 s"),
+            None
+        })
+        .await;
+        match seen {
+            Ok(Some(d)) => println!("  {id}: {:.0} ms", d.as_secs_f64() * 1000.0),
+            _ => anyhow::bail!("{id} sent no heartbeat within 20 s"),
         }
-    }
-    println!("\nstart → first heartbeat seen by a peer (process spawn to sample received):");
-    for (id, d) in &first_seen {
-        println!("  {id}: {:.0} ms", d.as_secs_f64() * 1000.0);
     }
 
     let pid = nodes.0[0].id();
