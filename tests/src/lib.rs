@@ -83,6 +83,19 @@ impl Node {
         Node::start(dir, id, port, cmd)
     }
 
+    /// A node in client mode that reaches the swarm only through the peer on `via`.
+    pub fn spawn_client(dir: &Path, swarm: &str, id: &str, via: u16) -> Node {
+        let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
+        cmd.args([
+            "--no-multicast",
+            "--mode",
+            "client",
+            "--connect",
+            &endpoint(via),
+        ]);
+        Node::start(dir, id, 0, cmd)
+    }
+
     /// A node with zenoh's defaults (multicast scouting, no endpoints) inside a network namespace.
     pub fn spawn_in_netns(dir: &Path, netns: &NetNs, swarm: &str, id: &str) -> Node {
         let mut wrapper = Command::new("ip");

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use swarm_bus::zenoh::{self as bus, query_cbor};
 use swarm_bus::{Leaf, NodeState, SwarmKey, SwarmKeys, SwarmName};
-use swarm_tests::{Mesh, eventually};
+use swarm_tests::{Mesh, Node, eventually};
 use zenoh::query::{ConsolidationMode, QueryTarget};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -171,4 +171,42 @@ fn query_commands_fail_clearly_when_nobody_answers() {
     let (code, out, err) = mesh.cli(&["status", "--timeout-ms", "300"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("no node of swarm `empty` answered"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_mode_node_joins_through_a_peer() {
+    let mut mesh = Mesh::start("client", 2);
+    let keys = keys(&mesh);
+    let session = bus::open(&mesh.settings()).await.unwrap();
+    // A client gives up when its router is not there yet (zenoh's client default), so it
+    // starts once the peer it goes through answers.
+    let via = mesh.nodes[0].port;
+    let up = eventually(WAIT, || async {
+        let replies =
+            query_cbor::<NodeState>(&session, &keys.all(Leaf::State), Duration::from_secs(1))
+                .await
+                .ok()?;
+        (replies.len() == 2).then_some(())
+    })
+    .await;
+    assert!(up.is_some(), "peers never came up:\n{}", mesh.logs());
+    let client = Node::spawn_client(mesh.dir.path(), "client", "c0", via);
+    mesh.nodes.push(client);
+    let everyone_sees_everyone = eventually(WAIT, || async {
+        let replies =
+            query_cbor::<NodeState>(&session, &keys.all(Leaf::State), Duration::from_secs(1))
+                .await
+                .ok()?;
+        let full = replies.len() == 3
+            && replies
+                .iter()
+                .all(|r| r.msg.as_ref().is_ok_and(|s| s.peers.len() == 2));
+        full.then_some(())
+    })
+    .await;
+    assert!(
+        everyone_sees_everyone.is_some(),
+        "client never joined:\n{}",
+        mesh.logs()
+    );
 }

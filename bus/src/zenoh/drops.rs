@@ -18,7 +18,8 @@ struct Counts {
 pub struct DropCounters(Arc<Counts>);
 
 impl DropCounters {
-    pub fn count_decode(&self, err: &DecodeError) {
+    /// Counts one refused payload; returns how many of that reason so far.
+    pub fn count_decode(&self, err: &DecodeError) -> u64 {
         let c = &self.0;
         let counter = match err {
             DecodeError::Truncated => &c.truncated,
@@ -26,11 +27,11 @@ impl DropCounters {
             DecodeError::WrongType { .. } => &c.wrong_type,
             DecodeError::Malformed { .. } => &c.malformed,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn count_bad_key(&self) {
-        self.0.bad_key.fetch_add(1, Ordering::Relaxed);
+    pub fn count_bad_key(&self) -> u64 {
+        self.0.bad_key.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// `(reason, count)` pairs, for logs and state replies.
@@ -48,5 +49,28 @@ impl DropCounters {
 
     pub fn total(&self) -> u64 {
         self.snapshot().iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Whether the `n`-th drop of a reason is worth a log line: the first ten, then at powers of
+/// two, so a peer flooding garbage cannot flood the log too.
+pub fn worth_logging(n: u64) -> bool {
+    n <= 10 || n.is_power_of_two()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_reason_and_thins_the_log() {
+        let drops = DropCounters::default();
+        assert_eq!(drops.count_decode(&DecodeError::Truncated), 1);
+        assert_eq!(drops.count_decode(&DecodeError::Truncated), 2);
+        assert_eq!(drops.count_bad_key(), 1);
+        assert_eq!(drops.total(), 3);
+        assert_eq!(drops.snapshot()[0], ("truncated", 2));
+        let logged = (1..=1000).filter(|n| worth_logging(*n)).count();
+        assert_eq!(logged, 10 + 6); // 16, 32, 64, 128, 256, 512
     }
 }

@@ -1,5 +1,6 @@
 //! Typed subscribing: bad samples are counted and logged, and the stream goes on.
 
+use super::drops::worth_logging;
 use super::{BusError, DropCounters};
 use crate::codec::decode;
 use crate::keys::SwarmKey;
@@ -65,8 +66,16 @@ impl<T: WireMessage> TypedSubscriber<T> {
         {
             Some(id) => id,
             None => {
-                self.drops.count_bad_key();
-                tracing::warn!(key, "dropped {}: key names no valid node", T::NAME);
+                let n = self.drops.count_bad_key();
+                if worth_logging(n) {
+                    tracing::warn!(
+                        key,
+                        reason = "bad_key",
+                        count = n,
+                        "dropped {}: key names no valid node",
+                        T::NAME
+                    );
+                }
                 return None;
             }
         };
@@ -77,8 +86,16 @@ impl<T: WireMessage> TypedSubscriber<T> {
                 msg,
             }),
             Err(err) => {
-                self.drops.count_decode(&err);
-                tracing::warn!(key, reason = err.kind(), "dropped {}: {err}", T::NAME);
+                let n = self.drops.count_decode(&err);
+                if worth_logging(n) {
+                    tracing::warn!(
+                        key,
+                        reason = err.kind(),
+                        count = n,
+                        "dropped {}: {err}",
+                        T::NAME
+                    );
+                }
                 None
             }
         }
