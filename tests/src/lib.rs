@@ -1,13 +1,15 @@
 //! Helpers for multi-process tests: real `swarm-node` processes on loopback ports, real zenoh
 //! sessions watching them, real signals.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering::SeqCst};
 use std::time::{Duration, Instant};
-use swarm_bus::zenoh::{SessionMode, ZenohSettings};
+use swarm_bus::zenoh::{SessionMode, ZenohSettings, query_cbor};
+use swarm_bus::{Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, SwarmName};
 
 /// The `swarm-node` binary next to the test executable (`target/<profile>/swarm-node`).
 /// `cargo test --workspace` builds it, because the `swarm-node` package has integration tests
@@ -261,6 +263,30 @@ impl Mesh {
         }
     }
 
+    pub fn keys(&self) -> SwarmKeys {
+        SwarmKeys::new(SwarmName::new(self.swarm.as_str()).expect("valid swarm name in a test"))
+    }
+
+    /// Waits until `count` nodes answer and each lists the `count - 1` others as live peers it
+    /// has heard; panics with every node's log otherwise.
+    pub async fn wait_for_full_mesh(
+        &self,
+        session: &zenoh::Session,
+        count: usize,
+    ) -> BTreeMap<NodeId, NodeState> {
+        let keys = self.keys();
+        let full = eventually(Duration::from_secs(15), || async {
+            let states = states(session, &keys).await;
+            let full = states.len() == count
+                && states
+                    .values()
+                    .all(|s| s.peers.len() == count - 1 && s.seq > 0);
+            full.then_some(states)
+        })
+        .await;
+        full.unwrap_or_else(|| panic!("no full mesh of {count} nodes; logs:\n{}", self.logs()))
+    }
+
     /// Every node's log, for failure messages.
     pub fn logs(&self) -> String {
         self.nodes
@@ -296,6 +322,20 @@ impl Mesh {
         }
         outcome(cmd.output().expect("running swarm-node"))
     }
+}
+
+/// The `NodeState` of every node that answers on `swarm/<s>/node/*/state`, by node id.
+pub async fn states(session: &zenoh::Session, keys: &SwarmKeys) -> BTreeMap<NodeId, NodeState> {
+    let replies = query_cbor::<NodeState>(session, &keys.all(Leaf::State), Duration::from_secs(1))
+        .await
+        .unwrap_or_default();
+    replies
+        .into_iter()
+        .filter_map(|r| {
+            let id = r.key.parse::<SwarmKey>().ok()?.node_id()?.clone();
+            Some((id, r.msg.ok()?))
+        })
+        .collect()
 }
 
 /// (exit code, stdout, stderr) of a finished command.

@@ -3,12 +3,8 @@
 use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, query_cbor};
-use swarm_bus::{Heartbeat, Leaf, Leave, NodeId, NodeState, SwarmKeys, SwarmName};
+use swarm_bus::{Heartbeat, Leaf, Leave, NodeId, NodeState, SwarmKeys};
 use swarm_tests::{Mesh, eventually};
-
-fn keys(mesh: &Mesh) -> SwarmKeys {
-    SwarmKeys::new(SwarmName::new(mesh.swarm.as_str()).unwrap())
-}
 
 async fn peers_of(session: &zenoh::Session, keys: &SwarmKeys, id: &str) -> Option<Vec<NodeId>> {
     let key = keys.state(&NodeId::new(id).unwrap());
@@ -18,30 +14,12 @@ async fn peers_of(session: &zenoh::Session, keys: &SwarmKeys, id: &str) -> Optio
     replies.into_iter().next()?.msg.ok().map(|s| s.peers)
 }
 
-async fn wait_for_full_mesh(session: &zenoh::Session, keys: &SwarmKeys, mesh: &Mesh) {
-    for node in &mesh.nodes {
-        let n = mesh.nodes.len() - 1;
-        let ok = eventually(Duration::from_secs(15), || async {
-            peers_of(session, keys, &node.id)
-                .await
-                .filter(|p| p.len() == n)
-        })
-        .await;
-        assert!(
-            ok.is_some(),
-            "{} never saw its peers:\n{}",
-            node.id,
-            node.log_text()
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_withdraws_the_token_within_a_second() {
     let mut mesh = Mesh::start("crash", 3);
-    let keys = keys(&mesh);
+    let keys = mesh.keys();
     let session = bus::open(&mesh.settings()).await.unwrap();
-    wait_for_full_mesh(&session, &keys, &mesh).await;
+    mesh.wait_for_full_mesh(&session, mesh.nodes.len()).await;
     let members = bus::watch_members(&session, &keys).await.unwrap();
     // Drain the history of current members first.
     let mut present = 0;
@@ -85,9 +63,9 @@ async fn kill_9_withdraws_the_token_within_a_second() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_says_leave_withdraws_the_token_and_exits_0() {
     let mut mesh = Mesh::start("stop", 2);
-    let keys = keys(&mesh);
+    let keys = mesh.keys();
     let session = bus::open(&mesh.settings()).await.unwrap();
-    wait_for_full_mesh(&session, &keys, &mesh).await;
+    mesh.wait_for_full_mesh(&session, mesh.nodes.len()).await;
     let leaves = bus::subscribe::<Leave>(&session, keys.all(Leaf::Leave), DropCounters::default())
         .await
         .unwrap();

@@ -2,16 +2,10 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
-use swarm_bus::zenoh::{self as bus, query_cbor};
-use swarm_bus::{Leaf, NodeState, SwarmKey, SwarmKeys, SwarmName};
-use swarm_tests::{Mesh, Node, eventually};
+use swarm_bus::Leaf;
+use swarm_bus::zenoh as bus;
+use swarm_tests::{Mesh, Node};
 use zenoh::query::{ConsolidationMode, QueryTarget};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn keys(mesh: &Mesh) -> SwarmKeys {
-    SwarmKeys::new(SwarmName::new(mesh.swarm.as_str()).unwrap())
-}
 
 /// Raw zenoh get as zenoh-cli does it (no format parameter): every reply as (key, encoding, JSON).
 async fn get_json(
@@ -41,36 +35,13 @@ async fn get_json(
 #[tokio::test(flavor = "multi_thread")]
 async fn three_nodes_hear_each_other_and_answer_in_json() {
     let mesh = Mesh::start("mesh3", 3);
-    let keys = keys(&mesh);
+    let keys = mesh.keys();
     let session = bus::open(&mesh.settings()).await.unwrap();
 
     // Each node lists the two others as live peers it has had heartbeats from.
-    let all_heard = eventually(WAIT, || async {
-        let replies =
-            query_cbor::<NodeState>(&session, &keys.all(Leaf::State), Duration::from_secs(1))
-                .await
-                .ok()?;
-        let complete = replies.len() == 3
-            && replies.iter().all(|r| {
-                r.msg
-                    .as_ref()
-                    .is_ok_and(|s| s.peers.len() == 2 && s.seq > 0)
-            });
-        complete.then_some(replies)
-    })
-    .await;
-    let replies =
-        all_heard.unwrap_or_else(|| panic!("nodes never heard each other; logs:\n{}", mesh.logs()));
-    for r in &replies {
-        let state = r.msg.as_ref().unwrap();
-        let me = r
-            .key
-            .parse::<SwarmKey>()
-            .unwrap()
-            .node_id()
-            .unwrap()
-            .clone();
-        assert!(!state.peers.contains(&me), "{me} lists itself");
+    let states = mesh.wait_for_full_mesh(&session, 3).await;
+    for (me, state) in &states {
+        assert!(!state.peers.contains(me), "{me} lists itself");
         assert_eq!(state.dropped, 0);
     }
 
@@ -176,37 +147,12 @@ fn query_commands_fail_clearly_when_nobody_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_mode_node_joins_through_a_peer() {
     let mut mesh = Mesh::start("client", 2);
-    let keys = keys(&mesh);
     let session = bus::open(&mesh.settings()).await.unwrap();
     // A client gives up when its router is not there yet (zenoh's client default), so it
     // starts once the peer it goes through answers.
     let via = mesh.nodes[0].port;
-    let up = eventually(WAIT, || async {
-        let replies =
-            query_cbor::<NodeState>(&session, &keys.all(Leaf::State), Duration::from_secs(1))
-                .await
-                .ok()?;
-        (replies.len() == 2).then_some(())
-    })
-    .await;
-    assert!(up.is_some(), "peers never came up:\n{}", mesh.logs());
+    mesh.wait_for_full_mesh(&session, 2).await;
     let client = Node::spawn_client(mesh.dir.path(), "client", "c0", via);
     mesh.nodes.push(client);
-    let everyone_sees_everyone = eventually(WAIT, || async {
-        let replies =
-            query_cbor::<NodeState>(&session, &keys.all(Leaf::State), Duration::from_secs(1))
-                .await
-                .ok()?;
-        let full = replies.len() == 3
-            && replies
-                .iter()
-                .all(|r| r.msg.as_ref().is_ok_and(|s| s.peers.len() == 2));
-        full.then_some(())
-    })
-    .await;
-    assert!(
-        everyone_sees_everyone.is_some(),
-        "client never joined:\n{}",
-        mesh.logs()
-    );
+    mesh.wait_for_full_mesh(&session, 3).await;
 }
