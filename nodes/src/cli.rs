@@ -127,8 +127,9 @@ pub enum ConfigCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Print the effective config (file, then environment) as TOML.
-    Show,
+    /// Print the effective config as `run` would use it: defaults, the file, then `SWARM_*`
+    /// variables and these flags.
+    Show(Box<RunArgs>),
     /// Set one key, e.g. `config set energy.carbon_intensity_gco2_kwh 120`.
     Set { key: String, value: String },
     /// Print the config file's path.

@@ -44,17 +44,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             config::init(&path, force)?;
             println!("wrote {}", path.display());
         }
-        Command::Config(ConfigCommand::Show) => {
-            print!("{}", config::show(&config::load(&path, explicit)?))
+        Command::Config(ConfigCommand::Show(args)) => {
+            print!("{}", config::show(&effective(&path, explicit, &args)?))
         }
         Command::Config(ConfigCommand::Set { key, value }) => {
             config::set(&path, &key, &value)?;
             println!("set {key} = {value} in {}", path.display());
         }
         Command::Run(args) => {
-            let mut cfg = config::load(&path, explicit)?;
-            config::apply_run(&mut cfg, &args);
-            cfg.validate()?;
+            let cfg = effective(&path, explicit, &args)?;
             let id = cfg.node.id.clone().unwrap_or_else(identity::local_id);
             runtime_block_on(runtime::run(cfg, id))?;
         }
@@ -63,6 +61,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
     }
     Ok(ok)
+}
+
+/// Defaults, then the file, then environment and flags; validated.
+fn effective(
+    path: &std::path::Path,
+    explicit: bool,
+    args: &cli::RunArgs,
+) -> anyhow::Result<config::Config> {
+    let mut cfg = config::load(path, explicit)?;
+    config::apply_run(&mut cfg, args);
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 enum Report {

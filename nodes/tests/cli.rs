@@ -171,3 +171,51 @@ fn the_documented_default_file_is_the_default_config() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(from_file, defaults);
 }
+
+#[test]
+fn environment_and_flags_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        run(dir.path(), &["config", "set", "node.swarm", "from-file"]).0,
+        0
+    );
+    let (_, shown, _) = run(dir.path(), &["config", "show"]);
+    assert!(shown.contains("swarm = \"from-file\""), "{shown}");
+
+    let out = Command::new(swarm_node_bin())
+        .args(["config", "show", "--class", "minimal"])
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("SWARM_SWARM", "from-env")
+        .env("SWARM_HEARTBEAT_MS", "250")
+        .env("SWARM_CONNECT", "tcp/127.0.0.1:7447,tcp/127.0.0.1:7448")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "swarm = \"from-env\"",
+        "class = \"minimal\"",
+        "heartbeat_interval_ms = 250",
+        "\"tcp/127.0.0.1:7448\"",
+    ] {
+        assert!(shown.contains(line), "missing {line}:\n{shown}");
+    }
+
+    // A bad value from the environment is refused like one from a flag.
+    let out = Command::new(swarm_node_bin())
+        .args(["run", "--id", "x", "--no-multicast"])
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("SWARM_HEARTBEAT_MS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("consensus.heartbeat_interval_ms") && err.contains("50 to 60000"),
+        "{err}"
+    );
+}
