@@ -54,15 +54,17 @@ pub struct Header {
 
 /// Reads `[version, tag, ...` without decoding the rest.
 pub fn peek_header(bytes: &[u8]) -> Result<Header, DecodeError> {
-    let mut at = 0;
-    let (major, len) = read_head(bytes, &mut at)?;
     let not_message = |what: &str| DecodeError::WrongType {
         expected: "swarm",
         found: what.to_string(),
     };
-    if major != 4 {
-        return Err(not_message(major_name(major)));
+    // The type is in the first byte: judge it before asking for the bytes its head announces.
+    let first = *bytes.first().ok_or(DecodeError::Truncated)?;
+    if first >> 5 != 4 {
+        return Err(not_message(major_name(first >> 5)));
     }
+    let mut at = 0;
+    let (_, len) = read_head(bytes, &mut at)?;
     if matches!(len, Some(n) if n < 2) {
         return Err(DecodeError::Malformed {
             expected: "swarm",

@@ -48,6 +48,11 @@ fn typed_errors() {
     let err = decode::<Energy>(&bytes).unwrap_err();
     assert_eq!(err.kind(), "wrong_type");
     assert!(err.to_string().contains("Energy"), "{err}");
+    // A short non-array item is the wrong type, not a truncated message.
+    assert_eq!(
+        decode::<Heartbeat>(&[0x7b]).unwrap_err().kind(),
+        "wrong_type"
+    );
     // A JSON text sent where CBOR belongs.
     assert_eq!(
         decode::<Heartbeat>(b"{\"term\":1}").unwrap_err().kind(),

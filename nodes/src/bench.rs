@@ -12,9 +12,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     sizes();
     let swarm = SwarmName::new("bench")?;
     let keys = SwarmKeys::new(swarm.clone());
-    let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i as u16).collect();
+    // Both ranges are bounded by clap (nodes ≤ 64, base port ≤ 60000), so this cannot overflow.
+    let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i).collect();
     let endpoint = |p: u16| format!("tcp/127.0.0.1:{p}");
-    let observer_port = args.base_port + args.nodes as u16;
+    let observer_port = args.base_port + args.nodes;
 
     let observer = bus::open(&ZenohSettings {
         mode: SessionMode::Peer,
@@ -90,8 +91,11 @@ idle bench-0 with {} nodes up, watched for {} s:",
     let cpu = (cpu_ticks(pid)? - cpu0) as f64 / clock_ticks() / t0.elapsed().as_secs_f64() * 100.0;
     println!("  RSS now {} KiB, peak {} KiB", rss_kib(pid)?, peak_rss);
     println!("  CPU {cpu:.3} % of one core (utime+stime from /proc)");
-    drop(nodes);
+    // The observer leaves first: a session that watches every node stop at once logs zenoh's
+    // teardown races, which are no part of what is measured here.
+    drop(heartbeats);
     let _ = observer.close().await;
+    drop(nodes);
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }

@@ -139,12 +139,12 @@ pub enum ConfigCommand {
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
     /// Nodes to start on loopback.
-    #[arg(long, default_value_t = 3)]
-    pub nodes: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
     /// How long to watch the idle nodes, in seconds.
     #[arg(long, default_value_t = 60)]
     pub seconds: u64,
     /// First loopback TCP port to use.
-    #[arg(long, default_value_t = 17447)]
+    #[arg(long, default_value_t = 17447, value_parser = clap::value_parser!(u16).range(1024..=60000))]
     pub base_port: u16,
 }

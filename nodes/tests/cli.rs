@@ -9,14 +9,22 @@ fn swarm_node_bin() -> &'static str {
     env!("CARGO_BIN_EXE_swarm-node")
 }
 
+/// `swarm-node` with config and state under `dir` and no inherited `SWARM_*` variables, so a
+/// developer's own settings stay out of the tests.
+fn swarm_node(dir: &Path) -> Command {
+    let mut cmd = Command::new(swarm_node_bin());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SWARM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_STATE_HOME", dir.join("state"));
+    cmd
+}
+
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(swarm_node_bin())
-        .args(args)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env_remove("SWARM_CONFIG")
-        .output()
-        .unwrap();
+    let out = swarm_node(dir).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -88,6 +96,11 @@ fn bad_config_values_name_key_value_and_what_is_allowed() {
             &["critical_threshold_percent", "50", "0 to 20"],
         ),
         (
+            "energy.idle_watts",
+            "nan",
+            &["energy.idle_watts", "NaN", "0 to 10000"],
+        ),
+        (
             "consensus.nonsense",
             "1",
             &["nonsense", "heartbeat_interval_ms"],
@@ -154,6 +167,9 @@ fn bad_flags_are_refused_before_anything_starts() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("localhost"), "{err}");
+    let (code, _, err) = run(dir.path(), &["bench", "--nodes", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--nodes"), "{err}");
     let (code, out, _) = run(dir.path(), &["--version"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("swarm-node "), "{out}");
@@ -182,9 +198,8 @@ fn environment_and_flags_override_the_file() {
     let (_, shown, _) = run(dir.path(), &["config", "show"]);
     assert!(shown.contains("swarm = \"from-file\""), "{shown}");
 
-    let out = Command::new(swarm_node_bin())
+    let out = swarm_node(dir.path())
         .args(["config", "show", "--class", "minimal"])
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
         .env("SWARM_SWARM", "from-env")
         .env("SWARM_HEARTBEAT_MS", "250")
         .env("SWARM_CONNECT", "tcp/127.0.0.1:7447,tcp/127.0.0.1:7448")
@@ -206,9 +221,8 @@ fn environment_and_flags_override_the_file() {
     }
 
     // A bad value from the environment is refused like one from a flag.
-    let out = Command::new(swarm_node_bin())
+    let out = swarm_node(dir.path())
         .args(["run", "--id", "x", "--no-multicast"])
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
         .env("SWARM_HEARTBEAT_MS", "1")
         .output()
         .unwrap();

@@ -165,13 +165,11 @@ impl Drop for Node {
 
 /// `swarm-node run --id ID --swarm S` with test-local config and state, after `cmd`'s own args.
 fn node_command(mut cmd: Command, dir: &Path, swarm: &str, id: &str) -> Command {
+    isolate(&mut cmd, dir);
     cmd.args(["run", "--id", id, "--swarm", swarm])
         .arg("--state-dir")
         .arg(dir.join(id))
-        // An empty config file keeps a developer's own config out of the tests.
-        .env("SWARM_CONFIG", empty_config(dir))
         .env("SWARM_LOG", "info,zenoh=error")
-        .env_remove("SWARM_CONNECT")
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     cmd
@@ -217,15 +215,13 @@ impl NetNs {
 
     /// Runs `swarm-node <args>` inside the namespace: (exit code, stdout, stderr).
     pub fn cli(&self, dir: &Path, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name])
+        let mut cmd = Command::new("ip");
+        isolate(&mut cmd, dir);
+        cmd.args(["netns", "exec", &self.name])
             .arg(swarm_node_bin())
             .args(args)
-            .env("SWARM_CONFIG", empty_config(dir))
-            .env("SWARM_LOG", "error")
-            .output()
-            .expect("running swarm-node in the namespace");
-        outcome(out)
+            .env("SWARM_LOG", "error");
+        outcome(cmd.output().expect("running swarm-node in the namespace"))
     }
 }
 
@@ -313,9 +309,9 @@ impl Mesh {
     /// Runs `swarm-node <args>` against this mesh and returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = Command::new(swarm_node_bin());
+        isolate(&mut cmd, self.dir.path());
         cmd.args(args)
             .args(["--swarm", &self.swarm, "--no-multicast"])
-            .env("SWARM_CONFIG", empty_config(self.dir.path()))
             .env("SWARM_LOG", "error");
         for p in self.ports() {
             cmd.args(["--connect", &endpoint(p)]);
@@ -336,6 +332,18 @@ pub async fn states(session: &zenoh::Session, keys: &SwarmKeys) -> BTreeMap<Node
             Some((id, r.msg.ok()?))
         })
         .collect()
+}
+
+/// Keeps a developer's own `SWARM_*` settings, config and state out of a child process.
+pub fn isolate(cmd: &mut Command, dir: &Path) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SWARM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("SWARM_CONFIG", empty_config(dir))
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_STATE_HOME", dir.join("xdg-state"));
 }
 
 /// (exit code, stdout, stderr) of a finished command.

@@ -22,14 +22,18 @@ async fn kill_9_withdraws_the_token_within_a_second() {
     mesh.wait_for_full_mesh(&session, mesh.nodes.len()).await;
     let members = bus::watch_members(&session, &keys).await.unwrap();
     // Drain the history of current members first.
-    let mut present = 0;
-    while present < 3 {
-        if let Ok(Some(MemberEvent::Joined(_))) =
-            tokio::time::timeout(Duration::from_secs(5), members.recv()).await
-        {
-            present += 1;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let mut present = 0;
+        while present < 3 {
+            match members.recv().await {
+                Some(MemberEvent::Joined(_)) => present += 1,
+                Some(MemberEvent::Left(id)) => panic!("{id} left before the kill"),
+                None => panic!("session closed"),
+            }
         }
-    }
+    })
+    .await
+    .expect("the three members' tokens were not all seen");
 
     let victim = mesh.nodes.remove(2);
     let killed_at = Instant::now();

@@ -54,7 +54,8 @@ fn check<T: Display + PartialOrd>(
     lo: T,
     hi: T,
 ) -> Result<(), ConfigError> {
-    if value < lo || value > hi {
+    // Written as "not inside" so NaN, which compares false with everything, is refused too.
+    if !(value >= lo && value <= hi) {
         return Err(ConfigError::Invalid {
             key,
             value: value.to_string(),

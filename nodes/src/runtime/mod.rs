@@ -24,10 +24,16 @@ fn lock(view: &Shared) -> MutexGuard<'_, NodeView> {
     view.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A congested link must not hold up a stop.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How often the cumulative energy total is written: rarely, to spare SD cards.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
+    // Installed before anything slow (opening the session can take seconds in client mode),
+    // so a stop request is never met by the default action of killing the process.
+    let mut stop = Box::pin(shutdown_signal()?);
     let keys = SwarmKeys::new(config.node.swarm.clone());
     let state_dir = config
         .node
@@ -82,7 +88,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         bus::subscribe::<Energy>(&session, keys.all(Leaf::Energy), drops.clone()).await?;
     let members = bus::watch_members(&session, &keys).await?;
     let hb_pub = TypedPublisher::<Heartbeat>::declare(&session, keys.heartbeat(&id), false).await?;
-    let energy_pub = TypedPublisher::<Energy>::declare(&session, keys.energy(&id), true).await?;
+    // Periodic and superseded by the next sample: dropped under congestion rather than
+    // stalling this loop (and with it heartbeats and signal handling).
+    let energy_pub = TypedPublisher::<Energy>::declare(&session, keys.energy(&id), false).await?;
     let token = bus::declare_token(&session, &keys, &id).await?;
 
     let mut hb_tick = tokio::time::interval(hb_interval);
@@ -92,7 +100,6 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     )));
     energy_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut save_tick = tokio::time::interval(SAVE_EVERY);
-    let mut stop = Box::pin(shutdown_signal());
 
     tracing::info!(
         id = %id, swarm = %keys.swarm(), class = %config.node.class,
@@ -115,13 +122,12 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
             _ = save_tick.tick() => sampler.save(),
             Some(r) = heartbeats.recv() => {
-                if lock(&view).heard(r.from.clone(), r.msg, Instant::now()) {
+                if lock(&view).heard(&r.from, r.msg, Instant::now()) {
                     tracing::info!(peer = %r.from, "first heartbeat from peer");
                 }
             }
             Some(r) = leaves.recv() => {
-                // Logged even when the token's withdrawal was handled first: both can be ready.
-                lock(&view).left(&r.from);
+                lock(&view).left_cleanly(&r.from);
                 tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
             }
             Some(_) = energies.recv() => {}
@@ -132,7 +138,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     }
                 }
                 MemberEvent::Left(peer) => {
-                    if lock(&view).left(&peer) {
+                    if lock(&view).gone(&peer) {
                         tracing::info!(%peer, "peer gone (liveliness token withdrawn)");
                     }
                 }
@@ -145,9 +151,13 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     }
 
     let term = lock(&view).term;
-    if let Err(e) = bus::publish(&session, &keys.node_leaf(&id, Leaf::Leave), &Leave { term }).await
-    {
-        tracing::warn!("{e}");
+    let (leave_key, leave) = (keys.node_leaf(&id, Leaf::Leave), Leave { term });
+    match tokio::time::timeout(LEAVE_TIMEOUT, bus::publish(&session, &leave_key, &leave)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{e}"),
+        Err(_) => {
+            tracing::warn!("Leave not sent within {LEAVE_TIMEOUT:?}; peers rely on the token")
+        }
     }
     if let Err(e) = token.undeclare().await {
         tracing::warn!("undeclaring liveliness token: {e}");
@@ -188,18 +198,15 @@ fn new_sampler(config: &Config, state_dir: &Path) -> Sampler {
     Sampler::new(meter, store, PathBuf::from("/sys"))
 }
 
-async fn shutdown_signal() -> &'static str {
+/// Registers SIGTERM and SIGINT now; the returned future names the first to arrive.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-    }
+    })
 }

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use swarm_bus::{DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role};
 
+/// A peer whose liveliness token is present. Entries come and go with tokens only, so ids
+/// that merely publish (or spoof) heartbeats cannot grow the table.
 #[derive(Debug, Default)]
 pub struct Peer {
-    /// Its liveliness token is present.
-    pub alive: bool,
     pub last_heartbeat: Option<(Instant, Heartbeat)>,
 }
 
@@ -65,36 +65,45 @@ impl NodeView {
         }
     }
 
-    /// Returns true the first time a peer is heard from.
-    pub fn heard(&mut self, from: NodeId, hb: Heartbeat, now: Instant) -> bool {
-        if from == self.id {
+    /// Records a heartbeat of a member; returns true the first time that member is heard.
+    /// Heartbeats of ids without a token are ignored (a newcomer's first one may beat its token
+    /// here; the next one counts).
+    pub fn heard(&mut self, from: &NodeId, hb: Heartbeat, now: Instant) -> bool {
+        let Some(peer) = self.peers.get_mut(from) else {
             return false;
-        }
-        let peer = self.peers.entry(from).or_default();
+        };
         let first = peer.last_heartbeat.is_none();
         peer.last_heartbeat = Some((now, hb));
         first
     }
 
-    /// Returns true when the peer was not known alive before.
+    /// A token appeared; returns true when the peer was not a member before.
     pub fn joined(&mut self, id: NodeId) -> bool {
-        if id == self.id {
+        if id == self.id || self.peers.contains_key(&id) {
             return false;
         }
-        let peer = self.peers.entry(id).or_default();
-        !std::mem::replace(&mut peer.alive, true)
+        self.peers.insert(id, Peer::default());
+        true
     }
 
-    /// A token withdrawn or a Leave: forget the peer entirely, so a comeback starts fresh.
-    pub fn left(&mut self, id: &NodeId) -> bool {
+    /// A token went away: the peer is no longer a member.
+    pub fn gone(&mut self, id: &NodeId) -> bool {
         self.peers.remove(id).is_some()
     }
 
-    /// Peers that are alive and whose heartbeats this node has received.
+    /// A Leave: the peer stops counting at once, but membership stays with its token, so a
+    /// Leave handled after a quick restart's new token cannot erase the new member.
+    pub fn left_cleanly(&mut self, id: &NodeId) {
+        if let Some(peer) = self.peers.get_mut(id) {
+            peer.last_heartbeat = None;
+        }
+    }
+
+    /// Members whose heartbeats this node has received since they (re)joined.
     pub fn live_peers(&self) -> Vec<NodeId> {
         self.peers
             .iter()
-            .filter(|(_, p)| p.alive && p.last_heartbeat.is_some())
+            .filter(|(_, p)| p.last_heartbeat.is_some())
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -135,25 +144,45 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_counts_once_alive_and_heard_and_goes_on_leave() {
+    fn a_peer_counts_once_it_has_a_token_and_was_heard() {
         let now = Instant::now();
         let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
         let hb = v.next_heartbeat(1);
         assert_eq!(hb.seq, 1);
+        assert!(!v.heard(&id("b"), hb.clone(), now), "no token yet: ignored");
         assert!(
-            !v.heard(id("a"), hb.clone(), now),
-            "own heartbeat is not a peer"
+            v.peers.is_empty(),
+            "heartbeats alone must not grow the table"
         );
-        assert!(v.heard(id("b"), hb.clone(), now));
-        assert!(!v.heard(id("b"), hb.clone(), now));
-        assert!(v.live_peers().is_empty(), "no token yet");
+        assert!(!v.joined(id("a")), "own token is not a peer");
         assert!(v.joined(id("b")));
         assert!(!v.joined(id("b")));
-        assert!(!v.joined(id("a")));
+        assert!(v.live_peers().is_empty(), "not heard yet");
+        assert!(v.heard(&id("b"), hb.clone(), now));
+        assert!(!v.heard(&id("b"), hb.clone(), now));
         assert_eq!(v.live_peers(), vec![id("b")]);
-        assert!(v.left(&id("b")));
+        assert!(v.gone(&id("b")));
         assert!(v.live_peers().is_empty());
         assert_eq!(v.state(now).peers.len(), 0);
+    }
+
+    #[test]
+    fn a_late_leave_does_not_erase_a_restarted_peer() {
+        let now = Instant::now();
+        let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
+        let hb = v.next_heartbeat(1);
+        v.joined(id("b"));
+        v.heard(&id("b"), hb.clone(), now);
+        v.left_cleanly(&id("b"));
+        assert!(v.live_peers().is_empty(), "a Leave stops counting at once");
+        // The restarted process's token was handled before the old Leave arrived.
+        v.heard(&id("b"), hb, now);
+        assert_eq!(
+            v.live_peers(),
+            vec![id("b")],
+            "membership stays with the token"
+        );
+        assert!(!v.peers.is_empty());
     }
 
     #[test]
