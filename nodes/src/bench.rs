@@ -91,10 +91,11 @@ idle bench-0 with {} nodes up, watched for {} s:",
     let cpu = (cpu_ticks(pid)? - cpu0) as f64 / clock_ticks() / t0.elapsed().as_secs_f64() * 100.0;
     println!("  RSS now {} KiB, peak {} KiB", rss_kib(pid)?, peak_rss);
     println!("  CPU {cpu:.3} % of one core (utime+stime from /proc)");
-    // The observer leaves first: a session that watches every node stop at once logs zenoh's
-    // teardown races, which are no part of what is measured here.
-    drop(heartbeats);
+    // The observer closes first, and closes before its subscriber is dropped: a fifo subscriber
+    // dropped while samples still arrive, or a session that watches every node stop at once,
+    // logs zenoh teardown errors that are no part of what is measured here.
     let _ = observer.close().await;
+    drop(heartbeats);
     drop(nodes);
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
