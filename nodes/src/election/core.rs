@@ -1,0 +1,578 @@
+//! The election state machine: Raft terms and votes with PreVote, CheckQuorum, and a fast path
+//! when the leader's liveliness token disappears.
+
+use super::voters::Voters;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+use swarm_bus::{DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub class: DeviceClass,
+    pub timeout_min: Duration,
+    pub timeout_max: Duration,
+    pub membership_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Time passed; the adapter sends one at least every few tens of milliseconds.
+    Tick,
+    Heartbeat {
+        from: NodeId,
+        hb: Heartbeat,
+    },
+    VoteRequest {
+        from: NodeId,
+        req: VoteRequest,
+    },
+    VoteReply {
+        from: NodeId,
+        reply: VoteReply,
+    },
+    /// A liveliness token went away (crash or stop).
+    TokenGone(NodeId),
+    /// A clean `Leave`: the node stops being a voter at once.
+    Left(NodeId),
+    /// On battery and below `energy.low_power_threshold_percent`.
+    LowBattery(bool),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Store `(term, voted_for)` durably; the adapter must finish this before sending the
+    /// actions that follow it, so a restarted node cannot vote twice in a term.
+    PersistVote {
+        term: u64,
+        voted_for: NodeId,
+    },
+    RequestVotes(VoteRequest),
+    Reply(VoteReply),
+    /// The voter set changed: store it, so a restarted node does not believe it is alone and
+    /// elect itself with a quorum of one.
+    PersistVoters(Vec<NodeId>),
+    /// Role, term or leader changed: publish a heartbeat now.
+    Changed {
+        role: Role,
+        term: u64,
+        leader: Option<NodeId>,
+    },
+}
+
+/// What survives a restart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Persisted {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    pub voters: Vec<NodeId>,
+}
+
+#[derive(Debug)]
+pub struct Election {
+    me: NodeId,
+    settings: Settings,
+    role: Role,
+    term: u64,
+    voted_for: Option<NodeId>,
+    leader: Option<NodeId>,
+    leader_contact: Option<Instant>,
+    leader_since: Option<Instant>,
+    deadline: Instant,
+    prevoting: bool,
+    prevotes: BTreeSet<NodeId>,
+    votes: BTreeSet<NodeId>,
+    voters: Voters,
+    heard: BTreeMap<NodeId, Instant>,
+    low_battery: bool,
+    rng: u64,
+}
+
+impl Election {
+    /// `persisted` is what the last `PersistVote` and `PersistVoters` stored; stored voters
+    /// count as seen now, for one membership window.
+    pub fn new(
+        me: NodeId,
+        settings: Settings,
+        persisted: Persisted,
+        now: Instant,
+        seed: u64,
+    ) -> Self {
+        let role = if settings.class == DeviceClass::Minimal {
+            Role::Observer
+        } else {
+            Role::Follower
+        };
+        let mut voters = Voters::new(settings.membership_window);
+        for id in &persisted.voters {
+            voters.seen(id, now);
+        }
+        let mut e = Self {
+            me,
+            role,
+            term: persisted.term,
+            voted_for: persisted.voted_for,
+            leader: None,
+            leader_contact: None,
+            leader_since: None,
+            deadline: now,
+            prevoting: false,
+            prevotes: BTreeSet::new(),
+            votes: BTreeSet::new(),
+            voters,
+            heard: BTreeMap::new(),
+            low_battery: false,
+            rng: seed | 1,
+            settings,
+        };
+        e.deadline = now + e.timeout();
+        e
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    pub fn leader(&self) -> Option<&NodeId> {
+        self.leader.as_ref()
+    }
+
+    pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
+        let before = (self.role, self.term, self.leader.clone());
+        let voters_before = self.voters.ids();
+        let mut out = Vec::new();
+        match event {
+            Event::Tick => self.on_tick(now, &mut out),
+            Event::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb),
+            Event::VoteRequest { from, req } => self.on_vote_request(now, from, req, &mut out),
+            Event::VoteReply { from, reply } => self.on_vote_reply(now, from, reply, &mut out),
+            Event::TokenGone(id) => self.on_gone(now, &id, false),
+            Event::Left(id) => self.on_gone(now, &id, true),
+            Event::LowBattery(low) => self.low_battery = low,
+        }
+        let voters_now = self.voters.ids();
+        if voters_now != voters_before {
+            // Before any vote goes out, so quorum after a restart is never smaller than now.
+            out.insert(0, Action::PersistVoters(voters_now));
+        }
+        if (self.role, self.term, self.leader.clone()) != before {
+            out.push(Action::Changed {
+                role: self.role,
+                term: self.term,
+                leader: self.leader.clone(),
+            });
+        }
+        out
+    }
+
+    /// Randomised election timeout. `full` draws from the lower half of the range and
+    /// `standard` from the upper half, so full-class nodes usually stand first; a node low on
+    /// battery waits past the whole range, so it stands only when nobody else does.
+    fn timeout(&mut self) -> Duration {
+        let (min, max) = (
+            self.settings.timeout_min,
+            self.settings.timeout_max.max(self.settings.timeout_min),
+        );
+        let mid = min + (max - min) / 2;
+        let (lo, hi) = match (self.low_battery, self.settings.class) {
+            (true, _) => (max, max * 2),
+            (false, DeviceClass::Full) => (min, mid),
+            (false, _) => (mid, max),
+        };
+        lo + (hi - lo).mul_f64(self.random_unit())
+    }
+
+    /// xorshift64*: deterministic from the seed, which the adapter draws once at start.
+    fn random_unit(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn eligible(&self) -> bool {
+        self.settings.class != DeviceClass::Minimal
+    }
+
+    fn leader_alive(&self, now: Instant) -> bool {
+        self.role == Role::Leader
+            || matches!(self.leader_contact, Some(t) if now.saturating_duration_since(t) < self.settings.timeout_min)
+    }
+
+    fn quorum(&self, now: Instant) -> usize {
+        self.voters.quorum(now, &self.me)
+    }
+
+    fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.voters.forget_older_than_window(now);
+        match self.role {
+            Role::Observer => {}
+            Role::Leader => self.check_quorum(now),
+            Role::Follower | Role::Candidate => {
+                if now >= self.deadline {
+                    self.start_prevote(now, out);
+                }
+            }
+        }
+    }
+
+    /// A leader that has not heard a majority within the longest election timeout steps down:
+    /// it is likely cut off, and the majority side may already have a new leader.
+    fn check_quorum(&mut self, now: Instant) {
+        let grace = self.settings.timeout_max;
+        if self
+            .leader_since
+            .is_some_and(|t| now.saturating_duration_since(t) < grace)
+        {
+            return;
+        }
+        let voters: Vec<NodeId> = self
+            .voters
+            .current(now)
+            .filter(|id| **id != self.me)
+            .cloned()
+            .collect();
+        let recent = voters
+            .iter()
+            .filter(|id| {
+                self.heard
+                    .get(*id)
+                    .is_some_and(|t| now.saturating_duration_since(*t) < grace)
+            })
+            .count();
+        if recent + 1 < self.quorum(now) {
+            self.become_follower(now, self.term, None);
+        }
+    }
+
+    fn start_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.deadline = now + self.timeout();
+        self.prevoting = true;
+        self.prevotes = BTreeSet::from([self.me.clone()]);
+        out.push(Action::RequestVotes(VoteRequest {
+            term: self.term + 1,
+            pre_vote: true,
+            class: self.settings.class,
+        }));
+        if self.prevotes.len() >= self.quorum(now) {
+            self.start_election(now, out);
+        }
+    }
+
+    fn start_election(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.prevoting = false;
+        self.term += 1;
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.voted_for = Some(self.me.clone());
+        self.votes = BTreeSet::from([self.me.clone()]);
+        self.deadline = now + self.timeout();
+        out.push(Action::PersistVote {
+            term: self.term,
+            voted_for: self.me.clone(),
+        });
+        out.push(Action::RequestVotes(VoteRequest {
+            term: self.term,
+            pre_vote: false,
+            class: self.settings.class,
+        }));
+        if self.votes.len() >= self.quorum(now) {
+            self.become_leader(now);
+        }
+    }
+
+    fn become_leader(&mut self, now: Instant) {
+        self.role = Role::Leader;
+        self.leader = Some(self.me.clone());
+        self.leader_since = Some(now);
+        self.prevoting = false;
+    }
+
+    fn become_follower(&mut self, now: Instant, term: u64, leader: Option<NodeId>) {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        if self.role != Role::Observer {
+            self.role = Role::Follower;
+        }
+        self.leader_since = None;
+        self.prevoting = false;
+        if leader.is_some() {
+            self.leader_contact = Some(now);
+        }
+        self.leader = leader;
+        self.deadline = now + self.timeout();
+    }
+
+    fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat) {
+        if from == self.me {
+            return;
+        }
+        if hb.class != DeviceClass::Minimal {
+            self.voters.seen(&from, now);
+        }
+        self.heard.insert(from.clone(), now);
+        let claims_lead = hb.role == Role::Leader;
+        if hb.term > self.term {
+            self.become_follower(now, hb.term, claims_lead.then(|| from.clone()));
+        } else if hb.term == self.term && claims_lead {
+            if self.role == Role::Leader {
+                // Cannot happen with a majority quorum; should it ever, one side yields.
+                if from < self.me {
+                    self.become_follower(now, self.term, Some(from));
+                }
+            } else {
+                self.become_follower(now, self.term, Some(from));
+            }
+        }
+    }
+
+    fn on_vote_request(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        req: VoteRequest,
+        out: &mut Vec<Action>,
+    ) {
+        if from == self.me || self.role == Role::Observer {
+            return;
+        }
+        if req.class != DeviceClass::Minimal {
+            self.voters.seen(&from, now);
+        }
+        let reply = |term, granted, pre_vote| {
+            Action::Reply(VoteReply {
+                term,
+                candidate: from.clone(),
+                granted,
+                pre_vote,
+            })
+        };
+        if req.pre_vote {
+            // PreVote changes nothing here: it only asks "could you win?".
+            let granted = req.term > self.term && !self.leader_alive(now);
+            out.push(reply(req.term, granted, true));
+            return;
+        }
+        if req.term > self.term {
+            if self.leader_alive(now) && self.role != Role::Leader {
+                out.push(reply(self.term, false, false));
+                return;
+            }
+            self.become_follower(now, req.term, None);
+        }
+        let free = self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from);
+        if req.term == self.term && self.role != Role::Leader && free {
+            self.voted_for = Some(from.clone());
+            self.deadline = now + self.timeout();
+            out.push(Action::PersistVote {
+                term: self.term,
+                voted_for: from.clone(),
+            });
+            out.push(reply(self.term, true, false));
+        } else {
+            out.push(reply(self.term, false, false));
+        }
+    }
+
+    fn on_vote_reply(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        reply: VoteReply,
+        out: &mut Vec<Action>,
+    ) {
+        if reply.candidate != self.me || from == self.me {
+            return;
+        }
+        if reply.pre_vote {
+            if self.prevoting && reply.granted && reply.term == self.term + 1 {
+                self.prevotes.insert(from);
+                if self.prevotes.len() >= self.quorum(now) {
+                    self.start_election(now, out);
+                }
+            }
+            return;
+        }
+        if reply.term > self.term {
+            self.become_follower(now, reply.term, None);
+        } else if self.role == Role::Candidate && reply.term == self.term && reply.granted {
+            self.votes.insert(from);
+            if self.votes.len() >= self.quorum(now) {
+                self.become_leader(now);
+            }
+        }
+    }
+
+    /// The fast path: when the leader's token goes, stand almost at once, staggered by rank
+    /// (full before standard, then by id) so followers do not split the vote.
+    fn on_gone(&mut self, now: Instant, id: &NodeId, left: bool) {
+        self.heard.remove(id);
+        if left {
+            self.voters.left(id);
+        }
+        if self.leader.as_ref() != Some(id) {
+            return;
+        }
+        self.leader = None;
+        self.leader_contact = None;
+        if self.role == Role::Observer || !self.eligible() {
+            return;
+        }
+        let rank = self
+            .voters
+            .current(now)
+            .filter(|v| *v != id && **v < self.me)
+            .count() as u32;
+        let class_delay = if self.settings.class == DeviceClass::Full {
+            0
+        } else {
+            40
+        };
+        let battery_delay = if self.low_battery { 200 } else { 0 };
+        self.deadline =
+            now + Duration::from_millis(u64::from(rank * 15 + class_delay + battery_delay));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            class: DeviceClass::Full,
+            timeout_min: Duration::from_millis(1500),
+            timeout_max: Duration::from_millis(3000),
+            membership_window: Duration::from_secs(600),
+        }
+    }
+
+    fn request(term: u64, pre_vote: bool) -> VoteRequest {
+        VoteRequest {
+            term,
+            pre_vote,
+            class: DeviceClass::Full,
+        }
+    }
+
+    fn granted(actions: &[Action]) -> Option<bool> {
+        actions.iter().find_map(|a| match a {
+            Action::Reply(r) => Some(r.granted),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_vote_is_persisted_before_it_is_sent_and_survives_a_restart() {
+        let t0 = Instant::now();
+        let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 1);
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: request(5, false),
+            },
+        );
+        let persist = out
+            .iter()
+            .position(|a| matches!(a, Action::PersistVote { term: 5, .. }));
+        let reply = out
+            .iter()
+            .position(|a| matches!(a, Action::Reply(r) if r.granted));
+        assert!(persist.is_some() && persist < reply, "{out:?}");
+
+        // Restarted with what was stored: a second candidate of term 5 gets no vote.
+        let stored = Persisted {
+            term: 5,
+            voted_for: Some(id("a")),
+            voters: vec![id("a"), id("b")],
+        };
+        let mut e = Election::new(id("v"), settings(), stored, t0, 2);
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("b"),
+                req: request(5, false),
+            },
+        );
+        assert_eq!(granted(&out), Some(false));
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: request(5, false),
+            },
+        );
+        assert_eq!(
+            granted(&out),
+            Some(true),
+            "the same candidate may ask again"
+        );
+    }
+
+    #[test]
+    fn prevote_is_refused_while_the_leader_is_heard_and_changes_no_term() {
+        let t0 = Instant::now();
+        let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 3);
+        let hb = Heartbeat {
+            term: 2,
+            role: Role::Leader,
+            leader: Some(id("l")),
+            seq: 1,
+            cadence_ms: 500,
+            class: DeviceClass::Full,
+        };
+        e.handle(t0, Event::Heartbeat { from: id("l"), hb });
+        assert_eq!((e.term(), e.leader()), (2, Some(&id("l"))));
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("x"),
+                req: request(3, true),
+            },
+        );
+        assert_eq!(granted(&out), Some(false));
+        assert_eq!(e.term(), 2);
+        // Once the leader's token is gone, the same pre-vote is granted.
+        e.handle(t0, Event::TokenGone(id("l")));
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("x"),
+                req: request(3, true),
+            },
+        );
+        assert_eq!(granted(&out), Some(true));
+        assert_eq!(e.term(), 2, "a pre-vote never moves the term");
+    }
+
+    #[test]
+    fn minimal_class_observes_and_never_votes_or_stands() {
+        let t0 = Instant::now();
+        let s = Settings {
+            class: DeviceClass::Minimal,
+            ..settings()
+        };
+        let mut e = Election::new(id("esp"), s, Persisted::default(), t0, 4);
+        assert_eq!(e.role(), Role::Observer);
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: request(1, false),
+            },
+        );
+        assert!(out.is_empty(), "{out:?}");
+        let out = e.handle(t0 + Duration::from_secs(60), Event::Tick);
+        assert!(!out.iter().any(|a| matches!(a, Action::RequestVotes(_))));
+    }
+}

@@ -1,0 +1,85 @@
+//! The voter set: eligible nodes seen within the membership window. A crashed node stays
+//! counted until the window ends, so a minority cut off from the rest can never reach quorum;
+//! a node that said Leave is removed at once.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use swarm_bus::NodeId;
+
+#[derive(Debug, Clone)]
+pub struct Voters {
+    window: Duration,
+    last_seen: BTreeMap<NodeId, Instant>,
+}
+
+impl Voters {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            last_seen: BTreeMap::new(),
+        }
+    }
+
+    /// Returns true when `id` is a new voter.
+    pub fn seen(&mut self, id: &NodeId, now: Instant) -> bool {
+        self.last_seen.insert(id.clone(), now).is_none()
+    }
+
+    /// Returns true when `id` was a voter.
+    pub fn left(&mut self, id: &NodeId) -> bool {
+        self.last_seen.remove(id).is_some()
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.last_seen.keys().cloned().collect()
+    }
+
+    /// Voters still inside the window (the caller counts itself separately).
+    pub fn current(&self, now: Instant) -> impl Iterator<Item = &NodeId> {
+        self.last_seen
+            .iter()
+            .filter(move |(_, t)| now.saturating_duration_since(**t) <= self.window)
+            .map(|(id, _)| id)
+    }
+
+    /// Votes needed, counting `me` as a voter too.
+    pub fn quorum(&self, now: Instant, me: &NodeId) -> usize {
+        let others = self.current(now).filter(|id| *id != me).count();
+        let voters = others + 1;
+        voters / 2 + 1
+    }
+
+    pub fn forget_older_than_window(&mut self, now: Instant) {
+        let window = self.window;
+        self.last_seen
+            .retain(|_, t| now.saturating_duration_since(*t) <= window);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    #[test]
+    fn crashed_voters_count_until_the_window_ends_and_leavers_at_once_not() {
+        let t0 = Instant::now();
+        let me = id("a");
+        let mut v = Voters::new(Duration::from_secs(600));
+        assert_eq!(v.quorum(t0, &me), 1);
+        for peer in ["b", "c", "d", "e"] {
+            v.seen(&id(peer), t0);
+        }
+        assert_eq!(v.quorum(t0, &me), 3);
+        // Two crash: still 5 voters, so the 3 left form a majority and 2 would not.
+        assert_eq!(v.quorum(t0 + Duration::from_secs(599), &me), 3);
+        assert_eq!(v.quorum(t0 + Duration::from_secs(601), &me), 1);
+        v.left(&id("e"));
+        assert_eq!(v.quorum(t0, &me), 3, "4 voters need 3");
+        v.left(&id("d"));
+        assert_eq!(v.quorum(t0, &me), 2);
+    }
+}

@@ -1,0 +1,3 @@
+//! The parts of swarm-node that other code (tests, the simulator) drives directly.
+
+pub mod election;
