@@ -12,12 +12,7 @@ const STEP: Duration = Duration::from_millis(5);
 const HEARTBEAT: Duration = Duration::from_millis(500);
 
 fn settings() -> Settings {
-    Settings {
-        class: DeviceClass::Full,
-        timeout_min: Duration::from_millis(1500),
-        timeout_max: Duration::from_millis(3000),
-        membership_window: Duration::from_secs(600),
-    }
+    Settings::default()
 }
 
 #[derive(Clone)]
@@ -233,6 +228,19 @@ impl Sim {
         self.group = group;
     }
 
+    /// Runs until all five nodes agree, then returns the leader's index and term.
+    fn settle_on_leader(&mut self) -> (usize, NodeId, u64) {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.run(Duration::from_secs(5));
+        let (leader, term) = self.agreed_leader(&all).expect("a leader first");
+        let index = all
+            .iter()
+            .copied()
+            .find(|i| self.nodes[*i].id == leader)
+            .unwrap();
+        (index, leader, term)
+    }
+
     /// The leader every up node in `members` agrees on, if any.
     fn agreed_leader(&self, members: &[usize]) -> Option<(NodeId, u64)> {
         let first = &self.nodes[members[0]].e;
@@ -264,13 +272,7 @@ fn five_nodes_agree_on_one_leader_quickly() {
 fn a_killed_leader_is_replaced_fast_through_liveliness() {
     let mut sim = Sim::new(5, 11);
     let all: Vec<usize> = (0..5).collect();
-    sim.run(Duration::from_secs(5));
-    let (leader, term) = sim.agreed_leader(&all).expect("a leader first");
-    let li = all
-        .iter()
-        .copied()
-        .find(|i| sim.nodes[*i].id == leader)
-        .unwrap();
+    let (li, leader, term) = sim.settle_on_leader();
     sim.crash(li);
     let rest: Vec<usize> = all.iter().copied().filter(|i| *i != li).collect();
     let mut waited = Duration::ZERO;
@@ -294,13 +296,7 @@ fn a_killed_leader_is_replaced_fast_through_liveliness() {
 fn a_minority_partition_never_elects_and_its_old_leader_steps_down() {
     let mut sim = Sim::new(5, 3);
     let all: Vec<usize> = (0..5).collect();
-    sim.run(Duration::from_secs(5));
-    let (leader, _) = sim.agreed_leader(&all).expect("a leader first");
-    let li = all
-        .iter()
-        .copied()
-        .find(|i| sim.nodes[*i].id == leader)
-        .unwrap();
+    let (li, _, _) = sim.settle_on_leader();
     // The leader and one other node are cut off from the other three.
     let buddy = (li + 1) % 5;
     let group = (0..5).map(|i| u8::from(i == li || i == buddy)).collect();

@@ -14,6 +14,18 @@ pub struct Settings {
     pub membership_window: Duration,
 }
 
+/// The documented `[consensus]` defaults for a `full` node.
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            class: DeviceClass::Full,
+            timeout_min: Duration::from_millis(1500),
+            timeout_max: Duration::from_millis(3000),
+            membership_window: Duration::from_secs(600),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Time passed; the adapter sends one at least every few tens of milliseconds.
@@ -448,12 +460,7 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings {
-            class: DeviceClass::Full,
-            timeout_min: Duration::from_millis(1500),
-            timeout_max: Duration::from_millis(3000),
-            membership_window: Duration::from_secs(600),
-        }
+        Settings::default()
     }
 
     fn request(term: u64, pre_vote: bool) -> VoteRequest {
