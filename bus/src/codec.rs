@@ -87,6 +87,21 @@ pub fn peek_header(bytes: &[u8]) -> Result<Header, DecodeError> {
     }
 }
 
+/// Something a subscriber can decode from a payload: one wire message, or a choice of several
+/// that share a key (see [`crate::Vote`]).
+pub trait Decode: Sized {
+    /// Named in drop logs.
+    const NAME: &'static str;
+    fn decode_from(bytes: &[u8]) -> Result<Self, DecodeError>;
+}
+
+impl<T: WireMessage> Decode for T {
+    const NAME: &'static str = T::NAME;
+    fn decode_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode(bytes)
+    }
+}
+
 /// Decodes one message, refusing other versions and other message types.
 pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, DecodeError> {
     let header = peek_header(bytes)?;

@@ -19,7 +19,7 @@ pub mod json;
 #[cfg(feature = "zenoh")]
 pub mod zenoh;
 
-pub use codec::{DecodeError, decode, encode};
+pub use codec::{Decode, DecodeError, decode, encode};
 pub use keys::{Leaf, SwarmKey, SwarmKeys};
 pub use messages::*;
 pub use names::{NameError, NodeId, SwarmName, TaskId};

@@ -105,6 +105,32 @@ wire_message! {
     }
 }
 
+/// What arrives on a `vote` key: requests and replies share it and differ by tag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vote {
+    Request(VoteRequest),
+    Reply(VoteReply),
+}
+
+impl crate::codec::Decode for Vote {
+    const NAME: &'static str = "Vote";
+    fn decode_from(bytes: &[u8]) -> Result<Self, crate::codec::DecodeError> {
+        use crate::codec::{DecodeError, decode, peek_header};
+        use crate::wire::WireMessage;
+        let tag = peek_header(bytes)?.tag;
+        if tag == u64::from(VoteRequest::TAG) {
+            decode(bytes).map(Vote::Request)
+        } else if tag == u64::from(VoteReply::TAG) {
+            decode(bytes).map(Vote::Reply)
+        } else {
+            Err(DecodeError::WrongType {
+                expected: "Vote",
+                found: alloc::format!("message tag {tag}"),
+            })
+        }
+    }
+}
+
 wire_message! {
     /// Power and energy telemetry of one node (`swarm/<s>/node/<id>/energy`).
     pub struct Energy = 4 {

@@ -85,6 +85,26 @@ fn invalid_ids_inside_messages_are_refused() {
 }
 
 #[test]
+fn votes_sharing_a_key_decode_by_tag() {
+    let req = VoteRequest {
+        term: 4,
+        pre_vote: true,
+        class: DeviceClass::Standard,
+    };
+    let reply = VoteReply {
+        term: 4,
+        candidate: id("a"),
+        granted: false,
+        pre_vote: true,
+    };
+    assert_eq!(Vote::decode_from(&encode(&req)), Ok(Vote::Request(req)));
+    assert_eq!(Vote::decode_from(&encode(&reply)), Ok(Vote::Reply(reply)));
+    let err = Vote::decode_from(&encode(&heartbeat())).unwrap_err();
+    assert_eq!(err.kind(), "wrong_type");
+    assert_eq!(Vote::decode_from(&[]).unwrap_err().kind(), "truncated");
+}
+
+#[test]
 fn header_peek_reads_version_and_tag() {
     let h = peek_header(&encode(&Command {
         op: CommandOp::Identify,

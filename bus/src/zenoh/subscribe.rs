@@ -2,10 +2,9 @@
 
 use super::drops::worth_logging;
 use super::{BusError, DropCounters};
-use crate::codec::decode;
+use crate::codec::Decode;
 use crate::keys::SwarmKey;
 use crate::names::NodeId;
-use crate::wire::WireMessage;
 use std::marker::PhantomData;
 use zenoh::Session;
 use zenoh::handlers::FifoChannelHandler;
@@ -27,7 +26,7 @@ pub struct TypedSubscriber<T> {
 }
 
 /// Subscribes to a node-key expression such as `swarm/<s>/node/*/heartbeat`.
-pub async fn subscribe<T: WireMessage>(
+pub async fn subscribe<T: Decode>(
     session: &Session,
     key_expr: String,
     drops: DropCounters,
@@ -43,7 +42,7 @@ pub async fn subscribe<T: WireMessage>(
     })
 }
 
-impl<T: WireMessage> TypedSubscriber<T> {
+impl<T: Decode> TypedSubscriber<T> {
     /// The next well-formed message; `None` once the session is closed.
     pub async fn recv(&self) -> Option<Received<T>> {
         loop {
@@ -79,7 +78,7 @@ impl<T: WireMessage> TypedSubscriber<T> {
                 return None;
             }
         };
-        match decode::<T>(&sample.payload().to_bytes()) {
+        match T::decode_from(&sample.payload().to_bytes()) {
             Ok(msg) => Some(Received {
                 key: key.to_string(),
                 from,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use swarm_bus::zenoh::ZenohSettings;
 use swarm_bus::{DeviceClass, NodeId, SwarmName};
+use swarm_node::election::QuorumMode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -39,13 +40,6 @@ impl Default for NodeSection {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quorum {
-    Majority,
-    Island,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Consensus {
@@ -53,7 +47,7 @@ pub struct Consensus {
     pub election_timeout_min_ms: u32,
     pub election_timeout_max_ms: u32,
     pub membership_window_s: u32,
-    pub quorum: Quorum,
+    pub quorum: QuorumMode,
 }
 
 impl Default for Consensus {
@@ -63,7 +57,7 @@ impl Default for Consensus {
             election_timeout_min_ms: 1500,
             election_timeout_max_ms: 3000,
             membership_window_s: 600,
-            quorum: Quorum::Majority,
+            quorum: QuorumMode::Majority,
         }
     }
 }

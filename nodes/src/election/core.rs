@@ -6,12 +6,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use swarm_bus::{DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
 
+/// Who counts towards a majority (`consensus.quorum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuorumMode {
+    /// Every eligible node seen within the membership window, reachable or not: a minority cut
+    /// off from the rest never elects.
+    #[default]
+    Majority,
+    /// Only members whose liveliness token is present: each disconnected island elects its own
+    /// leader; when islands meet, the higher term wins.
+    Island,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub class: DeviceClass,
+    pub heartbeat_interval: Duration,
     pub timeout_min: Duration,
     pub timeout_max: Duration,
     pub membership_window: Duration,
+    pub quorum: QuorumMode,
 }
 
 /// The documented `[consensus]` defaults for a `full` node.
@@ -19,9 +34,11 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             class: DeviceClass::Full,
+            heartbeat_interval: Duration::from_millis(500),
             timeout_min: Duration::from_millis(1500),
             timeout_max: Duration::from_millis(3000),
             membership_window: Duration::from_secs(600),
+            quorum: QuorumMode::Majority,
         }
     }
 }
@@ -96,6 +113,13 @@ pub struct Election {
     voters: Voters,
     heard: BTreeMap<NodeId, Instant>,
     low_battery: bool,
+    /// Until this instant a failed pre-vote is retried after a short pause instead of a whole
+    /// timeout: the leader is known to be gone, and peers that refused may simply not have
+    /// seen its token go yet.
+    fast_retry_until: Option<Instant>,
+    /// Still listening for peers after start, before the first stand.
+    discovering: bool,
+    last_event: Instant,
     rng: u64,
 }
 
@@ -115,8 +139,11 @@ impl Election {
             Role::Follower
         };
         let mut voters = Voters::new(settings.membership_window);
-        for id in &persisted.voters {
-            voters.seen(id, now);
+        // An island is whoever is reachable now; stored voters matter only for a majority.
+        if settings.quorum == QuorumMode::Majority {
+            for id in &persisted.voters {
+                voters.seen(id, now);
+            }
         }
         let mut e = Self {
             me,
@@ -133,10 +160,16 @@ impl Election {
             voters,
             heard: BTreeMap::new(),
             low_battery: false,
+            fast_retry_until: None,
+            discovering: true,
+            last_event: now,
             rng: seed | 1,
             settings,
         };
-        e.deadline = now + e.timeout();
+        // One heartbeat interval to hear who is out there (every running node sends a
+        // heartbeat at least that often), then stand in rank order: a swarm started together
+        // elects in well under the election timeout.
+        e.deadline = now + e.settings.heartbeat_interval;
         e
     }
 
@@ -156,12 +189,16 @@ impl Election {
         let before = (self.role, self.term, self.leader.clone());
         let voters_before = self.voters.ids();
         let mut out = Vec::new();
+        self.step_down_after_pause(now);
         match event {
             Event::Tick => self.on_tick(now, &mut out),
             Event::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb),
             Event::VoteRequest { from, req } => self.on_vote_request(now, from, req, &mut out),
             Event::VoteReply { from, reply } => self.on_vote_reply(now, from, reply, &mut out),
-            Event::TokenGone(id) => self.on_gone(now, &id, false),
+            Event::TokenGone(id) => {
+                let left = self.settings.quorum == QuorumMode::Island;
+                self.on_gone(now, &id, left)
+            }
             Event::Left(id) => self.on_gone(now, &id, true),
             Event::LowBattery(low) => self.low_battery = low,
         }
@@ -218,15 +255,34 @@ impl Election {
         self.voters.quorum(now, &self.me)
     }
 
+    /// A leader whose process was frozen (SIGSTOP, a stalled VM) for half the shortest
+    /// election timeout may have been replaced meanwhile: it gives up before it acts again,
+    /// instead of sending one more heartbeat in its old term. Shorter freezes cannot have been
+    /// noticed: followers wait at least a whole timeout.
+    fn step_down_after_pause(&mut self, now: Instant) {
+        let frozen = now.saturating_duration_since(self.last_event);
+        self.last_event = self.last_event.max(now);
+        if self.role == Role::Leader && frozen >= self.settings.timeout_min / 2 {
+            self.become_follower(now, self.term, None);
+        }
+    }
+
     fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.voters.forget_older_than_window(now);
         match self.role {
             Role::Observer => {}
             Role::Leader => self.check_quorum(now),
             Role::Follower | Role::Candidate => {
-                if now >= self.deadline {
-                    self.start_prevote(now, out);
+                if now < self.deadline {
+                    return;
                 }
+                if std::mem::take(&mut self.discovering) && self.leader.is_none() {
+                    self.stand_soon(now, None);
+                    if now < self.deadline {
+                        return;
+                    }
+                }
+                self.start_prevote(now, out);
             }
         }
     }
@@ -261,7 +317,8 @@ impl Election {
     }
 
     fn start_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
-        self.deadline = now + self.timeout();
+        self.discovering = false;
+        self.deadline = self.retry_deadline(now);
         self.prevoting = true;
         self.prevotes = BTreeSet::from([self.me.clone()]);
         out.push(Action::RequestVotes(VoteRequest {
@@ -281,7 +338,7 @@ impl Election {
         self.leader = None;
         self.voted_for = Some(self.me.clone());
         self.votes = BTreeSet::from([self.me.clone()]);
-        self.deadline = now + self.timeout();
+        self.deadline = self.retry_deadline(now);
         out.push(Action::PersistVote {
             term: self.term,
             voted_for: self.me.clone(),
@@ -296,7 +353,18 @@ impl Election {
         }
     }
 
+    /// When to try again if this round fails: soon and in rank order while the leader is known
+    /// to be gone (a split vote or a peer that had not yet seen the token go), otherwise after
+    /// a random timeout.
+    fn retry_deadline(&mut self, now: Instant) -> Instant {
+        match self.fast_retry_until {
+            Some(until) if now < until => now + FAST_RETRY + self.rank_delay(now, None),
+            _ => now + self.timeout(),
+        }
+    }
+
     fn become_leader(&mut self, now: Instant) {
+        self.fast_retry_until = None;
         self.role = Role::Leader;
         self.leader = Some(self.me.clone());
         self.leader_since = Some(now);
@@ -304,6 +372,10 @@ impl Election {
     }
 
     fn become_follower(&mut self, now: Instant, term: u64, leader: Option<NodeId>) {
+        self.discovering = false;
+        if leader.is_some() {
+            self.fast_retry_until = None;
+        }
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -421,7 +493,7 @@ impl Election {
     }
 
     /// The fast path: when the leader's token goes, stand almost at once, staggered by rank
-    /// (full before standard, then by id) so followers do not split the vote.
+    /// so followers do not split the vote.
     fn on_gone(&mut self, now: Instant, id: &NodeId, left: bool) {
         self.heard.remove(id);
         if left {
@@ -435,21 +507,35 @@ impl Election {
         if self.role == Role::Observer || !self.eligible() {
             return;
         }
+        self.fast_retry_until = Some(now + self.settings.timeout_min);
+        self.stand_soon(now, Some(id));
+    }
+
+    /// Sets the deadline by rank instead of at random: full before standard, a node low on
+    /// battery last, and within a class by id, 15 ms apart — enough for the first candidate's
+    /// request to arrive before the next one's turn.
+    fn stand_soon(&mut self, now: Instant, gone: Option<&NodeId>) {
+        self.deadline = now + self.rank_delay(now, gone);
+    }
+
+    fn rank_delay(&self, now: Instant, gone: Option<&NodeId>) -> Duration {
         let rank = self
             .voters
             .current(now)
-            .filter(|v| *v != id && **v < self.me)
-            .count() as u32;
+            .filter(|v| Some(*v) != gone && **v < self.me)
+            .count() as u64;
         let class_delay = if self.settings.class == DeviceClass::Full {
             0
         } else {
             40
         };
         let battery_delay = if self.low_battery { 200 } else { 0 };
-        self.deadline =
-            now + Duration::from_millis(u64::from(rank * 15 + class_delay + battery_delay));
+        Duration::from_millis(rank * 15 + class_delay + battery_delay)
     }
 }
+
+/// The pause between pre-vote rounds while the leader is known to be gone.
+const FAST_RETRY: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,11 @@
 //! Leader election as a sans-IO state machine: events with a timestamp in, actions out.
 //! No clock, no network, no tokio inside, so tests and a simulator drive it with simulated
-//! time (the adapter that wires it to zenoh comes with the rest of the election issue).
+//! time; `swarm-node run` wires it to zenoh (see `runtime::consensus`).
 
 mod checker;
 mod core;
 mod voters;
 
 pub use checker::{SafetyChecker, SplitBrain};
-pub use core::{Action, Election, Event, Persisted, Settings};
+pub use core::{Action, Election, Event, Persisted, QuorumMode, Settings};
 pub use voters::Voters;
