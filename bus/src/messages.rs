@@ -92,6 +92,10 @@ wire_message! {
         pub term: u64,
         pub pre_vote: bool,
         pub class: DeviceClass,
+        /// How many voters the candidate counts, itself included. A voter that knows of more
+        /// refuses: a candidate that has not yet seen the whole swarm could otherwise win a
+        /// majority of the part it sees.
+        pub voters: u32,
     }
 }
 

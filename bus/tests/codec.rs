@@ -90,6 +90,7 @@ fn votes_sharing_a_key_decode_by_tag() {
         term: 4,
         pre_vote: true,
         class: DeviceClass::Standard,
+        voters: 3,
     };
     let reply = VoteReply {
         term: 4,

@@ -1,5 +1,6 @@
 //! `swarm-node`: run a node, ask the swarm, edit the config, measure.
 
+mod atomic_file;
 mod bench;
 mod cli;
 mod config;

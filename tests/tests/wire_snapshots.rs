@@ -39,6 +39,7 @@ fn vote_request_wire() {
         term: 43,
         pre_vote: true,
         class: DeviceClass::Standard,
+        voters: 5,
     }));
 }
 

@@ -74,10 +74,5 @@ fn write(path: &Path, text: &str) -> Result<(), ConfigError> {
         path: path.to_path_buf(),
         cause,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::atomic_file::write(path, text.as_bytes(), false).map_err(err)
 }

@@ -185,6 +185,12 @@ impl Election {
         self.leader.as_ref()
     }
 
+    /// When the next `Tick` is due for a timer to fire; `None` for a leader or an observer,
+    /// which only need the regular tick the adapter sends before each heartbeat.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        matches!(self.role, Role::Follower | Role::Candidate).then_some(self.deadline)
+    }
+
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let before = (self.role, self.term, self.leader.clone());
         let voters_before = self.voters.ids();
@@ -255,6 +261,12 @@ impl Election {
         self.voters.quorum(now, &self.me)
     }
 
+    /// Voters including this node.
+    fn voter_count(&self, now: Instant) -> u32 {
+        let others = self.voters.current(now).filter(|v| **v != self.me).count();
+        u32::try_from(others + 1).unwrap_or(u32::MAX)
+    }
+
     /// A leader whose process was frozen (SIGSTOP, a stalled VM) for half the shortest
     /// election timeout may have been replaced meanwhile: it gives up before it acts again,
     /// instead of sending one more heartbeat in its old term. Shorter freezes cannot have been
@@ -277,6 +289,12 @@ impl Election {
                     return;
                 }
                 if std::mem::take(&mut self.discovering) && self.leader.is_none() {
+                    if self.voter_count(now) == 1 {
+                        // Heard nobody yet: perhaps alone, perhaps not yet connected. Standing
+                        // now would win a quorum of one, so wait a whole timeout.
+                        self.deadline = now + self.timeout();
+                        return;
+                    }
                     self.stand_soon(now, None);
                     if now < self.deadline {
                         return;
@@ -325,6 +343,7 @@ impl Election {
             term: self.term + 1,
             pre_vote: true,
             class: self.settings.class,
+            voters: self.voter_count(now),
         }));
         if self.prevotes.len() >= self.quorum(now) {
             self.start_election(now, out);
@@ -347,6 +366,7 @@ impl Election {
             term: self.term,
             pre_vote: false,
             class: self.settings.class,
+            voters: self.voter_count(now),
         }));
         if self.votes.len() >= self.quorum(now) {
             self.become_leader(now);
@@ -436,9 +456,13 @@ impl Election {
                 pre_vote,
             })
         };
+        // A candidate that counts fewer voters than this node may be computing its majority
+        // over part of the swarm (typically just after a cold start); it learns the rest from
+        // the requests and heartbeats it receives and asks again.
+        let informed = req.voters >= self.voter_count(now);
         if req.pre_vote {
             // PreVote changes nothing here: it only asks "could you win?".
-            let granted = req.term > self.term && !self.leader_alive(now);
+            let granted = informed && req.term > self.term && !self.leader_alive(now);
             out.push(reply(req.term, granted, true));
             return;
         }
@@ -450,7 +474,7 @@ impl Election {
             self.become_follower(now, req.term, None);
         }
         let free = self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from);
-        if req.term == self.term && self.role != Role::Leader && free {
+        if informed && req.term == self.term && self.role != Role::Leader && free {
             self.voted_for = Some(from.clone());
             self.deadline = now + self.timeout();
             out.push(Action::PersistVote {
@@ -495,6 +519,10 @@ impl Election {
     /// The fast path: when the leader's token goes, stand almost at once, staggered by rank
     /// so followers do not split the vote.
     fn on_gone(&mut self, now: Instant, id: &NodeId, left: bool) {
+        if *id == self.me {
+            // Our own token, seen through the member watch.
+            return;
+        }
         self.heard.remove(id);
         if left {
             self.voters.left(id);
@@ -519,10 +547,17 @@ impl Election {
     }
 
     fn rank_delay(&self, now: Instant, gone: Option<&NodeId>) -> Duration {
+        // Only voters heard lately: a crashed one still counts for quorum, but waiting for its
+        // turn would only slow the others down.
         let rank = self
             .voters
             .current(now)
             .filter(|v| Some(*v) != gone && **v < self.me)
+            .filter(|v| {
+                self.heard
+                    .get(*v)
+                    .is_some_and(|t| now.saturating_duration_since(*t) < self.settings.timeout_max)
+            })
             .count() as u64;
         let class_delay = if self.settings.class == DeviceClass::Full {
             0
@@ -554,6 +589,7 @@ mod tests {
             term,
             pre_vote,
             class: DeviceClass::Full,
+            voters: 5,
         }
     }
 
@@ -646,6 +682,92 @@ mod tests {
         );
         assert_eq!(granted(&out), Some(true));
         assert_eq!(e.term(), 2, "a pre-vote never moves the term");
+    }
+
+    fn heartbeat_from(term: u64) -> Heartbeat {
+        Heartbeat {
+            term,
+            role: Role::Follower,
+            leader: None,
+            seq: 1,
+            cadence_ms: 500,
+            class: DeviceClass::Full,
+        }
+    }
+
+    #[test]
+    fn a_candidate_that_sees_fewer_voters_than_the_voter_gets_no_vote() {
+        let t0 = Instant::now();
+        let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 5);
+        for peer in ["a", "b", "c", "d"] {
+            let hb = heartbeat_from(0);
+            e.handle(t0, Event::Heartbeat { from: id(peer), hb });
+        }
+        let narrow = VoteRequest {
+            voters: 2,
+            ..request(1, false)
+        };
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: narrow.clone(),
+            },
+        );
+        assert_eq!(granted(&out), Some(false));
+        let pre = VoteRequest {
+            pre_vote: true,
+            ..narrow
+        };
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: pre,
+            },
+        );
+        assert_eq!(granted(&out), Some(false));
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: request(1, false),
+            },
+        );
+        assert_eq!(granted(&out), Some(true), "five voters: informed");
+    }
+
+    #[test]
+    fn after_start_a_node_that_heard_nobody_waits_a_whole_timeout_and_others_stand_by_rank() {
+        let t0 = Instant::now();
+        let s = settings();
+        let discovery_end = t0 + s.heartbeat_interval;
+        let mut alone = Election::new(id("a"), s.clone(), Persisted::default(), t0, 6);
+        let out = alone.handle(discovery_end, Event::Tick);
+        assert!(out.is_empty(), "{out:?}");
+        let out = alone.handle(discovery_end + s.timeout_min / 2, Event::Tick);
+        assert!(out.is_empty(), "stood before a whole timeout: {out:?}");
+        let out = alone.handle(t0 + s.heartbeat_interval + s.timeout_max, Event::Tick);
+        assert_eq!(alone.role(), Role::Leader, "a swarm of one: {out:?}");
+
+        // With peers heard, the lowest id stands right after discovery, the next 15 ms later.
+        for (me, first_ms) in [("b", 0u64), ("c", 15)] {
+            let mut e = Election::new(id(me), s.clone(), Persisted::default(), t0, 7);
+            for peer in ["b", "c"] {
+                let hb = heartbeat_from(0);
+                e.handle(t0, Event::Heartbeat { from: id(peer), hb });
+            }
+            let mut out = e.handle(discovery_end, Event::Tick);
+            let early = out.iter().any(|a| matches!(a, Action::RequestVotes(_)));
+            assert_eq!(early, first_ms == 0, "{me}: {out:?}");
+            let at = discovery_end + Duration::from_millis(first_ms);
+            out.extend(e.handle(at, Event::Tick));
+            assert!(
+                out.iter()
+                    .any(|a| matches!(a, Action::RequestVotes(r) if r.pre_vote)),
+                "{me}: {out:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,12 +32,7 @@ impl EnergyStore {
 
     /// Written to a temporary file and renamed, so a crash mid-write keeps the old total.
     pub fn save(&self, stored: Stored) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&stored)?)?;
-        std::fs::rename(&tmp, &self.path)
+        crate::atomic_file::write(&self.path, &serde_json::to_vec(&stored)?, false)
     }
 }
 

@@ -1,21 +1,26 @@
 //! `swarm-node run`: the thin async shell around the node's view of the swarm.
 
+mod consensus;
 mod sampler;
 mod view;
+mod vote_store;
 
 pub use sampler::unix_ms;
 
 use crate::config::{Config, default_state_dir};
 use crate::energy::{meter::Meter, profile, sensors, store::EnergyStore};
 use anyhow::Context;
+use consensus::{Consensus, Leadership};
 use sampler::Sampler;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher};
-use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, SwarmKeys};
+use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, SwarmKeys, Vote};
+use swarm_node::election::Event;
 use tokio::time::MissedTickBehavior;
 use view::NodeView;
+use vote_store::VoteStore;
 
 type Shared = Arc<Mutex<NodeView>>;
 
@@ -30,6 +35,9 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the cumulative energy total is written: rarely, to spare SD cards.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
+/// The longest the election goes without a tick when it has no timer running.
+const ELECTION_IDLE_TICK: Duration = Duration::from_secs(1);
+
 pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Installed before anything slow (opening the session can take seconds in client mode),
     // so a stop request is never met by the default action of killing the process.
@@ -43,6 +51,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating state directory {}", state_dir.display()))?;
 
+    // Before the session opens: a damaged vote record must stop the node before it can vote.
+    let vote_store = VoteStore::open(&state_dir)?;
     let mut sampler = new_sampler(&config, &state_dir);
     let now = Instant::now();
     let hb_interval = Duration::from_millis(u64::from(config.consensus.heartbeat_interval_ms));
@@ -86,12 +96,26 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // visible in the drop counters like any other.
     let energies =
         bus::subscribe::<Energy>(&session, keys.all(Leaf::Energy), drops.clone()).await?;
+    let votes = bus::subscribe::<Vote>(&session, keys.all(Leaf::Vote), drops.clone()).await?;
     let members = bus::watch_members(&session, &keys).await?;
     let hb_pub = TypedPublisher::<Heartbeat>::declare(&session, keys.heartbeat(&id), false).await?;
     // Periodic and superseded by the next sample: dropped under congestion rather than
     // stalling this loop (and with it heartbeats and signal handling).
     let energy_pub = TypedPublisher::<Energy>::declare(&session, keys.energy(&id), false).await?;
+    let mut consensus = Consensus::start(
+        &session,
+        &keys,
+        &id,
+        consensus::settings(&config),
+        vote_store,
+        Instant::now(),
+    )
+    .await?;
+    let low_battery_pct = config.energy.low_power_threshold_percent;
     let token = bus::declare_token(&session, &keys, &id).await?;
+    if let Some(l) = consensus.ask_who_leads(&session, &keys).await {
+        lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
+    }
 
     let mut hb_tick = tokio::time::interval(hb_interval);
     hb_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -106,47 +130,81 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         state_dir = %state_dir.display(), "node running"
     );
     loop {
-        tokio::select! {
+        // Every branch feeds the election at most one event and then says whether role, term
+        // or leader changed; a change is announced with a heartbeat at once.
+        // Woken exactly when the election's next timer is due, not on a polling tick.
+        let wakeup = consensus
+            .next_wakeup()
+            .unwrap_or_else(|| Instant::now() + ELECTION_IDLE_TICK);
+        let changed: Option<Leadership> = tokio::select! {
+            _ = tokio::time::sleep_until(wakeup.into()) => {
+                consensus.feed(Instant::now(), Event::Tick).await
+            }
             _ = hb_tick.tick() => {
-                let hb = lock(&view).next_heartbeat(unix_ms());
-                if let Err(e) = hb_pub.put(&hb).await {
-                    tracing::warn!("{e}");
+                // The tick first: a leader thawed after SIGSTOP steps down before it speaks.
+                let changed = consensus.feed(Instant::now(), Event::Tick).await;
+                if changed.is_none() {
+                    send_heartbeat(&view, &hb_pub).await;
                 }
+                changed
             }
             _ = energy_tick.tick() => {
                 let sample = sampler.sample(Instant::now());
+                let low = is_low_battery(&sample, low_battery_pct);
                 lock(&view).energy = Some(sample.clone());
                 if let Err(e) = energy_pub.put(&sample).await {
                     tracing::warn!("{e}");
                 }
+                consensus.feed(Instant::now(), Event::LowBattery(low)).await
             }
-            _ = save_tick.tick() => sampler.save(),
+            _ = save_tick.tick() => {
+                sampler.save();
+                None
+            }
             Some(r) = heartbeats.recv() => {
-                if lock(&view).heard(&r.from, r.msg, Instant::now()) {
+                let now = Instant::now();
+                if lock(&view).heard(&r.from, r.msg.clone(), now) {
                     tracing::info!(peer = %r.from, "first heartbeat from peer");
                 }
+                consensus.feed(now, Event::Heartbeat { from: r.from, hb: r.msg }).await
+            }
+            Some(r) = votes.recv() => {
+                let event = match r.msg {
+                    Vote::Request(req) => Event::VoteRequest { from: r.from, req },
+                    Vote::Reply(reply) => Event::VoteReply { from: r.from, reply },
+                };
+                consensus.feed(Instant::now(), event).await
             }
             Some(r) = leaves.recv() => {
                 lock(&view).left_cleanly(&r.from);
                 tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
+                consensus.feed(Instant::now(), Event::Left(r.from)).await
             }
-            Some(_) = energies.recv() => {}
+            Some(_) = energies.recv() => None,
             Some(event) = members.recv() => match event {
                 MemberEvent::Joined(peer) => {
                     if lock(&view).joined(peer.clone()) {
                         tracing::info!(%peer, "peer joined");
                     }
+                    None
                 }
                 MemberEvent::Left(peer) => {
                     if lock(&view).gone(&peer) {
                         tracing::info!(%peer, "peer gone (liveliness token withdrawn)");
                     }
+                    consensus.feed(Instant::now(), Event::TokenGone(peer)).await
                 }
             },
             signal = &mut stop => {
                 tracing::info!("{signal}: leaving the swarm");
                 break;
             }
+        };
+        if let Some(l) = changed {
+            tracing::info!(role = %l.role, term = l.term, leader = ?l.leader.as_ref().map(NodeId::as_str), "election");
+            lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
+            send_heartbeat(&view, &hb_pub).await;
+            hb_tick.reset();
         }
     }
 
@@ -168,6 +226,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         heartbeats,
         leaves,
         energies,
+        votes,
+        consensus,
         members,
         hb_pub,
         energy_pub,
@@ -178,6 +238,19 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     }
     tracing::info!(dropped = drops.total(), "stopped");
     Ok(())
+}
+
+async fn send_heartbeat(view: &Shared, publisher: &TypedPublisher<Heartbeat>) {
+    let hb = lock(view).next_heartbeat(unix_ms());
+    if let Err(e) = publisher.put(&hb).await {
+        tracing::warn!("{e}");
+    }
+}
+
+/// On battery (not charging) and below the threshold: this node should not lead while a
+/// better candidate is around.
+fn is_low_battery(sample: &Energy, threshold_pct: u8) -> bool {
+    sample.charging != Some(true) && sample.battery_pct.is_some_and(|p| p < threshold_pct)
 }
 
 fn new_sampler(config: &Config, state_dir: &Path) -> Sampler {

@@ -18,6 +18,8 @@ pub struct NodeView {
     pub role: Role,
     pub term: u64,
     pub leader: Option<NodeId>,
+    /// Unix ms when this node learnt of the current leader (or took office itself).
+    pub leader_since_ms: Option<u64>,
     pub seq: u64,
     pub cadence_ms: u32,
     pub started: Instant,
@@ -29,7 +31,7 @@ pub struct NodeView {
 
 impl NodeView {
     pub fn new(id: NodeId, class: DeviceClass, cadence_ms: u32, now: Instant) -> Self {
-        // Election lands in its own issue; until then nobody leads and `minimal` only watches.
+        // Until the election says otherwise: nobody leads, and `minimal` only ever watches.
         let role = if class == DeviceClass::Minimal {
             Role::Observer
         } else {
@@ -41,6 +43,7 @@ impl NodeView {
             role,
             term: 0,
             leader: None,
+            leader_since_ms: None,
             seq: 0,
             cadence_ms,
             started: now,
@@ -49,6 +52,18 @@ impl NodeView {
             peers: BTreeMap::new(),
             dropped: 0,
         }
+    }
+
+    /// The election moved on: a new role, term or leader.
+    pub fn set_leadership(&mut self, role: Role, term: u64, leader: Option<NodeId>, unix_ms: u64) {
+        if leader.is_none() {
+            self.leader_since_ms = None;
+        } else if leader != self.leader || term != self.term {
+            self.leader_since_ms = Some(unix_ms);
+        }
+        self.role = role;
+        self.term = term;
+        self.leader = leader;
     }
 
     /// The next heartbeat to send; advances the sequence number.
@@ -130,7 +145,7 @@ impl NodeView {
             role: self.role,
             term: self.term,
             leader: self.leader.clone(),
-            since_ms: None,
+            since_ms: self.leader_since_ms,
         }
     }
 }
@@ -183,6 +198,22 @@ mod tests {
             "membership stays with the token"
         );
         assert!(!v.peers.is_empty());
+    }
+
+    #[test]
+    fn leader_since_moves_only_with_a_new_leader_or_term() {
+        let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, Instant::now());
+        v.set_leadership(Role::Follower, 3, Some(id("b")), 100);
+        v.set_leadership(Role::Follower, 3, Some(id("b")), 200);
+        assert_eq!(v.leader_info().since_ms, Some(100));
+        v.set_leadership(Role::Leader, 4, Some(id("a")), 300);
+        let info = v.leader_info();
+        assert_eq!(
+            (info.role, info.term, info.since_ms),
+            (Role::Leader, 4, Some(300))
+        );
+        v.set_leadership(Role::Follower, 5, None, 400);
+        assert_eq!(v.leader_info().since_ms, None);
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! The adapter between the sans-IO election core and the bus: it stores what the core asks to
+//! store before sending what follows, and publishes votes on this node's `vote` key.
+
+use super::vote_store::VoteStore;
+use crate::config::Config;
+use std::time::{Duration, Instant};
+use swarm_bus::zenoh::{self as bus, BusError, TypedPublisher};
+use swarm_bus::{
+    DeviceClass, Heartbeat, LeaderInfo, Leaf, NodeId, Role, SwarmKeys, VoteReply, VoteRequest,
+};
+use swarm_node::election::{Action, Election, Event, Settings};
+use zenoh::Session;
+
+/// Who leads, as this node now sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leadership {
+    pub role: Role,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+}
+
+pub struct Consensus {
+    election: Election,
+    store: VoteStore,
+    requests: TypedPublisher<VoteRequest>,
+    replies: TypedPublisher<VoteReply>,
+}
+
+pub fn settings(config: &Config) -> Settings {
+    let c = &config.consensus;
+    Settings {
+        class: config.node.class,
+        heartbeat_interval: Duration::from_millis(u64::from(c.heartbeat_interval_ms)),
+        timeout_min: Duration::from_millis(u64::from(c.election_timeout_min_ms)),
+        timeout_max: Duration::from_millis(u64::from(c.election_timeout_max_ms)),
+        membership_window: Duration::from_secs(u64::from(c.membership_window_s)),
+        quorum: c.quorum,
+    }
+}
+
+impl Consensus {
+    pub async fn start(
+        session: &Session,
+        keys: &SwarmKeys,
+        id: &NodeId,
+        settings: Settings,
+        store: VoteStore,
+        now: Instant,
+    ) -> Result<Self, BusError> {
+        let key = keys.node_leaf(id, Leaf::Vote);
+        // A lost vote costs one retry; a vote queued behind a frozen peer would stall the loop.
+        let requests = TypedPublisher::declare(session, key.clone(), false).await?;
+        let replies = TypedPublisher::declare(session, key, false).await?;
+        let election = Election::new(
+            id.clone(),
+            settings,
+            store.loaded().clone(),
+            now,
+            random_seed(),
+        );
+        Ok(Self {
+            election,
+            store,
+            requests,
+            replies,
+        })
+    }
+
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.election.next_wakeup()
+    }
+
+    /// Feeds one event; returns the new leadership when it changed.
+    pub async fn feed(&mut self, now: Instant, event: Event) -> Option<Leadership> {
+        let mut changed = None;
+        // Once a write fails, nothing that depended on it may leave this node.
+        let mut unsafe_to_send = false;
+        for action in self.election.handle(now, event) {
+            match action {
+                Action::PersistVote { term, voted_for } => {
+                    if let Err(e) = self.store.vote(term, voted_for) {
+                        tracing::error!("vote not stored, so not sent: {e}");
+                        unsafe_to_send = true;
+                    }
+                }
+                Action::PersistVoters(voters) => {
+                    if let Err(e) = self.store.voters(voters) {
+                        tracing::error!("voter set not stored, so no vote sent: {e}");
+                        unsafe_to_send = true;
+                    }
+                }
+                Action::RequestVotes(req) if !unsafe_to_send => {
+                    tracing::debug!(term = req.term, pre_vote = req.pre_vote, "asking for votes");
+                    if let Err(e) = self.requests.put(&req).await {
+                        tracing::warn!("{e}");
+                    }
+                }
+                Action::Reply(reply) if !unsafe_to_send => {
+                    if let Err(e) = self.replies.put(&reply).await {
+                        tracing::warn!("{e}");
+                    }
+                }
+                Action::RequestVotes(_) | Action::Reply(_) => {}
+                Action::Changed { role, term, leader } => {
+                    changed = Some(Leadership { role, term, leader })
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// How long a starting node waits for the swarm to say who leads.
+const ASK_TIMEOUT: Duration = Duration::from_millis(300);
+
+impl Consensus {
+    /// Asks every member who leads, so a starting node knows the leader and the voters at
+    /// once instead of inferring them from heartbeats that may have gone out before its
+    /// subscriptions were in place. Each answer counts as a heartbeat from the node answering.
+    pub async fn ask_who_leads(
+        &mut self,
+        session: &Session,
+        keys: &SwarmKeys,
+    ) -> Option<Leadership> {
+        let replies =
+            match bus::query_cbor::<LeaderInfo>(session, &keys.leader(), ASK_TIMEOUT).await {
+                Ok(replies) => replies,
+                Err(e) => {
+                    tracing::warn!("asking who leads: {e}");
+                    return None;
+                }
+            };
+        let mut changed = None;
+        for reply in replies {
+            let Ok(info) = reply.msg else { continue };
+            let hb = Heartbeat {
+                term: info.term,
+                role: info.role,
+                leader: info.leader,
+                seq: 0,
+                cadence_ms: 0,
+                // Only "votes or not" matters to the election.
+                class: if info.role == Role::Observer {
+                    DeviceClass::Minimal
+                } else {
+                    DeviceClass::Standard
+                },
+            };
+            let event = Event::Heartbeat {
+                from: info.node,
+                hb,
+            };
+            if let Some(l) = self.feed(Instant::now(), event).await {
+                changed = Some(l);
+            }
+        }
+        changed
+    }
+}
+
+/// Different on every start, so nodes started together draw different timeouts.
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
