@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{SessionMode, ZenohSettings, query_cbor};
-use swarm_bus::{Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, SwarmName};
+use swarm_bus::{LeaderInfo, Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, SwarmName};
+use swarm_node::election::agreed_leader;
 
 /// The `swarm-node` binary next to the test executable (`target/<profile>/swarm-node`).
 /// `cargo test --workspace` builds it, because the `swarm-node` package has integration tests
@@ -332,6 +333,36 @@ pub async fn states(session: &zenoh::Session, keys: &SwarmKeys) -> BTreeMap<Node
             Some((id, r.msg.ok()?))
         })
         .collect()
+}
+
+/// Every answer to "who leads?" on `swarm/<s>/leader`, by answering node.
+pub async fn who_leads(session: &zenoh::Session, keys: &SwarmKeys) -> BTreeMap<NodeId, LeaderInfo> {
+    query_cbor::<LeaderInfo>(session, &keys.leader(), Duration::from_millis(500))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.msg.ok())
+        .map(|info| (info.node.clone(), info))
+        .collect()
+}
+
+/// Waits until exactly the nodes `members` answer and agree on one leader; returns it and
+/// its term.
+pub async fn wait_for_leader(
+    session: &zenoh::Session,
+    keys: &SwarmKeys,
+    members: &[&str],
+    timeout: Duration,
+) -> Option<(NodeId, u64)> {
+    eventually(timeout, || async {
+        let answers = who_leads(session, keys).await;
+        let names: Vec<&str> = answers.keys().map(NodeId::as_str).collect();
+        if names != members {
+            return None;
+        }
+        agreed_leader(answers.values())
+    })
+    .await
 }
 
 /// Keeps a developer's own `SWARM_*` settings, config and state out of a child process.

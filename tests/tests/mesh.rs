@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use swarm_bus::Leaf;
 use swarm_bus::zenoh as bus;
-use swarm_tests::{Mesh, Node};
+use swarm_tests::{Mesh, Node, wait_for_leader};
 use zenoh::query::{ConsolidationMode, QueryTarget};
 
 /// Raw zenoh get as zenoh-cli does it (no format parameter): every reply as (key, encoding, JSON).
@@ -67,14 +67,26 @@ async fn three_nodes_hear_each_other_and_answer_in_json() {
         );
     }
 
-    // Every node answers on the swarm's leader key; nobody leads before the election lands.
+    // Every node answers on the swarm's leader key in JSON, naming the same leader.
+    let (leader, term) = wait_for_leader(
+        &session,
+        &keys,
+        &["n0", "n1", "n2"],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no leader; logs:\n{}", mesh.logs()));
     let leaders = get_json(&session, &keys.leader()).await;
     assert_eq!(leaders.len(), 3, "{leaders:?}");
     for (_, _, json) in &leaders {
-        assert!(json["leader"].is_null(), "{json}");
-        assert_eq!(json["role"], "follower");
-        assert_eq!(json["term"], 0);
-        assert!(json["node"].is_string());
+        assert_eq!(json["leader"], leader.as_str(), "{json}");
+        assert_eq!(json["term"], term);
+        let role = if json["node"] == leader.as_str() {
+            "leader"
+        } else {
+            "follower"
+        };
+        assert_eq!(json["role"], role, "{json}");
     }
 
     // ?format=cbor answers in CBOR; an unknown format is an error reply, not silence.

@@ -2,10 +2,12 @@
 //! No clock, no network, no tokio inside, so tests and a simulator drive it with simulated
 //! time; `swarm-node run` wires it to zenoh (see `runtime::consensus`).
 
+mod agreement;
 mod checker;
 mod core;
 mod voters;
 
+pub use agreement::agreed_leader;
 pub use checker::{SafetyChecker, SplitBrain};
 pub use core::{Action, Election, Event, Persisted, QuorumMode, Settings};
 pub use voters::Voters;
