@@ -30,8 +30,11 @@ pub enum Command {
     /// Read or write the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Measure payload sizes, start-up time, and idle RSS/CPU of local nodes; prints figures.
+    /// Measure real nodes on loopback and print figures: `bench` (sizes, start-up, idle
+    /// RSS/CPU) or `bench failover`.
     Bench(BenchArgs),
+    /// Watch the swarm's heartbeats and report any term with two leaders; runs until Ctrl-C.
+    Watch(WatchArgs),
 }
 
 /// Where to find the swarm; shared by `run` and the query commands.
@@ -137,7 +140,53 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
+    #[command(flatten)]
+    pub idle: IdleArgs,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum BenchCommand {
+    /// Payload sizes, start to first heartbeat, idle RSS and CPU (the default).
+    Idle(IdleArgs),
+    /// Stop the leader again and again; time until every survivor agrees on a new one.
+    Failover(FailoverArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FailoverArgs {
+    /// Nodes to start on loopback.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=32))]
+    pub nodes: u16,
+    /// Times to take the leader down.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
+    /// kill = SIGKILL, stop = SIGSTOP (then SIGCONT), term = SIGTERM (a clean stop).
+    #[arg(long, value_enum, default_value_t = FailMode::Kill)]
+    pub mode: FailMode,
+    /// First loopback TCP port to use.
+    #[arg(long, default_value_t = 17547, value_parser = clap::value_parser!(u16).range(1024..=60000))]
+    pub base_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailMode {
+    Kill,
+    Stop,
+    Term,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub bus: BusArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct IdleArgs {
     /// Nodes to start on loopback.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub nodes: u16,

@@ -8,6 +8,7 @@ mod energy;
 mod identity;
 mod report;
 mod runtime;
+mod watch;
 
 use anyhow::Context;
 use clap::Parser;
@@ -60,6 +61,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Status(args) => return ask(&path, explicit, &args, Report::Status),
         Command::Energy(args) => return ask(&path, explicit, &args, Report::Energy),
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
+        Command::Watch(args) => return watch(&path, explicit, &args),
     }
     Ok(ok)
 }
@@ -79,6 +81,22 @@ fn effective(
 enum Report {
     Status,
     Energy,
+}
+
+fn watch(
+    path: &std::path::Path,
+    explicit: bool,
+    args: &cli::WatchArgs,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut cfg = config::load(path, explicit)?;
+    config::apply_bus(&mut cfg, &args.bus);
+    cfg.validate()?;
+    let clean = runtime_block_on(watch::run(&cfg))?;
+    Ok(if clean {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }
 
 fn ask(

@@ -5,9 +5,11 @@
 mod agreement;
 mod checker;
 mod core;
+mod observer;
 mod voters;
 
 pub use agreement::agreed_leader;
 pub use checker::{SafetyChecker, SplitBrain};
 pub use core::{Action, Election, Event, Persisted, QuorumMode, Settings};
+pub use observer::{ElectionObserver, Seen};
 pub use voters::Voters;

@@ -272,7 +272,7 @@ fn new_sampler(config: &Config, state_dir: &Path) -> Sampler {
 }
 
 /// Registers SIGTERM and SIGINT now; the returned future names the first to arrive.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
+pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;

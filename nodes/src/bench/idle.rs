@@ -1,20 +1,18 @@
-//! `swarm-node bench`: prints payload sizes, start-to-first-heartbeat time, and idle RSS/CPU of
-//! real `swarm-node run` processes on loopback. Figures only; no pass/fail.
+//! `swarm-node bench [idle]`: prints payload sizes, start-to-first-heartbeat time, and idle
+//! RSS/CPU of real `swarm-node run` processes on loopback. Figures only; no pass/fail.
 
-use crate::cli::BenchArgs;
-use anyhow::Context;
-use std::process::{Child, Command, Stdio};
+use super::procs::{Nodes, clock_ticks, cpu_ticks, endpoint, rss_kib, spawn_node, state_dir};
+use crate::cli::IdleArgs;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, SessionMode, ZenohSettings};
 use swarm_bus::*;
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
     sizes();
     let swarm = SwarmName::new("bench")?;
     let keys = SwarmKeys::new(swarm.clone());
     // Both ranges are bounded by clap (nodes ≤ 64, base port ≤ 60000), so this cannot overflow.
     let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i).collect();
-    let endpoint = |p: u16| format!("tcp/127.0.0.1:{p}");
     let observer_port = args.base_port + args.nodes;
 
     let observer = bus::open(&ZenohSettings {
@@ -31,35 +29,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         DropCounters::default(),
     )
     .await?;
-    let state = tempfile_dir()?;
+    let state = state_dir()?;
     let mut nodes = Nodes(Vec::new());
     // One at a time, each joining the nodes already up, as a node joins a running swarm; the
     // figure is spawn → its first heartbeat received by the observer (a peer).
     println!("\nstart → first heartbeat seen by a peer (spawn, joining the nodes already up):");
     for (i, port) in ports.iter().enumerate() {
         let id = format!("bench-{i}");
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args([
-            "run",
-            "--id",
-            &id,
-            "--swarm",
-            swarm.as_str(),
-            "--no-multicast",
-        ])
-        .args(["--listen", &endpoint(*port)])
-        .args(["--connect", &endpoint(observer_port)])
-        .arg("--state-dir")
-        .arg(state.join(&id))
-        .env("SWARM_LOG", "warn")
-        .stdout(Stdio::null());
-        for p in &ports[..i] {
-            cmd.args(["--connect", &endpoint(*p)]);
-        }
+        let mut connect = vec![observer_port];
+        connect.extend_from_slice(&ports[..i]);
         let t0 = Instant::now();
         nodes
             .0
-            .push(cmd.spawn().context("starting swarm-node run")?);
+            .push(spawn_node(&id, &swarm, *port, &connect, &state)?);
         let seen = tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(r) = heartbeats.recv().await {
                 if r.from.as_str() == id {
@@ -133,58 +115,4 @@ fn sizes() {
 
 fn json_len<T: serde::Serialize>(m: &T) -> usize {
     serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0)
-}
-
-struct Nodes(Vec<Child>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        }
-        for child in &mut self.0 {
-            let _ = child.wait();
-        }
-    }
-}
-
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("swarm-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS in /proc status")
-}
-
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("bad /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .context("bad /proc stat")
-    };
-    Ok(field(11)? + field(12)?)
-}
-
-fn clock_ticks() -> f64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .map(|t| t as f64)
-        .unwrap_or(100.0)
 }

@@ -1,0 +1,15 @@
+//! `swarm-node bench`: measurements of real node processes on loopback that print figures.
+
+mod failover;
+mod idle;
+mod procs;
+
+use crate::cli::{BenchArgs, BenchCommand};
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        None => idle::run(args.idle).await,
+        Some(BenchCommand::Idle(idle)) => idle::run(idle).await,
+        Some(BenchCommand::Failover(f)) => failover::run(f).await,
+    }
+}
