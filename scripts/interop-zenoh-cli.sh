@@ -30,7 +30,7 @@ query() {
   # zenoh-cli is a peer: keep its scouting and listener on loopback too.
   "$zenoh_cli" --connect "tcp/127.0.0.1:${ports[0]}" --listen "tcp/127.0.0.1:$((base + 3))" \
     --cfg 'scouting/multicast/enabled:false' \
-    get -s 'swarm/**/energy' --decoder json 2> "$work/cli.err"
+    get -s "${1:-swarm/**/energy}" --decoder json 2> "$work/cli.err"
 }
 
 for attempt in $(seq 1 20); do
@@ -51,4 +51,21 @@ for line in lines:
     ids.add(reply["id"])
 assert ids == {"cli0", "cli1", "cli2"}, (ids, lines)
 print("zenoh-cli interop: %d JSON replies with numeric watts from %s" % (len(lines), sorted(ids)))
+' || { cat "$work"/*.log "$work/cli.err" >&2; exit 1; }
+
+# Who leads: zenoh-cli merges replies on one key into one, so one answer is enough here.
+for attempt in $(seq 1 20); do
+  leader=$(query 'swarm/interop/leader' || true)
+  printf '%s\n' "$leader" | grep -q '"role": "leader"\|"role": "follower"' &&
+    ! printf '%s\n' "$leader" | grep -q '"leader": null' && break
+  sleep 1
+done
+printf '%s\n' "$leader" | python3 -c '
+import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+assert lines, "no answer on swarm/interop/leader"
+reply = json.loads(lines[0])
+assert reply["leader"] in ("cli0", "cli1", "cli2"), reply
+assert reply["role"] in ("leader", "follower") and reply["term"] >= 1, reply
+print("zenoh-cli interop: %s says %s leads in term %d" % (reply["node"], reply["leader"], reply["term"]))
 ' || { cat "$work"/*.log "$work/cli.err" >&2; exit 1; }

@@ -192,3 +192,48 @@ async fn a_restarted_node_keeps_its_term_and_vote() {
     .unwrap();
     assert_eq!(again["voted_for"], stored["voted_for"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_reports_the_leader_and_no_split_brain_then_stops_on_sigint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mesh = Mesh::start("watched", 3);
+    let session = bus::open(&mesh.settings()).await.unwrap();
+    let (leader, term) = elected(&mesh, &session, &["n0", "n1", "n2"]).await;
+    let mut cmd = Command::new(swarm_tests::swarm_node_bin());
+    swarm_tests::isolate(&mut cmd, mesh.dir.path());
+    cmd.args(["watch", "--swarm", &mesh.swarm, "--no-multicast"])
+        .env("SWARM_LOG", "error")
+        .stdout(Stdio::piped());
+    for p in mesh.ports() {
+        cmd.args(["--connect", &swarm_tests::endpoint(p)]);
+    }
+    let mut watch = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let expected = format!("term {term}: {leader} leads");
+    let seen = tokio::task::spawn_blocking(move || {
+        let found = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.ends_with(&expected));
+        (found, lines)
+    });
+    let (found, mut lines) = tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .expect("watch printed the leader within 10 s")
+        .unwrap();
+    assert!(found);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(watch.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let status = watch.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.by_ref().map_while(Result::ok).collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("0 term(s) with two leaders")),
+        "{rest:?}"
+    );
+}

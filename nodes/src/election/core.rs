@@ -252,9 +252,18 @@ impl Election {
         self.settings.class != DeviceClass::Minimal
     }
 
+    /// Whether this node still hears a leader, for PreVote and vote refusals. The window is one
+    /// heartbeat interval shorter than the shortest election timeout: a live leader is heard
+    /// about twice in it, while a candidate (which stands only after a whole timeout of
+    /// silence) is not refused by a voter that heard the same last heartbeat a moment later.
     fn leader_alive(&self, now: Instant) -> bool {
+        let window = self
+            .settings
+            .timeout_min
+            .saturating_sub(self.settings.heartbeat_interval)
+            .max(self.settings.heartbeat_interval);
         self.role == Role::Leader
-            || matches!(self.leader_contact, Some(t) if now.saturating_duration_since(t) < self.settings.timeout_min)
+            || matches!(self.leader_contact, Some(t) if now.saturating_duration_since(t) < window)
     }
 
     fn quorum(&self, now: Instant) -> usize {
@@ -768,6 +777,31 @@ mod tests {
                 "{me}: {out:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_candidate_that_timed_out_on_the_same_last_heartbeat_gets_the_pre_vote() {
+        let t0 = Instant::now();
+        let s = settings();
+        let mut e = Election::new(id("v"), s.clone(), Persisted::default(), t0, 8);
+        let hb = Heartbeat {
+            role: Role::Leader,
+            leader: Some(id("l")),
+            ..heartbeat_from(1)
+        };
+        // The voter heard the leader's last heartbeat a little after the candidate did.
+        e.handle(
+            t0 + Duration::from_millis(5),
+            Event::Heartbeat { from: id("l"), hb },
+        );
+        let out = e.handle(
+            t0 + s.timeout_min,
+            Event::VoteRequest {
+                from: id("c"),
+                req: request(2, true),
+            },
+        );
+        assert_eq!(granted(&out), Some(true));
     }
 
     #[test]

@@ -283,3 +283,28 @@ pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'s
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_battery_means_on_battery_below_the_threshold() {
+        let sample = |pct: Option<u8>, charging: Option<bool>| Energy {
+            battery_pct: pct,
+            charging,
+            ..swarm_bus::samples::energy()
+        };
+        assert!(is_low_battery(&sample(Some(15), Some(false)), 20));
+        assert!(is_low_battery(&sample(Some(15), None), 20));
+        assert!(
+            !is_low_battery(&sample(Some(15), Some(true)), 20),
+            "charging"
+        );
+        assert!(!is_low_battery(&sample(Some(20), Some(false)), 20));
+        assert!(
+            !is_low_battery(&sample(None, None), 20),
+            "mains, no battery"
+        );
+    }
+}
