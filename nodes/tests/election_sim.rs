@@ -32,6 +32,8 @@ struct Node {
     disk: Persisted,
     seq: u64,
     next_hb: Instant,
+    /// A process just started hears nothing until its subscriptions reach the others.
+    deaf_until: Instant,
 }
 
 struct Sim {
@@ -70,6 +72,7 @@ impl Sim {
                     disk: Persisted::default(),
                     seq: 0,
                     next_hb: now,
+                    deaf_until: now,
                 }
             })
             .collect();
@@ -156,6 +159,9 @@ impl Sim {
             return;
         }
         if self.group[from] != self.group[to] && !matches!(p, Payload::Gone(_)) {
+            return;
+        }
+        if self.now < self.nodes[to].deaf_until {
             return;
         }
         let from_id = self.nodes[from].id.clone();
@@ -468,4 +474,69 @@ fn random_schedules_never_split_the_brain_and_recover() {
         }
         assert!(sim.checker.violations().is_empty(), "seed {seed}");
     }
+}
+
+#[test]
+fn staggered_cold_starts_with_bootstrap_expect_never_split_and_elect() {
+    // Without `bootstrap_expect` a cold start whose first messages are lost can elect twice in
+    // term 1 (pairs that heard only each other); see docs/protocol.md, Known limits.
+    let s = Settings {
+        bootstrap_expect: 5,
+        ..settings()
+    };
+    for seed in 1..=200 {
+        let mut sim = Sim::with(5, seed, s.clone());
+        let mut starts: Vec<(Duration, usize)> = (0..5)
+            .map(|i| (Duration::from_millis((sim.rand() * 1500.0) as u64), i))
+            .collect();
+        starts.sort();
+        for i in 0..5 {
+            sim.freeze(i);
+        }
+        let t0 = sim.now;
+        for (at, i) in starts {
+            while sim.now < t0 + at {
+                sim.step();
+            }
+            sim.restart(i, seed * 13 + i as u64);
+            let deaf = Duration::from_millis((sim.rand() * 700.0) as u64);
+            sim.nodes[i].deaf_until = sim.now + deaf;
+        }
+        let all: Vec<usize> = (0..5).collect();
+        let mut waited = Duration::ZERO;
+        while sim.agreed_leader(&all).is_none() {
+            sim.step();
+            waited += STEP;
+            assert!(
+                waited < Duration::from_secs(10),
+                "seed {seed}: no leader 10 s after the last start"
+            );
+        }
+    }
+}
+
+#[test]
+fn bootstrap_expect_does_not_block_elections_after_clean_leaves() {
+    let s = Settings {
+        bootstrap_expect: 5,
+        ..settings()
+    };
+    let mut sim = Sim::with(5, 21, s);
+    let (li, leader, term) = sim.settle_on_leader();
+    // Two nodes, the leader among them, leave cleanly: three remain, fewer than expected.
+    let other = (li + 1) % 5;
+    for i in [li, other] {
+        let id = sim.nodes[i].id.clone();
+        sim.nodes[i].up = false;
+        for j in 0..5 {
+            if sim.nodes[j].up {
+                let out = sim.nodes[j].e.handle(sim.now, Event::Left(id.clone()));
+                sim.apply(j, out);
+            }
+        }
+    }
+    let rest: Vec<usize> = (0..5).filter(|i| ![li, other].contains(i)).collect();
+    sim.run(Duration::from_secs(5));
+    let (new, new_term) = sim.agreed_leader(&rest).expect("the three elect");
+    assert!(new != leader && new_term > term);
 }

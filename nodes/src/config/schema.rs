@@ -48,6 +48,8 @@ pub struct Consensus {
     pub election_timeout_max_ms: u32,
     pub membership_window_s: u32,
     pub quorum: QuorumMode,
+    /// 0 = off; otherwise nobody stands or votes for a candidate that counts fewer voters.
+    pub bootstrap_expect: u32,
 }
 
 impl Default for Consensus {
@@ -58,6 +60,7 @@ impl Default for Consensus {
             election_timeout_max_ms: 3000,
             membership_window_s: 600,
             quorum: QuorumMode::Majority,
+            bootstrap_expect: 0,
         }
     }
 }

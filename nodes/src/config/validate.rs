@@ -93,6 +93,7 @@ impl Config {
             1,
             86_400 * 7,
         )?;
+        check("consensus.bootstrap_expect", c.bootstrap_expect, 0, 1000)?;
 
         let e = &self.energy;
         if e.profile != "auto" && profile::by_name(&e.profile).is_none() {

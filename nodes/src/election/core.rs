@@ -27,6 +27,11 @@ pub struct Settings {
     pub timeout_max: Duration,
     pub membership_window: Duration,
     pub quorum: QuorumMode,
+    /// For the very first election (term 0): until this many voters (itself included) are
+    /// known, nobody stands and no candidate counting fewer gets a vote. With the swarm's real
+    /// size here, two groups that have not yet heard each other at a cold start cannot both
+    /// reach a majority. 0 turns it off.
+    pub bootstrap_expect: u32,
 }
 
 /// The documented `[consensus]` defaults for a `full` node.
@@ -39,6 +44,7 @@ impl Default for Settings {
             timeout_max: Duration::from_millis(3000),
             membership_window: Duration::from_secs(600),
             quorum: QuorumMode::Majority,
+            bootstrap_expect: 0,
         }
     }
 }
@@ -270,6 +276,13 @@ impl Election {
         self.voters.quorum(now, &self.me)
     }
 
+    /// No election has happened yet as far as this node knows (its term, stored across
+    /// restarts, is still 0): `bootstrap_expect` applies only then, so a swarm that later
+    /// shrinks by clean leaves can still elect.
+    fn bootstrapping(&self) -> bool {
+        self.term == 0
+    }
+
     /// Voters including this node.
     fn voter_count(&self, now: Instant) -> u32 {
         let others = self.voters.current(now).filter(|v| **v != self.me).count();
@@ -346,6 +359,9 @@ impl Election {
     fn start_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.discovering = false;
         self.deadline = self.retry_deadline(now);
+        if self.bootstrapping() && self.voter_count(now) < self.settings.bootstrap_expect {
+            return;
+        }
         self.prevoting = true;
         self.prevotes = BTreeSet::from([self.me.clone()]);
         out.push(Action::RequestVotes(VoteRequest {
@@ -468,7 +484,8 @@ impl Election {
         // A candidate that counts fewer voters than this node may be computing its majority
         // over part of the swarm (typically just after a cold start); it learns the rest from
         // the requests and heartbeats it receives and asks again.
-        let informed = req.voters >= self.voter_count(now);
+        let informed = req.voters >= self.voter_count(now)
+            && !(self.bootstrapping() && req.voters < self.settings.bootstrap_expect);
         if req.pre_vote {
             // PreVote changes nothing here: it only asks "could you win?".
             let granted = informed && req.term > self.term && !self.leader_alive(now);

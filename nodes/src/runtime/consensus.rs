@@ -35,6 +35,7 @@ pub fn settings(config: &Config) -> Settings {
         timeout_max: Duration::from_millis(u64::from(c.election_timeout_max_ms)),
         membership_window: Duration::from_secs(u64::from(c.membership_window_s)),
         quorum: c.quorum,
+        bootstrap_expect: c.bootstrap_expect,
     }
 }
 
