@@ -270,6 +270,16 @@ impl Sim {
         (index, leader, term)
     }
 
+    /// Steps until `members` agree on a leader; panics naming `what` after `within`.
+    fn wait_for_agreement(&mut self, members: &[usize], within: Duration, what: &str) {
+        let mut waited = Duration::ZERO;
+        while self.agreed_leader(members).is_none() {
+            self.step();
+            waited += STEP;
+            assert!(waited < within, "seed {}: {what}", self.seed);
+        }
+    }
+
     /// The leader every up node in `members` agrees on, if any.
     fn agreed_leader(&self, members: &[usize]) -> Option<(NodeId, u64)> {
         let first = &self.nodes[members[0]].e;
@@ -290,16 +300,8 @@ fn five_nodes_started_together_agree_well_within_the_election_timeout() {
     for seed in 1..=50 {
         let mut sim = Sim::new(5, seed);
         let all: Vec<usize> = (0..5).collect();
-        let mut waited = Duration::ZERO;
-        while sim.agreed_leader(&all).is_none() {
-            sim.step();
-            waited += STEP;
-            // One heartbeat interval of discovery, then candidates in rank order.
-            assert!(
-                waited < Duration::from_millis(1000),
-                "seed {seed}: no agreed leader in {waited:?}"
-            );
-        }
+        // One heartbeat interval of discovery, then candidates in rank order.
+        sim.wait_for_agreement(&all, Duration::from_millis(1000), "no leader within 1 s");
     }
 }
 
@@ -463,15 +465,11 @@ fn random_schedules_never_split_the_brain_and_recover() {
         }
         sim.loss = 0.0;
         let all: Vec<usize> = (0..5).collect();
-        let mut waited = Duration::ZERO;
-        while sim.agreed_leader(&all).is_none() {
-            sim.step();
-            waited += STEP;
-            assert!(
-                waited < Duration::from_secs(15),
-                "seed {seed}: no leader 15 s after healing"
-            );
-        }
+        sim.wait_for_agreement(
+            &all,
+            Duration::from_secs(15),
+            "no leader 15 s after healing",
+        );
         assert!(sim.checker.violations().is_empty(), "seed {seed}");
     }
 }
@@ -503,15 +501,7 @@ fn staggered_cold_starts_with_bootstrap_expect_never_split_and_elect() {
             sim.nodes[i].deaf_until = sim.now + deaf;
         }
         let all: Vec<usize> = (0..5).collect();
-        let mut waited = Duration::ZERO;
-        while sim.agreed_leader(&all).is_none() {
-            sim.step();
-            waited += STEP;
-            assert!(
-                waited < Duration::from_secs(10),
-                "seed {seed}: no leader 10 s after the last start"
-            );
-        }
+        sim.wait_for_agreement(&all, Duration::from_secs(10), "no leader 10 s after start");
     }
 }
 

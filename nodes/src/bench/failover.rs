@@ -2,13 +2,13 @@
 //! from the signal until every survivor follows the same new leader. The observer learns each
 //! node's view from heartbeats, which every node sends at once when its leader changes.
 
-use super::procs::{Nodes, endpoint, spawn_node, state_dir};
+use super::procs::{Nodes, open_observer, spawn_node, state_dir};
 use crate::cli::{FailMode, FailoverArgs};
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
-use swarm_bus::zenoh::{self as bus, DropCounters, SessionMode, TypedSubscriber, ZenohSettings};
+use swarm_bus::zenoh::{self as bus, DropCounters, TypedSubscriber};
 use swarm_bus::{Heartbeat, Leaf, NodeId, SwarmKeys, SwarmName};
 use swarm_node::election::{ElectionObserver, Seen};
 
@@ -59,14 +59,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         .map(|i| NodeId::new(format!("fo-{i}")))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let session = bus::open(&ZenohSettings {
-        mode: SessionMode::Peer,
-        listen: vec![endpoint(observer_port)],
-        connect: Vec::new(),
-        multicast_scouting: false,
-        config_file: None,
-    })
-    .await?;
+    let session = open_observer(observer_port).await?;
     let mut watch = Watch {
         heartbeats: bus::subscribe(&session, keys.all(Leaf::Heartbeat), DropCounters::default())
             .await?,

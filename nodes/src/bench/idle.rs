@@ -1,10 +1,10 @@
 //! `swarm-node bench [idle]`: prints payload sizes, start-to-first-heartbeat time, and idle
 //! RSS/CPU of real `swarm-node run` processes on loopback. Figures only; no pass/fail.
 
-use super::procs::{Nodes, clock_ticks, cpu_ticks, endpoint, rss_kib, spawn_node, state_dir};
+use super::procs::{Nodes, clock_ticks, cpu_ticks, open_observer, rss_kib, spawn_node, state_dir};
 use crate::cli::IdleArgs;
 use std::time::{Duration, Instant};
-use swarm_bus::zenoh::{self as bus, DropCounters, SessionMode, ZenohSettings};
+use swarm_bus::zenoh::{self as bus, DropCounters};
 use swarm_bus::*;
 
 pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
@@ -15,14 +15,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
     let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i).collect();
     let observer_port = args.base_port + args.nodes;
 
-    let observer = bus::open(&ZenohSettings {
-        mode: SessionMode::Peer,
-        listen: vec![endpoint(observer_port)],
-        connect: Vec::new(),
-        multicast_scouting: false,
-        config_file: None,
-    })
-    .await?;
+    let observer = open_observer(observer_port).await?;
     let heartbeats = bus::subscribe::<Heartbeat>(
         &observer,
         keys.all(Leaf::Heartbeat),

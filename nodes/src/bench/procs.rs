@@ -38,6 +38,18 @@ pub fn spawn_node(
     cmd.spawn().context("starting swarm-node run")
 }
 
+/// The measuring session: a plain peer listening on `port`, which the nodes connect to.
+pub async fn open_observer(port: u16) -> anyhow::Result<zenoh::Session> {
+    Ok(swarm_bus::zenoh::open(&swarm_bus::zenoh::ZenohSettings {
+        mode: swarm_bus::zenoh::SessionMode::Peer,
+        listen: vec![endpoint(port)],
+        connect: Vec::new(),
+        multicast_scouting: false,
+        config_file: None,
+    })
+    .await?)
+}
+
 /// A fresh directory for the nodes' state, under the system temp dir.
 pub fn state_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("swarm-bench-{}", std::process::id()));
