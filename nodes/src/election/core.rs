@@ -199,7 +199,7 @@ impl Election {
 
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let before = (self.role, self.term, self.leader.clone());
-        let voters_before = self.voters.ids();
+        let voters_before = self.voters.generation();
         let mut out = Vec::new();
         self.step_down_after_pause(now);
         match event {
@@ -214,10 +214,9 @@ impl Election {
             Event::Left(id) => self.on_gone(now, &id, true),
             Event::LowBattery(low) => self.low_battery = low,
         }
-        let voters_now = self.voters.ids();
-        if voters_now != voters_before {
+        if self.voters.generation() != voters_before {
             // Before any vote goes out, so quorum after a restart is never smaller than now.
-            out.insert(0, Action::PersistVoters(voters_now));
+            out.insert(0, Action::PersistVoters(self.voters.ids()));
         }
         if (self.role, self.term, self.leader.clone()) != before {
             out.push(Action::Changed {

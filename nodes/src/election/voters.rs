@@ -10,6 +10,9 @@ use swarm_bus::NodeId;
 pub struct Voters {
     window: Duration,
     last_seen: BTreeMap<NodeId, Instant>,
+    /// Bumped whenever a voter is added or removed, so callers can tell a change without
+    /// comparing whole sets on every heartbeat.
+    generation: u64,
 }
 
 impl Voters {
@@ -17,17 +20,26 @@ impl Voters {
         Self {
             window,
             last_seen: BTreeMap::new(),
+            generation: 0,
         }
     }
 
     /// Returns true when `id` is a new voter.
     pub fn seen(&mut self, id: &NodeId, now: Instant) -> bool {
-        self.last_seen.insert(id.clone(), now).is_none()
+        let new = self.last_seen.insert(id.clone(), now).is_none();
+        self.generation += u64::from(new);
+        new
     }
 
     /// Returns true when `id` was a voter.
     pub fn left(&mut self, id: &NodeId) -> bool {
-        self.last_seen.remove(id).is_some()
+        let was = self.last_seen.remove(id).is_some();
+        self.generation += u64::from(was);
+        was
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn ids(&self) -> Vec<NodeId> {
@@ -51,8 +63,10 @@ impl Voters {
 
     pub fn forget_older_than_window(&mut self, now: Instant) {
         let window = self.window;
+        let before = self.last_seen.len();
         self.last_seen
             .retain(|_, t| now.saturating_duration_since(*t) <= window);
+        self.generation += (before - self.last_seen.len()) as u64;
     }
 }
 
