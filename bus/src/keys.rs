@@ -86,6 +86,16 @@ impl SwarmKeys {
         format!("{ROOT}/{}/node/*", self.swarm)
     }
 
+    /// Every leaf of every node: `swarm/<s>/node/*/*`.
+    pub fn all_leaves(&self) -> String {
+        format!("{ROOT}/{}/node/*/*", self.swarm)
+    }
+
+    /// Everything under the swarm's nodes: `swarm/<s>/node/**` (the bridge's default scope).
+    pub fn node_subtree(&self) -> String {
+        format!("{ROOT}/{}/node/**", self.swarm)
+    }
+
     /// One leaf of every node, e.g. `swarm/<s>/node/*/heartbeat`.
     pub fn all(&self, leaf: Leaf) -> String {
         format!("{ROOT}/{}/node/*/{}", self.swarm, leaf.as_str())

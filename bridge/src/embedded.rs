@@ -1,0 +1,189 @@
+//! Embedded mode: rumqttd inside the process, behind the gate, with a local link feeding the
+//! mesh. Devices reach it at `bridge.listen` with MQTT 3.1.1 or 5.
+
+use crate::config::BridgeConfig;
+use crate::gate::{self, Gate};
+use crate::auth::Users;
+use crate::mesh::{Downlink, Uplink};
+use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_bus::SwarmKeys;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("listening for MQTT on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("starting the embedded broker: {0}")]
+    Broker(String),
+    #[error(transparent)]
+    Users(#[from] crate::auth::AuthError),
+}
+
+/// The gate's listener is bound before anything else, so a busy port is reported at once.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EmbeddedError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| EmbeddedError::Listen { addr, source })
+}
+
+fn free_loopback_port() -> Result<SocketAddr, EmbeddedError> {
+    let probe = StdListener::bind("127.0.0.1:0").map_err(|source| EmbeddedError::Listen {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })?;
+    probe.local_addr().map_err(|source| EmbeddedError::Listen {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..32)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]))
+        .collect()
+}
+
+fn server(name: &str, listen: SocketAddr, settings: &BridgeConfig, secret: &str) -> ServerSettings {
+    let mut connections = ConnectionSettings {
+        connection_timeout_ms: 10_000,
+        max_payload_size: settings.max_payload_bytes + 1024,
+        max_inflight_count: 100,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    let secret = secret.to_string();
+    connections.set_auth_handler(move |_client, _user, password: String| {
+        let ok = password == secret;
+        async move { ok }
+    });
+    ServerSettings {
+        name: name.into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections,
+    }
+}
+
+fn router(settings: &BridgeConfig) -> RouterConfig {
+    RouterConfig {
+        max_connections: settings.max_connections + 16,
+        max_outgoing_packet_count: 1000,
+        // The bridge's own link reads the log; large segments let it fall behind a flood
+        // without the log wrapping over unread data.
+        max_segment_size: 64 * 1024 * 1024,
+        max_segment_count: 8,
+        custom_segment: None,
+        initialized_filters: None,
+        shared_subscriptions_strategy: Default::default(),
+    }
+}
+
+/// Starts the broker and the gate; returns once both accept connections. The returned task
+/// runs the local link until the downlink channel closes.
+pub async fn start(
+    settings: &BridgeConfig,
+    keys: SwarmKeys,
+    filters: Vec<String>,
+    listener: TcpListener,
+    mut uplink: Uplink,
+    mut downlink: mpsc::Receiver<Downlink>,
+) -> Result<tokio::task::JoinHandle<()>, EmbeddedError> {
+    let users = match &settings.users_file {
+        Some(path) => Some(Arc::new(Users::load(path)?)),
+        None => None,
+    };
+    let secret = random_secret();
+    let (v4, v5) = (free_loopback_port()?, free_loopback_port()?);
+    let config = Config {
+        id: 0,
+        router: router(settings),
+        v4: Some(HashMap::from([("1".into(), server("v4", v4, settings, &secret))])),
+        v5: Some(HashMap::from([("1".into(), server("v5", v5, settings, &secret))])),
+        ..Config::default()
+    };
+    let mut broker = Broker::new(config);
+    let (mut link_tx, mut link_rx) = broker
+        .link("swarm-bridge")
+        .map_err(|e| EmbeddedError::Broker(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("rumqttd".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                tracing::error!("embedded MQTT broker stopped: {e}");
+            }
+        })
+        .map_err(|e| EmbeddedError::Broker(e.to_string()))?;
+    for addr in [v4, v5] {
+        wait_listening(addr).await?;
+    }
+
+    for filter in filters {
+        link_tx
+            .subscribe(filter.clone())
+            .map_err(|e| EmbeddedError::Broker(format!("subscribing to {filter}: {e}")))?;
+    }
+    let gate = Arc::new(Gate {
+        keys,
+        users,
+        v4,
+        v5,
+        secret,
+        max_payload: settings.max_payload_bytes,
+        stats: uplink.stats().clone(),
+        slots: Arc::new(Semaphore::new(settings.max_connections)),
+    });
+    tracing::info!(listen = %settings.listen, "MQTT broker ready (3.1.1 and 5)");
+    tokio::spawn(gate::serve(listener, gate));
+
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                n = link_rx.next() => match n {
+                    Ok(Some(Notification::Forward(f))) => {
+                        let topic = String::from_utf8_lossy(&f.publish.topic);
+                        uplink.carry(&topic, &f.publish.payload).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!("embedded broker link closed: {e}");
+                        uplink.broker_lost().await;
+                        return;
+                    }
+                },
+                down = downlink.recv() => match down {
+                    Some(d) => {
+                        if let Err(e) = link_tx.publish(d.topic.clone(), d.payload) {
+                            tracing::warn!(topic = d.topic, "command not handed to the broker: {e}");
+                        }
+                    }
+                    None => return,
+                },
+            }
+        }
+    }))
+}
+
+/// Waits until rumqttd holds the port (our own bind then fails), without connecting to it.
+async fn wait_listening(addr: SocketAddr) -> Result<(), EmbeddedError> {
+    for _ in 0..300 {
+        if StdListener::bind(addr).is_err() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(EmbeddedError::Broker(format!(
+        "internal listener {addr} did not come up"
+    )))
+}

@@ -1,0 +1,141 @@
+//! Just enough of the MQTT wire to find packet boundaries and read a PUBLISH's topic: the gate
+//! checks these and passes the bytes on untouched.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("remaining length longer than four bytes")]
+    BadLength,
+    #[error("packet shorter than its fields")]
+    Short,
+    #[error("topic is not UTF-8")]
+    BadTopic,
+}
+
+/// Where the packet at the start of `buf` ends: `(fixed header length, remaining length)`,
+/// or `None` until enough bytes have arrived.
+pub fn frame(buf: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
+    let mut value = 0usize;
+    for i in 0..4 {
+        let Some(&byte) = buf.get(1 + i) else {
+            return Ok(None);
+        };
+        value |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some((2 + i, value)));
+        }
+    }
+    Err(FrameError::BadLength)
+}
+
+pub const CONNECT: u8 = 1;
+pub const PUBLISH: u8 = 3;
+
+pub fn packet_type(first: u8) -> u8 {
+    first >> 4
+}
+
+/// The protocol level of a CONNECT (4 = 3.1.1, 5 = 5), from its variable header.
+pub fn connect_level(packet: &[u8], header_len: usize) -> Result<u8, FrameError> {
+    let body = packet.get(header_len..).ok_or(FrameError::Short)?;
+    let name_len = usize::from(u16::from_be_bytes([
+        *body.first().ok_or(FrameError::Short)?,
+        *body.get(1).ok_or(FrameError::Short)?,
+    ]));
+    body.get(2 + name_len).copied().ok_or(FrameError::Short)
+}
+
+/// A PUBLISH's topic and payload length. `v5` adds the properties block.
+pub fn publish_topic(packet: &[u8], header_len: usize, v5: bool) -> Result<(&str, usize), FrameError> {
+    let qos = (packet[0] >> 1) & 0x03;
+    let body = packet.get(header_len..).ok_or(FrameError::Short)?;
+    let topic_len = usize::from(u16::from_be_bytes([
+        *body.first().ok_or(FrameError::Short)?,
+        *body.get(1).ok_or(FrameError::Short)?,
+    ]));
+    let topic = body.get(2..2 + topic_len).ok_or(FrameError::Short)?;
+    let topic = std::str::from_utf8(topic).map_err(|_| FrameError::BadTopic)?;
+    let mut at = 2 + topic_len + if qos > 0 { 2 } else { 0 };
+    if v5 {
+        // The properties length is a variable byte integer, like the remaining length.
+        let rest = body.get(at..).ok_or(FrameError::Short)?;
+        let mut fake = vec![0u8];
+        fake.extend_from_slice(&rest[..rest.len().min(4)]);
+        let (len_bytes, props) = frame(&fake)?.ok_or(FrameError::Short)?;
+        at += len_bytes - 1 + props;
+    }
+    let payload = body.len().checked_sub(at).ok_or(FrameError::Short)?;
+    Ok((topic, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(topic: &str, payload: &[u8], qos: u8, v5: bool) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+        body.extend_from_slice(topic.as_bytes());
+        if qos > 0 {
+            body.extend_from_slice(&7u16.to_be_bytes());
+        }
+        if v5 {
+            body.extend_from_slice(&[2, 0x01, 0x01]); // properties: payload format indicator
+        }
+        body.extend_from_slice(payload);
+        let mut out = vec![0x30 | (qos << 1)];
+        let mut len = body.len();
+        loop {
+            let mut b = (len & 0x7f) as u8;
+            len >>= 7;
+            if len > 0 {
+                b |= 0x80;
+            }
+            out.push(b);
+            if len == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn frames_and_topics_of_v4_and_v5_publishes() {
+        for v5 in [false, true] {
+            for qos in [0, 1] {
+                let payload = vec![9u8; 300];
+                let p = publish("swarm/lab/node/a/energy", &payload, qos, v5);
+                let (h, rem) = frame(&p).unwrap().unwrap();
+                assert_eq!(h, 3, "300+ bytes need two length bytes");
+                assert_eq!(h + rem, p.len());
+                assert_eq!(packet_type(p[0]), PUBLISH);
+                let (topic, len) = publish_topic(&p, h, v5).unwrap();
+                assert_eq!(topic, "swarm/lab/node/a/energy");
+                assert_eq!(len, 300, "v5={v5} qos={qos}");
+            }
+        }
+    }
+
+    #[test]
+    fn partial_and_broken_frames() {
+        assert_eq!(frame(&[0x30]), Ok(None));
+        assert_eq!(frame(&[0x30, 0x80]), Ok(None));
+        assert_eq!(frame(&[0x30, 0xff, 0xff, 0xff, 0xff]), Err(FrameError::BadLength));
+        // Topic length pointing past the end.
+        assert_eq!(publish_topic(&[0x30, 0x03, 0x00, 0x09, b'a'], 2, false), Err(FrameError::Short));
+        assert_eq!(
+            publish_topic(&[0x30, 0x04, 0x00, 0x02, 0xff, 0xfe], 2, false),
+            Err(FrameError::BadTopic)
+        );
+    }
+
+    #[test]
+    fn connect_levels() {
+        let v4 = [0x10, 0x0a, 0x00, 0x04, b'M', b'Q', b'T', b'T', 4, 0x02, 0x00, 0x3c];
+        assert_eq!(connect_level(&v4, 2), Ok(4));
+        let mut v5 = v4;
+        v5[8] = 5;
+        assert_eq!(connect_level(&v5, 2), Ok(5));
+        assert_eq!(connect_level(&[0x10, 0x01, 0x00], 2), Err(FrameError::Short));
+    }
+}

@@ -1,0 +1,278 @@
+//! The front door of the embedded broker. It reads each client's CONNECT (to pick the MQTT 3.1.1
+//! or 5 listener of rumqttd, and to check the login) and the topic of every PUBLISH (the ACL),
+//! then passes the bytes on untouched. rumqttd does the broker's work behind it.
+//!
+//! rumqttd serves one protocol version per port and has no per-topic ACL for password logins;
+//! this is the smallest piece that adds both without forking it.
+
+use crate::auth::Users;
+use crate::frame::{CONNECT, FrameError, PUBLISH, connect_level, frame, packet_type, publish_topic};
+use crate::stats::{Stats, worth_logging};
+use bytes::{Buf, BytesMut};
+use rumqttd::protocol::{Login, Packet, Protocol, v4::V4, v5::V5};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use swarm_bus::{NodeId, SwarmKeys};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Gate {
+    pub keys: SwarmKeys,
+    /// `None`: anyone may connect, and nobody is held to an ACL.
+    pub users: Option<Arc<Users>>,
+    pub v4: SocketAddr,
+    pub v5: SocketAddr,
+    /// What the gate tells rumqttd instead of the client's password, so only the gate can
+    /// reach the internal listeners.
+    pub secret: String,
+    pub max_payload: usize,
+    pub stats: Arc<Stats>,
+    pub slots: Arc<Semaphore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed MQTT: {0}")]
+    Frame(#[from] FrameError),
+    #[error("first packet is not CONNECT")]
+    NotConnect,
+    #[error("unsupported MQTT protocol level {0}")]
+    Level(u8),
+    #[error("unreadable CONNECT: {0}")]
+    Connect(String),
+    #[error("no CONNECT within {CONNECT_TIMEOUT:?}")]
+    Timeout,
+    #[error("login refused for user `{0}`")]
+    Login(String),
+    #[error("`{device}` may not publish on `{topic}`")]
+    Acl { device: String, topic: String },
+    #[error("payload of {size} bytes on `{topic}` exceeds the {limit}-byte limit")]
+    Oversize {
+        topic: String,
+        size: usize,
+        limit: usize,
+    },
+}
+
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accepting an MQTT connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = gate.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "MQTT connection refused: connection limit reached");
+            continue;
+        };
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            if let Err(e) = gate.handle(stream).await {
+                gate.log_close(&peer, &e);
+            }
+            drop(slot);
+        });
+    }
+}
+
+impl Gate {
+    fn log_close(&self, peer: &SocketAddr, e: &Closed) {
+        let counter = match e {
+            Closed::Login(_) => Some(&self.stats.refused_logins),
+            Closed::Acl { .. } => Some(&self.stats.refused_acl),
+            Closed::Oversize { .. } => Some(&self.stats.refused_oversize),
+            _ => None,
+        };
+        match counter {
+            Some(c) => {
+                let n = c.fetch_add(1, Relaxed) + 1;
+                if worth_logging(n) {
+                    tracing::warn!(%peer, count = n, "MQTT client disconnected: {e}");
+                }
+            }
+            None => tracing::debug!(%peer, "MQTT connection closed: {e}"),
+        }
+    }
+
+    async fn handle(&self, mut device: TcpStream) -> Result<(), Closed> {
+        let mut buf = BytesMut::with_capacity(4096);
+        let (header_len, remaining) = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            loop {
+                if let Some(f) = frame(&buf)? {
+                    if buf.len() >= f.0 + f.1 {
+                        return Ok::<_, Closed>(f);
+                    }
+                }
+                if device.read_buf(&mut buf).await? == 0 {
+                    return Err(Closed::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+            }
+        })
+        .await
+        .map_err(|_| Closed::Timeout)??;
+        if packet_type(buf[0]) != CONNECT {
+            return Err(Closed::NotConnect);
+        }
+        let level = connect_level(&buf, header_len)?;
+        let v5 = match level {
+            3 | 4 => false,
+            5 => true,
+            other => {
+                // 0x01: unacceptable protocol version, understood by every client version.
+                let _ = device.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
+                return Err(Closed::Level(other));
+            }
+        };
+        let mut first = buf.split_to(header_len + remaining);
+        let limit = self.max_payload + 1024;
+        let packet = if v5 {
+            V5.read_mut(&mut first, limit)
+        } else {
+            V4.read_mut(&mut first, limit)
+        }
+        .map_err(|e| Closed::Connect(format!("{e:?}")))?;
+        let Packet::Connect(connect, props, will, will_props, login) = packet else {
+            return Err(Closed::NotConnect);
+        };
+        let identity = self.check_login(login.as_ref()).await;
+        let identity = match identity {
+            Ok(id) => id,
+            Err(user) => {
+                let refusal: &[u8] = if v5 {
+                    &[0x20, 0x03, 0x00, 0x86, 0x00] // bad user name or password
+                } else {
+                    &[0x20, 0x02, 0x00, 0x04]
+                };
+                let _ = device.write_all(refusal).await;
+                return Err(Closed::Login(user));
+            }
+        };
+        if let (Some(id), Some(will)) = (&identity, &will) {
+            let topic = String::from_utf8_lossy(&will.topic).into_owned();
+            if !self.may_publish(id, &topic) {
+                return Err(Closed::Acl {
+                    device: id.to_string(),
+                    topic,
+                });
+            }
+        }
+        let username = identity
+            .as_ref()
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "anonymous".into());
+        let rewritten = Packet::Connect(
+            connect,
+            props,
+            will,
+            will_props,
+            Some(Login {
+                username,
+                password: self.secret.clone(),
+            }),
+        );
+        let mut out = BytesMut::new();
+        if v5 { V5.write(rewritten, &mut out) } else { V4.write(rewritten, &mut out) }
+            .map_err(|e| Closed::Connect(format!("{e:?}")))?;
+        let mut broker = TcpStream::connect(if v5 { self.v5 } else { self.v4 }).await?;
+        let _ = broker.set_nodelay(true);
+        broker.write_all(&out).await?;
+
+        let (mut broker_r, mut broker_w) = broker.into_split();
+        let (mut device_r, mut device_w) = device.into_split();
+        let down = tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut broker_r, &mut device_w).await;
+            let _ = device_w.shutdown().await;
+        });
+        let up = async {
+            loop {
+                let ready = self.checked_prefix(&buf, identity.as_ref(), v5)?;
+                if ready > 0 {
+                    broker_w.write_all(&buf[..ready]).await?;
+                    buf.advance(ready);
+                }
+                if device_r.read_buf(&mut buf).await? == 0 {
+                    return Ok::<_, Closed>(());
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = up => r,
+            _ = down => Ok(()),
+        };
+        // Dropping both halves closes the broker side: rumqttd publishes the Last-Will unless
+        // the device said DISCONNECT.
+        result
+    }
+
+    /// How many bytes at the start of `buf` are whole packets that may pass.
+    fn checked_prefix(&self, buf: &[u8], identity: Option<&NodeId>, v5: bool) -> Result<usize, Closed> {
+        let mut at = 0;
+        while let Some((h, rem)) = frame(&buf[at..])? {
+            let end = at + h + rem;
+            if end > buf.len() {
+                break;
+            }
+            let packet = &buf[at..end];
+            if packet_type(packet[0]) == PUBLISH {
+                let (topic, size) = publish_topic(packet, h, v5)?;
+                if size > self.max_payload {
+                    return Err(Closed::Oversize {
+                        topic: topic.into(),
+                        size,
+                        limit: self.max_payload,
+                    });
+                }
+                if let Some(id) = identity
+                    && !self.may_publish(id, topic)
+                {
+                    return Err(Closed::Acl {
+                        device: id.to_string(),
+                        topic: topic.into(),
+                    });
+                }
+            }
+            at = end;
+        }
+        Ok(at)
+    }
+
+    /// A device writes only under its own `swarm/<s>/node/<id>/`.
+    fn may_publish(&self, id: &NodeId, topic: &str) -> bool {
+        let own = self.keys.node(id);
+        topic
+            .strip_prefix(own.as_str())
+            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+    }
+
+    /// `Ok(Some(id))`: logged in as device `id`; `Ok(None)`: no logins configured;
+    /// `Err(user)`: refused.
+    async fn check_login(&self, login: Option<&Login>) -> Result<Option<NodeId>, String> {
+        let Some(users) = &self.users else {
+            return Ok(None);
+        };
+        let Some(login) = login else {
+            return Err("(none)".into());
+        };
+        let (user, password) = (login.username.clone(), login.password.clone());
+        let users = users.clone();
+        let name = user.clone();
+        let ok = tokio::task::spawn_blocking(move || users.verify(&name, &password))
+            .await
+            .unwrap_or(false);
+        match (ok, NodeId::new(&user)) {
+            (true, Ok(id)) => Ok(Some(id)),
+            _ => Err(user),
+        }
+    }
+}

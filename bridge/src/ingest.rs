@@ -1,0 +1,229 @@
+//! What one MQTT publication from a device means for the mesh. Pure: no IO, no clock.
+
+use crate::topic::{Scope, TopicError, topic_to_key};
+use swarm_bus::{
+    Decode, DecodeError, Energy, Heartbeat, Leaf, Leave, NodeId, SwarmKey, SwarmKeys, WireMessage,
+};
+use zenoh::key_expr::OwnedKeyExpr;
+
+/// How a payload is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Cbor,
+    Json,
+}
+
+/// A device message the bridge understood.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Telemetry {
+    Heartbeat(Heartbeat),
+    Energy(Energy),
+    Leave(Leave),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// Forward `payload` unchanged to `key`.
+    Telemetry {
+        id: NodeId,
+        key: OwnedKeyExpr,
+        format: Format,
+        msg: Telemetry,
+    },
+    /// The retained `status` topic: online or offline (the Last-Will).
+    Presence { id: NodeId, online: bool },
+    /// A command on its way down to a device, seen again on the uplink: not for the mesh.
+    Command,
+}
+
+/// Why a publication was not carried. `device` is set when the topic names one, so the drop
+/// can be counted against it and logged with its name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("topic is not a key the mesh can carry: {0}")]
+    BadTopic(#[from] TopicError),
+    #[error("topic is not a swarm node key: {0}")]
+    NotNodeKey(String),
+    #[error("topic belongs to swarm `{0}`")]
+    OtherSwarm(String),
+    #[error("topic is outside the bridge's scope/allow/deny lists")]
+    OutOfScope,
+    #[error("`{}` is not something a device sends", leaf.as_str())]
+    NotFromDevices { device: NodeId, leaf: Leaf },
+    #[error("malformed {} ({format:?}): {reason}", leaf.as_str())]
+    Malformed {
+        device: NodeId,
+        leaf: Leaf,
+        format: Format,
+        reason: String,
+    },
+    #[error("status must be `online` or `offline`")]
+    BadStatus { device: NodeId },
+}
+
+impl Refusal {
+    pub fn device(&self) -> Option<&NodeId> {
+        match self {
+            Refusal::NotFromDevices { device, .. }
+            | Refusal::Malformed { device, .. }
+            | Refusal::BadStatus { device } => Some(device),
+            _ => None,
+        }
+    }
+
+    /// Short label for counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::BadTopic(_) | Refusal::NotNodeKey(_) => "bad_topic",
+            Refusal::OtherSwarm(_) => "other_swarm",
+            Refusal::OutOfScope => "out_of_scope",
+            Refusal::NotFromDevices { .. } => "not_from_devices",
+            Refusal::Malformed { .. } => "malformed",
+            Refusal::BadStatus { .. } => "bad_status",
+        }
+    }
+}
+
+/// The rules for reading device publications of one swarm.
+pub struct Ingest {
+    keys: SwarmKeys,
+    scope: Scope,
+    json_devices: Vec<NodeId>,
+}
+
+impl Ingest {
+    pub fn new(keys: SwarmKeys, scope: Scope, json_devices: Vec<NodeId>) -> Self {
+        Self {
+            keys,
+            scope,
+            json_devices,
+        }
+    }
+
+    pub fn keys(&self) -> &SwarmKeys {
+        &self.keys
+    }
+
+    pub fn classify(&self, topic: &str, payload: &[u8]) -> Result<Inbound, Refusal> {
+        let key = topic_to_key(topic)?;
+        let parsed: SwarmKey = key
+            .as_str()
+            .parse()
+            .map_err(|e: swarm_bus::keys::KeyError| Refusal::NotNodeKey(e.to_string()))?;
+        if parsed.swarm() != self.keys.swarm() {
+            return Err(Refusal::OtherSwarm(parsed.swarm().to_string()));
+        }
+        let SwarmKey::NodeLeaf { id, leaf, .. } = parsed else {
+            return Err(Refusal::NotNodeKey(topic.into()));
+        };
+        if !self.scope.admits(&key) {
+            return Err(Refusal::OutOfScope);
+        }
+        let format = if self.json_devices.contains(&id) {
+            Format::Json
+        } else {
+            Format::Cbor
+        };
+        let malformed = |reason: String| Refusal::Malformed {
+            device: id.clone(),
+            leaf,
+            format,
+            reason,
+        };
+        let msg = match leaf {
+            Leaf::Status => {
+                return match payload {
+                    b"online" => Ok(Inbound::Presence { id, online: true }),
+                    b"offline" => Ok(Inbound::Presence { id, online: false }),
+                    _ => Err(Refusal::BadStatus { device: id }),
+                };
+            }
+            Leaf::Heartbeat => Telemetry::Heartbeat(read(payload, format).map_err(malformed)?),
+            Leaf::Energy => Telemetry::Energy(read(payload, format).map_err(malformed)?),
+            Leaf::Leave => Telemetry::Leave(read(payload, format).map_err(malformed)?),
+            Leaf::Cmd => return Ok(Inbound::Command),
+            // Devices never vote, and the bridge answers `state` for them.
+            Leaf::Vote | Leaf::State => {
+                return Err(Refusal::NotFromDevices { device: id, leaf });
+            }
+        };
+        Ok(Inbound::Telemetry {
+            id,
+            key,
+            format,
+            msg,
+        })
+    }
+}
+
+fn read<T: WireMessage>(payload: &[u8], format: Format) -> Result<T, String> {
+    match format {
+        Format::Cbor => T::decode_from(payload).map_err(|e: DecodeError| e.to_string()),
+        Format::Json => serde_json::from_slice(payload).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_bus::{SwarmName, encode, samples};
+
+    fn ingest() -> Ingest {
+        let keys = SwarmKeys::new(SwarmName::new("lab").unwrap());
+        let scope = Scope::new(&["swarm/lab/node/**".into()], &[], &["swarm/lab/node/banned/**".into()]).unwrap();
+        Ingest::new(keys, scope, vec![NodeId::new("json-1").unwrap()])
+    }
+
+    #[test]
+    fn cbor_energy_is_forwarded_with_its_device() {
+        let bytes = encode(&samples::energy());
+        let got = ingest().classify("swarm/lab/node/esp-1/energy", &bytes).unwrap();
+        let Inbound::Telemetry { id, key, format, msg } = got else {
+            panic!("expected telemetry")
+        };
+        assert_eq!(id.as_str(), "esp-1");
+        assert_eq!(key.as_str(), "swarm/lab/node/esp-1/energy");
+        assert_eq!(format, Format::Cbor);
+        assert_eq!(msg, Telemetry::Energy(samples::energy()));
+    }
+
+    #[test]
+    fn json_devices_send_json() {
+        let text = serde_json::to_vec(&samples::heartbeat(4)).unwrap();
+        let got = ingest().classify("swarm/lab/node/json-1/heartbeat", &text).unwrap();
+        assert!(matches!(got, Inbound::Telemetry { format: Format::Json, msg: Telemetry::Heartbeat(_), .. }));
+        // The same JSON from a CBOR device is malformed.
+        let err = ingest().classify("swarm/lab/node/esp-1/heartbeat", &text).unwrap_err();
+        assert_eq!(err.kind(), "malformed");
+        assert_eq!(err.device().unwrap().as_str(), "esp-1");
+    }
+
+    #[test]
+    fn status_drives_presence() {
+        let i = ingest();
+        assert_eq!(
+            i.classify("swarm/lab/node/esp-1/status", b"online").unwrap(),
+            Inbound::Presence { id: NodeId::new("esp-1").unwrap(), online: true }
+        );
+        assert_eq!(
+            i.classify("swarm/lab/node/esp-1/status", b"offline").unwrap(),
+            Inbound::Presence { id: NodeId::new("esp-1").unwrap(), online: false }
+        );
+        assert_eq!(i.classify("swarm/lab/node/esp-1/status", b"maybe").unwrap_err().kind(), "bad_status");
+    }
+
+    #[test]
+    fn refusals_name_their_reason() {
+        let i = ingest();
+        let hb = encode(&samples::heartbeat(4));
+        let kind = |topic: &str, payload: &[u8]| i.classify(topic, payload).unwrap_err().kind();
+        assert_eq!(kind("swarm/other/node/a/heartbeat", &hb), "other_swarm");
+        assert_eq!(kind("swarm/lab/node/banned/heartbeat", &hb), "out_of_scope");
+        assert_eq!(kind("swarm/lab/node/a/vote", &hb), "not_from_devices");
+        assert_eq!(i.classify("swarm/lab/node/a/cmd", &hb), Ok(Inbound::Command));
+        assert_eq!(kind("swarm/lab/leader", &hb), "bad_topic");
+        assert_eq!(kind("home/kitchen/temp", &hb), "bad_topic");
+        assert_eq!(kind("swarm/lab/node/a/heartbeat", b"\xff\x00garbage"), "malformed");
+        assert_eq!(kind("swarm/lab/node/a/energy", &hb), "malformed");
+    }
+}

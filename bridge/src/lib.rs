@@ -1,0 +1,24 @@
+//! The bridge: MQTT devices (and, later, serial/I2C peripherals) become members of the swarm.
+//!
+//! ```text
+//! device ──MQTT──▶ gate (auth, ACL, v3.1.1|v5 sniff) ──▶ rumqttd ──local link──▶ ingest ──▶ zenoh
+//! device ◀──MQTT── rumqttd ◀── cmd downlink ◀──────────────────────────────────────────── zenoh
+//! ```
+//! `ingest` and `table` are pure; `embedded`, `external` and `mesh` are the IO around them.
+
+pub mod auth;
+pub mod config;
+pub mod embedded;
+pub mod external;
+pub mod frame;
+pub mod gate;
+pub mod ingest;
+pub mod mesh;
+pub mod run;
+pub mod sim;
+pub mod stats;
+pub mod table;
+pub mod topic;
+
+pub use config::{BridgeConfig, MqttMode};
+pub use run::{Bridge, run_bridge};

@@ -1,0 +1,242 @@
+//! `swarm-bridge`: MQTT devices into the swarm, simulated boards, password hashes, benchmarks.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_bridge::config::{BridgeConfig, MqttMode};
+use swarm_bridge::sim::{SimCounters, SimOptions};
+use swarm_bus::zenoh::{ZenohSettings, open};
+use swarm_bus::{SwarmKeys, SwarmName};
+
+#[derive(Parser)]
+#[command(name = "swarm-bridge", version, about = "MQTT devices and peripherals as swarm members")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the bridge: an embedded MQTT broker (default) or a client of an external one.
+    Run(RunArgs),
+    /// Run N simulated boards against an MQTT broker until interrupted.
+    Devices(DevicesArgs),
+    /// Add or replace a device login in a users file (argon2 hash; password from stdin).
+    Passwd {
+        file: PathBuf,
+        user: String,
+        /// Read from stdin when not given.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Embedded broker address for devices [default: 127.0.0.1:1883].
+    #[arg(long, conflicts_with = "mqtt_broker")]
+    mqtt_listen: Option<SocketAddr>,
+    /// Use an external broker at HOST:PORT instead of the embedded one.
+    #[arg(long)]
+    mqtt_broker: Option<String>,
+    /// Zenoh endpoint to connect to (repeatable).
+    #[arg(long)]
+    connect: Vec<String>,
+    /// Zenoh endpoint to listen on (repeatable).
+    #[arg(long)]
+    listen: Vec<String>,
+    #[arg(long, env = "SWARM_NAME")]
+    swarm: Option<SwarmName>,
+    /// Do not look for peers by UDP multicast.
+    #[arg(long)]
+    no_multicast: bool,
+    /// A swarm.toml; its `[bridge]` table and `[node] swarm` are read.
+    #[arg(long, env = "SWARM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Users file (`username:argon2-hash` lines); turns on logins and the per-device ACL.
+    #[arg(long)]
+    users_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DevicesArgs {
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Broker HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt: String,
+    #[arg(long, env = "SWARM_NAME", default_value = "default")]
+    swarm: SwarmName,
+    /// Device ids are `<prefix>-<n>`.
+    #[arg(long, default_value = "sim")]
+    prefix: String,
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    #[arg(long, default_value_t = 5)]
+    keep_alive_s: u64,
+    /// Log in as the device id with this password.
+    #[arg(long)]
+    password: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWARM_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,zenoh=warn,rumqttd=warn,rumqttc=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Run(args) => run(args).await,
+        Cmd::Devices(args) => devices(args).await,
+        Cmd::Passwd {
+            file,
+            user,
+            password,
+        } => passwd(file, user, password),
+    }
+}
+
+/// What `swarm-bridge` reads from a swarm.toml; other tables belong to `swarm-node`.
+#[derive(serde::Deserialize, Default)]
+struct FileConfig {
+    #[serde(default)]
+    bridge: BridgeConfig,
+    #[serde(default)]
+    node: NodeTable,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct NodeTable {
+    swarm: Option<SwarmName>,
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let mut config = file.bridge;
+    if let Some(addr) = args.mqtt_listen {
+        config.mode = MqttMode::Embedded;
+        config.listen = addr;
+    }
+    if let Some(broker) = args.mqtt_broker {
+        config.mode = MqttMode::External;
+        config.broker = Some(broker);
+    }
+    if args.users_file.is_some() {
+        config.users_file = args.users_file;
+    }
+    let swarm = args
+        .swarm
+        .or(file.node.swarm)
+        .unwrap_or_else(|| SwarmName::new("default").expect("valid literal"));
+    let zenoh = ZenohSettings {
+        listen: args.listen,
+        connect: args.connect,
+        multicast_scouting: !args.no_multicast,
+        ..ZenohSettings::default()
+    };
+    let session = open(&zenoh).await?;
+    let bridge = swarm_bridge::run_bridge(session.clone(), swarm.clone(), &config).await?;
+    tracing::info!(%swarm, mode = ?config.mode, "bridge running");
+    shutdown().await;
+    tracing::info!(
+        forwarded = bridge.stats.forwarded.load(std::sync::atomic::Ordering::Relaxed),
+        dropped = bridge.stats.dropped(),
+        "bridge stopping"
+    );
+    drop(bridge);
+    let _ = session.close().await;
+    Ok(())
+}
+
+async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
+    let (host, port) = swarm_bridge::external::parse_broker(&args.mqtt)?;
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let opts = SimOptions {
+        host,
+        port,
+        keys: SwarmKeys::new(args.swarm),
+        prefix: args.prefix,
+        count: args.count,
+        interval: Duration::from_millis(args.interval_ms.max(10)),
+        keep_alive: Duration::from_secs(args.keep_alive_s.max(1)),
+        password: args.password,
+    };
+    let counters = Arc::new(SimCounters::default());
+    tokio::select! {
+        r = swarm_bridge::sim::run(opts, counters.clone()) => r?,
+        _ = shutdown() => {}
+    }
+    Ok(())
+}
+
+fn passwd(file: PathBuf, user: String, password: Option<String>) -> anyhow::Result<()> {
+    swarm_bus::NodeId::new(&user).with_context(|| format!("user `{user}` must be a device id"))?;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if password.is_empty() {
+        bail!("empty password");
+    }
+    let hash = swarm_bridge::auth::hash_password(&password)?;
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    std::fs::write(&file, swarm_bridge::auth::set_user(&text, &user, &hash))
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!("{user} set in {}", file.display());
+    Ok(())
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The zenoh side of the bridge: device samples go out, device liveliness tokens are declared
+//! for them, queries on device keys are answered from the last-value cache, and commands for
+//! devices come back in.
+
+use crate::ingest::{Format, Inbound, Ingest, Telemetry};
+use crate::stats::{Stats, worth_logging};
+use crate::table::{DeviceTable, PresenceChange};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use swarm_bus::json::to_json;
+use swarm_bus::zenoh::{BusError, ReplyFormat, declare_token};
+use swarm_bus::{Leaf, NodeId, SwarmKey, SwarmKeys, WireMessage, encode};
+use tokio::sync::mpsc;
+use zenoh::Session;
+use zenoh::Wait;
+use zenoh::bytes::Encoding;
+use zenoh::key_expr::OwnedKeyExpr;
+use zenoh::liveliness::LivelinessToken;
+use zenoh::pubsub::Publisher;
+use zenoh::qos::CongestionControl;
+use zenoh::query::{Query, Queryable};
+use zenoh::sample::SampleKind;
+
+/// Publishers are kept per key so each sample skips key resolution; past this many keys the
+/// bridge publishes without declaring, so a device inventing keys cannot grow memory.
+const MAX_DECLARED_PUBLISHERS: usize = 20_000;
+
+/// A command for a device, on its way to MQTT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Downlink {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn lock(table: &Mutex<DeviceTable>) -> MutexGuard<'_, DeviceTable> {
+    // A panic elsewhere cannot leave the table half-written: every update is one assignment.
+    table.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The uplink half; owned by the one task that reads from MQTT.
+pub struct Uplink {
+    session: Session,
+    ingest: Ingest,
+    table: Arc<Mutex<DeviceTable>>,
+    stats: Arc<Stats>,
+    tokens: HashMap<NodeId, LivelinessToken>,
+    publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
+}
+
+/// Declarations that live as long as the bridge.
+pub struct MeshHandles {
+    _cache: Queryable<()>,
+    _commands: zenoh::pubsub::Subscriber<()>,
+}
+
+pub async fn start(
+    session: Session,
+    ingest: Ingest,
+    stats: Arc<Stats>,
+) -> Result<(Uplink, mpsc::Receiver<Downlink>, MeshHandles, Arc<Mutex<DeviceTable>>), BusError> {
+    let table = Arc::new(Mutex::new(DeviceTable::new(concat!(
+        "swarm-bridge ",
+        env!("CARGO_PKG_VERSION")
+    ))));
+    let keys = ingest.keys().clone();
+    let cache = serve_cache(&session, &keys, table.clone()).await?;
+    let (tx, rx) = mpsc::channel(1024);
+    let commands = forward_commands(&session, &keys, table.clone(), stats.clone(), tx).await?;
+    Ok((
+        Uplink {
+            session,
+            ingest,
+            table: table.clone(),
+            stats,
+            tokens: HashMap::new(),
+            publishers: HashMap::new(),
+        },
+        rx,
+        MeshHandles {
+            _cache: cache,
+            _commands: commands,
+        },
+        table,
+    ))
+}
+
+impl Uplink {
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Carries one MQTT publication into the mesh. Returns once zenoh has taken it (with
+    /// blocking congestion control), so a caller that acknowledges afterwards loses nothing.
+    pub async fn carry(&mut self, topic: &str, payload: &[u8]) -> bool {
+        let now = unix_ms();
+        match self.ingest.classify(topic, payload) {
+            Ok(Inbound::Command) => false,
+            Ok(Inbound::Presence { id, online }) => {
+                let change = lock(&self.table).set_online(&id, online, now);
+                if let Some(change) = change {
+                    self.apply(change).await;
+                }
+                true
+            }
+            Ok(Inbound::Telemetry {
+                id,
+                key,
+                format,
+                msg,
+            }) => {
+                lock(&self.table).record(&id, format, &msg, now);
+                if let Telemetry::Leave(_) = msg {
+                    // A device saying goodbye is gone at once, whatever its status topic says.
+                    let change = lock(&self.table).set_online(&id, false, now);
+                    if let Some(change) = change {
+                        self.apply(change).await;
+                    }
+                }
+                self.put(key, payload, format).await
+            }
+            Err(refusal) => {
+                let n = self.stats.count_refusal(refusal.kind());
+                let per_device = refusal
+                    .device()
+                    .map(|d| lock(&self.table).count_drop(d, now));
+                if worth_logging(per_device.unwrap_or(n)) {
+                    match refusal.device() {
+                        Some(device) => tracing::warn!(
+                            %device, topic, reason = refusal.kind(), count = per_device,
+                            "dropped a device message: {refusal}"
+                        ),
+                        None => tracing::warn!(
+                            topic, reason = refusal.kind(), count = n,
+                            "dropped an MQTT message: {refusal}"
+                        ),
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    async fn put(&mut self, key: OwnedKeyExpr, payload: &[u8], format: Format) -> bool {
+        let encoding = match format {
+            Format::Cbor => Encoding::APPLICATION_CBOR,
+            Format::Json => Encoding::APPLICATION_JSON,
+        };
+        if !self.publishers.contains_key(&key) && self.publishers.len() < MAX_DECLARED_PUBLISHERS {
+            match self
+                .session
+                .declare_publisher(key.clone())
+                .encoding(encoding.clone())
+                .congestion_control(CongestionControl::Block)
+                .await
+            {
+                Ok(p) => {
+                    self.publishers.insert(key.clone(), p);
+                }
+                Err(e) => tracing::warn!(%key, "declaring a publisher failed: {e}"),
+            }
+        }
+        let result = match self.publishers.get(&key) {
+            // Same key, same device, same format: the declared encoding stays right.
+            Some(p) => p.put(payload.to_vec()).encoding(encoding).await,
+            None => {
+                self.session
+                    .put(key.clone(), payload.to_vec())
+                    .encoding(encoding)
+                    .congestion_control(CongestionControl::Block)
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.stats
+                    .forwarded
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(%key, "publishing into zenoh failed: {e}");
+                false
+            }
+        }
+    }
+
+    pub async fn apply(&mut self, change: PresenceChange) {
+        let keys = self.ingest.keys();
+        match change {
+            PresenceChange::Online(id) => match declare_token(&self.session, keys, &id).await {
+                Ok(token) => {
+                    tracing::info!(device = %id, "device online");
+                    self.tokens.insert(id, token);
+                }
+                Err(e) => tracing::warn!(device = %id, "{e}"),
+            },
+            PresenceChange::Offline(id) => {
+                tracing::info!(device = %id, "device offline");
+                if let Some(token) = self.tokens.remove(&id)
+                    && let Err(e) = token.undeclare().await
+                {
+                    tracing::debug!(device = %id, "undeclaring token: {e}");
+                }
+            }
+        }
+    }
+
+    /// The MQTT side lost its broker: nobody can tell us about Last-Wills any more.
+    pub async fn broker_lost(&mut self) {
+        let changes = lock(&self.table).all_offline();
+        for change in changes {
+            self.apply(change).await;
+        }
+    }
+}
+
+/// One queryable for every device key: answers from the table, only for devices this bridge
+/// carries, so nodes' own keys are left to the nodes.
+async fn serve_cache(
+    session: &Session,
+    keys: &SwarmKeys,
+    table: Arc<Mutex<DeviceTable>>,
+) -> Result<Queryable<()>, BusError> {
+    let key = keys.all_leaves();
+    let keys = keys.clone();
+    session
+        .declare_queryable(key.clone())
+        .callback(move |query: Query| answer(&query, &keys, &table))
+        .await
+        .map_err(|e| BusError {
+            context: format!("declaring the device cache on {key}"),
+            message: e.to_string(),
+        })
+}
+
+fn answer(query: &Query, keys: &SwarmKeys, table: &Mutex<DeviceTable>) {
+    let format = match ReplyFormat::from_parameter(query.parameters().get("format")) {
+        Ok(f) => f,
+        Err(reason) => {
+            let _ = query.reply_err(reason).wait();
+            return;
+        }
+    };
+    let now = unix_ms();
+    let replies: Vec<(String, Vec<u8>, Encoding)> = {
+        let table = lock(table);
+        let ids: Vec<NodeId> = table.online().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let record = table.get(&id);
+            for leaf in [Leaf::Heartbeat, Leaf::Energy, Leaf::State, Leaf::Status] {
+                let key = keys.node_leaf(&id, leaf);
+                let Ok(ke) = zenoh::key_expr::KeyExpr::try_from(key.as_str()) else {
+                    continue;
+                };
+                if !query.key_expr().intersects(&ke) {
+                    continue;
+                }
+                let reply = match leaf {
+                    Leaf::Heartbeat => record.and_then(|r| r.heartbeat.clone()).map(|m| render(&m, &id, format)),
+                    Leaf::Energy => record.and_then(|r| r.energy.clone()).map(|m| render(&m, &id, format)),
+                    Leaf::State => table.state(&id, now).map(|m| render(&m, &id, format)),
+                    _ => Some((b"\"online\"".to_vec(), Encoding::APPLICATION_JSON)),
+                };
+                if let Some((bytes, enc)) = reply {
+                    out.push((key, bytes, enc));
+                }
+            }
+        }
+        out
+    };
+    for (key, bytes, encoding) in replies {
+        if let Err(e) = query.reply(key.clone(), bytes).encoding(encoding).wait() {
+            tracing::debug!(%key, "cache reply failed: {e}");
+        }
+    }
+}
+
+fn render<T: WireMessage>(msg: &T, id: &NodeId, format: ReplyFormat) -> (Vec<u8>, Encoding) {
+    match format {
+        ReplyFormat::Cbor => (encode(msg), Encoding::APPLICATION_CBOR),
+        ReplyFormat::Json => (
+            to_json(msg, Some(id)).to_string().into_bytes(),
+            Encoding::APPLICATION_JSON,
+        ),
+    }
+}
+
+/// Commands published in zenoh for a device the bridge has seen go down to MQTT unchanged.
+async fn forward_commands(
+    session: &Session,
+    keys: &SwarmKeys,
+    table: Arc<Mutex<DeviceTable>>,
+    stats: Arc<Stats>,
+    tx: mpsc::Sender<Downlink>,
+) -> Result<zenoh::pubsub::Subscriber<()>, BusError> {
+    let key = keys.all(Leaf::Cmd);
+    session
+        .declare_subscriber(key.clone())
+        .callback(move |sample| {
+            if sample.kind() == SampleKind::Delete {
+                return;
+            }
+            let topic = sample.key_expr().as_str();
+            let Some(id) = topic
+                .parse::<SwarmKey>()
+                .ok()
+                .and_then(|k| k.node_id().cloned())
+            else {
+                return;
+            };
+            if lock(&table).get(&id).is_none() {
+                return; // a zenoh node's command, not ours to carry
+            }
+            let down = Downlink {
+                topic: topic.to_string(),
+                payload: sample.payload().to_bytes().into_owned(),
+            };
+            match tx.try_send(down) {
+                Ok(()) => {
+                    stats
+                        .commands_down
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(device = %id, "command for the device dropped: {e}"),
+            }
+        })
+        .await
+        .map_err(|e| BusError {
+            context: format!("subscribing to device commands on {key}"),
+            message: e.to_string(),
+        })
+}

@@ -1,0 +1,84 @@
+//! Wiring: one zenoh session, one MQTT side (embedded or external), the mesh in between.
+
+use crate::config::{BridgeConfig, ConfigError, MqttMode};
+use crate::ingest::Ingest;
+use crate::mesh::{self, MeshHandles};
+use crate::stats::Stats;
+use crate::table::DeviceTable;
+use crate::topic::{Scope, TopicError};
+use crate::{embedded, external};
+use std::sync::{Arc, Mutex};
+use swarm_bus::zenoh::BusError;
+use swarm_bus::{SwarmKeys, SwarmName};
+use zenoh::Session;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("bridge scope/allow/deny")]
+    Topic(#[from] TopicError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Embedded(#[from] embedded::EmbeddedError),
+    #[error(transparent)]
+    External(#[from] external::ExternalError),
+}
+
+/// A running bridge; dropping it stops carrying messages.
+pub struct Bridge {
+    pub stats: Arc<Stats>,
+    pub devices: Arc<Mutex<DeviceTable>>,
+    task: tokio::task::JoinHandle<()>,
+    _mesh: MeshHandles,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Bridge {
+    /// Devices online now.
+    pub fn online(&self) -> usize {
+        mesh::lock(&self.devices).online().count()
+    }
+}
+
+pub async fn run_bridge(
+    session: Session,
+    swarm: SwarmName,
+    config: &BridgeConfig,
+) -> Result<Bridge, BridgeError> {
+    config.validate()?;
+    let keys = SwarmKeys::new(swarm);
+    let include = if config.scope.is_empty() {
+        vec![keys.node_subtree()]
+    } else {
+        config.scope.clone()
+    };
+    let scope = Scope::new(&include, &config.allow, &config.deny)?;
+    let filters = scope.mqtt_filters();
+    // Bind first: a busy port should stop start-up before anything is declared in zenoh.
+    let listener = match config.mode {
+        MqttMode::Embedded => Some(embedded::bind(config.listen).await?),
+        MqttMode::External => None,
+    };
+    let stats = Arc::new(Stats::default());
+    let ingest = Ingest::new(keys.clone(), scope, config.json_devices.clone());
+    let (uplink, downlink, handles, devices) = mesh::start(session, ingest, stats.clone()).await?;
+    let task = match listener {
+        Some(listener) => {
+            embedded::start(config, keys.clone(), filters, listener, uplink, downlink).await?
+        }
+        None => external::start(config, keys.swarm().as_str(), filters, uplink, downlink)?,
+    };
+    Ok(Bridge {
+        stats,
+        devices,
+        task,
+        _mesh: handles,
+    })
+}

@@ -1,0 +1,45 @@
+//! Bridge counters, readable while the bridge runs.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub forwarded: AtomicU64,
+    pub dropped_bad_topic: AtomicU64,
+    pub dropped_out_of_scope: AtomicU64,
+    pub dropped_malformed: AtomicU64,
+    pub dropped_other: AtomicU64,
+    pub refused_logins: AtomicU64,
+    pub refused_acl: AtomicU64,
+    pub refused_oversize: AtomicU64,
+    pub commands_down: AtomicU64,
+}
+
+impl Stats {
+    pub fn count_refusal(&self, kind: &str) -> u64 {
+        let counter = match kind {
+            "bad_topic" => &self.dropped_bad_topic,
+            "out_of_scope" => &self.dropped_out_of_scope,
+            "malformed" => &self.dropped_malformed,
+            _ => &self.dropped_other,
+        };
+        counter.fetch_add(1, Relaxed) + 1
+    }
+
+    pub fn dropped(&self) -> u64 {
+        [
+            &self.dropped_bad_topic,
+            &self.dropped_out_of_scope,
+            &self.dropped_malformed,
+            &self.dropped_other,
+        ]
+        .iter()
+        .map(|c| c.load(Relaxed))
+        .sum()
+    }
+}
+
+/// Logs the first few of a kind, then every thousandth, so a flood cannot flood the log.
+pub fn worth_logging(n: u64) -> bool {
+    n <= 10 || n.is_multiple_of(1000)
+}
