@@ -26,6 +26,8 @@ pub enum MqttVersion {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BridgeConfig {
+    /// `swarm-node run` starts the bridge in-process (also `--bridge`); `swarm-bridge` ignores it.
+    pub enabled: bool,
     pub mode: MqttMode,
     /// Embedded mode: where devices connect (MQTT 3.1.1 and 5 on the same port).
     pub listen: SocketAddr,
@@ -58,6 +60,7 @@ pub struct BridgeConfig {
 impl Default for BridgeConfig {
     fn default() -> Self {
         Self {
+            enabled: false,
             mode: MqttMode::Embedded,
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             broker: None,

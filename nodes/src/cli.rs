@@ -96,6 +96,12 @@ pub struct RunArgs {
     /// Heartbeat interval in ms [config: consensus.heartbeat_interval_ms].
     #[arg(long, env = "SWARM_HEARTBEAT_MS", value_name = "MS")]
     pub heartbeat_ms: Option<u32>,
+    /// Also run the MQTT bridge in this process [config: bridge.enabled].
+    #[arg(long)]
+    pub bridge: bool,
+    /// Where the bridge's embedded broker listens (implies --bridge) [config: bridge.listen].
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub bus: BusArgs,
 }

@@ -35,4 +35,10 @@ pub fn apply_run(config: &mut Config, run: &RunArgs) {
     if let Some(ms) = run.heartbeat_ms {
         config.consensus.heartbeat_interval_ms = ms;
     }
+    if run.bridge || run.mqtt_listen.is_some() {
+        config.bridge.enabled = true;
+    }
+    if let Some(addr) = run.mqtt_listen {
+        config.bridge.listen = addr;
+    }
 }

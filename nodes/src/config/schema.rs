@@ -14,6 +14,7 @@ pub struct Config {
     pub consensus: Consensus,
     pub energy: EnergySettings,
     pub adaptive_gossip: AdaptiveGossip,
+    pub bridge: swarm_bridge::BridgeConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

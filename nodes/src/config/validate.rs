@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(transparent)]
+    Bridge(#[from] swarm_bridge::config::ConfigError),
     #[error("config key `{key}` = {value} is not allowed; allowed: {allowed}")]
     Invalid {
         key: &'static str,
@@ -157,6 +159,7 @@ impl Config {
                 });
             }
         }
+        self.bridge.validate()?;
         Ok(())
     }
 }

@@ -113,6 +113,11 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     .await?;
     let low_battery_pct = config.energy.low_power_threshold_percent;
     let token = bus::declare_token(&session, &keys, &id).await?;
+    let bridge = if config.bridge.enabled {
+        Some(swarm_bridge::run_bridge(session.clone(), keys.swarm().clone(), &config.bridge).await?)
+    } else {
+        None
+    };
     if let Some(l) = consensus.ask_who_leads(&session, &keys).await {
         lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
     }
@@ -217,6 +222,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             tracing::warn!("Leave not sent within {LEAVE_TIMEOUT:?}; peers rely on the token")
         }
     }
+    // Devices leave with the node that carried them.
+    drop(bridge);
     if let Err(e) = token.undeclare().await {
         tracing::warn!("undeclaring liveliness token: {e}");
     }
