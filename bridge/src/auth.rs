@@ -1,7 +1,7 @@
 //! Device logins: a file of `username:argon2-hash` lines, never plain passwords.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -1,9 +1,9 @@
 //! Embedded mode: rumqttd inside the process, behind the gate, with a local link feeding the
 //! mesh. Devices reach it at `bridge.listen` with MQTT 3.1.1 or 5.
 
+use crate::auth::Users;
 use crate::config::BridgeConfig;
 use crate::gate::{self, Gate};
-use crate::auth::Users;
 use crate::mesh::{Downlink, Uplink};
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use std::collections::HashMap;
@@ -109,8 +109,14 @@ pub async fn start(
     let config = Config {
         id: 0,
         router: router(settings),
-        v4: Some(HashMap::from([("1".into(), server("v4", v4, settings, &secret))])),
-        v5: Some(HashMap::from([("1".into(), server("v5", v5, settings, &secret))])),
+        v4: Some(HashMap::from([(
+            "1".into(),
+            server("v4", v4, settings, &secret),
+        )])),
+        v5: Some(HashMap::from([(
+            "1".into(),
+            server("v5", v5, settings, &secret),
+        )])),
         ..Config::default()
     };
     let mut broker = Broker::new(config);

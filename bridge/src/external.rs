@@ -51,8 +51,12 @@ pub fn start(
         .map(|u| (u, settings.broker_password.clone().unwrap_or_default()));
     tracing::info!(%broker, %client_id, version = ?settings.broker_version, "connecting to the MQTT broker");
     Ok(match settings.broker_version {
-        MqttVersion::V5 => tokio::spawn(v5::run(client_id, host, port, login, filters, uplink, downlink)),
-        MqttVersion::V4 => tokio::spawn(v4::run(client_id, host, port, login, filters, uplink, downlink)),
+        MqttVersion::V5 => tokio::spawn(v5::run(
+            client_id, host, port, login, filters, uplink, downlink,
+        )),
+        MqttVersion::V4 => tokio::spawn(v4::run(
+            client_id, host, port, login, filters, uplink, downlink,
+        )),
     })
 }
 
@@ -151,14 +155,22 @@ fn persist_v5(o: &mut rumqttc::v5::MqttOptions) {
 }
 
 client_loop!(v4, [rumqttc], [rumqttc], super::persist_v4);
-client_loop!(v5, [rumqttc::v5], [rumqttc::v5::mqttbytes], super::persist_v5);
+client_loop!(
+    v5,
+    [rumqttc::v5],
+    [rumqttc::v5::mqttbytes],
+    super::persist_v5
+);
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn broker_addresses() {
-        assert_eq!(parse_broker("localhost:1883").unwrap(), ("localhost".into(), 1883));
+        assert_eq!(
+            parse_broker("localhost:1883").unwrap(),
+            ("localhost".into(), 1883)
+        );
         assert_eq!(parse_broker("[::1]:1883").unwrap(), ("::1".into(), 1883));
         assert!(parse_broker("localhost").is_err());
         assert!(parse_broker(":1883").is_err());

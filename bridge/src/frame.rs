@@ -45,7 +45,11 @@ pub fn connect_level(packet: &[u8], header_len: usize) -> Result<u8, FrameError>
 }
 
 /// A PUBLISH's topic and payload length. `v5` adds the properties block.
-pub fn publish_topic(packet: &[u8], header_len: usize, v5: bool) -> Result<(&str, usize), FrameError> {
+pub fn publish_topic(
+    packet: &[u8],
+    header_len: usize,
+    v5: bool,
+) -> Result<(&str, usize), FrameError> {
     let qos = (packet[0] >> 1) & 0x03;
     let body = packet.get(header_len..).ok_or(FrameError::Short)?;
     let topic_len = usize::from(u16::from_be_bytes([
@@ -120,9 +124,15 @@ mod tests {
     fn partial_and_broken_frames() {
         assert_eq!(frame(&[0x30]), Ok(None));
         assert_eq!(frame(&[0x30, 0x80]), Ok(None));
-        assert_eq!(frame(&[0x30, 0xff, 0xff, 0xff, 0xff]), Err(FrameError::BadLength));
+        assert_eq!(
+            frame(&[0x30, 0xff, 0xff, 0xff, 0xff]),
+            Err(FrameError::BadLength)
+        );
         // Topic length pointing past the end.
-        assert_eq!(publish_topic(&[0x30, 0x03, 0x00, 0x09, b'a'], 2, false), Err(FrameError::Short));
+        assert_eq!(
+            publish_topic(&[0x30, 0x03, 0x00, 0x09, b'a'], 2, false),
+            Err(FrameError::Short)
+        );
         assert_eq!(
             publish_topic(&[0x30, 0x04, 0x00, 0x02, 0xff, 0xfe], 2, false),
             Err(FrameError::BadTopic)
@@ -131,11 +141,16 @@ mod tests {
 
     #[test]
     fn connect_levels() {
-        let v4 = [0x10, 0x0a, 0x00, 0x04, b'M', b'Q', b'T', b'T', 4, 0x02, 0x00, 0x3c];
+        let v4 = [
+            0x10, 0x0a, 0x00, 0x04, b'M', b'Q', b'T', b'T', 4, 0x02, 0x00, 0x3c,
+        ];
         assert_eq!(connect_level(&v4, 2), Ok(4));
         let mut v5 = v4;
         v5[8] = 5;
         assert_eq!(connect_level(&v5, 2), Ok(5));
-        assert_eq!(connect_level(&[0x10, 0x01, 0x00], 2), Err(FrameError::Short));
+        assert_eq!(
+            connect_level(&[0x10, 0x01, 0x00], 2),
+            Err(FrameError::Short)
+        );
     }
 }

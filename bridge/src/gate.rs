@@ -6,7 +6,9 @@
 //! this is the smallest piece that adds both without forking it.
 
 use crate::auth::Users;
-use crate::frame::{CONNECT, FrameError, PUBLISH, connect_level, frame, packet_type, publish_topic};
+use crate::frame::{
+    CONNECT, FrameError, PUBLISH, connect_level, frame, packet_type, publish_topic,
+};
 use crate::stats::{Stats, worth_logging};
 use bytes::{Buf, BytesMut};
 use rumqttd::protocol::{Login, Packet, Protocol, v4::V4, v5::V5};
@@ -109,10 +111,10 @@ impl Gate {
         let mut buf = BytesMut::with_capacity(4096);
         let (header_len, remaining) = tokio::time::timeout(CONNECT_TIMEOUT, async {
             loop {
-                if let Some(f) = frame(&buf)? {
-                    if buf.len() >= f.0 + f.1 {
-                        return Ok::<_, Closed>(f);
-                    }
+                if let Some(f) = frame(&buf)?
+                    && buf.len() >= f.0 + f.1
+                {
+                    return Ok::<_, Closed>(f);
                 }
                 if device.read_buf(&mut buf).await? == 0 {
                     return Err(Closed::Io(std::io::ErrorKind::UnexpectedEof.into()));
@@ -182,8 +184,12 @@ impl Gate {
             }),
         );
         let mut out = BytesMut::new();
-        if v5 { V5.write(rewritten, &mut out) } else { V4.write(rewritten, &mut out) }
-            .map_err(|e| Closed::Connect(format!("{e:?}")))?;
+        if v5 {
+            V5.write(rewritten, &mut out)
+        } else {
+            V4.write(rewritten, &mut out)
+        }
+        .map_err(|e| Closed::Connect(format!("{e:?}")))?;
         let mut broker = TcpStream::connect(if v5 { self.v5 } else { self.v4 }).await?;
         let _ = broker.set_nodelay(true);
         broker.write_all(&out).await?;
@@ -216,7 +222,12 @@ impl Gate {
     }
 
     /// How many bytes at the start of `buf` are whole packets that may pass.
-    fn checked_prefix(&self, buf: &[u8], identity: Option<&NodeId>, v5: bool) -> Result<usize, Closed> {
+    fn checked_prefix(
+        &self,
+        buf: &[u8],
+        identity: Option<&NodeId>,
+        v5: bool,
+    ) -> Result<usize, Closed> {
         let mut at = 0;
         while let Some((h, rem)) = frame(&buf[at..])? {
             let end = at + h + rem;

@@ -170,15 +170,28 @@ mod tests {
 
     fn ingest() -> Ingest {
         let keys = SwarmKeys::new(SwarmName::new("lab").unwrap());
-        let scope = Scope::new(&["swarm/lab/node/**".into()], &[], &["swarm/lab/node/banned/**".into()]).unwrap();
+        let scope = Scope::new(
+            &["swarm/lab/node/**".into()],
+            &[],
+            &["swarm/lab/node/banned/**".into()],
+        )
+        .unwrap();
         Ingest::new(keys, scope, vec![NodeId::new("json-1").unwrap()])
     }
 
     #[test]
     fn cbor_energy_is_forwarded_with_its_device() {
         let bytes = encode(&samples::energy());
-        let got = ingest().classify("swarm/lab/node/esp-1/energy", &bytes).unwrap();
-        let Inbound::Telemetry { id, key, format, msg } = got else {
+        let got = ingest()
+            .classify("swarm/lab/node/esp-1/energy", &bytes)
+            .unwrap();
+        let Inbound::Telemetry {
+            id,
+            key,
+            format,
+            msg,
+        } = got
+        else {
             panic!("expected telemetry")
         };
         assert_eq!(id.as_str(), "esp-1");
@@ -190,10 +203,21 @@ mod tests {
     #[test]
     fn json_devices_send_json() {
         let text = serde_json::to_vec(&samples::heartbeat(4)).unwrap();
-        let got = ingest().classify("swarm/lab/node/json-1/heartbeat", &text).unwrap();
-        assert!(matches!(got, Inbound::Telemetry { format: Format::Json, msg: Telemetry::Heartbeat(_), .. }));
+        let got = ingest()
+            .classify("swarm/lab/node/json-1/heartbeat", &text)
+            .unwrap();
+        assert!(matches!(
+            got,
+            Inbound::Telemetry {
+                format: Format::Json,
+                msg: Telemetry::Heartbeat(_),
+                ..
+            }
+        ));
         // The same JSON from a CBOR device is malformed.
-        let err = ingest().classify("swarm/lab/node/esp-1/heartbeat", &text).unwrap_err();
+        let err = ingest()
+            .classify("swarm/lab/node/esp-1/heartbeat", &text)
+            .unwrap_err();
         assert_eq!(err.kind(), "malformed");
         assert_eq!(err.device().unwrap().as_str(), "esp-1");
     }
@@ -202,14 +226,27 @@ mod tests {
     fn status_drives_presence() {
         let i = ingest();
         assert_eq!(
-            i.classify("swarm/lab/node/esp-1/status", b"online").unwrap(),
-            Inbound::Presence { id: NodeId::new("esp-1").unwrap(), online: true }
+            i.classify("swarm/lab/node/esp-1/status", b"online")
+                .unwrap(),
+            Inbound::Presence {
+                id: NodeId::new("esp-1").unwrap(),
+                online: true
+            }
         );
         assert_eq!(
-            i.classify("swarm/lab/node/esp-1/status", b"offline").unwrap(),
-            Inbound::Presence { id: NodeId::new("esp-1").unwrap(), online: false }
+            i.classify("swarm/lab/node/esp-1/status", b"offline")
+                .unwrap(),
+            Inbound::Presence {
+                id: NodeId::new("esp-1").unwrap(),
+                online: false
+            }
         );
-        assert_eq!(i.classify("swarm/lab/node/esp-1/status", b"maybe").unwrap_err().kind(), "bad_status");
+        assert_eq!(
+            i.classify("swarm/lab/node/esp-1/status", b"maybe")
+                .unwrap_err()
+                .kind(),
+            "bad_status"
+        );
     }
 
     #[test]
@@ -220,10 +257,16 @@ mod tests {
         assert_eq!(kind("swarm/other/node/a/heartbeat", &hb), "other_swarm");
         assert_eq!(kind("swarm/lab/node/banned/heartbeat", &hb), "out_of_scope");
         assert_eq!(kind("swarm/lab/node/a/vote", &hb), "not_from_devices");
-        assert_eq!(i.classify("swarm/lab/node/a/cmd", &hb), Ok(Inbound::Command));
+        assert_eq!(
+            i.classify("swarm/lab/node/a/cmd", &hb),
+            Ok(Inbound::Command)
+        );
         assert_eq!(kind("swarm/lab/leader", &hb), "bad_topic");
         assert_eq!(kind("home/kitchen/temp", &hb), "bad_topic");
-        assert_eq!(kind("swarm/lab/node/a/heartbeat", b"\xff\x00garbage"), "malformed");
+        assert_eq!(
+            kind("swarm/lab/node/a/heartbeat", b"\xff\x00garbage"),
+            "malformed"
+        );
         assert_eq!(kind("swarm/lab/node/a/energy", &hb), "malformed");
     }
 }

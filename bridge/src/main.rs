@@ -12,7 +12,11 @@ use swarm_bus::zenoh::{ZenohSettings, open};
 use swarm_bus::{SwarmKeys, SwarmName};
 
 #[derive(Parser)]
-#[command(name = "swarm-bridge", version, about = "MQTT devices and peripherals as swarm members")]
+#[command(
+    name = "swarm-bridge",
+    version,
+    about = "MQTT devices and peripherals as swarm members"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -169,7 +173,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(%swarm, mode = ?config.mode, "bridge running");
     shutdown().await;
     tracing::info!(
-        forwarded = bridge.stats.forwarded.load(std::sync::atomic::Ordering::Relaxed),
+        forwarded = bridge
+            .stats
+            .forwarded
+            .load(std::sync::atomic::Ordering::Relaxed),
         dropped = bridge.stats.dropped(),
         "bridge stopping"
     );
@@ -183,6 +190,10 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
+    if args.keep_alive_s < 5 {
+        // rumqttc, like the firmware's client, does not go below 5 s.
+        bail!("--keep-alive-s must be at least 5");
+    }
     let opts = SimOptions {
         host,
         port,
@@ -190,7 +201,7 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         prefix: args.prefix,
         count: args.count,
         interval: Duration::from_millis(args.interval_ms.max(10)),
-        keep_alive: Duration::from_secs(args.keep_alive_s.max(1)),
+        keep_alive: Duration::from_secs(args.keep_alive_s),
         password: args.password,
     };
     let counters = Arc::new(SimCounters::default());

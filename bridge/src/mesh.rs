@@ -64,7 +64,15 @@ pub async fn start(
     session: Session,
     ingest: Ingest,
     stats: Arc<Stats>,
-) -> Result<(Uplink, mpsc::Receiver<Downlink>, MeshHandles, Arc<Mutex<DeviceTable>>), BusError> {
+) -> Result<
+    (
+        Uplink,
+        mpsc::Receiver<Downlink>,
+        MeshHandles,
+        Arc<Mutex<DeviceTable>>,
+    ),
+    BusError,
+> {
     let table = Arc::new(Mutex::new(DeviceTable::new(concat!(
         "swarm-bridge ",
         env!("CARGO_PKG_VERSION")
@@ -137,7 +145,9 @@ impl Uplink {
                             "dropped a device message: {refusal}"
                         ),
                         None => tracing::warn!(
-                            topic, reason = refusal.kind(), count = n,
+                            topic,
+                            reason = refusal.kind(),
+                            count = n,
                             "dropped an MQTT message: {refusal}"
                         ),
                     }
@@ -264,8 +274,12 @@ fn answer(query: &Query, keys: &SwarmKeys, table: &Mutex<DeviceTable>) {
                     continue;
                 }
                 let reply = match leaf {
-                    Leaf::Heartbeat => record.and_then(|r| r.heartbeat.clone()).map(|m| render(&m, &id, format)),
-                    Leaf::Energy => record.and_then(|r| r.energy.clone()).map(|m| render(&m, &id, format)),
+                    Leaf::Heartbeat => record
+                        .and_then(|r| r.heartbeat.clone())
+                        .map(|m| render(&m, &id, format)),
+                    Leaf::Energy => record
+                        .and_then(|r| r.energy.clone())
+                        .map(|m| render(&m, &id, format)),
                     Leaf::State => table.state(&id, now).map(|m| render(&m, &id, format)),
                     _ => Some((b"\"online\"".to_vec(), Encoding::APPLICATION_JSON)),
                 };

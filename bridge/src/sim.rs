@@ -35,7 +35,9 @@ pub struct SimCounters {
 
 /// Ids `<prefix>-0` … `<prefix>-(count-1)`.
 pub fn device_ids(prefix: &str, count: usize) -> Result<Vec<NodeId>, swarm_bus::NameError> {
-    (0..count).map(|i| NodeId::new(&format!("{prefix}-{i}"))).collect()
+    (0..count)
+        .map(|i| NodeId::new(format!("{prefix}-{i}")))
+        .collect()
 }
 
 /// What a board does with a command: the new interval, or why it refused.
@@ -78,7 +80,13 @@ async fn board(opts: SimOptions, id: NodeId, counters: Arc<SimCounters>) {
     let status = opts.keys.node_leaf(&id, Leaf::Status);
     let mut mqtt = MqttOptions::new(id.as_str(), opts.host.clone(), opts.port);
     mqtt.set_keep_alive(opts.keep_alive);
-    mqtt.set_last_will(LastWill::new(status.clone(), "offline", QoS::AtLeastOnce, true, None));
+    mqtt.set_last_will(LastWill::new(
+        status.clone(),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+        None,
+    ));
     if let Some(p) = &opts.password {
         mqtt.set_credentials(id.as_str(), p.clone());
     }
@@ -163,13 +171,28 @@ mod tests {
     #[test]
     fn commands_are_obeyed_or_refused_with_a_reason() {
         let now = Duration::from_millis(1000);
-        let set = |arg| Command { op: CommandOp::SetInterval, arg };
+        let set = |arg| Command {
+            op: CommandOp::SetInterval,
+            arg,
+        };
         assert_eq!(obey(&set(250), now), Ok(Duration::from_millis(250)));
         assert!(obey(&set(5), now).unwrap_err().contains("out of"));
-        let mode = |arg| Command { op: CommandOp::SetMode, arg };
+        let mode = |arg| Command {
+            op: CommandOp::SetMode,
+            arg,
+        };
         assert_eq!(obey(&mode(3), now), Ok(Duration::from_millis(2000)));
         assert!(obey(&mode(9), now).is_err());
-        assert_eq!(obey(&Command { op: CommandOp::Identify, arg: 3 }, now), Ok(now));
+        assert_eq!(
+            obey(
+                &Command {
+                    op: CommandOp::Identify,
+                    arg: 3
+                },
+                now
+            ),
+            Ok(now)
+        );
     }
 
     #[test]

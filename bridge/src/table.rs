@@ -39,10 +39,12 @@ impl DeviceTable {
     }
 
     fn entry(&mut self, id: &NodeId, now_ms: u64) -> &mut DeviceRecord {
-        self.devices.entry(id.clone()).or_insert_with(|| DeviceRecord {
-            first_seen_ms: now_ms,
-            ..DeviceRecord::default()
-        })
+        self.devices
+            .entry(id.clone())
+            .or_insert_with(|| DeviceRecord {
+                first_seen_ms: now_ms,
+                ..DeviceRecord::default()
+            })
     }
 
     /// Returns the change to announce, if any.
@@ -84,7 +86,10 @@ impl DeviceTable {
     }
 
     pub fn online(&self) -> impl Iterator<Item = &NodeId> {
-        self.devices.iter().filter(|(_, r)| r.online).map(|(id, _)| id)
+        self.devices
+            .iter()
+            .filter(|(_, r)| r.online)
+            .map(|(id, _)| id)
     }
 
     /// Every device marked offline; used when the broker connection is lost, since the
@@ -132,9 +137,15 @@ mod tests {
     #[test]
     fn presence_changes_once_per_transition() {
         let mut t = DeviceTable::new("bridge");
-        assert_eq!(t.set_online(&id("a"), true, 0), Some(PresenceChange::Online(id("a"))));
+        assert_eq!(
+            t.set_online(&id("a"), true, 0),
+            Some(PresenceChange::Online(id("a")))
+        );
         assert_eq!(t.set_online(&id("a"), true, 1), None);
-        assert_eq!(t.set_online(&id("a"), false, 2), Some(PresenceChange::Offline(id("a"))));
+        assert_eq!(
+            t.set_online(&id("a"), false, 2),
+            Some(PresenceChange::Offline(id("a")))
+        );
         // A device first seen offline (a retained Last-Will) announces nothing.
         assert_eq!(t.set_online(&id("b"), false, 3), None);
     }
@@ -144,7 +155,12 @@ mod tests {
         let mut t = DeviceTable::new("bridge");
         let mut hb = samples::heartbeat(3);
         hb.class = DeviceClass::Minimal;
-        t.record(&id("a"), Format::Cbor, &Telemetry::Heartbeat(hb.clone()), 5_000);
+        t.record(
+            &id("a"),
+            Format::Cbor,
+            &Telemetry::Heartbeat(hb.clone()),
+            5_000,
+        );
         assert!(t.state(&id("a"), 6_000).is_none(), "not online yet");
         t.set_online(&id("a"), true, 5_000);
         t.count_drop(&id("a"), 5_500);
@@ -162,7 +178,12 @@ mod tests {
     #[test]
     fn energy_is_cached() {
         let mut t = DeviceTable::new("bridge");
-        t.record(&id("a"), Format::Json, &Telemetry::Energy(samples::energy()), 1);
+        t.record(
+            &id("a"),
+            Format::Json,
+            &Telemetry::Energy(samples::energy()),
+            1,
+        );
         assert_eq!(t.get(&id("a")).unwrap().energy, Some(samples::energy()));
         assert_eq!(t.get(&id("a")).unwrap().accepted, 1);
     }

@@ -144,7 +144,10 @@ mod tests {
     fn scope_allow_and_deny_combine() {
         let scope = Scope::new(
             &["swarm/lab/node/#".into()],
-            &["swarm/lab/node/+/energy".into(), "swarm/lab/node/+/status".into()],
+            &[
+                "swarm/lab/node/+/energy".into(),
+                "swarm/lab/node/+/status".into(),
+            ],
             &["swarm/lab/node/bad/**".into()],
         )
         .unwrap();

@@ -28,8 +28,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWARM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,zenoh=warn,rumqttd=warn,rumqttc=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWARM_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,zenoh=warn,rumqttd=warn,rumqttc=warn")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -34,6 +34,67 @@ pub fn swarm_node_bin() -> &'static Path {
     })
 }
 
+/// The `swarm-bridge` binary, built by `cargo test --workspace` for the bridge's own tests.
+pub fn swarm_bridge_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = swarm_node_bin().with_file_name("swarm-bridge");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo test --workspace` or `cargo build -p swarm-bridge` first",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// A mosquitto broker on a loopback port, stopped when dropped.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"),
+        )
+        .expect("writing mosquitto.conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mosquitto (Debian package mosquitto)");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Mosquitto {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn empty_config(dir: &Path) -> PathBuf {
     let path = dir.join("empty-swarm.toml");
     if !path.exists() {

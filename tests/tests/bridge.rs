@@ -1,0 +1,615 @@
+//! The bridge with real MQTT clients (rumqttc, mosquitto_pub/sub, simulated boards in their own
+//! process), a real mosquitto as the external broker, and zenoh sessions on loopback.
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use swarm_bridge::config::{BridgeConfig, MqttMode};
+use swarm_bridge::{Bridge, run_bridge};
+use swarm_bus::zenoh::{SessionMode, ZenohSettings, open, publish, query_cbor};
+use swarm_bus::{
+    Command as Cmd, CommandOp, Energy, Leaf, NodeId, NodeState, SwarmKeys, SwarmName, encode,
+    samples,
+};
+use swarm_tests::{Mosquitto, endpoint, eventually, free_port, swarm_bridge_bin};
+use zenoh::Session;
+use zenoh::handlers::FifoChannelHandler;
+use zenoh::pubsub::Subscriber;
+use zenoh::sample::Sample;
+
+const SWARM: &str = "br";
+
+fn keys() -> SwarmKeys {
+    SwarmKeys::new(SwarmName::new(SWARM).unwrap())
+}
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+/// A bridge in this process, its zenoh session on a loopback port, and an observer session.
+struct Setup {
+    bridge: Option<Bridge>,
+    bridge_session: Session,
+    observer: Session,
+    mqtt_port: u16,
+    zenoh_port: u16,
+}
+
+async fn session(listen: Option<u16>, connect: Option<u16>) -> Session {
+    open(&ZenohSettings {
+        mode: SessionMode::Peer,
+        listen: listen.into_iter().map(endpoint).collect(),
+        connect: connect.into_iter().map(endpoint).collect(),
+        multicast_scouting: false,
+        config_file: None,
+    })
+    .await
+    .expect("zenoh session on loopback")
+}
+
+async fn setup(tweak: impl FnOnce(&mut BridgeConfig)) -> Setup {
+    let zenoh_port = free_port();
+    let mqtt_port = free_port();
+    let mut config = BridgeConfig {
+        listen: ([127, 0, 0, 1], mqtt_port).into(),
+        ..BridgeConfig::default()
+    };
+    tweak(&mut config);
+    let bridge_session = session(Some(zenoh_port), None).await;
+    let bridge = run_bridge(
+        bridge_session.clone(),
+        SwarmName::new(SWARM).unwrap(),
+        &config,
+    )
+    .await
+    .expect("bridge starts");
+    let observer = session(Some(free_port()), Some(zenoh_port)).await;
+    // The observer's link to the bridge comes up just after opening.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Setup {
+        bridge: Some(bridge),
+        bridge_session,
+        observer,
+        mqtt_port,
+        zenoh_port,
+    }
+}
+
+impl Setup {
+    fn bridge(&self) -> &Bridge {
+        self.bridge.as_ref().expect("bridge running")
+    }
+
+    async fn subscribe(&self, key: &str) -> Subscriber<FifoChannelHandler<Sample>> {
+        self.observer
+            .declare_subscriber(key.to_string())
+            .await
+            .unwrap()
+    }
+
+    async fn members(&self) -> Vec<String> {
+        let replies = self
+            .observer
+            .liveliness()
+            .get(keys().all_nodes())
+            .timeout(Duration::from_millis(500))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Ok(r) = replies.recv_async().await {
+            if let Ok(s) = r.result() {
+                out.push(s.key_expr().as_str().to_string());
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+async fn next(sub: &Subscriber<FifoChannelHandler<Sample>>, within: Duration) -> Option<Sample> {
+    tokio::time::timeout(within, sub.recv_async())
+        .await
+        .ok()?
+        .ok()
+}
+
+/// An MQTT 5 client whose events are polled in the background; publishes go through `client`.
+fn mqtt5(
+    port: u16,
+    client_id: &str,
+    login: Option<(&str, &str)>,
+) -> (
+    AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<Result<Packet, String>>,
+) {
+    let mut opts = MqttOptions::new(client_id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    if let Some((u, p)) = login {
+        opts.set_credentials(u, p);
+    }
+    let (client, mut events) = AsyncClient::new(opts, 1000);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(p)) => {
+                    if tx.send(Ok(p)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    (client, rx)
+}
+
+async fn connack(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Result<Packet, String>>,
+) -> Result<(), String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(Ok(Packet::ConnAck(_)))) => return Ok(()),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => return Err("event loop ended".into()),
+            Err(_) => return Err("no CONNACK within 5 s".into()),
+        }
+    }
+}
+
+fn mosquitto_pub(
+    port: u16,
+    version: &str,
+    topic: &str,
+    payload: &[u8],
+    extra: &[&str],
+) -> std::process::Output {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), payload).unwrap();
+    Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-V",
+            version,
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ])
+        .arg("-f")
+        .arg(file.path())
+        .args(extra)
+        .output()
+        .expect("mosquitto_pub (Debian package mosquitto-clients)")
+}
+
+fn energy_with(ts_ms: u64) -> Vec<u8> {
+    encode(&Energy {
+        ts_ms,
+        ..samples::energy()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_3_1_1_and_5_clients_reach_zenoh_on_one_port() {
+    let s = setup(|_| {}).await;
+    let sub = s.subscribe(&keys().all(Leaf::Energy)).await;
+    for (version, device, ts) in [("mqttv311", "esp-v4", 1u64), ("mqttv5", "esp-v5", 2)] {
+        let topic = keys().energy(&id(device));
+        let out = mosquitto_pub(s.mqtt_port, version, &topic, &energy_with(ts), &[]);
+        assert!(
+            out.status.success(),
+            "{version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sample = next(&sub, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{version} sample"));
+        assert_eq!(sample.key_expr().as_str(), topic);
+        assert_eq!(sample.encoding(), &zenoh::bytes::Encoding::APPLICATION_CBOR);
+        let got: Energy = swarm_bus::decode(&sample.payload().to_bytes()).unwrap();
+        assert_eq!(got.ts_ms, ts);
+    }
+    // rumqttc, QoS 1.
+    let (client, mut rx) = mqtt5(s.mqtt_port, "esp-rumqttc", None);
+    connack(&mut rx).await.unwrap();
+    client
+        .publish(
+            keys().energy(&id("esp-rumqttc")),
+            QoS::AtLeastOnce,
+            false,
+            energy_with(3),
+        )
+        .await
+        .unwrap();
+    let sample = next(&sub, Duration::from_secs(5))
+        .await
+        .expect("rumqttc sample");
+    assert_eq!(
+        sample.key_expr().as_str(),
+        keys().energy(&id("esp-rumqttc"))
+    );
+    assert_eq!(s.bridge().stats.forwarded.load(Relaxed), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_is_dropped_counted_and_named() {
+    let s = setup(|c| c.json_devices = vec![id("esp-json")]).await;
+    let sub = s.subscribe(&keys().all(Leaf::Energy)).await;
+    let topic = keys().energy(&id("esp-bad"));
+    for payload in [
+        &b"\xff\xfe not cbor"[..],
+        b"",
+        &encode(&samples::heartbeat(3)),
+    ] {
+        assert!(
+            mosquitto_pub(s.mqtt_port, "mqttv5", &topic, payload, &[])
+                .status
+                .success()
+        );
+    }
+    // A JSON device's JSON passes with its encoding; the same bytes from a CBOR device do not.
+    let json = serde_json::to_vec(&samples::energy()).unwrap();
+    assert!(
+        mosquitto_pub(
+            s.mqtt_port,
+            "mqttv5",
+            &keys().energy(&id("esp-json")),
+            &json,
+            &[]
+        )
+        .status
+        .success()
+    );
+    let sample = next(&sub, Duration::from_secs(5))
+        .await
+        .expect("the JSON sample");
+    assert_eq!(sample.key_expr().as_str(), keys().energy(&id("esp-json")));
+    assert_eq!(sample.encoding(), &zenoh::bytes::Encoding::APPLICATION_JSON);
+    assert!(
+        next(&sub, Duration::from_millis(300)).await.is_none(),
+        "garbage leaked into zenoh"
+    );
+    let stats = &s.bridge().stats;
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            (stats.dropped_malformed.load(Relaxed) == 3).then_some(())
+        })
+        .await
+        .is_some(),
+        "malformed count {}",
+        stats.dropped_malformed.load(Relaxed)
+    );
+    let table = s.bridge().devices.lock().unwrap();
+    assert_eq!(table.get(&id("esp-bad")).unwrap().dropped, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_boards_join_answer_queries_and_leave() {
+    let s = setup(|_| {}).await;
+    let mut boards = Boards::spawn(s.mqtt_port, 100, "esp", 5);
+    let all = eventually(Duration::from_secs(30), || async {
+        let replies = query_cbor::<Energy>(
+            &s.observer,
+            &keys().all(Leaf::Energy),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_or_default();
+        (replies.len() == 100).then_some(replies)
+    })
+    .await;
+    assert!(
+        all.is_some(),
+        "not all 100 boards answered; online: {}; boards' log:\n{}",
+        s.bridge().online(),
+        boards.log()
+    );
+    assert_eq!(s.members().await.len(), 100);
+    let states = query_cbor::<NodeState>(
+        &s.observer,
+        &keys().all(Leaf::State),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(states.len(), 100);
+    assert!(states.iter().all(|r| {
+        r.msg
+            .as_ref()
+            .is_ok_and(|m| m.class == swarm_bus::DeviceClass::Minimal)
+    }));
+
+    // Freeze the boards: their sockets stay open, so only MQTT keep-alive (5 s) can tell.
+    boards.signal(nix::sys::signal::Signal::SIGSTOP);
+    let gone = eventually(Duration::from_secs(10), || async {
+        s.members().await.is_empty().then_some(())
+    })
+    .await;
+    boards.signal(nix::sys::signal::Signal::SIGKILL);
+    assert!(
+        gone.is_some(),
+        "tokens still declared 2 × keep-alive after the boards froze: {:?}",
+        s.members().await.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_in_zenoh_reaches_the_device() {
+    let s = setup(|_| {}).await;
+    let mut boards = Boards::spawn(s.mqtt_port, 1, "esp", 5);
+    let device = id("esp-0");
+    eventually(Duration::from_secs(10), || async {
+        (s.bridge().online() == 1).then_some(())
+    })
+    .await
+    .expect("board online");
+    let hb = s.subscribe(&keys().heartbeat(&device)).await;
+    let cmd = Cmd {
+        op: CommandOp::SetInterval,
+        arg: 200,
+    };
+    publish(&s.observer, &keys().node_leaf(&device, Leaf::Cmd), &cmd)
+        .await
+        .unwrap();
+    // The board obeys: heartbeats now advertise 200 ms.
+    let obeyed = eventually(Duration::from_secs(10), || async {
+        let sample = next(&hb, Duration::from_secs(2)).await?;
+        let msg: swarm_bus::Heartbeat = swarm_bus::decode(&sample.payload().to_bytes()).ok()?;
+        (msg.cadence_ms == 200).then_some(())
+    })
+    .await;
+    let log = boards.log();
+    boards.signal(nix::sys::signal::Signal::SIGKILL);
+    assert!(
+        obeyed.is_some(),
+        "board did not follow the command; its log:\n{log}"
+    );
+    assert_eq!(s.bridge().stats.commands_down.load(Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_and_the_acl_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let mut text = String::new();
+    for user in ["esp-1", "esp-2"] {
+        let hash = swarm_bridge::auth::hash_password(&format!("pw-{user}")).unwrap();
+        text = swarm_bridge::auth::set_user(&text, user, &hash);
+    }
+    std::fs::write(&users, text).unwrap();
+    let s = setup(|c| c.users_file = Some(users.clone())).await;
+    let sub = s.subscribe(&keys().all(Leaf::Energy)).await;
+
+    // Wrong password and no login: refused, by mosquitto_pub (3.1.1) and rumqttc (5).
+    let topic1 = keys().energy(&id("esp-1"));
+    let out = mosquitto_pub(
+        s.mqtt_port,
+        "mqttv311",
+        &topic1,
+        &energy_with(1),
+        &["-u", "esp-1", "-P", "wrong"],
+    );
+    assert!(!out.status.success());
+    let out = mosquitto_pub(s.mqtt_port, "mqttv5", &topic1, &energy_with(1), &[]);
+    assert!(!out.status.success());
+    let (_c, mut rx) = mqtt5(s.mqtt_port, "x", Some(("esp-2", "pw-esp-1")));
+    assert!(
+        connack(&mut rx).await.is_err(),
+        "another device's password let esp-2 in"
+    );
+    let stats = &s.bridge().stats;
+    // The client sees the refusal just before the bridge counts it.
+    let counted = eventually(Duration::from_secs(2), || async {
+        (stats.refused_logins.load(Relaxed) == 3).then_some(())
+    });
+    assert!(
+        counted.await.is_some(),
+        "refused logins: {}",
+        stats.refused_logins.load(Relaxed)
+    );
+
+    // Right login: its own keys pass.
+    let out = mosquitto_pub(
+        s.mqtt_port,
+        "mqttv311",
+        &topic1,
+        &energy_with(7),
+        &["-u", "esp-1", "-P", "pw-esp-1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sample = next(&sub, Duration::from_secs(5))
+        .await
+        .expect("esp-1's own energy");
+    assert_eq!(sample.key_expr().as_str(), topic1);
+
+    // Publishing as another device: the connection is closed and nothing reaches zenoh.
+    let (client, mut rx) = mqtt5(s.mqtt_port, "esp-1", Some(("esp-1", "pw-esp-1")));
+    connack(&mut rx).await.unwrap();
+    client
+        .publish(
+            keys().energy(&id("esp-2")),
+            QoS::AtLeastOnce,
+            false,
+            energy_with(8),
+        )
+        .await
+        .unwrap();
+    assert!(
+        next(&sub, Duration::from_millis(800)).await.is_none(),
+        "esp-1 wrote esp-2's energy"
+    );
+    assert_eq!(s.bridge().stats.refused_acl.load(Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_status_is_kept_for_later_subscribers() {
+    let s = setup(|_| {}).await;
+    let topic = keys().node_leaf(&id("esp-r"), Leaf::Status);
+    assert!(
+        mosquitto_pub(s.mqtt_port, "mqttv5", &topic, b"online", &["-r"])
+            .status
+            .success()
+    );
+    let out = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &s.mqtt_port.to_string(),
+            "-V",
+            "mqttv311",
+            "-t",
+            &topic,
+            "-C",
+            "1",
+            "-W",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "online");
+    assert_eq!(s.members().await, vec![keys().node(&id("esp-r"))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_through_an_external_broker_survives_a_bridge_restart() {
+    let broker = Mosquitto::start();
+    let config = |c: &mut BridgeConfig| {
+        c.mode = MqttMode::External;
+        c.broker = Some(format!("127.0.0.1:{}", broker.port));
+        c.client_id = Some("bridge-under-test".into());
+    };
+    let mut s = setup(config).await;
+    let sub = s.subscribe(&keys().all(Leaf::Energy)).await;
+    let bridge_connected = eventually(Duration::from_secs(10), || async {
+        // A probe message proves the bridge's subscription is in place at the broker.
+        let _ = mosquitto_pub(
+            broker.port,
+            "mqttv5",
+            &keys().energy(&id("probe")),
+            &energy_with(0),
+            &[],
+        );
+        next(&sub, Duration::from_millis(300)).await
+    })
+    .await;
+    assert!(
+        bridge_connected.is_some(),
+        "bridge never carried a message from mosquitto"
+    );
+    while next(&sub, Duration::from_millis(200)).await.is_some() {}
+
+    const N: u64 = 3000;
+    let (client, mut rx) = mqtt5(broker.port, "esp-q", None);
+    connack(&mut rx).await.unwrap();
+    let topic = keys().energy(&id("esp-q"));
+    let sender = tokio::spawn(async move {
+        for n in 1..=N {
+            client
+                .publish(topic.clone(), QoS::AtLeastOnce, false, energy_with(n))
+                .await
+                .unwrap();
+            if n % 100 == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        client
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    // Let some arrive, then stop the bridge without a goodbye, and start a new one.
+    while seen.len() < 500 {
+        let sample = next(&sub, Duration::from_secs(5))
+            .await
+            .expect("samples before the restart");
+        seen.insert(
+            swarm_bus::decode::<Energy>(&sample.payload().to_bytes())
+                .unwrap()
+                .ts_ms,
+        );
+    }
+    drop(s.bridge.take());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut c = BridgeConfig::default();
+    config(&mut c);
+    s.bridge = Some(
+        run_bridge(s.bridge_session.clone(), SwarmName::new(SWARM).unwrap(), &c)
+            .await
+            .unwrap(),
+    );
+    let _client = sender.await.unwrap();
+    while let Some(sample) = next(&sub, Duration::from_secs(3)).await {
+        if let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes()) {
+            seen.insert(e.ts_ms);
+        }
+    }
+    let missing: Vec<u64> = (1..=N).filter(|n| !seen.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {N} lost across the restart, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let _ = s.zenoh_port;
+}
+
+/// `swarm-bridge devices` in its own process.
+struct Boards {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Boards {
+    fn spawn(port: u16, count: usize, prefix: &str, keep_alive_s: u64) -> Boards {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(swarm_bridge_bin())
+            .args([
+                "devices",
+                "--count",
+                &count.to_string(),
+                "--mqtt",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["--swarm", SWARM, "--prefix", prefix, "--interval-ms", "500"])
+            .args(["--keep-alive-s", &keep_alive_s.to_string()])
+            .env_remove("SWARM_CONFIG")
+            .env("SWARM_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("starting swarm-bridge devices");
+        Boards { child, log }
+    }
+
+    fn signal(&mut self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, signal);
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Boards {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
