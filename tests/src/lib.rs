@@ -147,6 +147,14 @@ impl Node {
         Node::start(dir, id, port, cmd)
     }
 
+    /// A gateway: a node that also runs the MQTT bridge, its embedded broker on `mqtt_port`.
+    pub fn spawn_gateway(dir: &Path, swarm: &str, id: &str, port: u16, mqtt_port: u16) -> Node {
+        let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
+        cmd.args(["--no-multicast", "--listen", &endpoint(port), "--bridge"])
+            .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")]);
+        Node::start(dir, id, port, cmd)
+    }
+
     /// A node in client mode that reaches the swarm only through the peer on `via`.
     pub fn spawn_client(dir: &Path, swarm: &str, id: &str, via: u16) -> Node {
         let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
