@@ -47,6 +47,9 @@ pub struct BridgeConfig {
     pub max_payload_bytes: usize,
     /// Largest number of device connections at once.
     pub max_connections: usize,
+    /// Embedded mode: MiB of messages the broker may hold ahead of the bridge (allocated as
+    /// used); a QoS 0 flood beyond it loses the oldest.
+    pub buffer_mib: usize,
     /// Key expressions (zenoh syntax) the bridge carries; default `swarm/<s>/node/**`.
     pub scope: Vec<String>,
     /// If not empty, only keys matching one of these are carried.
@@ -71,6 +74,7 @@ impl Default for BridgeConfig {
             users_file: None,
             max_payload_bytes: 4096,
             max_connections: 2000,
+            buffer_mib: 512,
             scope: Vec::new(),
             allow: Vec::new(),
             deny: Vec::new(),

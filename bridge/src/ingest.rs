@@ -85,7 +85,13 @@ impl Refusal {
 }
 
 /// The rules for reading device publications of one swarm.
+/// Topics remembered at most; past it the memory starts over, so invented topics cannot grow it.
+const MAX_ROUTES: usize = 50_000;
+
+type Route = Result<(NodeId, Leaf, OwnedKeyExpr), Refusal>;
+
 pub struct Ingest {
+    routes: std::collections::HashMap<String, Route>,
     keys: SwarmKeys,
     scope: Scope,
     json_devices: Vec<NodeId>,
@@ -94,6 +100,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(keys: SwarmKeys, scope: Scope, json_devices: Vec<NodeId>) -> Self {
         Self {
+            routes: std::collections::HashMap::new(),
             keys,
             scope,
             json_devices,
@@ -104,7 +111,25 @@ impl Ingest {
         &self.keys
     }
 
-    pub fn classify(&self, topic: &str, payload: &[u8]) -> Result<Inbound, Refusal> {
+    /// `route` with a memory of topics already judged: a device sends on the same few topics,
+    /// and parsing a key costs more than the rest of the message.
+    pub fn classify(&mut self, topic: &str, payload: &[u8]) -> Result<Inbound, Refusal> {
+        let route = match self.routes.get(topic) {
+            Some(r) => r.clone(),
+            None => {
+                let r = self.route(topic);
+                if self.routes.len() >= MAX_ROUTES {
+                    self.routes.clear();
+                }
+                self.routes.insert(topic.to_string(), r.clone());
+                r
+            }
+        };
+        let (id, leaf, key) = route?;
+        self.read(id, leaf, key, payload)
+    }
+
+    fn route(&self, topic: &str) -> Result<(NodeId, Leaf, OwnedKeyExpr), Refusal> {
         let key = topic_to_key(topic)?;
         let parsed: SwarmKey = key
             .as_str()
@@ -119,6 +144,16 @@ impl Ingest {
         if !self.scope.admits(&key) {
             return Err(Refusal::OutOfScope);
         }
+        Ok((id, leaf, key))
+    }
+
+    fn read(
+        &self,
+        id: NodeId,
+        leaf: Leaf,
+        key: OwnedKeyExpr,
+        payload: &[u8],
+    ) -> Result<Inbound, Refusal> {
         let format = if self.json_devices.contains(&id) {
             Format::Json
         } else {
@@ -224,7 +259,7 @@ mod tests {
 
     #[test]
     fn status_drives_presence() {
-        let i = ingest();
+        let mut i = ingest();
         assert_eq!(
             i.classify("swarm/lab/node/esp-1/status", b"online")
                 .unwrap(),
@@ -251,16 +286,16 @@ mod tests {
 
     #[test]
     fn refusals_name_their_reason() {
-        let i = ingest();
+        assert_eq!(
+            ingest().classify("swarm/lab/node/a/cmd", b""),
+            Ok(Inbound::Command)
+        );
+        let mut i = ingest();
         let hb = encode(&samples::heartbeat(4));
-        let kind = |topic: &str, payload: &[u8]| i.classify(topic, payload).unwrap_err().kind();
+        let mut kind = |topic: &str, payload: &[u8]| i.classify(topic, payload).unwrap_err().kind();
         assert_eq!(kind("swarm/other/node/a/heartbeat", &hb), "other_swarm");
         assert_eq!(kind("swarm/lab/node/banned/heartbeat", &hb), "out_of_scope");
         assert_eq!(kind("swarm/lab/node/a/vote", &hb), "not_from_devices");
-        assert_eq!(
-            i.classify("swarm/lab/node/a/cmd", &hb),
-            Ok(Inbound::Command)
-        );
         assert_eq!(kind("swarm/lab/leader", &hb), "bad_topic");
         assert_eq!(kind("home/kitchen/temp", &hb), "bad_topic");
         assert_eq!(
@@ -268,5 +303,8 @@ mod tests {
             "malformed"
         );
         assert_eq!(kind("swarm/lab/node/a/energy", &hb), "malformed");
+        // The same topic again comes from the memory of routes, with the same verdicts.
+        assert_eq!(kind("swarm/lab/node/banned/heartbeat", &hb), "out_of_scope");
+        assert_eq!(kind("swarm/lab/node/a/heartbeat", b"\xff"), "malformed");
     }
 }

@@ -7,6 +7,7 @@
 //! `ingest` and `table` are pure; `embedded`, `external` and `mesh` are the IO around them.
 
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod embedded;
 pub mod external;

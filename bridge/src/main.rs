@@ -28,6 +28,8 @@ enum Cmd {
     Run(RunArgs),
     /// Run N simulated boards against an MQTT broker until interrupted.
     Devices(DevicesArgs),
+    /// Throughput and latency from MQTT clients to a zenoh subscriber, through any bridge.
+    Bench(BenchArgs),
     /// Add or replace a device login in a users file (argon2 hash; password from stdin).
     Passwd {
         file: PathBuf,
@@ -63,6 +65,32 @@ struct RunArgs {
     /// Users file (`username:argon2-hash` lines); turns on logins and the per-device ACL.
     #[arg(long)]
     users_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// The bridge's MQTT side, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt: String,
+    /// The zenoh endpoint where the bridge's samples can be received.
+    #[arg(long)]
+    zenoh: String,
+    #[arg(long, default_value = "bench")]
+    swarm: SwarmName,
+    /// MQTT clients publishing at once.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Seconds of each flood phase.
+    #[arg(long, default_value_t = 5)]
+    flood_s: u64,
+    /// Total rate of the fixed-rate phases, msg/s.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    #[arg(long, default_value_t = 5)]
+    rate_s: u64,
+    /// Idle connections to open and hold at the end (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
 }
 
 #[derive(clap::Args)]
@@ -115,6 +143,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Run(args) => run(args).await,
         Cmd::Devices(args) => devices(args).await,
+        Cmd::Bench(args) => bench(args).await,
         Cmd::Passwd {
             file,
             user,
@@ -209,6 +238,38 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         r = swarm_bridge::sim::run(opts, counters.clone()) => r?,
         _ = shutdown() => {}
     }
+    Ok(())
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let (host, port) = swarm_bridge::external::parse_broker(&args.mqtt)?;
+    if args.clients == 0 || args.rate == 0 {
+        bail!("--clients and --rate must be at least 1");
+    }
+    let zenoh = ZenohSettings {
+        connect: vec![args.zenoh.clone()],
+        multicast_scouting: false,
+        ..ZenohSettings::default()
+    };
+    let session = open(&zenoh).await?;
+    let opts = swarm_bridge::bench::BenchOptions {
+        host,
+        port,
+        keys: SwarmKeys::new(args.swarm),
+        clients: args.clients,
+        flood: Duration::from_secs(args.flood_s.max(1)),
+        rate: args.rate,
+        rate_for: Duration::from_secs(args.rate_s.max(1)),
+        connections: args.connections,
+    };
+    println!(
+        "swarm-bridge bench: {} clients, MQTT {} -> zenoh {}",
+        args.clients, args.mqtt, args.zenoh
+    );
+    for r in swarm_bridge::bench::run(opts, session.clone()).await? {
+        println!("{}", r.line());
+    }
+    let _ = session.close().await;
     Ok(())
 }
 

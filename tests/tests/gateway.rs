@@ -25,7 +25,9 @@ async fn boards_on_the_gateway_are_members_until_they_go() {
         dir,
     };
     let mut boards = Command::new(swarm_bridge_bin())
-        .args(["devices", "--count", "3", "--swarm", "gw", "--prefix", "esp"])
+        .args([
+            "devices", "--count", "3", "--swarm", "gw", "--prefix", "esp",
+        ])
         .args(["--mqtt", &format!("127.0.0.1:{mqtt_port}")])
         .env_remove("SWARM_CONFIG")
         .stderr(Stdio::null())

@@ -1,0 +1,275 @@
+//! `swarm-bridge bench`: MQTT clients publish 40-byte-class telemetry, a zenoh subscriber
+//! receives it. Works against any MQTT⇄Zenoh bridge that maps a topic to the same key, so
+//! ours and eclipse's zenoh-bridge-mqtt can be run side by side.
+
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use swarm_bus::{Energy, NodeId, PowerSource, SwarmKeys, encode};
+use tokio::sync::Mutex;
+use zenoh::Session;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub host: String,
+    pub port: u16,
+    pub keys: SwarmKeys,
+    pub clients: usize,
+    pub flood: Duration,
+    pub rate: u64,
+    pub rate_for: Duration,
+    pub connections: usize,
+}
+
+/// One phase's figures.
+#[derive(Debug, Clone)]
+pub struct PhaseResult {
+    pub name: String,
+    pub sent: u64,
+    pub received: u64,
+    pub seconds: f64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+}
+
+impl PhaseResult {
+    pub fn line(&self) -> String {
+        let lost = self.sent.saturating_sub(self.received);
+        let pct = |n: u64| {
+            if self.sent == 0 {
+                0.0
+            } else {
+                n as f64 * 100.0 / self.sent as f64
+            }
+        };
+        format!(
+            "{:<22} sent {:>9}  received {:>9}  lost {:>7} ({:.2} %)  {:>10.0} msg/s{}",
+            self.name,
+            self.sent,
+            self.received,
+            lost,
+            pct(lost),
+            self.received as f64 / self.seconds.max(1e-9),
+            match (self.p50_us, self.p99_us) {
+                (Some(a), Some(b)) => format!(
+                    "  p50 {:.3} ms  p99 {:.3} ms",
+                    a as f64 / 1e3,
+                    b as f64 / 1e3
+                ),
+                _ => String::new(),
+            }
+        )
+    }
+}
+
+/// What the zenoh side counts: arrivals and, when asked, latencies.
+struct Receiver {
+    received: AtomicU64,
+    latencies: Mutex<Vec<u64>>,
+    record: std::sync::atomic::AtomicBool,
+    epoch: Instant,
+}
+
+fn payload(epoch: Instant, seq: u64) -> Vec<u8> {
+    // A real Energy sample (37–40 bytes): bridges that check payloads pass it. The send time
+    // in µs since the bench started rides in `ts_ms`, `cpu_pct` keeps it from looking constant.
+    encode(&Energy {
+        ts_ms: epoch.elapsed().as_micros() as u64,
+        watts: 0.35,
+        source: PowerSource::Device,
+        cpu_pct: (seq % 100) as u8,
+        temp_c: None,
+        battery_pct: Some(80),
+        charging: Some(false),
+        wh_total: 1.5,
+        co2_g: 0.7,
+    })
+}
+
+pub async fn run(opts: BenchOptions, session: Session) -> anyhow::Result<Vec<PhaseResult>> {
+    let epoch = Instant::now();
+    let rx = Arc::new(Receiver {
+        received: AtomicU64::new(0),
+        latencies: Mutex::new(Vec::new()),
+        record: std::sync::atomic::AtomicBool::new(false),
+        epoch,
+    });
+    let sink = rx.clone();
+    let _sub = session
+        .declare_subscriber(opts.keys.node_subtree())
+        .callback(move |sample| {
+            sink.received.fetch_add(1, Relaxed);
+            if sink.record.load(Relaxed)
+                && let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes())
+            {
+                let now = sink.epoch.elapsed().as_micros() as u64;
+                if let Ok(mut l) = sink.latencies.try_lock() {
+                    l.push(now.saturating_sub(e.ts_ms));
+                }
+            }
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing: {e}"))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut results = Vec::new();
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let name = format!("flood qos{}", qos as u8);
+        results.push(phase(&opts, &rx, &name, qos, None, opts.flood).await?);
+    }
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let name = format!("{}/s qos{}", opts.rate, qos as u8);
+        results.push(phase(&opts, &rx, &name, qos, Some(opts.rate), opts.rate_for).await?);
+    }
+    if opts.connections > 0 {
+        let held = hold_connections(&opts).await;
+        println!(
+            "connections held      {held} of {} for 5 s",
+            opts.connections
+        );
+    }
+    Ok(results)
+}
+
+async fn phase(
+    opts: &BenchOptions,
+    rx: &Arc<Receiver>,
+    name: &str,
+    qos: QoS,
+    rate: Option<u64>,
+    duration: Duration,
+) -> anyhow::Result<PhaseResult> {
+    rx.received.store(0, Relaxed);
+    rx.latencies.lock().await.clear();
+    rx.record.store(rate.is_some(), Relaxed);
+    let sent = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..opts.clients {
+        let id = NodeId::new(format!("bench-{c}"))?;
+        let topic = opts.keys.energy(&id);
+        let mut mqtt = MqttOptions::new(
+            format!("bench-{c}-{}", std::process::id()),
+            opts.host.clone(),
+            opts.port,
+        );
+        mqtt.set_keep_alive(Duration::from_secs(30));
+        mqtt.set_inflight(1000);
+        let (client, mut events) = AsyncClient::new(mqtt, 10_000);
+        let acked = Arc::new(AtomicU64::new(0));
+        let acks = acked.clone();
+        let poller = tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Incoming::PubAck(_))) => {
+                        acks.fetch_add(1, Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!("bench client: {e}");
+                        return;
+                    }
+                }
+            }
+        });
+        let sent = sent.clone();
+        let epoch = rx.epoch;
+        let per_client_gap = rate.map(|r| Duration::from_secs_f64(opts.clients as f64 / r as f64));
+        tasks.push(tokio::spawn(async move {
+            let mut seq = 0u64;
+            let mut tick = per_client_gap.map(tokio::time::interval);
+            while start.elapsed() < duration {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
+                if client
+                    .publish(topic.clone(), qos, false, payload(epoch, seq))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                seq += 1;
+                sent.fetch_add(1, Relaxed);
+            }
+            // Let the event loop flush before disconnecting.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while qos == QoS::AtLeastOnce && acked.load(Relaxed) < seq && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = client.disconnect().await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Drain: wait until arrivals stop growing; the rate counts up to the last arrival.
+    let mut last = rx.received.load(Relaxed);
+    let mut last_arrival = Instant::now();
+    while last < sent.load(Relaxed) && last_arrival.elapsed() < Duration::from_millis(500) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = rx.received.load(Relaxed);
+        if now != last {
+            last = now;
+            last_arrival = Instant::now();
+        }
+    }
+    let sending = last_arrival.duration_since(start);
+    let received = rx.received.load(Relaxed);
+    let mut lat = std::mem::take(&mut *rx.latencies.lock().await);
+    lat.sort_unstable();
+    let pick = |q: f64| (!lat.is_empty()).then(|| lat[((lat.len() - 1) as f64 * q) as usize]);
+    Ok(PhaseResult {
+        name: name.into(),
+        sent: sent.load(Relaxed),
+        received,
+        seconds: sending.as_secs_f64(),
+        p50_us: pick(0.50),
+        p99_us: pick(0.99),
+    })
+}
+
+/// Opens `connections` idle MQTT sessions and counts those still up after 5 s.
+async fn hold_connections(opts: &BenchOptions) -> usize {
+    let up = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..opts.connections {
+        let mut mqtt = MqttOptions::new(
+            format!("idle-{c}-{}", std::process::id()),
+            opts.host.clone(),
+            opts.port,
+        );
+        mqtt.set_keep_alive(Duration::from_secs(30));
+        let (_client, mut events) = AsyncClient::new(mqtt, 10);
+        let (up, failed) = (up.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let _keep = _client;
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        up.fetch_add(1, Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        failed.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
+            }
+        }));
+        if c % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let held = up.load(Relaxed).saturating_sub(failed.load(Relaxed)) as usize;
+    for t in tasks {
+        t.abort();
+    }
+    held
+}
