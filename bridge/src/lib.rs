@@ -16,6 +16,7 @@ pub mod gate;
 pub mod ingest;
 pub mod mesh;
 pub mod run;
+pub mod serial_frame;
 pub mod sim;
 pub mod stats;
 pub mod table;
