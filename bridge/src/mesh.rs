@@ -32,12 +32,7 @@ pub struct Downlink {
     pub payload: Vec<u8>,
 }
 
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use swarm_bus::clock::unix_ms;
 
 pub(crate) fn lock(table: &Mutex<DeviceTable>) -> MutexGuard<'_, DeviceTable> {
     // A panic elsewhere cannot leave the table half-written: every update is one assignment.

@@ -58,21 +58,23 @@ fn passwd_refuses_a_user_that_is_not_a_device_id() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("device id"));
 }
 
+/// `swarm-bridge run` with zenoh and MQTT both on loopback.
+fn run_on_loopback(mqtt: &str) -> [&str; 6] {
+    [
+        "run",
+        "--no-multicast",
+        "--listen",
+        "tcp/127.0.0.1:0",
+        "--mqtt-listen",
+        mqtt,
+    ]
+}
+
 #[test]
 fn a_busy_mqtt_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = bridge()
-        .args([
-            "run",
-            "--no-multicast",
-            "--listen",
-            "tcp/127.0.0.1:0",
-            "--mqtt-listen",
-            &addr,
-        ])
-        .output()
-        .unwrap();
+    let out = bridge().args(run_on_loopback(&addr)).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -87,14 +89,7 @@ fn a_users_file_with_plain_passwords_is_refused_at_start() {
     let users = dir.path().join("users");
     std::fs::write(&users, "esp-1:hunter2\n").unwrap();
     let out = bridge()
-        .args([
-            "run",
-            "--no-multicast",
-            "--listen",
-            "tcp/127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-        ])
+        .args(run_on_loopback("127.0.0.1:0"))
         .arg("--users-file")
         .arg(&users)
         .output()

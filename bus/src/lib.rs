@@ -15,6 +15,8 @@ pub mod names;
 pub mod samples;
 
 #[cfg(feature = "std")]
+pub mod clock;
+#[cfg(feature = "std")]
 pub mod json;
 #[cfg(feature = "zenoh")]
 pub mod zenoh;

@@ -4,7 +4,7 @@ use crate::energy::meter::Meter;
 use crate::energy::sensors;
 use crate::energy::store::{EnergyStore, Stored};
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use swarm_bus::{Energy, PowerSource};
 
 pub struct Sampler {
@@ -62,9 +62,4 @@ impl Sampler {
     }
 }
 
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use swarm_bus::clock::unix_ms;
