@@ -111,6 +111,15 @@ impl Ingest {
         &self.keys
     }
 
+    /// The same rules with an empty route memory, for another reader.
+    pub fn fresh(&self) -> Self {
+        Self::new(
+            self.keys.clone(),
+            self.scope.clone(),
+            self.json_devices.clone(),
+        )
+    }
+
     /// `route` with a memory of topics already judged: a device sends on the same few topics,
     /// and parsing a key costs more than the rest of the message.
     pub fn classify(&mut self, topic: &str, payload: &[u8]) -> Result<Inbound, Refusal> {

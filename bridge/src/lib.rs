@@ -1,4 +1,4 @@
-//! The bridge: MQTT devices (and, later, serial/I2C peripherals) become members of the swarm.
+//! The bridge: MQTT devices and serial/I2C peripherals become members of the swarm.
 //!
 //! ```text
 //! device ──MQTT──▶ gate (auth, ACL, v3.1.1|v5 sniff) ──▶ rumqttd ──local link──▶ ingest ──▶ zenoh
@@ -16,7 +16,9 @@ pub mod gate;
 pub mod ingest;
 pub mod mesh;
 pub mod run;
+pub mod serial;
 pub mod serial_frame;
+pub mod serial_sim;
 pub mod sim;
 pub mod stats;
 pub mod table;

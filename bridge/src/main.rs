@@ -28,6 +28,8 @@ enum Cmd {
     Run(RunArgs),
     /// Run N simulated boards against an MQTT broker until interrupted.
     Devices(DevicesArgs),
+    /// A simulated microcontroller on a serial port (pair it with the bridge through socat).
+    UartDevice(UartArgs),
     /// Throughput and latency from MQTT clients to a zenoh subscriber, through any bridge.
     Bench(BenchArgs),
     /// Add or replace a device login in a users file (argon2 hash; password from stdin).
@@ -65,6 +67,22 @@ struct RunArgs {
     /// Users file (`username:argon2-hash` lines); turns on logins and the per-device ACL.
     #[arg(long)]
     users_file: Option<PathBuf>,
+    /// A microcontroller on a UART, PORT=NODE_ID[@BAUD] (repeatable; adds to `[[bridge.serial]]`).
+    #[arg(long, value_name = "PORT=NODE_ID[@BAUD]")]
+    serial: Vec<swarm_bridge::config::SerialPort>,
+}
+
+#[derive(clap::Args)]
+struct UartArgs {
+    /// The serial port to write frames to.
+    #[arg(long)]
+    port: PathBuf,
+    #[arg(long, default_value = "uart-sim")]
+    id: swarm_bus::NodeId,
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -143,6 +161,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Run(args) => run(args).await,
         Cmd::Devices(args) => devices(args).await,
+        Cmd::UartDevice(args) => uart_device(args).await,
         Cmd::Bench(args) => bench(args).await,
         Cmd::Passwd {
             file,
@@ -187,6 +206,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.users_file.is_some() {
         config.users_file = args.users_file;
     }
+    config.serial.extend(args.serial);
     let swarm = args
         .swarm
         .or(file.node.swarm)
@@ -236,6 +256,17 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     let counters = Arc::new(SimCounters::default());
     tokio::select! {
         r = swarm_bridge::sim::run(opts, counters.clone()) => r?,
+        _ = shutdown() => {}
+    }
+    Ok(())
+}
+
+async fn uart_device(args: UartArgs) -> anyhow::Result<()> {
+    let interval = Duration::from_millis(args.interval_ms.max(10));
+    tokio::select! {
+        r = swarm_bridge::serial_sim::run(&args.port, args.baud, &args.id, interval) => {
+            r.with_context(|| format!("serial port {}", args.port.display()))?
+        }
         _ = shutdown() => {}
     }
     Ok(())

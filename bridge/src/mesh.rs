@@ -99,6 +99,42 @@ impl Uplink {
         &self.stats
     }
 
+    pub fn keys(&self) -> &SwarmKeys {
+        self.ingest.keys()
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Another uplink into the same mesh, table and counters, for a reader of its own (a
+    /// serial port) so one source never waits behind another.
+    pub fn sibling(&self) -> Uplink {
+        Uplink {
+            session: self.session.clone(),
+            ingest: self.ingest.fresh(),
+            table: self.table.clone(),
+            stats: self.stats.clone(),
+            tokens: HashMap::new(),
+            publishers: HashMap::new(),
+        }
+    }
+
+    /// Whether the bridge has this device online now.
+    pub fn is_online(&self, id: &NodeId) -> bool {
+        lock(&self.table).get(id).is_some_and(|r| r.online)
+    }
+
+    /// A frame or message from a peripheral that never became a sample: counted for the
+    /// device and in `kind`'s counter, logged sparingly.
+    pub fn refuse_from(&self, id: &NodeId, kind: &'static str, why: &dyn std::fmt::Display) {
+        self.stats.count_refusal(kind);
+        let n = lock(&self.table).count_drop(id, unix_ms());
+        if worth_logging(n) {
+            tracing::warn!(device = %id, reason = kind, count = n, "dropped a device frame: {why}");
+        }
+    }
+
     /// Carries one MQTT publication into the mesh. Returns once zenoh has taken it (with
     /// blocking congestion control), so a caller that acknowledges afterwards loses nothing.
     pub async fn carry(&mut self, topic: &str, payload: &[u8]) -> bool {

@@ -6,7 +6,7 @@ use crate::mesh::{self, MeshHandles};
 use crate::stats::Stats;
 use crate::table::DeviceTable;
 use crate::topic::{Scope, TopicError};
-use crate::{embedded, external};
+use crate::{embedded, external, serial};
 use std::sync::{Arc, Mutex};
 use swarm_bus::zenoh::BusError;
 use swarm_bus::{SwarmKeys, SwarmName};
@@ -31,12 +31,16 @@ pub struct Bridge {
     pub stats: Arc<Stats>,
     pub devices: Arc<Mutex<DeviceTable>>,
     task: tokio::task::JoinHandle<()>,
+    peripherals: Vec<tokio::task::JoinHandle<()>>,
     _mesh: MeshHandles,
 }
 
 impl Drop for Bridge {
     fn drop(&mut self) {
         self.task.abort();
+        for p in &self.peripherals {
+            p.abort();
+        }
     }
 }
 
@@ -69,6 +73,11 @@ pub async fn run_bridge(
     let stats = Arc::new(Stats::default());
     let ingest = Ingest::new(keys.clone(), scope, config.json_devices.clone());
     let (uplink, downlink, handles, devices) = mesh::start(session, ingest, stats.clone()).await?;
+    let peripherals = config
+        .serial
+        .iter()
+        .map(|port| serial::spawn(port.clone(), config.max_payload_bytes, uplink.sibling()))
+        .collect();
     let task = match listener {
         Some(listener) => {
             embedded::start(config, keys.clone(), filters, listener, uplink, downlink).await?
@@ -79,6 +88,7 @@ pub async fn run_bridge(
         stats,
         devices,
         task,
+        peripherals,
         _mesh: handles,
     })
 }

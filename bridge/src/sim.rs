@@ -61,6 +61,34 @@ pub fn obey(cmd: &Command, interval: Duration) -> Result<Duration, String> {
     }
 }
 
+/// The heartbeat a board sends: an observer of class minimal advertising its interval.
+pub fn board_heartbeat(seq: u64, interval: Duration) -> Heartbeat {
+    Heartbeat {
+        term: 0,
+        role: Role::Observer,
+        leader: None,
+        seq,
+        cadence_ms: interval.as_millis().min(u128::from(u32::MAX)) as u32,
+        class: DeviceClass::Minimal,
+    }
+}
+
+/// A board's energy report after `up`: 0.35 W and a battery draining 1 % a minute.
+pub fn board_energy(up: Duration) -> Energy {
+    let secs = up.as_secs_f32();
+    Energy {
+        ts_ms: crate::mesh::unix_ms(),
+        watts: 0.35,
+        source: PowerSource::Device,
+        cpu_pct: 5,
+        temp_c: None,
+        battery_pct: Some(100u8.saturating_sub((secs / 60.0) as u8)),
+        charging: Some(false),
+        wh_total: 0.35 * secs / 3600.0,
+        co2_g: 0.0,
+    }
+}
+
 /// Runs `count` boards until the task is dropped.
 pub async fn run(opts: SimOptions, counters: Arc<SimCounters>) -> Result<(), swarm_bus::NameError> {
     let ids = device_ids(&opts.prefix, opts.count)?;
@@ -134,26 +162,8 @@ async fn board(opts: SimOptions, id: NodeId, counters: Arc<SimCounters>) {
             _ = tokio::time::sleep_until(next) => {
                 next += interval;
                 seq += 1;
-                let hb = Heartbeat {
-                    term: 0,
-                    role: Role::Observer,
-                    leader: None,
-                    seq,
-                    cadence_ms: interval.as_millis().min(u128::from(u32::MAX)) as u32,
-                    class: DeviceClass::Minimal,
-                };
-                let secs = started.elapsed().as_secs_f32();
-                let energy = Energy {
-                    ts_ms: crate::mesh::unix_ms(),
-                    watts: 0.35,
-                    source: PowerSource::Device,
-                    cpu_pct: 5,
-                    temp_c: None,
-                    battery_pct: Some(100u8.saturating_sub((secs / 60.0) as u8)),
-                    charging: Some(false),
-                    wh_total: 0.35 * secs / 3600.0,
-                    co2_g: 0.0,
-                };
+                let hb = board_heartbeat(seq, interval);
+                let energy = board_energy(started.elapsed());
                 let a = client.try_publish(opts.keys.heartbeat(&id), QoS::AtMostOnce, false, encode(&hb));
                 let b = client.try_publish(opts.keys.energy(&id), QoS::AtLeastOnce, false, encode(&energy));
                 if a.is_ok() && b.is_ok() {

@@ -8,6 +8,8 @@ pub struct Stats {
     pub dropped_bad_topic: AtomicU64,
     pub dropped_out_of_scope: AtomicU64,
     pub dropped_malformed: AtomicU64,
+    /// Serial frames with a bad CRC, bad COBS, too short or too long.
+    pub dropped_bad_frame: AtomicU64,
     pub dropped_other: AtomicU64,
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
@@ -21,6 +23,7 @@ impl Stats {
             "bad_topic" => &self.dropped_bad_topic,
             "out_of_scope" => &self.dropped_out_of_scope,
             "malformed" => &self.dropped_malformed,
+            "bad_frame" => &self.dropped_bad_frame,
             _ => &self.dropped_other,
         };
         counter.fetch_add(1, Relaxed) + 1
@@ -31,6 +34,7 @@ impl Stats {
             &self.dropped_bad_topic,
             &self.dropped_out_of_scope,
             &self.dropped_malformed,
+            &self.dropped_bad_frame,
             &self.dropped_other,
         ]
         .iter()

@@ -95,6 +95,63 @@ impl Drop for Mosquitto {
     }
 }
 
+/// Two linked pseudo-terminals from socat (`bridge` and `device` in `dir`), gone when dropped:
+/// a serial cable with nothing attached.
+pub struct PtyPair {
+    pub bridge: PathBuf,
+    pub device: PathBuf,
+    child: Child,
+}
+
+impl PtyPair {
+    pub fn start(dir: &Path) -> PtyPair {
+        let bridge = dir.join("tty-bridge");
+        let device = dir.join("tty-device");
+        let _ = std::fs::remove_file(&bridge);
+        let _ = std::fs::remove_file(&device);
+        let end = |p: &Path| format!("pty,raw,echo=0,link={}", p.display());
+        let child = Command::new("socat")
+            .arg(end(&bridge))
+            .arg(end(&device))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting socat (Debian package socat)");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !(bridge.exists() && device.exists()) {
+            assert!(Instant::now() < deadline, "socat made no pty pair");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        PtyPair {
+            bridge,
+            device,
+            child,
+        }
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        // SIGTERM, so socat removes its links: a stale link could later name someone else's pty.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// A peer session on loopback, listening on and connecting to the given ports only.
+pub async fn loopback_session(listen: Option<u16>, connect: Option<u16>) -> zenoh::Session {
+    swarm_bus::zenoh::open(&swarm_bus::zenoh::ZenohSettings {
+        mode: swarm_bus::zenoh::SessionMode::Peer,
+        listen: listen.into_iter().map(endpoint).collect(),
+        connect: connect.into_iter().map(endpoint).collect(),
+        multicast_scouting: false,
+        config_file: None,
+    })
+    .await
+    .expect("zenoh session on loopback")
+}
+
 fn empty_config(dir: &Path) -> PathBuf {
     let path = dir.join("empty-swarm.toml");
     if !path.exists() {

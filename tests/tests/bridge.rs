@@ -9,12 +9,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use swarm_bridge::config::{BridgeConfig, MqttMode};
 use swarm_bridge::{Bridge, run_bridge};
-use swarm_bus::zenoh::{SessionMode, ZenohSettings, open, publish, query_cbor};
+use swarm_bus::zenoh::{publish, query_cbor};
 use swarm_bus::{
     Command as Cmd, CommandOp, Energy, Leaf, NodeId, NodeState, SwarmKeys, SwarmName, encode,
     samples,
 };
-use swarm_tests::{Mosquitto, endpoint, eventually, free_port, swarm_bridge_bin};
+use swarm_tests::{Mosquitto, eventually, free_port, loopback_session, swarm_bridge_bin};
 use zenoh::Session;
 use zenoh::handlers::FifoChannelHandler;
 use zenoh::pubsub::Subscriber;
@@ -39,18 +39,6 @@ struct Setup {
     zenoh_port: u16,
 }
 
-async fn session(listen: Option<u16>, connect: Option<u16>) -> Session {
-    open(&ZenohSettings {
-        mode: SessionMode::Peer,
-        listen: listen.into_iter().map(endpoint).collect(),
-        connect: connect.into_iter().map(endpoint).collect(),
-        multicast_scouting: false,
-        config_file: None,
-    })
-    .await
-    .expect("zenoh session on loopback")
-}
-
 async fn setup(tweak: impl FnOnce(&mut BridgeConfig)) -> Setup {
     let zenoh_port = free_port();
     let mqtt_port = free_port();
@@ -59,7 +47,7 @@ async fn setup(tweak: impl FnOnce(&mut BridgeConfig)) -> Setup {
         ..BridgeConfig::default()
     };
     tweak(&mut config);
-    let bridge_session = session(Some(zenoh_port), None).await;
+    let bridge_session = loopback_session(Some(zenoh_port), None).await;
     let bridge = run_bridge(
         bridge_session.clone(),
         SwarmName::new(SWARM).unwrap(),
@@ -67,7 +55,7 @@ async fn setup(tweak: impl FnOnce(&mut BridgeConfig)) -> Setup {
     )
     .await
     .expect("bridge starts");
-    let observer = session(Some(free_port()), Some(zenoh_port)).await;
+    let observer = loopback_session(Some(free_port()), Some(zenoh_port)).await;
     // The observer's link to the bridge comes up just after opening.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Setup {
