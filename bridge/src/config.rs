@@ -60,6 +60,86 @@ pub struct BridgeConfig {
     pub json_devices: Vec<NodeId>,
     /// Microcontrollers on UARTs (`[[bridge.serial]]`), one device per port.
     pub serial: Vec<SerialPort>,
+    /// Power monitors on I2C (`[[bridge.i2c]]`), one per measured device or the gateway.
+    pub i2c: Vec<I2cPowerMonitor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerChip {
+    Ina219,
+    Ina226,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemperatureChip {
+    Tmp102,
+}
+
+/// A power monitor (and optionally a thermometer) on an I2C bus, measuring one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct I2cPowerMonitor {
+    /// `/dev/i2c-1` (with the `rpi` feature, rppal's bus of the same number is used).
+    pub bus: PathBuf,
+    /// Whose power this is. Unset: the gateway itself, fed into `swarm-node`'s own energy
+    /// samples (source `monitor`) when the bridge runs inside it.
+    pub node_id: Option<NodeId>,
+    pub chip: PowerChip,
+    #[serde(default = "default_power_address")]
+    pub address: u8,
+    /// The shunt resistor, ohms (0.1 on most INA219 boards, 0.002 on many INA226 ones).
+    #[serde(default = "default_shunt_ohms")]
+    pub shunt_ohms: f32,
+    pub temperature: Option<TemperatureChip>,
+    #[serde(default = "default_temperature_address")]
+    pub temperature_address: u8,
+    #[serde(default = "default_poll_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_power_address() -> u8 {
+    0x40
+}
+
+fn default_shunt_ohms() -> f32 {
+    0.1
+}
+
+fn default_temperature_address() -> u8 {
+    0x48
+}
+
+fn default_poll_ms() -> u64 {
+    5_000
+}
+
+impl I2cPowerMonitor {
+    pub fn new(bus: impl Into<PathBuf>, chip: PowerChip, node_id: Option<NodeId>) -> Self {
+        Self {
+            bus: bus.into(),
+            node_id,
+            chip,
+            address: default_power_address(),
+            shunt_ohms: default_shunt_ohms(),
+            temperature: None,
+            temperature_address: default_temperature_address(),
+            interval_ms: default_poll_ms(),
+        }
+    }
+
+    /// What the logs call it.
+    pub fn name(&self) -> String {
+        match &self.node_id {
+            Some(id) => format!("{} {:#04x} for {id}", self.bus.display(), self.address),
+            None => format!(
+                "{} {:#04x} for the gateway",
+                self.bus.display(),
+                self.address
+            ),
+        }
+    }
 }
 
 /// One UART peripheral: COBS frames of swarm-bus CBOR messages, each with a CRC-16.
@@ -141,6 +221,7 @@ impl Default for BridgeConfig {
             deny: Vec::new(),
             json_devices: Vec::new(),
             serial: Vec::new(),
+            i2c: Vec::new(),
         }
     }
 }
@@ -159,6 +240,8 @@ pub enum ConfigError {
     Baud { port: String, baud: u32 },
     #[error("bridge.serial {0}: silence_ms must be between 100 and 3600000")]
     Silence(String),
+    #[error("bridge.i2c {0}")]
+    I2c(String),
 }
 
 impl BridgeConfig {
@@ -187,6 +270,30 @@ impl BridgeConfig {
             }
             if !(100..=3_600_000).contains(&s.silence_ms) {
                 return Err(ConfigError::Silence(port));
+            }
+        }
+        let mut gateway_monitors = 0;
+        for m in &self.i2c {
+            let bad = |why: &str| Err(ConfigError::I2c(format!("{}: {why}", m.name())));
+            match &m.node_id {
+                None => gateway_monitors += 1,
+                Some(id) if !ids.insert(id) => return bad("this node id is measured twice"),
+                Some(_) => {}
+            }
+            if gateway_monitors > 1 {
+                return bad("only one monitor may measure the gateway (no node_id)");
+            }
+            if !(0x08..=0x77).contains(&m.address) {
+                return bad("address must be a 7-bit device address, 0x08..=0x77");
+            }
+            if m.temperature.is_some() && !(0x48..=0x4B).contains(&m.temperature_address) {
+                return bad("a TMP102 answers only on 0x48..=0x4B");
+            }
+            if !(m.shunt_ohms.is_finite() && m.shunt_ohms > 0.0) {
+                return bad("shunt_ohms must be a positive number");
+            }
+            if !(100..=3_600_000).contains(&m.interval_ms) {
+                return bad("interval_ms must be between 100 and 3600000");
             }
         }
         Ok(())
@@ -238,6 +345,49 @@ mod tests {
         config.serial[0].baud = 9600;
         config.serial[0].silence_ms = 0;
         assert!(matches!(config.validate(), Err(ConfigError::Silence(_))));
+    }
+
+    #[test]
+    fn i2c_monitors_are_checked() {
+        let mut config = BridgeConfig {
+            i2c: vec![I2cPowerMonitor::new("/dev/i2c-1", PowerChip::Ina219, None)],
+            ..BridgeConfig::default()
+        };
+        assert!(config.validate().is_ok());
+        config.i2c.push(config.i2c[0].clone());
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("only one monitor"), "{e}");
+        config.i2c[1].node_id = Some(NodeId::new("pump").unwrap());
+        config.i2c[1].shunt_ohms = 0.0;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("shunt_ohms")
+        );
+        config.i2c[1].shunt_ohms = 0.002;
+        config.i2c[1].temperature = Some(TemperatureChip::Tmp102);
+        config.i2c[1].temperature_address = 0x50;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("TMP102")
+        );
+        config.i2c[1].temperature_address = 0x49;
+        assert!(config.validate().is_ok());
+        let parsed: BridgeConfig = toml::from_str(
+            "[[i2c]]\nbus = \"/dev/i2c-1\"\nchip = \"ina226\"\naddress = 0x45\ntemperature = \"tmp102\"\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.i2c[0].address, 0x45);
+        assert_eq!(parsed.i2c[0].chip, PowerChip::Ina226);
+        assert!(
+            toml::from_str::<BridgeConfig>("[[i2c]]\nbus = \"/dev/i2c-1\"\nchip = \"ina3221\"\n")
+                .is_err()
+        );
     }
 
     #[test]

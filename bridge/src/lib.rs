@@ -13,6 +13,8 @@ pub mod embedded;
 pub mod external;
 pub mod frame;
 pub mod gate;
+pub mod i2c_peripheral;
+pub mod i2c_sensors;
 pub mod ingest;
 pub mod mesh;
 pub mod run;

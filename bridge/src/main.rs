@@ -207,6 +207,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         config.users_file = args.users_file;
     }
     config.serial.extend(args.serial);
+    if let Some(m) = config.i2c.iter().find(|m| m.node_id.is_none()) {
+        bail!(
+            "bridge.i2c {}: a monitor without node_id measures the gateway, whose energy only \
+             `swarm-node run --bridge` publishes; give it a node_id to run it here",
+            m.name()
+        );
+    }
     let swarm = args
         .swarm
         .or(file.node.swarm)

@@ -1,6 +1,7 @@
 //! Wiring: one zenoh session, one MQTT side (embedded or external), the mesh in between.
 
 use crate::config::{BridgeConfig, ConfigError, MqttMode};
+use crate::i2c_peripheral::{self, GatewayFeed};
 use crate::ingest::Ingest;
 use crate::mesh::{self, MeshHandles};
 use crate::stats::Stats;
@@ -30,6 +31,8 @@ pub enum BridgeError {
 pub struct Bridge {
     pub stats: Arc<Stats>,
     pub devices: Arc<Mutex<DeviceTable>>,
+    /// The gateway's measured power, when a `[[bridge.i2c]]` monitor without `node_id` runs.
+    pub gateway_power: Option<GatewayFeed>,
     task: tokio::task::JoinHandle<()>,
     peripherals: Vec<tokio::task::JoinHandle<()>>,
     _mesh: MeshHandles,
@@ -73,11 +76,24 @@ pub async fn run_bridge(
     let stats = Arc::new(Stats::default());
     let ingest = Ingest::new(keys.clone(), scope, config.json_devices.clone());
     let (uplink, downlink, handles, devices) = mesh::start(session, ingest, stats.clone()).await?;
-    let peripherals = config
+    let mut peripherals: Vec<_> = config
         .serial
         .iter()
         .map(|port| serial::spawn(port.clone(), config.max_payload_bytes, uplink.sibling()))
         .collect();
+    let mut gateway_power = None;
+    for monitor in &config.i2c {
+        let feed = monitor.node_id.is_none().then(|| {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            gateway_power = Some(rx);
+            tx
+        });
+        peripherals.push(i2c_peripheral::spawn(
+            monitor.clone(),
+            uplink.sibling(),
+            feed,
+        ));
+    }
     let task = match listener {
         Some(listener) => {
             embedded::start(config, keys.clone(), filters, listener, uplink, downlink).await?
@@ -87,6 +103,7 @@ pub async fn run_bridge(
     Ok(Bridge {
         stats,
         devices,
+        gateway_power,
         task,
         peripherals,
         _mesh: handles,

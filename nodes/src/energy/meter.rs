@@ -45,7 +45,16 @@ impl Meter {
 
     /// Records a sample; energy since the previous one is the trapezoid of the two powers.
     pub fn sample(&mut self, now: Instant, cpu: f32) -> Reading {
-        let watts = self.watts_at(cpu);
+        self.sample_watts(now, self.watts_at(cpu))
+    }
+
+    /// Records a measured power instead of the model's.
+    pub fn sample_watts(&mut self, now: Instant, watts: f32) -> Reading {
+        let watts = if watts.is_finite() {
+            watts.max(0.0)
+        } else {
+            0.0
+        };
         if let Some((then, before)) = self.last {
             let hours = now.saturating_duration_since(then).as_secs_f64() / 3600.0;
             self.wh_total += f64::from(watts + before) / 2.0 * hours;

@@ -118,6 +118,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     } else {
         None
     };
+    if let Some(feed) = bridge.as_ref().and_then(|b| b.gateway_power.clone()) {
+        sampler.measure_with(feed);
+    }
     if let Some(l) = consensus.ask_who_leads(&session, &keys).await {
         lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
     }

@@ -13,7 +13,12 @@ pub struct Sampler {
     meter: Meter,
     store: EnergyStore,
     sys_root: PathBuf,
+    /// The bridge's I2C power monitor on this gateway, when there is one.
+    monitor: Option<swarm_bridge::i2c_peripheral::GatewayFeed>,
 }
+
+/// A monitor reading older than this is not used: the monitor has stopped answering.
+const MONITOR_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Sampler {
     pub fn new(meter: Meter, store: EnergyStore, sys_root: PathBuf) -> Self {
@@ -29,7 +34,13 @@ impl Sampler {
             meter,
             store,
             sys_root,
+            monitor: None,
         }
+    }
+
+    /// Power from now on comes from this monitor while its readings are fresh.
+    pub fn measure_with(&mut self, feed: swarm_bridge::i2c_peripheral::GatewayFeed) {
+        self.monitor = Some(feed);
     }
 
     pub fn sample(&mut self, now: Instant) -> Energy {
@@ -37,14 +48,24 @@ impl Sampler {
             s.refresh_cpu_usage();
             s.global_cpu_usage() / 100.0
         });
-        let reading = self.meter.sample(now, cpu);
+        let measured = self
+            .monitor
+            .as_ref()
+            .and_then(|feed| *feed.borrow())
+            .filter(|m| now.saturating_duration_since(m.at) <= MONITOR_FRESH);
+        let (reading, source) = match measured {
+            Some(m) => (self.meter.sample_watts(now, m.watts), PowerSource::Monitor),
+            None => (self.meter.sample(now, cpu), PowerSource::Model),
+        };
         let battery = sensors::battery(&self.sys_root);
         Energy {
             ts_ms: unix_ms(),
             watts: reading.watts,
-            source: PowerSource::Model,
+            source,
             cpu_pct: (cpu.clamp(0.0, 1.0) * 100.0).round() as u8,
-            temp_c: sensors::temperature_c(&self.sys_root),
+            temp_c: measured
+                .and_then(|m| m.temp_c)
+                .or_else(|| sensors::temperature_c(&self.sys_root)),
             battery_pct: battery.percent,
             charging: battery.charging,
             wh_total: reading.wh_total as f32,
@@ -63,3 +84,45 @@ impl Sampler {
 }
 
 pub use swarm_bus::clock::unix_ms;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::profile;
+    use std::time::Duration;
+    use swarm_bridge::i2c_peripheral::GatewayPower;
+
+    fn sampler(dir: &std::path::Path) -> Sampler {
+        let profile = profile::by_name("pi4").expect("built-in profile");
+        Sampler::new(
+            Meter::new(profile, 100.0, 0.0),
+            EnergyStore::new(dir),
+            dir.join("no-sys"),
+        )
+    }
+
+    #[test]
+    fn a_fresh_monitor_reading_replaces_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sampler(dir.path());
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        s.measure_with(rx);
+        let now = Instant::now();
+        assert_eq!(s.sample(now).source, PowerSource::Model, "no reading yet");
+        tx.send_replace(Some(GatewayPower {
+            watts: 3.25,
+            temp_c: Some(41.5),
+            at: now,
+        }));
+        let measured = s.sample(now + Duration::from_secs(1));
+        assert_eq!(measured.source, PowerSource::Monitor);
+        assert_eq!(measured.watts, 3.25);
+        assert_eq!(measured.temp_c, Some(41.5));
+        let stale = s.sample(now + MONITOR_FRESH + Duration::from_secs(1));
+        assert_eq!(
+            stale.source,
+            PowerSource::Model,
+            "a silent monitor is not trusted"
+        );
+    }
+}
