@@ -31,6 +31,13 @@ pub struct BridgeConfig {
     pub mode: MqttMode,
     /// Embedded mode: where devices connect (MQTT 3.1.1 and 5 on the same port).
     pub listen: SocketAddr,
+    /// Embedded mode: also accept MQTT over TLS here (8883 is usual); needs `tls_cert` and
+    /// `tls_key`. Logins, the ACL and limits apply as on `listen`.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain, the server's certificate first.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// External mode: `host:port` of the broker.
     pub broker: Option<String>,
     /// External mode: protocol spoken to the broker.
@@ -207,6 +214,9 @@ impl Default for BridgeConfig {
             enabled: false,
             mode: MqttMode::Embedded,
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
             broker: None,
             broker_version: MqttVersion::V5,
             client_id: None,
@@ -242,6 +252,10 @@ pub enum ConfigError {
     Silence(String),
     #[error("bridge.i2c {0}")]
     I2c(String),
+    #[error("bridge.tls_listen needs bridge.tls_cert and bridge.tls_key (PEM files)")]
+    TlsFiles,
+    #[error("bridge.tls_listen is for the embedded broker; an external broker does its own TLS")]
+    TlsExternal,
 }
 
 impl BridgeConfig {
@@ -254,6 +268,14 @@ impl BridgeConfig {
         }
         if self.max_connections == 0 {
             return Err(ConfigError::NoConnections);
+        }
+        if self.tls_listen.is_some() {
+            if self.mode == MqttMode::External {
+                return Err(ConfigError::TlsExternal);
+            }
+            if self.tls_cert.is_none() || self.tls_key.is_none() {
+                return Err(ConfigError::TlsFiles);
+            }
         }
         let mut ports = std::collections::HashSet::new();
         let mut ids = std::collections::HashSet::new();

@@ -25,6 +25,8 @@ pub enum EmbeddedError {
     Broker(String),
     #[error(transparent)]
     Users(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The gate's listener is bound before anything else, so a busy port is reported at once.
@@ -102,6 +104,7 @@ pub async fn start(
     keys: SwarmKeys,
     filters: Vec<String>,
     listener: TcpListener,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     mut uplink: Uplink,
     mut downlink: mpsc::Receiver<Downlink>,
 ) -> Result<tokio::task::JoinHandle<()>, EmbeddedError> {
@@ -156,7 +159,11 @@ pub async fn start(
         slots: Arc::new(Semaphore::new(settings.max_connections)),
     });
     tracing::info!(listen = %settings.listen, "MQTT broker ready (3.1.1 and 5)");
-    tokio::spawn(gate::serve(listener, gate));
+    if let Some((tls_listener, acceptor)) = tls {
+        tracing::info!(listen = %settings.tls_listen.map(|a| a.to_string()).unwrap_or_default(), "MQTT over TLS ready");
+        tokio::spawn(gate::serve(tls_listener, gate.clone(), Some(acceptor)));
+    }
+    tokio::spawn(gate::serve(listener, gate, None));
 
     Ok(tokio::spawn(async move {
         loop {

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use swarm_bus::{NodeId, SwarmKeys};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,6 +52,8 @@ enum Closed {
     Connect(String),
     #[error("no CONNECT within {CONNECT_TIMEOUT:?}")]
     Timeout,
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
     #[error("login refused for user `{0}`")]
     Login(String),
     #[error("`{device}` may not publish on `{topic}`")]
@@ -63,7 +66,8 @@ enum Closed {
     },
 }
 
-pub async fn serve(listener: TcpListener, gate: Arc<Gate>) {
+/// Serves MQTT over TCP, or over TLS when `tls` is given, until the task is dropped.
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>, tls: Option<TlsAcceptor>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -78,9 +82,26 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>) {
             continue;
         };
         let gate = gate.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            if let Err(e) = gate.handle(stream).await {
+            let result = match tls {
+                None => {
+                    let (r, w) = stream.into_split();
+                    gate.handle(r, w).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let (r, w) = tokio::io::split(tls);
+                            gate.handle(r, w).await
+                        }
+                        Ok(Err(e)) => Err(Closed::Tls(e)),
+                        Err(_) => Err(Closed::Timeout),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 gate.log_close(&peer, &e);
             }
             drop(slot);
@@ -94,6 +115,7 @@ impl Gate {
             Closed::Login(_) => Some(&self.stats.refused_logins),
             Closed::Acl { .. } => Some(&self.stats.refused_acl),
             Closed::Oversize { .. } => Some(&self.stats.refused_oversize),
+            Closed::Tls(_) => Some(&self.stats.refused_tls),
             _ => None,
         };
         match counter {
@@ -107,7 +129,11 @@ impl Gate {
         }
     }
 
-    async fn handle(&self, mut device: TcpStream) -> Result<(), Closed> {
+    async fn handle<R, W>(&self, mut device_r: R, mut device_w: W) -> Result<(), Closed>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let mut buf = BytesMut::with_capacity(4096);
         let (header_len, remaining) = tokio::time::timeout(CONNECT_TIMEOUT, async {
             loop {
@@ -116,7 +142,7 @@ impl Gate {
                 {
                     return Ok::<_, Closed>(f);
                 }
-                if device.read_buf(&mut buf).await? == 0 {
+                if device_r.read_buf(&mut buf).await? == 0 {
                     return Err(Closed::Io(std::io::ErrorKind::UnexpectedEof.into()));
                 }
             }
@@ -132,7 +158,7 @@ impl Gate {
             5 => true,
             other => {
                 // 0x01: unacceptable protocol version, understood by every client version.
-                let _ = device.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
+                let _ = device_w.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
                 return Err(Closed::Level(other));
             }
         };
@@ -156,7 +182,7 @@ impl Gate {
                 } else {
                     &[0x20, 0x02, 0x00, 0x04]
                 };
-                let _ = device.write_all(refusal).await;
+                let _ = device_w.write_all(refusal).await;
                 return Err(Closed::Login(user));
             }
         };
@@ -195,7 +221,6 @@ impl Gate {
         broker.write_all(&out).await?;
 
         let (mut broker_r, mut broker_w) = broker.into_split();
-        let (mut device_r, mut device_w) = device.into_split();
         let down = tokio::spawn(async move {
             let _ = tokio::io::copy(&mut broker_r, &mut device_w).await;
             let _ = device_w.shutdown().await;

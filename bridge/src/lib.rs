@@ -24,6 +24,7 @@ pub mod serial_sim;
 pub mod sim;
 pub mod stats;
 pub mod table;
+pub mod tls;
 pub mod topic;
 
 pub use config::{BridgeConfig, MqttMode};

@@ -67,6 +67,15 @@ struct RunArgs {
     /// Users file (`username:argon2-hash` lines); turns on logins and the per-device ACL.
     #[arg(long)]
     users_file: Option<PathBuf>,
+    /// Also accept MQTT over TLS on this address (needs --tls-cert and --tls-key, or the config's).
+    #[arg(long, conflicts_with = "mqtt_broker")]
+    mqtt_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for --mqtt-tls-listen.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --mqtt-tls-listen.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
     /// A microcontroller on a UART, PORT=NODE_ID[@BAUD] (repeatable; adds to `[[bridge.serial]]`).
     #[arg(long, value_name = "PORT=NODE_ID[@BAUD]")]
     serial: Vec<swarm_bridge::config::SerialPort>,
@@ -207,6 +216,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         config.users_file = args.users_file;
     }
     config.serial.extend(args.serial);
+    config.tls_listen = args.mqtt_tls_listen.or(config.tls_listen);
+    config.tls_cert = args.tls_cert.or(config.tls_cert);
+    config.tls_key = args.tls_key.or(config.tls_key);
     if let Some(m) = config.i2c.iter().find(|m| m.node_id.is_none()) {
         bail!(
             "bridge.i2c {}: a monitor without node_id measures the gateway, whose energy only \

@@ -73,6 +73,13 @@ pub async fn run_bridge(
         MqttMode::Embedded => Some(embedded::bind(config.listen).await?),
         MqttMode::External => None,
     };
+    let tls = match (config.tls_listen, &config.tls_cert, &config.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => Some((
+            embedded::bind(addr).await?,
+            crate::tls::acceptor(cert, key).map_err(embedded::EmbeddedError::from)?,
+        )),
+        _ => None,
+    };
     let stats = Arc::new(Stats::default());
     let ingest = Ingest::new(keys.clone(), scope, config.json_devices.clone());
     let (uplink, downlink, handles, devices) = mesh::start(session, ingest, stats.clone()).await?;
@@ -96,7 +103,16 @@ pub async fn run_bridge(
     }
     let task = match listener {
         Some(listener) => {
-            embedded::start(config, keys.clone(), filters, listener, uplink, downlink).await?
+            embedded::start(
+                config,
+                keys.clone(),
+                filters,
+                listener,
+                tls,
+                uplink,
+                downlink,
+            )
+            .await?
         }
         None => external::start(config, keys.swarm().as_str(), filters, uplink, downlink)?,
     };

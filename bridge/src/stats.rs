@@ -14,6 +14,8 @@ pub struct Stats {
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
     pub refused_oversize: AtomicU64,
+    /// TLS handshakes that failed (plain MQTT on the TLS port, an untrusted certificate…).
+    pub refused_tls: AtomicU64,
     pub commands_down: AtomicU64,
 }
 

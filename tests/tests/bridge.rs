@@ -601,3 +601,67 @@ impl Drop for Boards {
         let _ = self.child.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_over_tls_has_the_same_logins_and_acl() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let users = dir.path().join("users");
+    let hash = swarm_bridge::auth::hash_password("pw-tls").unwrap();
+    std::fs::write(&users, swarm_bridge::auth::set_user("", "esp-tls", &hash)).unwrap();
+    let tls_port = free_port();
+    let s = setup(|c| {
+        c.users_file = Some(users.clone());
+        c.tls_listen = Some(([127, 0, 0, 1], tls_port).into());
+        c.tls_cert = Some(cert_pem.clone());
+        c.tls_key = Some(key_pem.clone());
+    })
+    .await;
+    let sub = s.subscribe(&keys().all(Leaf::Energy)).await;
+    let own = keys().energy(&id("esp-tls"));
+    let cafile = cert_pem.to_string_lossy().into_owned();
+    let login = ["-u", "esp-tls", "-P", "pw-tls", "--cafile", &cafile];
+
+    for version in ["mqttv311", "mqttv5"] {
+        let out = mosquitto_pub(tls_port, version, &own, &energy_with(11), &login);
+        assert!(
+            out.status.success(),
+            "{version} over TLS: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sample = next(&sub, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{version} over TLS reached zenoh"));
+        assert_eq!(sample.key_expr().as_str(), own);
+    }
+
+    // Plain MQTT on the TLS port fails the handshake; TLS does not lift the ACL.
+    let out = mosquitto_pub(
+        tls_port,
+        "mqttv311",
+        &own,
+        &energy_with(12),
+        &["-u", "esp-tls", "-P", "pw-tls"],
+    );
+    assert!(!out.status.success(), "plain MQTT accepted on the TLS port");
+    let other = keys().energy(&id("esp-other"));
+    let _ = mosquitto_pub(tls_port, "mqttv5", &other, &energy_with(13), &login);
+    let stats = &s.bridge().stats;
+    let refused = eventually(Duration::from_secs(3), || async {
+        (stats.refused_tls.load(Relaxed) >= 1 && stats.refused_acl.load(Relaxed) >= 1).then_some(())
+    });
+    assert!(
+        refused.await.is_some(),
+        "tls refusals {}, acl refusals {}",
+        stats.refused_tls.load(Relaxed),
+        stats.refused_acl.load(Relaxed)
+    );
+    assert!(
+        next(&sub, Duration::from_millis(500)).await.is_none(),
+        "a refused publication reached zenoh"
+    );
+}
