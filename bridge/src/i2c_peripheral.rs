@@ -261,7 +261,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let ingest = Ingest::new(keys.clone(), scope, Vec::new());
         let (uplink, _down, _handles, table) =
-            crate::mesh::start(session.clone(), ingest, stats.clone())
+            crate::mesh::start(session.clone(), ingest, stats.clone(), Vec::new())
                 .await
                 .unwrap();
         let id = NodeId::new("pump-1").unwrap();

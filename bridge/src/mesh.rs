@@ -55,10 +55,13 @@ pub struct MeshHandles {
     _commands: zenoh::pubsub::Subscriber<()>,
 }
 
+/// `peripherals`: devices on the bridge's own serial and I2C ports; their commands do not go
+/// to MQTT (a serial port takes its own from zenoh).
 pub async fn start(
     session: Session,
     ingest: Ingest,
     stats: Arc<Stats>,
+    peripherals: Vec<NodeId>,
 ) -> Result<
     (
         Uplink,
@@ -75,7 +78,15 @@ pub async fn start(
     let keys = ingest.keys().clone();
     let cache = serve_cache(&session, &keys, table.clone()).await?;
     let (tx, rx) = mpsc::channel(1024);
-    let commands = forward_commands(&session, &keys, table.clone(), stats.clone(), tx).await?;
+    let commands = forward_commands(
+        &session,
+        &keys,
+        table.clone(),
+        stats.clone(),
+        peripherals,
+        tx,
+    )
+    .await?;
     Ok((
         Uplink {
             session,
@@ -344,6 +355,7 @@ async fn forward_commands(
     keys: &SwarmKeys,
     table: Arc<Mutex<DeviceTable>>,
     stats: Arc<Stats>,
+    peripherals: Vec<NodeId>,
     tx: mpsc::Sender<Downlink>,
 ) -> Result<zenoh::pubsub::Subscriber<()>, BusError> {
     let key = keys.all(Leaf::Cmd);
@@ -361,8 +373,8 @@ async fn forward_commands(
             else {
                 return;
             };
-            if lock(&table).get(&id).is_none() {
-                return; // a zenoh node's command, not ours to carry
+            if lock(&table).get(&id).is_none() || peripherals.contains(&id) {
+                return; // a zenoh node's command, or a peripheral's: not for MQTT
             }
             let down = Downlink {
                 topic: topic.to_string(),

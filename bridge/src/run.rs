@@ -82,7 +82,14 @@ pub async fn run_bridge(
     };
     let stats = Arc::new(Stats::default());
     let ingest = Ingest::new(keys.clone(), scope, config.json_devices.clone());
-    let (uplink, downlink, handles, devices) = mesh::start(session, ingest, stats.clone()).await?;
+    let peripherals = config
+        .serial
+        .iter()
+        .map(|s| s.node_id.clone())
+        .chain(config.i2c.iter().filter_map(|m| m.node_id.clone()))
+        .collect();
+    let (uplink, downlink, handles, devices) =
+        mesh::start(session, ingest, stats.clone(), peripherals).await?;
     let mut peripherals: Vec<_> = config
         .serial
         .iter()

@@ -216,6 +216,11 @@ async fn a_uart_board_joins_loses_bad_frames_obeys_commands_and_goes_offline_whe
     let (frame, _device) = frame.await.unwrap();
     let frame = frame.expect("the command reaches the board");
     assert_eq!(decode::<Command>(&frame).unwrap(), cmd);
+    assert_eq!(
+        bridge.stats.commands_down.load(Relaxed),
+        1,
+        "the command went down the cable only, not to MQTT as well"
+    );
 
     // Silence: offline after silence_ms, with nothing said on the line.
     assert!(
