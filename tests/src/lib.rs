@@ -139,6 +139,24 @@ impl Drop for PtyPair {
     }
 }
 
+/// The liveliness keys of a swarm's members as `session` sees them, sorted.
+pub async fn member_keys(session: &zenoh::Session, keys: &SwarmKeys) -> Vec<String> {
+    let replies = session
+        .liveliness()
+        .get(keys.all_nodes())
+        .timeout(Duration::from_millis(500))
+        .await
+        .expect("liveliness query");
+    let mut out = Vec::new();
+    while let Ok(r) = replies.recv_async().await {
+        if let Ok(s) = r.result() {
+            out.push(s.key_expr().as_str().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A peer session on loopback, listening on and connecting to the given ports only.
 pub async fn loopback_session(listen: Option<u16>, connect: Option<u16>) -> zenoh::Session {
     swarm_bus::zenoh::open(&swarm_bus::zenoh::ZenohSettings {

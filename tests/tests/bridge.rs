@@ -14,7 +14,9 @@ use swarm_bus::{
     Command as Cmd, CommandOp, Energy, Leaf, NodeId, NodeState, SwarmKeys, SwarmName, encode,
     samples,
 };
-use swarm_tests::{Mosquitto, eventually, free_port, loopback_session, swarm_bridge_bin};
+use swarm_tests::{
+    Mosquitto, eventually, free_port, loopback_session, member_keys, swarm_bridge_bin,
+};
 use zenoh::Session;
 use zenoh::handlers::FifoChannelHandler;
 use zenoh::pubsub::Subscriber;
@@ -80,21 +82,7 @@ impl Setup {
     }
 
     async fn members(&self) -> Vec<String> {
-        let replies = self
-            .observer
-            .liveliness()
-            .get(keys().all_nodes())
-            .timeout(Duration::from_millis(500))
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        while let Ok(r) = replies.recv_async().await {
-            if let Ok(s) = r.result() {
-                out.push(s.key_expr().as_str().to_string());
-            }
-        }
-        out.sort();
-        out
+        member_keys(&self.observer, &keys()).await
     }
 }
 

@@ -15,7 +15,9 @@ use swarm_bus::zenoh::{publish, query_cbor};
 use swarm_bus::{
     Command, CommandOp, Energy, Heartbeat, NodeId, SwarmKeys, SwarmName, decode, encode,
 };
-use swarm_tests::{PtyPair, endpoint, eventually, free_port, loopback_session, swarm_bridge_bin};
+use swarm_tests::{
+    PtyPair, endpoint, eventually, free_port, loopback_session, member_keys, swarm_bridge_bin,
+};
 use zenoh::Session;
 
 const SWARM: &str = "sr";
@@ -29,26 +31,10 @@ fn id(s: &str) -> NodeId {
 }
 
 async fn members(observer: &Session) -> Vec<String> {
-    let replies = observer
-        .liveliness()
-        .get(keys().all_nodes())
-        .timeout(Duration::from_millis(500))
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    while let Ok(r) = replies.recv_async().await {
-        if let Ok(s) = r.result() {
-            out.push(
-                s.key_expr()
-                    .as_str()
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            );
-        }
-    }
-    out
+    let keys = member_keys(observer, &keys()).await;
+    keys.iter()
+        .filter_map(|k| k.rsplit('/').next().map(str::to_string))
+        .collect()
 }
 
 async fn is_member(observer: &Session, who: &str, wanted: bool) -> bool {
