@@ -16,6 +16,7 @@ pub mod gate;
 pub mod i2c_peripheral;
 pub mod i2c_sensors;
 pub mod ingest;
+pub mod logging;
 pub mod mesh;
 pub mod run;
 pub mod serial;

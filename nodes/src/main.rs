@@ -17,7 +17,7 @@ use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    swarm_bridge::logging::init();
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -25,16 +25,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWARM_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,zenoh=warn,rumqttd=warn,rumqttc=warn")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
