@@ -54,8 +54,9 @@ pub struct BridgeConfig {
     pub max_payload_bytes: usize,
     /// Largest number of device connections at once.
     pub max_connections: usize,
-    /// Embedded mode: MiB of messages the broker may hold ahead of the bridge (allocated as
-    /// used); a QoS 0 flood beyond it loses the oldest.
+    /// Embedded mode: MiB of messages the broker holds for MQTT subscribers (allocated as
+    /// used); a subscriber further behind a QoS 0 flood loses the oldest. The mesh does not
+    /// read from it.
     pub buffer_mib: usize,
     /// Key expressions (zenoh syntax) the bridge carries; default `swarm/<s>/node/**`.
     pub scope: Vec<String>,
@@ -225,7 +226,7 @@ impl Default for BridgeConfig {
             users_file: None,
             max_payload_bytes: 4096,
             max_connections: 2000,
-            buffer_mib: 512,
+            buffer_mib: 16,
             scope: Vec::new(),
             allow: Vec::new(),
             deny: Vec::new(),

@@ -3,14 +3,14 @@
 
 use crate::auth::Users;
 use crate::config::BridgeConfig;
-use crate::gate::{self, Gate};
+use crate::gate::{self, Gate, Handoff};
 use crate::mesh::{Downlink, Uplink};
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
 use std::time::Duration;
-use swarm_bus::SwarmKeys;
+use swarm_bus::{Leaf, SwarmKeys};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -78,18 +78,20 @@ fn server(name: &str, listen: SocketAddr, settings: &BridgeConfig, secret: &str)
     }
 }
 
-/// rumqttd keeps messages in a ring of segments; the bridge's link reads from it.
+/// rumqttd keeps messages for its subscribers in a ring of segments.
 const LOG_SEGMENTS: usize = 8;
+
+/// Read chunks from devices waiting for the uplink; past this, device reads wait.
+const HANDOFF_QUEUE: usize = 256;
 
 fn router(settings: &BridgeConfig) -> RouterConfig {
     RouterConfig {
         max_connections: settings.max_connections + 16,
         max_outgoing_packet_count: 1000,
-        // The bridge's own link reads this log. rumqttd does not slow QoS 0 publishers down, so
-        // a flood the link cannot follow wraps the ring over unread messages: the buffer size
-        // is how far behind the link may fall (measured: 64 MiB loses 27 % of a 4-client flood
-        // on 2 cores, 512 MiB none).
-        max_segment_size: settings.buffer_mib.max(8) * 1024 * 1024 / LOG_SEGMENTS,
+        // Device telemetry reaches the mesh through the gate, not this log; it holds messages
+        // only for MQTT subscribers, and rumqttd does not slow QoS 0 publishers for them, so a
+        // subscriber that falls further behind than this loses the oldest.
+        max_segment_size: settings.buffer_mib.max(1) * 1024 * 1024 / LOG_SEGMENTS,
         max_segment_count: LOG_SEGMENTS,
         custom_segment: None,
         initialized_filters: None,
@@ -102,7 +104,6 @@ fn router(settings: &BridgeConfig) -> RouterConfig {
 pub async fn start(
     settings: &BridgeConfig,
     keys: SwarmKeys,
-    filters: Vec<String>,
     listener: TcpListener,
     tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     mut uplink: Uplink,
@@ -143,11 +144,13 @@ pub async fn start(
         wait_listening(addr).await?;
     }
 
-    for filter in filters {
-        link_tx
-            .subscribe(filter.clone())
-            .map_err(|e| EmbeddedError::Broker(format!("subscribing to {filter}: {e}")))?;
-    }
+    // Last-Wills appear only inside rumqttd; everything else comes through the gate.
+    let presence = crate::topic::key_expr_to_filter(&keys.all(Leaf::Status))
+        .map_err(|e| EmbeddedError::Broker(format!("status filter: {e}")))?;
+    link_tx
+        .subscribe(presence.clone())
+        .map_err(|e| EmbeddedError::Broker(format!("subscribing to {presence}: {e}")))?;
+    let (handoff_tx, mut handoffs) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let gate = Arc::new(Gate {
         keys,
         users,
@@ -157,6 +160,7 @@ pub async fn start(
         max_payload: settings.max_payload_bytes,
         stats: uplink.stats().clone(),
         slots: Arc::new(Semaphore::new(settings.max_connections)),
+        uplink: handoff_tx,
     });
     tracing::info!(listen = %settings.listen, "MQTT broker ready (3.1.1 and 5)");
     if let Some((tls_listener, acceptor)) = tls {
@@ -168,10 +172,21 @@ pub async fn start(
     Ok(tokio::spawn(async move {
         loop {
             tokio::select! {
+                Some(handoff) = handoffs.recv() => {
+                    for p in handoff.publications {
+                        // The gate read the topic as UTF-8 before slicing it out.
+                        if let Ok(topic) = std::str::from_utf8(&p.topic) {
+                            uplink.carry(topic, p.payload).await;
+                        }
+                    }
+                    if let Some(taken) = handoff.taken {
+                        let _ = taken.send(());
+                    }
+                }
                 n = link_rx.next() => match n {
                     Ok(Some(Notification::Forward(f))) => {
                         let topic = String::from_utf8_lossy(&f.publish.topic);
-                        uplink.carry(&topic, &f.publish.payload).await;
+                        uplink.carry(&topic, f.publish.payload).await;
                     }
                     // The router paused us because our queue filled; we have drained it.
                     Ok(Some(Notification::Unschedule)) => {

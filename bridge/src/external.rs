@@ -112,7 +112,7 @@ macro_rules! client_loop {
                             Ok(Event::Incoming(Incoming::Publish(p))) => {
                                 let topic = topic_text(&p.topic);
                                 // Refused messages are acknowledged too: they would only come back.
-                                uplink.carry(&topic, &p.payload).await;
+                                uplink.carry(&topic, p.payload.clone()).await;
                                 if let Err(e) = client.try_ack(&p) {
                                     tracing::warn!("acknowledging to the broker: {e}");
                                 }

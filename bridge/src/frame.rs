@@ -72,10 +72,9 @@ pub fn publish_topic(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn publish(topic: &str, payload: &[u8], qos: u8, v5: bool) -> Vec<u8> {
+pub(crate) mod testing {
+    /// A PUBLISH packet as a client would send it.
+    pub fn publish(topic: &str, payload: &[u8], qos: u8, v5: bool) -> Vec<u8> {
         let mut body = Vec::new();
         body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
         body.extend_from_slice(topic.as_bytes());
@@ -102,6 +101,12 @@ mod tests {
         out.extend_from_slice(&body);
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::publish;
+    use super::*;
 
     #[test]
     fn frames_and_topics_of_v4_and_v5_publishes() {

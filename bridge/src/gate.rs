@@ -4,13 +4,19 @@
 //!
 //! rumqttd serves one protocol version per port and has no per-topic ACL for password logins;
 //! this is the smallest piece that adds both without forking it.
+//!
+//! Device publications for the mesh are also handed from here straight to the uplink, rather
+//! than read back out of rumqttd's log: that log then holds them only for MQTT subscribers (if
+//! none, not at all), a flood meets backpressure instead of wrapping the log, and each sample
+//! skips three thread hand-offs. Only `status` topics, where rumqttd publishes Last-Wills, are
+//! read from the broker.
 
 use crate::auth::Users;
 use crate::frame::{
     CONNECT, FrameError, PUBLISH, connect_level, frame, packet_type, publish_topic,
 };
 use crate::stats::{Stats, worth_logging};
-use bytes::{Buf, BytesMut};
+use bytes::{Bytes, BytesMut};
 use rumqttd::protocol::{Login, Packet, Protocol, v4::V4, v5::V5};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +25,7 @@ use std::time::Duration;
 use swarm_bus::{NodeId, SwarmKeys};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,6 +42,51 @@ pub struct Gate {
     pub max_payload: usize,
     pub stats: Arc<Stats>,
     pub slots: Arc<Semaphore>,
+    /// Where accepted publications for the mesh go; bounded, so a flood waits here.
+    pub uplink: mpsc::Sender<Handoff>,
+}
+
+/// One device publication on its way to the mesh, sliced out of the bytes read from the
+/// device without copying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publication {
+    pub topic: Bytes,
+    pub payload: Bytes,
+}
+
+/// The mesh-bound publications of one read from a device. When any of them asked for an
+/// acknowledgement (QoS 1 or 2), the gate holds the bytes back from rumqttd, and so the device's
+/// PUBACK, until `taken` says zenoh has them.
+#[derive(Debug)]
+pub struct Handoff {
+    pub publications: Vec<Publication>,
+    pub taken: Option<oneshot::Sender<()>>,
+}
+
+/// Which publications the gate hands to the uplink: those under `swarm/<s>/node/`, except
+/// `status` (read from the broker, which is where Last-Wills appear).
+struct MeshTopics {
+    prefix: String,
+}
+
+impl MeshTopics {
+    fn new(keys: &SwarmKeys) -> Self {
+        let subtree = keys.node_subtree();
+        Self {
+            prefix: subtree.trim_end_matches("**").to_string(),
+        }
+    }
+
+    fn carries(&self, topic: &str) -> bool {
+        topic.starts_with(&self.prefix) && !topic.ends_with("/status")
+    }
+}
+
+/// Where a PUBLISH sits in a read chunk.
+struct Spotted {
+    topic: std::ops::Range<usize>,
+    payload: std::ops::Range<usize>,
+    acked: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,12 +276,18 @@ impl Gate {
             let _ = tokio::io::copy(&mut broker_r, &mut device_w).await;
             let _ = device_w.shutdown().await;
         });
+        let mesh = MeshTopics::new(&self.keys);
         let up = async {
+            let mut spotted = Vec::new();
             loop {
-                let ready = self.checked_prefix(&buf, identity.as_ref(), v5)?;
+                let ready = self.checked_prefix(&buf, identity.as_ref(), v5, &mesh, &mut spotted)?;
                 if ready > 0 {
-                    broker_w.write_all(&buf[..ready]).await?;
-                    buf.advance(ready);
+                    let chunk = buf.split_to(ready).freeze();
+                    self.hand_over(&chunk, &mut spotted).await?;
+                    broker_w.write_all(&chunk).await?;
+                }
+                if buf.capacity() - buf.len() < 1024 {
+                    buf.reserve(8192);
                 }
                 if device_r.read_buf(&mut buf).await? == 0 {
                     return Ok::<_, Closed>(());
@@ -246,12 +303,50 @@ impl Gate {
         result
     }
 
-    /// How many bytes at the start of `buf` are whole packets that may pass.
+    /// Hands the mesh-bound publications of `chunk` to the uplink; waits for zenoh to take
+    /// them when one asked for an acknowledgement.
+    async fn hand_over(&self, chunk: &Bytes, spotted: &mut Vec<Spotted>) -> Result<(), Closed> {
+        if spotted.is_empty() {
+            return Ok(());
+        }
+        let acked = spotted.iter().any(|s| s.acked);
+        let publications = spotted
+            .drain(..)
+            .map(|s| Publication {
+                topic: chunk.slice(s.topic),
+                payload: chunk.slice(s.payload),
+            })
+            .collect();
+        let (taken, confirmed) = if acked {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let handoff = Handoff {
+            publications,
+            taken,
+        };
+        if self.uplink.send(handoff).await.is_err() {
+            return Err(Closed::Io(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        if let Some(rx) = confirmed {
+            // The uplink drops the sender without confirming only when it is shutting down.
+            rx.await
+                .map_err(|_| Closed::Io(std::io::ErrorKind::BrokenPipe.into()))?;
+        }
+        Ok(())
+    }
+
+    /// How many bytes at the start of `buf` are whole packets that may pass; the mesh-bound
+    /// publications among them are noted in `spotted`.
     fn checked_prefix(
         &self,
         buf: &[u8],
         identity: Option<&NodeId>,
         v5: bool,
+        mesh: &MeshTopics,
+        spotted: &mut Vec<Spotted>,
     ) -> Result<usize, Closed> {
         let mut at = 0;
         while let Some((h, rem)) = frame(&buf[at..])? {
@@ -275,6 +370,14 @@ impl Gate {
                     return Err(Closed::Acl {
                         device: id.to_string(),
                         topic: topic.into(),
+                    });
+                }
+                if mesh.carries(topic) {
+                    let topic_at = at + h + 2;
+                    spotted.push(Spotted {
+                        topic: topic_at..topic_at + topic.len(),
+                        payload: end - size..end,
+                        acked: (packet[0] >> 1) & 0x03 > 0,
                     });
                 }
             }
@@ -310,5 +413,109 @@ impl Gate {
             (true, Ok(id)) => Ok(Some(id)),
             _ => Err(user),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::testing::publish;
+    use swarm_bus::SwarmName;
+
+    fn gate(users: Option<Arc<Users>>) -> (Gate, mpsc::Receiver<Handoff>) {
+        let (tx, rx) = mpsc::channel(4);
+        let gate = Gate {
+            keys: SwarmKeys::new(SwarmName::new("lab").unwrap()),
+            users,
+            v4: "127.0.0.1:1".parse().unwrap(),
+            v5: "127.0.0.1:2".parse().unwrap(),
+            secret: "s".into(),
+            max_payload: 100,
+            stats: Arc::new(Stats::default()),
+            slots: Arc::new(Semaphore::new(1)),
+            uplink: tx,
+        };
+        (gate, rx)
+    }
+
+    #[test]
+    fn mesh_topics_are_the_swarms_node_keys_except_status() {
+        let mesh = MeshTopics::new(&SwarmKeys::new(SwarmName::new("lab").unwrap()));
+        assert!(mesh.carries("swarm/lab/node/esp-1/energy"));
+        assert!(!mesh.carries("swarm/lab/node/esp-1/status"));
+        assert!(!mesh.carries("swarm/other/node/esp-1/energy"));
+        assert!(!mesh.carries("swarm/lab/nodes/esp-1/energy"));
+        assert!(!mesh.carries("home/kitchen/temp"));
+    }
+
+    #[tokio::test]
+    async fn whole_publishes_are_spotted_and_handed_over_without_copies() {
+        let (gate, mut rx) = gate(None);
+        let mesh = MeshTopics::new(&gate.keys);
+        for v5 in [false, true] {
+            let mut bytes = publish("swarm/lab/node/a/energy", b"e-0", 0, v5);
+            bytes.extend(publish("home/kitchen/temp", b"21", 0, v5));
+            bytes.extend(publish("swarm/lab/node/a/status", b"online", 1, v5));
+            bytes.extend(publish("swarm/lab/node/a/heartbeat", b"hb-1", 1, v5));
+            let whole = bytes.len();
+            bytes.extend(&publish("swarm/lab/node/a/energy", b"cut", 0, v5)[..6]);
+            let mut spotted = Vec::new();
+            let ready = gate
+                .checked_prefix(&bytes, None, v5, &mesh, &mut spotted)
+                .unwrap();
+            assert_eq!(ready, whole, "the partial packet waits for more bytes");
+            let chunk = Bytes::copy_from_slice(&bytes[..ready]);
+            let handing = gate.hand_over(&chunk, &mut spotted);
+            let receiving = async {
+                let handoff = rx.recv().await.unwrap();
+                let got: Vec<(&[u8], &[u8])> = handoff
+                    .publications
+                    .iter()
+                    .map(|p| (&p.topic[..], &p.payload[..]))
+                    .collect();
+                assert_eq!(
+                    got,
+                    vec![
+                        (&b"swarm/lab/node/a/energy"[..], &b"e-0"[..]),
+                        (&b"swarm/lab/node/a/heartbeat"[..], &b"hb-1"[..]),
+                    ]
+                );
+                let first = &handoff.publications[0].payload;
+                assert!(chunk.as_ptr_range().contains(&first.as_ptr()), "a slice, not a copy");
+                // A QoS 1 publication is in the batch: the gate waits for this.
+                handoff.taken.expect("confirmation asked for").send(()).unwrap();
+            };
+            let (handed, ()) = tokio::join!(handing, receiving);
+            handed.unwrap();
+            assert!(spotted.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_qos0_only_batch_is_not_held_back_and_a_refused_packet_hands_nothing() {
+        let (gate, mut rx) = gate(None);
+        let mesh = MeshTopics::new(&gate.keys);
+        let bytes = publish("swarm/lab/node/a/energy", b"e", 0, false);
+        let mut spotted = Vec::new();
+        let ready = gate
+            .checked_prefix(&bytes, None, false, &mesh, &mut spotted)
+            .unwrap();
+        gate.hand_over(&Bytes::copy_from_slice(&bytes[..ready]), &mut spotted)
+            .await
+            .unwrap();
+        assert!(rx.recv().await.unwrap().taken.is_none());
+
+        let mut spotted = Vec::new();
+        let oversize = publish("swarm/lab/node/a/energy", &[0u8; 101], 0, false);
+        assert!(matches!(
+            gate.checked_prefix(&oversize, None, false, &mesh, &mut spotted),
+            Err(Closed::Oversize { .. })
+        ));
+        let id = NodeId::new("a").unwrap();
+        let foreign = publish("swarm/lab/node/b/energy", b"e", 0, false);
+        assert!(matches!(
+            gate.checked_prefix(&foreign, Some(&id), false, &mesh, &mut spotted),
+            Err(Closed::Acl { .. })
+        ));
     }
 }

@@ -7,6 +7,7 @@ use crate::config::{I2cPowerMonitor, PowerChip, TemperatureChip};
 use crate::i2c_sensors::{
     Ina219, Ina226, PowerMonitor, PowerReading, SensorFault, Thermometer, Tmp102,
 };
+use bytes::Bytes;
 use crate::mesh::{Uplink, unix_ms};
 use std::time::{Duration, Instant};
 use swarm_bus::{Energy, Leaf, NodeId, PowerSource, encode};
@@ -136,16 +137,16 @@ async fn carry_readings(
 
 async fn publish(uplink: &mut Uplink, id: &NodeId, energy: &Energy) {
     let topic = uplink.keys().energy(id);
-    if uplink.carry(&topic, &encode(energy)).await && !uplink.is_online(id) {
+    if uplink.carry(&topic, Bytes::from(encode(energy))).await && !uplink.is_online(id) {
         let status = uplink.keys().node_leaf(id, Leaf::Status);
-        uplink.carry(&status, b"online").await;
+        uplink.carry(&status, Bytes::from_static(b"online")).await;
     }
 }
 
 async fn set_offline(uplink: &mut Uplink, id: &NodeId) {
     if uplink.is_online(id) {
         let status = uplink.keys().node_leaf(id, Leaf::Status);
-        uplink.carry(&status, b"offline").await;
+        uplink.carry(&status, Bytes::from_static(b"offline")).await;
     }
 }
 

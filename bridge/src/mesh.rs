@@ -2,7 +2,8 @@
 //! for them, queries on device keys are answered from the last-value cache, and commands for
 //! devices come back in.
 
-use crate::ingest::{Format, Inbound, Ingest, Telemetry};
+use bytes::Bytes;
+use crate::ingest::{Format, Inbound, Ingest, Refusal, Telemetry};
 use crate::stats::{Stats, worth_logging};
 use crate::table::{DeviceTable, PresenceChange};
 use std::collections::HashMap;
@@ -148,9 +149,9 @@ impl Uplink {
 
     /// Carries one MQTT publication into the mesh. Returns once zenoh has taken it (with
     /// blocking congestion control), so a caller that acknowledges afterwards loses nothing.
-    pub async fn carry(&mut self, topic: &str, payload: &[u8]) -> bool {
+    pub async fn carry(&mut self, topic: &str, payload: Bytes) -> bool {
         let now = unix_ms();
-        match self.ingest.classify(topic, payload) {
+        match self.ingest.classify(topic, &payload) {
             Ok(Inbound::Command) => false,
             Ok(Inbound::Presence { id, online }) => {
                 let change = lock(&self.table).set_online(&id, online, now);
@@ -180,7 +181,9 @@ impl Uplink {
                 let per_device = refusal
                     .device()
                     .map(|d| lock(&self.table).count_drop(d, now));
-                if worth_logging(per_device.unwrap_or(n)) {
+                // Out of scope is the operator's choice, not the device's fault: counted only.
+                let quiet = refusal == Refusal::OutOfScope;
+                if !quiet && worth_logging(per_device.unwrap_or(n)) {
                     match refusal.device() {
                         Some(device) => tracing::warn!(
                             %device, topic, reason = refusal.kind(), count = per_device,
@@ -199,7 +202,7 @@ impl Uplink {
         }
     }
 
-    async fn put(&mut self, key: OwnedKeyExpr, payload: &[u8], format: Format) -> bool {
+    async fn put(&mut self, key: OwnedKeyExpr, payload: Bytes, format: Format) -> bool {
         let encoding = match format {
             Format::Cbor => Encoding::APPLICATION_CBOR,
             Format::Json => Encoding::APPLICATION_JSON,
@@ -220,10 +223,10 @@ impl Uplink {
         }
         let result = match self.publishers.get(&key) {
             // Same key, same device, same format: the declared encoding stays right.
-            Some(p) => p.put(payload.to_vec()).encoding(encoding).await,
+            Some(p) => p.put(payload).encoding(encoding).await,
             None => {
                 self.session
-                    .put(key.clone(), payload.to_vec())
+                    .put(key.clone(), payload)
                     .encoding(encoding)
                     .congestion_control(CongestionControl::Block)
                     .await

@@ -113,7 +113,6 @@ pub async fn run_bridge(
             embedded::start(
                 config,
                 keys.clone(),
-                filters,
                 listener,
                 tls,
                 uplink,

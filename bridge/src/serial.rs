@@ -4,6 +4,7 @@
 
 use crate::config::SerialPort;
 use crate::mesh::Uplink;
+use bytes::Bytes;
 use crate::serial_frame::{Deframer, encode_frame};
 use std::time::Duration;
 use swarm_bus::codec::peek_header;
@@ -150,7 +151,7 @@ async fn carry(uplink: &mut Uplink, id: &NodeId, message: &[u8]) -> bool {
         }
     };
     let topic = uplink.keys().node_leaf(id, leaf);
-    if !uplink.carry(&topic, message).await {
+    if !uplink.carry(&topic, Bytes::copy_from_slice(message)).await {
         return false;
     }
     if leaf != Leaf::Leave {
@@ -162,8 +163,8 @@ async fn carry(uplink: &mut Uplink, id: &NodeId, message: &[u8]) -> bool {
 async fn set_presence(uplink: &mut Uplink, id: &NodeId, online: bool) {
     if uplink.is_online(id) != online {
         let status = uplink.keys().node_leaf(id, Leaf::Status);
-        let word: &[u8] = if online { b"online" } else { b"offline" };
-        uplink.carry(&status, word).await;
+        let word: &'static [u8] = if online { b"online" } else { b"offline" };
+        uplink.carry(&status, Bytes::from_static(word)).await;
     }
 }
 

@@ -323,6 +323,56 @@ async fn a_hundred_boards_join_answer_queries_and_leave() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos0_flood_reaches_zenoh_whole_and_mqtt_subscribers_still_see_it() {
+    const SENT: u64 = 20_000;
+    let s = setup(|_| {}).await;
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = arrived.clone();
+    let _sub = s
+        .observer
+        .declare_subscriber(keys().all(Leaf::Energy))
+        .callback(move |_| {
+            counter.fetch_add(1, Relaxed);
+        })
+        .await
+        .unwrap();
+    let topic = keys().node_leaf(&id("esp-flood"), Leaf::Energy);
+    let watcher = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &s.mqtt_port.to_string(), "-V", "mqttv5"])
+        .args(["-t", &topic, "-C", "5", "-W", "20", "-F", "%t"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub (Debian package mosquitto-clients)");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (client, mut events) = mqtt5(s.mqtt_port, "esp-flood", None);
+    connack(&mut events).await.unwrap();
+    for n in 0..SENT {
+        client
+            .publish(topic.clone(), QoS::AtMostOnce, false, energy_with(n))
+            .await
+            .unwrap();
+    }
+    // Nothing is dropped on the way: a flood the mesh cannot follow waits at the socket.
+    let all_in = eventually(Duration::from_secs(30), || {
+        let arrived = arrived.clone();
+        async move { (arrived.load(Relaxed) == SENT).then_some(()) }
+    })
+    .await;
+    assert!(
+        all_in.is_some(),
+        "{} of {SENT} arrived",
+        arrived.load(Relaxed)
+    );
+    let out = watcher.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        5,
+        "an MQTT subscriber on the embedded broker sees the board's telemetry too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_in_zenoh_reaches_the_device() {
     let s = setup(|_| {}).await;
     let mut boards = Boards::spawn(s.mqtt_port, 1, "esp", 5);
