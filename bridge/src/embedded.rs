@@ -3,7 +3,7 @@
 
 use crate::auth::Users;
 use crate::config::BridgeConfig;
-use crate::gate::{self, Gate};
+use crate::gate::{self, Gate, Handoff};
 use crate::mesh::{Downlink, Uplink};
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use std::collections::HashMap;
@@ -81,6 +81,9 @@ fn server(name: &str, listen: SocketAddr, settings: &BridgeConfig, secret: &str)
 /// rumqttd keeps messages for its subscribers in a ring of segments.
 const LOG_SEGMENTS: usize = 8;
 
+/// Read chunks from devices waiting for the uplink; past this, device reads wait.
+const HANDOFF_QUEUE: usize = 256;
+
 fn router(settings: &BridgeConfig) -> RouterConfig {
     RouterConfig {
         max_connections: settings.max_connections + 16,
@@ -147,6 +150,7 @@ pub async fn start(
     link_tx
         .subscribe(presence.clone())
         .map_err(|e| EmbeddedError::Broker(format!("subscribing to {presence}: {e}")))?;
+    let (handoff_tx, mut handoffs) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let gate = Arc::new(Gate {
         keys,
         users,
@@ -156,7 +160,7 @@ pub async fn start(
         max_payload: settings.max_payload_bytes,
         stats: uplink.stats().clone(),
         slots: Arc::new(Semaphore::new(settings.max_connections)),
-        uplink: uplink.sibling(),
+        uplink: handoff_tx,
     });
     tracing::info!(listen = %settings.listen, "MQTT broker ready (3.1.1 and 5)");
     if let Some((tls_listener, acceptor)) = tls {
@@ -168,6 +172,17 @@ pub async fn start(
     Ok(tokio::spawn(async move {
         loop {
             tokio::select! {
+                Some(handoff) = handoffs.recv() => {
+                    for p in handoff.publications {
+                        // The gate read the topic as UTF-8 before slicing it out.
+                        if let Ok(topic) = std::str::from_utf8(&p.topic) {
+                            uplink.carry(topic, p.payload).await;
+                        }
+                    }
+                    if let Some(taken) = handoff.taken {
+                        let _ = taken.send(());
+                    }
+                }
                 n = link_rx.next() => match n {
                     Ok(Some(Notification::Forward(f))) => {
                         let topic = String::from_utf8_lossy(&f.publish.topic);

@@ -5,18 +5,16 @@
 //! rumqttd serves one protocol version per port and has no per-topic ACL for password logins;
 //! this is the smallest piece that adds both without forking it.
 //!
-//! Each connection also carries its device's publications into the mesh itself, before
-//! passing them to rumqttd, rather than reading them back out of rumqttd's log: that log then
-//! holds them only for MQTT subscribers (if none, not at all), a flood meets backpressure at
-//! its own socket instead of wrapping the log, a QoS 1 PUBACK means zenoh has the sample, and
-//! each sample skips four thread hand-offs. Only `status` topics, where rumqttd publishes
-//! Last-Wills, are read from the broker.
+//! Device publications for the mesh are also handed from here straight to the uplink, rather
+//! than read back out of rumqttd's log: that log then holds them only for MQTT subscribers (if
+//! none, not at all), a flood meets backpressure instead of wrapping the log, and each sample
+//! skips three thread hand-offs. Only `status` topics, where rumqttd publishes Last-Wills, are
+//! read from the broker.
 
 use crate::auth::Users;
 use crate::frame::{
     CONNECT, FrameError, PUBLISH, connect_level, frame, packet_type, publish_topic,
 };
-use crate::mesh::Uplink;
 use crate::stats::{Stats, worth_logging};
 use bytes::{Bytes, BytesMut};
 use rumqttd::protocol::{Login, Packet, Protocol, v4::V4, v5::V5};
@@ -27,7 +25,7 @@ use std::time::Duration;
 use swarm_bus::{NodeId, SwarmKeys};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,11 +42,28 @@ pub struct Gate {
     pub max_payload: usize,
     pub stats: Arc<Stats>,
     pub slots: Arc<Semaphore>,
-    /// Each connection carries its publications through a sibling of this.
-    pub uplink: Uplink,
+    /// Where accepted publications for the mesh go; bounded, so a flood waits here.
+    pub uplink: mpsc::Sender<Handoff>,
 }
 
-/// Which publications a connection carries into the mesh: those under `swarm/<s>/node/`, except
+/// One device publication on its way to the mesh, sliced out of the bytes read from the
+/// device without copying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publication {
+    pub topic: Bytes,
+    pub payload: Bytes,
+}
+
+/// The mesh-bound publications of one read from a device. When any of them asked for an
+/// acknowledgement (QoS 1 or 2), the gate holds the bytes back from rumqttd, and so the device's
+/// PUBACK, until `taken` says zenoh has them.
+#[derive(Debug)]
+pub struct Handoff {
+    pub publications: Vec<Publication>,
+    pub taken: Option<oneshot::Sender<()>>,
+}
+
+/// Which publications the gate hands to the uplink: those under `swarm/<s>/node/`, except
 /// `status` (read from the broker, which is where Last-Wills appear).
 struct MeshTopics {
     prefix: String,
@@ -67,22 +82,11 @@ impl MeshTopics {
     }
 }
 
-/// Where a mesh-bound PUBLISH sits in a read chunk.
+/// Where a PUBLISH sits in a read chunk.
 struct Spotted {
     topic: std::ops::Range<usize>,
     payload: std::ops::Range<usize>,
-}
-
-/// The spotted publications of `chunk`: topic, and payload sliced out without copying.
-fn publications<'c>(
-    chunk: &'c Bytes,
-    spotted: &'c [Spotted],
-) -> impl Iterator<Item = (&'c str, Bytes)> + 'c {
-    spotted.iter().filter_map(move |s| {
-        // checked_prefix read the topic as UTF-8 before noting it.
-        let topic = std::str::from_utf8(&chunk[s.topic.clone()]).ok()?;
-        Some((topic, chunk.slice(s.payload.clone())))
-    })
+    acked: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -273,19 +277,13 @@ impl Gate {
             let _ = device_w.shutdown().await;
         });
         let mesh = MeshTopics::new(&self.keys);
-        let mut uplink = self.uplink.for_one_client();
         let up = async {
             let mut spotted = Vec::new();
             loop {
-                let ready =
-                    self.checked_prefix(&buf, identity.as_ref(), v5, &mesh, &mut spotted)?;
+                let ready = self.checked_prefix(&buf, identity.as_ref(), v5, &mesh, &mut spotted)?;
                 if ready > 0 {
                     let chunk = buf.split_to(ready).freeze();
-                    // Into zenoh first: rumqttd acknowledges QoS 1 once it has the bytes.
-                    for (topic, payload) in publications(&chunk, &spotted) {
-                        uplink.carry(topic, payload).await;
-                    }
-                    spotted.clear();
+                    self.hand_over(&chunk, &mut spotted).await?;
                     broker_w.write_all(&chunk).await?;
                 }
                 if buf.capacity() - buf.len() < 1024 {
@@ -303,6 +301,41 @@ impl Gate {
         // Dropping both halves closes the broker side: rumqttd publishes the Last-Will unless
         // the device said DISCONNECT.
         result
+    }
+
+    /// Hands the mesh-bound publications of `chunk` to the uplink; waits for zenoh to take
+    /// them when one asked for an acknowledgement.
+    async fn hand_over(&self, chunk: &Bytes, spotted: &mut Vec<Spotted>) -> Result<(), Closed> {
+        if spotted.is_empty() {
+            return Ok(());
+        }
+        let acked = spotted.iter().any(|s| s.acked);
+        let publications = spotted
+            .drain(..)
+            .map(|s| Publication {
+                topic: chunk.slice(s.topic),
+                payload: chunk.slice(s.payload),
+            })
+            .collect();
+        let (taken, confirmed) = if acked {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let handoff = Handoff {
+            publications,
+            taken,
+        };
+        if self.uplink.send(handoff).await.is_err() {
+            return Err(Closed::Io(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        if let Some(rx) = confirmed {
+            // The uplink drops the sender without confirming only when it is shutting down.
+            rx.await
+                .map_err(|_| Closed::Io(std::io::ErrorKind::BrokenPipe.into()))?;
+        }
+        Ok(())
     }
 
     /// How many bytes at the start of `buf` are whole packets that may pass; the mesh-bound
@@ -344,6 +377,7 @@ impl Gate {
                     spotted.push(Spotted {
                         topic: topic_at..topic_at + topic.len(),
                         payload: end - size..end,
+                        acked: (packet[0] >> 1) & 0x03 > 0,
                     });
                 }
             }
@@ -386,48 +420,27 @@ impl Gate {
 mod tests {
     use super::*;
     use crate::frame::testing::publish;
-    use crate::ingest::Ingest;
-    use crate::topic::Scope;
     use swarm_bus::SwarmName;
 
-    fn keys() -> SwarmKeys {
-        SwarmKeys::new(SwarmName::new("lab").unwrap())
-    }
-
-    /// A gate whose uplink has a zenoh session that talks to nobody.
-    async fn gate() -> Gate {
-        let mut config = zenoh::Config::default();
-        config.insert_json5("listen/endpoints", "[]").unwrap();
-        config
-            .insert_json5("scouting/multicast/enabled", "false")
-            .unwrap();
-        let session = zenoh::open(config).await.unwrap();
-        let scope = Scope::new(&[keys().node_subtree()], &[], &[]).unwrap();
-        let stats = Arc::new(Stats::default());
-        let (uplink, ..) = crate::mesh::start(
-            session,
-            Ingest::new(keys(), scope, vec![]),
-            stats.clone(),
-            vec![],
-        )
-        .await
-        .unwrap();
-        Gate {
-            keys: keys(),
-            users: None,
+    fn gate(users: Option<Arc<Users>>) -> (Gate, mpsc::Receiver<Handoff>) {
+        let (tx, rx) = mpsc::channel(4);
+        let gate = Gate {
+            keys: SwarmKeys::new(SwarmName::new("lab").unwrap()),
+            users,
             v4: "127.0.0.1:1".parse().unwrap(),
             v5: "127.0.0.1:2".parse().unwrap(),
             secret: "s".into(),
             max_payload: 100,
-            stats,
+            stats: Arc::new(Stats::default()),
             slots: Arc::new(Semaphore::new(1)),
-            uplink,
-        }
+            uplink: tx,
+        };
+        (gate, rx)
     }
 
     #[test]
     fn mesh_topics_are_the_swarms_node_keys_except_status() {
-        let mesh = MeshTopics::new(&keys());
+        let mesh = MeshTopics::new(&SwarmKeys::new(SwarmName::new("lab").unwrap()));
         assert!(mesh.carries("swarm/lab/node/esp-1/energy"));
         assert!(!mesh.carries("swarm/lab/node/esp-1/status"));
         assert!(!mesh.carries("swarm/other/node/esp-1/energy"));
@@ -435,9 +448,9 @@ mod tests {
         assert!(!mesh.carries("home/kitchen/temp"));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn whole_mesh_publishes_are_spotted_and_sliced_without_copies() {
-        let gate = gate().await;
+    #[tokio::test]
+    async fn whole_publishes_are_spotted_and_handed_over_without_copies() {
+        let (gate, mut rx) = gate(None);
         let mesh = MeshTopics::new(&gate.keys);
         for v5 in [false, true] {
             let mut bytes = publish("swarm/lab/node/a/energy", b"e-0", 0, v5);
@@ -452,25 +465,46 @@ mod tests {
                 .unwrap();
             assert_eq!(ready, whole, "the partial packet waits for more bytes");
             let chunk = Bytes::copy_from_slice(&bytes[..ready]);
-            let got: Vec<(&str, Bytes)> = publications(&chunk, &spotted).collect();
-            assert_eq!(
-                got,
-                vec![
-                    ("swarm/lab/node/a/energy", Bytes::from_static(b"e-0")),
-                    ("swarm/lab/node/a/heartbeat", Bytes::from_static(b"hb-1")),
-                ]
-            );
-            assert!(
-                chunk.as_ptr_range().contains(&got[0].1.as_ptr()),
-                "a slice of the chunk, not a copy"
-            );
+            let handing = gate.hand_over(&chunk, &mut spotted);
+            let receiving = async {
+                let handoff = rx.recv().await.unwrap();
+                let got: Vec<(&[u8], &[u8])> = handoff
+                    .publications
+                    .iter()
+                    .map(|p| (&p.topic[..], &p.payload[..]))
+                    .collect();
+                assert_eq!(
+                    got,
+                    vec![
+                        (&b"swarm/lab/node/a/energy"[..], &b"e-0"[..]),
+                        (&b"swarm/lab/node/a/heartbeat"[..], &b"hb-1"[..]),
+                    ]
+                );
+                let first = &handoff.publications[0].payload;
+                assert!(chunk.as_ptr_range().contains(&first.as_ptr()), "a slice, not a copy");
+                // A QoS 1 publication is in the batch: the gate waits for this.
+                handoff.taken.expect("confirmation asked for").send(()).unwrap();
+            };
+            let (handed, ()) = tokio::join!(handing, receiving);
+            handed.unwrap();
+            assert!(spotted.is_empty());
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn oversize_and_foreign_publishes_are_refused() {
-        let gate = gate().await;
+    #[tokio::test]
+    async fn a_qos0_only_batch_is_not_held_back_and_a_refused_packet_hands_nothing() {
+        let (gate, mut rx) = gate(None);
         let mesh = MeshTopics::new(&gate.keys);
+        let bytes = publish("swarm/lab/node/a/energy", b"e", 0, false);
+        let mut spotted = Vec::new();
+        let ready = gate
+            .checked_prefix(&bytes, None, false, &mesh, &mut spotted)
+            .unwrap();
+        gate.hand_over(&Bytes::copy_from_slice(&bytes[..ready]), &mut spotted)
+            .await
+            .unwrap();
+        assert!(rx.recv().await.unwrap().taken.is_none());
+
         let mut spotted = Vec::new();
         let oversize = publish("swarm/lab/node/a/energy", &[0u8; 101], 0, false);
         assert!(matches!(
@@ -483,11 +517,5 @@ mod tests {
             gate.checked_prefix(&foreign, Some(&id), false, &mesh, &mut spotted),
             Err(Closed::Acl { .. })
         ));
-        let own = publish("swarm/lab/node/a/energy", b"e", 0, false);
-        assert_eq!(
-            gate.checked_prefix(&own, Some(&id), false, &mesh, &mut spotted)
-                .unwrap(),
-            own.len()
-        );
     }
 }

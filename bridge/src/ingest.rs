@@ -92,7 +92,6 @@ type Route = Result<(NodeId, Leaf, OwnedKeyExpr), Refusal>;
 
 pub struct Ingest {
     routes: std::collections::HashMap<String, Route>,
-    max_routes: usize,
     keys: SwarmKeys,
     scope: Scope,
     json_devices: Vec<NodeId>,
@@ -102,7 +101,6 @@ impl Ingest {
     pub fn new(keys: SwarmKeys, scope: Scope, json_devices: Vec<NodeId>) -> Self {
         Self {
             routes: std::collections::HashMap::new(),
-            max_routes: MAX_ROUTES,
             keys,
             scope,
             json_devices,
@@ -122,14 +120,6 @@ impl Ingest {
         )
     }
 
-    /// The same, remembering at most `routes` topics.
-    pub fn remembering(self, routes: usize) -> Self {
-        Self {
-            max_routes: routes.max(1),
-            ..self
-        }
-    }
-
     /// `route` with a memory of topics already judged: a device sends on the same few topics,
     /// and parsing a key costs more than the rest of the message.
     pub fn classify(&mut self, topic: &str, payload: &[u8]) -> Result<Inbound, Refusal> {
@@ -137,7 +127,7 @@ impl Ingest {
             Some(r) => r.clone(),
             None => {
                 let r = self.route(topic);
-                if self.routes.len() >= self.max_routes {
+                if self.routes.len() >= MAX_ROUTES {
                     self.routes.clear();
                 }
                 self.routes.insert(topic.to_string(), r.clone());

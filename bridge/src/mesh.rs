@@ -2,10 +2,10 @@
 //! for them, queries on device keys are answered from the last-value cache, and commands for
 //! devices come back in.
 
+use bytes::Bytes;
 use crate::ingest::{Format, Inbound, Ingest, Refusal, Telemetry};
 use crate::stats::{Stats, worth_logging};
 use crate::table::{DeviceTable, PresenceChange};
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use swarm_bus::json::to_json;
@@ -25,9 +25,6 @@ use zenoh::sample::SampleKind;
 /// Publishers are kept per key so each sample skips key resolution; past this many keys the
 /// bridge publishes without declaring, so a device inventing keys cannot grow memory.
 const MAX_DECLARED_PUBLISHERS: usize = 20_000;
-
-/// The same for the uplink of one MQTT connection, which carries one board's few keys.
-const MAX_PUBLISHERS_PER_CLIENT: usize = 16;
 
 /// A command for a device, on its way to MQTT.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,11 +46,8 @@ pub struct Uplink {
     ingest: Ingest,
     table: Arc<Mutex<DeviceTable>>,
     stats: Arc<Stats>,
-    /// Shared by every uplink of the bridge; held while a presence change is decided and
-    /// applied, so two uplinks cannot apply one device's changes out of order.
-    tokens: Arc<tokio::sync::Mutex<HashMap<NodeId, LivelinessToken>>>,
+    tokens: HashMap<NodeId, LivelinessToken>,
     publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
-    max_publishers: usize,
 }
 
 /// Declarations that live as long as the bridge.
@@ -100,9 +94,8 @@ pub async fn start(
             ingest,
             table: table.clone(),
             stats,
-            tokens: Default::default(),
+            tokens: HashMap::new(),
             publishers: HashMap::new(),
-            max_publishers: MAX_DECLARED_PUBLISHERS,
         },
         rx,
         MeshHandles {
@@ -126,30 +119,16 @@ impl Uplink {
         &self.session
     }
 
-    /// Another uplink into the same mesh, table, tokens and counters, for a reader of its own
-    /// (a serial port, an MQTT connection) so one source never waits behind another.
+    /// Another uplink into the same mesh, table and counters, for a reader of its own (a
+    /// serial port) so one source never waits behind another.
     pub fn sibling(&self) -> Uplink {
         Uplink {
             session: self.session.clone(),
             ingest: self.ingest.fresh(),
             table: self.table.clone(),
             stats: self.stats.clone(),
-            tokens: self.tokens.clone(),
+            tokens: HashMap::new(),
             publishers: HashMap::new(),
-            max_publishers: self.max_publishers,
-        }
-    }
-
-    /// A sibling for one MQTT client, which publishes under a single node id: its memories
-    /// are kept small, since there may be thousands of them.
-    pub fn for_one_client(&self) -> Uplink {
-        Uplink {
-            ingest: self
-                .ingest
-                .fresh()
-                .remembering(MAX_PUBLISHERS_PER_CLIENT * 4),
-            max_publishers: MAX_PUBLISHERS_PER_CLIENT,
-            ..self.sibling()
         }
     }
 
@@ -175,7 +154,10 @@ impl Uplink {
         match self.ingest.classify(topic, &payload) {
             Ok(Inbound::Command) => false,
             Ok(Inbound::Presence { id, online }) => {
-                self.set_online(&id, online, now).await;
+                let change = lock(&self.table).set_online(&id, online, now);
+                if let Some(change) = change {
+                    self.apply(change).await;
+                }
                 true
             }
             Ok(Inbound::Telemetry {
@@ -187,7 +169,10 @@ impl Uplink {
                 lock(&self.table).record(&id, format, &msg, now);
                 if let Telemetry::Leave(_) = msg {
                     // A device saying goodbye is gone at once, whatever its status topic says.
-                    self.set_online(&id, false, now).await;
+                    let change = lock(&self.table).set_online(&id, false, now);
+                    if let Some(change) = change {
+                        self.apply(change).await;
+                    }
                 }
                 self.put(key, payload, format).await
             }
@@ -222,7 +207,7 @@ impl Uplink {
             Format::Cbor => Encoding::APPLICATION_CBOR,
             Format::Json => Encoding::APPLICATION_JSON,
         };
-        if !self.publishers.contains_key(&key) && self.publishers.len() < self.max_publishers {
+        if !self.publishers.contains_key(&key) && self.publishers.len() < MAX_DECLARED_PUBLISHERS {
             match self
                 .session
                 .declare_publisher(key.clone())
@@ -261,29 +246,19 @@ impl Uplink {
         }
     }
 
-    /// Decides and applies a presence change under the tokens lock, so the table and the
-    /// liveliness tokens agree whichever uplink saw the change.
-    async fn set_online(&self, id: &NodeId, online: bool, now: u64) {
-        let mut tokens = self.tokens.lock().await;
-        let change = lock(&self.table).set_online(id, online, now);
-        if let Some(change) = change {
-            self.apply(change, &mut tokens).await;
-        }
-    }
-
-    async fn apply(&self, change: PresenceChange, tokens: &mut HashMap<NodeId, LivelinessToken>) {
+    pub async fn apply(&mut self, change: PresenceChange) {
         let keys = self.ingest.keys();
         match change {
             PresenceChange::Online(id) => match declare_token(&self.session, keys, &id).await {
                 Ok(token) => {
                     tracing::info!(device = %id, "device online");
-                    tokens.insert(id, token);
+                    self.tokens.insert(id, token);
                 }
                 Err(e) => tracing::warn!(device = %id, "{e}"),
             },
             PresenceChange::Offline(id) => {
                 tracing::info!(device = %id, "device offline");
-                if let Some(token) = tokens.remove(&id)
+                if let Some(token) = self.tokens.remove(&id)
                     && let Err(e) = token.undeclare().await
                 {
                     tracing::debug!(device = %id, "undeclaring token: {e}");
@@ -294,10 +269,9 @@ impl Uplink {
 
     /// The MQTT side lost its broker: nobody can tell us about Last-Wills any more.
     pub async fn broker_lost(&mut self) {
-        let mut tokens = self.tokens.lock().await;
         let changes = lock(&self.table).all_offline();
         for change in changes {
-            self.apply(change, &mut tokens).await;
+            self.apply(change).await;
         }
     }
 }
