@@ -280,7 +280,8 @@ impl Gate {
         let up = async {
             let mut spotted = Vec::new();
             loop {
-                let ready = self.checked_prefix(&buf, identity.as_ref(), v5, &mesh, &mut spotted)?;
+                let ready =
+                    self.checked_prefix(&buf, identity.as_ref(), v5, &mesh, &mut spotted)?;
                 if ready > 0 {
                     let chunk = buf.split_to(ready).freeze();
                     self.hand_over(&chunk, &mut spotted).await?;
@@ -481,9 +482,16 @@ mod tests {
                     ]
                 );
                 let first = &handoff.publications[0].payload;
-                assert!(chunk.as_ptr_range().contains(&first.as_ptr()), "a slice, not a copy");
+                assert!(
+                    chunk.as_ptr_range().contains(&first.as_ptr()),
+                    "a slice, not a copy"
+                );
                 // A QoS 1 publication is in the batch: the gate waits for this.
-                handoff.taken.expect("confirmation asked for").send(()).unwrap();
+                handoff
+                    .taken
+                    .expect("confirmation asked for")
+                    .send(())
+                    .unwrap();
             };
             let (handed, ()) = tokio::join!(handing, receiving);
             handed.unwrap();

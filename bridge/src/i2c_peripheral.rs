@@ -7,8 +7,8 @@ use crate::config::{I2cPowerMonitor, PowerChip, TemperatureChip};
 use crate::i2c_sensors::{
     Ina219, Ina226, PowerMonitor, PowerReading, SensorFault, Thermometer, Tmp102,
 };
-use bytes::Bytes;
 use crate::mesh::{Uplink, unix_ms};
+use bytes::Bytes;
 use std::time::{Duration, Instant};
 use swarm_bus::{Energy, Leaf, NodeId, PowerSource, encode};
 use tokio::sync::{mpsc, watch};

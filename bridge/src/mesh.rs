@@ -2,10 +2,10 @@
 //! for them, queries on device keys are answered from the last-value cache, and commands for
 //! devices come back in.
 
-use bytes::Bytes;
 use crate::ingest::{Format, Inbound, Ingest, Refusal, Telemetry};
 use crate::stats::{Stats, worth_logging};
 use crate::table::{DeviceTable, PresenceChange};
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use swarm_bus::json::to_json;

@@ -110,15 +110,7 @@ pub async fn run_bridge(
     }
     let task = match listener {
         Some(listener) => {
-            embedded::start(
-                config,
-                keys.clone(),
-                listener,
-                tls,
-                uplink,
-                downlink,
-            )
-            .await?
+            embedded::start(config, keys.clone(), listener, tls, uplink, downlink).await?
         }
         None => external::start(config, keys.swarm().as_str(), filters, uplink, downlink)?,
     };

@@ -4,8 +4,8 @@
 
 use crate::config::SerialPort;
 use crate::mesh::Uplink;
-use bytes::Bytes;
 use crate::serial_frame::{Deframer, encode_frame};
+use bytes::Bytes;
 use std::time::Duration;
 use swarm_bus::codec::peek_header;
 use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, WireMessage};

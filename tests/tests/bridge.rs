@@ -338,7 +338,14 @@ async fn a_qos0_flood_reaches_zenoh_whole_and_mqtt_subscribers_still_see_it() {
         .unwrap();
     let topic = keys().node_leaf(&id("esp-flood"), Leaf::Energy);
     let watcher = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &s.mqtt_port.to_string(), "-V", "mqttv5"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &s.mqtt_port.to_string(),
+            "-V",
+            "mqttv5",
+        ])
         .args(["-t", &topic, "-C", "5", "-W", "20", "-F", "%t"])
         .stdout(Stdio::piped())
         .spawn()

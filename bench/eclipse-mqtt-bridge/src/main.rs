@@ -46,7 +46,11 @@ async fn main() -> ExitCode {
     };
     let mut plugins = PluginsManager::static_plugins_only();
     plugins.declare_static_plugin::<zenoh_plugin_mqtt::MqttPlugin, &str>("mqtt", true);
-    let mut runtime = match RuntimeBuilder::new(config).plugins_manager(plugins).build().await {
+    let mut runtime = match RuntimeBuilder::new(config)
+        .plugins_manager(plugins)
+        .build()
+        .await
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("eclipse-mqtt-bridge: building the zenoh runtime: {e}");
