@@ -171,6 +171,22 @@ fn mosquitto_pub(
         .expect("mosquitto_pub (Debian package mosquitto-clients)")
 }
 
+/// `mosquitto_sub` on the bridge's broker, printing `count` messages or giving up after
+/// `wait_s` seconds.
+fn mosquitto_sub(port: u16, version: &str, topic: &str, count: u32, wait_s: u32) -> Command {
+    let mut sub = Command::new("mosquitto_sub");
+    sub.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version])
+        .args([
+            "-t",
+            topic,
+            "-C",
+            &count.to_string(),
+            "-W",
+            &wait_s.to_string(),
+        ]);
+    sub
+}
+
 fn energy_with(ts_ms: u64) -> Vec<u8> {
     encode(&Energy {
         ts_ms,
@@ -337,16 +353,8 @@ async fn a_qos0_flood_reaches_zenoh_whole_and_mqtt_subscribers_still_see_it() {
         .await
         .unwrap();
     let topic = keys().node_leaf(&id("esp-flood"), Leaf::Energy);
-    let watcher = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &s.mqtt_port.to_string(),
-            "-V",
-            "mqttv5",
-        ])
-        .args(["-t", &topic, "-C", "5", "-W", "20", "-F", "%t"])
+    let watcher = mosquitto_sub(s.mqtt_port, "mqttv5", &topic, 5, 20)
+        .args(["-F", "%t"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("mosquitto_sub (Debian package mosquitto-clients)");
@@ -500,23 +508,9 @@ async fn retained_status_is_kept_for_later_subscribers() {
             .status
             .success()
     );
-    let out = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &s.mqtt_port.to_string(),
-            "-V",
-            "mqttv311",
-            "-t",
-            &topic,
-            "-C",
-            "1",
-            "-W",
-            "5",
-        ])
+    let out = mosquitto_sub(s.mqtt_port, "mqttv311", &topic, 1, 5)
         .output()
-        .unwrap();
+        .expect("mosquitto_sub (Debian package mosquitto-clients)");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "online");
     assert_eq!(s.members().await, vec![keys().node(&id("esp-r"))]);
 }
