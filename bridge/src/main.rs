@@ -61,7 +61,7 @@ struct RunArgs {
     /// Do not look for peers by UDP multicast.
     #[arg(long)]
     no_multicast: bool,
-    /// A swarm.toml; its `[bridge]` table and `[node] swarm` are read.
+    /// A swarm.toml; its `[bridge]` and `[zenoh]` tables and `[node] swarm` are read.
     #[arg(long, env = "SWARM_CONFIG")]
     config: Option<PathBuf>,
     /// Users file (`username:argon2-hash` lines); turns on logins and the per-device ACL.
@@ -181,6 +181,8 @@ struct FileConfig {
     bridge: BridgeConfig,
     #[serde(default)]
     node: NodeTable,
+    #[serde(default)]
+    zenoh: ZenohSettings,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -224,12 +226,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .swarm
         .or(file.node.swarm)
         .unwrap_or_else(|| SwarmName::new("default").expect("valid literal"));
-    let zenoh = ZenohSettings {
-        listen: args.listen,
-        connect: args.connect,
-        multicast_scouting: !args.no_multicast,
-        ..ZenohSettings::default()
-    };
+    // The file's `[zenoh]` (mode, router, a zenoh config file) applies; flags override it.
+    let mut zenoh = file.zenoh;
+    if !args.listen.is_empty() {
+        zenoh.listen = args.listen;
+    }
+    if !args.connect.is_empty() {
+        zenoh.connect = args.connect;
+    }
+    if args.no_multicast {
+        zenoh.multicast_scouting = false;
+    }
     let session = open(&zenoh).await?;
     let bridge = swarm_bridge::run_bridge(session.clone(), swarm.clone(), &config).await?;
     tracing::info!(%swarm, mode = ?config.mode, "bridge running");

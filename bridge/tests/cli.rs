@@ -98,3 +98,44 @@ fn a_users_file_with_plain_passwords_is_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 1") && !err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn the_config_files_zenoh_table_is_used() {
+    // A zenoh config file that zenoh refuses: the bridge must stop on it, which proves the
+    // swarm.toml's `[zenoh]` reached the session rather than being skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let zenoh = dir.path().join("zenoh.json5");
+    std::fs::write(&zenoh, "{ transport: { no_such_setting: 1 } }").unwrap();
+    let swarm = dir.path().join("swarm.toml");
+    std::fs::write(
+        &swarm,
+        format!("[zenoh]\nconfig_file = {:?}\n", zenoh.to_str().unwrap()),
+    )
+    .unwrap();
+    let mut child = bridge()
+        .args(run_on_loopback("127.0.0.1:0"))
+        .arg("--config")
+        .arg(&swarm)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ignoring the table, the bridge would start and run: give it a bounded time to refuse.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("swarm-bridge started despite the bad zenoh config file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(!status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("zenoh.json5") && err.contains("no_such_setting"),
+        "{err}"
+    );
+}
