@@ -4,7 +4,7 @@
 use crate::auth::Users;
 use crate::config::BridgeConfig;
 use crate::gate::{self, Gate, Handoff};
-use crate::mesh::{Downlink, Uplink};
+use crate::mesh::{Downlink, Next, Uplink};
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -173,10 +173,12 @@ pub async fn start(
         loop {
             tokio::select! {
                 Some(handoff) = handoffs.recv() => {
-                    for p in handoff.publications {
+                    let last = handoff.publications.len().saturating_sub(1);
+                    for (i, p) in handoff.publications.into_iter().enumerate() {
+                        let next = if i < last || !handoffs.is_empty() { Next::More } else { Next::Idle };
                         // The gate read the topic as UTF-8 before slicing it out.
                         if let Ok(topic) = std::str::from_utf8(&p.topic) {
-                            uplink.carry(topic, p.payload).await;
+                            uplink.carry_then(topic, p.payload, next).await;
                         }
                     }
                     if let Some(taken) = handoff.taken {

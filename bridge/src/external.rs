@@ -3,7 +3,7 @@
 //! zenoh has taken it, so a bridge restart loses nothing the broker held for it.
 
 use crate::config::{BridgeConfig, MqttVersion};
-use crate::mesh::{Downlink, Uplink};
+use crate::mesh::{Downlink, Next, Uplink};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -111,8 +111,10 @@ macro_rules! client_loop {
                             }
                             Ok(Event::Incoming(Incoming::Publish(p))) => {
                                 let topic = topic_text(&p.topic);
+                                // rumqttc reads many packets at once and queues the rest as events.
+                                let next = if events.state.events.is_empty() { Next::Idle } else { Next::More };
                                 // Refused messages are acknowledged too: they would only come back.
-                                uplink.carry(&topic, p.payload.clone()).await;
+                                uplink.carry_then(&topic, p.payload.clone(), next).await;
                                 if let Err(e) = client.try_ack(&p) {
                                     tracing::warn!("acknowledging to the broker: {e}");
                                 }

@@ -26,6 +26,20 @@ use zenoh::sample::SampleKind;
 /// bridge publishes without declaring, so a device inventing keys cannot grow memory.
 const MAX_DECLARED_PUBLISHERS: usize = 20_000;
 
+/// What follows a publication handed to the uplink.
+///
+/// zenoh batches small messages, and when its sender finds a batch still being written it
+/// backs off on a tokio timer, whose 1 ms resolution showed up as +1 ms on 1–2 % of samples at
+/// 1,000 msg/s. Marking the last publication in hand as express ships the batch at once; under
+/// a flood, when more are in hand, messages still share batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// More publications are already waiting: let zenoh batch this one with them.
+    More,
+    /// Nothing else is in hand: send the batch now.
+    Idle,
+}
+
 /// A command for a device, on its way to MQTT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Downlink {
@@ -147,9 +161,15 @@ impl Uplink {
         }
     }
 
-    /// Carries one MQTT publication into the mesh. Returns once zenoh has taken it (with
-    /// blocking congestion control), so a caller that acknowledges afterwards loses nothing.
+    /// Carries one MQTT publication into the mesh and sends it on at once. Returns once zenoh
+    /// has taken it (with blocking congestion control), so a caller that acknowledges
+    /// afterwards loses nothing.
     pub async fn carry(&mut self, topic: &str, payload: Bytes) -> bool {
+        self.carry_then(topic, payload, Next::Idle).await
+    }
+
+    /// As `carry`, told whether the caller already holds more publications to carry.
+    pub async fn carry_then(&mut self, topic: &str, payload: Bytes, next: Next) -> bool {
         let now = unix_ms();
         match self.ingest.classify(topic, &payload) {
             Ok(Inbound::Command) => false,
@@ -174,7 +194,7 @@ impl Uplink {
                         self.apply(change).await;
                     }
                 }
-                self.put(key, payload, format).await
+                self.put(key, payload, format, next).await
             }
             Err(refusal) => {
                 let n = self.stats.count_refusal(refusal.kind());
@@ -202,7 +222,7 @@ impl Uplink {
         }
     }
 
-    async fn put(&mut self, key: OwnedKeyExpr, payload: Bytes, format: Format) -> bool {
+    async fn put(&mut self, key: OwnedKeyExpr, payload: Bytes, format: Format, next: Next) -> bool {
         let encoding = match format {
             Format::Cbor => Encoding::APPLICATION_CBOR,
             Format::Json => Encoding::APPLICATION_JSON,
@@ -221,7 +241,10 @@ impl Uplink {
                 Err(e) => tracing::warn!(%key, "declaring a publisher failed: {e}"),
             }
         }
-        let result = match self.publishers.get(&key) {
+        // Express is fixed when a publisher is declared, so the sample that ships the batch
+        // goes through the session; both paths share one queue, so order holds.
+        let batched = self.publishers.get(&key).filter(|_| next == Next::More);
+        let result = match batched {
             // Same key, same device, same format: the declared encoding stays right.
             Some(p) => p.put(payload).encoding(encoding).await,
             None => {
@@ -229,6 +252,7 @@ impl Uplink {
                     .put(key.clone(), payload)
                     .encoding(encoding)
                     .congestion_control(CongestionControl::Block)
+                    .express(next == Next::Idle)
                     .await
             }
         };

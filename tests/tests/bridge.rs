@@ -339,16 +339,29 @@ async fn a_hundred_boards_join_answer_queries_and_leave() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_qos0_flood_reaches_zenoh_whole_and_mqtt_subscribers_still_see_it() {
+async fn a_qos0_flood_reaches_zenoh_whole_in_order_and_mqtt_subscribers_still_see_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
     const SENT: u64 = 20_000;
     let s = setup(|_| {}).await;
-    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counter = arrived.clone();
+    let arrived = Arc::new(AtomicU64::new(0));
+    // The bridge sends batched and express samples down two paths; neither may overtake.
+    let out_of_order = Arc::new(AtomicU64::new(0));
+    let (counter, disorder) = (arrived.clone(), out_of_order.clone());
+    let last_plus_one = AtomicU64::new(0);
     let _sub = s
         .observer
         .declare_subscriber(keys().all(Leaf::Energy))
-        .callback(move |_| {
+        .callback(move |sample| {
             counter.fetch_add(1, Relaxed);
+            let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes()) else {
+                disorder.fetch_add(1, Relaxed);
+                return;
+            };
+            let before = last_plus_one.swap(e.ts_ms + 1, Relaxed);
+            if before > e.ts_ms {
+                disorder.fetch_add(1, Relaxed);
+            }
         })
         .await
         .unwrap();
@@ -378,6 +391,11 @@ async fn a_qos0_flood_reaches_zenoh_whole_and_mqtt_subscribers_still_see_it() {
         all_in.is_some(),
         "{} of {SENT} arrived",
         arrived.load(Relaxed)
+    );
+    assert_eq!(
+        out_of_order.load(Relaxed),
+        0,
+        "samples arrive in the order sent"
     );
     let out = watcher.wait_with_output().unwrap();
     assert_eq!(
