@@ -1,0 +1,419 @@
+//! The board's reporting: what to publish and when, what a command changes, and when to sleep.
+
+use crate::battery::BatteryModel;
+use crate::cadence::Cadence;
+use crate::command::{self, Order, Rejection};
+use crate::power::{EnergyMeter, PowerState};
+use crate::settings::Settings;
+use alloc::string::String;
+use alloc::vec::Vec;
+use swarm_bus::{
+    CadenceMode, DeviceClass, Energy, Heartbeat, Leaf, PowerSource, Role, SwarmKeys, encode,
+};
+
+pub const ONLINE: &[u8] = b"online";
+pub const OFFLINE: &[u8] = b"offline";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub status: String,
+    pub heartbeat: String,
+    pub energy: String,
+    pub cmd: String,
+}
+
+/// One publication the session should send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// QoS 1 when set: the broker acknowledges it.
+    pub acked: bool,
+    pub retain: bool,
+}
+
+impl Outgoing {
+    /// Bytes of the MQTT 5 PUBLISH on the wire: fixed header, topic, packet id for QoS 1, an
+    /// empty property block, payload.
+    pub fn wire_bytes(&self) -> usize {
+        let body = 2 + self.topic.len() + if self.acked { 2 } else { 0 } + 1 + self.payload.len();
+        let length_bytes = match body {
+            0..=127 => 1,
+            128..=16_383 => 2,
+            16_384..=2_097_151 => 3,
+            _ => 4,
+        };
+        1 + length_bytes + body
+    }
+}
+
+/// What the session does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Cadence changed (or nothing to do): keep serving.
+    Continue,
+    Identify {
+        secs: u32,
+    },
+    Sleep {
+        ms: u64,
+    },
+    Reboot,
+}
+
+/// Bytes and awake time of one report cycle: connect (if it had to), publish, until asleep or
+/// the next cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CycleFigures {
+    pub bytes_sent: usize,
+    pub publications: u32,
+}
+
+pub struct Board {
+    settings: Settings,
+    topics: Topics,
+    cadence: Cadence,
+    pub meter: EnergyMeter,
+    seq: u64,
+    next_report_ms: Option<u64>,
+    battery_pct: Option<u8>,
+    charging: Option<bool>,
+    pub rejected: u32,
+    cycle: CycleFigures,
+}
+
+impl Board {
+    pub fn new(settings: Settings, meter: EnergyMeter) -> Self {
+        let keys = SwarmKeys::new(settings.swarm.clone());
+        let id = &settings.node;
+        let topics = Topics {
+            status: keys.node_leaf(id, Leaf::Status),
+            heartbeat: keys.heartbeat(id),
+            energy: keys.energy(id),
+            cmd: keys.node_leaf(id, Leaf::Cmd),
+        };
+        Self {
+            cadence: Cadence::new(settings.cadence.clone()),
+            settings,
+            topics,
+            meter,
+            seq: 0,
+            next_report_ms: None,
+            battery_pct: None,
+            charging: None,
+            rejected: 0,
+            cycle: CycleFigures::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    pub fn mode(&self) -> CadenceMode {
+        self.cadence.mode()
+    }
+
+    pub fn heartbeat_ms(&self) -> u32 {
+        self.cadence.heartbeat_ms()
+    }
+
+    /// The retained `online` sent right after CONNACK; the Last-Will says `offline`.
+    pub fn online(&self) -> Outgoing {
+        Outgoing {
+            topic: self.topics.status.clone(),
+            payload: ONLINE.into(),
+            acked: true,
+            retain: true,
+        }
+    }
+
+    /// A session came up: report at once.
+    pub fn on_connected(&mut self, now_ms: u64) {
+        self.meter.enter(PowerState::RadioOn, now_ms);
+        self.next_report_ms = Some(now_ms);
+    }
+
+    /// A fresh ADC reading of the battery pin, or `None` on mains power.
+    pub fn observe_battery(&mut self, pin_mv: Option<u16>, charging: bool) {
+        let pct = pin_mv
+            .and_then(|mv| self.settings.battery.cell_mv(mv))
+            .map(BatteryModel::charge_pct);
+        self.battery_pct = pct;
+        self.charging = pin_mv.map(|_| charging);
+        self.cadence.observe_battery(pct, charging);
+    }
+
+    pub fn battery_pct(&self) -> Option<u8> {
+        self.battery_pct
+    }
+
+    /// When the next report is due, if a session is up.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.next_report_ms
+    }
+
+    /// The publications due at `now_ms`: a heartbeat, and an energy report every
+    /// `energy_every`-th time. `unix_ms`: wall-clock time if the board knows it.
+    pub fn due(&mut self, now_ms: u64, unix_ms: Option<u64>) -> Vec<Outgoing> {
+        let Some(at) = self.next_report_ms.filter(|at| now_ms >= *at) else {
+            return Vec::new();
+        };
+        let interval = self.cadence.heartbeat_ms();
+        // A board that fell far behind (a stall, a slow reconnect) does not burst to catch up.
+        let next = at + u64::from(interval);
+        self.next_report_ms = Some(if next <= now_ms {
+            now_ms + u64::from(interval)
+        } else {
+            next
+        });
+        self.meter.settle(now_ms);
+        let mut out = Vec::with_capacity(2);
+        let heartbeat = Heartbeat {
+            term: 0,
+            role: Role::Observer,
+            leader: None,
+            seq: self.seq,
+            cadence_ms: interval,
+            class: DeviceClass::Minimal,
+        };
+        out.push(Outgoing {
+            topic: self.topics.heartbeat.clone(),
+            payload: encode(&heartbeat),
+            acked: false,
+            retain: false,
+        });
+        let every = u64::from(self.settings.cadence.energy_every.max(1));
+        if self.seq.is_multiple_of(every) {
+            out.push(Outgoing {
+                topic: self.topics.energy.clone(),
+                payload: encode(&self.energy(unix_ms)),
+                acked: true,
+                retain: false,
+            });
+        }
+        self.seq += 1;
+        for o in &out {
+            self.cycle.bytes_sent += o.wire_bytes();
+            self.cycle.publications += 1;
+        }
+        out
+    }
+
+    fn energy(&mut self, unix_ms: Option<u64>) -> Energy {
+        let profile = self.settings.power;
+        let watts = self.meter.period_watts(&profile);
+        Energy {
+            ts_ms: unix_ms.unwrap_or(0),
+            watts,
+            source: PowerSource::Device,
+            // The estimate's own view: share of time awake.
+            cpu_pct: awake_pct(&self.meter),
+            temp_c: None,
+            battery_pct: self.battery_pct,
+            charging: self.charging,
+            wh_total: self.meter.wh_total(&profile),
+            co2_g: 0.0,
+        }
+    }
+
+    /// Applies a command from the `cmd` topic. Cadence orders take effect at once (the next
+    /// report goes out now, at the new cadence); the rest are for the session to carry out.
+    pub fn on_command(&mut self, payload: &[u8], now_ms: u64) -> Result<Action, Rejection> {
+        let order = command::read(payload, &self.settings.cadence).inspect_err(|_| {
+            self.rejected = self.rejected.saturating_add(1);
+        })?;
+        Ok(match order {
+            Order::SetInterval { ms } => {
+                self.cadence.set_base_ms(ms);
+                self.next_report_ms = self.next_report_ms.map(|_| now_ms);
+                Action::Continue
+            }
+            Order::SetMode(mode) => {
+                self.cadence.pin(mode);
+                self.next_report_ms = self.next_report_ms.map(|_| now_ms);
+                Action::Continue
+            }
+            Order::Identify { secs } => Action::Identify { secs },
+            Order::Sleep { secs } => Action::Sleep {
+                ms: u64::from(secs) * 1000,
+            },
+            Order::Reboot => Action::Reboot,
+        })
+    }
+
+    /// After the reports of a cycle went out: how long to deep-sleep, when the settings ask
+    /// for sleep at this cadence. The time already awake in this cycle is taken off.
+    pub fn sleep_after_reports(&self, now_ms: u64) -> Option<u64> {
+        let from = self.settings.deep_sleep_from_ms?;
+        let interval = self.cadence.heartbeat_ms();
+        if interval < from {
+            return None;
+        }
+        let next = self.next_report_ms?;
+        Some(next.saturating_sub(now_ms))
+    }
+
+    /// The figures of the cycle so far, and a fresh count for the next.
+    pub fn take_cycle(&mut self) -> CycleFigures {
+        core::mem::take(&mut self.cycle)
+    }
+
+    /// The session ended; reports wait for the next one.
+    pub fn on_disconnected(&mut self, now_ms: u64) {
+        self.next_report_ms = None;
+        self.meter.enter(PowerState::CpuActive, now_ms);
+    }
+}
+
+fn awake_pct(m: &EnergyMeter) -> u8 {
+    let total = m.radio_ms + m.cpu_ms + m.sleep_ms;
+    if total == 0 {
+        return 100;
+    }
+    ((m.radio_ms + m.cpu_ms) * 100 / total) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_bus::{Command, CommandOp, NodeId, SwarmName, decode};
+
+    fn board() -> Board {
+        let settings = Settings::new(SwarmName::new("lab").unwrap(), NodeId::new("c3").unwrap());
+        Board::new(settings, EnergyMeter::default())
+    }
+
+    #[test]
+    fn wire_bytes_count_the_mqtt_5_publish() {
+        let o = Outgoing {
+            topic: "a/b".into(),
+            payload: alloc::vec![0; 10],
+            acked: true,
+            retain: false,
+        };
+        // 1 type + 1 length + 2 topic length + 3 topic + 2 packet id + 1 properties + 10.
+        assert_eq!(o.wire_bytes(), 20);
+        let big = Outgoing {
+            payload: alloc::vec![0; 200],
+            acked: false,
+            ..o
+        };
+        assert_eq!(big.wire_bytes(), 1 + 2 + 2 + 3 + 1 + 200);
+    }
+
+    #[test]
+    fn topics_are_the_swarm_bus_keys() {
+        let b = board();
+        assert_eq!(b.topics().status, "swarm/lab/node/c3/status");
+        assert_eq!(b.topics().cmd, "swarm/lab/node/c3/cmd");
+        assert_eq!(b.topics().energy, "swarm/lab/node/c3/energy");
+    }
+
+    #[test]
+    fn reports_follow_the_cadence_and_never_burst() {
+        let mut b = board();
+        assert!(b.due(0, None).is_empty(), "nothing before a session");
+        b.on_connected(1000);
+        let first = b.due(1000, Some(42));
+        assert_eq!(first.len(), 2);
+        let hb: Heartbeat = decode(&first[0].payload).unwrap();
+        assert_eq!(
+            (hb.seq, hb.cadence_ms, hb.class),
+            (0, 10_000, DeviceClass::Minimal)
+        );
+        let energy: Energy = decode(&first[1].payload).unwrap();
+        assert_eq!(energy.ts_ms, 42);
+        assert!(first[1].acked && !first[0].acked);
+        assert!(b.due(10_999, None).is_empty());
+        let second = b.due(11_000, None);
+        assert_eq!(second.len(), 2);
+        // A stall of a minute gives one report, then the cadence resumes from now.
+        let third = b.due(71_000, None);
+        assert_eq!(third.len(), 2);
+        assert!(b.due(71_001, None).is_empty());
+        assert_eq!(b.next_due_ms(), Some(81_000));
+        let figures = b.take_cycle();
+        assert_eq!(figures.publications, 6);
+        let all = first.iter().chain(&second).chain(&third);
+        assert_eq!(
+            figures.bytes_sent,
+            all.map(Outgoing::wire_bytes).sum::<usize>()
+        );
+        assert_eq!(b.take_cycle(), CycleFigures::default(), "a fresh count");
+    }
+
+    #[test]
+    fn a_cadence_command_applies_at_once() {
+        let mut b = board();
+        b.on_connected(0);
+        b.due(0, None);
+        let cmd = encode(&Command {
+            op: CommandOp::SetInterval,
+            arg: 2000,
+        });
+        assert_eq!(b.on_command(&cmd, 500), Ok(Action::Continue));
+        let hb: Heartbeat = decode(&b.due(500, None)[0].payload).unwrap();
+        assert_eq!(hb.cadence_ms, 2000);
+        assert_eq!(b.next_due_ms(), Some(2500));
+        let pin = encode(&Command {
+            op: CommandOp::SetMode,
+            arg: 3,
+        });
+        b.on_command(&pin, 600).unwrap();
+        assert_eq!(b.mode(), CadenceMode::Emergency);
+        assert_eq!(b.heartbeat_ms(), 8000);
+        assert!(b.on_command(b"\xff\x00", 700).is_err());
+        assert_eq!(b.rejected, 1);
+    }
+
+    #[test]
+    fn a_low_battery_reading_slows_the_reports() {
+        let mut b = board();
+        b.observe_battery(Some(1900), false); // 3.8 V cell: 40 %
+        assert_eq!(b.battery_pct(), Some(40));
+        assert_eq!(b.mode(), CadenceMode::Normal);
+        b.observe_battery(Some(1860), false); // 3.72 V: under 20 %
+        assert_eq!(b.mode(), CadenceMode::Conservative);
+        b.observe_battery(Some(1700), false); // 3.4 V: almost empty
+        assert_eq!(b.mode(), CadenceMode::Emergency);
+        b.observe_battery(None, false);
+        assert_eq!(b.mode(), CadenceMode::Normal, "on mains");
+    }
+
+    #[test]
+    fn deep_sleep_fills_the_gap_to_the_next_report() {
+        let mut settings =
+            Settings::new(SwarmName::new("lab").unwrap(), NodeId::new("c3").unwrap());
+        settings.cadence.base_ms = 60_000;
+        settings.deep_sleep_from_ms = Some(30_000);
+        let mut b = Board::new(settings, EnergyMeter::default());
+        b.on_connected(0);
+        b.due(0, None);
+        assert_eq!(b.sleep_after_reports(1_500), Some(58_500));
+        let fast = encode(&Command {
+            op: CommandOp::SetInterval,
+            arg: 10_000,
+        });
+        b.on_command(&fast, 2000).unwrap();
+        assert_eq!(
+            b.sleep_after_reports(2000),
+            None,
+            "too short a cadence to sleep"
+        );
+    }
+
+    #[test]
+    fn a_sleep_command_asks_the_session_to_sleep() {
+        let mut b = board();
+        let sleep = encode(&Command {
+            op: CommandOp::Sleep,
+            arg: 30,
+        });
+        assert_eq!(b.on_command(&sleep, 0), Ok(Action::Sleep { ms: 30_000 }));
+    }
+}

@@ -1,0 +1,266 @@
+//! One MQTT 5 session over whatever byte stream the caller opened: the ESP32's embassy-net
+//! TCP socket, or std TCP in the host simulator. rust-mqtt does the packets; this module adds
+//! what rust-mqtt leaves to its user (keep-alive pings and the reconnect decision) and wires
+//! the board's reports and commands to it.
+
+use crate::board::{Action, Board, OFFLINE, Outgoing};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::num::NonZero;
+use embassy_futures::select::{Either, select};
+use rust_mqtt::Bytes;
+use rust_mqtt::buffer::AllocBuffer;
+use rust_mqtt::client::Client;
+use rust_mqtt::client::event::Event;
+use rust_mqtt::client::options::{
+    ConnectOptions, PublicationOptions, SubscriptionOptions, TopicReference, WillOptions,
+};
+use rust_mqtt::config::KeepAlive;
+use rust_mqtt::io::Transport;
+use rust_mqtt::types::{MqttBinary, MqttString, TopicFilter, TopicName};
+
+/// The board's clock. `now_ms` is monotonic; `unix_ms` is wall-clock time if known.
+pub trait Clock {
+    fn now_ms(&self) -> u64;
+    fn unix_ms(&self) -> Option<u64>;
+    fn sleep_until(&self, at_ms: u64) -> impl core::future::Future<Output = ()>;
+}
+
+/// What the session needs from the board besides the network.
+pub trait Hardware {
+    /// The battery pin in mV, or `None` on mains power.
+    fn battery_pin_mv(&mut self) -> Option<u16>;
+    fn charging(&mut self) -> bool;
+    fn identify(&mut self, secs: u32);
+    /// Where the board says what happened: serial on the ESP32, tracing on the host.
+    fn note(&mut self, note: Note<'_>);
+}
+
+#[derive(Debug)]
+pub enum Note<'a> {
+    Connected,
+    CommandObeyed {
+        payload_len: usize,
+    },
+    CommandRejected {
+        reason: &'a str,
+    },
+    /// A report cycle went out: bytes on the wire and ms awake since the cycle began.
+    Cycle {
+        bytes: usize,
+        publications: u32,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum End {
+    /// The connection or the broker failed; reconnect after the link's backoff.
+    Lost(String),
+    /// Deep-sleep this long (a command, or the cadence), then start over.
+    Sleep {
+        ms: u64,
+    },
+    Reboot,
+}
+
+/// How long to wait for a PINGRESP or for the acknowledgements before sleeping.
+const ACK_WAIT_MS: u64 = 5_000;
+
+type MqttClient<'c, N> = Client<'c, 'c, N, AllocBuffer, 1, 4, 4, 1, 0, 0, 0>;
+
+/// Connects on `net` and serves until the session ends. The board keeps its cadence, meter and
+/// sequence numbers across sessions.
+pub async fn serve<N: Transport, C: Clock, H: Hardware>(
+    board: &mut Board,
+    net: N,
+    clock: &C,
+    hw: &mut H,
+) -> End {
+    let mut buffer = AllocBuffer;
+    let mut client: MqttClient<'_, N> = Client::new(&mut buffer);
+    let settings = board.settings().clone();
+    let topics = board.topics().clone();
+    let (Some(will_topic), Some(cmd_filter)) = (
+        MqttString::try_from(topics.status.as_str())
+            .ok()
+            .and_then(TopicName::new),
+        MqttString::try_from(topics.cmd.as_str())
+            .ok()
+            .and_then(TopicFilter::new),
+    ) else {
+        return End::Lost(format!(
+            "topic `{}` is not a valid MQTT topic",
+            topics.status
+        ));
+    };
+    let Ok(offline) = MqttBinary::try_from(OFFLINE) else {
+        return End::Lost("will payload".into());
+    };
+    let keep_alive_s = settings.keep_alive_s.max(5);
+    let Some(keep_alive) = NonZero::new(keep_alive_s) else {
+        return End::Lost("keep-alive".into());
+    };
+    let mut options = ConnectOptions::new()
+        .clean_start()
+        .keep_alive(KeepAlive::Seconds(keep_alive))
+        .will(
+            WillOptions::new(will_topic, offline)
+                .at_least_once()
+                .retain(),
+        );
+    if let Some(user) = settings
+        .user
+        .as_deref()
+        .and_then(|u| MqttString::try_from(u).ok())
+    {
+        options = options.user_name(user);
+    }
+    if let Some(pass) = settings
+        .password
+        .as_deref()
+        .and_then(|p| MqttBinary::try_from(p).ok())
+    {
+        options = options.password(pass);
+    }
+    let client_id = MqttString::try_from(settings.node.as_str()).ok();
+    if let Err(e) = client.connect(net, &options, client_id).await {
+        return End::Lost(format!("MQTT connect: {e:?}"));
+    }
+    hw.note(Note::Connected);
+    let now = clock.now_ms();
+    board.observe_battery(hw.battery_pin_mv(), hw.charging());
+    board.on_connected(now);
+    if let Err(e) = publish(&mut client, &board.online()).await {
+        return End::Lost(e);
+    }
+    let subscription = SubscriptionOptions::new().at_least_once();
+    if let Err(e) = client.subscribe(cmd_filter, &subscription).await {
+        return End::Lost(format!("subscribe: {e:?}"));
+    }
+    let half_keep_alive = u64::from(keep_alive_s) * 500;
+    let mut last_sent = now;
+    let mut ping_sent: Option<u64> = None;
+    // The online status and every energy report ask for PUBACK; sleep waits for them.
+    let mut unacked: u32 = 1;
+    let mut acks_since: u64 = now;
+    loop {
+        let now = clock.now_ms();
+        let due = board.due(now, clock.unix_ms());
+        if !due.is_empty() {
+            for o in &due {
+                if let Err(e) = publish(&mut client, o).await {
+                    return End::Lost(e);
+                }
+                if o.acked {
+                    unacked += 1;
+                }
+            }
+            last_sent = now;
+            acks_since = now;
+            let figures = board.take_cycle();
+            hw.note(Note::Cycle {
+                bytes: figures.bytes_sent,
+                publications: figures.publications,
+            });
+        }
+        if let Some(ms) = board.sleep_after_reports(now)
+            && (unacked == 0 || now >= acks_since + ACK_WAIT_MS)
+        {
+            board.on_disconnected(now);
+            board.observe_battery(hw.battery_pin_mv(), hw.charging());
+            return End::Sleep { ms };
+        }
+        if let Some(sent) = ping_sent
+            && now >= sent + ACK_WAIT_MS.max(half_keep_alive)
+        {
+            board.on_disconnected(now);
+            return End::Lost("no PINGRESP: the broker is gone".into());
+        }
+        if ping_sent.is_none() && now >= last_sent + half_keep_alive {
+            if let Err(e) = client.ping().await {
+                board.on_disconnected(now);
+                return End::Lost(format!("ping: {e:?}"));
+            }
+            ping_sent = Some(now);
+            last_sent = now;
+        }
+        let mut wake = last_sent + half_keep_alive;
+        if let Some(due) = board.next_due_ms() {
+            wake = wake.min(due);
+        }
+        if let Some(sent) = ping_sent {
+            wake = wake.min(sent + ACK_WAIT_MS.max(half_keep_alive));
+        }
+        if unacked > 0 && board.sleep_after_reports(now).is_some() {
+            wake = wake.min(acks_since + ACK_WAIT_MS);
+        }
+        let header = match select(client.poll_header(), clock.sleep_until(wake)).await {
+            Either::First(Ok(h)) => h,
+            Either::First(Err(e)) => {
+                board.on_disconnected(clock.now_ms());
+                return End::Lost(format!("reading: {e:?}"));
+            }
+            Either::Second(()) => continue,
+        };
+        // Copied out: the event borrows the client's buffer, and acting may publish.
+        let command = match client.poll_body(header).await {
+            Ok(Event::Publish(p)) => Some(Vec::from(&*p.message)),
+            Ok(Event::Pingresp) => {
+                ping_sent = None;
+                None
+            }
+            Ok(Event::PublishAcknowledged(_) | Event::PublishRejected(_)) => {
+                unacked = unacked.saturating_sub(1);
+                None
+            }
+            Ok(_) => None,
+            Err(e) => {
+                board.on_disconnected(clock.now_ms());
+                return End::Lost(format!("reading: {e:?}"));
+            }
+        };
+        let Some(payload) = command else { continue };
+        match board.on_command(&payload, clock.now_ms()) {
+            Ok(action) => {
+                hw.note(Note::CommandObeyed {
+                    payload_len: payload.len(),
+                });
+                match action {
+                    Action::Continue => {}
+                    Action::Identify { secs } => hw.identify(secs),
+                    Action::Sleep { ms } => {
+                        board.on_disconnected(clock.now_ms());
+                        return End::Sleep { ms };
+                    }
+                    Action::Reboot => return End::Reboot,
+                }
+            }
+            Err(rejection) => hw.note(Note::CommandRejected {
+                reason: &rejection.0,
+            }),
+        }
+    }
+}
+
+async fn publish<N: Transport>(client: &mut MqttClient<'_, N>, o: &Outgoing) -> Result<(), String> {
+    let Some(topic) = MqttString::try_from(o.topic.as_str())
+        .ok()
+        .and_then(TopicName::new)
+    else {
+        return Err(format!("topic `{}` is not a valid MQTT topic", o.topic));
+    };
+    let mut options = PublicationOptions::new(TopicReference::Name(topic));
+    if o.acked {
+        options = options.at_least_once();
+    }
+    if o.retain {
+        options = options.retain();
+    }
+    client
+        .publish(&options, Bytes::from(o.payload.as_slice()))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("publishing on {}: {e:?}", o.topic))
+}
