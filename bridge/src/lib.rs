@@ -12,6 +12,7 @@ pub mod config;
 pub mod embedded;
 pub mod external;
 pub mod frame;
+pub mod fw_sim;
 pub mod gate;
 pub mod i2c_peripheral;
 pub mod i2c_sensors;

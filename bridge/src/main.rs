@@ -139,6 +139,20 @@ struct DevicesArgs {
     /// Log in as the device id with this password.
     #[arg(long)]
     password: Option<String>,
+    /// Run the ESP32 firmware's own core (`firmware/core`) in each board instead of the
+    /// rumqttc stand-in: its connect state machine, cadence, command checks and energy
+    /// estimate. Prints each report cycle's bytes for the first board.
+    #[arg(long)]
+    firmware_core: bool,
+    /// With --firmware-core: deep-sleep between reports once the interval is at least this.
+    #[arg(long, requires = "firmware_core")]
+    deep_sleep_from_ms: Option<u32>,
+    /// With --firmware-core: the battery pin's mV at start (1:2 divider; 2050 is a 4.1 V cell).
+    #[arg(long, default_value_t = 2050, requires = "firmware_core")]
+    battery_pin_mv: u16,
+    /// With --firmware-core: how many mV the pin falls each minute.
+    #[arg(long, default_value_t = 0, requires = "firmware_core")]
+    drain_mv_per_min: u16,
 }
 
 fn main() -> std::process::ExitCode {
@@ -263,6 +277,9 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         // rumqttc, like the firmware's client, does not go below 5 s.
         bail!("--keep-alive-s must be at least 5");
     }
+    if args.firmware_core {
+        return firmware_devices(args, host, port).await;
+    }
     let opts = SimOptions {
         host,
         port,
@@ -278,6 +295,40 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         r = swarm_bridge::sim::run(opts, counters.clone()) => r?,
         _ = shutdown() => {}
     }
+    Ok(())
+}
+
+async fn firmware_devices(args: DevicesArgs, host: String, port: u16) -> anyhow::Result<()> {
+    let interval_ms = u32::try_from(args.interval_ms.clamp(100, 3_600_000))?;
+    let keep_alive_s = u16::try_from(args.keep_alive_s).context("--keep-alive-s is too long")?;
+    let opts = swarm_bridge::fw_sim::FirmwareSimOptions {
+        host,
+        port,
+        swarm: args.swarm,
+        prefix: args.prefix,
+        count: args.count,
+        interval_ms,
+        keep_alive_s,
+        password: args.password,
+        deep_sleep_from_ms: args.deep_sleep_from_ms,
+        battery_pin_mv: args.battery_pin_mv,
+        drain_mv_per_min: args.drain_mv_per_min,
+    };
+    let counters = Arc::new(swarm_bridge::fw_sim::FirmwareSimCounters::default());
+    tokio::select! {
+        r = swarm_bridge::fw_sim::run(opts, counters.clone()) => r?,
+        _ = shutdown() => {}
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let cycles = counters.cycles.load(Relaxed);
+    let bytes = counters.bytes_sent.load(Relaxed);
+    println!(
+        "{cycles} report cycles, {bytes} bytes sent ({} per cycle), {} sessions, {} commands obeyed, {} rejected",
+        bytes.checked_div(cycles).unwrap_or(0),
+        counters.sessions.load(Relaxed),
+        counters.commands.load(Relaxed),
+        counters.rejected_commands.load(Relaxed),
+    );
     Ok(())
 }
 
