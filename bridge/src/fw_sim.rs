@@ -78,7 +78,10 @@ impl Hardware for SimulatedHardware {
     fn battery_pin_mv(&mut self) -> Option<u16> {
         let minutes = self.start.elapsed().as_secs() / 60;
         let drop = u64::from(self.drain_mv_per_min) * minutes;
-        Some(self.pin_mv.saturating_sub(drop.min(u64::from(u16::MAX)) as u16))
+        Some(
+            self.pin_mv
+                .saturating_sub(drop.min(u64::from(u16::MAX)) as u16),
+        )
     }
 
     fn charging(&mut self) -> bool {
@@ -111,7 +114,10 @@ impl Hardware for SimulatedHardware {
                 self.counters.cycles.fetch_add(1, Relaxed);
                 self.counters.bytes_sent.fetch_add(bytes as u64, Relaxed);
                 if self.verbose {
-                    println!("{}: report cycle, {publications} publications, {bytes} bytes", self.id);
+                    println!(
+                        "{}: report cycle, {publications} publications, {bytes} bytes",
+                        self.id
+                    );
                 }
             }
         }
@@ -196,7 +202,8 @@ async fn board(
                     let _ = stream.set_nodelay(true);
                     link.on(LinkEvent::Reached(Stage::Tcp), now, random);
                     hw.connected = false;
-                    let end = session::serve(&mut board, FromTokio::new(stream), &clock, &mut hw).await;
+                    let end =
+                        session::serve(&mut board, FromTokio::new(stream), &clock, &mut hw).await;
                     let now = clock.now_ms();
                     if hw.connected {
                         link.on(LinkEvent::Reached(Stage::Mqtt), now, random);
@@ -214,7 +221,9 @@ async fn board(
                         End::Sleep { ms } => {
                             let awake = board.meter.radio_ms + board.meter.cpu_ms;
                             if verbose {
-                                println!("{id}: deep sleep for {ms} ms, awake {awake} ms in total so far");
+                                println!(
+                                    "{id}: deep sleep for {ms} ms, awake {awake} ms in total so far"
+                                );
                             }
                             board.meter.enter(PowerState::DeepSleep, now);
                             clock.sleep_until(now + ms).await;

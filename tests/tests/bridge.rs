@@ -622,6 +622,16 @@ struct Boards {
 
 impl Boards {
     fn spawn(port: u16, count: usize, prefix: &str, keep_alive_s: u64) -> Boards {
+        Self::spawn_with(port, count, prefix, keep_alive_s, &["--interval-ms", "500"])
+    }
+
+    fn spawn_with(
+        port: u16,
+        count: usize,
+        prefix: &str,
+        keep_alive_s: u64,
+        extra: &[&str],
+    ) -> Boards {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(swarm_bridge_bin())
             .args([
@@ -631,7 +641,8 @@ impl Boards {
                 "--mqtt",
                 &format!("127.0.0.1:{port}"),
             ])
-            .args(["--swarm", SWARM, "--prefix", prefix, "--interval-ms", "500"])
+            .args(["--swarm", SWARM, "--prefix", prefix])
+            .args(extra)
             .args(["--keep-alive-s", &keep_alive_s.to_string()])
             .env_remove("SWARM_CONFIG")
             .env("SWARM_LOG", "info")
@@ -657,6 +668,79 @@ impl Drop for Boards {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The firmware's end-to-end test: boards running the firmware core (`firmware/core`) over std
+/// TCP join through the embedded broker, answer energy queries, follow a cadence command,
+/// reject a bad one, and drop out when killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_core_boards_join_obey_and_drop_out_when_killed() {
+    let s = setup(|_| {}).await;
+    let extra = [
+        "--firmware-core",
+        "--interval-ms",
+        "2000",
+        "--battery-pin-mv",
+        "1900",
+    ];
+    let mut boards = Boards::spawn_with(s.mqtt_port, 3, "fw", 5, &extra);
+    let joined = eventually(Duration::from_secs(20), || async {
+        let replies = query_cbor::<Energy>(
+            &s.observer,
+            &keys().all(Leaf::Energy),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_or_default();
+        (replies.len() == 3).then_some(replies)
+    })
+    .await;
+    let replies = joined.unwrap_or_else(|| panic!("boards' log:\n{}", boards.log()));
+    for r in &replies {
+        let e = r.msg.as_ref().expect("a CBOR energy sample");
+        assert_eq!(e.source, swarm_bus::PowerSource::Device, "{}", r.key);
+        // A 1.9 V pin behind the 1:2 divider is a 3.8 V cell: 40 % on the LiPo curve.
+        assert_eq!(e.battery_pct, Some(40), "{}", r.key);
+    }
+    let members = s.members().await;
+    assert_eq!(members.len(), 3, "{members:?}");
+
+    let device = id("fw-1");
+    let hb = s.subscribe(&keys().heartbeat(&device)).await;
+    let cmd_key = keys().node_leaf(&device, Leaf::Cmd);
+    let bad = Cmd {
+        op: CommandOp::SetMode,
+        arg: 9,
+    };
+    publish(&s.observer, &cmd_key, &bad).await.unwrap();
+    let faster = Cmd {
+        op: CommandOp::SetInterval,
+        arg: 1000,
+    };
+    publish(&s.observer, &cmd_key, &faster).await.unwrap();
+    let obeyed = eventually(Duration::from_secs(10), || async {
+        let sample = next(&hb, Duration::from_secs(3)).await?;
+        let msg: swarm_bus::Heartbeat = swarm_bus::decode(&sample.payload().to_bytes()).ok()?;
+        (msg.cadence_ms == 1000).then_some(())
+    })
+    .await;
+    assert!(obeyed.is_some(), "boards' log:\n{}", boards.log());
+    assert!(
+        boards.log().contains("command rejected: no cadence mode 9"),
+        "boards' log:\n{}",
+        boards.log()
+    );
+
+    boards.signal(nix::sys::signal::Signal::SIGKILL);
+    let gone = eventually(Duration::from_secs(15), || async {
+        s.members().await.is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "tokens still declared after the boards died: {:?}",
+        s.members().await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
