@@ -67,6 +67,8 @@ pub enum End {
 
 /// How long to wait for a PINGRESP or for the acknowledgements before sleeping.
 const ACK_WAIT_MS: u64 = 5_000;
+const CONNECT_TIMEOUT_MS: u64 = 10_000;
+const MAX_PACKET_BYTES: u32 = 4096;
 
 type MqttClient<'c, N> = Client<'c, 'c, N, AllocBuffer, 1, 4, 4, 1, 0, 0, 0>;
 
@@ -125,8 +127,21 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         options = options.password(pass);
     }
     let client_id = MqttString::try_from(settings.node.as_str()).ok();
-    if let Err(e) = client.connect(net, &options, client_id).await {
-        return End::Lost(format!("MQTT connect: {e:?}"));
+    // Incoming packets are commands of a few bytes; a broker may not make the board allocate
+    // for more.
+    if let Some(max) = NonZero::new(MAX_PACKET_BYTES) {
+        options = options.maximum_packet_size(max);
+    }
+    let give_up = clock.now_ms() + CONNECT_TIMEOUT_MS;
+    match select(
+        client.connect(net, &options, client_id),
+        clock.sleep_until(give_up),
+    )
+    .await
+    {
+        Either::First(Ok(_)) => {}
+        Either::First(Err(e)) => return End::Lost(format!("MQTT connect: {e:?}")),
+        Either::Second(()) => return End::Lost("no CONNACK within 10 s".into()),
     }
     hw.note(Note::Connected);
     let now = clock.now_ms();
@@ -147,6 +162,9 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
     let mut acks_since: u64 = now;
     loop {
         let now = clock.now_ms();
+        if board.next_due_ms().is_some_and(|at| now >= at) {
+            board.observe_battery(hw.battery_pin_mv(), hw.charging());
+        }
         let due = board.due(now, clock.unix_ms());
         if !due.is_empty() {
             for o in &due {
