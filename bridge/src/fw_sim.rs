@@ -189,6 +189,7 @@ async fn board(
     let mut board = Board::new(settings, EnergyMeter::default());
     board.meter.enter(PowerState::CpuActive, 0);
     let mut random = u32::from_le_bytes(rand::random::<[u8; 4]>());
+    let mut awake_before = 0;
     loop {
         random = random.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         let now = clock.now_ms();
@@ -219,12 +220,15 @@ async fn board(
                             link.on(event, now, random);
                         }
                         End::Sleep { ms } => {
+                            board.meter.settle(now);
                             let awake = board.meter.radio_ms + board.meter.cpu_ms;
                             if verbose {
                                 println!(
-                                    "{id}: deep sleep for {ms} ms, awake {awake} ms in total so far"
+                                    "{id}: awake {} ms this cycle, deep sleep for {ms} ms",
+                                    awake - awake_before
                                 );
                             }
+                            awake_before = awake;
                             board.meter.enter(PowerState::DeepSleep, now);
                             clock.sleep_until(now + ms).await;
                             board.meter.enter(PowerState::CpuActive, clock.now_ms());

@@ -61,7 +61,7 @@ wire_enum! {
     pub enum CommandOp {
         /// arg: heartbeat interval in ms.
         SetInterval = 0 => "set_interval",
-        /// arg: a `CadenceMode` number; pins the mode.
+        /// arg: a `CadenceMode` number pins the mode; 255 unpins it.
         SetMode = 1 => "set_mode",
         /// arg: seconds to blink or otherwise show itself.
         Identify = 2 => "identify",
