@@ -97,7 +97,7 @@ impl Hardware for SimulatedHardware {
             Note::Connected => {
                 self.connected = true;
                 self.counters.sessions.fetch_add(1, Relaxed);
-                tracing::debug!(device = %self.id, "MQTT session up");
+                tracing::info!(device = %self.id, "MQTT session up");
             }
             Note::CommandObeyed { payload_len } => {
                 self.counters.commands.fetch_add(1, Relaxed);

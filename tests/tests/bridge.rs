@@ -743,6 +743,34 @@ async fn firmware_core_boards_join_obey_and_drop_out_when_killed() {
     );
 }
 
+/// rust-mqtt sends no keep-alive of its own: the core's pings must hold a session whose reports
+/// are further apart than the broker's 1.5 × keep-alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_core_pings_keep_a_quiet_session_alive() {
+    let s = setup(|_| {}).await;
+    let extra = ["--firmware-core", "--interval-ms", "60000"];
+    let boards = Boards::spawn_with(s.mqtt_port, 1, "quiet", 5, &extra);
+    eventually(Duration::from_secs(10), || async {
+        (s.members().await.len() == 1).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("board never joined; log:\n{}", boards.log()));
+    // Three keep-alive deadlines (7.5 s each) pass without a report.
+    let watch_until = std::time::Instant::now() + Duration::from_secs(16);
+    while std::time::Instant::now() < watch_until {
+        let members = s.members().await;
+        assert_eq!(
+            members.len(),
+            1,
+            "the board dropped out; log:\n{}",
+            boards.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let sessions = boards.log().matches("MQTT session up").count();
+    assert_eq!(sessions, 1, "the board reconnected; log:\n{}", boards.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_over_tls_has_the_same_logins_and_acl() {
     let dir = tempfile::tempdir().unwrap();
