@@ -1,3 +1,4 @@
 //! The parts of swarm-node that other code (tests, the simulator) drives directly.
 
+pub mod cadence;
 pub mod election;

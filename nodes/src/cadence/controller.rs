@@ -1,0 +1,386 @@
+//! The cadence controller: a mode from loss, battery and the operator's pin; intervals from the
+//! mode, the swarm's size and the election's bound.
+//!
+//! `max_interval_ms` bounds the heartbeat; energy and anti-entropy stretch up to 16× their
+//! base, which lets emergency mode and a large swarm really save.
+//!
+//! Hysteresis, so noisy inputs do not flap the mode: loss turns `aggressive` on at
+//! `LOSS_ON` and off only below `LOSS_OFF`; the battery floor rises at a threshold and falls
+//! only `BATTERY_MARGIN_PCT` above it; and any change the inputs ask for must hold for
+//! `dwell_ms` before it is taken. An operator's pin applies at once.
+
+use super::loss::LossTracker;
+use swarm_bus::{CadenceMode, NodeId};
+
+const LOSS_ON: f64 = 0.10;
+const LOSS_OFF: f64 = 0.03;
+const BATTERY_MARGIN_PCT: u8 = 5;
+/// Above this many members, per-node streams slow down so the total stays bounded.
+const SMALL_SWARM: usize = 20;
+/// How far energy and anti-entropy intervals may stretch past their base.
+const STRETCH: u64 = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Intervals in `normal` mode for a small swarm.
+    pub heartbeat_ms: u32,
+    pub energy_ms: u32,
+    pub anti_entropy_ms: u32,
+    /// Every interval is clamped to `[min_ms, max_ms]`.
+    pub min_ms: u32,
+    pub max_ms: u32,
+    /// The leader's heartbeat never gets slower than this, whatever the mode: followers start
+    /// an election after `election_timeout_min_ms`, so a third of it leaves room for two losses.
+    pub leader_heartbeat_max_ms: u32,
+    pub low_battery_pct: u8,
+    pub critical_battery_pct: u8,
+    /// How long the inputs must ask for a new mode before it is taken.
+    pub dwell_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 500,
+            energy_ms: 5_000,
+            anti_entropy_ms: 30_000,
+            min_ms: 250,
+            max_ms: 10_000,
+            leader_heartbeat_max_ms: 500,
+            low_battery_pct: 20,
+            critical_battery_pct: 10,
+            dwell_ms: 10_000,
+        }
+    }
+}
+
+/// What the node should do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub mode: CadenceMode,
+    pub pinned: bool,
+    pub heartbeat_ms: u32,
+    pub energy_ms: u32,
+    pub anti_entropy_ms: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CadenceController {
+    limits: Limits,
+    mode: CadenceMode,
+    pinned: Option<CadenceMode>,
+    /// A mode the inputs have asked for since this time.
+    pending: Option<(CadenceMode, u64)>,
+    lossy: bool,
+    battery_floor: CadenceMode,
+    loss: LossTracker,
+    live_peers: usize,
+    leader: bool,
+}
+
+fn rank(mode: CadenceMode) -> u8 {
+    match mode {
+        CadenceMode::Aggressive => 0,
+        CadenceMode::Normal => 1,
+        CadenceMode::Conservative => 2,
+        CadenceMode::Emergency => 3,
+    }
+}
+
+fn slower(a: CadenceMode, b: CadenceMode) -> CadenceMode {
+    if rank(a) >= rank(b) { a } else { b }
+}
+
+/// Interval multiplier, in halves: aggressive ½×, normal 1×, conservative 2×, emergency 4×.
+fn halves(mode: CadenceMode) -> u64 {
+    match mode {
+        CadenceMode::Aggressive => 1,
+        CadenceMode::Normal => 2,
+        CadenceMode::Conservative => 4,
+        CadenceMode::Emergency => 8,
+    }
+}
+
+impl CadenceController {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            loss: LossTracker::new(limits.dwell_ms.max(1_000)),
+            limits,
+            mode: CadenceMode::Normal,
+            pinned: None,
+            pending: None,
+            lossy: false,
+            battery_floor: CadenceMode::Normal,
+            live_peers: 0,
+            leader: false,
+        }
+    }
+
+    pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, now_ms: u64) {
+        self.loss.heartbeat(peer, seq, now_ms);
+    }
+
+    pub fn peer_left(&mut self, peer: &NodeId) {
+        self.loss.forget(peer);
+    }
+
+    pub fn set_live_peers(&mut self, n: usize) {
+        self.live_peers = n;
+    }
+
+    pub fn set_leader(&mut self, leader: bool) {
+        self.leader = leader;
+    }
+
+    /// `None`: on mains. Charging lifts the floor like mains does.
+    pub fn set_battery(&mut self, pct: Option<u8>, charging: bool) {
+        let Some(pct) = pct.filter(|_| !charging) else {
+            self.battery_floor = CadenceMode::Normal;
+            return;
+        };
+        let (low, critical) = (
+            self.limits.low_battery_pct,
+            self.limits.critical_battery_pct,
+        );
+        let below = |threshold: u8, mode: CadenceMode| {
+            if rank(self.battery_floor) >= rank(mode) {
+                pct < threshold.saturating_add(BATTERY_MARGIN_PCT)
+            } else {
+                pct < threshold
+            }
+        };
+        self.battery_floor = if below(critical, CadenceMode::Emergency) {
+            CadenceMode::Emergency
+        } else if below(low, CadenceMode::Conservative) {
+            CadenceMode::Conservative
+        } else {
+            CadenceMode::Normal
+        };
+    }
+
+    /// The operator's mode, or `None` to let the inputs decide again. Takes effect at once.
+    pub fn pin(&mut self, mode: Option<CadenceMode>) {
+        self.pinned = mode;
+        self.pending = None;
+        self.mode = self.wanted();
+    }
+
+    fn wanted(&self) -> CadenceMode {
+        let chosen = self.pinned.unwrap_or(if self.lossy {
+            CadenceMode::Aggressive
+        } else {
+            CadenceMode::Normal
+        });
+        // A battery about to die outranks the operator and the network.
+        if self.battery_floor == CadenceMode::Normal {
+            chosen
+        } else {
+            slower(chosen, self.battery_floor)
+        }
+    }
+
+    /// Re-evaluates the mode at `now_ms` and returns the intervals to use from now on.
+    pub fn tick(&mut self, now_ms: u64) -> Decision {
+        let loss = self.loss.loss_rate(now_ms);
+        self.lossy = if self.lossy {
+            loss > LOSS_OFF
+        } else {
+            loss >= LOSS_ON
+        };
+        let wanted = self.wanted();
+        if wanted == self.mode {
+            self.pending = None;
+        } else {
+            match self.pending {
+                Some((mode, since)) if mode == wanted => {
+                    if now_ms.saturating_sub(since) >= self.limits.dwell_ms {
+                        self.mode = wanted;
+                        self.pending = None;
+                    }
+                }
+                _ => self.pending = Some((wanted, now_ms)),
+            }
+        }
+        self.decision()
+    }
+
+    pub fn decision(&self) -> Decision {
+        let l = &self.limits;
+        let scaled = |base: u32, size: u64, ceiling: u64| -> u32 {
+            let ms = u64::from(base) * halves(self.mode) / 2 * size / 100;
+            ms.clamp(u64::from(l.min_ms), ceiling.max(u64::from(l.min_ms)))
+                .min(u64::from(u32::MAX)) as u32
+        };
+        // `max_ms` bounds the heartbeat, which liveness is judged by. Energy and anti-entropy
+        // may stretch to `STRETCH`× their base, or emergency mode could not save what it must.
+        let stretch = |base: u32| u64::from(base) * STRETCH;
+        let members = self.live_peers as u64 + 1;
+        // Size factors in percent. Heartbeats of followers slow with √N, energy (which the
+        // leader gathers from everyone) with N, anti-entropy with √N.
+        let sqrt_factor = if members <= SMALL_SWARM as u64 {
+            100
+        } else {
+            ((members as f64 / SMALL_SWARM as f64).sqrt() * 100.0) as u64
+        };
+        let linear_factor = (members * 100 / SMALL_SWARM as u64).max(100);
+        let mut heartbeat_ms = scaled(l.heartbeat_ms, sqrt_factor, u64::from(l.max_ms));
+        if self.leader {
+            heartbeat_ms = heartbeat_ms.min(l.leader_heartbeat_max_ms.max(l.min_ms.min(l.max_ms)));
+        }
+        Decision {
+            mode: self.mode,
+            pinned: self.pinned.is_some(),
+            heartbeat_ms,
+            energy_ms: scaled(l.energy_ms, linear_factor, stretch(l.energy_ms)),
+            anti_entropy_ms: scaled(l.anti_entropy_ms, sqrt_factor, stretch(l.anti_entropy_ms)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn controller() -> CadenceController {
+        CadenceController::new(Limits::default())
+    }
+
+    /// Feeds `peers` peers' heartbeats every 500 ms for `ms`, dropping those `drop` picks.
+    fn feed(c: &mut CadenceController, from: u64, ms: u64, drop: impl Fn(u64) -> bool) -> u64 {
+        let mut now = from;
+        while now < from + ms {
+            let seq = now / 500;
+            for p in ["a", "b", "c"] {
+                if !drop(seq) {
+                    c.heartbeat_from(&NodeId::new(p).unwrap(), seq, now);
+                }
+            }
+            c.tick(now);
+            now += 500;
+        }
+        now
+    }
+
+    #[test]
+    fn battery_thresholds_slow_the_node_after_the_dwell() {
+        let mut c = controller();
+        c.set_battery(Some(50), false);
+        assert_eq!(c.tick(0).mode, CadenceMode::Normal);
+        c.set_battery(Some(15), false);
+        assert_eq!(
+            c.tick(1_000).mode,
+            CadenceMode::Normal,
+            "not before the dwell"
+        );
+        assert_eq!(c.tick(11_000).mode, CadenceMode::Conservative);
+        c.set_battery(Some(5), false);
+        c.tick(12_000);
+        let d = c.tick(22_000);
+        assert_eq!(d.mode, CadenceMode::Emergency);
+        assert_eq!(d.heartbeat_ms, 2_000);
+        assert_eq!(d.energy_ms, 20_000);
+        c.set_battery(Some(12), false);
+        c.tick(23_000);
+        assert_eq!(
+            c.tick(40_000).mode,
+            CadenceMode::Emergency,
+            "12 % is inside the margin"
+        );
+        c.set_battery(Some(60), true);
+        c.tick(41_000);
+        assert_eq!(
+            c.tick(51_000).mode,
+            CadenceMode::Normal,
+            "charging lifts the floor"
+        );
+    }
+
+    #[test]
+    fn loss_speeds_the_swarm_up_until_it_heals() {
+        let mut c = controller();
+        let now = feed(&mut c, 0, 20_000, |_| false);
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+        // Every fifth heartbeat lost: 20 %.
+        let now = feed(&mut c, now, 30_000, |seq| seq % 5 == 0);
+        assert_eq!(c.decision().mode, CadenceMode::Aggressive);
+        assert_eq!(c.decision().heartbeat_ms, 250);
+        let now = feed(&mut c, now, 5_000, |_| false);
+        assert_eq!(c.decision().mode, CadenceMode::Aggressive, "not healed yet");
+        feed(&mut c, now, 40_000, |_| false);
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+    }
+
+    #[test]
+    fn a_bigger_swarm_talks_less_per_node_but_the_leader_keeps_its_pace() {
+        let mut c = controller();
+        let small = c.tick(0);
+        c.set_live_peers(999);
+        let big = c.tick(0);
+        assert!(big.heartbeat_ms > small.heartbeat_ms, "{big:?}");
+        assert!(big.energy_ms > small.energy_ms, "{big:?}");
+        assert!(big.anti_entropy_ms > small.anti_entropy_ms, "{big:?}");
+        c.set_leader(true);
+        assert_eq!(c.tick(0).heartbeat_ms, 500);
+        c.set_battery(Some(1), false);
+        c.tick(0);
+        let d = c.tick(20_000);
+        assert_eq!(d.mode, CadenceMode::Emergency);
+        assert_eq!(d.heartbeat_ms, 500, "failover bounds hold in every mode");
+    }
+
+    #[test]
+    fn a_pin_applies_at_once_and_the_battery_still_wins() {
+        let mut c = controller();
+        c.pin(Some(CadenceMode::Conservative));
+        assert_eq!(c.decision().mode, CadenceMode::Conservative);
+        assert!(c.decision().pinned);
+        c.pin(Some(CadenceMode::Aggressive));
+        c.set_battery(Some(3), false);
+        c.tick(0);
+        assert_eq!(c.tick(10_000).mode, CadenceMode::Emergency);
+        c.set_battery(None, false);
+        c.pin(None);
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+        assert!(!c.decision().pinned);
+    }
+
+    #[test]
+    fn emergency_sends_at_least_four_times_fewer_messages() {
+        let per_hour = |d: Decision| 3_600_000 / d.heartbeat_ms + 3_600_000 / d.energy_ms;
+        let mut normal = controller();
+        let mut emergency = controller();
+        emergency.pin(Some(CadenceMode::Emergency));
+        let (n, e) = (per_hour(normal.tick(0)), per_hour(emergency.tick(0)));
+        assert!(n >= 4 * e, "normal {n}/h, emergency {e}/h");
+    }
+
+    proptest! {
+        /// Inputs hovering around every threshold change the mode at most once per dwell.
+        #[test]
+        fn noisy_inputs_do_not_flap(
+            noise in proptest::collection::vec((0u8..40, 0u8..25), 50..400),
+        ) {
+            let mut c = controller();
+            let peer = NodeId::new("p").unwrap();
+            let mut seq = 0u64;
+            let mut changes = 0u32;
+            let mut last = c.decision().mode;
+            let mut now = 0u64;
+            for (battery, lost) in noise {
+                // Battery within ±20 of the thresholds, loss 0–24 % around 3 % and 10 %.
+                c.set_battery(Some(battery), false);
+                seq += 1 + u64::from(lost) / 8;
+                c.heartbeat_from(&peer, seq, now);
+                let mode = c.tick(now).mode;
+                if mode != last {
+                    changes += 1;
+                    last = mode;
+                }
+                now += 500;
+            }
+            let allowed = 1 + (now / Limits::default().dwell_ms) as u32;
+            prop_assert!(changes <= allowed, "{changes} changes in {now} ms");
+        }
+    }
+}
