@@ -121,6 +121,9 @@ impl DeviceTable {
             version: self.version.clone(),
             peers: Vec::new(),
             dropped: r.dropped,
+            // Boards do not say; their heartbeats advertise the interval they keep.
+            cadence_mode: swarm_bus::CadenceMode::Normal,
+            cadence_pinned: false,
         })
     }
 }

@@ -169,6 +169,9 @@ wire_message! {
         pub peers: Vec<NodeId>,
         /// Messages from the bus this node dropped as undecodable.
         pub dropped: u64,
+        /// The cadence mode in force, and whether an operator pinned it.
+        pub cadence_mode: CadenceMode,
+        pub cadence_pinned: bool,
     }
 }
 

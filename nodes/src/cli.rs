@@ -35,6 +35,70 @@ pub enum Command {
     Bench(BenchArgs),
     /// Watch the swarm's heartbeats and report any term with two leaders; runs until Ctrl-C.
     Watch(WatchArgs),
+    /// Each node's gossip cadence, or pin one.
+    #[command(subcommand)]
+    Cadence(CadenceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CadenceCommand {
+    /// Each node's cadence mode, whether it is pinned, and its heartbeat interval.
+    Show(QueryArgs),
+    /// Pin a cadence mode on one node (--node) or every node; kept across restarts until
+    /// `--mode auto` unpins it. Waits until the nodes report it.
+    Set(CadenceSetArgs),
+}
+
+/// `--mode` is the cadence here, so the zenoh session mode is `--zenoh-mode`.
+#[derive(Debug, Args)]
+pub struct CadenceSetArgs {
+    /// aggressive, normal, conservative, emergency, or auto (unpin).
+    #[arg(long, value_name = "MODE")]
+    pub mode: String,
+    #[arg(long, value_name = "ID")]
+    pub node: Option<swarm_bus::NodeId>,
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for replies, in ms (twice that for the nodes to confirm).
+    #[arg(
+        long,
+        env = "SWARM_TIMEOUT_MS",
+        default_value_t = 1500,
+        value_name = "MS"
+    )]
+    pub timeout_ms: u64,
+    /// Swarm name [config: node.swarm].
+    #[arg(long, env = "SWARM_SWARM", value_name = "NAME")]
+    pub swarm: Option<SwarmName>,
+    /// Zenoh locator to connect to [config: zenoh.connect].
+    #[arg(
+        long,
+        env = "SWARM_CONNECT",
+        value_name = "ENDPOINT",
+        value_delimiter = ','
+    )]
+    pub connect: Vec<String>,
+    /// peer or client [config: zenoh.mode].
+    #[arg(long = "zenoh-mode", env = "SWARM_MODE", value_enum)]
+    pub zenoh_mode: Option<ModeArg>,
+    /// Turn off multicast scouting [config: zenoh.multicast_scouting = false].
+    #[arg(long, env = "SWARM_NO_MULTICAST")]
+    pub no_multicast: bool,
+}
+
+impl CadenceSetArgs {
+    pub fn query(&self) -> QueryArgs {
+        QueryArgs {
+            json: self.json,
+            timeout_ms: self.timeout_ms,
+            bus: BusArgs {
+                swarm: self.swarm.clone(),
+                connect: self.connect.clone(),
+                mode: self.zenoh_mode,
+                no_multicast: self.no_multicast,
+            },
+        }
+    }
 }
 
 /// Where to find the swarm; shared by `run` and the query commands.

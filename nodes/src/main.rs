@@ -12,7 +12,7 @@ mod watch;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, QueryArgs};
+use cli::{CadenceCommand, Cli, Command, ConfigCommand, QueryArgs};
 use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +53,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Energy(args) => return ask(&path, explicit, &args, Report::Energy),
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
         Command::Watch(args) => return watch(&path, explicit, &args),
+        Command::Cadence(c) => return cadence(&path, explicit, c),
     }
     Ok(ok)
 }
@@ -133,6 +134,66 @@ fn ask(
         cfg.node.swarm, args.timeout_ms, cfg.zenoh.connect, cfg.zenoh.multicast_scouting
     );
     Ok(std::process::ExitCode::from(1))
+}
+
+fn cadence(
+    path: &std::path::Path,
+    explicit: bool,
+    command: CadenceCommand,
+) -> anyhow::Result<std::process::ExitCode> {
+    use report::cadence;
+    let args = match &command {
+        CadenceCommand::Show(args) => args.clone(),
+        CadenceCommand::Set(set) => set.query(),
+    };
+    let mut cfg = config::load(path, explicit)?;
+    config::apply_bus(&mut cfg, &args.bus);
+    cfg.validate()?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let view = runtime_block_on(report::ask(&cfg, timeout))?;
+    let rows = match &command {
+        CadenceCommand::Show(_) => cadence::rows(&view),
+        CadenceCommand::Set(set) => {
+            let (mode, node) = (&set.mode, &set.node);
+            let mode = cadence::parse_mode(mode).map_err(|e| anyhow::anyhow!("--mode: {e}"))?;
+            let targets = cadence::targets(&view, node.as_ref());
+            if targets.is_empty() {
+                anyhow::bail!(
+                    "no node of swarm `{}` answered; nothing to set",
+                    cfg.node.swarm
+                );
+            }
+            let (rows, missing) =
+                runtime_block_on(cadence::set(&cfg, &targets, mode, timeout * 2))?;
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|n| n.as_str()).collect();
+                eprintln!("not confirmed by: {}", names.join(", "));
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", cadence::render(&rows));
+            }
+            return Ok(if missing.is_empty() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            });
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if !rows.is_empty() {
+        print!("{}", cadence::render(&rows));
+    }
+    if rows.is_empty() {
+        eprintln!(
+            "no node of swarm `{}` answered within {} ms",
+            cfg.node.swarm, args.timeout_ms
+        );
+        return Ok(std::process::ExitCode::from(1));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn runtime_block_on<F: std::future::Future<Output = anyhow::Result<T>>, T>(

@@ -72,6 +72,8 @@ fn node_state_wire() {
         version: "0.1.0".into(),
         peers: vec![id("pi-gw-02"), id("esp32-c3-1")],
         dropped: 2,
+        cadence_mode: swarm_bus::CadenceMode::Conservative,
+        cadence_pinned: true,
     }));
 }
 

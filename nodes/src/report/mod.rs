@@ -1,5 +1,6 @@
 //! `status` and `energy`: a short-lived observer session asks the swarm and prints what answers.
 
+pub mod cadence;
 pub mod energy;
 pub mod status;
 
@@ -36,7 +37,7 @@ pub async fn ask(config: &Config, timeout: Duration) -> anyhow::Result<SwarmView
     Ok(view)
 }
 
-const SETTLE: Duration = Duration::from_millis(300);
+pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 
 fn by_node<T: WireMessage>(
     replies: Vec<QueryReply<T>>,

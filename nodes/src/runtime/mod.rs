@@ -1,6 +1,8 @@
 //! `swarm-node run`: the thin async shell around the node's view of the swarm.
 
 mod consensus;
+mod pace;
+mod pin_store;
 mod sampler;
 mod view;
 mod vote_store;
@@ -11,6 +13,7 @@ use crate::config::{Config, default_state_dir};
 use crate::energy::{meter::Meter, profile, sensors, store::EnergyStore};
 use anyhow::Context;
 use consensus::{Consensus, Leadership};
+use pace::Pace;
 use sampler::Sampler;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,7 +58,6 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     let vote_store = VoteStore::open(&state_dir)?;
     let mut sampler = new_sampler(&config, &state_dir);
     let now = Instant::now();
-    let hb_interval = Duration::from_millis(u64::from(config.consensus.heartbeat_interval_ms));
     let view: Shared = Arc::new(Mutex::new(NodeView::new(
         id.clone(),
         config.node.class,
@@ -97,6 +99,12 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     let energies =
         bus::subscribe::<Energy>(&session, keys.all(Leaf::Energy), drops.clone()).await?;
     let votes = bus::subscribe::<Vote>(&session, keys.all(Leaf::Vote), drops.clone()).await?;
+    let commands = bus::subscribe::<swarm_bus::Command>(
+        &session,
+        keys.node_leaf(&id, Leaf::Cmd),
+        drops.clone(),
+    )
+    .await?;
     let members = bus::watch_members(&session, &keys).await?;
     let hb_pub = TypedPublisher::<Heartbeat>::declare(&session, keys.heartbeat(&id), false).await?;
     // Periodic and superseded by the next sample: dropped under congestion rather than
@@ -125,12 +133,10 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
     }
 
-    let mut hb_tick = tokio::time::interval(hb_interval);
-    hb_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut energy_tick = tokio::time::interval(Duration::from_millis(u64::from(
-        config.energy.sample_interval_ms,
-    )));
-    energy_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut pace = Pace::new(&config, pin_store::load(&state_dir));
+    lock(&view).set_cadence(&pace.decision());
+    let mut retune_tick = tokio::time::interval(pace::RETUNE_EVERY);
+    retune_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut save_tick = tokio::time::interval(SAVE_EVERY);
 
     tracing::info!(
@@ -148,7 +154,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             _ = tokio::time::sleep_until(wakeup.into()) => {
                 consensus.feed(Instant::now(), Event::Tick).await
             }
-            _ = hb_tick.tick() => {
+            _ = pace.heartbeat.tick() => {
                 // The tick first: a leader thawed after SIGSTOP steps down before it speaks.
                 let changed = consensus.feed(Instant::now(), Event::Tick).await;
                 if changed.is_none() {
@@ -156,14 +162,22 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 }
                 changed
             }
-            _ = energy_tick.tick() => {
+            _ = pace.energy.tick() => {
                 let sample = sampler.sample(Instant::now());
                 let low = is_low_battery(&sample, low_battery_pct);
+                pace.battery(&sample);
                 lock(&view).energy = Some(sample.clone());
                 if let Err(e) = energy_pub.put(&sample).await {
                     tracing::warn!("{e}");
                 }
                 consensus.feed(Instant::now(), Event::LowBattery(low)).await
+            }
+            _ = retune_tick.tick() => {
+                if let Some(d) = pace.retune() {
+                    tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, energy_ms = d.energy_ms, "cadence");
+                    lock(&view).set_cadence(&d);
+                }
+                None
             }
             _ = save_tick.tick() => {
                 sampler.save();
@@ -174,6 +188,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 if lock(&view).heard(&r.from, r.msg.clone(), now) {
                     tracing::info!(peer = %r.from, "first heartbeat from peer");
                 }
+                pace.heartbeat_from(&r.from, r.msg.seq);
                 consensus.feed(now, Event::Heartbeat { from: r.from, hb: r.msg }).await
             }
             Some(r) = votes.recv() => {
@@ -189,17 +204,32 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 consensus.feed(Instant::now(), Event::Left(r.from)).await
             }
             Some(_) = energies.recv() => None,
+            Some(r) = commands.recv() => {
+                if let Some(d) = obey(&r.msg, &mut pace, &state_dir) {
+                    tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, "cadence set by command");
+                    lock(&view).set_cadence(&d);
+                }
+                None
+            }
             Some(event) = members.recv() => match event {
                 MemberEvent::Joined(peer) => {
-                    if lock(&view).joined(peer.clone()) {
+                    let mut v = lock(&view);
+                    if v.joined(peer.clone()) {
                         tracing::info!(%peer, "peer joined");
                     }
+                    pace.members(v.peers.len());
                     None
                 }
                 MemberEvent::Left(peer) => {
-                    if lock(&view).gone(&peer) {
-                        tracing::info!(%peer, "peer gone (liveliness token withdrawn)");
-                    }
+                    let live = {
+                        let mut v = lock(&view);
+                        if v.gone(&peer) {
+                            tracing::info!(%peer, "peer gone (liveliness token withdrawn)");
+                        }
+                        v.peers.len()
+                    };
+                    pace.members(live);
+                    pace.peer_left(&peer);
                     consensus.feed(Instant::now(), Event::TokenGone(peer)).await
                 }
             },
@@ -210,9 +240,14 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         };
         if let Some(l) = changed {
             tracing::info!(role = %l.role, term = l.term, leader = ?l.leader.as_ref().map(NodeId::as_str), "election");
+            pace.leader(l.role == swarm_bus::Role::Leader);
             lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
+            // A new leader takes the election's pace before its first heartbeat goes out.
+            if let Some(d) = pace.retune() {
+                lock(&view).set_cadence(&d);
+            }
             send_heartbeat(&view, &hb_pub).await;
-            hb_tick.reset();
+            pace.heartbeat.reset();
         }
     }
 
@@ -237,6 +272,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         leaves,
         energies,
         votes,
+        commands,
         consensus,
         members,
         hb_pub,
@@ -249,6 +285,45 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     tracing::info!(dropped = drops.total(), "stopped");
     Ok(())
 }
+
+/// A command on this node's `cmd` key. `set_mode` pins the cadence (255 unpins) and is kept
+/// in the state directory; the returned decision is in force at once.
+fn obey(
+    cmd: &swarm_bus::Command,
+    pace: &mut Pace,
+    state_dir: &Path,
+) -> Option<swarm_node::cadence::Decision> {
+    match cmd.op {
+        swarm_bus::CommandOp::SetMode => {
+            let mode = match cmd.arg {
+                UNPIN => None,
+                n => match u8::try_from(n)
+                    .ok()
+                    .and_then(swarm_bus::CadenceMode::from_u8)
+                {
+                    Some(m) => Some(m),
+                    None => {
+                        tracing::warn!(arg = n, "set_mode refused: no such cadence mode");
+                        return None;
+                    }
+                },
+            };
+            if let Err(e) = pin_store::save(state_dir, mode) {
+                tracing::warn!("keeping the pinned cadence: {e}; it holds until restart");
+            }
+            pace.pin(mode);
+            pace.retune();
+            Some(pace.decision())
+        }
+        op => {
+            tracing::warn!(%op, arg = cmd.arg, "command refused: not one a node obeys");
+            None
+        }
+    }
+}
+
+/// `set_mode` with this argument unpins the cadence.
+pub const UNPIN: u32 = 255;
 
 async fn send_heartbeat(view: &Shared, publisher: &TypedPublisher<Heartbeat>) {
     let hb = lock(view).next_heartbeat(unix_ms());

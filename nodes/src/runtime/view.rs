@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Instant;
-use swarm_bus::{DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role};
+use swarm_bus::{CadenceMode, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role};
 
 /// A peer whose liveliness token is present. Entries come and go with tokens only, so ids
 /// that merely publish (or spoof) heartbeats cannot grow the table.
@@ -22,6 +22,8 @@ pub struct NodeView {
     pub leader_since_ms: Option<u64>,
     pub seq: u64,
     pub cadence_ms: u32,
+    pub cadence_mode: CadenceMode,
+    pub cadence_pinned: bool,
     pub started: Instant,
     pub last_heartbeat_ms: u64,
     pub energy: Option<Energy>,
@@ -46,6 +48,8 @@ impl NodeView {
             leader_since_ms: None,
             seq: 0,
             cadence_ms,
+            cadence_mode: CadenceMode::Normal,
+            cadence_pinned: false,
             started: now,
             last_heartbeat_ms: 0,
             energy: None,
@@ -64,6 +68,13 @@ impl NodeView {
         self.role = role;
         self.term = term;
         self.leader = leader;
+    }
+
+    /// The pace in force: heartbeats advertise its interval, `state` its mode.
+    pub fn set_cadence(&mut self, d: &swarm_node::cadence::Decision) {
+        self.cadence_ms = d.heartbeat_ms;
+        self.cadence_mode = d.mode;
+        self.cadence_pinned = d.pinned;
     }
 
     /// The next heartbeat to send; advances the sequence number.
@@ -136,6 +147,8 @@ impl NodeView {
             version: env!("CARGO_PKG_VERSION").to_string(),
             peers: self.live_peers(),
             dropped: self.dropped,
+            cadence_mode: self.cadence_mode,
+            cadence_pinned: self.cadence_pinned,
         }
     }
 

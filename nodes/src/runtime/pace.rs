@@ -1,0 +1,133 @@
+//! The cadence controller applied: the heartbeat and energy timers follow its decisions, and
+//! the heartbeat advertises the interval in force.
+
+use crate::config::Config;
+use std::time::{Duration, Instant};
+use swarm_bus::{CadenceMode, Energy, NodeId};
+use swarm_node::cadence::{CadenceController, Decision, Limits};
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// How often the controller is asked whether to change pace.
+pub const RETUNE_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Pace {
+    /// `None` with `adaptive_gossip.enabled = false`: the configured intervals, always.
+    controller: Option<CadenceController>,
+    started: Instant,
+    current: Decision,
+    pub heartbeat: Interval,
+    pub energy: Interval,
+}
+
+fn timer(ms: u32) -> Interval {
+    let period = Duration::from_millis(u64::from(ms.max(1)));
+    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    t
+}
+
+pub fn limits(config: &Config) -> Limits {
+    let g = &config.adaptive_gossip;
+    Limits {
+        heartbeat_ms: config.consensus.heartbeat_interval_ms,
+        energy_ms: config.energy.sample_interval_ms,
+        min_ms: g.min_interval_ms,
+        max_ms: g.max_interval_ms,
+        // Followers start an election after the minimum timeout: a third leaves room for two
+        // lost heartbeats.
+        leader_heartbeat_max_ms: (config.consensus.election_timeout_min_ms / 3)
+            .max(g.min_interval_ms),
+        low_battery_pct: config.energy.low_power_threshold_percent,
+        critical_battery_pct: config.energy.critical_threshold_percent,
+        ..Limits::default()
+    }
+}
+
+impl Pace {
+    pub fn new(config: &Config, pinned: Option<CadenceMode>) -> Self {
+        let limits = limits(config);
+        let fixed = Decision {
+            mode: CadenceMode::Normal,
+            pinned: false,
+            heartbeat_ms: limits.heartbeat_ms,
+            energy_ms: limits.energy_ms,
+            anti_entropy_ms: limits.anti_entropy_ms,
+        };
+        let controller = config.adaptive_gossip.enabled.then(|| {
+            let mut c = CadenceController::new(limits);
+            c.pin(pinned);
+            c
+        });
+        let current = controller.as_ref().map_or(fixed, |c| c.decision());
+        Self {
+            controller,
+            started: Instant::now(),
+            heartbeat: timer(current.heartbeat_ms),
+            energy: timer(current.energy_ms),
+            current,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn decision(&self) -> Decision {
+        self.current
+    }
+
+    pub fn heartbeat_from(&mut self, from: &NodeId, seq: u64) {
+        let now = self.now_ms();
+        if let Some(c) = &mut self.controller {
+            c.heartbeat_from(from, seq, now);
+        }
+    }
+
+    pub fn members(&mut self, live_peers: usize) {
+        if let Some(c) = &mut self.controller {
+            c.set_live_peers(live_peers);
+        }
+    }
+
+    pub fn peer_left(&mut self, peer: &NodeId) {
+        if let Some(c) = &mut self.controller {
+            c.peer_left(peer);
+        }
+    }
+
+    pub fn battery(&mut self, sample: &Energy) {
+        if let Some(c) = &mut self.controller {
+            c.set_battery(sample.battery_pct, sample.charging == Some(true));
+        }
+    }
+
+    pub fn leader(&mut self, leads: bool) {
+        if let Some(c) = &mut self.controller {
+            c.set_leader(leads);
+        }
+    }
+
+    pub fn pin(&mut self, mode: Option<CadenceMode>) {
+        if let Some(c) = &mut self.controller {
+            c.pin(mode);
+        }
+    }
+
+    /// Asks the controller; when an interval changed, restarts that timer at the new period.
+    /// Returns the new decision when anything changed.
+    pub fn retune(&mut self) -> Option<Decision> {
+        let now = self.now_ms();
+        let next = self.controller.as_mut()?.tick(now);
+        if next == self.current {
+            return None;
+        }
+        if next.heartbeat_ms != self.current.heartbeat_ms {
+            self.heartbeat = timer(next.heartbeat_ms);
+        }
+        if next.energy_ms != self.current.energy_ms {
+            self.energy = timer(next.energy_ms);
+        }
+        self.current = next;
+        Some(next)
+    }
+}
