@@ -106,7 +106,9 @@ fn ask(
     }
     let found = match report {
         Report::Status => {
-            let rows = report::status::rows(&view, runtime::unix_ms());
+            let g = &cfg.adaptive_gossip;
+            let limits = (g.suspect_after, g.min_interval_ms);
+            let rows = report::status::rows(&view, runtime::unix_ms(), limits);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if !rows.is_empty() {

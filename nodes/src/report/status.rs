@@ -3,6 +3,7 @@
 use super::{SwarmView, age, or_dash, table};
 use serde::Serialize;
 use swarm_bus::{DeviceClass, NodeId, Role};
+use swarm_node::cadence::is_suspect;
 
 #[derive(Debug, Serialize)]
 pub struct StatusRow {
@@ -13,6 +14,9 @@ pub struct StatusRow {
     pub leader: Option<NodeId>,
     pub heartbeat_age_ms: Option<u64>,
     pub cadence_ms: u32,
+    /// No heartbeat for `suspect_after` of the node's own advertised intervals: a node that
+    /// slowed down to save energy is not suspect while it keeps to its word.
+    pub suspect: bool,
     pub watts: Option<f32>,
     pub battery_pct: Option<u8>,
     pub temp_c: Option<f32>,
@@ -22,7 +26,9 @@ pub struct StatusRow {
     pub version: String,
 }
 
-pub fn rows(view: &SwarmView, now_ms: u64) -> Vec<StatusRow> {
+/// `limits`: `(suspect_after, min_interval_ms)` from `[adaptive_gossip]`.
+pub fn rows(view: &SwarmView, now_ms: u64, limits: (u32, u32)) -> Vec<StatusRow> {
+    let (suspect_after, floor_ms) = limits;
     view.states
         .iter()
         .map(|(id, s)| {
@@ -37,6 +43,14 @@ pub fn rows(view: &SwarmView, now_ms: u64) -> Vec<StatusRow> {
                 heartbeat_age_ms: (s.last_heartbeat_ms > 0)
                     .then(|| now_ms.saturating_sub(s.last_heartbeat_ms)),
                 cadence_ms: s.cadence_ms,
+                suspect: s.last_heartbeat_ms > 0
+                    && is_suspect(
+                        s.last_heartbeat_ms,
+                        s.cadence_ms,
+                        suspect_after,
+                        floor_ms,
+                        now_ms,
+                    ),
                 watts: energy.map(|e| e.watts),
                 battery_pct: energy.and_then(|e| e.battery_pct),
                 temp_c: energy.and_then(|e| e.temp_c),
@@ -69,7 +83,11 @@ pub fn render(rows: &[StatusRow]) -> String {
             r.role.to_string(),
             r.term.to_string(),
             or_dash(r.leader.as_ref()),
-            age(r.heartbeat_age_ms),
+            if r.suspect {
+                format!("{} suspect", age(r.heartbeat_age_ms))
+            } else {
+                age(r.heartbeat_age_ms)
+            },
             or_dash(r.watts.map(|w| format!("{w:.1} W"))),
             or_dash(r.battery_pct.map(|b| format!("{b}%"))),
             or_dash(r.temp_c.map(|c| format!("{c:.0} °C"))),
@@ -84,4 +102,47 @@ pub fn render(rows: &[StatusRow]) -> String {
             .map(|l| l.to_string())
             .unwrap_or_else(|| "none elected".into())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_bus::{CadenceMode, NodeState};
+
+    fn state(cadence_ms: u32, last_heartbeat_ms: u64) -> NodeState {
+        NodeState {
+            class: DeviceClass::Full,
+            role: Role::Follower,
+            term: 1,
+            leader: None,
+            seq: 3,
+            cadence_ms,
+            uptime_s: 60,
+            last_heartbeat_ms,
+            version: "0".into(),
+            peers: Vec::new(),
+            dropped: 0,
+            cadence_mode: CadenceMode::Normal,
+            cadence_pinned: false,
+        }
+    }
+
+    #[test]
+    fn a_node_is_suspect_by_its_own_advertised_interval() {
+        let mut view = SwarmView::default();
+        let now = 100_000;
+        // Slowed to 2 s and last heard 5 s ago: within 3 intervals.
+        view.states
+            .insert(NodeId::new("slow").unwrap(), state(2000, now - 5000));
+        // Keeps 500 ms but silent for 2 s: past 3 intervals.
+        view.states
+            .insert(NodeId::new("quiet").unwrap(), state(500, now - 2000));
+        // Never sent a heartbeat yet: not judged.
+        view.states
+            .insert(NodeId::new("new").unwrap(), state(500, 0));
+        let rows = rows(&view, now, (3, 250));
+        let suspect: Vec<(&str, bool)> = rows.iter().map(|r| (r.id.as_str(), r.suspect)).collect();
+        assert_eq!(suspect, [("new", false), ("quiet", true), ("slow", false)]);
+        assert!(render(&rows).contains("2.0 s suspect"));
+    }
 }
