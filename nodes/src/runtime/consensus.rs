@@ -123,17 +123,15 @@ impl Consensus {
         session: &Session,
         keys: &SwarmKeys,
     ) -> Option<Leadership> {
-        let replies =
-            match bus::query_cbor::<LeaderInfo>(session, &keys.leader(), ASK_TIMEOUT).await {
-                Ok(replies) => replies,
-                Err(e) => {
-                    tracing::warn!("asking who leads: {e}");
-                    return None;
-                }
-            };
+        let infos = who_leads(session, keys).await;
+        self.learn_leaders(infos).await
+    }
+
+    /// Feeds what other nodes say about the leadership to the election, as the heartbeats it
+    /// would have heard: on joining and after each anti-entropy round.
+    pub async fn learn_leaders(&mut self, infos: Vec<LeaderInfo>) -> Option<Leadership> {
         let mut changed = None;
-        for reply in replies {
-            let Ok(info) = reply.msg else { continue };
+        for info in infos {
             let hb = Heartbeat {
                 term: info.term,
                 role: info.role,
@@ -156,6 +154,17 @@ impl Consensus {
             }
         }
         changed
+    }
+}
+
+/// Every node's answer on `swarm/<s>/leader`; unreadable replies are skipped.
+pub async fn who_leads(session: &Session, keys: &SwarmKeys) -> Vec<LeaderInfo> {
+    match bus::query_cbor::<LeaderInfo>(session, &keys.leader(), ASK_TIMEOUT).await {
+        Ok(replies) => replies.into_iter().filter_map(|r| r.msg.ok()).collect(),
+        Err(e) => {
+            tracing::warn!("asking who leads: {e}");
+            Vec::new()
+        }
     }
 }
 

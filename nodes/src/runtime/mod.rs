@@ -1,5 +1,6 @@
 //! `swarm-node run`: the thin async shell around the node's view of the swarm.
 
+mod anti_entropy;
 mod consensus;
 mod pace;
 mod pin_store;
@@ -135,6 +136,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
 
     let mut pace = Pace::new(&config, pin_store::load(&state_dir));
     lock(&view).set_cadence(&pace.decision());
+    let (survey_tx, mut surveys) = tokio::sync::mpsc::channel::<anti_entropy::Findings>(1);
+    let mut survey_running = false;
     let mut retune_tick = tokio::time::interval(pace::RETUNE_EVERY);
     retune_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut save_tick = tokio::time::interval(SAVE_EVERY);
@@ -171,6 +174,29 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     tracing::warn!("{e}");
                 }
                 consensus.feed(Instant::now(), Event::LowBattery(low)).await
+            }
+            _ = pace.anti_entropy.tick() => {
+                if !survey_running {
+                    survey_running = true;
+                    let (session, keys, tx) = (session.clone(), keys.clone(), survey_tx.clone());
+                    tokio::spawn(async move {
+                        let _ = tx.send(anti_entropy::survey(session, keys).await).await;
+                    });
+                }
+                None
+            }
+            Some(found) = surveys.recv() => {
+                survey_running = false;
+                let live = {
+                    let mut v = lock(&view);
+                    for peer in anti_entropy::missed(v.peers.keys(), &found.members, &id) {
+                        tracing::info!(%peer, "anti-entropy: a member this node had missed");
+                        v.joined(peer);
+                    }
+                    v.peers.len()
+                };
+                pace.members(live);
+                consensus.learn_leaders(found.leaders).await
             }
             _ = retune_tick.tick() => {
                 if let Some(d) = pace.retune() {

@@ -17,7 +17,11 @@ pub struct Pace {
     current: Decision,
     pub heartbeat: Interval,
     pub energy: Interval,
+    pub anti_entropy: Interval,
 }
+
+/// The first anti-entropy round comes soon after joining; later ones at the cadence.
+const FIRST_SURVEY: Duration = Duration::from_secs(2);
 
 fn timer(ms: u32) -> Interval {
     let period = Duration::from_millis(u64::from(ms.max(1)));
@@ -64,6 +68,13 @@ impl Pace {
             started: Instant::now(),
             heartbeat: timer(current.heartbeat_ms),
             energy: timer(current.energy_ms),
+            anti_entropy: {
+                let period = Duration::from_millis(u64::from(current.anti_entropy_ms.max(1)));
+                let mut t =
+                    tokio::time::interval_at(tokio::time::Instant::now() + FIRST_SURVEY, period);
+                t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                t
+            },
             current,
         }
     }
@@ -126,6 +137,9 @@ impl Pace {
         }
         if next.energy_ms != self.current.energy_ms {
             self.energy = timer(next.energy_ms);
+        }
+        if next.anti_entropy_ms != self.current.anti_entropy_ms {
+            self.anti_entropy = timer(next.anti_entropy_ms);
         }
         self.current = next;
         Some(next)
