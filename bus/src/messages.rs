@@ -56,6 +56,31 @@ wire_enum! {
     }
 }
 
+impl CadenceMode {
+    /// The interval multiplier in halves: aggressive ½×, normal 1×, conservative 2×,
+    /// emergency 4×. Nodes and the firmware scale their base intervals by it.
+    pub fn interval_halves(self) -> u64 {
+        match self {
+            CadenceMode::Aggressive => 1,
+            CadenceMode::Normal => 2,
+            CadenceMode::Conservative => 4,
+            CadenceMode::Emergency => 8,
+        }
+    }
+
+    /// Whichever of the two reports less often.
+    pub fn slower(self, other: CadenceMode) -> CadenceMode {
+        if self.interval_halves() >= other.interval_halves() {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+/// A CadenceMode's `SetMode` argument that unpins instead of naming a mode.
+pub const UNPIN_MODE: u32 = 255;
+
 wire_enum! {
     /// What a `Command` asks; `arg` is read per operation.
     pub enum CommandOp {

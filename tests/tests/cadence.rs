@@ -38,7 +38,7 @@ async fn a_pinned_mode_is_applied_shown_kept_across_a_restart_and_lifted() {
     // Applied, not only reported: n2's heartbeats now come that far apart and say so.
     let keys = mesh.keys();
     let n2 = NodeId::new("n2").unwrap();
-    let mut hb = bus::subscribe::<Heartbeat>(&observer, keys.heartbeat(&n2), Default::default())
+    let hb = bus::subscribe::<Heartbeat>(&observer, keys.heartbeat(&n2), Default::default())
         .await
         .unwrap();
     let mut arrivals = Vec::new();

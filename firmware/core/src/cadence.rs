@@ -16,16 +16,6 @@ pub struct Cadence {
     pinned: Option<CadenceMode>,
 }
 
-/// Slowness rank: a higher rank reports less often.
-fn rank(mode: CadenceMode) -> u8 {
-    match mode {
-        CadenceMode::Aggressive => 0,
-        CadenceMode::Normal => 1,
-        CadenceMode::Conservative => 2,
-        CadenceMode::Emergency => 3,
-    }
-}
-
 impl Cadence {
     pub fn new(settings: CadenceSettings) -> Self {
         Self {
@@ -52,7 +42,7 @@ impl Cadence {
         );
         let above = |threshold: u8, mode: CadenceMode| {
             // Leaving a slower mode takes the threshold plus the hysteresis.
-            if rank(self.battery_floor) >= rank(mode) {
+            if self.battery_floor.slower(mode) == self.battery_floor {
                 pct >= threshold.saturating_add(HYSTERESIS_PCT)
             } else {
                 pct >= threshold
@@ -81,8 +71,8 @@ impl Cadence {
         let wanted = self.pinned.unwrap_or(CadenceMode::Normal);
         // A healthy battery sets no floor: the operator may pin `aggressive`.
         let floor_binds = self.battery_floor != CadenceMode::Normal;
-        if floor_binds && rank(self.battery_floor) > rank(wanted) {
-            self.battery_floor
+        if floor_binds {
+            wanted.slower(self.battery_floor)
         } else {
             wanted
         }
@@ -90,12 +80,7 @@ impl Cadence {
 
     pub fn heartbeat_ms(&self) -> u32 {
         let base = u64::from(self.base_ms);
-        let scaled = match self.mode() {
-            CadenceMode::Aggressive => base / 2,
-            CadenceMode::Normal => base,
-            CadenceMode::Conservative => base * 2,
-            CadenceMode::Emergency => base * 4,
-        };
+        let scaled = base * self.mode().interval_halves() / 2;
         let clamped = scaled.clamp(
             u64::from(self.settings.min_ms),
             u64::from(self.settings.max_ms),

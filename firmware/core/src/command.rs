@@ -6,8 +6,7 @@ use alloc::format;
 use alloc::string::String;
 use swarm_bus::{CadenceMode, Command, CommandOp, decode};
 
-/// `set_mode` with this argument unpins the mode.
-pub const UNPIN: u32 = 255;
+pub use swarm_bus::UNPIN_MODE as UNPIN;
 const MAX_IDENTIFY_S: u32 = 600;
 const MAX_SLEEP_S: u32 = 7 * 24 * 3600;
 

@@ -99,7 +99,9 @@ pub async fn run(
     loop {
         let now = clock.now_ms();
         let random = rng.random();
-        if link.next(now) != Step::JoinWifi && !stack.is_link_up() {
+        // Waiting out a backoff or about to join anyway: nothing to fall back from.
+        let past_wifi = !matches!(link.next(now), Step::JoinWifi | Step::Wait { .. });
+        if past_wifi && !stack.is_link_up() {
             link.on(LinkEvent::WifiLost, now, random);
         }
         match link.next(now) {

@@ -78,29 +78,6 @@ pub struct CadenceController {
     leader: bool,
 }
 
-fn rank(mode: CadenceMode) -> u8 {
-    match mode {
-        CadenceMode::Aggressive => 0,
-        CadenceMode::Normal => 1,
-        CadenceMode::Conservative => 2,
-        CadenceMode::Emergency => 3,
-    }
-}
-
-fn slower(a: CadenceMode, b: CadenceMode) -> CadenceMode {
-    if rank(a) >= rank(b) { a } else { b }
-}
-
-/// Interval multiplier, in halves: aggressive ½×, normal 1×, conservative 2×, emergency 4×.
-fn halves(mode: CadenceMode) -> u64 {
-    match mode {
-        CadenceMode::Aggressive => 1,
-        CadenceMode::Normal => 2,
-        CadenceMode::Conservative => 4,
-        CadenceMode::Emergency => 8,
-    }
-}
-
 impl CadenceController {
     pub fn new(limits: Limits) -> Self {
         Self {
@@ -143,7 +120,7 @@ impl CadenceController {
             self.limits.critical_battery_pct,
         );
         let below = |threshold: u8, mode: CadenceMode| {
-            if rank(self.battery_floor) >= rank(mode) {
+            if self.battery_floor.slower(mode) == self.battery_floor {
                 pct < threshold.saturating_add(BATTERY_MARGIN_PCT)
             } else {
                 pct < threshold
@@ -175,7 +152,7 @@ impl CadenceController {
         if self.battery_floor == CadenceMode::Normal {
             chosen
         } else {
-            slower(chosen, self.battery_floor)
+            chosen.slower(self.battery_floor)
         }
     }
 
@@ -207,7 +184,7 @@ impl CadenceController {
     pub fn decision(&self) -> Decision {
         let l = &self.limits;
         let scaled = |base: u32, size: u64, ceiling: u64| -> u32 {
-            let ms = u64::from(base) * halves(self.mode) / 2 * size / 100;
+            let ms = u64::from(base) * self.mode.interval_halves() / 2 * size / 100;
             ms.clamp(u64::from(l.min_ms), ceiling.max(u64::from(l.min_ms)))
                 .min(u64::from(u32::MAX)) as u32
         };

@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 use swarm_bus::zenoh as bus;
 use swarm_bus::{CadenceMode, Command, CommandOp, DeviceClass, Leaf, NodeId, SwarmKeys};
 
-/// `set_mode` with this argument unpins (the node's `runtime::UNPIN`, the firmware's too).
-const UNPIN: u32 = 255;
-
 #[derive(Debug, Serialize, PartialEq)]
 pub struct CadenceRow {
     pub id: NodeId,
@@ -91,7 +88,7 @@ pub async fn set(
     tokio::time::sleep(super::SETTLE).await;
     let cmd = Command {
         op: CommandOp::SetMode,
-        arg: mode.map_or(UNPIN, |m| u32::from(m as u8)),
+        arg: mode.map_or(swarm_bus::UNPIN_MODE, |m| u32::from(m as u8)),
     };
     for id in targets {
         bus::publish(&session, &keys.node_leaf(id, Leaf::Cmd), &cmd).await?;

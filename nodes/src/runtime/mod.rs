@@ -322,7 +322,7 @@ fn obey(
     match cmd.op {
         swarm_bus::CommandOp::SetMode => {
             let mode = match cmd.arg {
-                UNPIN => None,
+                swarm_bus::UNPIN_MODE => None,
                 n => match u8::try_from(n)
                     .ok()
                     .and_then(swarm_bus::CadenceMode::from_u8)
@@ -347,9 +347,6 @@ fn obey(
         }
     }
 }
-
-/// `set_mode` with this argument unpins the cadence.
-pub const UNPIN: u32 = 255;
 
 async fn send_heartbeat(view: &Shared, publisher: &TypedPublisher<Heartbeat>) {
     let hb = lock(view).next_heartbeat(unix_ms());
