@@ -70,6 +70,25 @@ async fn setup(tweak: impl FnOnce(&mut BridgeConfig)) -> Setup {
 }
 
 impl Setup {
+    /// Energy replies from exactly `count` devices, once they all answer within `within`.
+    async fn energy_from(
+        &self,
+        count: usize,
+        within: Duration,
+    ) -> Option<Vec<swarm_bus::zenoh::QueryReply<Energy>>> {
+        eventually(within, || async {
+            let replies = query_cbor::<Energy>(
+                &self.observer,
+                &keys().all(Leaf::Energy),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_or_default();
+            (replies.len() == count).then_some(replies)
+        })
+        .await
+    }
+
     fn bridge(&self) -> &Bridge {
         self.bridge.as_ref().expect("bridge running")
     }
@@ -292,17 +311,7 @@ async fn garbage_is_dropped_counted_and_named() {
 async fn a_hundred_boards_join_answer_queries_and_leave() {
     let s = setup(|_| {}).await;
     let mut boards = Boards::spawn(s.mqtt_port, 100, "esp", 5);
-    let all = eventually(Duration::from_secs(30), || async {
-        let replies = query_cbor::<Energy>(
-            &s.observer,
-            &keys().all(Leaf::Energy),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap_or_default();
-        (replies.len() == 100).then_some(replies)
-    })
-    .await;
+    let all = s.energy_from(100, Duration::from_secs(30)).await;
     assert!(
         all.is_some(),
         "not all 100 boards answered; online: {}; boards' log:\n{}",
@@ -684,17 +693,7 @@ async fn firmware_core_boards_join_obey_and_drop_out_when_killed() {
         "1900",
     ];
     let mut boards = Boards::spawn_with(s.mqtt_port, 3, "fw", 5, &extra);
-    let joined = eventually(Duration::from_secs(20), || async {
-        let replies = query_cbor::<Energy>(
-            &s.observer,
-            &keys().all(Leaf::Energy),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap_or_default();
-        (replies.len() == 3).then_some(replies)
-    })
-    .await;
+    let joined = s.energy_from(3, Duration::from_secs(20)).await;
     let replies = joined.unwrap_or_else(|| panic!("boards' log:\n{}", boards.log()));
     for r in &replies {
         let e = r.msg.as_ref().expect("a CBOR energy sample");
