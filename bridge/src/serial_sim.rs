@@ -23,6 +23,7 @@ pub async fn run(
     let started = std::time::Instant::now();
     let mut seq = 0u64;
     let mut next = tokio::time::Instant::now();
+    let base = interval;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
@@ -41,7 +42,7 @@ pub async fn run(
                     let verdict = frame
                         .map_err(|e| e.to_string())
                         .and_then(|m| decode::<Command>(&m).map_err(|e| e.to_string()))
-                        .and_then(|cmd| obey(&cmd, interval).map(|i| (cmd, i)));
+                        .and_then(|cmd| obey(&cmd, interval, base).map(|i| (cmd, i)));
                     match verdict {
                         Ok((cmd, new)) => {
                             tracing::info!(device = %id, op = %cmd.op, arg = cmd.arg, "command obeyed");

@@ -40,23 +40,20 @@ pub fn device_ids(prefix: &str, count: usize) -> Result<Vec<NodeId>, swarm_bus::
         .collect()
 }
 
-/// What a board does with a command: the new interval, or why it refused.
-pub fn obey(cmd: &Command, interval: Duration) -> Result<Duration, String> {
+/// What a board does with a command: the new interval, or why it refused. Modes scale the
+/// board's configured `base` interval as the swarm's cadence modes do; 255 unpins.
+pub fn obey(cmd: &Command, interval: Duration, base: Duration) -> Result<Duration, String> {
     match cmd.op {
         CommandOp::SetInterval if (100..=3_600_000).contains(&cmd.arg) => {
             Ok(Duration::from_millis(u64::from(cmd.arg)))
         }
         CommandOp::SetInterval => Err(format!("interval {} ms out of 100..=3600000", cmd.arg)),
-        CommandOp::SetMode => {
-            let factor = match cmd.arg {
-                0 => 1,
-                1 => 2,
-                2 => 4,
-                3 => 8,
-                n => return Err(format!("unknown cadence mode {n}")),
-            };
-            Ok(Duration::from_millis(500 * factor / 2))
-        }
+        CommandOp::SetMode if cmd.arg == swarm_bus::UNPIN_MODE => Ok(base),
+        CommandOp::SetMode => u8::try_from(cmd.arg)
+            .ok()
+            .and_then(swarm_bus::CadenceMode::from_u8)
+            .map(|m| base * m.interval_halves() as u32 / 2)
+            .ok_or_else(|| format!("unknown cadence mode {}", cmd.arg)),
         CommandOp::Identify | CommandOp::Sleep | CommandOp::Reboot => Ok(interval),
     }
 }
@@ -135,7 +132,7 @@ async fn board(opts: SimOptions, id: NodeId, counters: Arc<SimCounters>) {
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     match decode::<Command>(&p.payload) {
-                        Ok(cmd) => match obey(&cmd, interval) {
+                        Ok(cmd) => match obey(&cmd, interval, opts.interval) {
                             Ok(new) => {
                                 counters.commands.fetch_add(1, Relaxed);
                                 tracing::info!(device = %id, op = %cmd.op, arg = cmd.arg, "command obeyed");
@@ -185,20 +182,24 @@ mod tests {
             op: CommandOp::SetInterval,
             arg,
         };
-        assert_eq!(obey(&set(250), now), Ok(Duration::from_millis(250)));
-        assert!(obey(&set(5), now).unwrap_err().contains("out of"));
+        assert_eq!(obey(&set(250), now, now), Ok(Duration::from_millis(250)));
+        assert!(obey(&set(5), now, now).unwrap_err().contains("out of"));
         let mode = |arg| Command {
             op: CommandOp::SetMode,
             arg,
         };
-        assert_eq!(obey(&mode(3), now), Ok(Duration::from_millis(2000)));
-        assert!(obey(&mode(9), now).is_err());
+        // Emergency is 4 × the board's base interval; 255 unpins back to the base.
+        assert_eq!(obey(&mode(3), now, now), Ok(Duration::from_millis(4000)));
+        let fast = Duration::from_millis(250);
+        assert_eq!(obey(&mode(swarm_bus::UNPIN_MODE), fast, now), Ok(now));
+        assert!(obey(&mode(9), now, now).is_err());
         assert_eq!(
             obey(
                 &Command {
                     op: CommandOp::Identify,
                     arg: 3
                 },
+                now,
                 now
             ),
             Ok(now)
