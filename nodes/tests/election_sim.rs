@@ -47,6 +47,8 @@ struct Sim {
     rng: u64,
     checker: SafetyChecker,
     seed: u64,
+    /// Followers' heartbeat interval (a slowed cadence); the leader keeps `HEARTBEAT`.
+    follower_heartbeat: Duration,
 }
 
 impl Sim {
@@ -87,6 +89,7 @@ impl Sim {
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             checker: SafetyChecker::default(),
             seed,
+            follower_heartbeat: HEARTBEAT,
         }
     }
 
@@ -117,17 +120,23 @@ impl Sim {
     }
 
     fn heartbeat(&mut self, i: usize) {
+        let follower_heartbeat = self.follower_heartbeat;
         let n = &mut self.nodes[i];
         n.seq += 1;
+        let interval = if n.e.role() == Role::Leader {
+            HEARTBEAT
+        } else {
+            follower_heartbeat
+        };
         let hb = Heartbeat {
             term: n.e.term(),
             role: n.e.role(),
             leader: n.e.leader().cloned(),
             seq: n.seq,
-            cadence_ms: 500,
+            cadence_ms: interval.as_millis() as u32,
             class: DeviceClass::Full,
         };
-        n.next_hb = self.now + HEARTBEAT;
+        n.next_hb = self.now + interval;
         self.broadcast(i, Payload::Hb(hb));
     }
 
@@ -303,6 +312,22 @@ fn five_nodes_started_together_agree_well_within_the_election_timeout() {
         // One heartbeat interval of discovery, then candidates in rank order.
         sim.wait_for_agreement(&all, Duration::from_millis(1000), "no leader within 1 s");
     }
+}
+
+#[test]
+fn followers_that_slowed_down_keep_their_leader() {
+    // Followers heartbeat every 4 s (emergency cadence in a large swarm), longer than the
+    // 3 s CheckQuorum grace: the leader judges them by the interval they advertise.
+    let mut sim = Sim::new(5, 11);
+    sim.follower_heartbeat = Duration::from_secs(4);
+    let (_, leader, term) = sim.settle_on_leader();
+    sim.run(Duration::from_secs(60));
+    let all: Vec<usize> = (0..5).collect();
+    assert_eq!(
+        sim.agreed_leader(&all),
+        Some((leader, term)),
+        "the leader changed"
+    );
 }
 
 #[test]

@@ -117,7 +117,10 @@ pub struct Election {
     prevotes: BTreeSet<NodeId>,
     votes: BTreeSet<NodeId>,
     voters: Voters,
-    heard: BTreeMap<NodeId, Instant>,
+    /// When each peer was last heard, and how long after that it still counts as heard: the
+    /// longest election timeout, or three of its own advertised heartbeat intervals if that is
+    /// longer, so a follower that slowed down to save energy does not look absent.
+    heard: BTreeMap<NodeId, (Instant, Duration)>,
     low_battery: bool,
     /// Until this instant a failed pre-vote is retried after a short pause instead of a whole
     /// timeout: the leader is known to be gone, and peers that refused may simply not have
@@ -347,7 +350,7 @@ impl Election {
             .filter(|id| {
                 self.heard
                     .get(*id)
-                    .is_some_and(|t| now.saturating_duration_since(*t) < grace)
+                    .is_some_and(|(t, allowance)| now.saturating_duration_since(*t) < *allowance)
             })
             .count();
         if recent + 1 < self.quorum(now) {
@@ -443,7 +446,9 @@ impl Election {
         if hb.class != DeviceClass::Minimal {
             self.voters.seen(&from, now);
         }
-        self.heard.insert(from.clone(), now);
+        let advertised = Duration::from_millis(u64::from(hb.cadence_ms)) * 3;
+        let allowance = self.settings.timeout_max.max(advertised);
+        self.heard.insert(from.clone(), (now, allowance));
         let claims_lead = hb.role == Role::Leader;
         if hb.term > self.term {
             self.become_follower(now, hb.term, claims_lead.then(|| from.clone()));
@@ -581,7 +586,7 @@ impl Election {
             .filter(|v| {
                 self.heard
                     .get(*v)
-                    .is_some_and(|t| now.saturating_duration_since(*t) < self.settings.timeout_max)
+                    .is_some_and(|(t, allowance)| now.saturating_duration_since(*t) < *allowance)
             })
             .count() as u64;
         let class_delay = if self.settings.class == DeviceClass::Full {
