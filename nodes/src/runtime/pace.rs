@@ -23,9 +23,10 @@ pub struct Pace {
 /// The first anti-entropy round comes soon after joining; later ones at the cadence.
 const FIRST_SURVEY: Duration = Duration::from_secs(2);
 
+/// Ticks at once, then every `ms`: a node announces itself as soon as it starts (peers
+/// discover voters from heartbeats), and a new pace takes effect with a heartbeat.
 fn timer(ms: u32) -> Interval {
-    let period = Duration::from_millis(u64::from(ms.max(1)));
-    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut t = tokio::time::interval(Duration::from_millis(u64::from(ms.max(1))));
     t.set_missed_tick_behavior(MissedTickBehavior::Delay);
     t
 }
