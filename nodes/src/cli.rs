@@ -67,23 +67,11 @@ pub struct CadenceSetArgs {
         value_name = "MS"
     )]
     pub timeout_ms: u64,
-    /// Swarm name [config: node.swarm].
-    #[arg(long, env = "SWARM_SWARM", value_name = "NAME")]
-    pub swarm: Option<SwarmName>,
-    /// Zenoh locator to connect to [config: zenoh.connect].
-    #[arg(
-        long,
-        env = "SWARM_CONNECT",
-        value_name = "ENDPOINT",
-        value_delimiter = ','
-    )]
-    pub connect: Vec<String>,
+    #[command(flatten)]
+    pub at: SwarmAt,
     /// peer or client [config: zenoh.mode].
     #[arg(long = "zenoh-mode", env = "SWARM_MODE", value_enum)]
     pub zenoh_mode: Option<ModeArg>,
-    /// Turn off multicast scouting [config: zenoh.multicast_scouting = false].
-    #[arg(long, env = "SWARM_NO_MULTICAST")]
-    pub no_multicast: bool,
 }
 
 impl CadenceSetArgs {
@@ -92,10 +80,8 @@ impl CadenceSetArgs {
             json: self.json,
             timeout_ms: self.timeout_ms,
             bus: BusArgs {
-                swarm: self.swarm.clone(),
-                connect: self.connect.clone(),
+                at: self.at.clone(),
                 mode: self.zenoh_mode,
-                no_multicast: self.no_multicast,
             },
         }
     }
@@ -104,6 +90,16 @@ impl CadenceSetArgs {
 /// Where to find the swarm; shared by `run` and the query commands.
 #[derive(Debug, Args, Default, Clone)]
 pub struct BusArgs {
+    #[command(flatten)]
+    pub at: SwarmAt,
+    /// peer or client (client needs a zenohd router in --connect) [config: zenoh.mode].
+    #[arg(long, env = "SWARM_MODE", value_enum)]
+    pub mode: Option<ModeArg>,
+}
+
+/// Which swarm, and where its peers are.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SwarmAt {
     /// Swarm name [config: node.swarm].
     #[arg(long, env = "SWARM_SWARM", value_name = "NAME")]
     pub swarm: Option<SwarmName>,
@@ -115,9 +111,6 @@ pub struct BusArgs {
         value_delimiter = ','
     )]
     pub connect: Vec<String>,
-    /// peer or client (client needs a zenohd router in --connect) [config: zenoh.mode].
-    #[arg(long, env = "SWARM_MODE", value_enum)]
-    pub mode: Option<ModeArg>,
     /// Turn off multicast scouting [config: zenoh.multicast_scouting = false].
     #[arg(long, env = "SWARM_NO_MULTICAST")]
     pub no_multicast: bool,

@@ -4,16 +4,16 @@ use super::Config;
 use crate::cli::{BusArgs, RunArgs};
 
 pub fn apply_bus(config: &mut Config, bus: &BusArgs) {
-    if let Some(swarm) = &bus.swarm {
+    if let Some(swarm) = &bus.at.swarm {
         config.node.swarm = swarm.clone();
     }
-    if !bus.connect.is_empty() {
-        config.zenoh.connect = bus.connect.clone();
+    if !bus.at.connect.is_empty() {
+        config.zenoh.connect = bus.at.connect.clone();
     }
     if let Some(mode) = bus.mode {
         config.zenoh.mode = mode.into();
     }
-    if bus.no_multicast {
+    if bus.at.no_multicast {
         config.zenoh.multicast_scouting = false;
     }
 }
