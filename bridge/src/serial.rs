@@ -182,6 +182,7 @@ mod tests {
             seq: 1,
             cadence_ms: 1000,
             class: DeviceClass::Minimal,
+            voters: None,
         };
         assert_eq!(leaf_of(&encode(&hb)), Ok(Leaf::Heartbeat));
         let cmd = Command {

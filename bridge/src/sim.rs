@@ -67,6 +67,7 @@ pub fn board_heartbeat(seq: u64, interval: Duration) -> Heartbeat {
         seq,
         cadence_ms: interval.as_millis().min(u128::from(u32::MAX)) as u32,
         class: DeviceClass::Minimal,
+        voters: None,
     }
 }
 

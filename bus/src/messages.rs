@@ -102,12 +102,29 @@ wire_message! {
     pub struct Heartbeat = 1 {
         pub term: u64,
         pub role: Role,
+        /// Whom the sender follows. A leader leaves it out: the key already names it (see
+        /// [`Heartbeat::leader_of`]).
         pub leader: Option<NodeId>,
         /// Increments by one per heartbeat: gaps tell peers about loss.
         pub seq: u64,
         /// The sender's current heartbeat interval, so peers judge staleness against it.
         pub cadence_ms: u32,
         pub class: DeviceClass,
+        ;
+        /// A leader's count of voters, itself included. Followers of a large swarm hear only
+        /// the leader, so this is how they know what a majority is.
+        pub voters: Option<u32>,
+    }
+}
+
+impl Heartbeat {
+    /// Whom the sender of this heartbeat follows: itself when it leads.
+    pub fn leader_of<'a>(&'a self, sender: &'a NodeId) -> Option<&'a NodeId> {
+        if self.role == Role::Leader {
+            Some(sender)
+        } else {
+            self.leader.as_ref()
+        }
     }
 }
 

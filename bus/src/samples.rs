@@ -14,6 +14,7 @@ pub fn heartbeat(leader_id_len: usize) -> Heartbeat {
         seq: 1_000_000,
         cadence_ms: 500,
         class: DeviceClass::Full,
+        voters: None,
     }
 }
 

@@ -3,6 +3,9 @@
 //! Compact form (CBOR, `is_human_readable() == false`): an array
 //! `[version, tag, field1, field2, ...]`; enums are small integers. Arrays instead of maps keep
 //! a heartbeat near 20 bytes; a newer sender may append fields, which older readers skip.
+//! Fields after a `;` are an optional tail: each an `Option`, left off the end of the array
+//! while `None`, so a message pays for them only when it has something to say, and a reader
+//! takes a message without them as `None`.
 //! Human form (JSON): an object with the full field names and enum names, for `zenoh get`,
 //! `--json` output and JSON-speaking devices.
 
@@ -22,12 +25,14 @@ macro_rules! wire_message {
         $(#[$meta:meta])*
         pub struct $name:ident = $tag:literal {
             $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+            $( ; $( $(#[$tmeta:meta])* pub $tfield:ident : Option<$tty:ty> ),* $(,)? )?
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
         pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty ),*
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $( $(#[$tmeta])* pub $tfield: Option<$tty>, )* )?
         }
 
         impl $crate::wire::WireMessage for $name {
@@ -39,23 +44,49 @@ macro_rules! wire_message {
             use serde::de::{Error as _, IgnoredAny, SeqAccess, Visitor};
             use serde::ser::SerializeTuple;
 
+            #[allow(clippy::ref_option_ref, dead_code)]
+            fn absent<T>(v: &&Option<T>) -> bool {
+                v.is_none()
+            }
+
             #[derive(serde::Serialize)]
-            struct Human<'a> { $( $field: &'a $ty ),* }
+            struct Human<'a> {
+                $( $field: &'a $ty, )*
+                $( $( #[serde(skip_serializing_if = "absent")] $tfield: &'a Option<$tty>, )* )?
+            }
 
             #[derive(serde::Deserialize)]
-            struct HumanOwned { $( $field: $ty ),* }
+            struct HumanOwned {
+                $( $field: $ty, )*
+                $( $( #[serde(default)] $tfield: Option<$tty>, )* )?
+            }
 
             const FIELDS: usize = [$( stringify!($field) ),*].len();
 
             impl serde::Serialize for $name {
+                #[allow(unused_mut, unused_variables, unused_assignments)]
                 fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                     if s.is_human_readable() {
-                        return serde::Serialize::serialize(&Human { $( $field: &self.$field ),* }, s);
+                        let h = Human {
+                            $( $field: &self.$field, )*
+                            $( $( $tfield: &self.$tfield, )* )?
+                        };
+                        return serde::Serialize::serialize(&h, s);
                     }
-                    let mut t = s.serialize_tuple(FIELDS + 2)?;
+                    // The tail runs up to its last present field.
+                    let (mut tail, mut i) = (0usize, 0usize);
+                    $( $( i += 1; if self.$tfield.is_some() { tail = i; } )* )?
+                    let mut t = s.serialize_tuple(FIELDS + 2 + tail)?;
                     t.serialize_element(&$crate::wire::VERSION)?;
                     t.serialize_element(&($tag as u8))?;
                     $( t.serialize_element(&self.$field)?; )*
+                    let mut j = 0usize;
+                    $( $(
+                        j += 1;
+                        if j <= tail {
+                            t.serialize_element(&self.$tfield)?;
+                        }
+                    )* )?
                     t.end()
                 }
             }
@@ -84,9 +115,12 @@ macro_rules! wire_message {
                         let $field: $ty = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(index, &self))?;
                         index += 1;
                     )*
+                    $( $(
+                        let $tfield: Option<$tty> = seq.next_element::<Option<$tty>>()?.flatten();
+                    )* )?
                     // Fields a newer sender appended: skipped, so old readers keep working.
                     while seq.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok($name { $( $field ),* })
+                    Ok($name { $( $field, )* $( $( $tfield, )* )? })
                 }
             }
 
@@ -94,7 +128,10 @@ macro_rules! wire_message {
                 fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                     if d.is_human_readable() {
                         let h = HumanOwned::deserialize(d)?;
-                        return Ok($name { $( $field: h.$field ),* });
+                        return Ok($name {
+                            $( $field: h.$field, )*
+                            $( $( $tfield: h.$tfield, )* )?
+                        });
                     }
                     d.deserialize_seq(Compact)
                 }

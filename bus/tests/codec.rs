@@ -16,6 +16,7 @@ fn heartbeat() -> Heartbeat {
         seq: 1234,
         cadence_ms: 500,
         class: DeviceClass::Full,
+        voters: None,
     }
 }
 
@@ -71,6 +72,36 @@ fn appended_fields_from_a_newer_sender_are_ignored() {
     bytes[0] = 0x85;
     bytes.extend([0x01, 0x63, b'n', b'e', b'w']);
     assert_eq!(decode::<Leave>(&bytes).unwrap(), Leave { term: 3 });
+}
+
+#[test]
+fn an_optional_tail_costs_nothing_when_absent_and_decodes_from_older_senders() {
+    let follower = heartbeat();
+    assert_eq!(follower.voters, None);
+    let without = encode(&follower);
+    let leader = Heartbeat {
+        voters: Some(1000),
+        ..follower.clone()
+    };
+    let with = encode(&leader);
+    // One more array element: 0x19 0x03 0xe8 (1000).
+    assert_eq!(with.len(), without.len() + 3);
+    assert_eq!(with[0], without[0] + 1);
+    assert_eq!(decode::<Heartbeat>(&with).unwrap(), leader);
+    // A sender that never heard of the tail: the field reads as absent.
+    assert_eq!(decode::<Heartbeat>(&without).unwrap(), follower);
+    // Null in the tail is absent too, and JSON without the field is accepted.
+    let mut null = without.clone();
+    null[0] += 1;
+    null.push(0xf6);
+    assert_eq!(decode::<Heartbeat>(&null).unwrap().voters, None);
+    let json = serde_json::to_value(&leader).unwrap();
+    assert_eq!(json["voters"], 1000);
+    let mut old = serde_json::to_value(&follower).unwrap();
+    assert!(old.get("voters").is_none(), "{old}");
+    old["term"] = 7.into();
+    let back: Heartbeat = serde_json::from_value(old).unwrap();
+    assert_eq!((back.term, back.voters), (7, None));
 }
 
 #[test]

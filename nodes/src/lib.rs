@@ -2,3 +2,4 @@
 
 pub mod cadence;
 pub mod election;
+pub mod scale;

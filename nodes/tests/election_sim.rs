@@ -135,6 +135,7 @@ impl Sim {
             seq: n.seq,
             cadence_ms: interval.as_millis() as u32,
             class: DeviceClass::Full,
+            voters: None,
         };
         n.next_hb = self.now + interval;
         self.broadcast(i, Payload::Hb(hb));

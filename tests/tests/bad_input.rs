@@ -34,6 +34,7 @@ async fn bad_payloads_are_counted_and_dropped() {
         seq: 1,
         cadence_ms: 500,
         class: DeviceClass::Full,
+        voters: None,
     });
     let mut wrong_version = good.clone();
     wrong_version[1] = 9;

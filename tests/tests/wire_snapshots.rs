@@ -34,6 +34,17 @@ fn heartbeat_wire() {
 }
 
 #[test]
+fn leader_heartbeat_wire() {
+    // A leader names no leader (the key names it) and states its count of voters.
+    insta::assert_snapshot!(wire(&Heartbeat {
+        role: Role::Leader,
+        leader: None,
+        voters: Some(1000),
+        ..samples::heartbeat(8)
+    }));
+}
+
+#[test]
 fn vote_request_wire() {
     insta::assert_snapshot!(wire(&VoteRequest {
         term: 43,
@@ -112,6 +123,14 @@ fn heartbeat_fits_40_bytes_with_ids_up_to_23_characters() {
     };
     let size = encode(&worst).len();
     assert!(size <= 40, "heartbeat is {size} bytes");
+    let leader = Heartbeat {
+        role: Role::Leader,
+        leader: None,
+        voters: Some(u32::from(u16::MAX)),
+        ..worst
+    };
+    let size = encode(&leader).len();
+    assert!(size <= 40, "a leader's heartbeat is {size} bytes");
 }
 
 #[test]

@@ -180,6 +180,7 @@ impl Board {
             seq: self.seq,
             cadence_ms: interval,
             class: DeviceClass::Minimal,
+            voters: None,
         };
         out.push(Outgoing {
             topic: self.topics.heartbeat.clone(),

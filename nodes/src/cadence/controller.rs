@@ -1,8 +1,12 @@
 //! The cadence controller: a mode from loss, battery and the operator's pin; intervals from the
 //! mode, the swarm's size and the election's bound.
 //!
-//! `max_interval_ms` bounds the heartbeat; energy and anti-entropy stretch up to 16× their
-//! base, which lets emergency mode and a large swarm really save.
+//! `max_interval_ms` bounds the heartbeat of the leader and of every node in a small swarm.
+//! Beyond `SMALL_SWARM` members a follower's heartbeat goes to the leader alone and slows
+//! linearly with N (up to a third of the membership window), so the leader receives about the
+//! same number per second at any size. Energy, which the leader gathers from everyone, also
+//! slows linearly; anti-entropy with √N. Energy and anti-entropy stretch up to 16× their
+//! (size-scaled) base, which lets emergency mode really save.
 //!
 //! Hysteresis, so noisy inputs do not flap the mode: loss turns `aggressive` on at
 //! `LOSS_ON` and off only below `LOSS_OFF`; the battery floor rises at a threshold and falls
@@ -10,13 +14,12 @@
 //! `dwell_ms` before it is taken. An operator's pin applies at once.
 
 use super::loss::LossTracker;
+use crate::scale::SMALL_SWARM;
 use swarm_bus::{CadenceMode, NodeId};
 
 const LOSS_ON: f64 = 0.10;
 const LOSS_OFF: f64 = 0.03;
 const BATTERY_MARGIN_PCT: u8 = 5;
-/// Above this many members, per-node streams slow down so the total stays bounded.
-const SMALL_SWARM: usize = 20;
 /// How far energy and anti-entropy intervals may stretch past their base.
 const STRETCH: u64 = 16;
 
@@ -32,6 +35,9 @@ pub struct Limits {
     /// The leader's heartbeat never gets slower than this, whatever the mode: followers start
     /// an election after `election_timeout_min_ms`, so a third of it leaves room for two losses.
     pub leader_heartbeat_max_ms: u32,
+    /// The slowest a follower of a large swarm heartbeats: a third of the membership window,
+    /// so it stays a voter with two heartbeats lost.
+    pub follower_heartbeat_max_ms: u32,
     pub low_battery_pct: u8,
     pub critical_battery_pct: u8,
     /// How long the inputs must ask for a new mode before it is taken.
@@ -47,6 +53,7 @@ impl Default for Limits {
             min_ms: 250,
             max_ms: 10_000,
             leader_heartbeat_max_ms: 500,
+            follower_heartbeat_max_ms: 200_000,
             low_battery_pct: 20,
             critical_battery_pct: 10,
             dwell_ms: 10_000,
@@ -188,19 +195,25 @@ impl CadenceController {
             ms.clamp(u64::from(l.min_ms), ceiling.max(u64::from(l.min_ms)))
                 .min(u64::from(u32::MAX)) as u32
         };
-        // `max_ms` bounds the heartbeat, which liveness is judged by. Energy and anti-entropy
-        // may stretch to `STRETCH`× their base, or emergency mode could not save what it must.
-        let stretch = |base: u32| u64::from(base) * STRETCH;
         let members = self.live_peers as u64 + 1;
-        // Size factors in percent. Heartbeats of followers slow with √N, energy (which the
-        // leader gathers from everyone) with N, anti-entropy with √N.
+        let large = members > SMALL_SWARM as u64;
+        // Size factors in percent: followers' heartbeats and energy (both gathered by the
+        // leader alone) slow with N, anti-entropy with √N.
         let sqrt_factor = if members <= SMALL_SWARM as u64 {
             100
         } else {
             ((members as f64 / SMALL_SWARM as f64).sqrt() * 100.0) as u64
         };
         let linear_factor = (members * 100 / SMALL_SWARM as u64).max(100);
-        let mut heartbeat_ms = scaled(l.heartbeat_ms, sqrt_factor, u64::from(l.max_ms));
+        // Energy and anti-entropy may stretch to `STRETCH`× their size-scaled base, or
+        // emergency mode could not save what it must.
+        let stretch = |base: u32, size: u64| u64::from(base) * STRETCH * size / 100;
+        let heartbeat_ceiling = if large && !self.leader {
+            l.follower_heartbeat_max_ms.max(l.max_ms)
+        } else {
+            l.max_ms
+        };
+        let mut heartbeat_ms = scaled(l.heartbeat_ms, linear_factor, u64::from(heartbeat_ceiling));
         if self.leader {
             heartbeat_ms = heartbeat_ms.min(l.leader_heartbeat_max_ms.max(l.min_ms.min(l.max_ms)));
         }
@@ -208,8 +221,16 @@ impl CadenceController {
             mode: self.mode,
             pinned: self.pinned.is_some(),
             heartbeat_ms,
-            energy_ms: scaled(l.energy_ms, linear_factor, stretch(l.energy_ms)),
-            anti_entropy_ms: scaled(l.anti_entropy_ms, sqrt_factor, stretch(l.anti_entropy_ms)),
+            energy_ms: scaled(
+                l.energy_ms,
+                linear_factor,
+                stretch(l.energy_ms, linear_factor),
+            ),
+            anti_entropy_ms: scaled(
+                l.anti_entropy_ms,
+                sqrt_factor,
+                stretch(l.anti_entropy_ms, sqrt_factor),
+            ),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! when the leader's liveliness token disappears.
 
 use super::voters::Voters;
+use crate::scale::SMALL_SWARM;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use swarm_bus::{DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
@@ -84,7 +85,9 @@ pub enum Action {
     RequestVotes(VoteRequest),
     Reply(VoteReply),
     /// The voter set changed: store it, so a restarted node does not believe it is alone and
-    /// elect itself with a quorum of one.
+    /// elect itself with a quorum of one. Emitted on a `Tick` or before the first vote or
+    /// request that follows the change, not on every new voter: a new leader of a large swarm
+    /// learns hundreds in a second.
     PersistVoters(Vec<NodeId>),
     /// Role, term or leader changed: publish a heartbeat now.
     Changed {
@@ -117,6 +120,11 @@ pub struct Election {
     prevotes: BTreeSet<NodeId>,
     votes: BTreeSet<NodeId>,
     voters: Voters,
+    /// The voters generation last handed out in `PersistVoters`.
+    persisted_generation: u64,
+    /// The leader's count of voters and when it said so: a follower of a large swarm hears only
+    /// the leader, so its own voter set is partial, and a majority is reckoned on the larger.
+    announced: Option<(u32, Instant)>,
     /// When each peer was last heard, and how long after that it still counts as heard: the
     /// longest election timeout, or three of its own advertised heartbeat intervals if that is
     /// longer, so a follower that slowed down to save energy does not look absent.
@@ -166,7 +174,9 @@ impl Election {
             prevoting: false,
             prevotes: BTreeSet::new(),
             votes: BTreeSet::new(),
+            persisted_generation: voters.generation(),
             voters,
+            announced: None,
             heard: BTreeMap::new(),
             low_battery: false,
             fast_retry_until: None,
@@ -200,9 +210,20 @@ impl Election {
         matches!(self.role, Role::Follower | Role::Candidate).then_some(self.deadline)
     }
 
+    /// What a leader's heartbeat says about the swarm's size: its count of voters.
+    pub fn announced_voters(&self, now: Instant) -> Option<u32> {
+        (self.role == Role::Leader).then(|| self.voter_count(now))
+    }
+
+    /// Whether this node needs every member's heartbeat (the leader, and everyone in a small
+    /// swarm) or only the leader's (a follower of a swarm larger than `SMALL_SWARM`).
+    pub fn hears_everyone(&self, now: Instant) -> bool {
+        self.role == Role::Leader || self.voter_count(now) as usize <= SMALL_SWARM
+    }
+
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let before = (self.role, self.term, self.leader.clone());
-        let voters_before = self.voters.generation();
+        let tick = event == Event::Tick;
         let mut out = Vec::new();
         self.step_down_after_pause(now);
         match event {
@@ -217,9 +238,13 @@ impl Election {
             Event::Left(id) => self.on_gone(now, &id, true),
             Event::LowBattery(low) => self.low_battery = low,
         }
-        if self.voters.generation() != voters_before {
+        let sends = out
+            .iter()
+            .any(|a| matches!(a, Action::RequestVotes(_) | Action::Reply(_)));
+        if self.voters.generation() != self.persisted_generation && (sends || tick) {
             // Before any vote goes out, so quorum after a restart is never smaller than now.
             out.insert(0, Action::PersistVoters(self.voters.ids()));
+            self.persisted_generation = self.voters.generation();
         }
         if (self.role, self.term, self.leader.clone()) != before {
             out.push(Action::Changed {
@@ -275,7 +300,7 @@ impl Election {
     }
 
     fn quorum(&self, now: Instant) -> usize {
-        self.voters.quorum(now, &self.me)
+        self.voter_count(now) as usize / 2 + 1
     }
 
     /// No election has happened yet as far as this node knows (its term, stored across
@@ -285,10 +310,22 @@ impl Election {
         self.term == 0
     }
 
-    /// Voters including this node.
+    /// Voters including this node: those it knows of, or more if the leader said so (within
+    /// the membership window) or, before the first election, `bootstrap_expect`. Reckoning a
+    /// majority on too many only makes winning harder; on too few could elect two leaders.
     fn voter_count(&self, now: Instant) -> u32 {
         let others = self.voters.current(now).filter(|v| **v != self.me).count();
-        u32::try_from(others + 1).unwrap_or(u32::MAX)
+        let known = u32::try_from(others + 1).unwrap_or(u32::MAX);
+        let announced = self
+            .announced
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= self.settings.membership_window)
+            .map_or(0, |(n, _)| n);
+        let expected = if self.bootstrapping() {
+            self.settings.bootstrap_expect
+        } else {
+            0
+        };
+        known.max(announced).max(expected)
     }
 
     /// A leader whose process was frozen (SIGSTOP, a stalled VM) for half the shortest
@@ -450,6 +487,9 @@ impl Election {
         let allowance = self.settings.timeout_max.max(advertised);
         self.heard.insert(from.clone(), (now, allowance));
         let claims_lead = hb.role == Role::Leader;
+        if let Some(n) = hb.voters.filter(|_| claims_lead && hb.term >= self.term) {
+            self.announced = Some((n, now));
+        }
         if hb.term > self.term {
             self.become_follower(now, hb.term, claims_lead.then(|| from.clone()));
         } else if hb.term == self.term && claims_lead {
@@ -527,6 +567,10 @@ impl Election {
         if reply.candidate != self.me || from == self.me {
             return;
         }
+        // A voter that answers is alive: a new leader of a large swarm, whose followers
+        // heartbeat slowly, counts it towards CheckQuorum until its next heartbeat.
+        let allowance = self.settings.timeout_max;
+        self.heard.insert(from.clone(), (now, allowance));
         if reply.pre_vote {
             if self.prevoting && reply.granted && reply.term == self.term + 1 {
                 self.prevotes.insert(from);
@@ -577,6 +621,22 @@ impl Election {
     }
 
     fn rank_delay(&self, now: Instant, gone: Option<&NodeId>) -> Duration {
+        let class_delay = if self.settings.class == DeviceClass::Full {
+            0
+        } else {
+            40
+        };
+        let battery_delay = if self.low_battery { 200 } else { 0 };
+        let extra = Duration::from_millis(class_delay + battery_delay);
+        let voters = self.voter_count(now);
+        if voters as usize > SMALL_SWARM {
+            // A follower of a large swarm does not hear its peers, so it cannot rank itself
+            // among them. It takes a place drawn from its id and the term instead, spread
+            // over one slot per voter: the first of N draws lands about one slot in, and the
+            // next about one slot later, as in id order.
+            let place = hash_unit(&self.me, self.term) * f64::from(voters);
+            return RANK_SLOT.mul_f64(place) + extra;
+        }
         // Only voters heard lately: a crashed one still counts for quorum, but waiting for its
         // turn would only slow the others down.
         let rank = self
@@ -588,15 +648,29 @@ impl Election {
                     .get(*v)
                     .is_some_and(|(t, allowance)| now.saturating_duration_since(*t) < *allowance)
             })
-            .count() as u64;
-        let class_delay = if self.settings.class == DeviceClass::Full {
-            0
-        } else {
-            40
-        };
-        let battery_delay = if self.low_battery { 200 } else { 0 };
-        Duration::from_millis(rank * 15 + class_delay + battery_delay)
+            .count() as u32;
+        RANK_SLOT * rank + extra
     }
+}
+
+/// How far apart nodes stand in rank order: enough for the first candidate's request to
+/// arrive before the next one's turn.
+const RANK_SLOT: Duration = Duration::from_millis(15);
+
+/// A number in [0, 1) from a node id and a term (FNV-1a, then a splitmix64 finish): the same
+/// on every run, different for every node and every term.
+fn hash_unit(id: &NodeId, term: u64) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.as_str().bytes().chain(term.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The pause between pre-vote rounds while the leader is known to be gone.
@@ -689,6 +763,7 @@ mod tests {
             seq: 1,
             cadence_ms: 500,
             class: DeviceClass::Full,
+            voters: None,
         };
         e.handle(t0, Event::Heartbeat { from: id("l"), hb });
         assert_eq!((e.term(), e.leader()), (2, Some(&id("l"))));
@@ -722,6 +797,7 @@ mod tests {
             seq: 1,
             cadence_ms: 500,
             class: DeviceClass::Full,
+            voters: None,
         }
     }
 

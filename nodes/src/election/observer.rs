@@ -37,7 +37,7 @@ impl ElectionObserver {
             Latest {
                 role: hb.role,
                 term: hb.term,
-                leader: hb.leader.clone(),
+                leader: hb.leader_of(from).cloned(),
             },
         );
         if hb.role != Role::Leader {
@@ -100,6 +100,7 @@ mod tests {
             seq: 1,
             cadence_ms: 500,
             class: DeviceClass::Full,
+            voters: None,
         }
     }
 

@@ -67,6 +67,10 @@ impl Consensus {
         })
     }
 
+    pub fn announced_voters(&self, now: Instant) -> Option<u32> {
+        self.election.announced_voters(now)
+    }
+
     pub fn next_wakeup(&self) -> Option<Instant> {
         self.election.next_wakeup()
     }
@@ -144,6 +148,7 @@ impl Consensus {
                 } else {
                     DeviceClass::Standard
                 },
+                voters: None,
             };
             let event = Event::Heartbeat {
                 from: info.node,

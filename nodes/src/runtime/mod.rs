@@ -161,7 +161,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 // The tick first: a leader thawed after SIGSTOP steps down before it speaks.
                 let changed = consensus.feed(Instant::now(), Event::Tick).await;
                 if changed.is_none() {
-                    send_heartbeat(&view, &hb_pub).await;
+                    send_heartbeat(&view, &hb_pub, &consensus).await;
                 }
                 changed
             }
@@ -272,7 +272,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             if let Some(d) = pace.retune() {
                 lock(&view).set_cadence(&d);
             }
-            send_heartbeat(&view, &hb_pub).await;
+            send_heartbeat(&view, &hb_pub, &consensus).await;
             pace.heartbeat.reset();
         }
     }
@@ -348,8 +348,13 @@ fn obey(
     }
 }
 
-async fn send_heartbeat(view: &Shared, publisher: &TypedPublisher<Heartbeat>) {
-    let hb = lock(view).next_heartbeat(unix_ms());
+async fn send_heartbeat(
+    view: &Shared,
+    publisher: &TypedPublisher<Heartbeat>,
+    consensus: &Consensus,
+) {
+    let voters = consensus.announced_voters(Instant::now());
+    let hb = lock(view).next_heartbeat(unix_ms(), voters);
     if let Err(e) = publisher.put(&hb).await {
         tracing::warn!("{e}");
     }

@@ -42,6 +42,7 @@ pub fn limits(config: &Config) -> Limits {
         // lost heartbeats.
         leader_heartbeat_max_ms: (config.consensus.election_timeout_min_ms / 3)
             .max(g.min_interval_ms),
+        follower_heartbeat_max_ms: config.consensus.membership_window_s.saturating_mul(1000) / 3,
         low_battery_pct: config.energy.low_power_threshold_percent,
         critical_battery_pct: config.energy.critical_threshold_percent,
         ..Limits::default()

@@ -77,17 +77,19 @@ impl NodeView {
         self.cadence_pinned = d.pinned;
     }
 
-    /// The next heartbeat to send; advances the sequence number.
-    pub fn next_heartbeat(&mut self, unix_ms: u64) -> Heartbeat {
+    /// The next heartbeat to send; advances the sequence number. A leader states its count of
+    /// voters (`voters`) and leaves out its own id, which the key carries.
+    pub fn next_heartbeat(&mut self, unix_ms: u64, voters: Option<u32>) -> Heartbeat {
         self.seq += 1;
         self.last_heartbeat_ms = unix_ms;
         Heartbeat {
             term: self.term,
             role: self.role,
-            leader: self.leader.clone(),
+            leader: self.leader.clone().filter(|_| self.role != Role::Leader),
             seq: self.seq,
             cadence_ms: self.cadence_ms,
             class: self.class,
+            voters,
         }
     }
 
@@ -175,7 +177,7 @@ mod tests {
     fn a_peer_counts_once_it_has_a_token_and_was_heard() {
         let now = Instant::now();
         let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
-        let hb = v.next_heartbeat(1);
+        let hb = v.next_heartbeat(1, None);
         assert_eq!(hb.seq, 1);
         assert!(!v.heard(&id("b"), hb.clone(), now), "no token yet: ignored");
         assert!(
@@ -198,7 +200,7 @@ mod tests {
     fn a_late_leave_does_not_erase_a_restarted_peer() {
         let now = Instant::now();
         let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
-        let hb = v.next_heartbeat(1);
+        let hb = v.next_heartbeat(1, None);
         v.joined(id("b"));
         v.heard(&id("b"), hb.clone(), now);
         v.left_cleanly(&id("b"));
