@@ -38,6 +38,126 @@ pub enum Command {
     /// Each node's gossip cadence, or pin one.
     #[command(subcommand)]
     Cadence(CadenceCommand),
+    /// Simulate N nodes' election and cadence on simulated time, in this process, and print
+    /// what they did: first leader, failovers, split brain, messages per node per second.
+    Sim(SimCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SimCommand {
+    #[command(subcommand)]
+    pub sweep: Option<SimSweep>,
+    #[command(flatten)]
+    pub run: SimArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimSweep {
+    /// Run each size with adaptive and with fixed cadence; print the figures and plot receive
+    /// rate against size (SVG).
+    Sweep(SweepArgs),
+}
+
+/// The network and faults of a simulated run.
+#[derive(Debug, Args, Clone)]
+pub struct SimNetArgs {
+    /// Random seed: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Messages lost, per receiver, e.g. 5 or 5%.
+    #[arg(long, default_value = "0", value_parser = parse_pct, value_name = "PCT")]
+    pub loss: f64,
+    /// Mean one-way latency, e.g. 20ms (each message takes ½× to 1½× of it).
+    #[arg(long, default_value = "5ms", value_parser = parse_latency, value_name = "DELAY")]
+    pub latency: std::time::Duration,
+    /// Crash whichever node leads this often (it comes back 5 s later), e.g. 60 or 60s.
+    #[arg(long, value_parser = parse_secs, value_name = "SECONDS")]
+    pub crash_leader_every: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Nodes in the swarm.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub nodes: u32,
+    /// Simulated time, e.g. 600, 600s or 10m.
+    #[arg(long, default_value = "60", value_parser = parse_secs, value_name = "SECONDS")]
+    pub duration: std::time::Duration,
+    #[command(flatten)]
+    pub net: SimNetArgs,
+    /// The configured intervals, not the adaptive ones (as adaptive_gossip.enabled = false).
+    #[arg(long)]
+    pub fixed: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the per-second series (sent, received, leader's receipts, leaders, term).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Swarm sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub nodes: Vec<u32>,
+    /// Simulated time per run, e.g. 120 or 2m.
+    #[arg(long, default_value = "120", value_parser = parse_secs, value_name = "SECONDS")]
+    pub duration: std::time::Duration,
+    #[command(flatten)]
+    pub net: SimNetArgs,
+    /// Where to write the plot.
+    #[arg(long, default_value = "sim-sweep.svg", value_name = "FILE.svg")]
+    pub out: PathBuf,
+    /// Print the runs as one JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A number with an optional unit (`ms`, `s`, `m`, `h`); `default_unit` applies without one.
+fn parse_duration(s: &str, default_unit: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with an optional unit (ms, s, m, h)"))?;
+    let unit = if unit.is_empty() { default_unit } else { unit };
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("{s:?}: unknown unit {other:?}; use ms, s, m or h")),
+    };
+    if !secs.is_finite() || !(0.0..=1e7).contains(&secs) {
+        return Err(format!("{s:?}: out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s, "s")
+}
+
+fn parse_latency(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s, "ms")
+}
+
+/// A percentage, `5` or `5%`, returned as a fraction.
+fn parse_pct(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a percentage such as 5 or 5%"))?;
+    if !(0.0..=100.0).contains(&n) {
+        return Err(format!("{s:?}: a percentage is between 0 and 100"));
+    }
+    Ok(n / 100.0)
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,4 +379,26 @@ pub struct IdleArgs {
     /// First loopback TCP port to use.
     #[arg(long, default_value_t = 17447, value_parser = clap::value_parser!(u16).range(1024..=60000))]
     pub base_port: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sim_flags_take_units_and_refuse_nonsense() {
+        assert_eq!(parse_secs("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_secs("600s"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_secs("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_latency("20"), Ok(Duration::from_millis(20)));
+        assert_eq!(parse_latency("20ms"), Ok(Duration::from_millis(20)));
+        assert!(parse_secs("10 parsecs").is_err());
+        assert!(parse_secs("-5").is_err());
+        assert!(parse_secs("").is_err());
+        assert_eq!(parse_pct("5%"), Ok(0.05));
+        assert_eq!(parse_pct("5"), Ok(0.05));
+        assert!(parse_pct("150").is_err());
+        assert!(parse_pct("NaN").is_err());
+    }
 }

@@ -3,3 +3,4 @@
 pub mod cadence;
 pub mod election;
 pub mod scale;
+pub mod sim;

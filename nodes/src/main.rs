@@ -54,6 +54,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
         Command::Watch(args) => return watch(&path, explicit, &args),
         Command::Cadence(c) => return cadence(&path, explicit, c),
+        Command::Sim(sim) => {
+            let cfg = effective(&path, explicit, &cli::RunArgs::default())?;
+            match &sim.sweep {
+                Some(cli::SimSweep::Sweep(args)) => report::sim::sweep(&cfg, args)?,
+                None => report::sim::run(&cfg, &sim.run)?,
+            }
+        }
     }
     Ok(ok)
 }

@@ -311,21 +311,21 @@ impl Election {
     }
 
     /// Voters including this node: those it knows of, or more if the leader said so (within
-    /// the membership window) or, before the first election, `bootstrap_expect`. Reckoning a
+    /// the membership window) or, until a leader has said so, `bootstrap_expect`. Reckoning a
     /// majority on too many only makes winning harder; on too few could elect two leaders.
     fn voter_count(&self, now: Instant) -> u32 {
-        let others = self.voters.current(now).filter(|v| **v != self.me).count();
+        let others = self.voters.others(&self.me);
         let known = u32::try_from(others + 1).unwrap_or(u32::MAX);
         let announced = self
             .announced
             .filter(|(_, at)| now.saturating_duration_since(*at) <= self.settings.membership_window)
-            .map_or(0, |(n, _)| n);
-        let expected = if self.bootstrapping() {
-            self.settings.bootstrap_expect
-        } else {
-            0
+            .map(|(n, _)| n);
+        let expected = match announced {
+            None => self.settings.bootstrap_expect,
+            Some(_) if self.bootstrapping() => self.settings.bootstrap_expect,
+            Some(_) => 0,
         };
-        known.max(announced).max(expected)
+        known.max(announced.unwrap_or(0)).max(expected)
     }
 
     /// A leader whose process was frozen (SIGSTOP, a stalled VM) for half the shortest
@@ -448,6 +448,10 @@ impl Election {
     }
 
     fn become_leader(&mut self, now: Instant) {
+        // The count it won with: voters granted only because it counted at least as many as
+        // they did. Until its own set catches up (followers of a large swarm heartbeat
+        // slowly), announcing fewer would shrink everyone's majority.
+        self.announced = Some((self.voter_count(now), now));
         self.fast_retry_until = None;
         self.role = Role::Leader;
         self.leader = Some(self.me.clone());
@@ -571,6 +575,8 @@ impl Election {
         // heartbeat slowly, counts it towards CheckQuorum until its next heartbeat.
         let allowance = self.settings.timeout_max;
         self.heard.insert(from.clone(), (now, allowance));
+        // Only voters answer votes.
+        self.voters.seen(&from, now);
         if reply.pre_vote {
             if self.prevoting && reply.granted && reply.term == self.term + 1 {
                 self.prevotes.insert(from);
@@ -598,8 +604,11 @@ impl Election {
             return;
         }
         self.heard.remove(id);
-        if left {
-            self.voters.left(id);
+        if left && self.voters.left(id) && self.role == Role::Leader {
+            // Followers take the leader's count, so a clean leave must shrink it.
+            if let Some((n, _)) = &mut self.announced {
+                *n = n.saturating_sub(1);
+            }
         }
         if self.leader.as_ref() != Some(id) {
             return;

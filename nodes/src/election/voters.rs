@@ -46,6 +46,14 @@ impl Voters {
         self.last_seen.keys().cloned().collect()
     }
 
+    /// How many voters other than `me` are held: those inside the window, and any that left
+    /// it since the last `forget_older_than_window` (at most a tick ago, so a majority is
+    /// reckoned on a few too many at worst, never too few). Constant time: a candidate of a
+    /// large swarm asks after every one of its thousands of replies.
+    pub fn others(&self, me: &NodeId) -> usize {
+        self.last_seen.len() - usize::from(self.last_seen.contains_key(me))
+    }
+
     /// Voters still inside the window (the caller counts itself separately).
     pub fn current(&self, now: Instant) -> impl Iterator<Item = &NodeId> {
         self.last_seen

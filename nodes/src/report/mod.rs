@@ -2,6 +2,7 @@
 
 pub mod cadence;
 pub mod energy;
+pub mod sim;
 pub mod status;
 
 use crate::config::Config;

@@ -10,6 +10,13 @@ mod vote_store;
 
 pub use sampler::unix_ms;
 
+/// The election settings and cadence limits a node would run with under `config`.
+pub fn core_settings(
+    config: &Config,
+) -> (swarm_node::election::Settings, swarm_node::cadence::Limits) {
+    (consensus::settings(config), pace::limits(config))
+}
+
 use crate::config::{Config, default_state_dir};
 use crate::energy::{meter::Meter, profile, sensors, store::EnergyStore};
 use anyhow::Context;

@@ -1,0 +1,808 @@
+//! The event loop of the simulator: nodes, timers and a network, all driven by one queue.
+
+use super::queue::Queue;
+use super::stats::{NodeCounters, Report, Second, rates};
+use crate::cadence::{CadenceController, Decision, Limits};
+use crate::election::{Action, Election, Event, Persisted, SafetyChecker, Settings};
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use swarm_bus::{CadenceMode, DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub duration: Duration,
+    pub seed: u64,
+    /// Probability in [0, 1] that a message to one receiver is lost. Liveliness (a token
+    /// going away) is never lost: zenoh tracks it per session.
+    pub loss: f64,
+    /// Mean one-way delay; each message takes between half and one and a half of it.
+    pub latency: Duration,
+    pub crash_leader_every: Option<Duration>,
+    /// `false`: the configured intervals, always (`adaptive_gossip.enabled = false`).
+    pub adaptive: bool,
+    pub settings: Settings,
+    pub limits: Limits,
+    /// Keep a per-second series for `--csv`.
+    pub series: bool,
+}
+
+impl SimConfig {
+    /// The documented defaults: a `full` node's `[consensus]`, the cadence limits, and
+    /// `bootstrap_expect` set to the swarm's size, as the docs advise for a cold start.
+    pub fn new(nodes: usize, duration: Duration, seed: u64) -> Self {
+        Self {
+            nodes,
+            duration,
+            seed,
+            loss: 0.0,
+            latency: Duration::from_millis(5),
+            crash_leader_every: None,
+            adaptive: true,
+            settings: Settings {
+                bootstrap_expect: u32::try_from(nodes).unwrap_or(u32::MAX),
+                ..Settings::default()
+            },
+            limits: Limits::default(),
+            series: false,
+        }
+    }
+}
+
+/// A crashed leader comes back (with what it had stored) after this long.
+const RESTART_AFTER: Duration = Duration::from_secs(5);
+/// How often a leader of a large swarm sends its heartbeat to every member, not only to those
+/// that follow it: a node that missed the election learns the leader from it.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
+/// The runtime's first anti-entropy survey comes this soon after start.
+const FIRST_SURVEY: Duration = Duration::from_secs(2);
+const RETUNE_EVERY: Duration = Duration::from_secs(1);
+
+enum Msg {
+    Hb(Heartbeat),
+    Req(VoteRequest),
+    Rep(VoteReply),
+    Gone(u32),
+    Energy,
+    SurveyQuery,
+    /// A leader's answer to a survey: what it would put in a heartbeat.
+    SurveyReply(Option<Heartbeat>),
+}
+
+enum Ev {
+    Deliver { from: u32, to: u32, msg: Rc<Msg> },
+    Wake { node: u32 },
+    Beat { node: u32, generation: u32 },
+    Energy { node: u32, generation: u32 },
+    Survey { node: u32, generation: u32 },
+    Retune { node: u32 },
+    CrashLeader,
+    Restart { node: u32 },
+}
+
+struct Node {
+    id: NodeId,
+    election: Election,
+    cadence: CadenceController,
+    decision: Decision,
+    up: bool,
+    disk: Persisted,
+    seq: u64,
+    beat_gen: u32,
+    energy_gen: u32,
+    survey_gen: u32,
+    wake_at: Option<u64>,
+    role: Role,
+    role_since: u64,
+    next_announce: u64,
+    counters: NodeCounters,
+}
+
+struct Sim {
+    cfg: SimConfig,
+    t0: Instant,
+    now: u64,
+    q: Queue<Ev>,
+    nodes: Vec<Node>,
+    index: HashMap<NodeId, u32>,
+    /// Nodes that subscribe to every member's heartbeat.
+    everyone: BTreeSet<u32>,
+    leaders: BTreeSet<u32>,
+    up_count: usize,
+    rng: u64,
+    checker: SafetyChecker,
+    first_leader: Option<u64>,
+    elections: usize,
+    /// (crash time, term of the crashed leader) awaiting a new leader.
+    pending_failover: Option<(u64, u64)>,
+    failovers: Vec<f64>,
+    unfinished: usize,
+    series: Vec<Second>,
+}
+
+fn us(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+fn ms(interval_ms: u32) -> u64 {
+    u64::from(interval_ms.max(1)) * 1000
+}
+
+/// A run's figures, and its per-second series when `SimConfig::series` asked for one.
+pub struct Outcome {
+    pub report: Report,
+    pub series: Vec<Second>,
+}
+
+pub fn run(cfg: SimConfig) -> Outcome {
+    let wall = Instant::now();
+    let mut sim = Sim::new(cfg);
+    sim.run();
+    let report = sim.report(wall.elapsed());
+    Outcome {
+        report,
+        series: sim.series,
+    }
+}
+
+impl Sim {
+    fn new(cfg: SimConfig) -> Sim {
+        let t0 = Instant::now();
+        let width = cfg.nodes.saturating_sub(1).to_string().len();
+        let mut nodes = Vec::with_capacity(cfg.nodes);
+        let mut index = HashMap::with_capacity(cfg.nodes);
+        for i in 0..cfg.nodes {
+            let id = NodeId::new(format!("n{i:0width$}")).expect("a valid generated id");
+            index.insert(id.clone(), i as u32);
+            let election = Election::new(
+                id.clone(),
+                cfg.settings.clone(),
+                Persisted::default(),
+                t0,
+                cfg.seed.wrapping_mul(31).wrapping_add(i as u64),
+            );
+            let cadence = CadenceController::new(cfg.limits.clone());
+            nodes.push(Node {
+                id,
+                election,
+                decision: fixed(&cfg.limits),
+                cadence,
+                up: true,
+                disk: Persisted::default(),
+                seq: 0,
+                beat_gen: 0,
+                energy_gen: 0,
+                survey_gen: 0,
+                wake_at: None,
+                role: Role::Follower,
+                role_since: 0,
+                next_announce: 0,
+                counters: NodeCounters::default(),
+            });
+        }
+        let up_count = cfg.nodes;
+        let rng = cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Sim {
+            cfg,
+            t0,
+            now: 0,
+            q: Queue::new(),
+            nodes,
+            index,
+            everyone: BTreeSet::new(),
+            leaders: BTreeSet::new(),
+            up_count,
+            rng,
+            checker: SafetyChecker::default(),
+            first_leader: None,
+            elections: 0,
+            pending_failover: None,
+            failovers: Vec::new(),
+            unfinished: 0,
+            series: Vec::new(),
+        }
+    }
+
+    fn instant(&self) -> Instant {
+        self.t0 + Duration::from_micros(self.now)
+    }
+
+    fn rand(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn second(&mut self) -> Option<&mut Second> {
+        if !self.cfg.series {
+            return None;
+        }
+        let s = self.now / 1_000_000;
+        while self.series.len() as u64 <= s {
+            let second = self.series.len() as u64;
+            self.series.push(Second {
+                second,
+                ..Second::default()
+            });
+        }
+        self.series.last_mut()
+    }
+
+    fn run(&mut self) {
+        for i in 0..self.nodes.len() as u32 {
+            if self.cfg.adaptive {
+                self.retune(i as usize);
+            }
+            self.start_node(i);
+            self.q.push(us(RETUNE_EVERY), Ev::Retune { node: i });
+        }
+        if let Some(every) = self.cfg.crash_leader_every.filter(|d| !d.is_zero())
+            && every < self.cfg.duration
+        {
+            self.q.push(us(every), Ev::CrashLeader);
+        }
+        let end = us(self.cfg.duration);
+        while let Some((at, ev)) = self.q.pop_until(end) {
+            self.now = at;
+            self.handle(ev);
+        }
+        self.now = end;
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].up {
+                self.account_role(i);
+            }
+        }
+        if self.pending_failover.take().is_some() {
+            self.unfinished += 1;
+        }
+    }
+
+    fn start_node(&mut self, i: u32) {
+        let n = &mut self.nodes[i as usize];
+        n.beat_gen += 1;
+        n.energy_gen += 1;
+        n.survey_gen += 1;
+        let (beat, energy, survey) = (n.beat_gen, n.energy_gen, n.survey_gen);
+        let now = self.now;
+        self.q.push(
+            now,
+            Ev::Beat {
+                node: i,
+                generation: beat,
+            },
+        );
+        self.q.push(
+            now,
+            Ev::Energy {
+                node: i,
+                generation: energy,
+            },
+        );
+        self.q.push(
+            now + us(FIRST_SURVEY),
+            Ev::Survey {
+                node: i,
+                generation: survey,
+            },
+        );
+        self.schedule_wake(i as usize);
+        self.refresh_hearing(i as usize);
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { from, to, msg } => self.deliver(from, to, &msg),
+            Ev::Wake { node } => {
+                let i = node as usize;
+                if !self.nodes[i].up || self.nodes[i].wake_at != Some(self.now) {
+                    return;
+                }
+                self.nodes[i].wake_at = None;
+                self.feed(i, Event::Tick);
+            }
+            Ev::Beat { node, generation } => {
+                let i = node as usize;
+                if !self.nodes[i].up || self.nodes[i].beat_gen != generation {
+                    return;
+                }
+                // As the runtime does: the tick first, so a change is announced by its own
+                // heartbeat instead of this one.
+                if !self.feed(i, Event::Tick) {
+                    self.send_heartbeat(i);
+                }
+                let next = self.now + ms(self.nodes[i].decision.heartbeat_ms);
+                self.q.push(next, Ev::Beat { node, generation });
+            }
+            Ev::Energy { node, generation } => {
+                let i = node as usize;
+                if !self.nodes[i].up || self.nodes[i].energy_gen != generation {
+                    return;
+                }
+                self.count_tx(i);
+                let to: Vec<u32> = self
+                    .leaders
+                    .iter()
+                    .copied()
+                    .filter(|l| *l != node)
+                    .collect();
+                let msg = Rc::new(Msg::Energy);
+                for l in to {
+                    self.send(node, l, msg.clone(), false);
+                }
+                let next = self.now + ms(self.nodes[i].decision.energy_ms);
+                self.q.push(next, Ev::Energy { node, generation });
+            }
+            Ev::Survey { node, generation } => {
+                let i = node as usize;
+                if !self.nodes[i].up || self.nodes[i].survey_gen != generation {
+                    return;
+                }
+                self.survey(i);
+                let next = self.now + ms(self.nodes[i].decision.anti_entropy_ms);
+                self.q.push(next, Ev::Survey { node, generation });
+            }
+            Ev::Retune { node } => {
+                self.q
+                    .push(self.now + us(RETUNE_EVERY), Ev::Retune { node });
+                let i = node as usize;
+                if self.nodes[i].up && self.cfg.adaptive {
+                    self.retune(i);
+                    self.refresh_hearing(i);
+                }
+            }
+            Ev::CrashLeader => {
+                let next = self
+                    .cfg
+                    .crash_leader_every
+                    .map(|every| self.now + us(every));
+                if let Some(next) = next.filter(|t| *t < us(self.cfg.duration)) {
+                    self.q.push(next, Ev::CrashLeader);
+                }
+                self.crash_leader();
+            }
+            Ev::Restart { node } => self.restart(node as usize),
+        }
+    }
+
+    /// The cadence controller's view: live members from liveliness, its role; a changed
+    /// heartbeat interval starts a new timer that fires at once, as the runtime's does.
+    fn retune(&mut self, i: usize) {
+        let live = self.up_count.saturating_sub(1);
+        let now_ms = self.now / 1000;
+        let n = &mut self.nodes[i];
+        n.cadence.set_live_peers(live);
+        n.cadence.set_leader(n.role == Role::Leader);
+        let d = n.cadence.tick(now_ms);
+        let before = std::mem::replace(&mut n.decision, d);
+        if d.heartbeat_ms != before.heartbeat_ms {
+            n.beat_gen += 1;
+            let generation = n.beat_gen;
+            self.q.push(
+                self.now,
+                Ev::Beat {
+                    node: i as u32,
+                    generation,
+                },
+            );
+        }
+        let n = &mut self.nodes[i];
+        if d.energy_ms != before.energy_ms {
+            n.energy_gen += 1;
+            let generation = n.energy_gen;
+            self.q.push(
+                self.now + ms(d.energy_ms),
+                Ev::Energy {
+                    node: i as u32,
+                    generation,
+                },
+            );
+        }
+        let n = &mut self.nodes[i];
+        if d.anti_entropy_ms != before.anti_entropy_ms {
+            n.survey_gen += 1;
+            let generation = n.survey_gen;
+            let at = self.now + ms(d.anti_entropy_ms);
+            self.q.push(
+                at,
+                Ev::Survey {
+                    node: i as u32,
+                    generation,
+                },
+            );
+        }
+    }
+
+    /// Hands one event to node `i`'s election and carries out what it asks. Returns whether
+    /// role, term or leader changed.
+    fn feed(&mut self, i: usize, event: Event) -> bool {
+        let now = self.instant();
+        let actions = self.nodes[i].election.handle(now, event);
+        let mut changed = false;
+        for action in actions {
+            match action {
+                Action::PersistVote { term, voted_for } => {
+                    let disk = &mut self.nodes[i].disk;
+                    disk.term = term;
+                    disk.voted_for = Some(voted_for);
+                }
+                Action::PersistVoters(voters) => self.nodes[i].disk.voters = voters,
+                Action::RequestVotes(req) => {
+                    self.count_tx(i);
+                    let msg = Rc::new(Msg::Req(req));
+                    for j in 0..self.nodes.len() as u32 {
+                        if j as usize != i && self.nodes[j as usize].up {
+                            self.send(i as u32, j, msg.clone(), false);
+                        }
+                    }
+                }
+                Action::Reply(reply) => {
+                    self.count_tx(i);
+                    if let Some(&c) = self.index.get(&reply.candidate) {
+                        self.send(i as u32, c, Rc::new(Msg::Rep(reply)), false);
+                    }
+                }
+                Action::Changed { role, term, .. } => {
+                    changed = true;
+                    self.role_changed(i, role, term);
+                }
+            }
+        }
+        if changed {
+            if self.cfg.adaptive {
+                self.retune(i);
+            }
+            self.send_heartbeat(i);
+        }
+        self.schedule_wake(i);
+        self.refresh_hearing(i);
+        changed
+    }
+
+    fn role_changed(&mut self, i: usize, role: Role, term: u64) {
+        if role != self.nodes[i].role {
+            self.account_role(i);
+            self.nodes[i].role = role;
+        }
+        if role == Role::Leader {
+            self.leaders.insert(i as u32);
+            self.nodes[i].next_announce = self.now;
+            self.elections += 1;
+            self.first_leader.get_or_insert(self.now);
+            let id = self.nodes[i].id.clone();
+            self.checker.observe(term, &id);
+            if let Some((crashed_at, old_term)) = self.pending_failover
+                && term > old_term
+            {
+                self.failovers.push((self.now - crashed_at) as f64 / 1000.0);
+                self.pending_failover = None;
+            }
+        } else {
+            self.leaders.remove(&(i as u32));
+        }
+    }
+
+    fn account_role(&mut self, i: usize) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let held = now.saturating_sub(n.role_since);
+        match n.role {
+            Role::Leader => n.counters.leading_us += held,
+            Role::Follower | Role::Candidate => n.counters.following_us += held,
+            Role::Observer => {}
+        }
+        n.role_since = now;
+    }
+
+    fn schedule_wake(&mut self, i: usize) {
+        let Some(at) = self.nodes[i].election.next_wakeup() else {
+            return;
+        };
+        // Rounded up: a wake a fraction of a microsecond early would find nothing due, and
+        // come round again at the same instant.
+        let nanos = at.saturating_duration_since(self.t0).as_nanos();
+        let at = u64::try_from(nanos.div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(self.now);
+        let n = &mut self.nodes[i];
+        if n.wake_at.is_none_or(|w| at < w) {
+            n.wake_at = Some(at);
+            self.q.push(at, Ev::Wake { node: i as u32 });
+        }
+    }
+
+    fn refresh_hearing(&mut self, i: usize) {
+        let now = self.instant();
+        let n = &self.nodes[i];
+        if n.up && n.election.hears_everyone(now) {
+            self.everyone.insert(i as u32);
+        } else {
+            self.everyone.remove(&(i as u32));
+        }
+    }
+
+    fn count_tx(&mut self, i: usize) {
+        self.nodes[i].counters.tx += 1;
+        if let Some(s) = self.second() {
+            s.sent += 1;
+        }
+    }
+
+    /// The next heartbeat of node `i`; advances its sequence number.
+    fn heartbeat(&mut self, i: usize) -> Heartbeat {
+        self.nodes[i].seq += 1;
+        self.view_of(i)
+    }
+
+    /// What node `i` would say in a heartbeat now, without sending one (a survey answer).
+    fn view_of(&self, i: usize) -> Heartbeat {
+        let now = self.instant();
+        let n = &self.nodes[i];
+        let role = n.election.role();
+        Heartbeat {
+            term: n.election.term(),
+            role,
+            leader: n
+                .election
+                .leader()
+                .filter(|_| role != Role::Leader)
+                .cloned(),
+            seq: n.seq,
+            cadence_ms: n.decision.heartbeat_ms,
+            class: DeviceClass::Full,
+            voters: n.election.announced_voters(now),
+        }
+    }
+
+    /// A heartbeat goes to whoever subscribes to it: every node that hears everyone, and the
+    /// sender's followers. A leader's reaches every member when it is new and every
+    /// `ANNOUNCE_EVERY` after.
+    fn send_heartbeat(&mut self, i: usize) {
+        let hb = self.heartbeat(i);
+        self.count_tx(i);
+        let leads = hb.role == Role::Leader;
+        let msg = Rc::new(Msg::Hb(hb));
+        let from = i as u32;
+        if leads {
+            let announce = self.now >= self.nodes[i].next_announce;
+            if announce {
+                self.nodes[i].next_announce = self.now + us(ANNOUNCE_EVERY);
+            }
+            let me = self.nodes[i].id.clone();
+            for j in 0..self.nodes.len() {
+                if j == i || !self.nodes[j].up {
+                    continue;
+                }
+                let follows = self.nodes[j].election.leader() == Some(&me);
+                if announce || follows || self.everyone.contains(&(j as u32)) {
+                    self.send(from, j as u32, msg.clone(), false);
+                }
+            }
+        } else {
+            let to: Vec<u32> = self
+                .everyone
+                .iter()
+                .copied()
+                .filter(|j| *j != from)
+                .collect();
+            for j in to {
+                self.send(from, j, msg.clone(), false);
+            }
+        }
+    }
+
+    /// Anti-entropy: in a small swarm every member answers; in a large one the leader alone
+    /// serves the swarm's view.
+    fn survey(&mut self, i: usize) {
+        self.count_tx(i);
+        let from = i as u32;
+        let to: Vec<u32> = if self.everyone.contains(&from) {
+            (0..self.nodes.len() as u32)
+                .filter(|j| *j != from && self.nodes[*j as usize].up)
+                .collect()
+        } else {
+            self.leaders
+                .iter()
+                .copied()
+                .filter(|j| *j != from)
+                .collect()
+        };
+        let msg = Rc::new(Msg::SurveyQuery);
+        for j in to {
+            self.send(from, j, msg.clone(), false);
+        }
+    }
+
+    fn send(&mut self, from: u32, to: u32, msg: Rc<Msg>, reliable: bool) {
+        if !reliable && self.cfg.loss > 0.0 && self.rand() < self.cfg.loss {
+            return;
+        }
+        let jitter = 0.5 + self.rand();
+        let at = self.now + us(self.cfg.latency.mul_f64(jitter));
+        self.q.push(at, Ev::Deliver { from, to, msg });
+    }
+
+    fn deliver(&mut self, from: u32, to: u32, msg: &Msg) {
+        let j = to as usize;
+        if !self.nodes[j].up {
+            return;
+        }
+        let leading = self.nodes[j].role == Role::Leader;
+        let c = &mut self.nodes[j].counters;
+        if leading {
+            c.rx_leading += 1;
+        } else {
+            c.rx_following += 1;
+        }
+        if let Some(s) = self.second() {
+            s.received += 1;
+            if leading {
+                s.leader_received += 1;
+            }
+        }
+        let from_id = self.nodes[from as usize].id.clone();
+        match msg {
+            Msg::Hb(hb) => {
+                let now_ms = self.now / 1000;
+                self.nodes[j]
+                    .cadence
+                    .heartbeat_from(&from_id, hb.seq, now_ms);
+                let hb = hb.clone();
+                self.feed(j, Event::Heartbeat { from: from_id, hb });
+            }
+            Msg::Req(req) => {
+                let req = req.clone();
+                self.feed(j, Event::VoteRequest { from: from_id, req });
+            }
+            Msg::Rep(reply) => {
+                let reply = reply.clone();
+                self.feed(
+                    j,
+                    Event::VoteReply {
+                        from: from_id,
+                        reply,
+                    },
+                );
+            }
+            Msg::Gone(node) => {
+                let gone = self.nodes[*node as usize].id.clone();
+                self.nodes[j].cadence.peer_left(&gone);
+                self.feed(j, Event::TokenGone(gone));
+            }
+            Msg::Energy => {}
+            Msg::SurveyQuery => {
+                self.count_tx(j);
+                let answer = leading.then(|| self.view_of(j));
+                self.send(to, from, Rc::new(Msg::SurveyReply(answer)), false);
+            }
+            Msg::SurveyReply(answer) => {
+                if let Some(hb) = answer.clone() {
+                    self.feed(j, Event::Heartbeat { from: from_id, hb });
+                }
+            }
+        }
+    }
+
+    fn crash_leader(&mut self) {
+        let Some(&l) = self
+            .leaders
+            .iter()
+            .max_by_key(|l| self.nodes[**l as usize].election.term())
+        else {
+            return;
+        };
+        let i = l as usize;
+        let term = self.nodes[i].election.term();
+        self.account_role(i);
+        self.nodes[i].up = false;
+        self.nodes[i].role = Role::Follower;
+        self.up_count -= 1;
+        self.leaders.remove(&l);
+        self.everyone.remove(&l);
+        if self.pending_failover.replace((self.now, term)).is_some() {
+            self.unfinished += 1;
+        }
+        let msg = Rc::new(Msg::Gone(l));
+        for j in 0..self.nodes.len() as u32 {
+            if j != l && self.nodes[j as usize].up {
+                self.send(l, j, msg.clone(), true);
+            }
+        }
+        self.q
+            .push(self.now + us(RESTART_AFTER), Ev::Restart { node: l });
+    }
+
+    fn restart(&mut self, i: usize) {
+        let now = self.instant();
+        let seed = self.cfg.seed ^ (self.now.wrapping_mul(0x2545_F491) + i as u64);
+        let n = &mut self.nodes[i];
+        n.election = Election::new(
+            n.id.clone(),
+            self.cfg.settings.clone(),
+            n.disk.clone(),
+            now,
+            seed,
+        );
+        n.cadence = CadenceController::new(self.cfg.limits.clone());
+        n.decision = fixed(&self.cfg.limits);
+        n.up = true;
+        n.role = Role::Follower;
+        n.role_since = self.now;
+        n.wake_at = None;
+        self.up_count += 1;
+        if self.cfg.adaptive {
+            self.retune(i);
+        }
+        self.start_node(i as u32);
+        // The runtime asks who leads as it starts.
+        self.survey(i);
+    }
+
+    fn report(&self, wall: Duration) -> Report {
+        let counters: Vec<NodeCounters> = self.nodes.iter().map(|n| n.counters.clone()).collect();
+        let (f_rx, f_rx_max, f_tx, l_rx, l_tx) = rates(&counters);
+        let secs = self.cfg.duration.as_secs_f64().max(1e-9);
+        let sent: u64 = counters.iter().map(|c| c.tx).sum();
+        let leader_rx_max = self
+            .series
+            .iter()
+            .map(|s| s.leader_received as f64)
+            .fold(0.0, f64::max);
+        // The median follower's: a few may be in another mode than the rest.
+        let mut follower_hbs: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter(|n| n.up && n.role != Role::Leader)
+            .map(|n| n.decision.heartbeat_ms)
+            .collect();
+        follower_hbs.sort_unstable();
+        let follower_hb = follower_hbs.get(follower_hbs.len() / 2).copied();
+        let mut modes = std::collections::BTreeMap::new();
+        for n in self.nodes.iter().filter(|n| n.up) {
+            *modes.entry(n.decision.mode.to_string()).or_insert(0) += 1;
+        }
+        let leader_hb = self
+            .leaders
+            .iter()
+            .next()
+            .map(|l| self.nodes[*l as usize].decision.heartbeat_ms);
+        Report {
+            nodes: self.cfg.nodes,
+            duration_s: self.cfg.duration.as_secs(),
+            seed: self.cfg.seed,
+            loss_pct: self.cfg.loss * 100.0,
+            latency_ms: self.cfg.latency.as_secs_f64() * 1000.0,
+            adaptive: self.cfg.adaptive,
+            first_leader_ms: self.first_leader.map(|t| t as f64 / 1000.0),
+            failovers: self.failovers.len(),
+            failover_ms: self.failovers.clone(),
+            failover_ms_max: self.failovers.iter().copied().reduce(f64::max),
+            failovers_unfinished: self.unfinished,
+            split_brain: self.checker.violations().len(),
+            elections: self.elections,
+            follower_rx_per_s_mean: f_rx,
+            follower_rx_per_s_max: f_rx_max,
+            follower_tx_per_s_mean: f_tx,
+            leader_rx_per_s_mean: l_rx,
+            leader_rx_per_s_max: if self.cfg.series { leader_rx_max } else { l_rx },
+            leader_tx_per_s_mean: l_tx,
+            msgs_per_node_hour: sent as f64 / self.cfg.nodes.max(1) as f64 / secs * 3600.0,
+            follower_heartbeat_ms: follower_hb,
+            leader_heartbeat_ms: leader_hb,
+            modes,
+            wall_ms: wall.as_millis() as u64,
+        }
+    }
+}
+
+/// Intervals with the controller off: the configured base ones.
+fn fixed(l: &Limits) -> Decision {
+    Decision {
+        mode: CadenceMode::Normal,
+        pinned: false,
+        heartbeat_ms: l.heartbeat_ms,
+        energy_ms: l.energy_ms,
+        anti_entropy_ms: l.anti_entropy_ms,
+    }
+}

@@ -1,0 +1,57 @@
+//! The simulator at N = 1,000 with a fixed seed: one leader per term, failover within the
+//! bound, and receive rates inside the targets. Also: what breaks these must be visible, so a
+//! fixed-cadence run (every follower at the base interval) is shown to miss the leader's bound.
+
+use std::time::Duration;
+use swarm_node::sim::{SimConfig, run};
+
+fn thousand(adaptive: bool) -> SimConfig {
+    let mut c = SimConfig::new(1000, Duration::from_secs(240), 7);
+    c.crash_leader_every = Some(Duration::from_secs(60));
+    c.adaptive = adaptive;
+    c
+}
+
+#[test]
+fn a_thousand_nodes_keep_one_leader_per_term_fail_over_fast_and_stay_inside_the_rates() {
+    let r = run(thousand(true)).report;
+    let summary = format!("{r:#?}");
+    assert_eq!(r.split_brain, 0, "{summary}");
+    assert!(
+        r.first_leader_ms.is_some_and(|ms| ms < 2_000.0),
+        "{summary}"
+    );
+    // Crashes at 60, 120 and 180 s; each replaced, none left hanging.
+    assert_eq!((r.failovers, r.failovers_unfinished), (3, 0), "{summary}");
+    assert_eq!(
+        r.elections, 4,
+        "a leader change nobody asked for: {summary}"
+    );
+    // The leader's token going away starts the election at once: well under the shortest
+    // election timeout (1.5 s), which is what failover would take without that fast path.
+    assert!(r.failover_ms_max.is_some_and(|ms| ms < 250.0), "{summary}");
+    assert!(r.follower_rx_per_s_mean <= 5.0, "{summary}");
+    assert!(r.leader_rx_per_s_mean <= 100.0, "{summary}");
+}
+
+#[test]
+fn with_fixed_cadence_the_leader_of_a_thousand_is_flooded() {
+    let r = run(thousand(false)).report;
+    // 999 followers every 500 ms: about 2,000 heartbeats a second at the leader.
+    assert!(r.leader_rx_per_s_mean > 1_000.0, "{r:#?}");
+    assert_eq!(r.split_brain, 0, "{r:#?}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let small = |seed| {
+        let mut c = SimConfig::new(50, Duration::from_secs(60), seed);
+        c.crash_leader_every = Some(Duration::from_secs(20));
+        c.loss = 0.05;
+        run(c).report
+    };
+    let (a, b) = (small(3), small(3));
+    assert_eq!(a.failover_ms, b.failover_ms);
+    assert_eq!(a.msgs_per_node_hour, b.msgs_per_node_hour);
+    assert_ne!(a.msgs_per_node_hour, small(4).msgs_per_node_hour);
+}
