@@ -21,8 +21,13 @@ async fn bad_payloads_are_counted_and_dropped() {
             replies.into_iter().next()?.msg.ok()
         }
     };
-    let before = eventually(Duration::from_secs(15), || state(session.clone()))
-        .await
+    // Once it leads: only the leader subscribes to peers' energy (docs/protocol.md#scale).
+    let before = eventually(Duration::from_secs(15), || async {
+        state(session.clone())
+            .await
+            .filter(|s| s.role == Role::Leader)
+    })
+    .await
         .unwrap_or_else(|| panic!("node never answered:\n{}", mesh.nodes[0].log_text()));
     assert_eq!(before.dropped, 0);
 

@@ -26,7 +26,7 @@ use sampler::Sampler;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher};
+use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher, TypedSubscriber};
 use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, SwarmKeys, Vote};
 use swarm_node::election::Event;
 use tokio::time::MissedTickBehavior;
@@ -102,10 +102,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     let heartbeats =
         bus::subscribe::<Heartbeat>(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
     let leaves = bus::subscribe::<Leave>(&session, keys.all(Leaf::Leave), drops.clone()).await?;
-    // Energy from peers is not used yet, but a subscriber makes bad payloads on those keys
-    // visible in the drop counters like any other.
-    let energies =
-        bus::subscribe::<Energy>(&session, keys.all(Leaf::Energy), drops.clone()).await?;
+    // Only the leader gathers peers' energy (docs/protocol.md#scale): a follower does not
+    // subscribe, so zenoh does not send it samples it has no use for.
+    let mut energies: Option<TypedSubscriber<Energy>> = None;
     let votes = bus::subscribe::<Vote>(&session, keys.all(Leaf::Vote), drops.clone()).await?;
     let commands = bus::subscribe::<swarm_bus::Command>(
         &session,
@@ -236,7 +235,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
                 consensus.feed(Instant::now(), Event::Left(r.from)).await
             }
-            Some(_) = energies.recv() => None,
+            Some(_) = next_of(&energies) => None,
             Some(r) = commands.recv() => {
                 if let Some(d) = obey(&r.msg, &mut pace, &state_dir) {
                     tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, "cadence set by command");
@@ -273,7 +272,17 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         };
         if let Some(l) = changed {
             tracing::info!(role = %l.role, term = l.term, leader = ?l.leader.as_ref().map(NodeId::as_str), "election");
-            pace.leader(l.role == swarm_bus::Role::Leader);
+            let leads = l.role == swarm_bus::Role::Leader;
+            pace.leader(leads);
+            if !leads {
+                energies = None;
+            } else if energies.is_none() {
+                let all = keys.all(Leaf::Energy);
+                match bus::subscribe::<Energy>(&session, all, drops.clone()).await {
+                    Ok(s) => energies = Some(s),
+                    Err(e) => tracing::warn!("leader without peers' energy: {e}"),
+                }
+            }
             lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
             // A new leader takes the election's pace before its first heartbeat goes out.
             if let Some(d) = pace.retune() {
@@ -352,6 +361,16 @@ fn obey(
             tracing::warn!(%op, arg = cmd.arg, "command refused: not one a node obeys");
             None
         }
+    }
+}
+
+/// The next message of a subscription this node may not hold; never, when it holds none.
+async fn next_of<T: swarm_bus::codec::Decode>(
+    sub: &Option<TypedSubscriber<T>>,
+) -> Option<swarm_bus::zenoh::Received<T>> {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 
