@@ -28,7 +28,7 @@ async fn bad_payloads_are_counted_and_dropped() {
             .filter(|s| s.role == Role::Leader)
     })
     .await
-        .unwrap_or_else(|| panic!("node never answered:\n{}", mesh.nodes[0].log_text()));
+    .unwrap_or_else(|| panic!("node never answered:\n{}", mesh.nodes[0].log_text()));
     assert_eq!(before.dropped, 0);
 
     let liar = NodeId::new("mallory").unwrap();

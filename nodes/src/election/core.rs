@@ -221,6 +221,15 @@ impl Election {
         self.role == Role::Leader || self.voter_count(now) as usize <= SMALL_SWARM
     }
 
+    /// The voter set, if it changed since it was last handed out for persisting: for a clean
+    /// stop, so a node restarted right after learning voters still knows them.
+    pub fn unsaved_voters(&mut self) -> Option<Vec<NodeId>> {
+        (self.voters.generation() != self.persisted_generation).then(|| {
+            self.persisted_generation = self.voters.generation();
+            self.voters.ids()
+        })
+    }
+
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let before = (self.role, self.term, self.leader.clone());
         let tick = event == Event::Tick;
@@ -908,6 +917,50 @@ mod tests {
             },
         );
         assert_eq!(granted(&out), Some(true));
+    }
+
+    #[test]
+    fn new_voters_are_persisted_on_the_next_tick_or_before_a_vote_not_one_by_one() {
+        let t0 = Instant::now();
+        let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 9);
+        let persisted = |out: &[Action]| {
+            out.iter().find_map(|a| match a {
+                Action::PersistVoters(v) => Some(v.len()),
+                _ => None,
+            })
+        };
+        for peer in ["a", "b", "c"] {
+            let out = e.handle(
+                t0,
+                Event::Heartbeat {
+                    from: id(peer),
+                    hb: heartbeat_from(0),
+                },
+            );
+            assert_eq!(persisted(&out), None, "{out:?}");
+        }
+        let out = e.handle(t0, Event::Tick);
+        assert_eq!(persisted(&out), Some(3), "{out:?}");
+        assert_eq!(persisted(&e.handle(t0, Event::Tick)), None, "nothing new");
+        e.handle(
+            t0,
+            Event::Heartbeat {
+                from: id("d"),
+                hb: heartbeat_from(0),
+            },
+        );
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: request(1, false),
+            },
+        );
+        assert_eq!(
+            out.first().and_then(|a| persisted(std::slice::from_ref(a))),
+            Some(4),
+            "{out:?}"
+        );
     }
 
     #[test]

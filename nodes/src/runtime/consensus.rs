@@ -67,6 +67,15 @@ impl Consensus {
         })
     }
 
+    /// Stores voters learnt since the last tick; called on a clean stop.
+    pub fn save_voters(&mut self) {
+        if let Some(voters) = self.election.unsaved_voters()
+            && let Err(e) = self.store.voters(voters)
+        {
+            tracing::warn!("voter set not stored on stop: {e}");
+        }
+    }
+
     pub fn announced_voters(&self, now: Instant) -> Option<u32> {
         self.election.announced_voters(now)
     }

@@ -293,6 +293,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         }
     }
 
+    consensus.save_voters();
     let term = lock(&view).term;
     let (leave_key, leave) = (keys.node_leaf(&id, Leaf::Leave), Leave { term });
     match tokio::time::timeout(LEAVE_TIMEOUT, bus::publish(&session, &leave_key, &leave)).await {
