@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Whole-swarm control traffic of N idle nodes on loopback, from the loopback interface's byte
-# and packet counters (TCP/IP headers included, so run it on an otherwise quiet machine).
+# Whole-swarm control traffic of N idle nodes on loopback: the TCP payload the nodes' sockets
+# sent (zenoh frames: our messages plus zenoh's own keep-alives and framing, from `ss`), and the
+# loopback interface's byte and packet counters (TCP/IP headers included, so run it on an
+# otherwise quiet machine).
 #
 #   scripts/idle-traffic.sh [SWARM_NODE_BINARY] [NODES=5] [SECONDS=30]
 set -euo pipefail
@@ -21,7 +23,15 @@ for i in $(seq 0 $((nodes - 1))); do
 done
 sleep 15 # joined, elected, settled
 lo() { awk '/ lo:/ {print $2, $3}' /proc/net/dev; }
+last_port=$((base_port + nodes - 1))
+# Sum of bytes_sent over every TCP socket with one end on a node's listening port.
+payload() {
+  ss -tinH "( sport >= :$base_port and sport <= :$last_port ) or ( dport >= :$base_port and dport <= :$last_port )" |
+    grep -o 'bytes_sent:[0-9]*' | awk -F: '{s += $2} END {print s + 0}'
+}
 read -r b0 p0 < <(lo)
+s0=$(payload)
 sleep "$seconds"
 read -r b1 p1 < <(lo)
-echo "$nodes idle nodes, $seconds s: $(((b1 - b0) / seconds)) B/s, $(((p1 - p0) / seconds)) packets/s on lo (TCP/IP headers included)"
+s1=$(payload)
+echo "$nodes idle nodes, $seconds s: $(((s1 - s0) / seconds)) B/s of TCP payload (zenoh frames); $(((b1 - b0) / seconds)) B/s, $(((p1 - p0) / seconds)) packets/s on lo (TCP/IP headers included)"
