@@ -233,3 +233,60 @@ fn environment_and_flags_override_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn sim_prints_the_contract_keys_writes_a_series_and_refuses_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("series.csv");
+    let csv_arg = csv.to_str().unwrap();
+    let (code, out, err) = run(
+        dir.path(),
+        &[
+            "sim",
+            "--nodes",
+            "30",
+            "--duration",
+            "40s",
+            "--seed",
+            "2",
+            "--loss",
+            "1%",
+            "--crash-leader-every",
+            "15",
+            "--json",
+            "--csv",
+            csv_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["nodes"], 30);
+    assert_eq!(r["failovers"], 2, "{r}");
+    assert_eq!(r["split_brain"], 0, "{r}");
+    for key in [
+        "first_leader_ms",
+        "failover_ms_max",
+        "follower_rx_per_s_mean",
+        "leader_rx_per_s_mean",
+        "msgs_per_node_hour",
+    ] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {r}");
+    }
+    let series = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = series.lines();
+    assert_eq!(
+        lines.next(),
+        Some("second,sent,received,leader_received,leaders,term")
+    );
+    assert!(lines.count() >= 40, "{series}");
+
+    for bad in [
+        vec!["sim", "--nodes", "0"],
+        vec!["sim", "--loss", "120"],
+        vec!["sim", "--duration", "10 parsecs"],
+    ] {
+        let (code, _, err) = run(dir.path(), &bad);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(err.contains("error"), "{bad:?}: {err}");
+    }
+}

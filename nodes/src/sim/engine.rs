@@ -70,15 +70,46 @@ enum Msg {
     SurveyReply(Option<Heartbeat>),
 }
 
+/// A node's periodic timers, each restarted when its interval changes.
+#[derive(Clone, Copy)]
+enum Timer {
+    Heartbeat = 0,
+    Energy = 1,
+    Survey = 2,
+}
+
+impl Timer {
+    fn interval_ms(self, d: &Decision) -> u32 {
+        match self {
+            Timer::Heartbeat => d.heartbeat_ms,
+            Timer::Energy => d.energy_ms,
+            Timer::Survey => d.anti_entropy_ms,
+        }
+    }
+}
+
 enum Ev {
-    Deliver { from: u32, to: u32, msg: Rc<Msg> },
-    Wake { node: u32 },
-    Beat { node: u32, generation: u32 },
-    Energy { node: u32, generation: u32 },
-    Survey { node: u32, generation: u32 },
-    Retune { node: u32 },
+    Deliver {
+        from: u32,
+        to: u32,
+        msg: Rc<Msg>,
+    },
+    Wake {
+        node: u32,
+    },
+    /// A periodic timer of a node; stale once the node restarted that timer.
+    Timer {
+        node: u32,
+        timer: Timer,
+        generation: u32,
+    },
+    Retune {
+        node: u32,
+    },
     CrashLeader,
-    Restart { node: u32 },
+    Restart {
+        node: u32,
+    },
 }
 
 struct Node {
@@ -89,9 +120,8 @@ struct Node {
     up: bool,
     disk: Persisted,
     seq: u64,
-    beat_gen: u32,
-    energy_gen: u32,
-    survey_gen: u32,
+    /// Each `Timer`'s generation: a restart bumps it, so the old one's events are ignored.
+    timers: [u32; 3],
     wake_at: Option<u64>,
     role: Role,
     role_since: u64,
@@ -171,9 +201,7 @@ impl Sim {
                 up: true,
                 disk: Persisted::default(),
                 seq: 0,
-                beat_gen: 0,
-                energy_gen: 0,
-                survey_gen: 0,
+                timers: [0; 3],
                 wake_at: None,
                 role: Role::Follower,
                 role_since: 0,
@@ -260,33 +288,10 @@ impl Sim {
     }
 
     fn start_node(&mut self, i: u32) {
-        let n = &mut self.nodes[i as usize];
-        n.beat_gen += 1;
-        n.energy_gen += 1;
-        n.survey_gen += 1;
-        let (beat, energy, survey) = (n.beat_gen, n.energy_gen, n.survey_gen);
         let now = self.now;
-        self.q.push(
-            now,
-            Ev::Beat {
-                node: i,
-                generation: beat,
-            },
-        );
-        self.q.push(
-            now,
-            Ev::Energy {
-                node: i,
-                generation: energy,
-            },
-        );
-        self.q.push(
-            now + us(FIRST_SURVEY),
-            Ev::Survey {
-                node: i,
-                generation: survey,
-            },
-        );
+        self.restart_timer(i as usize, Timer::Heartbeat, now);
+        self.restart_timer(i as usize, Timer::Energy, now);
+        self.restart_timer(i as usize, Timer::Survey, now + us(FIRST_SURVEY));
         self.schedule_wake(i as usize);
         self.refresh_hearing(i as usize);
     }
@@ -302,46 +307,23 @@ impl Sim {
                 self.nodes[i].wake_at = None;
                 self.feed(i, Event::Tick);
             }
-            Ev::Beat { node, generation } => {
+            Ev::Timer {
+                node,
+                timer,
+                generation,
+            } => {
                 let i = node as usize;
-                if !self.nodes[i].up || self.nodes[i].beat_gen != generation {
+                if !self.nodes[i].up || self.nodes[i].timers[timer as usize] != generation {
                     return;
                 }
-                // As the runtime does: the tick first, so a change is announced by its own
-                // heartbeat instead of this one.
-                if !self.feed(i, Event::Tick) {
-                    self.send_heartbeat(i);
-                }
-                let next = self.now + ms(self.nodes[i].decision.heartbeat_ms);
-                self.q.push(next, Ev::Beat { node, generation });
-            }
-            Ev::Energy { node, generation } => {
-                let i = node as usize;
-                if !self.nodes[i].up || self.nodes[i].energy_gen != generation {
-                    return;
-                }
-                self.count_tx(i);
-                let to: Vec<u32> = self
-                    .leaders
-                    .iter()
-                    .copied()
-                    .filter(|l| *l != node)
-                    .collect();
-                let msg = Rc::new(Msg::Energy);
-                for l in to {
-                    self.send(node, l, msg.clone(), false);
-                }
-                let next = self.now + ms(self.nodes[i].decision.energy_ms);
-                self.q.push(next, Ev::Energy { node, generation });
-            }
-            Ev::Survey { node, generation } => {
-                let i = node as usize;
-                if !self.nodes[i].up || self.nodes[i].survey_gen != generation {
-                    return;
-                }
-                self.survey(i);
-                let next = self.now + ms(self.nodes[i].decision.anti_entropy_ms);
-                self.q.push(next, Ev::Survey { node, generation });
+                self.fire(i, timer);
+                let next = self.now + ms(timer.interval_ms(&self.nodes[i].decision));
+                let ev = Ev::Timer {
+                    node,
+                    timer,
+                    generation,
+                };
+                self.q.push(next, ev);
             }
             Ev::Retune { node } => {
                 self.q
@@ -377,40 +359,52 @@ impl Sim {
         let d = n.cadence.tick(now_ms);
         let before = std::mem::replace(&mut n.decision, d);
         if d.heartbeat_ms != before.heartbeat_ms {
-            n.beat_gen += 1;
-            let generation = n.beat_gen;
-            self.q.push(
-                self.now,
-                Ev::Beat {
-                    node: i as u32,
-                    generation,
-                },
-            );
+            self.restart_timer(i, Timer::Heartbeat, self.now);
         }
-        let n = &mut self.nodes[i];
-        if d.energy_ms != before.energy_ms {
-            n.energy_gen += 1;
-            let generation = n.energy_gen;
-            self.q.push(
-                self.now + ms(d.energy_ms),
-                Ev::Energy {
-                    node: i as u32,
-                    generation,
-                },
-            );
+        for timer in [Timer::Energy, Timer::Survey] {
+            let interval = timer.interval_ms(&d);
+            if interval != timer.interval_ms(&before) {
+                self.restart_timer(i, timer, self.now + ms(interval));
+            }
         }
-        let n = &mut self.nodes[i];
-        if d.anti_entropy_ms != before.anti_entropy_ms {
-            n.survey_gen += 1;
-            let generation = n.survey_gen;
-            let at = self.now + ms(d.anti_entropy_ms);
-            self.q.push(
-                at,
-                Ev::Survey {
-                    node: i as u32,
-                    generation,
-                },
-            );
+    }
+
+    /// Starts `timer` of node `i` afresh, first firing at `at`.
+    fn restart_timer(&mut self, i: usize, timer: Timer, at: u64) {
+        let generation = &mut self.nodes[i].timers[timer as usize];
+        *generation += 1;
+        let ev = Ev::Timer {
+            node: i as u32,
+            timer,
+            generation: *generation,
+        };
+        self.q.push(at, ev);
+    }
+
+    fn fire(&mut self, i: usize, timer: Timer) {
+        match timer {
+            Timer::Heartbeat => {
+                // As the runtime does: the tick first, so a change is announced by its own
+                // heartbeat instead of this one.
+                if !self.feed(i, Event::Tick) {
+                    self.send_heartbeat(i);
+                }
+            }
+            Timer::Energy => {
+                self.count_tx(i);
+                let node = i as u32;
+                let to: Vec<u32> = self
+                    .leaders
+                    .iter()
+                    .copied()
+                    .filter(|l| *l != node)
+                    .collect();
+                let msg = Rc::new(Msg::Energy);
+                for l in to {
+                    self.send(node, l, msg.clone(), false);
+                }
+            }
+            Timer::Survey => self.survey(i),
         }
     }
 
