@@ -55,3 +55,17 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.msgs_per_node_hour, b.msgs_per_node_hour);
     assert_ne!(a.msgs_per_node_hour, small(4).msgs_per_node_hour);
 }
+
+#[test]
+fn a_lossy_slow_network_does_not_turn_failover_into_rounds_of_split_votes() {
+    // With random election timeouts, hundreds of nodes stand within one round trip of each
+    // other once the fast path's window has passed; this took 9 s at N = 1,000.
+    let mut c = SimConfig::new(1000, Duration::from_secs(130), 5);
+    c.crash_leader_every = Some(Duration::from_secs(40));
+    c.loss = 0.02;
+    c.latency = Duration::from_millis(20);
+    let r = run(c).report;
+    assert_eq!(r.split_brain, 0, "{r:#?}");
+    assert_eq!((r.failovers, r.failovers_unfinished), (3, 0), "{r:#?}");
+    assert!(r.failover_ms_max.is_some_and(|ms| ms < 1_000.0), "{r:#?}");
+}

@@ -267,8 +267,11 @@ impl Election {
 
     /// Randomised election timeout. `full` draws from the lower half of the range and
     /// `standard` from the upper half, so full-class nodes usually stand first; a node low on
-    /// battery waits past the whole range, so it stands only when nobody else does.
-    fn timeout(&mut self) -> Duration {
+    /// battery waits past the whole range, so it stands only when nobody else does. In a large
+    /// swarm a random draw would put hundreds of nodes within one round trip of each other,
+    /// and their split votes would repeat round after round; there the start of the range is
+    /// followed by the node's hashed place instead (see `rank_delay`).
+    fn timeout(&mut self, now: Instant) -> Duration {
         let (min, max) = (
             self.settings.timeout_min,
             self.settings.timeout_max.max(self.settings.timeout_min),
@@ -279,6 +282,10 @@ impl Election {
             (false, DeviceClass::Full) => (min, mid),
             (false, _) => (mid, max),
         };
+        let voters = self.voter_count(now);
+        if voters as usize > SMALL_SWARM {
+            return lo + RANK_SLOT.mul_f64(hash_unit(&self.me, self.term) * f64::from(voters));
+        }
         lo + (hi - lo).mul_f64(self.random_unit())
     }
 
@@ -362,7 +369,7 @@ impl Election {
                     if self.voter_count(now) == 1 {
                         // Heard nobody yet: perhaps alone, perhaps not yet connected. Standing
                         // now would win a quorum of one, so wait a whole timeout.
-                        self.deadline = now + self.timeout();
+                        self.deadline = now + self.timeout(now);
                         return;
                     }
                     self.stand_soon(now, None);
@@ -451,8 +458,14 @@ impl Election {
     /// a random timeout.
     fn retry_deadline(&mut self, now: Instant) -> Instant {
         match self.fast_retry_until {
+            // In a large swarm only the few candidates of the failed round retry this soon:
+            // a place among a few slots orders them, one among N would idle for seconds.
+            Some(until) if now < until && self.voter_count(now) as usize > SMALL_SWARM => {
+                let place = hash_unit(&self.me, self.term) * RETRY_SLOTS;
+                now + FAST_RETRY + RANK_SLOT.mul_f64(place)
+            }
             Some(until) if now < until => now + FAST_RETRY + self.rank_delay(now, None),
-            _ => now + self.timeout(),
+            _ => now + self.timeout(now),
         }
     }
 
@@ -486,7 +499,7 @@ impl Election {
             self.leader_contact = Some(now);
         }
         self.leader = leader;
-        self.deadline = now + self.timeout();
+        self.deadline = now + self.timeout(now);
     }
 
     fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat) {
@@ -559,7 +572,7 @@ impl Election {
         let free = self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from);
         if informed && req.term == self.term && self.role != Role::Leader && free {
             self.voted_for = Some(from.clone());
-            self.deadline = now + self.timeout();
+            self.deadline = now + self.timeout(now);
             out.push(Action::PersistVote {
                 term: self.term,
                 voted_for: from.clone(),
@@ -690,6 +703,9 @@ fn hash_unit(id: &NodeId, term: u64) -> f64 {
     h ^= h >> 31;
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
+
+/// How many rank slots the candidates of a failed round in a large swarm spread over.
+const RETRY_SLOTS: f64 = 4.0;
 
 /// The pause between pre-vote rounds while the leader is known to be gone.
 const FAST_RETRY: Duration = Duration::from_millis(50);
