@@ -265,10 +265,11 @@ async fn garbage_is_dropped_counted_and_named() {
         b"",
         &encode(&samples::heartbeat(3)),
     ] {
+        let out = mosquitto_pub(s.mqtt_port, "mqttv5", &topic, payload, &[]);
         assert!(
-            mosquitto_pub(s.mqtt_port, "mqttv5", &topic, payload, &[])
-                .status
-                .success()
+            out.status.success(),
+            "mosquitto_pub: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
     // A JSON device's JSON passes with its encoding; the same bytes from a CBOR device do not.
