@@ -76,6 +76,27 @@ impl CadenceMode {
             other
         }
     }
+
+    /// The slowest mode a battery at `pct` % (on battery, not charging) allows, moving from
+    /// the floor in force now: below `critical` emergency, below `low` conservative. A floor
+    /// rises at its threshold and falls only `margin` points above it, so a battery hovering
+    /// at a threshold does not flap. Nodes and the firmware share it.
+    pub fn battery_floor(self, pct: u8, low: u8, critical: u8, margin: u8) -> CadenceMode {
+        let below = |threshold: u8, mode: CadenceMode| {
+            if self.slower(mode) == self {
+                pct < threshold.saturating_add(margin)
+            } else {
+                pct < threshold
+            }
+        };
+        if below(critical, CadenceMode::Emergency) {
+            CadenceMode::Emergency
+        } else if below(low, CadenceMode::Conservative) {
+            CadenceMode::Conservative
+        } else {
+            CadenceMode::Normal
+        }
+    }
 }
 
 /// A CadenceMode's `SetMode` argument that unpins instead of naming a mode.

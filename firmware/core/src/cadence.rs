@@ -36,25 +36,13 @@ impl Cadence {
             self.battery_floor = CadenceMode::Normal;
             return;
         };
-        let (low, critical) = (
-            self.settings.low_battery_pct,
-            self.settings.critical_battery_pct,
+        let st = &self.settings;
+        self.battery_floor = self.battery_floor.battery_floor(
+            pct,
+            st.low_battery_pct,
+            st.critical_battery_pct,
+            HYSTERESIS_PCT,
         );
-        let above = |threshold: u8, mode: CadenceMode| {
-            // Leaving a slower mode takes the threshold plus the hysteresis.
-            if self.battery_floor.slower(mode) == self.battery_floor {
-                pct >= threshold.saturating_add(HYSTERESIS_PCT)
-            } else {
-                pct >= threshold
-            }
-        };
-        self.battery_floor = if !above(critical, CadenceMode::Emergency) {
-            CadenceMode::Emergency
-        } else if !above(low, CadenceMode::Conservative) {
-            CadenceMode::Conservative
-        } else {
-            CadenceMode::Normal
-        };
     }
 
     /// The operator's choice; `None` unpins.

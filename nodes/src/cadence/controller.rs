@@ -122,24 +122,13 @@ impl CadenceController {
             self.battery_floor = CadenceMode::Normal;
             return;
         };
-        let (low, critical) = (
-            self.limits.low_battery_pct,
-            self.limits.critical_battery_pct,
+        let l = &self.limits;
+        self.battery_floor = self.battery_floor.battery_floor(
+            pct,
+            l.low_battery_pct,
+            l.critical_battery_pct,
+            BATTERY_MARGIN_PCT,
         );
-        let below = |threshold: u8, mode: CadenceMode| {
-            if self.battery_floor.slower(mode) == self.battery_floor {
-                pct < threshold.saturating_add(BATTERY_MARGIN_PCT)
-            } else {
-                pct < threshold
-            }
-        };
-        self.battery_floor = if below(critical, CadenceMode::Emergency) {
-            CadenceMode::Emergency
-        } else if below(low, CadenceMode::Conservative) {
-            CadenceMode::Conservative
-        } else {
-            CadenceMode::Normal
-        };
     }
 
     /// The operator's mode, or `None` to let the inputs decide again. Takes effect at once.
