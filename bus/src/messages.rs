@@ -249,6 +249,10 @@ wire_message! {
         pub leader: Option<NodeId>,
         /// Unix time the current leader took office, ms.
         pub since_ms: Option<u64>,
+        ;
+        /// The leader's count of voters, itself included, when the leader answers or
+        /// announces itself (docs/protocol.md#scale).
+        pub voters: Option<u32>,
     }
 }
 

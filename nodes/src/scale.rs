@@ -2,4 +2,9 @@
 //! heartbeat; beyond it followers hear only the leader and per-node streams slow with the
 //! swarm's size (docs/protocol.md#scale).
 
-pub const SMALL_SWARM: usize = 20;
+/// The default of `adaptive_gossip.small_swarm`.
+pub const SMALL_SWARM: u32 = 20;
+
+/// How often the leader of a large swarm announces itself on `swarm/<s>/leader` to every
+/// member, not only to its followers: a node that missed the election learns the winner.
+pub const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);

@@ -214,7 +214,22 @@ pub struct Node {
 
 impl Node {
     pub fn spawn(dir: &Path, swarm: &str, id: &str, port: u16, connect: &[u16]) -> Node {
+        Node::spawn_configured(dir, swarm, id, port, connect, None)
+    }
+
+    /// As `spawn`, reading `config` as its config file instead of an empty one.
+    pub fn spawn_configured(
+        dir: &Path,
+        swarm: &str,
+        id: &str,
+        port: u16,
+        connect: &[u16],
+        config: Option<&Path>,
+    ) -> Node {
         let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
+        if let Some(config) = config {
+            cmd.env("SWARM_CONFIG", config);
+        }
         cmd.args(["--no-multicast", "--listen", &endpoint(port)]);
         for p in connect {
             cmd.args(["--connect", &endpoint(*p)]);
@@ -385,16 +400,27 @@ pub struct Mesh {
 
 impl Mesh {
     pub fn start(swarm: &str, count: usize) -> Mesh {
+        Mesh::start_configured(swarm, count, None)
+    }
+
+    /// `count` nodes that all read `config` (TOML) as their config file.
+    pub fn start_configured(swarm: &str, count: usize, config: Option<&str>) -> Mesh {
         let dir = tempfile::tempdir().expect("temp dir");
+        let config = config.map(|text| {
+            let path = dir.path().join("swarm.toml");
+            std::fs::write(&path, text).expect("writing the mesh's config file");
+            path
+        });
         let mut nodes: Vec<Node> = Vec::new();
         for i in 0..count {
             let earlier: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-            nodes.push(Node::spawn(
+            nodes.push(Node::spawn_configured(
                 dir.path(),
                 swarm,
                 &format!("n{i}"),
                 free_port(),
                 &earlier,
+                config.as_deref(),
             ));
         }
         Mesh {

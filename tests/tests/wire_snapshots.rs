@@ -96,6 +96,20 @@ fn leader_info_wire() {
         term: 0,
         leader: None,
         since_ms: None,
+        voters: None,
+    }));
+}
+
+/// A leader announcing itself to a large swarm: the voter count rides in the optional tail.
+#[test]
+fn leader_announcement_wire() {
+    insta::assert_snapshot!(wire(&LeaderInfo {
+        node: id("pi-gw-02"),
+        role: Role::Leader,
+        term: 7,
+        leader: Some(id("pi-gw-02")),
+        since_ms: Some(1_700_000_000_000),
+        voters: Some(1000),
     }));
 }
 

@@ -15,7 +15,7 @@ pub use publish::{TypedPublisher, publish};
 pub use query::{QueryReply, ReplyFault, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
 pub use session::{SessionMode, ZenohSettings, open, open_observer};
-pub use subscribe::{Received, TypedSubscriber, subscribe};
+pub use subscribe::{Received, TypedSubscriber, subscribe, subscribe_swarm_level};
 
 /// A zenoh call that failed, with what we were doing.
 #[derive(Debug, thiserror::Error)]

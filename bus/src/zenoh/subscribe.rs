@@ -22,6 +22,8 @@ pub struct Received<T> {
 pub struct TypedSubscriber<T> {
     inner: Subscriber<FifoChannelHandler<Sample>>,
     drops: DropCounters,
+    /// For swarm-level keys, which name no node: the sender as the message states it.
+    sender_in_payload: Option<fn(&T) -> NodeId>,
     _msg: PhantomData<fn() -> T>,
 }
 
@@ -31,6 +33,26 @@ pub async fn subscribe<T: Decode>(
     key_expr: String,
     drops: DropCounters,
 ) -> Result<TypedSubscriber<T>, BusError> {
+    declare(session, key_expr, drops, None).await
+}
+
+/// Subscribes to a swarm-level key such as `swarm/<s>/leader`, whose messages name their
+/// sender themselves.
+pub async fn subscribe_swarm_level<T: Decode>(
+    session: &Session,
+    key_expr: String,
+    drops: DropCounters,
+    sender: fn(&T) -> NodeId,
+) -> Result<TypedSubscriber<T>, BusError> {
+    declare(session, key_expr, drops, Some(sender)).await
+}
+
+async fn declare<T: Decode>(
+    session: &Session,
+    key_expr: String,
+    drops: DropCounters,
+    sender_in_payload: Option<fn(&T) -> NodeId>,
+) -> Result<TypedSubscriber<T>, BusError> {
     let inner = session
         .declare_subscriber(key_expr.clone())
         .await
@@ -38,6 +60,7 @@ pub async fn subscribe<T: Decode>(
     Ok(TypedSubscriber {
         inner,
         drops,
+        sender_in_payload,
         _msg: PhantomData,
     })
 }
@@ -58,13 +81,10 @@ impl<T: Decode> TypedSubscriber<T> {
 
     fn accept(&self, sample: &Sample) -> Option<Received<T>> {
         let key = sample.key_expr().as_str();
-        let from = match key
-            .parse::<SwarmKey>()
-            .ok()
-            .and_then(|k| k.node_id().cloned())
-        {
-            Some(id) => id,
-            None => {
+        let from_key = match (key.parse::<SwarmKey>(), self.sender_in_payload) {
+            (Ok(_), Some(_)) => None,
+            (Ok(k), None) if k.node_id().is_some() => k.node_id().cloned(),
+            _ => {
                 let n = self.drops.count_bad_key();
                 if worth_logging(n) {
                     tracing::warn!(
@@ -81,7 +101,11 @@ impl<T: Decode> TypedSubscriber<T> {
         match T::decode_from(&sample.payload().to_bytes()) {
             Ok(msg) => Some(Received {
                 key: key.to_string(),
-                from,
+                from: match (from_key, self.sender_in_payload) {
+                    (Some(id), _) => id,
+                    (None, Some(sender)) => sender(&msg),
+                    (None, None) => return None,
+                },
                 msg,
             }),
             Err(err) => {

@@ -2,7 +2,7 @@
 //! mode, the swarm's size and the election's bound.
 //!
 //! `max_interval_ms` bounds the heartbeat of the leader and of every node in a small swarm.
-//! Beyond `SMALL_SWARM` members a follower's heartbeat goes to the leader alone and slows
+//! Beyond `small_swarm` members a follower's heartbeat goes to the leader alone and slows
 //! linearly with N (up to a third of the membership window), so the leader receives about the
 //! same number per second at any size. Energy, which the leader gathers from everyone, also
 //! slows linearly; anti-entropy with √N. Energy and anti-entropy stretch up to 16× their
@@ -14,7 +14,6 @@
 //! `dwell_ms` before it is taken. An operator's pin applies at once.
 
 use super::loss::LossTracker;
-use crate::scale::SMALL_SWARM;
 use swarm_bus::{CadenceMode, NodeId};
 
 const LOSS_ON: f64 = 0.10;
@@ -42,6 +41,8 @@ pub struct Limits {
     pub critical_battery_pct: u8,
     /// How long the inputs must ask for a new mode before it is taken.
     pub dwell_ms: u64,
+    /// Members beyond which the swarm is large (`adaptive_gossip.small_swarm`).
+    pub small_swarm: u32,
 }
 
 impl Default for Limits {
@@ -57,6 +58,7 @@ impl Default for Limits {
             low_battery_pct: 20,
             critical_battery_pct: 10,
             dwell_ms: 10_000,
+            small_swarm: crate::scale::SMALL_SWARM,
         }
     }
 }
@@ -185,15 +187,16 @@ impl CadenceController {
                 .min(u64::from(u32::MAX)) as u32
         };
         let members = self.live_peers as u64 + 1;
-        let large = members > SMALL_SWARM as u64;
+        let small = u64::from(l.small_swarm.max(1));
+        let large = members > small;
         // Size factors in percent: followers' heartbeats and energy (both gathered by the
         // leader alone) slow with N, anti-entropy with √N.
-        let sqrt_factor = if members <= SMALL_SWARM as u64 {
-            100
+        let sqrt_factor = if large {
+            ((members as f64 / small as f64).sqrt() * 100.0) as u64
         } else {
-            ((members as f64 / SMALL_SWARM as f64).sqrt() * 100.0) as u64
+            100
         };
-        let linear_factor = (members * 100 / SMALL_SWARM as u64).max(100);
+        let linear_factor = (members * 100 / small).max(100);
         // Energy and anti-entropy may stretch to `STRETCH`× their size-scaled base, or
         // emergency mode could not save what it must.
         let stretch = |base: u32, size: u64| u64::from(base) * STRETCH * size / 100;

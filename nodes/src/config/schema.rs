@@ -105,6 +105,9 @@ pub struct AdaptiveGossip {
     pub max_interval_ms: u32,
     /// A peer is suspect after this many of its own advertised intervals without a heartbeat.
     pub suspect_after: u32,
+    /// Up to this many members every node hears every heartbeat; beyond it a follower hears
+    /// only its leader (docs/protocol.md#scale).
+    pub small_swarm: u32,
 }
 
 impl Default for AdaptiveGossip {
@@ -114,6 +117,7 @@ impl Default for AdaptiveGossip {
             min_interval_ms: 250,
             max_interval_ms: 10_000,
             suspect_after: 3,
+            small_swarm: swarm_node::scale::SMALL_SWARM,
         }
     }
 }

@@ -150,6 +150,7 @@ impl Config {
             3_600_000,
         )?;
         check("adaptive_gossip.suspect_after", g.suspect_after, 2, 100)?;
+        check("adaptive_gossip.small_swarm", g.small_swarm, 2, 100_000)?;
         for endpoint in self.zenoh.listen.iter().chain(&self.zenoh.connect) {
             if !endpoint.contains('/') {
                 return Err(ConfigError::Invalid {

@@ -35,6 +35,7 @@ mod tests {
             term,
             leader: leader.map(|l| NodeId::new(l).unwrap()),
             since_ms: None,
+            voters: None,
         }
     }
 

@@ -2,7 +2,6 @@
 //! when the leader's liveliness token disappears.
 
 use super::voters::Voters;
-use crate::scale::SMALL_SWARM;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use swarm_bus::{DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
@@ -33,6 +32,10 @@ pub struct Settings {
     /// size here, two groups that have not yet heard each other at a cold start cannot both
     /// reach a majority. 0 turns it off.
     pub bootstrap_expect: u32,
+    /// Up to this many voters every member hears every heartbeat and ranks itself by id;
+    /// beyond it a follower hears only its leader and ranks itself by a hashed place
+    /// (`adaptive_gossip.small_swarm`, docs/protocol.md#scale).
+    pub small_swarm: u32,
 }
 
 /// The documented `[consensus]` defaults for a `full` node.
@@ -46,6 +49,7 @@ impl Default for Settings {
             membership_window: Duration::from_secs(600),
             quorum: QuorumMode::Majority,
             bootstrap_expect: 0,
+            small_swarm: crate::scale::SMALL_SWARM,
         }
     }
 }
@@ -192,6 +196,10 @@ impl Election {
         e
     }
 
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }
@@ -216,9 +224,15 @@ impl Election {
     }
 
     /// Whether this node needs every member's heartbeat (the leader, and everyone in a small
-    /// swarm) or only the leader's (a follower of a swarm larger than `SMALL_SWARM`).
+    /// swarm) or only the leader's (a follower of a swarm larger than `small_swarm`).
     pub fn hears_everyone(&self, now: Instant) -> bool {
-        self.role == Role::Leader || self.voter_count(now) as usize <= SMALL_SWARM
+        self.role == Role::Leader || !self.is_large(now)
+    }
+
+    /// Whether this node, as the leader of a large swarm, announces itself to every member
+    /// every `scale::ANNOUNCE_EVERY`: its followers hear nobody else who could tell them.
+    pub fn announces(&self, now: Instant) -> bool {
+        self.role == Role::Leader && self.is_large(now)
     }
 
     /// The voter set, if it changed since it was last handed out for persisting: for a clean
@@ -283,7 +297,7 @@ impl Election {
             (false, _) => (mid, max),
         };
         let voters = self.voter_count(now);
-        if voters as usize > SMALL_SWARM {
+        if voters > self.settings.small_swarm {
             return lo + RANK_SLOT.mul_f64(hash_unit(&self.me, self.term) * f64::from(voters));
         }
         lo + (hi - lo).mul_f64(self.random_unit())
@@ -329,6 +343,10 @@ impl Election {
     /// Voters including this node: those it knows of, or more if the leader said so (within
     /// the membership window) or, until a leader has said so, `bootstrap_expect`. Reckoning a
     /// majority on too many only makes winning harder; on too few could elect two leaders.
+    fn is_large(&self, now: Instant) -> bool {
+        self.voter_count(now) > self.settings.small_swarm
+    }
+
     fn voter_count(&self, now: Instant) -> u32 {
         let others = self.voters.others(&self.me);
         let known = u32::try_from(others + 1).unwrap_or(u32::MAX);
@@ -460,7 +478,7 @@ impl Election {
         match self.fast_retry_until {
             // In a large swarm only the few candidates of the failed round retry this soon:
             // a place among a few slots orders them, one among N would idle for seconds.
-            Some(until) if now < until && self.voter_count(now) as usize > SMALL_SWARM => {
+            Some(until) if now < until && self.is_large(now) => {
                 let place = hash_unit(&self.me, self.term) * RETRY_SLOTS;
                 now + FAST_RETRY + RANK_SLOT.mul_f64(place)
             }
@@ -660,7 +678,7 @@ impl Election {
         let battery_delay = if self.low_battery { 200 } else { 0 };
         let extra = Duration::from_millis(class_delay + battery_delay);
         let voters = self.voter_count(now);
-        if voters as usize > SMALL_SWARM {
+        if voters > self.settings.small_swarm {
             // A follower of a large swarm does not hear its peers, so it cannot rank itself
             // among them. It takes a place drawn from its id and the term instead, spread
             // over one slot per voter: the first of N draws lands about one slot in, and the

@@ -36,6 +36,7 @@ pub fn settings(config: &Config) -> Settings {
         membership_window: Duration::from_secs(u64::from(c.membership_window_s)),
         quorum: c.quorum,
         bootstrap_expect: c.bootstrap_expect,
+        small_swarm: config.adaptive_gossip.small_swarm,
     }
 }
 
@@ -78,6 +79,22 @@ impl Consensus {
 
     pub fn announced_voters(&self, now: Instant) -> Option<u32> {
         self.election.announced_voters(now)
+    }
+
+    pub fn hears_everyone(&self, now: Instant) -> bool {
+        self.election.hears_everyone(now)
+    }
+
+    pub fn announces(&self, now: Instant) -> bool {
+        self.election.announces(now)
+    }
+
+    pub fn me(&self) -> &NodeId {
+        self.election.me()
+    }
+
+    pub fn leader(&self) -> Option<&NodeId> {
+        self.election.leader()
     }
 
     pub fn next_wakeup(&self) -> Option<Instant> {

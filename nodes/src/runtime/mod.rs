@@ -2,6 +2,7 @@
 
 mod anti_entropy;
 mod consensus;
+mod heartbeat_feed;
 mod pace;
 mod pin_store;
 mod sampler;
@@ -21,13 +22,14 @@ use crate::config::{Config, default_state_dir};
 use crate::energy::{meter::Meter, profile, sensors, store::EnergyStore};
 use anyhow::Context;
 use consensus::{Consensus, Leadership};
+use heartbeat_feed::{HeartbeatFeed, Want};
 use pace::Pace;
 use sampler::Sampler;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher, TypedSubscriber};
-use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, SwarmKeys, Vote};
+use swarm_bus::{Energy, Heartbeat, LeaderInfo, Leaf, Leave, NodeId, SwarmKeys, Vote};
 use swarm_node::election::Event;
 use tokio::time::MissedTickBehavior;
 use view::NodeView;
@@ -94,13 +96,23 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         .await?,
         bus::serve(&session, keys.leader(), {
             let view = view.clone();
-            move || Some(lock(&view).leader_info())
+            move || {
+                let v = lock(&view);
+                v.answers_for_swarm.then(|| v.leader_info())
+            }
         })
         .await?,
     );
 
-    let heartbeats =
-        bus::subscribe::<Heartbeat>(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
+    let mut heartbeats = HeartbeatFeed::new(&session, &keys, drops.clone()).await?;
+    // A leader of a large swarm announces itself here; its followers hear no other heartbeat.
+    let announcements =
+        bus::subscribe_swarm_level::<LeaderInfo>(&session, keys.leader(), drops.clone(), |info| {
+            info.node.clone()
+        })
+        .await?;
+    let announcer = TypedPublisher::<LeaderInfo>::declare(&session, keys.leader(), false).await?;
+    let mut announce_tick = tokio::time::interval(swarm_node::scale::ANNOUNCE_EVERY);
     let leaves = bus::subscribe::<Leave>(&session, keys.all(Leaf::Leave), drops.clone()).await?;
     // Only the leader gathers peers' energy (docs/protocol.md#scale): a follower does not
     // subscribe, so zenoh does not send it samples it has no use for.
@@ -215,6 +227,19 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 sampler.save();
                 None
             }
+            _ = announce_tick.tick() => {
+                if consensus.announces(Instant::now()) {
+                    announce(&view, &announcer).await;
+                }
+                None
+            }
+            Some(r) = announcements.recv() => {
+                if r.from == id {
+                    None
+                } else {
+                    consensus.learn_leaders(vec![r.msg]).await
+                }
+            }
             Some(r) = heartbeats.recv() => {
                 let now = Instant::now();
                 if lock(&view).heard(&r.from, r.msg.clone(), now) {
@@ -290,7 +315,14 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
             send_heartbeat(&view, &hb_pub, &consensus).await;
             pace.heartbeat.reset();
+            if leads {
+                // Whatever the swarm's size: followers of a large one hear only this.
+                follow_the_election(&view, &consensus, &mut heartbeats, &session, &keys).await;
+                announce(&view, &announcer).await;
+                announce_tick.reset();
+            }
         }
+        follow_the_election(&view, &consensus, &mut heartbeats, &session, &keys).await;
     }
 
     consensus.save_voters();
@@ -312,6 +344,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Withdraw interest before closing, so peers stop sending to a session that is going away.
     drop((
         heartbeats,
+        announcements,
+        announcer,
         leaves,
         energies,
         votes,
@@ -372,6 +406,33 @@ async fn next_of<T: swarm_bus::codec::Decode>(
     match sub {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Subscribes to the heartbeats the election now needs, and answers for the swarm only when
+/// it hears everyone (docs/protocol.md#scale).
+async fn follow_the_election(
+    view: &Shared,
+    consensus: &Consensus,
+    heartbeats: &mut HeartbeatFeed,
+    session: &zenoh::Session,
+    keys: &SwarmKeys,
+) {
+    let now = Instant::now();
+    let everyone = consensus.hears_everyone(now);
+    let want = Want::from(everyone, consensus.leader(), consensus.me());
+    if let Err(e) = heartbeats.follow(session, keys, want).await {
+        tracing::warn!("{e}");
+    }
+    let mut v = lock(view);
+    v.answers_for_swarm = everyone;
+    v.voters = consensus.announced_voters(now);
+}
+
+async fn announce(view: &Shared, publisher: &TypedPublisher<LeaderInfo>) {
+    let info = lock(view).leader_info();
+    if let Err(e) = publisher.put(&info).await {
+        tracing::warn!("{e}");
     }
 }
 

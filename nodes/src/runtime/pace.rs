@@ -45,6 +45,7 @@ pub fn limits(config: &Config) -> Limits {
         follower_heartbeat_max_ms: config.consensus.membership_window_s.saturating_mul(1000) / 3,
         low_battery_pct: config.energy.low_power_threshold_percent,
         critical_battery_pct: config.energy.critical_threshold_percent,
+        small_swarm: g.small_swarm,
         ..Limits::default()
     }
 }

@@ -29,6 +29,11 @@ pub struct NodeView {
     pub energy: Option<Energy>,
     pub peers: BTreeMap<NodeId, Peer>,
     pub dropped: u64,
+    /// The leader's count of voters, stated in its answers and announcements.
+    pub voters: Option<u32>,
+    /// Whether this node answers `swarm/<s>/leader`: every member of a small swarm, only the
+    /// leader of a large one (docs/protocol.md#scale).
+    pub answers_for_swarm: bool,
 }
 
 impl NodeView {
@@ -55,6 +60,8 @@ impl NodeView {
             energy: None,
             peers: BTreeMap::new(),
             dropped: 0,
+            voters: None,
+            answers_for_swarm: true,
         }
     }
 
@@ -161,6 +168,7 @@ impl NodeView {
             term: self.term,
             leader: self.leader.clone(),
             since_ms: self.leader_since_ms,
+            voters: self.voters,
         }
     }
 }

@@ -4,6 +4,7 @@ use super::queue::Queue;
 use super::stats::{NodeCounters, Report, Second, rates};
 use crate::cadence::{CadenceController, Decision, Limits};
 use crate::election::{Action, Election, Event, Persisted, SafetyChecker, Settings};
+use crate::scale::ANNOUNCE_EVERY;
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -52,9 +53,6 @@ impl SimConfig {
 
 /// A crashed leader comes back (with what it had stored) after this long.
 const RESTART_AFTER: Duration = Duration::from_secs(5);
-/// How often a leader of a large swarm sends its heartbeat to every member, not only to those
-/// that follow it: a node that missed the election learns the leader from it.
-const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
 /// The runtime's first anti-entropy survey comes this soon after start.
 const FIRST_SURVEY: Duration = Duration::from_secs(2);
 const RETUNE_EVERY: Duration = Duration::from_secs(1);
@@ -126,6 +124,8 @@ struct Node {
     role: Role,
     role_since: u64,
     next_announce: u64,
+    /// A new leader announces itself at once, whatever the swarm's size.
+    announce_now: bool,
     counters: NodeCounters,
 }
 
@@ -206,6 +206,7 @@ impl Sim {
                 role: Role::Follower,
                 role_since: 0,
                 next_announce: 0,
+                announce_now: false,
                 counters: NodeCounters::default(),
             });
         }
@@ -462,6 +463,7 @@ impl Sim {
         if role == Role::Leader {
             self.leaders.insert(i as u32);
             self.nodes[i].next_announce = self.now;
+            self.nodes[i].announce_now = true;
             self.elections += 1;
             self.first_leader.get_or_insert(self.now);
             let id = self.nodes[i].id.clone();
@@ -550,8 +552,9 @@ impl Sim {
     }
 
     /// A heartbeat goes to whoever subscribes to it: every node that hears everyone, and the
-    /// sender's followers. A leader's reaches every member when it is new and every
-    /// `ANNOUNCE_EVERY` after.
+    /// sender's followers. A leader also announces itself to every member on `swarm/<s>/leader`
+    /// (a message of its own, as in the runtime) when it is new, and every `ANNOUNCE_EVERY`
+    /// while the swarm is large.
     fn send_heartbeat(&mut self, i: usize) {
         let hb = self.heartbeat(i);
         self.count_tx(i);
@@ -559,9 +562,15 @@ impl Sim {
         let msg = Rc::new(Msg::Hb(hb));
         let from = i as u32;
         if leads {
-            let announce = self.now >= self.nodes[i].next_announce;
-            if announce {
+            let now = self.instant();
+            let announce = self.now >= self.nodes[i].next_announce
+                && (self.nodes[i].announce_now || self.nodes[i].election.announces(now));
+            if self.now >= self.nodes[i].next_announce {
                 self.nodes[i].next_announce = self.now + us(ANNOUNCE_EVERY);
+                self.nodes[i].announce_now = false;
+            }
+            if announce {
+                self.count_tx(i);
             }
             let me = self.nodes[i].id.clone();
             for j in 0..self.nodes.len() {
@@ -569,7 +578,10 @@ impl Sim {
                     continue;
                 }
                 let follows = self.nodes[j].election.leader() == Some(&me);
-                if announce || follows || self.everyone.contains(&(j as u32)) {
+                if follows || self.everyone.contains(&(j as u32)) {
+                    self.send(from, j as u32, msg.clone(), false);
+                }
+                if announce {
                     self.send(from, j as u32, msg.clone(), false);
                 }
             }
