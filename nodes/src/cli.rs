@@ -74,6 +74,10 @@ pub struct SimNetArgs {
     /// Crash whichever node leads this often (it comes back 5 s later), e.g. 60 or 60s.
     #[arg(long, value_parser = parse_secs, value_name = "SECONDS")]
     pub crash_leader_every: Option<std::time::Duration>,
+    /// Cut off the leader and others, e.g. 60:30 (at 60 s, for 30 s, 30 % of the nodes) or
+    /// 60s:30s:45%; repeat for more, in time order.
+    #[arg(long, value_parser = parse_partition, value_name = "AT:FOR[:PCT]")]
+    pub partition: Vec<swarm_node::sim::Partition>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +149,41 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
 
 fn parse_latency(s: &str) -> Result<std::time::Duration, String> {
     parse_duration(s, "ms")
+}
+
+/// The share of nodes a partition cuts off unless told.
+const PARTITION_SHARE: f64 = 0.3;
+
+/// `AT:FOR[:PCT]`: when, for how long, and what share of the nodes (with the leader) is cut off.
+fn parse_partition(s: &str) -> Result<swarm_node::sim::Partition, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (at, length, pct) = match parts.as_slice() {
+        [at, length] => (at, length, None),
+        [at, length, pct] => (at, length, Some(pct)),
+        _ => {
+            return Err(format!(
+                "{s:?}: expected AT:FOR[:PCT], e.g. 60:30 or 60s:30s:40%"
+            ));
+        }
+    };
+    let length = parse_secs(length)?;
+    if length.is_zero() {
+        return Err(format!("{s:?}: a partition lasts longer than 0 s"));
+    }
+    let cut_off = match pct {
+        None => PARTITION_SHARE,
+        Some(p) => parse_pct(p)?,
+    };
+    if cut_off <= 0.0 || cut_off >= 1.0 {
+        return Err(format!(
+            "{s:?}: the share cut off is between 0 and 100 %, both excluded"
+        ));
+    }
+    Ok(swarm_node::sim::Partition {
+        at: parse_secs(at)?,
+        length,
+        cut_off,
+    })
 }
 
 /// A percentage, `5` or `5%`, returned as a fraction.

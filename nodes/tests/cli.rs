@@ -253,6 +253,8 @@ fn sim_prints_the_contract_keys_writes_a_series_and_refuses_bad_values() {
             "1%",
             "--crash-leader-every",
             "15",
+            "--partition",
+            "31:5:20%",
             "--json",
             "--csv",
             csv_arg,
@@ -263,6 +265,8 @@ fn sim_prints_the_contract_keys_writes_a_series_and_refuses_bad_values() {
     assert_eq!(r["nodes"], 30);
     assert_eq!(r["failovers"], 2, "{r}");
     assert_eq!(r["split_brain"], 0, "{r}");
+    assert_eq!(r["partitions"][0]["cut_off"], 6, "{r}");
+    assert!(r["partitions"][0]["healed_ms"].is_number(), "{r}");
     for key in [
         "first_leader_ms",
         "failover_ms_max",
@@ -284,9 +288,16 @@ fn sim_prints_the_contract_keys_writes_a_series_and_refuses_bad_values() {
         vec!["sim", "--nodes", "0"],
         vec!["sim", "--loss", "120"],
         vec!["sim", "--duration", "10 parsecs"],
+        vec!["sim", "--partition", "30"],
+        vec!["sim", "--partition", "30:0"],
+        vec!["sim", "--partition", "30:10:100"],
     ] {
         let (code, _, err) = run(dir.path(), &bad);
         assert_eq!(code, 2, "{bad:?}: {err}");
         assert!(err.contains("error"), "{bad:?}: {err}");
     }
+    let overlapping = ["sim", "--partition", "30:10", "--partition", "35:10"];
+    let (code, _, err) = run(dir.path(), &overlapping);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--partition"), "{err}");
 }

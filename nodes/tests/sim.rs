@@ -3,7 +3,7 @@
 //! fixed-cadence run (every follower at the base interval) is shown to miss the leader's bound.
 
 use std::time::Duration;
-use swarm_node::sim::{SimConfig, run};
+use swarm_node::sim::{Partition, SimConfig, run};
 
 fn thousand(adaptive: bool) -> SimConfig {
     let mut c = SimConfig::new(1000, Duration::from_secs(240), 7);
@@ -68,4 +68,38 @@ fn a_lossy_slow_network_does_not_turn_failover_into_rounds_of_split_votes() {
     assert_eq!(r.split_brain, 0, "{r:#?}");
     assert_eq!((r.failovers, r.failovers_unfinished), (3, 0), "{r:#?}");
     assert!(r.failover_ms_max.is_some_and(|ms| ms < 1_000.0), "{r:#?}");
+}
+
+fn partitioned(cut_off: f64) -> SimConfig {
+    let mut c = SimConfig::new(1000, Duration::from_secs(90), 11);
+    c.partitions = vec![Partition {
+        at: Duration::from_secs(30),
+        length: Duration::from_secs(30),
+        cut_off,
+    }];
+    c
+}
+
+#[test]
+fn a_leader_cut_off_with_a_minority_is_replaced_and_the_swarm_reunites_after_the_heal() {
+    let r = run(partitioned(0.3)).report;
+    let summary = format!("{r:#?}");
+    assert_eq!(r.split_brain, 0, "{summary}");
+    let p = &r.partitions[0];
+    assert_eq!(p.cut_off, 300, "{summary}");
+    // The token is still up across a cut, so the election timeout (1.5-3 s) has to notice.
+    assert!(p.new_leader_ms.is_some_and(|ms| ms < 5_000.0), "{summary}");
+    assert!(p.healed_ms.is_some(), "{summary}");
+}
+
+#[test]
+fn a_cut_that_leaves_no_side_a_majority_elects_nobody() {
+    let r = run(partitioned(0.5)).report;
+    let summary = format!("{r:#?}");
+    assert_eq!(r.split_brain, 0, "{summary}");
+    let p = &r.partitions[0];
+    assert_eq!(p.cut_off, 500, "{summary}");
+    assert_eq!(p.new_leader_ms, None, "{summary}");
+    assert_eq!(r.elections, 1, "{summary}");
+    assert!(p.healed_ms.is_some(), "{summary}");
 }

@@ -8,7 +8,20 @@ use comfy_table::{Table, presets::NOTHING};
 use std::time::Duration;
 use swarm_node::sim::{self, Report, SimConfig};
 
-fn sim_config(config: &Config, nodes: u32, duration: Duration, net: &SimNetArgs) -> SimConfig {
+fn sim_config(
+    config: &Config,
+    nodes: u32,
+    duration: Duration,
+    net: &SimNetArgs,
+) -> anyhow::Result<SimConfig> {
+    for pair in net.partition.windows(2) {
+        anyhow::ensure!(
+            pair[1].at >= pair[0].at + pair[0].length,
+            "--partition: each starts after the one before has healed ({:?} overlaps {:?})",
+            pair[1].at,
+            pair[0].at,
+        );
+    }
     let (settings, limits) = crate::runtime::core_settings(config);
     let mut c = SimConfig::new(nodes as usize, duration, net.seed);
     c.settings = swarm_node::election::Settings {
@@ -19,11 +32,12 @@ fn sim_config(config: &Config, nodes: u32, duration: Duration, net: &SimNetArgs)
     c.loss = net.loss;
     c.latency = net.latency;
     c.crash_leader_every = net.crash_leader_every;
-    c
+    c.partitions = net.partition.clone();
+    Ok(c)
 }
 
 pub fn run(config: &Config, args: &SimArgs) -> anyhow::Result<()> {
-    let mut c = sim_config(config, args.nodes, args.duration, &args.net);
+    let mut c = sim_config(config, args.nodes, args.duration, &args.net)?;
     c.adaptive = !args.fixed && config.adaptive_gossip.enabled;
     c.series = args.csv.is_some() || !args.json;
     let out = sim::run(c);
@@ -42,10 +56,11 @@ pub fn run(config: &Config, args: &SimArgs) -> anyhow::Result<()> {
 pub fn sweep(config: &Config, args: &SweepArgs) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for &n in &args.nodes {
+        let base = sim_config(config, n, args.duration, &args.net)?;
         let pair: Vec<Report> = [true, false]
             .into_iter()
             .map(|adaptive| {
-                let mut c = sim_config(config, n, args.duration, &args.net);
+                let mut c = base.clone();
                 c.adaptive = adaptive;
                 c.series = true;
                 let report = sim::run(c).report;
@@ -105,6 +120,7 @@ fn render(r: &Report) -> String {
                 r.failovers_unfinished
             ),
         ),
+        ("partitions", partitions(r)),
         ("elections", r.elections.to_string()),
         ("split brain", r.split_brain.to_string()),
         (
@@ -137,6 +153,26 @@ fn render(r: &Report) -> String {
         t.add_row(vec![k.to_string(), v]);
     }
     format!("{t}\n")
+}
+
+fn partitions(r: &Report) -> String {
+    if r.partitions.is_empty() {
+        return "-".into();
+    }
+    r.partitions
+        .iter()
+        .map(|p| {
+            format!(
+                "{} cut off at {} s for {} s: the rest elected after {}; one leader {} after the heal",
+                p.cut_off,
+                p.at_s,
+                p.length_s,
+                ms(p.new_leader_ms),
+                ms(p.healed_ms)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn sweep_table(runs: &[(Report, Report)]) -> String {

@@ -1,7 +1,7 @@
 //! The event loop of the simulator: nodes, timers and a network, all driven by one queue.
 
 use super::queue::Queue;
-use super::stats::{NodeCounters, Report, Second, rates};
+use super::stats::{NodeCounters, PartitionReport, Report, Second, rates};
 use crate::cadence::{CadenceController, Decision, Limits};
 use crate::election::{Action, Election, Event, Persisted, SafetyChecker, Settings};
 use crate::scale::ANNOUNCE_EVERY;
@@ -21,6 +21,8 @@ pub struct SimConfig {
     /// Mean one-way delay; each message takes between half and one and a half of it.
     pub latency: Duration,
     pub crash_leader_every: Option<Duration>,
+    /// Network partitions, in time order and not overlapping.
+    pub partitions: Vec<Partition>,
     /// `false`: the configured intervals, always (`adaptive_gossip.enabled = false`).
     pub adaptive: bool,
     pub settings: Settings,
@@ -40,6 +42,7 @@ impl SimConfig {
             loss: 0.0,
             latency: Duration::from_millis(5),
             crash_leader_every: None,
+            partitions: Vec::new(),
             adaptive: true,
             settings: Settings {
                 bootstrap_expect: u32::try_from(nodes).unwrap_or(u32::MAX),
@@ -50,6 +53,20 @@ impl SimConfig {
         }
     }
 }
+
+/// From `at`, for `length`, a share of the nodes that includes whoever leads is cut off from
+/// the rest: no message crosses the cut either way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Partition {
+    pub at: Duration,
+    pub length: Duration,
+    /// The share of nodes cut off, in (0, 1).
+    pub cut_off: f64,
+}
+
+/// How often, after a partition heals, the simulator checks whether every node follows one
+/// leader again.
+const HEAL_CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// A crashed leader comes back (with what it had stored) after this long.
 const RESTART_AFTER: Duration = Duration::from_secs(5);
@@ -108,6 +125,9 @@ enum Ev {
     Restart {
         node: u32,
     },
+    PartitionStart(usize),
+    PartitionEnd(usize),
+    HealCheck(usize),
 }
 
 struct Node {
@@ -146,6 +166,10 @@ struct Sim {
     elections: usize,
     /// (crash time, term of the crashed leader) awaiting a new leader.
     pending_failover: Option<(u64, u64)>,
+    /// Which side of the current partition each node is on (`true`: cut off); empty while
+    /// the network is whole.
+    cut: Vec<bool>,
+    partitions: Vec<PartitionReport>,
     failovers: Vec<f64>,
     unfinished: usize,
     series: Vec<Second>,
@@ -227,6 +251,8 @@ impl Sim {
             first_leader: None,
             elections: 0,
             pending_failover: None,
+            cut: Vec::new(),
+            partitions: Vec::new(),
             failovers: Vec::new(),
             unfinished: 0,
             series: Vec::new(),
@@ -271,6 +297,10 @@ impl Sim {
             && every < self.cfg.duration
         {
             self.q.push(us(every), Ev::CrashLeader);
+        }
+        for (k, p) in self.cfg.partitions.iter().enumerate() {
+            self.q.push(us(p.at), Ev::PartitionStart(k));
+            self.q.push(us(p.at + p.length), Ev::PartitionEnd(k));
         }
         let end = us(self.cfg.duration);
         while let Some((at, ev)) = self.q.pop_until(end) {
@@ -346,7 +376,79 @@ impl Sim {
                 self.crash_leader();
             }
             Ev::Restart { node } => self.restart(node as usize),
+            Ev::PartitionStart(k) => self.partition(k),
+            Ev::PartitionEnd(k) => {
+                self.cut.clear();
+                self.heal_check(k);
+            }
+            Ev::HealCheck(k) => self.heal_check(k),
         }
+    }
+
+    /// Cuts off the leader and enough others to make up the partition's share.
+    fn partition(&mut self, k: usize) {
+        let p = self.cfg.partitions[k];
+        let n = self.nodes.len();
+        let want = ((n as f64 * p.cut_off).round() as usize).clamp(1, n.saturating_sub(1).max(1));
+        let mut cut = vec![false; n];
+        let leader = self
+            .leaders
+            .iter()
+            .max_by_key(|l| self.nodes[**l as usize].election.term())
+            .copied();
+        let mut count = 0;
+        if let Some(l) = leader {
+            cut[l as usize] = true;
+            count = 1;
+        }
+        while count < want {
+            let j = ((self.rand() * n as f64) as usize).min(n - 1);
+            if !cut[j] {
+                cut[j] = true;
+                count += 1;
+            }
+        }
+        let term = leader.map_or(0, |l| self.nodes[l as usize].election.term());
+        self.cut = cut;
+        self.partitions.push(PartitionReport {
+            at_s: p.at.as_secs_f64(),
+            length_s: p.length.as_secs_f64(),
+            cut_off: count,
+            term_before: term,
+            new_leader_ms: None,
+            healed_ms: None,
+        });
+    }
+
+    /// After a partition: done once every live node follows one live leader in one term;
+    /// otherwise looks again shortly.
+    fn heal_check(&mut self, k: usize) {
+        let Some(report) = self.partitions.get_mut(k) else {
+            return;
+        };
+        if report.healed_ms.is_some() {
+            return;
+        }
+        let ends = us(self.cfg.partitions[k].at + self.cfg.partitions[k].length);
+        let mut up = self.nodes.iter().filter(|n| n.up);
+        let agreed = up.next().and_then(|first| {
+            let (leader, term) = (first.election.leader()?, first.election.term());
+            let i = *self.index.get(leader)? as usize;
+            let leads = self.nodes[i].up && self.nodes[i].election.role() == Role::Leader;
+            let all = up.all(|n| n.election.leader() == Some(leader) && n.election.term() == term);
+            (leads && all).then_some(())
+        });
+        if agreed.is_some() {
+            report.healed_ms = Some((self.now - ends) as f64 / 1000.0);
+        } else if self.cut.is_empty() {
+            self.q
+                .push(self.now + us(HEAL_CHECK_EVERY), Ev::HealCheck(k));
+        }
+    }
+
+    /// Whether a partition stands between two nodes.
+    fn across_cut(&self, a: u32, b: u32) -> bool {
+        !self.cut.is_empty() && self.cut[a as usize] != self.cut[b as usize]
     }
 
     /// The cadence controller's view: live members from liveliness, its role; a changed
@@ -468,6 +570,16 @@ impl Sim {
             self.first_leader.get_or_insert(self.now);
             let id = self.nodes[i].id.clone();
             self.checker.observe(term, &id);
+            let on_majority = self.cut.is_empty() || !self.cut[i];
+            if on_majority
+                && let Some(p) = self.partitions.last_mut()
+                && p.new_leader_ms.is_none()
+                && p.healed_ms.is_none()
+                && term > p.term_before
+            {
+                let start = us(Duration::from_secs_f64(p.at_s));
+                p.new_leader_ms = Some((self.now.saturating_sub(start)) as f64 / 1000.0);
+            }
             if let Some((crashed_at, old_term)) = self.pending_failover
                 && term > old_term
             {
@@ -621,6 +733,9 @@ impl Sim {
     }
 
     fn send(&mut self, from: u32, to: u32, msg: Rc<Msg>, reliable: bool) {
+        if self.across_cut(from, to) {
+            return;
+        }
         if !reliable && self.cfg.loss > 0.0 && self.rand() < self.cfg.loss {
             return;
         }
@@ -785,6 +900,7 @@ impl Sim {
             failover_ms: self.failovers.clone(),
             failover_ms_max: self.failovers.iter().copied().reduce(f64::max),
             failovers_unfinished: self.unfinished,
+            partitions: self.partitions.clone(),
             split_brain: self.checker.violations().len(),
             elections: self.elections,
             follower_rx_per_s_mean: f_rx,

@@ -9,6 +9,6 @@ mod stats;
 
 mod plot;
 
-pub use engine::{Outcome, SimConfig, run};
+pub use engine::{Outcome, Partition, SimConfig, run};
 pub use plot::plot_sweep;
-pub use stats::{Report, Second, csv};
+pub use stats::{PartitionReport, Report, Second, csv};

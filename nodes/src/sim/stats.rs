@@ -44,6 +44,8 @@ pub struct Report {
     pub failover_ms_max: Option<f64>,
     /// Crashes after which no new leader was elected before the run ended.
     pub failovers_unfinished: usize,
+    /// What each `--partition` did.
+    pub partitions: Vec<PartitionReport>,
     /// Terms in which two nodes claimed to lead (from the election's safety checker).
     pub split_brain: usize,
     /// Leaders elected in all (the first, failovers, and any other).
@@ -65,6 +67,22 @@ pub struct Report {
     pub modes: std::collections::BTreeMap<String, usize>,
     /// Wall-clock time the simulation took.
     pub wall_ms: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartitionReport {
+    pub at_s: f64,
+    pub length_s: f64,
+    /// Nodes cut off from the rest, the leader among them.
+    pub cut_off: usize,
+    /// The term in force when the partition began.
+    #[serde(skip)]
+    pub term_before: u64,
+    /// From the cut to a leader in a later term among the nodes not cut off; null if they
+    /// elected none (they need a majority of all voters).
+    pub new_leader_ms: Option<f64>,
+    /// From the heal until every live node follows one leader; null if not by the end.
+    pub healed_ms: Option<f64>,
 }
 
 fn per_s(count: u64, us: u64) -> f64 {
