@@ -8,16 +8,24 @@
 //! slows linearly; anti-entropy with √N. Energy and anti-entropy stretch up to 16× their
 //! (size-scaled) base, which lets emergency mode really save.
 //!
+//! Arrival jitter counts like loss: followers elect after a fixed election timeout, so
+//! heartbeats that arrive half an interval late eat the same margin lost ones do, and a faster
+//! beat shortens the longest gap.
+//!
 //! Hysteresis, so noisy inputs do not flap the mode: loss turns `aggressive` on at
-//! `LOSS_ON` and off only below `LOSS_OFF`; the battery floor rises at a threshold and falls
+//! `LOSS_ON` and off only below `LOSS_OFF` (jitter at `JITTER_ON`, below `JITTER_OFF`); the battery floor rises at a threshold and falls
 //! only `BATTERY_MARGIN_PCT` above it; and any change the inputs ask for must hold for
 //! `dwell_ms` before it is taken. An operator's pin applies at once.
 
+use super::jitter::JitterTracker;
 use super::loss::LossTracker;
 use swarm_bus::{CadenceMode, NodeId};
 
 const LOSS_ON: f64 = 0.10;
 const LOSS_OFF: f64 = 0.03;
+/// Mean deviation of arrival gaps from the advertised interval, as a share of it.
+const JITTER_ON: f64 = 0.5;
+const JITTER_OFF: f64 = 0.2;
 const BATTERY_MARGIN_PCT: u8 = 5;
 /// How far energy and anti-entropy intervals may stretch past their base.
 const STRETCH: u64 = 16;
@@ -81,8 +89,10 @@ pub struct CadenceController {
     /// A mode the inputs have asked for since this time.
     pending: Option<(CadenceMode, u64)>,
     lossy: bool,
+    jittery: bool,
     battery_floor: CadenceMode,
     loss: LossTracker,
+    jitter: JitterTracker,
     live_peers: usize,
     leader: bool,
 }
@@ -91,23 +101,28 @@ impl CadenceController {
     pub fn new(limits: Limits) -> Self {
         Self {
             loss: LossTracker::new(limits.dwell_ms.max(1_000)),
+            jitter: JitterTracker::new(limits.dwell_ms.max(1_000)),
             limits,
             mode: CadenceMode::Normal,
             pinned: None,
             pending: None,
             lossy: false,
+            jittery: false,
             battery_floor: CadenceMode::Normal,
             live_peers: 0,
             leader: false,
         }
     }
 
-    pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, now_ms: u64) {
+    /// A heartbeat from `peer`, numbered `seq`, advertising its interval `cadence_ms`.
+    pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, cadence_ms: u32, now_ms: u64) {
         self.loss.heartbeat(peer, seq, now_ms);
+        self.jitter.heartbeat(peer, seq, cadence_ms, now_ms);
     }
 
     pub fn peer_left(&mut self, peer: &NodeId) {
         self.loss.forget(peer);
+        self.jitter.forget(peer);
     }
 
     pub fn set_live_peers(&mut self, n: usize) {
@@ -141,7 +156,7 @@ impl CadenceController {
     }
 
     fn wanted(&self) -> CadenceMode {
-        let chosen = self.pinned.unwrap_or(if self.lossy {
+        let chosen = self.pinned.unwrap_or(if self.lossy || self.jittery {
             CadenceMode::Aggressive
         } else {
             CadenceMode::Normal
@@ -161,6 +176,12 @@ impl CadenceController {
             loss > LOSS_OFF
         } else {
             loss >= LOSS_ON
+        };
+        let jitter = self.jitter.jitter(now_ms);
+        self.jittery = if self.jittery {
+            jitter > JITTER_OFF
+        } else {
+            jitter >= JITTER_ON
         };
         let wanted = self.wanted();
         if wanted == self.mode {
@@ -243,7 +264,7 @@ mod tests {
             let seq = now / 500;
             for p in ["a", "b", "c"] {
                 if !drop(seq) {
-                    c.heartbeat_from(&NodeId::new(p).unwrap(), seq, now);
+                    c.heartbeat_from(&NodeId::new(p).unwrap(), seq, 500, now);
                 }
             }
             c.tick(now);
@@ -302,6 +323,44 @@ mod tests {
     }
 
     #[test]
+    fn jitter_speeds_the_swarm_up_until_arrivals_are_steady_again() {
+        let mut c = controller();
+        let peer = NodeId::new("a").unwrap();
+        let (mut now, mut seq) = (0u64, 0u64);
+        let mut beat = |c: &mut CadenceController, late: bool| {
+            seq += 1;
+            now += 500;
+            // Late ones arrive 400 ms after their time, so gaps alternate 900 and 100 ms.
+            let at = if late && seq % 2 == 0 { now + 400 } else { now };
+            c.heartbeat_from(&peer, seq, 500, at);
+            c.tick(at).mode
+        };
+        for _ in 0..40 {
+            beat(&mut c, false);
+        }
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+        let modes: Vec<CadenceMode> = (0..60).map(|_| beat(&mut c, true)).collect();
+        assert_eq!(modes.last(), Some(&CadenceMode::Aggressive), "{modes:?}");
+        assert_eq!(
+            modes.first(),
+            Some(&CadenceMode::Normal),
+            "waits for the dwell"
+        );
+        for _ in 0..10 {
+            beat(&mut c, false);
+        }
+        assert_eq!(
+            c.decision().mode,
+            CadenceMode::Aggressive,
+            "not steady long enough"
+        );
+        for _ in 0..80 {
+            beat(&mut c, false);
+        }
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+    }
+
+    #[test]
     fn a_bigger_swarm_talks_less_per_node_but_the_leader_keeps_its_pace() {
         let mut c = controller();
         let small = c.tick(0);
@@ -349,7 +408,7 @@ mod tests {
         /// Inputs hovering around every threshold change the mode at most once per dwell.
         #[test]
         fn noisy_inputs_do_not_flap(
-            noise in proptest::collection::vec((0u8..40, 0u8..25), 50..400),
+            noise in proptest::collection::vec((0u8..40, 0u8..25, 0u64..400), 50..400),
         ) {
             let mut c = controller();
             let peer = NodeId::new("p").unwrap();
@@ -357,12 +416,13 @@ mod tests {
             let mut changes = 0u32;
             let mut last = c.decision().mode;
             let mut now = 0u64;
-            for (battery, lost) in noise {
-                // Battery within ±20 of the thresholds, loss 0–24 % around 3 % and 10 %.
+            for (battery, lost, late) in noise {
+                // Battery within ±20 of the thresholds, loss 0–24 % around 3 % and 10 %,
+                // arrivals up to 0.8 of an interval late, around both jitter thresholds.
                 c.set_battery(Some(battery), false);
                 seq += 1 + u64::from(lost) / 8;
-                c.heartbeat_from(&peer, seq, now);
-                let mode = c.tick(now).mode;
+                c.heartbeat_from(&peer, seq, 500, now + late);
+                let mode = c.tick(now + late).mode;
                 if mode != last {
                     changes += 1;
                     last = mode;

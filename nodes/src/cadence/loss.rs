@@ -1,5 +1,6 @@
 //! Loss from heartbeat sequence gaps, over a sliding window, across all peers.
 
+use super::windows::Windows;
 use std::collections::HashMap;
 use swarm_bus::NodeId;
 
@@ -14,45 +15,27 @@ struct Window {
 
 #[derive(Debug, Clone)]
 pub struct LossTracker {
-    window_ms: u64,
     last_seq: HashMap<NodeId, u64>,
-    current: Window,
-    previous: Window,
-    window_start_ms: u64,
+    windows: Windows<Window>,
 }
 
 impl LossTracker {
     pub fn new(window_ms: u64) -> Self {
         Self {
-            window_ms: window_ms.max(1),
             last_seq: HashMap::new(),
-            current: Window::default(),
-            previous: Window::default(),
-            window_start_ms: 0,
-        }
-    }
-
-    fn roll(&mut self, now_ms: u64) {
-        while now_ms >= self.window_start_ms + self.window_ms {
-            self.previous = std::mem::take(&mut self.current);
-            self.window_start_ms += self.window_ms;
-            if now_ms >= self.window_start_ms + 2 * self.window_ms {
-                // Long silence: nothing of the old windows is worth keeping.
-                self.previous = Window::default();
-                self.window_start_ms = now_ms - now_ms % self.window_ms;
-            }
+            windows: Windows::new(window_ms),
         }
     }
 
     /// A heartbeat from `peer` with sequence number `seq` arrived.
     pub fn heartbeat(&mut self, peer: &NodeId, seq: u64, now_ms: u64) {
-        self.roll(now_ms);
-        self.current.received += 1;
+        let current = self.windows.current(now_ms);
+        current.received += 1;
         match self.last_seq.get(peer).copied() {
             Some(last) if seq > last => {
                 let gap = seq - last - 1;
                 if gap < RESTART_GAP {
-                    self.current.lost += gap;
+                    current.lost += gap;
                 }
                 self.last_seq.insert(peer.clone(), seq);
             }
@@ -74,9 +57,9 @@ impl LossTracker {
 
     /// Lost over expected, in the current and the previous window; 0 without data.
     pub fn loss_rate(&mut self, now_ms: u64) -> f64 {
-        self.roll(now_ms);
-        let lost = self.current.lost + self.previous.lost;
-        let expected = lost + self.current.received + self.previous.received;
+        let (current, previous) = self.windows.both(now_ms);
+        let lost = current.lost + previous.lost;
+        let expected = lost + current.received + previous.received;
         if expected == 0 {
             0.0
         } else {

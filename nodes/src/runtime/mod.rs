@@ -245,7 +245,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 if lock(&view).heard(&r.from, r.msg.clone(), now) {
                     tracing::info!(peer = %r.from, "first heartbeat from peer");
                 }
-                pace.heartbeat_from(&r.from, r.msg.seq);
+                pace.heartbeat_from(&r.from, r.msg.seq, r.msg.cadence_ms);
                 consensus.feed(now, Event::Heartbeat { from: r.from, hb: r.msg }).await
             }
             Some(r) = votes.recv() => {

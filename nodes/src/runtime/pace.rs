@@ -90,10 +90,10 @@ impl Pace {
         self.current
     }
 
-    pub fn heartbeat_from(&mut self, from: &NodeId, seq: u64) {
+    pub fn heartbeat_from(&mut self, from: &NodeId, seq: u64, cadence_ms: u32) {
         let now = self.now_ms();
         if let Some(c) = &mut self.controller {
-            c.heartbeat_from(from, seq, now);
+            c.heartbeat_from(from, seq, cadence_ms, now);
         }
     }
 

@@ -768,7 +768,7 @@ impl Sim {
                 let now_ms = self.now / 1000;
                 self.nodes[j]
                     .cadence
-                    .heartbeat_from(&from_id, hb.seq, now_ms);
+                    .heartbeat_from(&from_id, hb.seq, hb.cadence_ms, now_ms);
                 let hb = hb.clone();
                 self.feed(j, Event::Heartbeat { from: from_id, hb });
             }
