@@ -253,6 +253,9 @@ wire_message! {
         /// The leader's count of voters, itself included, when the leader answers or
         /// announces itself (docs/protocol.md#scale).
         pub voters: Option<u32>,
+        /// In the leader's announcements: the voter to stand first should the leader's token
+        /// go.
+        pub heir: Option<NodeId>,
     }
 }
 

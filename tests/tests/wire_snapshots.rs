@@ -97,6 +97,7 @@ fn leader_info_wire() {
         leader: None,
         since_ms: None,
         voters: None,
+        heir: None,
     }));
 }
 
@@ -110,6 +111,7 @@ fn leader_announcement_wire() {
         leader: Some(id("pi-gw-02")),
         since_ms: Some(1_700_000_000_000),
         voters: Some(1000),
+        heir: Some(id("pi-gw-07")),
     }));
 }
 

@@ -36,6 +36,7 @@ mod tests {
             leader: leader.map(|l| NodeId::new(l).unwrap()),
             since_ms: None,
             voters: None,
+            heir: None,
         }
     }
 

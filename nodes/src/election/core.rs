@@ -76,6 +76,13 @@ pub enum Event {
     Left(NodeId),
     /// On battery and below `energy.low_power_threshold_percent`.
     LowBattery(bool),
+    /// The leader of a large swarm names the voter to stand first should its token go (in its
+    /// announcements), so failover there does not wait for the first of N hashed places.
+    Heir {
+        leader: NodeId,
+        term: u64,
+        heir: NodeId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +136,8 @@ pub struct Election {
     /// The leader's count of voters and when it said so: a follower of a large swarm hears only
     /// the leader, so its own voter set is partial, and a majority is reckoned on the larger.
     announced: Option<(u32, Instant)>,
+    /// (leader, term, heir) from the leader's last announcement.
+    heir: Option<(NodeId, u64, NodeId)>,
     /// When each peer was last heard, and how long after that it still counts as heard: the
     /// longest election timeout, or three of its own advertised heartbeat intervals if that is
     /// longer, so a follower that slowed down to save energy does not look absent.
@@ -181,6 +190,7 @@ impl Election {
             persisted_generation: voters.generation(),
             voters,
             announced: None,
+            heir: None,
             heard: BTreeMap::new(),
             low_battery: false,
             fast_retry_until: None,
@@ -229,6 +239,21 @@ impl Election {
         self.role == Role::Leader || !self.is_large(now)
     }
 
+    /// Whom this node, as leader, names to stand first should it go: the voter heard from
+    /// last, which is the likeliest to be alive and connected.
+    pub fn heir(&self, now: Instant) -> Option<NodeId> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        self.voters
+            .current(now)
+            .filter(|v| **v != self.me)
+            .filter_map(|v| self.heard.get(v).map(|(t, allowance)| (v, *t, *allowance)))
+            .filter(|(_, t, allowance)| now.saturating_duration_since(*t) < *allowance)
+            .max_by_key(|(v, t, _)| (*t, std::cmp::Reverse((*v).clone())))
+            .map(|(v, _, _)| v.clone())
+    }
+
     /// Whether this node, as the leader of a large swarm, announces itself to every member
     /// every `scale::ANNOUNCE_EVERY`: its followers hear nobody else who could tell them.
     pub fn announces(&self, now: Instant) -> bool {
@@ -260,6 +285,11 @@ impl Election {
             }
             Event::Left(id) => self.on_gone(now, &id, true),
             Event::LowBattery(low) => self.low_battery = low,
+            Event::Heir { leader, term, heir } => {
+                if term == self.term && self.leader.as_ref() == Some(&leader) {
+                    self.heir = Some((leader, term, heir));
+                }
+            }
         }
         let sends = out
             .iter()
@@ -684,7 +714,16 @@ impl Election {
             // over one slot per voter: the first of N draws lands about one slot in, and the
             // next about one slot later, as in id order.
             let place = hash_unit(&self.me, self.term) * f64::from(voters);
-            return RANK_SLOT.mul_f64(place) + extra;
+            let named = |heir: &NodeId| matches!(&self.heir, Some((l, t, h)) if Some(l) == gone && *t == self.term && h == heir);
+            if named(&self.me) {
+                return extra;
+            }
+            // One slot behind the heir the gone leader named, so its request arrives first.
+            let behind = match &self.heir {
+                Some((_, _, h)) if named(h) => 1.0,
+                _ => 0.0,
+            };
+            return RANK_SLOT.mul_f64(behind + place) + extra;
         }
         // Only voters heard lately: a crashed one still counts for quorum, but waiting for its
         // turn would only slow the others down.
@@ -1016,5 +1055,128 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
         let out = e.handle(t0 + Duration::from_secs(60), Event::Tick);
         assert!(!out.iter().any(|a| matches!(a, Action::RequestVotes(_))));
+    }
+
+    /// In a large swarm the heir the leader named stands as soon as the leader's token goes;
+    /// everyone else waits at least one slot longer than its hashed place.
+    #[test]
+    fn the_named_heir_stands_at_once_and_the_others_a_slot_later() {
+        let t0 = Instant::now();
+        let s = Settings {
+            small_swarm: 2,
+            bootstrap_expect: 5,
+            ..settings()
+        };
+        let leader_hb = Heartbeat {
+            role: Role::Leader,
+            leader: None,
+            voters: Some(5),
+            ..heartbeat_from(1)
+        };
+        let deadline_after_gone = |me: &str, heir: Option<&str>| {
+            let mut e = Election::new(id(me), s.clone(), Persisted::default(), t0, 1);
+            e.handle(
+                t0,
+                Event::Heartbeat {
+                    from: id("l"),
+                    hb: leader_hb.clone(),
+                },
+            );
+            if let Some(h) = heir {
+                e.handle(
+                    t0,
+                    Event::Heir {
+                        leader: id("l"),
+                        term: 1,
+                        heir: id(h),
+                    },
+                );
+            }
+            e.handle(t0, Event::TokenGone(id("l")));
+            e.next_wakeup().unwrap() - t0
+        };
+        assert_eq!(deadline_after_gone("h", Some("h")), Duration::ZERO);
+        for other in ["a", "b", "c"] {
+            let unnamed = deadline_after_gone(other, None);
+            assert_eq!(
+                deadline_after_gone(other, Some("h")),
+                unnamed + RANK_SLOT,
+                "{other}"
+            );
+        }
+        // An heir named for another term or by someone else is not this term's heir.
+        let mut e = Election::new(id("h"), s.clone(), Persisted::default(), t0, 1);
+        e.handle(
+            t0,
+            Event::Heartbeat {
+                from: id("l"),
+                hb: leader_hb.clone(),
+            },
+        );
+        e.handle(
+            t0,
+            Event::Heir {
+                leader: id("x"),
+                term: 1,
+                heir: id("h"),
+            },
+        );
+        e.handle(
+            t0,
+            Event::Heir {
+                leader: id("l"),
+                term: 0,
+                heir: id("h"),
+            },
+        );
+        e.handle(t0, Event::TokenGone(id("l")));
+        assert_eq!(
+            e.next_wakeup().unwrap() - t0,
+            deadline_after_gone("h", None)
+        );
+    }
+
+    #[test]
+    fn a_leader_names_the_voter_it_heard_last() {
+        let t0 = Instant::now();
+        let mut e = Election::new(id("l"), settings(), Persisted::default(), t0, 1);
+        assert_eq!(e.heir(t0), None, "a follower names nobody");
+        for (i, peer) in ["a", "b"].into_iter().enumerate() {
+            e.handle(
+                t0 + Duration::from_millis(i as u64),
+                Event::Heartbeat {
+                    from: id(peer),
+                    hb: heartbeat_from(0),
+                },
+            );
+        }
+        let mut now = t0;
+        let mut pending = Vec::new();
+        while e.role() != Role::Leader {
+            now += Duration::from_millis(10);
+            pending.extend(e.handle(now, Event::Tick));
+            while let Some(action) = pending.pop() {
+                let Action::RequestVotes(req) = action else {
+                    continue;
+                };
+                for peer in ["a", "b"] {
+                    let reply = VoteReply {
+                        term: req.term,
+                        candidate: id("l"),
+                        granted: true,
+                        pre_vote: req.pre_vote,
+                    };
+                    let from = id(peer);
+                    pending.extend(e.handle(now, Event::VoteReply { from, reply }));
+                }
+            }
+            assert!(now < t0 + Duration::from_secs(10), "never led");
+        }
+        for peer in ["b", "a", "b"] {
+            now += Duration::from_millis(5);
+            let hb = heartbeat_from(e.term());
+            e.handle(now, Event::Heartbeat { from: id(peer), hb });
+            assert_eq!(e.heir(now), Some(id(peer)));
+        }
     }
 }

@@ -93,6 +93,10 @@ impl Consensus {
         self.election.me()
     }
 
+    pub fn heir(&self, now: Instant) -> Option<NodeId> {
+        self.election.heir(now)
+    }
+
     pub fn leader(&self) -> Option<&NodeId> {
         self.election.leader()
     }
@@ -162,6 +166,15 @@ impl Consensus {
     pub async fn learn_leaders(&mut self, infos: Vec<LeaderInfo>) -> Option<Leadership> {
         let mut changed = None;
         for info in infos {
+            let heir = info
+                .heir
+                .clone()
+                .filter(|_| info.role == Role::Leader)
+                .map(|heir| Event::Heir {
+                    leader: info.node.clone(),
+                    term: info.term,
+                    heir,
+                });
             let hb = Heartbeat {
                 term: info.term,
                 role: info.role,
@@ -182,6 +195,9 @@ impl Consensus {
             };
             if let Some(l) = self.feed(Instant::now(), event).await {
                 changed = Some(l);
+            }
+            if let Some(heir) = heir {
+                self.feed(Instant::now(), heir).await;
             }
         }
         changed

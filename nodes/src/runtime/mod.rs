@@ -229,7 +229,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
             _ = announce_tick.tick() => {
                 if consensus.announces(Instant::now()) {
-                    announce(&view, &announcer).await;
+                    announce(&view, &consensus, &announcer).await;
                 }
                 None
             }
@@ -318,7 +318,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             if leads {
                 // Whatever the swarm's size: followers of a large one hear only this.
                 follow_the_election(&view, &consensus, &mut heartbeats, &session, &keys).await;
-                announce(&view, &announcer).await;
+                announce(&view, &consensus, &announcer).await;
                 announce_tick.reset();
             }
         }
@@ -429,8 +429,9 @@ async fn follow_the_election(
     v.voters = consensus.announced_voters(now);
 }
 
-async fn announce(view: &Shared, publisher: &TypedPublisher<LeaderInfo>) {
-    let info = lock(view).leader_info();
+async fn announce(view: &Shared, consensus: &Consensus, publisher: &TypedPublisher<LeaderInfo>) {
+    let mut info = lock(view).leader_info();
+    info.heir = consensus.heir(Instant::now());
     if let Err(e) = publisher.put(&info).await {
         tracing::warn!("{e}");
     }

@@ -169,6 +169,7 @@ impl NodeView {
             leader: self.leader.clone(),
             since_ms: self.leader_since_ms,
             voters: self.voters,
+            heir: None,
         }
     }
 }

@@ -76,6 +76,8 @@ const RETUNE_EVERY: Duration = Duration::from_secs(1);
 
 enum Msg {
     Hb(Heartbeat),
+    /// A leader's announcement: what its heartbeat says, and whom it names heir.
+    Announce(Heartbeat, Option<NodeId>),
     Req(VoteRequest),
     Rep(VoteReply),
     Gone(u32),
@@ -671,6 +673,7 @@ impl Sim {
         let hb = self.heartbeat(i);
         self.count_tx(i);
         let leads = hb.role == Role::Leader;
+        let announcement = hb.clone();
         let msg = Rc::new(Msg::Hb(hb));
         let from = i as u32;
         if leads {
@@ -681,6 +684,10 @@ impl Sim {
                 self.nodes[i].next_announce = self.now + us(ANNOUNCE_EVERY);
                 self.nodes[i].announce_now = false;
             }
+            let announcement = announce.then(|| {
+                let heir = self.nodes[i].election.heir(now);
+                Rc::new(Msg::Announce(announcement, heir))
+            });
             if announce {
                 self.count_tx(i);
             }
@@ -693,8 +700,8 @@ impl Sim {
                 if follows || self.everyone.contains(&(j as u32)) {
                     self.send(from, j as u32, msg.clone(), false);
                 }
-                if announce {
-                    self.send(from, j as u32, msg.clone(), false);
+                if let Some(a) = &announcement {
+                    self.send(from, j as u32, a.clone(), false);
                 }
             }
         } else {
@@ -764,6 +771,14 @@ impl Sim {
         }
         let from_id = self.nodes[from as usize].id.clone();
         match msg {
+            Msg::Announce(hb, heir) => {
+                let (leader, term) = (from_id.clone(), hb.term);
+                let hb = hb.clone();
+                self.feed(j, Event::Heartbeat { from: from_id, hb });
+                if let Some(heir) = heir.clone() {
+                    self.feed(j, Event::Heir { leader, term, heir });
+                }
+            }
             Msg::Hb(hb) => {
                 let now_ms = self.now / 1000;
                 self.nodes[j]
