@@ -3,6 +3,7 @@
 //! ```text
 //! swarm/<s>/node/<id>            liveliness token
 //! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave
+//! swarm/<s>/node/<id>/vote/<c>   a vote reply from <id> to candidate <c>
 //! swarm/<s>/leader               LeaderInfo queryable
 //! swarm/<s>/task/<id>/<leaf>     submit spec state result
 //! ```
@@ -77,6 +78,17 @@ impl SwarmKeys {
         format!("{ROOT}/{}/leader", self.swarm)
     }
 
+    /// `voter`'s reply to `candidate`: under the voter's own key (only it writes there), and
+    /// named for the candidate, so nobody else has to receive it.
+    pub fn vote_reply(&self, voter: &NodeId, candidate: &NodeId) -> String {
+        format!("{}/{candidate}", self.node_leaf(voter, Leaf::Vote))
+    }
+
+    /// Every voter's reply to `candidate`: `swarm/<s>/node/*/vote/<candidate>`.
+    pub fn vote_replies_to(&self, candidate: &NodeId) -> String {
+        format!("{}/{candidate}", self.all(Leaf::Vote))
+    }
+
     pub fn task(&self, id: &TaskId, leaf: TaskLeaf) -> String {
         format!("{ROOT}/{}/task/{id}/{}", self.swarm, leaf.as_str())
     }
@@ -114,6 +126,12 @@ pub enum SwarmKey {
         id: NodeId,
         leaf: Leaf,
     },
+    /// A vote reply from `id` to `candidate`.
+    VoteReply {
+        swarm: SwarmName,
+        id: NodeId,
+        candidate: NodeId,
+    },
     Leader {
         swarm: SwarmName,
     },
@@ -129,6 +147,7 @@ impl SwarmKey {
         match self {
             SwarmKey::Node { swarm, .. }
             | SwarmKey::NodeLeaf { swarm, .. }
+            | SwarmKey::VoteReply { swarm, .. }
             | SwarmKey::Leader { swarm }
             | SwarmKey::Task { swarm, .. } => swarm,
         }
@@ -137,7 +156,9 @@ impl SwarmKey {
     /// The node a key belongs to, if it is a node key.
     pub fn node_id(&self) -> Option<&NodeId> {
         match self {
-            SwarmKey::Node { id, .. } | SwarmKey::NodeLeaf { id, .. } => Some(id),
+            SwarmKey::Node { id, .. }
+            | SwarmKey::NodeLeaf { id, .. }
+            | SwarmKey::VoteReply { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -189,6 +210,11 @@ impl core::str::FromStr for SwarmKey {
                     allowed: Leaf::NAMES,
                 })?,
             }),
+            ["node", id, "vote", candidate] => Ok(SwarmKey::VoteReply {
+                swarm,
+                id: NodeId::new(*id).map_err(bad_name)?,
+                candidate: NodeId::new(*candidate).map_err(bad_name)?,
+            }),
             ["task", id, leaf] => Ok(SwarmKey::Task {
                 swarm,
                 id: TaskId::new(*id).map_err(bad_name)?,
@@ -230,6 +256,16 @@ mod tests {
                 }
             );
         }
+        let candidate = NodeId::new("pi-2").unwrap();
+        assert_eq!(
+            k.vote_reply(&id, &candidate).parse::<SwarmKey>().unwrap(),
+            SwarmKey::VoteReply {
+                swarm: k.swarm().clone(),
+                id: id.clone(),
+                candidate: candidate.clone()
+            }
+        );
+        assert_eq!(k.vote_replies_to(&candidate), "swarm/lab/node/*/vote/pi-2");
         let task = TaskId::new("t1").unwrap();
         for leaf in TaskLeaf::ALL {
             let parsed: SwarmKey = k.task(&task, *leaf).parse().unwrap();

@@ -34,7 +34,10 @@ fn a_thousand_nodes_keep_one_leader_per_term_fail_over_fast_and_stay_inside_the_
     five.settings.bootstrap_expect = 5;
     let five = run(five).report;
     let (big, small) = (r.failover_ms_max.unwrap(), five.failover_ms_max.unwrap());
-    assert!(big <= small * 1.25, "N=1000 {big} ms, N=5 {small} ms: {summary}");
+    assert!(
+        big <= small * 1.25,
+        "N=1000 {big} ms, N=5 {small} ms: {summary}"
+    );
     assert!(r.follower_rx_per_s_mean <= 5.0, "{summary}");
     assert!(r.leader_rx_per_s_mean <= 100.0, "{summary}");
 }

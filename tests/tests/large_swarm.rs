@@ -5,8 +5,8 @@
 
 use nix::sys::signal::Signal;
 use std::time::Duration;
-use swarm_bus::zenoh as bus;
-use swarm_bus::{LeaderInfo, NodeId, Role};
+use swarm_bus::zenoh::{self as bus, DropCounters, Received, TypedSubscriber};
+use swarm_bus::{LeaderInfo, Leaf, NodeId, Role, Vote};
 use swarm_tests::{Mesh, eventually, states, who_leads};
 
 const CONFIG: &str = "[adaptive_gossip]\nsmall_swarm = 2\n";
@@ -52,8 +52,17 @@ fn subscribed_to_leader(log: &str, leader: &NodeId) -> bool {
     })
 }
 
+/// Every message the subscription has now, waiting a little for stragglers.
+async fn drain(sub: &TypedSubscriber<Vote>) -> Vec<Received<Vote>> {
+    let mut out = Vec::new();
+    while let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await {
+        out.push(r);
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn followers_of_a_large_swarm_hear_the_leader_alone_and_learn_its_successor_from_its_announcement()
+async fn a_large_swarm_hears_the_leader_alone_learns_its_successor_from_its_announcement_and_addresses_vote_replies()
  {
     let mesh = Mesh::start_configured("large", NODES, Some(CONFIG));
     let session = bus::open(&mesh.settings()).await.unwrap();
@@ -67,6 +76,23 @@ async fn followers_of_a_large_swarm_hear_the_leader_alone_and_learn_its_successo
             first.node,
             node.log_text()
         );
+    }
+
+    // What an eavesdropper on the votes sees of the next election.
+    let keys = mesh.keys();
+    let broadcast = bus::subscribe::<Vote>(&session, keys.all(Leaf::Vote), DropCounters::default())
+        .await
+        .unwrap();
+    let mut addressed = Vec::new();
+    for node in &mesh.nodes {
+        let to = NodeId::new(node.id.as_str()).unwrap();
+        let key = keys.vote_replies_to(&to);
+        addressed.push((
+            to,
+            bus::subscribe::<Vote>(&session, key, DropCounters::default())
+                .await
+                .unwrap(),
+        ));
     }
 
     let killed = mesh
@@ -91,5 +117,29 @@ async fn followers_of_a_large_swarm_hear_the_leader_alone_and_learn_its_successo
             second.node,
             node.log_text()
         );
+    }
+
+    // Requests go to everyone; each reply only to the candidate it answers.
+    let requests = drain(&broadcast).await;
+    assert!(!requests.is_empty());
+    assert!(
+        requests.iter().all(|r| matches!(r.msg, Vote::Request(_))),
+        "a reply on the broadcast key: {requests:?}"
+    );
+    for (to, sub) in &addressed {
+        let replies = drain(sub).await;
+        for r in &replies {
+            assert!(
+                matches!(&r.msg, Vote::Reply(reply) if reply.candidate == *to),
+                "{r:?} under {to}'s key"
+            );
+        }
+        if *to == second.node {
+            assert!(
+                replies.len() >= 2,
+                "the winner got {} replies",
+                replies.len()
+            );
+        }
     }
 }

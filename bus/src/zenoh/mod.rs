@@ -11,7 +11,7 @@ mod subscribe;
 
 pub use drops::DropCounters;
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
-pub use publish::{TypedPublisher, publish};
+pub use publish::{TypedPublisher, publish, publish_droppable};
 pub use query::{QueryReply, ReplyFault, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
 pub use session::{SessionMode, ZenohSettings, open, open_observer};

@@ -51,10 +51,29 @@ pub async fn publish<T: WireMessage>(
     key: &str,
     msg: &T,
 ) -> Result<(), BusError> {
+    put(session, key, msg, CongestionControl::Block).await
+}
+
+/// One-off publication dropped rather than queued under congestion: a message whose loss
+/// costs a retry (a vote reply), sent from a loop that must not stall behind a frozen peer.
+pub async fn publish_droppable<T: WireMessage>(
+    session: &Session,
+    key: &str,
+    msg: &T,
+) -> Result<(), BusError> {
+    put(session, key, msg, CongestionControl::Drop).await
+}
+
+async fn put<T: WireMessage>(
+    session: &Session,
+    key: &str,
+    msg: &T,
+    congestion: CongestionControl,
+) -> Result<(), BusError> {
     session
         .put(key, encode(msg))
         .encoding(Encoding::APPLICATION_CBOR)
-        .congestion_control(CongestionControl::Block)
+        .congestion_control(congestion)
         .await
         .map_err(|e| BusError::new(format!("publishing {} on {key}", T::NAME), e))
 }

@@ -5,9 +5,7 @@ use super::vote_store::VoteStore;
 use crate::config::Config;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, BusError, TypedPublisher};
-use swarm_bus::{
-    DeviceClass, Heartbeat, LeaderInfo, Leaf, NodeId, Role, SwarmKeys, VoteReply, VoteRequest,
-};
+use swarm_bus::{DeviceClass, Heartbeat, LeaderInfo, Leaf, NodeId, Role, SwarmKeys, VoteRequest};
 use swarm_node::election::{Action, Election, Event, Settings};
 use zenoh::Session;
 
@@ -23,7 +21,9 @@ pub struct Consensus {
     election: Election,
     store: VoteStore,
     requests: TypedPublisher<VoteRequest>,
-    replies: TypedPublisher<VoteReply>,
+    /// Replies go to each candidate's own key, so only the candidate receives them.
+    session: Session,
+    keys: SwarmKeys,
 }
 
 pub fn settings(config: &Config) -> Settings {
@@ -51,8 +51,7 @@ impl Consensus {
     ) -> Result<Self, BusError> {
         let key = keys.node_leaf(id, Leaf::Vote);
         // A lost vote costs one retry; a vote queued behind a frozen peer would stall the loop.
-        let requests = TypedPublisher::declare(session, key.clone(), false).await?;
-        let replies = TypedPublisher::declare(session, key, false).await?;
+        let requests = TypedPublisher::declare(session, key, false).await?;
         let election = Election::new(
             id.clone(),
             settings,
@@ -64,7 +63,8 @@ impl Consensus {
             election,
             store,
             requests,
-            replies,
+            session: session.clone(),
+            keys: keys.clone(),
         })
     }
 
@@ -131,7 +131,8 @@ impl Consensus {
                     }
                 }
                 Action::Reply(reply) if !unsafe_to_send => {
-                    if let Err(e) = self.replies.put(&reply).await {
+                    let key = self.keys.vote_reply(self.election.me(), &reply.candidate);
+                    if let Err(e) = bus::publish_droppable(&self.session, &key, &reply).await {
                         tracing::warn!("{e}");
                     }
                 }

@@ -117,7 +117,10 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Only the leader gathers peers' energy (docs/protocol.md#scale): a follower does not
     // subscribe, so zenoh does not send it samples it has no use for.
     let mut energies: Option<TypedSubscriber<Energy>> = None;
+    // Requests from every candidate; replies only those addressed to this node.
     let votes = bus::subscribe::<Vote>(&session, keys.all(Leaf::Vote), drops.clone()).await?;
+    let replies =
+        bus::subscribe::<Vote>(&session, keys.vote_replies_to(&id), drops.clone()).await?;
     let commands = bus::subscribe::<swarm_bus::Command>(
         &session,
         keys.node_leaf(&id, Leaf::Cmd),
@@ -248,7 +251,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 pace.heartbeat_from(&r.from, r.msg.seq, r.msg.cadence_ms);
                 consensus.feed(now, Event::Heartbeat { from: r.from, hb: r.msg }).await
             }
-            Some(r) = votes.recv() => {
+            Some(r) = first_of(&votes, &replies) => {
                 let event = match r.msg {
                     Vote::Request(req) => Event::VoteRequest { from: r.from, req },
                     Vote::Reply(reply) => Event::VoteReply { from: r.from, reply },
@@ -349,6 +352,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         leaves,
         energies,
         votes,
+        replies,
         commands,
         consensus,
         members,
@@ -396,6 +400,18 @@ fn obey(
             tracing::warn!(%op, arg = cmd.arg, "command refused: not one a node obeys");
             None
         }
+    }
+}
+
+/// The next message of either subscription.
+async fn first_of<T: swarm_bus::codec::Decode>(
+    a: &TypedSubscriber<T>,
+    b: &TypedSubscriber<T>,
+) -> Option<swarm_bus::zenoh::Received<T>> {
+    tokio::select! {
+        Some(r) = a.recv() => Some(r),
+        Some(r) = b.recv() => Some(r),
+        else => None,
     }
 }
 
