@@ -46,8 +46,12 @@ impl JitterTracker {
             sum.samples += 1;
             sum.deviation += ((gap - interval).abs() / interval).min(MAX_DEVIATION);
         }
-        if previous.is_none_or(|(last_seq, _)| seq > last_seq) {
-            self.last.insert(peer.clone(), (seq, now_ms));
+        match self.last.get_mut(peer) {
+            Some(last) if seq > last.0 => *last = (seq, now_ms),
+            Some(_) => {}
+            None => {
+                self.last.insert(peer.clone(), (seq, now_ms));
+            }
         }
     }
 

@@ -31,23 +31,20 @@ impl LossTracker {
     pub fn heartbeat(&mut self, peer: &NodeId, seq: u64, now_ms: u64) {
         let current = self.windows.current(now_ms);
         current.received += 1;
-        match self.last_seq.get(peer).copied() {
-            Some(last) if seq > last => {
-                let gap = seq - last - 1;
-                if gap < RESTART_GAP {
-                    current.lost += gap;
-                }
-                self.last_seq.insert(peer.clone(), seq);
+        let Some(last) = self.last_seq.get_mut(peer) else {
+            self.last_seq.insert(peer.clone(), seq);
+            return;
+        };
+        if seq > *last {
+            let gap = seq - *last - 1;
+            if gap < RESTART_GAP {
+                current.lost += gap;
             }
-            Some(last) if last.saturating_sub(seq) >= RESTART_GAP || seq == 0 => {
-                self.last_seq.insert(peer.clone(), seq);
-            }
-            // A duplicate or a late arrival: counted as received, changes nothing else.
-            Some(_) => {}
-            None => {
-                self.last_seq.insert(peer.clone(), seq);
-            }
+            *last = seq;
+        } else if last.saturating_sub(seq) >= RESTART_GAP || seq == 0 {
+            *last = seq;
         }
+        // Otherwise a duplicate or a late arrival: counted as received, changes nothing else.
     }
 
     /// The peer left: its next heartbeat starts a fresh sequence.

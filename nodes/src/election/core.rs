@@ -440,14 +440,10 @@ impl Election {
         {
             return;
         }
-        let voters: Vec<NodeId> = self
+        let recent = self
             .voters
             .current(now)
             .filter(|id| **id != self.me)
-            .cloned()
-            .collect();
-        let recent = voters
-            .iter()
             .filter(|id| {
                 self.heard
                     .get(*id)
@@ -559,7 +555,12 @@ impl Election {
         }
         let advertised = Duration::from_millis(u64::from(hb.cadence_ms)) * 3;
         let allowance = self.settings.timeout_max.max(advertised);
-        self.heard.insert(from.clone(), (now, allowance));
+        match self.heard.get_mut(&from) {
+            Some(entry) => *entry = (now, allowance),
+            None => {
+                self.heard.insert(from.clone(), (now, allowance));
+            }
+        }
         let claims_lead = hb.role == Role::Leader;
         if let Some(n) = hb.voters.filter(|_| claims_lead && hb.term >= self.term) {
             self.announced = Some((n, now));
@@ -644,7 +645,12 @@ impl Election {
         // A voter that answers is alive: a new leader of a large swarm, whose followers
         // heartbeat slowly, counts it towards CheckQuorum until its next heartbeat.
         let allowance = self.settings.timeout_max;
-        self.heard.insert(from.clone(), (now, allowance));
+        match self.heard.get_mut(&from) {
+            Some(entry) => *entry = (now, allowance),
+            None => {
+                self.heard.insert(from.clone(), (now, allowance));
+            }
+        }
         // Only voters answer votes.
         self.voters.seen(&from, now);
         if reply.pre_vote {

@@ -26,9 +26,14 @@ impl Voters {
 
     /// Returns true when `id` is a new voter.
     pub fn seen(&mut self, id: &NodeId, now: Instant) -> bool {
-        let new = self.last_seen.insert(id.clone(), now).is_none();
-        self.generation += u64::from(new);
-        new
+        // Known voters are the common case: no id copied for them.
+        if let Some(t) = self.last_seen.get_mut(id) {
+            *t = now;
+            return false;
+        }
+        self.last_seen.insert(id.clone(), now);
+        self.generation += 1;
+        true
     }
 
     /// Returns true when `id` was a voter.
