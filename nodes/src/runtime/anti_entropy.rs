@@ -1,11 +1,16 @@
 //! Anti-entropy: now and then a node asks the swarm directly who is there and who leads, and
 //! repairs what its event stream missed (a liveliness event lost in a reconnect, a leader
-//! elected while this node was partitioned).
+//! elected while this node was partitioned). The leader also asks for every member's energy,
+//! which it alone gathers, to fill in samples it missed.
+//!
+//! Not `node/*/state`: each state reply lists that node's peers, so a survey of N nodes would
+//! carry N² ids; tokens, the `leader` answers and energy samples repair the same view in O(N).
 
 use super::consensus::who_leads;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use swarm_bus::{LeaderInfo, NodeId, SwarmKey, SwarmKeys};
+use swarm_bus::zenoh::query_cbor;
+use swarm_bus::{Energy, LeaderInfo, Leaf, NodeId, SwarmKey, SwarmKeys};
 use zenoh::Session;
 
 const SURVEY_TIMEOUT: Duration = Duration::from_millis(500);
@@ -14,11 +19,13 @@ const SURVEY_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Findings {
     pub members: Vec<NodeId>,
     pub leaders: Vec<LeaderInfo>,
+    /// Every member's energy sample, when the leader asked for them.
+    pub energies: Vec<(NodeId, Energy)>,
 }
 
 /// Asks for every liveliness token and every node's view of the leadership. Runs off the main
 /// loop, so a slow reply never delays a heartbeat.
-pub async fn survey(session: Session, keys: SwarmKeys) -> Findings {
+pub async fn survey(session: Session, keys: SwarmKeys, energy: bool) -> Findings {
     let mut members = Vec::new();
     match session
         .liveliness()
@@ -40,9 +47,33 @@ pub async fn survey(session: Session, keys: SwarmKeys) -> Findings {
         }
         Err(e) => tracing::warn!("anti-entropy: asking for members: {e}"),
     }
+    let energies = if energy {
+        energies(&session, &keys).await
+    } else {
+        Vec::new()
+    };
     Findings {
         members,
         leaders: who_leads(&session, &keys).await,
+        energies,
+    }
+}
+
+/// Every node's energy sample; unreadable replies are skipped (the replying node's own drop
+/// counters are not ours to bump).
+async fn energies(session: &Session, keys: &SwarmKeys) -> Vec<(NodeId, Energy)> {
+    match query_cbor::<Energy>(session, &keys.all(Leaf::Energy), SURVEY_TIMEOUT).await {
+        Ok(replies) => replies
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.key.parse::<SwarmKey>().ok()?.node_id()?.clone();
+                Some((id, r.msg.ok()?))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!("anti-entropy: asking for energy: {e}");
+            Vec::new()
+        }
     }
 }
 

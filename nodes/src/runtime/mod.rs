@@ -200,8 +200,10 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 if !survey_running {
                     survey_running = true;
                     let (session, keys, tx) = (session.clone(), keys.clone(), survey_tx.clone());
+                    let leads = energies.is_some();
                     tokio::spawn(async move {
-                        let _ = tx.send(anti_entropy::survey(session, keys).await).await;
+                        let found = anti_entropy::survey(session, keys, leads).await;
+                        let _ = tx.send(found).await;
                     });
                 }
                 None
@@ -213,6 +215,13 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     for peer in anti_entropy::missed(v.peers.keys(), &found.members, &id) {
                         tracing::info!(%peer, "anti-entropy: a member this node had missed");
                         v.joined(peer);
+                    }
+                    let mut repaired = 0;
+                    for (peer, sample) in found.energies {
+                        repaired += usize::from(v.energy_from(&peer, sample));
+                    }
+                    if repaired > 0 {
+                        tracing::debug!(repaired, "anti-entropy: energy samples filled in");
                     }
                     v.peers.len()
                 };
@@ -263,7 +272,10 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
                 consensus.feed(Instant::now(), Event::Left(r.from)).await
             }
-            Some(_) = next_of(&energies) => None,
+            Some(r) = next_of(&energies) => {
+                lock(&view).energy_from(&r.from, r.msg);
+                None
+            }
             Some(r) = commands.recv() => {
                 if let Some(d) = obey(&r.msg, &mut pace, &state_dir) {
                     tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, "cadence set by command");

@@ -9,6 +9,8 @@ use swarm_bus::{CadenceMode, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId,
 #[derive(Debug, Default)]
 pub struct Peer {
     pub last_heartbeat: Option<(Instant, Heartbeat)>,
+    /// The peer's latest energy sample, kept by the leader (which sums the swarm's).
+    pub energy: Option<Energy>,
 }
 
 #[derive(Debug)]
@@ -112,6 +114,23 @@ impl NodeView {
         first
     }
 
+    /// An energy sample from a member; kept if it is newer than the one held. Returns whether
+    /// it was kept (samples from non-members and stale repeats are not).
+    pub fn energy_from(&mut self, from: &NodeId, sample: Energy) -> bool {
+        let Some(peer) = self.peers.get_mut(from) else {
+            return false;
+        };
+        if peer
+            .energy
+            .as_ref()
+            .is_some_and(|e| e.ts_ms >= sample.ts_ms)
+        {
+            return false;
+        }
+        peer.energy = Some(sample);
+        true
+    }
+
     /// A token appeared; returns true when the peer was not a member before.
     pub fn joined(&mut self, id: NodeId) -> bool {
         if id == self.id || self.peers.contains_key(&id) {
@@ -180,6 +199,24 @@ mod tests {
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).unwrap()
+    }
+
+    #[test]
+    fn energy_is_kept_for_members_only_and_only_when_newer() {
+        let mut v = NodeView::new(id("me"), DeviceClass::Full, 500, Instant::now());
+        let sample = |ts_ms| Energy {
+            ts_ms,
+            ..swarm_bus::samples::energy()
+        };
+        assert!(!v.energy_from(&id("a"), sample(1)), "not a member");
+        v.joined(id("a"));
+        assert!(v.energy_from(&id("a"), sample(10)));
+        assert!(
+            !v.energy_from(&id("a"), sample(5)),
+            "older than the one held"
+        );
+        assert!(v.energy_from(&id("a"), sample(11)));
+        assert_eq!(v.peers[&id("a")].energy.as_ref().map(|e| e.ts_ms), Some(11));
     }
 
     #[test]
