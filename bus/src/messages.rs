@@ -77,11 +77,21 @@ impl CadenceMode {
         }
     }
 
-    /// The slowest mode a battery at `pct` % (on battery, not charging) allows, moving from
-    /// the floor in force now: below `critical` emergency, below `low` conservative. A floor
-    /// rises at its threshold and falls only `margin` points above it, so a battery hovering
-    /// at a threshold does not flap. Nodes and the firmware share it.
-    pub fn battery_floor(self, pct: u8, low: u8, critical: u8, margin: u8) -> CadenceMode {
+    /// The slowest mode a battery at `pct` % allows, moving from the floor in force now: below
+    /// `critical` emergency, below `low` conservative; none (`Normal`) on mains (`None`) or
+    /// while charging. A floor rises at its threshold and falls only `margin` points above
+    /// it, so a battery hovering at a threshold does not flap. Nodes and the firmware share it.
+    pub fn battery_floor(
+        self,
+        pct: Option<u8>,
+        charging: bool,
+        low: u8,
+        critical: u8,
+        margin: u8,
+    ) -> CadenceMode {
+        let Some(pct) = pct.filter(|_| !charging) else {
+            return CadenceMode::Normal;
+        };
         let below = |threshold: u8, mode: CadenceMode| {
             if self.slower(mode) == self {
                 pct < threshold.saturating_add(margin)

@@ -32,13 +32,10 @@ impl Cadence {
 
     /// Moves the floor with the battery; on mains or charging there is none.
     pub fn observe_battery(&mut self, pct: Option<u8>, charging: bool) {
-        let Some(pct) = pct.filter(|_| !charging) else {
-            self.battery_floor = CadenceMode::Normal;
-            return;
-        };
         let st = &self.settings;
         self.battery_floor = self.battery_floor.battery_floor(
             pct,
+            charging,
             st.low_battery_pct,
             st.critical_battery_pct,
             HYSTERESIS_PCT,

@@ -135,13 +135,10 @@ impl CadenceController {
 
     /// `None`: on mains. Charging lifts the floor like mains does.
     pub fn set_battery(&mut self, pct: Option<u8>, charging: bool) {
-        let Some(pct) = pct.filter(|_| !charging) else {
-            self.battery_floor = CadenceMode::Normal;
-            return;
-        };
         let l = &self.limits;
         self.battery_floor = self.battery_floor.battery_floor(
             pct,
+            charging,
             l.low_battery_pct,
             l.critical_battery_pct,
             BATTERY_MARGIN_PCT,
