@@ -12,11 +12,17 @@
 //! heartbeats that arrive half an interval late eat the same margin lost ones do, and a faster
 //! beat shortens the longest gap.
 //!
+//! The node's own sending holds the speed-up back: a node already publishing more than
+//! `BUSY_ON` messages a second (a gateway relaying a bridge, a voter answering a storm of
+//! pre-votes) is as likely the cause of the loss as its victim, and halving its intervals would
+//! add to the congestion. It speeds up again below `BUSY_OFF`.
+//!
 //! Hysteresis, so noisy inputs do not flap the mode: loss turns `aggressive` on at
 //! `LOSS_ON` and off only below `LOSS_OFF` (jitter at `JITTER_ON`, below `JITTER_OFF`); the battery floor rises at a threshold and falls
 //! only `BATTERY_MARGIN_PCT` above it; and any change the inputs ask for must hold for
 //! `dwell_ms` before it is taken. An operator's pin applies at once.
 
+use super::activity::ActivityMeter;
 use super::jitter::JitterTracker;
 use super::loss::LossTracker;
 use swarm_bus::{CadenceMode, NodeId};
@@ -26,6 +32,9 @@ const LOSS_OFF: f64 = 0.03;
 /// Mean deviation of arrival gaps from the advertised interval, as a share of it.
 const JITTER_ON: f64 = 0.5;
 const JITTER_OFF: f64 = 0.2;
+/// Messages this node itself sends per second.
+const BUSY_ON: f64 = 20.0;
+const BUSY_OFF: f64 = 10.0;
 const BATTERY_MARGIN_PCT: u8 = 5;
 /// How far energy and anti-entropy intervals may stretch past their base.
 const STRETCH: u64 = 16;
@@ -90,9 +99,11 @@ pub struct CadenceController {
     pending: Option<(CadenceMode, u64)>,
     lossy: bool,
     jittery: bool,
+    busy: bool,
     battery_floor: CadenceMode,
     loss: LossTracker,
     jitter: JitterTracker,
+    activity: ActivityMeter,
     live_peers: usize,
     leader: bool,
 }
@@ -102,12 +113,14 @@ impl CadenceController {
         Self {
             loss: LossTracker::new(limits.dwell_ms.max(1_000)),
             jitter: JitterTracker::new(limits.dwell_ms.max(1_000)),
+            activity: ActivityMeter::new(limits.dwell_ms.max(1_000)),
             limits,
             mode: CadenceMode::Normal,
             pinned: None,
             pending: None,
             lossy: false,
             jittery: false,
+            busy: false,
             battery_floor: CadenceMode::Normal,
             live_peers: 0,
             leader: false,
@@ -118,6 +131,11 @@ impl CadenceController {
     pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, cadence_ms: u32, now_ms: u64) {
         self.loss.heartbeat(peer, seq, now_ms);
         self.jitter.heartbeat(peer, seq, cadence_ms, now_ms);
+    }
+
+    /// `count` messages left this node (heartbeats, energy, votes, announcements).
+    pub fn sent(&mut self, count: u64, now_ms: u64) {
+        self.activity.sent(count, now_ms);
     }
 
     pub fn peer_left(&mut self, peer: &NodeId) {
@@ -153,11 +171,13 @@ impl CadenceController {
     }
 
     fn wanted(&self) -> CadenceMode {
-        let chosen = self.pinned.unwrap_or(if self.lossy || self.jittery {
-            CadenceMode::Aggressive
-        } else {
-            CadenceMode::Normal
-        });
+        let chosen = self
+            .pinned
+            .unwrap_or(if (self.lossy || self.jittery) && !self.busy {
+                CadenceMode::Aggressive
+            } else {
+                CadenceMode::Normal
+            });
         // A battery about to die outranks the operator and the network.
         if self.battery_floor == CadenceMode::Normal {
             chosen
@@ -173,6 +193,12 @@ impl CadenceController {
             loss > LOSS_OFF
         } else {
             loss >= LOSS_ON
+        };
+        let sending = self.activity.per_s(now_ms);
+        self.busy = if self.busy {
+            sending > BUSY_OFF
+        } else {
+            sending >= BUSY_ON
         };
         let jitter = self.jitter.jitter(now_ms);
         self.jittery = if self.jittery {
@@ -317,6 +343,28 @@ mod tests {
         assert_eq!(c.decision().mode, CadenceMode::Aggressive, "not healed yet");
         feed(&mut c, now, 40_000, |_| false);
         assert_eq!(c.decision().mode, CadenceMode::Normal);
+    }
+
+    #[test]
+    fn a_node_busy_sending_does_not_speed_up_on_loss_until_it_quietens() {
+        // Every fifth heartbeat from peers lost, and the node itself sending `per_s` a second.
+        let run = |c: &mut CadenceController, from: u64, ms: u64, per_s: u64| {
+            let mut now = from;
+            while now < from + ms {
+                c.sent(per_s / 2, now);
+                now = feed(c, now, 500, |seq| seq % 5 == 0);
+            }
+            now
+        };
+        let mut c = controller();
+        let now = run(&mut c, 0, 40_000, 30);
+        assert_eq!(c.decision().mode, CadenceMode::Normal, "busy: no speed-up");
+        run(&mut c, now, 40_000, 0);
+        assert_eq!(c.decision().mode, CadenceMode::Aggressive, "quiet again");
+        // Its ordinary chatter (a few a second) never counts as busy.
+        let mut quiet = controller();
+        run(&mut quiet, 0, 40_000, 4);
+        assert_eq!(quiet.decision().mode, CadenceMode::Aggressive);
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Adaptive gossip cadence, sans-IO: how often a node sends heartbeats, energy telemetry and
-//! anti-entropy queries, from what it observes (loss, arrival jitter, swarm size, its battery) and what the
+//! anti-entropy queries, from what it observes (loss, arrival jitter, swarm size, its own sending, its battery) and what the
 //! operator pinned. Time comes in as milliseconds; nothing here sleeps or sends.
 
+mod activity;
 mod controller;
 mod jitter;
 mod loss;
 mod staleness;
 mod windows;
 
+pub use activity::ActivityMeter;
 pub use controller::{CadenceController, Decision, Limits};
 pub use jitter::JitterTracker;
 pub use loss::LossTracker;

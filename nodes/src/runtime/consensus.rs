@@ -24,6 +24,8 @@ pub struct Consensus {
     /// Replies go to each candidate's own key, so only the candidate receives them.
     session: Session,
     keys: SwarmKeys,
+    /// Votes sent since the last `take_sent`, for the cadence's count of this node's sending.
+    sent: u64,
 }
 
 pub fn settings(config: &Config) -> Settings {
@@ -65,6 +67,7 @@ impl Consensus {
             requests,
             session: session.clone(),
             keys: keys.clone(),
+            sent: 0,
         })
     }
 
@@ -79,6 +82,11 @@ impl Consensus {
 
     pub fn announced_voters(&self, now: Instant) -> Option<u32> {
         self.election.announced_voters(now)
+    }
+
+    /// Votes sent since the last call.
+    pub fn take_sent(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
     }
 
     pub fn hears_everyone(&self, now: Instant) -> bool {
@@ -126,12 +134,14 @@ impl Consensus {
                 }
                 Action::RequestVotes(req) if !unsafe_to_send => {
                     tracing::debug!(term = req.term, pre_vote = req.pre_vote, "asking for votes");
+                    self.sent += 1;
                     if let Err(e) = self.requests.put(&req).await {
                         tracing::warn!("{e}");
                     }
                 }
                 Action::Reply(reply) if !unsafe_to_send => {
                     let key = self.keys.vote_reply(self.election.me(), &reply.candidate);
+                    self.sent += 1;
                     if let Err(e) = bus::publish_droppable(&self.session, &key, &reply).await {
                         tracing::warn!("{e}");
                     }

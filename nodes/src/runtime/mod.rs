@@ -183,6 +183,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 let changed = consensus.feed(Instant::now(), Event::Tick).await;
                 if changed.is_none() {
                     send_heartbeat(&view, &hb_pub, &consensus).await;
+                    pace.sent(1);
                 }
                 changed
             }
@@ -194,6 +195,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 if let Err(e) = energy_pub.put(&sample).await {
                     tracing::warn!("{e}");
                 }
+                pace.sent(1);
                 consensus.feed(Instant::now(), Event::LowBattery(low)).await
             }
             _ = pace.anti_entropy.tick() => {
@@ -242,6 +244,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             _ = announce_tick.tick() => {
                 if consensus.announces(Instant::now()) {
                     announce(&view, &consensus, &announcer).await;
+                    pace.sent(1);
                 }
                 None
             }
@@ -329,15 +332,18 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 lock(&view).set_cadence(&d);
             }
             send_heartbeat(&view, &hb_pub, &consensus).await;
+            pace.sent(1);
             pace.heartbeat.reset();
             if leads {
                 // Whatever the swarm's size: followers of a large one hear only this.
                 follow_the_election(&view, &consensus, &mut heartbeats, &session, &keys).await;
                 announce(&view, &consensus, &announcer).await;
+                pace.sent(1);
                 announce_tick.reset();
             }
         }
         follow_the_election(&view, &consensus, &mut heartbeats, &session, &keys).await;
+        pace.sent(consensus.take_sent());
     }
 
     consensus.save_voters();

@@ -103,6 +103,14 @@ impl Pace {
         }
     }
 
+    /// `count` messages left this node.
+    pub fn sent(&mut self, count: u64) {
+        let now = self.now_ms();
+        if let Some(c) = &mut self.controller {
+            c.sent(count, now);
+        }
+    }
+
     pub fn peer_left(&mut self, peer: &NodeId) {
         if let Some(c) = &mut self.controller {
             c.peer_left(peer);

@@ -634,6 +634,8 @@ impl Sim {
 
     fn count_tx(&mut self, i: usize) {
         self.nodes[i].counters.tx += 1;
+        let now_ms = self.now / 1000;
+        self.nodes[i].cadence.sent(1, now_ms);
         if let Some(s) = self.second() {
             s.sent += 1;
         }
