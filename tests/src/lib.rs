@@ -260,11 +260,24 @@ impl Node {
 
     /// A node with zenoh's defaults (multicast scouting, no endpoints) inside a network namespace.
     pub fn spawn_in_netns(dir: &Path, netns: &NetNs, swarm: &str, id: &str) -> Node {
+        Node::spawn_in_netns_with(dir, netns, swarm, id, &[])
+    }
+
+    /// As `spawn_in_netns`, with more `run` flags (e.g. endpoints).
+    pub fn spawn_in_netns_with(
+        dir: &Path,
+        netns: &NetNs,
+        swarm: &str,
+        id: &str,
+        flags: &[String],
+    ) -> Node {
         let mut wrapper = Command::new("ip");
         wrapper
             .args(["netns", "exec", &netns.name])
             .arg(swarm_node_bin());
-        Node::start(dir, id, 0, node_command(wrapper, dir, swarm, id))
+        let mut cmd = node_command(wrapper, dir, swarm, id);
+        cmd.args(flags);
+        Node::start(dir, id, 0, cmd)
     }
 
     fn start(dir: &Path, id: &str, port: u16, mut cmd: Command) -> Node {
@@ -371,6 +384,28 @@ impl NetNs {
                 String::from_utf8_lossy(&out.stderr).trim()
             ))
         }
+    }
+
+    /// Drops `pct` % of the `proto` (tcp, udp) packets arriving in the namespace, at random,
+    /// until `heal` (nftables; Debian package nftables).
+    pub fn drop_share(&self, proto: &str, pct: u8) -> Result<(), String> {
+        self.nft(&["add", "table", "inet", "lossy"])?;
+        self.nft(&["add chain inet lossy in { type filter hook input priority 0; }"])?;
+        let rule = format!(
+            "add rule inet lossy in meta l4proto {proto} numgen random mod 100 < {pct} drop"
+        );
+        self.nft(&[&rule])
+    }
+
+    /// Undoes `drop_share`.
+    pub fn heal(&self) -> Result<(), String> {
+        self.nft(&["delete", "table", "inet", "lossy"])
+    }
+
+    fn nft(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["netns", "exec", &self.name, "nft"];
+        all.extend_from_slice(args);
+        self.ip(&all)
     }
 
     /// Runs `swarm-node <args>` inside the namespace: (exit code, stdout, stderr).
