@@ -1,7 +1,9 @@
-//! Energy telemetry: power from a device profile and CPU load, sensors from sysfs, cumulative
-//! Wh and CO2 kept across restarts.
+//! Energy telemetry: power measured where the hardware can (an I2C monitor, RAPL, the battery's
+//! discharge) and modelled from a device profile and CPU load where not; sensors from sysfs;
+//! cumulative Wh and CO2 kept across restarts.
 
 pub mod meter;
 pub mod profile;
+pub mod rapl;
 pub mod sensors;
 pub mod store;

@@ -17,10 +17,13 @@ pub fn temperature_c(sys: &Path) -> Option<f32> {
         .reduce(f32::max)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Battery {
     pub percent: Option<u8>,
     pub charging: Option<bool>,
+    /// What the battery delivers while discharging, W: the whole system's draw on battery.
+    /// `power_now`, or `current_now` × `voltage_now` where the driver reports those instead.
+    pub discharge_watts: Option<f32>,
 }
 
 /// The first power supply of type `Battery`.
@@ -37,10 +40,36 @@ pub fn battery(sys: &Path) -> Battery {
         let percent = read_trimmed(&dir.join("capacity"))
             .and_then(|s| s.parse::<u16>().ok())
             .map(|p| p.min(100) as u8);
-        let charging = read_trimmed(&dir.join("status")).map(|s| s == "Charging");
-        return Battery { percent, charging };
+        let status = read_trimmed(&dir.join("status"));
+        let charging = status.as_deref().map(|s| s == "Charging");
+        let discharge_watts = if status.as_deref() == Some("Discharging") {
+            discharge_watts(&dir)
+        } else {
+            None
+        };
+        return Battery {
+            percent,
+            charging,
+            discharge_watts,
+        };
     }
     Battery::default()
+}
+
+/// Micro-units in sysfs; some drivers report negative values while discharging.
+fn discharge_watts(dir: &Path) -> Option<f32> {
+    let micro = |name: &str| {
+        read_trimmed(&dir.join(name))?
+            .parse::<i64>()
+            .ok()
+            .map(|v| v.unsigned_abs() as f64)
+    };
+    let watts = match micro("power_now") {
+        Some(uw) => uw / 1e6,
+        None => micro("current_now")? * micro("voltage_now")? / 1e12,
+    };
+    // Zero is a driver that does not measure; hundreds of watts is not a battery-powered node.
+    (watts > 0.0 && watts < 500.0).then_some(watts as f32)
 }
 
 /// `/proc/device-tree/model` (NUL-terminated on a Pi).
@@ -94,13 +123,42 @@ mod tests {
             battery(root),
             Battery {
                 percent: Some(87),
-                charging: Some(true)
+                charging: Some(true),
+                discharge_watts: None,
             }
         );
         put(root, "class/power_supply/BAT0/capacity", "250");
         put(root, "class/power_supply/BAT0/status", "Discharging");
         assert_eq!(battery(root).percent, Some(100));
         assert_eq!(battery(root).charging, Some(false));
+    }
+
+    #[test]
+    fn discharge_power_from_power_now_or_current_times_voltage() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        put(root, "class/power_supply/BAT0/type", "Battery");
+        put(root, "class/power_supply/BAT0/status", "Discharging");
+        assert_eq!(battery(root).discharge_watts, None, "no power files");
+        put(root, "class/power_supply/BAT0/current_now", "-1500000"); // 1.5 A, signed
+        put(root, "class/power_supply/BAT0/voltage_now", "3700000"); // 3.7 V
+        let w = battery(root).discharge_watts.unwrap();
+        assert!((w - 5.55).abs() < 1e-4, "{w}");
+        put(root, "class/power_supply/BAT0/power_now", "7250000");
+        assert_eq!(battery(root).discharge_watts, Some(7.25), "power_now first");
+        put(root, "class/power_supply/BAT0/power_now", "0");
+        assert_eq!(
+            battery(root).discharge_watts,
+            None,
+            "a driver that does not measure"
+        );
+        put(root, "class/power_supply/BAT0/power_now", "7250000");
+        put(root, "class/power_supply/BAT0/status", "Charging");
+        assert_eq!(
+            battery(root).discharge_watts,
+            None,
+            "charging: not the system's draw"
+        );
     }
 
     #[test]

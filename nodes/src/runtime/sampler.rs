@@ -1,6 +1,8 @@
-//! Takes one energy sample: CPU load from sysinfo, sensors from sysfs, power from the meter.
+//! Takes one energy sample: CPU load from sysinfo, sensors from sysfs, and power from the best
+//! source there is: an I2C power monitor, RAPL, the battery's discharge, else the model.
 
 use crate::energy::meter::Meter;
+use crate::energy::rapl::Rapl;
 use crate::energy::sensors;
 use crate::energy::store::{EnergyStore, Stored};
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ pub struct Sampler {
     meter: Meter,
     store: EnergyStore,
     sys_root: PathBuf,
+    rapl: Rapl,
     /// The bridge's I2C power monitor on this gateway, when there is one.
     monitor: Option<swarm_bridge::i2c_peripheral::GatewayFeed>,
 }
@@ -33,6 +36,7 @@ impl Sampler {
             system,
             meter,
             store,
+            rapl: Rapl::new(&sys_root),
             sys_root,
             monitor: None,
         }
@@ -53,11 +57,17 @@ impl Sampler {
             .as_ref()
             .and_then(|feed| *feed.borrow())
             .filter(|m| now.saturating_duration_since(m.at) <= MONITOR_FRESH);
-        let (reading, source) = match measured {
-            Some(m) => (self.meter.sample_watts(now, m.watts), PowerSource::Monitor),
+        let battery = sensors::battery(&self.sys_root);
+        // RAPL is read every time, so its baseline is fresh when the monitor falls silent.
+        let rapl = self.rapl.watts(now);
+        let measured_watts = measured
+            .map(|m| (m.watts, PowerSource::Monitor))
+            .or(rapl.map(|w| (w, PowerSource::Rapl)))
+            .or(battery.discharge_watts.map(|w| (w, PowerSource::Battery)));
+        let (reading, source) = match measured_watts {
+            Some((watts, source)) => (self.meter.sample_watts(now, watts), source),
             None => (self.meter.sample(now, cpu), PowerSource::Model),
         };
-        let battery = sensors::battery(&self.sys_root);
         Energy {
             ts_ms: unix_ms(),
             watts: reading.watts,
@@ -99,6 +109,50 @@ mod tests {
             EnergyStore::new(dir),
             dir.join("no-sys"),
         )
+    }
+
+    fn put(root: &std::path::Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn the_best_source_there_is_gives_the_power() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path().join("sys");
+        let profile = profile::by_name("pi4").expect("built-in profile");
+        let mut s = Sampler::new(
+            Meter::new(profile, 100.0, 0.0),
+            EnergyStore::new(dir.path()),
+            sys.clone(),
+        );
+        let t0 = Instant::now();
+        assert_eq!(s.sample(t0).source, PowerSource::Model, "nothing measured");
+
+        put(&sys, "class/power_supply/BAT0/type", "Battery");
+        put(&sys, "class/power_supply/BAT0/status", "Discharging");
+        put(&sys, "class/power_supply/BAT0/power_now", "6000000");
+        let on_battery = s.sample(t0 + Duration::from_secs(1));
+        assert_eq!(
+            (on_battery.source, on_battery.watts),
+            (PowerSource::Battery, 6.0)
+        );
+
+        put(&sys, "class/powercap/intel-rapl:0/energy_uj", "1000000");
+        put(
+            &sys,
+            "class/powercap/intel-rapl:0/max_energy_range_uj",
+            "262143328850",
+        );
+        // The first RAPL reading is only a baseline: the battery still answers.
+        assert_eq!(
+            s.sample(t0 + Duration::from_secs(2)).source,
+            PowerSource::Battery
+        );
+        put(&sys, "class/powercap/intel-rapl:0/energy_uj", "13000000");
+        let rapl = s.sample(t0 + Duration::from_secs(4));
+        assert_eq!((rapl.source, rapl.watts), (PowerSource::Rapl, 6.0));
     }
 
     #[test]
