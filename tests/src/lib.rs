@@ -354,6 +354,19 @@ pub struct NetNs {
 }
 
 impl NetNs {
+    /// A namespace of this test's own (`prefix` plus the process id), or `None` when
+    /// SWARM_SKIP_NETNS is set; panics, naming that switch, when one cannot be made.
+    pub fn for_test(prefix: &str) -> Option<NetNs> {
+        if std::env::var_os("SWARM_SKIP_NETNS").is_some() {
+            eprintln!("skipped: SWARM_SKIP_NETNS is set");
+            return None;
+        }
+        let name = format!("{prefix}-{}", std::process::id());
+        Some(NetNs::create(&name).unwrap_or_else(|e| {
+            panic!("cannot create a network namespace ({e}); set SWARM_SKIP_NETNS=1 to skip")
+        }))
+    }
+
     pub fn create(name: &str) -> Result<NetNs, String> {
         let ns = NetNs { name: name.into() };
         let _ = ns.ip(&["netns", "del", name]);

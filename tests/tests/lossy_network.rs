@@ -87,13 +87,9 @@ fn wait(what: &str, within: Duration, nodes: &[Node], mut done: impl FnMut() -> 
 
 #[test]
 fn loss_speeds_the_swarm_up_and_it_calms_down_after_the_heal() {
-    if std::env::var_os("SWARM_SKIP_NETNS").is_some() {
-        eprintln!("skipped: SWARM_SKIP_NETNS is set");
+    let Some(ns) = NetNs::for_test("swarm-loss") else {
         return;
-    }
-    let ns = NetNs::create(&format!("swarm-loss-{}", std::process::id())).unwrap_or_else(|e| {
-        panic!("cannot create a network namespace ({e}); set SWARM_SKIP_NETNS=1 to skip")
-    });
+    };
     let dir = tempfile::tempdir().unwrap();
     let nodes: Vec<Node> = NODES
         .iter()

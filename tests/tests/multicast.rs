@@ -8,13 +8,9 @@ use swarm_tests::{NetNs, Node};
 
 #[test]
 fn nodes_find_each_other_by_multicast_scouting() {
-    if std::env::var_os("SWARM_SKIP_NETNS").is_some() {
-        eprintln!("skipped: SWARM_SKIP_NETNS is set");
+    let Some(ns) = NetNs::for_test("swarm-mc") else {
         return;
-    }
-    let ns = NetNs::create(&format!("swarm-mc-{}", std::process::id())).unwrap_or_else(|e| {
-        panic!("cannot create a network namespace ({e}); set SWARM_SKIP_NETNS=1 to skip")
-    });
+    };
     let dir = tempfile::tempdir().unwrap();
     let nodes: Vec<Node> = ["mc0", "mc1", "mc2"]
         .iter()

@@ -2,6 +2,8 @@
 //! discharge) and modelled from a device profile and CPU load where not; sensors from sysfs;
 //! cumulative Wh and CO2 kept across restarts.
 
+#[cfg(test)]
+pub mod fixture;
 pub mod meter;
 pub mod profile;
 pub mod rapl;

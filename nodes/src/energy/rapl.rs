@@ -92,14 +92,9 @@ fn read_u64(path: &Path) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture::put;
     use super::*;
     use std::time::Duration;
-
-    fn put(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
 
     fn package(root: &Path, name: &str, energy_uj: u64) {
         put(

@@ -89,13 +89,8 @@ fn read_trimmed(path: &Path) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture::put;
     use super::*;
-
-    fn put(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
 
     #[test]
     fn reads_hottest_zone_and_skips_garbage() {

@@ -98,6 +98,7 @@ pub use swarm_bus::clock::unix_ms;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::energy::fixture::put;
     use crate::energy::profile;
     use std::time::Duration;
     use swarm_bridge::i2c_peripheral::GatewayPower;
@@ -109,12 +110,6 @@ mod tests {
             EnergyStore::new(dir),
             dir.join("no-sys"),
         )
-    }
-
-    fn put(root: &std::path::Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
     }
 
     #[test]
