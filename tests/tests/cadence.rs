@@ -5,7 +5,7 @@ use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh as bus;
 use swarm_bus::{Heartbeat, NodeId};
-use swarm_tests::{Mesh, Node, free_port, loopback_session};
+use swarm_tests::{Mesh, Node, free_port, loopback_session, wait_for_leader};
 
 fn show(mesh: &Mesh) -> serde_json::Value {
     let (code, out, err) = mesh.cli(&["cadence", "show", "--json"]);
@@ -24,21 +24,36 @@ async fn a_pinned_mode_is_applied_shown_kept_across_a_restart_and_lifted() {
     let mut mesh = Mesh::start("pace", 3);
     let observer = loopback_session(Some(free_port()), Some(mesh.nodes[0].port)).await;
     mesh.wait_for_full_mesh(&observer, 3).await;
+    // Pin a follower: the leader's heartbeat never slows, whatever its mode (failover bound).
+    let (leader, _) = wait_for_leader(
+        &observer,
+        &mesh.keys(),
+        &["n0", "n1", "n2"],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no leader; logs:\n{}", mesh.logs()));
+    let followers: Vec<usize> = (0..3)
+        .filter(|i| mesh.nodes[*i].id != leader.as_str())
+        .collect();
+    let (p, o) = (followers[1], followers[0]);
+    let (pinned, other) = (mesh.nodes[p].id.clone(), mesh.nodes[o].id.clone());
+    let (pinned, other) = (pinned.as_str(), other.as_str());
 
-    let (code, out, err) = mesh.cli(&["cadence", "set", "--mode", "emergency", "--node", "n2"]);
+    let (code, out, err) = mesh.cli(&["cadence", "set", "--mode", "emergency", "--node", pinned]);
     assert_eq!(code, 0, "cadence set: {out}{err}\n{}", mesh.logs());
     let rows = show(&mesh);
-    assert_eq!(row(&rows, "n2")["mode"], "emergency");
-    assert_eq!(row(&rows, "n2")["pinned"], true);
-    assert_eq!(row(&rows, "n1")["pinned"], false);
-    let slow_ms = row(&rows, "n2")["heartbeat_ms"].as_u64().unwrap();
-    let normal_ms = row(&rows, "n1")["heartbeat_ms"].as_u64().unwrap();
+    assert_eq!(row(&rows, pinned)["mode"], "emergency");
+    assert_eq!(row(&rows, pinned)["pinned"], true);
+    assert_eq!(row(&rows, other)["pinned"], false);
+    let slow_ms = row(&rows, pinned)["heartbeat_ms"].as_u64().unwrap();
+    let normal_ms = row(&rows, other)["heartbeat_ms"].as_u64().unwrap();
     assert!(slow_ms >= 4 * normal_ms, "{rows}");
 
-    // Applied, not only reported: n2's heartbeats now come that far apart and say so.
+    // Applied, not only reported: its heartbeats now come that far apart and say so.
     let keys = mesh.keys();
-    let n2 = NodeId::new("n2").unwrap();
-    let hb = bus::subscribe::<Heartbeat>(&observer, keys.heartbeat(&n2), Default::default())
+    let id = NodeId::new(pinned).unwrap();
+    let hb = bus::subscribe::<Heartbeat>(&observer, keys.heartbeat(&id), Default::default())
         .await
         .unwrap();
     let mut arrivals = Vec::new();
@@ -59,24 +74,27 @@ async fn a_pinned_mode_is_applied_shown_kept_across_a_restart_and_lifted() {
     }
 
     // A restart keeps the pin: it lives in the node's state directory.
-    mesh.nodes[2].signal(Signal::SIGTERM);
+    mesh.nodes[p].signal(Signal::SIGTERM);
     assert!(
-        mesh.nodes[2].wait(Duration::from_secs(5)).is_some(),
-        "n2 did not stop"
+        mesh.nodes[p].wait(Duration::from_secs(5)).is_some(),
+        "{pinned} did not stop"
     );
-    let earlier = [mesh.nodes[0].port, mesh.nodes[1].port];
+    let earlier: Vec<u16> = (0..3)
+        .filter(|i| *i != p)
+        .map(|i| mesh.nodes[i].port)
+        .collect();
     let port = free_port();
-    mesh.nodes[2] = Node::spawn(mesh.dir.path(), &mesh.swarm, "n2", port, &earlier);
+    mesh.nodes[p] = Node::spawn(mesh.dir.path(), &mesh.swarm, pinned, port, &earlier);
     mesh.wait_for_full_mesh(&observer, 3).await;
     let rows = show(&mesh);
-    assert_eq!(row(&rows, "n2")["mode"], "emergency", "{}", mesh.logs());
-    assert_eq!(row(&rows, "n2")["pinned"], true);
+    assert_eq!(row(&rows, pinned)["mode"], "emergency", "{}", mesh.logs());
+    assert_eq!(row(&rows, pinned)["pinned"], true);
 
-    let (code, out, err) = mesh.cli(&["cadence", "set", "--mode", "auto", "--node", "n2"]);
+    let (code, out, err) = mesh.cli(&["cadence", "set", "--mode", "auto", "--node", pinned]);
     assert_eq!(code, 0, "cadence set auto: {out}{err}");
     let rows = show(&mesh);
-    assert_eq!(row(&rows, "n2")["pinned"], false);
-    assert_eq!(row(&rows, "n2")["mode"], "normal");
+    assert_eq!(row(&rows, pinned)["pinned"], false);
+    assert_eq!(row(&rows, pinned)["mode"], "normal");
 
     let (code, _, err) = mesh.cli(&["cadence", "set", "--mode", "turbo"]);
     assert_ne!(code, 0);
