@@ -84,6 +84,7 @@ fn payload(epoch: Instant, seq: u64) -> Vec<u8> {
         charging: Some(false),
         wh_total: 1.5,
         co2_g: 0.7,
+        eff_pct: None,
     })
 }
 

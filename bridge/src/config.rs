@@ -79,6 +79,16 @@ pub enum PowerChip {
     Ina226,
 }
 
+impl PowerChip {
+    /// How samples it measured name their source.
+    pub fn source(self) -> swarm_bus::PowerSource {
+        match self {
+            PowerChip::Ina219 => swarm_bus::PowerSource::Ina219,
+            PowerChip::Ina226 => swarm_bus::PowerSource::Ina226,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TemperatureChip {
@@ -92,7 +102,7 @@ pub struct I2cPowerMonitor {
     /// `/dev/i2c-1` (with the `rpi` feature, rppal's bus of the same number is used).
     pub bus: PathBuf,
     /// Whose power this is. Unset: the gateway itself, fed into `swarm-node`'s own energy
-    /// samples (source `monitor`) when the bridge runs inside it.
+    /// samples (source `ina219` or `ina226`) when the bridge runs inside it.
     pub node_id: Option<NodeId>,
     pub chip: PowerChip,
     #[serde(default = "default_power_address")]

@@ -20,6 +20,8 @@ const FAILURES_OFFLINE: u32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GatewayPower {
     pub watts: f32,
+    /// Which chip measured it.
+    pub source: PowerSource,
     pub temp_c: Option<f32>,
     pub at: Instant,
 }
@@ -27,13 +29,22 @@ pub struct GatewayPower {
 pub type GatewayFeed = watch::Receiver<Option<GatewayPower>>;
 
 /// Watt-hours between readings (trapezoids) and the Energy message for each. Pure.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MonitorMeter {
+    source: PowerSource,
     wh_total: f64,
     last: Option<(Instant, f32)>,
 }
 
 impl MonitorMeter {
+    pub fn new(chip: PowerChip) -> Self {
+        Self {
+            source: chip.source(),
+            wh_total: 0.0,
+            last: None,
+        }
+    }
+
     pub fn sample(&mut self, now: Instant, ts_ms: u64, watts: f32, temp_c: Option<f32>) -> Energy {
         if let Some((then, before)) = self.last {
             let hours = now.saturating_duration_since(then).as_secs_f64() / 3600.0;
@@ -43,7 +54,7 @@ impl MonitorMeter {
         Energy {
             ts_ms,
             watts,
-            source: PowerSource::Monitor,
+            source: self.source,
             cpu_pct: 0,
             temp_c,
             battery_pct: None,
@@ -51,6 +62,7 @@ impl MonitorMeter {
             wh_total: self.wh_total as f32,
             // The bridge has no carbon intensity of its own; the swarm aggregate applies one.
             co2_g: 0.0,
+            eff_pct: None,
         }
     }
 }
@@ -96,7 +108,7 @@ async fn carry_readings(
         .spawn(move || poll(sensors, interval, tx))
         .map_err(|e| tracing::error!(monitor = %name, "cannot start the poller: {e}"))
         .ok();
-    let mut meter = MonitorMeter::default();
+    let mut meter = MonitorMeter::new(monitor.chip);
     let mut failures = 0u32;
     while let Some(reading) = rx.recv().await {
         match reading {
@@ -109,6 +121,7 @@ async fn carry_readings(
                     (None, Some(feed)) => {
                         feed.send_replace(Some(GatewayPower {
                             watts: energy.watts,
+                            source: energy.source,
                             temp_c,
                             at: now,
                         }));
@@ -295,7 +308,7 @@ mod tests {
         };
         let joined = seen(true).await.expect("the measured device comes online");
         let energy = joined.energy.expect("its energy is cached");
-        assert_eq!(energy.source, PowerSource::Monitor);
+        assert_eq!(energy.source, PowerSource::Ina219);
         assert_eq!(energy.watts, 6.0);
         let left = seen(false)
             .await
@@ -313,10 +326,10 @@ mod tests {
     #[test]
     fn watt_hours_are_the_area_under_the_readings() {
         let t0 = Instant::now();
-        let mut meter = MonitorMeter::default();
+        let mut meter = MonitorMeter::new(PowerChip::Ina226);
         let first = meter.sample(t0, 1, 2.0, Some(30.0));
         assert_eq!(first.wh_total, 0.0);
-        assert_eq!(first.source, PowerSource::Monitor);
+        assert_eq!(first.source, PowerSource::Ina226, "named for its chip");
         assert_eq!(first.temp_c, Some(30.0));
         // 2 W then 4 W over half an hour: 3 W average, 1.5 Wh.
         let second = meter.sample(t0 + Duration::from_secs(1800), 2, 4.0, None);

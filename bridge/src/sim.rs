@@ -84,6 +84,7 @@ pub fn board_energy(up: Duration) -> Energy {
         charging: Some(false),
         wh_total: 0.35 * secs / 3600.0,
         co2_g: 0.0,
+        eff_pct: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave
 //! swarm/<s>/node/<id>/vote/<c>   a vote reply from <id> to candidate <c>
 //! swarm/<s>/leader               LeaderInfo queryable
+//! swarm/<s>/energy               SwarmEnergy: the leader's sum, published and queryable
 //! swarm/<s>/task/<id>/<leaf>     submit spec state result
 //! ```
 //! MQTT topics are the same strings; the bridge maps `*`/`**` to `+`/`#`.
@@ -78,6 +79,11 @@ impl SwarmKeys {
         format!("{ROOT}/{}/leader", self.swarm)
     }
 
+    /// The swarm's energy total, published and answered by its leader.
+    pub fn swarm_energy(&self) -> String {
+        format!("{ROOT}/{}/energy", self.swarm)
+    }
+
     /// `voter`'s reply to `candidate`: under the voter's own key (only it writes there), and
     /// named for the candidate, so nobody else has to receive it.
     pub fn vote_reply(&self, voter: &NodeId, candidate: &NodeId) -> String {
@@ -135,6 +141,9 @@ pub enum SwarmKey {
     Leader {
         swarm: SwarmName,
     },
+    SwarmEnergy {
+        swarm: SwarmName,
+    },
     Task {
         swarm: SwarmName,
         id: TaskId,
@@ -149,6 +158,7 @@ impl SwarmKey {
             | SwarmKey::NodeLeaf { swarm, .. }
             | SwarmKey::VoteReply { swarm, .. }
             | SwarmKey::Leader { swarm }
+            | SwarmKey::SwarmEnergy { swarm }
             | SwarmKey::Task { swarm, .. } => swarm,
         }
     }
@@ -197,6 +207,7 @@ impl core::str::FromStr for SwarmKey {
         let rest: alloc::vec::Vec<&str> = parts.collect();
         match rest.as_slice() {
             ["leader"] => Ok(SwarmKey::Leader { swarm }),
+            ["energy"] => Ok(SwarmKey::SwarmEnergy { swarm }),
             ["node", id] => Ok(SwarmKey::Node {
                 swarm,
                 id: NodeId::new(*id).map_err(bad_name)?,
@@ -275,6 +286,13 @@ mod tests {
             k.leader().parse::<SwarmKey>(),
             Ok(SwarmKey::Leader { .. })
         ));
+        assert_eq!(k.swarm_energy(), "swarm/lab/energy");
+        assert_eq!(
+            k.swarm_energy().parse::<SwarmKey>(),
+            Ok(SwarmKey::SwarmEnergy {
+                swarm: k.swarm().clone()
+            })
+        );
         assert_eq!(
             k.node(&id).parse::<SwarmKey>().unwrap().node_id(),
             Some(&id)

@@ -39,10 +39,12 @@ wire_enum! {
         Model = 0 => "model",
         Rapl = 1 => "rapl",
         Battery = 2 => "battery",
-        /// An INA219/INA226-style power monitor.
-        Monitor = 3 => "monitor",
+        /// An INA219 power monitor on I2C (3 was "monitor" before the chips were told apart).
+        Ina219 = 3 => "ina219",
         /// Figures the device's own firmware reported.
         Device = 4 => "device",
+        /// An INA226 power monitor on I2C.
+        Ina226 = 5 => "ina226",
     }
 }
 
@@ -222,6 +224,10 @@ wire_message! {
         /// Cumulative energy since the node's state directory was created.
         pub wh_total: f32,
         pub co2_g: f32,
+        ;
+        /// Useful work per joule as a percentage of the device's best (docs/energy.md#rating):
+        /// CPU utilisation × the profile's max watts ÷ the watts drawn. `None` where unknown.
+        pub eff_pct: Option<u8>,
     }
 }
 
@@ -281,5 +287,175 @@ wire_message! {
     /// Said once by a node that stops cleanly (`swarm/<s>/node/<id>/leave`), so peers drop it at once.
     pub struct Leave = 8 {
         pub term: u64,
+    }
+}
+
+/// One part of a swarm total: the members of one class, or those whose power comes from one
+/// source. Compact form `[kind, nodes, watts]`; human form an object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share<K> {
+    pub kind: K,
+    pub nodes: u32,
+    pub watts: f32,
+}
+
+impl<K: serde::Serialize> serde::Serialize for Share<K> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeStruct, SerializeTuple};
+        if s.is_human_readable() {
+            let mut m = s.serialize_struct("Share", 3)?;
+            m.serialize_field("kind", &self.kind)?;
+            m.serialize_field("nodes", &self.nodes)?;
+            m.serialize_field("watts", &self.watts)?;
+            return m.end();
+        }
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.kind)?;
+        t.serialize_element(&self.nodes)?;
+        t.serialize_element(&self.watts)?;
+        t.end()
+    }
+}
+
+impl<'de, K: serde::Deserialize<'de>> serde::Deserialize<'de> for Share<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Human<K> {
+            kind: K,
+            nodes: u32,
+            watts: f32,
+        }
+        if d.is_human_readable() {
+            let h = Human::<K>::deserialize(d)?;
+            return Ok(Share {
+                kind: h.kind,
+                nodes: h.nodes,
+                watts: h.watts,
+            });
+        }
+        let (kind, nodes, watts) = <(K, u32, f32)>::deserialize(d)?;
+        Ok(Share { kind, nodes, watts })
+    }
+}
+
+wire_message! {
+    /// The swarm's energy as its leader sums it (`swarm/<s>/energy`): every member's latest
+    /// sample, nodes and bridged devices alike.
+    pub struct SwarmEnergy = 9 {
+        /// Unix time of the sum, ms.
+        pub ts_ms: u64,
+        /// The leader that summed it.
+        pub leader: NodeId,
+        pub term: u64,
+        /// Members whose sample went into the sum.
+        pub nodes: u32,
+        pub watts: f32,
+        pub wh_total: f32,
+        pub co2_g: f32,
+        pub by_class: Vec<Share<DeviceClass>>,
+        pub by_source: Vec<Share<PowerSource>>,
+        ;
+        /// The swarm's useful work per joule as a percentage of its members' best: their
+        /// `eff_pct` weighted by watts, over the members that state one.
+        pub eff_pct: Option<u8>,
+    }
+}
+
+/// An energy-efficiency letter, from useful work per joule as a percentage of the device's
+/// best (`eff_pct`). The scale and the reasons for it: docs/energy.md#rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rating {
+    APlus,
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+}
+
+impl Rating {
+    /// The lowest `eff_pct` of each letter, best first; below the last is F.
+    pub const FLOORS: [(Rating, u8); 6] = [
+        (Rating::APlus, 90),
+        (Rating::A, 75),
+        (Rating::B, 60),
+        (Rating::C, 45),
+        (Rating::D, 30),
+        (Rating::E, 15),
+    ];
+
+    pub fn from_eff_pct(pct: u8) -> Rating {
+        Self::FLOORS
+            .iter()
+            .find(|(_, floor)| pct >= *floor)
+            .map_or(Rating::F, |(r, _)| *r)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::APlus => "A+",
+            Rating::A => "A",
+            Rating::B => "B",
+            Rating::C => "C",
+            Rating::D => "D",
+            Rating::E => "E",
+            Rating::F => "F",
+        }
+    }
+}
+
+impl core::fmt::Display for Rating {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Useful work per joule as a percentage of the device's best: at CPU utilisation `cpu`
+/// (0..=1) a device does `cpu` of its full-load work, which at full load costs `max_watts`;
+/// drawing `watts` for it, its work per joule is `cpu × max_watts / watts` of its best.
+/// `None` when the figures cannot say (no power drawn, no profile, not finite).
+pub fn efficiency_pct(cpu: f32, max_watts: f32, watts: f32) -> Option<u8> {
+    if !(cpu.is_finite() && max_watts.is_finite() && watts.is_finite()) {
+        return None;
+    }
+    if watts <= 0.0 || max_watts <= 0.0 {
+        return None;
+    }
+    let pct = cpu.clamp(0.0, 1.0) * max_watts / watts * 100.0;
+    // `+ 0.5` then truncation rounds: `f32::round` is not in `core`.
+    Some((pct.clamp(0.0, 100.0) + 0.5) as u8)
+}
+
+#[cfg(test)]
+mod rating_tests {
+    use super::*;
+
+    #[test]
+    fn each_letter_starts_at_its_floor() {
+        assert_eq!(Rating::from_eff_pct(100), Rating::APlus);
+        assert_eq!(Rating::from_eff_pct(90), Rating::APlus);
+        assert_eq!(Rating::from_eff_pct(89), Rating::A);
+        assert_eq!(Rating::from_eff_pct(60), Rating::B);
+        assert_eq!(Rating::from_eff_pct(59), Rating::C);
+        assert_eq!(Rating::from_eff_pct(15), Rating::E);
+        assert_eq!(Rating::from_eff_pct(14), Rating::F);
+        assert_eq!(Rating::from_eff_pct(0), Rating::F);
+        assert_eq!(Rating::APlus.to_string(), "A+");
+    }
+
+    #[test]
+    fn efficiency_is_work_per_joule_against_the_device_best() {
+        // Flat out at its max watts: its best.
+        assert_eq!(efficiency_pct(1.0, 6.0, 6.0), Some(100));
+        // Half the work for 4.5 W where the best costs 6 W per full load: 0.5 × 6 / 4.5.
+        assert_eq!(efficiency_pct(0.5, 6.0, 4.5), Some(67));
+        // Idle: power spent, no work done.
+        assert_eq!(efficiency_pct(0.0, 6.0, 2.0), Some(0));
+        // A measured draw below the model's max at full load is capped, not above 100.
+        assert_eq!(efficiency_pct(1.0, 6.0, 3.0), Some(100));
+        assert_eq!(efficiency_pct(0.5, 6.0, 0.0), None, "no power drawn");
+        assert_eq!(efficiency_pct(f32::NAN, 6.0, 3.0), None);
+        assert_eq!(efficiency_pct(0.5, 0.0, 3.0), None, "no profile");
     }
 }

@@ -30,5 +30,54 @@ pub fn energy() -> Energy {
         charging: Some(false),
         wh_total: 1234.5,
         co2_g: 592.5,
+        eff_pct: Some(41),
+    }
+}
+
+/// A swarm total of three nodes and a bridged device.
+pub fn swarm_energy() -> SwarmEnergy {
+    SwarmEnergy {
+        ts_ms: 1_790_000_000_000,
+        leader: NodeId::new("pi-gw-01").expect("a valid id"),
+        term: 7,
+        nodes: 4,
+        watts: 14.75,
+        wh_total: 2469.5,
+        co2_g: 1185.25,
+        by_class: alloc::vec![
+            Share {
+                kind: DeviceClass::Full,
+                nodes: 2,
+                watts: 11.5
+            },
+            Share {
+                kind: DeviceClass::Standard,
+                nodes: 1,
+                watts: 3.0
+            },
+            Share {
+                kind: DeviceClass::Minimal,
+                nodes: 1,
+                watts: 0.25
+            },
+        ],
+        by_source: alloc::vec![
+            Share {
+                kind: PowerSource::Model,
+                nodes: 2,
+                watts: 6.25
+            },
+            Share {
+                kind: PowerSource::Rapl,
+                nodes: 1,
+                watts: 8.25
+            },
+            Share {
+                kind: PowerSource::Device,
+                nodes: 1,
+                watts: 0.25
+            },
+        ],
+        eff_pct: Some(23),
     }
 }

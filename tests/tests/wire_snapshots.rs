@@ -70,6 +70,17 @@ fn energy_wire() {
 }
 
 #[test]
+fn swarm_energy_wire() {
+    insta::assert_snapshot!(wire(&samples::swarm_energy()));
+}
+
+#[test]
+fn every_power_source_by_name() {
+    let names: Vec<&str> = PowerSource::ALL.iter().map(|s| s.as_str()).collect();
+    insta::assert_snapshot!(names.join(" "));
+}
+
+#[test]
 fn node_state_wire() {
     insta::assert_snapshot!(wire(&NodeState {
         class: DeviceClass::Full,
@@ -160,7 +171,8 @@ fn energy_fits_64_bytes_with_every_field_at_its_largest() {
         charging: Some(true),
         wh_total: f32::MAX,
         co2_g: f32::MAX,
-        source: PowerSource::Device,
+        source: PowerSource::Ina226,
+        eff_pct: Some(100),
     };
     let size = encode(&worst).len();
     assert!(size <= 64, "energy is {size} bytes");

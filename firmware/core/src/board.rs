@@ -219,6 +219,8 @@ impl Board {
             charging: self.charging,
             wh_total: self.meter.wh_total(&profile),
             co2_g: 0.0,
+            // A board's awake share is not work done: no rating of its own.
+            eff_pct: None,
         }
     }
 

@@ -70,6 +70,11 @@ impl Meter {
     pub fn wh_total(&self) -> f64 {
         self.wh_total
     }
+
+    /// The profile's full-load power: what the device's best work per joule costs.
+    pub fn max_watts(&self) -> f32 {
+        self.profile.max_watts
+    }
 }
 
 #[cfg(test)]

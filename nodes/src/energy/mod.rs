@@ -2,6 +2,7 @@
 //! discharge) and modelled from a device profile and CPU load where not; sensors from sysfs;
 //! cumulative Wh and CO2 kept across restarts.
 
+pub mod aggregate;
 #[cfg(test)]
 pub mod fixture;
 pub mod meter;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher, TypedSubscriber};
-use swarm_bus::{Energy, Heartbeat, LeaderInfo, Leaf, Leave, NodeId, SwarmKeys, Vote};
+use swarm_bus::{Energy, Heartbeat, LeaderInfo, Leaf, Leave, NodeId, SwarmEnergy, SwarmKeys, Vote};
 use swarm_node::election::Event;
 use tokio::time::MissedTickBehavior;
 use view::NodeView;
@@ -79,6 +79,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     let session = bus::open(&config.zenoh).await?;
     let drops = DropCounters::default();
 
+    let gco2_per_kwh = config.energy.carbon_intensity_gco2_kwh;
     let _queryables = (
         bus::serve(&session, keys.energy(&id), {
             let view = view.clone();
@@ -100,6 +101,11 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 let v = lock(&view);
                 v.answers_for_swarm.then(|| v.leader_info())
             }
+        })
+        .await?,
+        bus::serve(&session, keys.swarm_energy(), {
+            let view = view.clone();
+            move || lock(&view).swarm_energy(unix_ms(), gco2_per_kwh)
         })
         .await?,
     );
@@ -132,6 +138,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Periodic and superseded by the next sample: dropped under congestion rather than
     // stalling this loop (and with it heartbeats and signal handling).
     let energy_pub = TypedPublisher::<Energy>::declare(&session, keys.energy(&id), false).await?;
+    let swarm_energy_pub =
+        TypedPublisher::<SwarmEnergy>::declare(&session, keys.swarm_energy(), false).await?;
     let mut consensus = Consensus::start(
         &session,
         &keys,
@@ -196,6 +204,13 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     tracing::warn!("{e}");
                 }
                 pace.sent(1);
+                let total = lock(&view).swarm_energy(unix_ms(), gco2_per_kwh);
+                if let Some(total) = total {
+                    if let Err(e) = swarm_energy_pub.put(&total).await {
+                        tracing::warn!("{e}");
+                    }
+                    pace.sent(1);
+                }
                 consensus.feed(Instant::now(), Event::LowBattery(low)).await
             }
             _ = pace.anti_entropy.tick() => {
@@ -325,6 +340,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     Ok(s) => energies = Some(s),
                     Err(e) => tracing::warn!("leader without peers' energy: {e}"),
                 }
+                // The survey asks every member's energy now, so the swarm total is whole
+                // before the members' next samples come in.
+                pace.anti_entropy.reset_immediately();
             }
             lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
             // A new leader takes the election's pace before its first heartbeat goes out.
@@ -376,6 +394,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         members,
         hb_pub,
         energy_pub,
+        swarm_energy_pub,
         _queryables,
     ));
     if let Err(e) = session.close().await {

@@ -1,5 +1,5 @@
 //! Takes one energy sample: CPU load from sysinfo, sensors from sysfs, and power from the best
-//! source there is: an I2C power monitor, RAPL, the battery's discharge, else the model.
+//! source there is: an I2C power monitor (INA219/INA226), RAPL, the battery's discharge, else the model.
 
 use crate::energy::meter::Meter;
 use crate::energy::rapl::Rapl;
@@ -61,7 +61,7 @@ impl Sampler {
         // RAPL is read every time, so its baseline is fresh when the monitor falls silent.
         let rapl = self.rapl.watts(now);
         let measured_watts = measured
-            .map(|m| (m.watts, PowerSource::Monitor))
+            .map(|m| (m.watts, m.source))
             .or(rapl.map(|w| (w, PowerSource::Rapl)))
             .or(battery.discharge_watts.map(|w| (w, PowerSource::Battery)));
         let (reading, source) = match measured_watts {
@@ -80,6 +80,7 @@ impl Sampler {
             charging: battery.charging,
             wh_total: reading.wh_total as f32,
             co2_g: reading.co2_g as f32,
+            eff_pct: swarm_bus::efficiency_pct(cpu, self.meter.max_watts(), reading.watts),
         }
     }
 
@@ -160,11 +161,12 @@ mod tests {
         assert_eq!(s.sample(now).source, PowerSource::Model, "no reading yet");
         tx.send_replace(Some(GatewayPower {
             watts: 3.25,
+            source: PowerSource::Ina226,
             temp_c: Some(41.5),
             at: now,
         }));
         let measured = s.sample(now + Duration::from_secs(1));
-        assert_eq!(measured.source, PowerSource::Monitor);
+        assert_eq!(measured.source, PowerSource::Ina226, "named for the chip");
         assert_eq!(measured.watts, 3.25);
         assert_eq!(measured.temp_c, Some(41.5));
         let stale = s.sample(now + MONITOR_FRESH + Duration::from_secs(1));

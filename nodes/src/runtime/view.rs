@@ -1,8 +1,11 @@
 //! What this node knows, shared between the main loop and the queryable callbacks.
 
+use crate::energy::aggregate::{Member, Summer};
 use std::collections::BTreeMap;
 use std::time::Instant;
-use swarm_bus::{CadenceMode, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role};
+use swarm_bus::{
+    CadenceMode, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role, SwarmEnergy,
+};
 
 /// A peer whose liveliness token is present. Entries come and go with tokens only, so ids
 /// that merely publish (or spoof) heartbeats cannot grow the table.
@@ -180,6 +183,30 @@ impl NodeView {
         }
     }
 
+    /// The swarm's energy: only a leader sums it, since only it gathers every member's samples.
+    /// A member's class comes from its last heartbeat.
+    pub fn swarm_energy(&self, unix_ms: u64, gco2_per_kwh: f32) -> Option<SwarmEnergy> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        let summer = Summer {
+            leader: self.id.clone(),
+            term: self.term,
+            gco2_per_kwh,
+        };
+        let own = self.energy.as_ref().map(|energy| Member {
+            class: Some(self.class),
+            energy,
+        });
+        let peers = self.peers.values().filter_map(|p| {
+            p.energy.as_ref().map(|energy| Member {
+                class: p.last_heartbeat.as_ref().map(|(_, hb)| hb.class),
+                energy,
+            })
+        });
+        Some(summer.sum(unix_ms, own.into_iter().chain(peers)))
+    }
+
     pub fn leader_info(&self) -> LeaderInfo {
         LeaderInfo {
             node: self.id.clone(),
@@ -199,6 +226,30 @@ mod tests {
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).unwrap()
+    }
+
+    #[test]
+    fn only_the_leader_sums_the_swarm_and_it_counts_itself_and_its_peers() {
+        let mut v = NodeView::new(id("me"), DeviceClass::Full, 500, Instant::now());
+        v.energy = Some(Energy {
+            watts: 3.0,
+            ..swarm_bus::samples::energy()
+        });
+        v.joined(id("a"));
+        v.energy_from(
+            &id("a"),
+            Energy {
+                watts: 2.0,
+                ..swarm_bus::samples::energy()
+            },
+        );
+        v.joined(id("silent"));
+        assert_eq!(v.swarm_energy(1, 400.0), None, "a follower does not sum");
+        v.set_leadership(Role::Leader, 2, Some(id("me")), 1);
+        let total = v.swarm_energy(1, 400.0).expect("the leader sums");
+        assert_eq!((total.nodes, total.watts, total.term), (2, 5.0, 2));
+        // `a` sent no heartbeat yet: its class is not known, so only `me` is in a class.
+        assert_eq!(total.by_class.iter().map(|s| s.nodes).sum::<u32>(), 1);
     }
 
     #[test]
