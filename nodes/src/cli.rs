@@ -25,8 +25,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print the swarm's members: id, class, role, term, heartbeat age, watts, battery, temperature.
     Status(QueryArgs),
-    /// Print every member's power, energy and CO2.
-    Energy(QueryArgs),
+    /// Print every member's power, energy, CO2 and rating, and the swarm's total.
+    Energy(EnergyArgs),
     /// Read or write the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -342,6 +342,23 @@ pub struct QueryArgs {
     pub timeout_ms: u64,
     #[command(flatten)]
     pub bus: BusArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnergyArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// With --json: print the swarm's total (the leader's sum, with breakdowns by class and
+    /// source) instead of one object per member.
+    #[arg(long)]
+    pub total: bool,
+    /// Ask again every --every-ms until Ctrl-C: a fresh table each time, or with --json one
+    /// JSON document per line.
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch asks, in ms.
+    #[arg(long, default_value_t = 2000, value_name = "MS", value_parser = clap::value_parser!(u64).range(200..=3_600_000))]
+    pub every_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

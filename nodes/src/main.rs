@@ -50,7 +50,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             runtime_block_on(runtime::run(cfg, id))?;
         }
         Command::Status(args) => return ask(&path, explicit, &args, Report::Status),
-        Command::Energy(args) => return ask(&path, explicit, &args, Report::Energy),
+        Command::Energy(args) if args.watch => {
+            let mut cfg = config::load(&path, explicit)?;
+            config::apply_bus(&mut cfg, &args.query.bus);
+            cfg.validate()?;
+            runtime_block_on(report::energy_watch::run(&cfg, &args))?;
+        }
+        Command::Energy(args) => {
+            let report = Report::Energy { total: args.total };
+            return ask(&path, explicit, &args.query, report);
+        }
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
         Command::Watch(args) => return watch(&path, explicit, &args),
         Command::Cadence(c) => return cadence(&path, explicit, c),
@@ -79,7 +88,7 @@ fn effective(
 
 enum Report {
     Status,
-    Energy,
+    Energy { total: bool },
 }
 
 fn watch(
@@ -123,12 +132,14 @@ fn ask(
             }
             !rows.is_empty()
         }
-        Report::Energy => {
+        Report::Energy { total } => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report::energy::json(&view))?
-                );
+                let doc = if total {
+                    report::energy::total_json(&view)
+                } else {
+                    report::energy::json(&view)
+                };
+                println!("{}", serde_json::to_string_pretty(&doc)?);
             } else if !view.energy.is_empty() {
                 print!("{}", report::energy::render(&view));
             }

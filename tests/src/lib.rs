@@ -539,6 +539,31 @@ impl Mesh {
     }
 }
 
+/// Raw zenoh get as zenoh-cli does it (no format parameter): every reply as (key, encoding, JSON).
+pub async fn get_json(
+    session: &zenoh::Session,
+    selector: &str,
+) -> Vec<(String, String, serde_json::Value)> {
+    let replies = session
+        .get(selector)
+        .target(zenoh::query::QueryTarget::All)
+        .consolidation(zenoh::query::ConsolidationMode::None)
+        .timeout(Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        let sample = reply.result().expect("an Ok reply");
+        let json = serde_json::from_slice(&sample.payload().to_bytes()).expect("reply is JSON");
+        out.push((
+            sample.key_expr().to_string(),
+            sample.encoding().to_string(),
+            json,
+        ));
+    }
+    out
+}
+
 /// The `NodeState` of every node that answers on `swarm/<s>/node/*/state`, by node id.
 pub async fn states(session: &zenoh::Session, keys: &SwarmKeys) -> BTreeMap<NodeId, NodeState> {
     let replies = query_cbor::<NodeState>(session, &keys.all(Leaf::State), Duration::from_secs(1))

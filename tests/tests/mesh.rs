@@ -4,33 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use swarm_bus::Leaf;
 use swarm_bus::zenoh as bus;
-use swarm_tests::{Mesh, Node, wait_for_leader};
-use zenoh::query::{ConsolidationMode, QueryTarget};
-
-/// Raw zenoh get as zenoh-cli does it (no format parameter): every reply as (key, encoding, JSON).
-async fn get_json(
-    session: &zenoh::Session,
-    selector: &str,
-) -> Vec<(String, String, serde_json::Value)> {
-    let replies = session
-        .get(selector)
-        .target(QueryTarget::All)
-        .consolidation(ConsolidationMode::None)
-        .timeout(Duration::from_secs(2))
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    while let Ok(reply) = replies.recv_async().await {
-        let sample = reply.result().expect("an Ok reply");
-        let json = serde_json::from_slice(&sample.payload().to_bytes()).expect("reply is JSON");
-        out.push((
-            sample.key_expr().to_string(),
-            sample.encoding().to_string(),
-            json,
-        ));
-    }
-    out
-}
+use swarm_tests::{Mesh, Node, get_json, wait_for_leader};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_nodes_hear_each_other_and_answer_in_json() {
@@ -45,8 +19,17 @@ async fn three_nodes_hear_each_other_and_answer_in_json() {
         assert_eq!(state.dropped, 0);
     }
 
-    // A fourth session's query on swarm/**/energy: three JSON replies with numeric watts.
-    let energy = get_json(&session, "swarm/**/energy").await;
+    // A fourth session's query on swarm/**/energy: three JSON replies with numeric watts, and
+    // once there is a leader its swarm total on `swarm/<s>/energy`.
+    let (energy, totals): (Vec<_>, Vec<_>) = get_json(&session, "swarm/**/energy")
+        .await
+        .into_iter()
+        .partition(|(key, _, _)| key.contains("/node/"));
+    assert!(totals.len() <= 1, "one leader sums: {totals:?}");
+    for (key, _, total) in &totals {
+        assert_eq!(key, &keys.swarm_energy());
+        assert!(total["leader"].is_string(), "{total}");
+    }
     let ids: BTreeSet<_> = energy
         .iter()
         .map(|(_, _, j)| j["id"].as_str().unwrap().to_string())
@@ -140,7 +123,9 @@ async fn three_nodes_hear_each_other_and_answer_in_json() {
     assert_eq!(rows.len(), 3, "{out}");
     let reply_fields: BTreeSet<String> = energy[0].2.as_object().unwrap().keys().cloned().collect();
     for row in &rows {
-        let fields: BTreeSet<String> = row.as_object().unwrap().keys().cloned().collect();
+        let mut fields: BTreeSet<String> = row.as_object().unwrap().keys().cloned().collect();
+        // The CLI adds the letter its `eff_pct` earns.
+        assert!(fields.remove("rating"), "{row}");
         assert_eq!(
             fields, reply_fields,
             "energy --json and the energy queryable differ"

@@ -2,6 +2,7 @@
 
 pub mod cadence;
 pub mod energy;
+pub mod energy_watch;
 pub mod sim;
 pub mod status;
 
@@ -9,32 +10,61 @@ use crate::config::Config;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use swarm_bus::zenoh::{self as bus, QueryReply};
-use swarm_bus::{Energy, Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, WireMessage};
+use swarm_bus::{Energy, Leaf, NodeId, NodeState, SwarmEnergy, SwarmKey, SwarmKeys, WireMessage};
 
 /// What the swarm answered, by node.
 #[derive(Debug, Default)]
 pub struct SwarmView {
     pub states: BTreeMap<NodeId, NodeState>,
     pub energy: BTreeMap<NodeId, Energy>,
+    /// The leader's sum of the swarm's energy, when a leader answered.
+    pub total: Option<SwarmEnergy>,
     /// Replies that could not be read (counted, and reported on stderr).
     pub faults: Vec<String>,
 }
 
 pub async fn ask(config: &Config, timeout: Duration) -> anyhow::Result<SwarmView> {
     let keys = SwarmKeys::new(config.node.swarm.clone());
+    let session = open_settled(config).await?;
+    let view = gather(&session, &keys, timeout).await;
+    let _ = session.close().await;
+    view
+}
+
+/// An observer session that has had time to meet the swarm's peers.
+pub async fn open_settled(config: &Config) -> anyhow::Result<zenoh::Session> {
     let session = bus::open_observer(&config.zenoh).await?;
     // Peer sessions learn of the swarm's other peers by gossip just after opening; a query sent
     // at once would reach only the peers already connected.
     tokio::time::sleep(SETTLE).await;
+    Ok(session)
+}
+
+/// Every node's state and energy, and the leader's total, asked at once.
+pub async fn gather(
+    session: &zenoh::Session,
+    keys: &SwarmKeys,
+    timeout: Duration,
+) -> anyhow::Result<SwarmView> {
     let (state_keys, energy_keys) = (keys.all(Leaf::State), keys.all(Leaf::Energy));
-    let (states, energy) = tokio::join!(
-        bus::query_cbor::<NodeState>(&session, &state_keys, timeout),
-        bus::query_cbor::<Energy>(&session, &energy_keys, timeout),
+    let total_key = keys.swarm_energy();
+    let (states, energy, totals) = tokio::join!(
+        bus::query_cbor::<NodeState>(session, &state_keys, timeout),
+        bus::query_cbor::<Energy>(session, &energy_keys, timeout),
+        bus::query_cbor::<SwarmEnergy>(session, &total_key, timeout),
     );
     let mut view = SwarmView::default();
     view.states = by_node(states?, &mut view.faults);
     view.energy = by_node(energy?, &mut view.faults);
-    let _ = session.close().await;
+    let mut totals_read = Vec::new();
+    for reply in totals? {
+        match reply.msg {
+            Ok(total) => totals_read.push(total),
+            Err(fault) => view.faults.push(format!("{}: {fault}", reply.key)),
+        }
+    }
+    // Two answers only while a deposed leader has not yet heard of its successor.
+    view.total = totals_read.into_iter().max_by_key(|t| (t.term, t.ts_ms));
     Ok(view)
 }
 
