@@ -318,6 +318,10 @@ pub struct RunArgs {
     /// Where the bridge's embedded broker listens (implies --bridge) [config: bridge.listen].
     #[arg(long, value_name = "ADDR")]
     pub mqtt_listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9464
+    /// [config: metrics.listen].
+    #[arg(long, env = "SWARM_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub bus: BusArgs,
 }

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod energy;
 mod identity;
+mod metrics;
 mod report;
 mod runtime;
 mod watch;

@@ -226,6 +226,19 @@ impl Node {
         connect: &[u16],
         config: Option<&Path>,
     ) -> Node {
+        Node::spawn_with_flags(dir, swarm, id, port, connect, config, &[])
+    }
+
+    /// As `spawn_configured`, with more `run` flags.
+    pub fn spawn_with_flags(
+        dir: &Path,
+        swarm: &str,
+        id: &str,
+        port: u16,
+        connect: &[u16],
+        config: Option<&Path>,
+        flags: &[String],
+    ) -> Node {
         let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
         if let Some(config) = config {
             cmd.env("SWARM_CONFIG", config);
@@ -234,6 +247,7 @@ impl Node {
         for p in connect {
             cmd.args(["--connect", &endpoint(*p)]);
         }
+        cmd.args(flags);
         Node::start(dir, id, port, cmd)
     }
 

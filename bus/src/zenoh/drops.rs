@@ -1,4 +1,5 @@
-//! Counts of messages refused on receipt, by reason: bad input is dropped, never fatal.
+//! Counts of messages refused on receipt, by reason: bad input is dropped, never fatal. Also
+//! the count of those accepted, so a reader can tell what share was refused.
 
 use crate::codec::DecodeError;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ struct Counts {
     wrong_type: AtomicU64,
     malformed: AtomicU64,
     bad_key: AtomicU64,
+    accepted: AtomicU64,
 }
 
 /// Shared by all subscribers of one process; cheap to clone.
@@ -28,6 +30,15 @@ impl DropCounters {
             DecodeError::Malformed { .. } => &c.malformed,
         };
         counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn count_accepted(&self) {
+        self.0.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages that decoded and were handed on.
+    pub fn accepted(&self) -> u64 {
+        self.0.accepted.load(Ordering::Relaxed)
     }
 
     pub fn count_bad_key(&self) -> u64 {

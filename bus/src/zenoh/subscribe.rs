@@ -99,15 +99,19 @@ impl<T: Decode> TypedSubscriber<T> {
             }
         };
         match T::decode_from(&sample.payload().to_bytes()) {
-            Ok(msg) => Some(Received {
-                key: key.to_string(),
-                from: match (from_key, self.sender_in_payload) {
+            Ok(msg) => {
+                let from = match (from_key, self.sender_in_payload) {
                     (Some(id), _) => id,
                     (None, Some(sender)) => sender(&msg),
                     (None, None) => return None,
-                },
-                msg,
-            }),
+                };
+                self.drops.count_accepted();
+                Some(Received {
+                    key: key.to_string(),
+                    from,
+                    msg,
+                })
+            }
             Err(err) => {
                 let n = self.drops.count_decode(&err);
                 if worth_logging(n) {

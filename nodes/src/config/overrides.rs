@@ -41,4 +41,7 @@ pub fn apply_run(config: &mut Config, run: &RunArgs) {
     if let Some(addr) = run.mqtt_listen {
         config.bridge.listen = addr;
     }
+    if let Some(addr) = run.metrics_listen {
+        config.metrics.listen = Some(addr);
+    }
 }

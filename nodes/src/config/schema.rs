@@ -15,6 +15,15 @@ pub struct Config {
     pub energy: EnergySettings,
     pub adaptive_gossip: AdaptiveGossip,
     pub bridge: swarm_bridge::BridgeConfig,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve Prometheus metrics on `http://<listen>/metrics`; unset: no listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -164,6 +164,15 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     }
 
     let mut pace = Pace::new(&config, pin_store::load(&state_dir));
+    let _metrics = match config.metrics.listen {
+        Some(addr) => {
+            let snapshot = metrics_snapshot(&view, &drops, pace.sent_total(), &keys, gco2_per_kwh);
+            let (bound, task) = crate::metrics::server::serve(addr, snapshot).await?;
+            tracing::info!(%bound, "serving Prometheus metrics on /metrics");
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
     lock(&view).set_cadence(&pace.decision());
     let (survey_tx, mut surveys) = tokio::sync::mpsc::channel::<anti_entropy::Findings>(1);
     let mut survey_running = false;
@@ -402,6 +411,43 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     }
     tracing::info!(dropped = drops.total(), "stopped");
     Ok(())
+}
+
+/// What one scrape of `/metrics` reads: the view, and the bus counters.
+fn metrics_snapshot(
+    view: &Shared,
+    drops: &DropCounters,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    keys: &SwarmKeys,
+    gco2_per_kwh: f32,
+) -> impl Fn() -> crate::metrics::exposition::Snapshot + Send + Sync + 'static {
+    let (view, drops, swarm) = (view.clone(), drops.clone(), keys.swarm().to_string());
+    move || {
+        let v = lock(&view);
+        crate::metrics::exposition::Snapshot {
+            swarm: swarm.clone(),
+            node: v.id.to_string(),
+            energy: v.energy.clone(),
+            role: v.role,
+            term: v.term,
+            cadence_ms: v.cadence_ms,
+            cadence_mode: v.cadence_mode,
+            members: v.peers.len() + 1,
+            received: drops.accepted(),
+            sent: sent.load(std::sync::atomic::Ordering::Relaxed),
+            dropped: drops.snapshot(),
+            total: v.swarm_energy(unix_ms(), gco2_per_kwh),
+        }
+    }
+}
+
+/// A spawned task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A command on this node's `cmd` key. `set_mode` pins the cadence (255 unpins) and is kept

@@ -2,6 +2,8 @@
 //! the heartbeat advertises the interval in force.
 
 use crate::config::Config;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use swarm_bus::{CadenceMode, Energy, NodeId};
 use swarm_node::cadence::{CadenceController, Decision, Limits};
@@ -18,6 +20,8 @@ pub struct Pace {
     pub heartbeat: Interval,
     pub energy: Interval,
     pub anti_entropy: Interval,
+    /// Every message this node has published, for `/metrics`.
+    sent_total: Arc<AtomicU64>,
 }
 
 /// The first anti-entropy round comes soon after joining; later ones at the cadence.
@@ -79,7 +83,13 @@ impl Pace {
                 t
             },
             current,
+            sent_total: Arc::default(),
         }
+    }
+
+    /// A live count of the messages this node has published.
+    pub fn sent_total(&self) -> Arc<AtomicU64> {
+        self.sent_total.clone()
     }
 
     fn now_ms(&self) -> u64 {
@@ -105,6 +115,7 @@ impl Pace {
 
     /// `count` messages left this node.
     pub fn sent(&mut self, count: u64) {
+        self.sent_total.fetch_add(count, Ordering::Relaxed);
         let now = self.now_ms();
         if let Some(c) = &mut self.controller {
             c.sent(count, now);

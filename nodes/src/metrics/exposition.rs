@@ -1,0 +1,336 @@
+//! What `/metrics` says: one snapshot of the node turned into the OpenMetrics text format by
+//! prometheus-client. Built afresh for each scrape from the node's view, so the figures are
+//! the view's own and nothing has to be kept in step with it between scrapes.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use std::borrow::Cow;
+use std::sync::atomic::AtomicU64;
+use swarm_bus::{CadenceMode, Energy, Role, SwarmEnergy};
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
+type Labelled<M> = Family<Vec<(String, String)>, M>;
+
+/// The node as one scrape sees it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub swarm: String,
+    pub node: String,
+    pub energy: Option<Energy>,
+    pub role: Role,
+    pub term: u64,
+    pub cadence_ms: u32,
+    pub cadence_mode: CadenceMode,
+    /// Members this node sees, itself included.
+    pub members: usize,
+    pub received: u64,
+    pub sent: u64,
+    pub dropped: [(&'static str, u64); 5],
+    /// The swarm's total, on the leader only (it alone sums it).
+    pub total: Option<SwarmEnergy>,
+}
+
+/// Units the registry has no name for.
+fn other(unit: &str) -> Unit {
+    Unit::Other(unit.to_string())
+}
+
+fn label(key: &str, value: &str) -> Vec<(String, String)> {
+    vec![(key.to_string(), value.to_string())]
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>, value: f64) {
+    let g = FloatGauge::default();
+    g.set(value);
+    match unit {
+        Some(unit) => registry.register_with_unit(name, help, unit, g),
+        None => registry.register(name, help, g),
+    }
+}
+
+/// A counter read from a total kept elsewhere (the node's own, restored across restarts).
+fn counter(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>, value: f64) {
+    let c = FloatCounter::default();
+    c.inc_by(if value.is_finite() {
+        value.max(0.0)
+    } else {
+        0.0
+    });
+    match unit {
+        Some(unit) => registry.register_with_unit(name, help, unit, c),
+        None => registry.register(name, help, c),
+    }
+}
+
+pub fn render(s: &Snapshot) -> Result<String, std::fmt::Error> {
+    let labels = [
+        (Cow::Borrowed("swarm"), Cow::Owned(s.swarm.clone())),
+        (Cow::Borrowed("node"), Cow::Owned(s.node.clone())),
+    ];
+    let mut registry = Registry::with_prefix_and_labels("swarm", labels.into_iter());
+    if let Some(e) = &s.energy {
+        node_energy(&mut registry, e);
+    }
+    let cadence = Labelled::<FloatGauge>::default();
+    cadence
+        .get_or_create(&label("mode", s.cadence_mode.as_str()))
+        .set(f64::from(s.cadence_ms) / 1000.0);
+    registry.register_with_unit(
+        "cadence_interval",
+        "Heartbeat interval in force, by cadence mode",
+        Unit::Seconds,
+        cadence,
+    );
+    // A state set: one series per role, 1 for the role held.
+    let roles = Labelled::<Gauge>::default();
+    for role in Role::ALL {
+        roles
+            .get_or_create(&label("role", role.as_str()))
+            .set(i64::from(*role == s.role));
+    }
+    registry.register("role", "1 for the role this node holds", roles);
+    gauge(
+        &mut registry,
+        "election_term",
+        "Election term",
+        None,
+        s.term as f64,
+    );
+    gauge(
+        &mut registry,
+        "members",
+        "Members this node sees, itself included",
+        None,
+        s.members as f64,
+    );
+    counter(
+        &mut registry,
+        "messages_received",
+        "Bus messages received and accepted",
+        None,
+        s.received as f64,
+    );
+    counter(
+        &mut registry,
+        "messages_sent",
+        "Bus messages published",
+        None,
+        s.sent as f64,
+    );
+    let dropped = Labelled::<Counter>::default();
+    for (reason, n) in s.dropped {
+        dropped.get_or_create(&label("reason", reason)).inc_by(n);
+    }
+    registry.register(
+        "messages_dropped",
+        "Bus messages refused on receipt, by reason",
+        dropped,
+    );
+    if let Some(total) = &s.total {
+        swarm_energy(&mut registry, total);
+    }
+    let mut text = String::new();
+    encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+fn node_energy(registry: &mut Registry, e: &Energy) {
+    let power = Labelled::<FloatGauge>::default();
+    power
+        .get_or_create(&label("source", e.source.as_str()))
+        .set(f64::from(e.watts));
+    registry.register_with_unit(
+        "node_power",
+        "Power this node draws, labelled with where the figure comes from",
+        other("watts"),
+        power,
+    );
+    counter(
+        registry,
+        "node_energy",
+        "Energy this node has used since its state directory was made",
+        Some(Unit::Joules),
+        f64::from(e.wh_total) * 3600.0,
+    );
+    counter(
+        registry,
+        "node_co2",
+        "CO2 emitted for this node's energy at the configured carbon intensity",
+        Some(Unit::Grams),
+        f64::from(e.co2_g),
+    );
+    gauge(
+        registry,
+        "node_cpu_utilisation",
+        "CPU utilisation",
+        Some(other("ratio")),
+        f64::from(e.cpu_pct) / 100.0,
+    );
+    if let Some(eff) = e.eff_pct {
+        gauge(
+            registry,
+            "node_efficiency",
+            "Useful work per joule against the device's best (docs/energy.md#rating)",
+            Some(other("ratio")),
+            f64::from(eff) / 100.0,
+        );
+    }
+    if let Some(c) = e.temp_c.filter(|c| c.is_finite()) {
+        gauge(
+            registry,
+            "node_temperature",
+            "Temperature",
+            Some(Unit::Celsius),
+            f64::from(c),
+        );
+    }
+    if let Some(pct) = e.battery_pct {
+        gauge(
+            registry,
+            "node_battery",
+            "Battery charge",
+            Some(other("ratio")),
+            f64::from(pct) / 100.0,
+        );
+    }
+    if let Some(charging) = e.charging {
+        gauge(
+            registry,
+            "node_battery_charging",
+            "1 while the battery charges",
+            None,
+            f64::from(u8::from(charging)),
+        );
+    }
+}
+
+fn swarm_energy(registry: &mut Registry, t: &SwarmEnergy) {
+    gauge(
+        registry,
+        "total_power",
+        "Power the whole swarm draws, as its leader sums it",
+        Some(other("watts")),
+        f64::from(t.watts),
+    );
+    counter(
+        registry,
+        "total_energy",
+        "Energy the swarm's members have used, summed",
+        Some(Unit::Joules),
+        f64::from(t.wh_total) * 3600.0,
+    );
+    counter(
+        registry,
+        "total_co2",
+        "CO2 for the swarm's energy, summed",
+        Some(Unit::Grams),
+        f64::from(t.co2_g),
+    );
+    gauge(
+        registry,
+        "total_members",
+        "Members in the swarm's sum",
+        None,
+        f64::from(t.nodes),
+    );
+    let by_class = Labelled::<FloatGauge>::default();
+    for s in &t.by_class {
+        by_class
+            .get_or_create(&label("class", s.kind.as_str()))
+            .set(f64::from(s.watts));
+    }
+    registry.register_with_unit(
+        "total_class_power",
+        "The swarm's power by device class",
+        other("watts"),
+        by_class,
+    );
+    let by_source = Labelled::<FloatGauge>::default();
+    for s in &t.by_source {
+        by_source
+            .get_or_create(&label("source", s.kind.as_str()))
+            .set(f64::from(s.watts));
+    }
+    registry.register_with_unit(
+        "total_source_power",
+        "The swarm's power by where the figures come from",
+        other("watts"),
+        by_source,
+    );
+    if let Some(eff) = t.eff_pct {
+        gauge(
+            registry,
+            "total_efficiency",
+            "The swarm's useful work per joule against its members' best",
+            Some(other("ratio")),
+            f64::from(eff) / 100.0,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            swarm: "lab".into(),
+            node: "pi-a".into(),
+            energy: Some(swarm_bus::samples::energy()),
+            role: Role::Leader,
+            term: 7,
+            cadence_ms: 500,
+            cadence_mode: CadenceMode::Normal,
+            members: 3,
+            received: 120,
+            sent: 80,
+            dropped: [
+                ("truncated", 1),
+                ("unknown_version", 0),
+                ("wrong_type", 0),
+                ("malformed", 2),
+                ("bad_key", 0),
+            ],
+            total: Some(swarm_bus::samples::swarm_energy()),
+        }
+    }
+
+    #[test]
+    fn names_follow_the_conventions_and_values_are_the_snapshot() {
+        let text = render(&snapshot()).unwrap();
+        for line in [
+            r#"swarm_node_power_watts{swarm="lab",node="pi-a",source="model"} 3.25"#,
+            r#"swarm_node_energy_joules_total{swarm="lab",node="pi-a"} 4444200.0"#,
+            r#"swarm_node_co2_grams_total{swarm="lab",node="pi-a"} 592.5"#,
+            r#"swarm_cadence_interval_seconds{swarm="lab",node="pi-a",mode="normal"} 0.5"#,
+            r#"swarm_role{swarm="lab",node="pi-a",role="leader"} 1"#,
+            r#"swarm_role{swarm="lab",node="pi-a",role="follower"} 0"#,
+            r#"swarm_election_term{swarm="lab",node="pi-a"} 7.0"#,
+            r#"swarm_messages_sent_total{swarm="lab",node="pi-a"} 80.0"#,
+            r#"swarm_messages_dropped_total{swarm="lab",node="pi-a",reason="malformed"} 2"#,
+            r#"swarm_total_power_watts{swarm="lab",node="pi-a"} 14.75"#,
+            r#"swarm_total_source_power_watts{swarm="lab",node="pi-a",source="rapl"} 8.25"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_follower_without_a_sample_says_less_but_still_says_who_it_is() {
+        let text = render(&Snapshot {
+            energy: None,
+            total: None,
+            role: Role::Follower,
+            ..snapshot()
+        })
+        .unwrap();
+        assert!(!text.contains("swarm_node_power_watts"), "{text}");
+        assert!(!text.contains("swarm_total_"), "{text}");
+        assert!(text.contains(r#"swarm_role{swarm="lab",node="pi-a",role="follower"} 1"#));
+    }
+}

@@ -1,0 +1,170 @@
+//! `/metrics` of real nodes, read by an OpenMetrics parser as Prometheus would scrape it.
+
+use openmetrics_parser::openmetrics::parse_openmetrics;
+use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
+use std::io::{Read, Write};
+use std::time::Duration;
+use swarm_tests::{Node, eventually, free_port, wait_for_leader};
+
+type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
+
+/// Constant power (idle = max), so the leader's total is exactly the sum of the nodes'.
+const ENERGY: &str = "[energy]\nprofile = \"generic-x86\"\nidle_watts = 4\nmax_watts = 4\n\
+                      sample_interval_ms = 500\n";
+
+/// One GET over plain HTTP/1.1: (status line, content type, body).
+fn get(port: u16, path: &str) -> std::io::Result<(String, String, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_string();
+    Ok((status, content_type, body.to_string()))
+}
+
+fn scrape(port: u16) -> Option<Exposition> {
+    let (status, content_type, body) = get(port, "/metrics").ok()?;
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    Some(parse_openmetrics(&body).unwrap_or_else(|e| panic!("{e:?} in:\n{body}")))
+}
+
+fn number(v: &OpenMetricsValue) -> f64 {
+    match v {
+        OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => n.as_f64(),
+        OpenMetricsValue::Counter(c) => c.value.as_f64(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// The value of the one sample of `family` whose labels include `label`.
+fn value(e: &Exposition, family: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    let f = e.families.get(family)?;
+    f.iter_samples()
+        .find(|s| {
+            let set = s.get_labelset().expect("labels");
+            label.is_none_or(|(k, v)| set.get_label_value(k) == Some(v))
+        })
+        .map(|s| number(&s.value))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_nodes_serve_metrics_that_parse_and_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m0, m1) = (free_port(), free_port());
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, ENERGY).unwrap();
+    let with_metrics = dir.path().join("metrics.toml");
+    std::fs::write(
+        &with_metrics,
+        format!("{ENERGY}[metrics]\nlisten = \"127.0.0.1:{m1}\"\n"),
+    )
+    .unwrap();
+    let (p0, p1) = (free_port(), free_port());
+    // One through the flag, one through the config file.
+    let flag = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{m0}")];
+    let n0 = Node::spawn_with_flags(dir.path(), "prom", "n0", p0, &[], Some(&plain), &flag);
+    let n1 = Node::spawn_configured(dir.path(), "prom", "n1", p1, &[p0], Some(&with_metrics));
+    let logs = || format!("{}\n{}", n0.log_text(), n1.log_text());
+
+    let settings = swarm_bus::zenoh::ZenohSettings {
+        mode: swarm_bus::zenoh::SessionMode::Peer,
+        listen: vec![],
+        connect: vec![swarm_tests::endpoint(p0), swarm_tests::endpoint(p1)],
+        multicast_scouting: false,
+        config_file: None,
+    };
+    let session = swarm_bus::zenoh::open(&settings).await.unwrap();
+    let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new("prom").unwrap());
+    let (leader, term) = wait_for_leader(&session, &keys, &["n0", "n1"], Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no leader; logs:\n{}", logs()));
+    let leader_port = if leader.as_str() == "n0" { m0 } else { m1 };
+
+    // The leader's scrape, once its total counts both nodes.
+    let on_leader = eventually(Duration::from_secs(15), || async {
+        let e = scrape(leader_port)?;
+        (value(&e, "swarm_total_members", None) == Some(2.0)).then_some(e)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the leader's total never counted both; logs:\n{}", logs()));
+    let on_follower =
+        scrape(if leader_port == m0 { m1 } else { m0 }).expect("the follower's scrape");
+
+    for (e, role) in [(&on_leader, "leader"), (&on_follower, "follower")] {
+        assert_eq!(
+            value(e, "swarm_node_power_watts", Some(("source", "model"))),
+            Some(4.0)
+        );
+        assert_eq!(
+            value(e, "swarm_role", Some(("role", role))),
+            Some(1.0),
+            "{role}"
+        );
+        assert_eq!(value(e, "swarm_election_term", None), Some(term as f64));
+        assert_eq!(value(e, "swarm_members", None), Some(2.0));
+        let energy = e
+            .families
+            .get("swarm_node_energy_joules")
+            .expect("energy counter");
+        assert_eq!(energy.family_type, OpenMetricsType::Counter);
+        assert_eq!(energy.unit, "joules");
+        assert!(value(e, "swarm_messages_received", None).unwrap() > 0.0);
+        assert!(value(e, "swarm_messages_sent", None).unwrap() > 0.0);
+        assert_eq!(
+            value(e, "swarm_messages_dropped", Some(("reason", "malformed"))),
+            Some(0.0)
+        );
+        assert!(value(e, "swarm_cadence_interval_seconds", None).unwrap() > 0.0);
+    }
+    assert_eq!(
+        value(&on_leader, "swarm_total_power_watts", None),
+        Some(8.0)
+    );
+    assert_eq!(
+        value(
+            &on_leader,
+            "swarm_total_source_power_watts",
+            Some(("source", "model"))
+        ),
+        Some(8.0)
+    );
+    assert!(
+        !on_follower.families.contains_key("swarm_total_power_watts"),
+        "only the leader sums"
+    );
+
+    // Anything but /metrics is not found.
+    let (status, _, _) = get(m0, "/").unwrap();
+    assert!(status.contains("404"), "{status}");
+    session.close().await.unwrap();
+}
+
+#[test]
+fn a_taken_metrics_port_stops_the_node_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let flag = vec!["--metrics-listen".to_string(), format!("127.0.0.1:{port}")];
+    let mut node = Node::spawn_with_flags(dir.path(), "taken", "n0", free_port(), &[], None, &flag);
+    let status = node.wait(Duration::from_secs(20)).expect("the node stops");
+    assert!(!status.success());
+    let log = node.log_text();
+    assert!(
+        log.contains(&format!("metrics listener on 127.0.0.1:{port}")),
+        "{log}"
+    );
+}
