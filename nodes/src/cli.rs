@@ -397,6 +397,19 @@ pub enum BenchCommand {
     Idle(IdleArgs),
     /// Stop the leader again and again; time until every survivor agrees on a new one.
     Failover(FailoverArgs),
+    /// What energy telemetry costs: CPU time per sample (sensors, power, CBOR), as a share of
+    /// one core at one sample a second, the sample's size, and the leader's sum of a swarm.
+    Telemetry(TelemetryArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TelemetryArgs {
+    /// Samples to take.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub samples: u32,
+    /// Members in the swarm the leader sums.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub members: u32,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -3,6 +3,7 @@
 mod failover;
 mod idle;
 mod procs;
+mod telemetry;
 
 use crate::cli::{BenchArgs, BenchCommand};
 
@@ -11,5 +12,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         None => idle::run(args.idle).await,
         Some(BenchCommand::Idle(idle)) => idle::run(idle).await,
         Some(BenchCommand::Failover(f)) => failover::run(f).await,
+        Some(BenchCommand::Telemetry(t)) => telemetry::run(&t),
     }
 }

@@ -102,6 +102,42 @@ mod tests {
     }
 
     #[test]
+    fn every_profile_models_a_plausible_draw_at_every_load() {
+        for p in PROFILES {
+            // Board-level draw: Pis between half a watt and a 15 W supply, the PC under 200 W.
+            let ceiling = if p.name.starts_with("pi") {
+                15.0
+            } else {
+                200.0
+            };
+            assert!(0.5 <= p.idle_watts && p.idle_watts < p.max_watts, "{p:?}");
+            assert!(p.max_watts <= ceiling, "{p:?}");
+            let meter = crate::energy::meter::Meter::new(*p, 100.0, 0.0);
+            let mut before = 0.0;
+            for load in 0..=10 {
+                let w = meter.watts_at(load as f32 / 10.0);
+                assert!(
+                    (p.idle_watts..=p.max_watts).contains(&w),
+                    "{p:?} at {load}0 %: {w}"
+                );
+                assert!(w >= before, "{p:?}: more load, less power");
+                before = w;
+                // Work per joule rises with load on a linear model, to 100 % flat out.
+                let eff = swarm_bus::efficiency_pct(load as f32 / 10.0, p.max_watts, w);
+                assert_eq!(eff.is_some_and(|e| e <= 100), true, "{p:?}");
+            }
+            assert_eq!(
+                swarm_bus::efficiency_pct(1.0, p.max_watts, p.max_watts),
+                Some(100)
+            );
+            assert_eq!(
+                swarm_bus::efficiency_pct(0.0, p.max_watts, p.idle_watts),
+                Some(0)
+            );
+        }
+    }
+
+    #[test]
     fn overrides_win_and_max_never_below_idle() {
         let mut s = crate::config::EnergySettings {
             profile: "pi4".into(),

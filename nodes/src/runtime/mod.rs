@@ -5,7 +5,7 @@ mod consensus;
 mod heartbeat_feed;
 mod pace;
 mod pin_store;
-mod sampler;
+pub(crate) mod sampler;
 mod view;
 mod vote_store;
 
@@ -554,7 +554,7 @@ fn is_low_battery(sample: &Energy, threshold_pct: u8) -> bool {
     sample.charging != Some(true) && sample.battery_pct.is_some_and(|p| p < threshold_pct)
 }
 
-fn new_sampler(config: &Config, state_dir: &Path) -> Sampler {
+pub(crate) fn new_sampler(config: &Config, state_dir: &Path) -> Sampler {
     let model = sensors::device_tree_model(Path::new("/proc"));
     let profile = profile::resolve(&config.energy, model.as_deref());
     tracing::info!(
