@@ -124,7 +124,7 @@ mod tests {
                 before = w;
                 // Work per joule rises with load on a linear model, to 100 % flat out.
                 let eff = swarm_bus::efficiency_pct(load as f32 / 10.0, p.max_watts, w);
-                assert_eq!(eff.is_some_and(|e| e <= 100), true, "{p:?}");
+                assert!(eff.is_some_and(|e| e <= 100), "{p:?}");
             }
             assert_eq!(
                 swarm_bus::efficiency_pct(1.0, p.max_watts, p.max_watts),
