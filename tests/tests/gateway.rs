@@ -38,9 +38,31 @@ async fn boards_on_the_gateway_are_members_until_they_go() {
         (rows.len() == 4).then_some(rows)
     })
     .await;
+    // The gateway leads alone, and its swarm total counts the boards on its bridge.
+    let total = eventually(Duration::from_secs(20), || async {
+        let (code, out, err) = mesh.cli(&["energy", "--json", "--total"]);
+        assert_eq!(code, 0, "{err}");
+        let total: serde_json::Value = serde_json::from_str(&out).expect("energy --json --total");
+        // A member joins `by_class` with its first heartbeat, which may come after its energy.
+        let classed: u64 = total["by_class"]
+            .as_array()
+            .map_or(0, |l| l.iter().filter_map(|s| s["nodes"].as_u64()).sum());
+        (total["nodes"] == 4 && classed == 4).then_some(total)
+    })
+    .await;
     let _ = boards.kill();
     let _ = boards.wait();
     let rows = rows.unwrap_or_else(|| panic!("boards never listed; log:\n{}", mesh.logs()));
+    let total = total.unwrap_or_else(|| panic!("boards never summed; log:\n{}", mesh.logs()));
+    let boards_by = |list: &str, kind: &str| {
+        total[list]
+            .as_array()
+            .and_then(|l| l.iter().find(|s| s["kind"] == kind))
+            .map(|s| s["nodes"].clone())
+    };
+    assert_eq!(boards_by("by_source", "device"), Some(3.into()), "{total}");
+    assert_eq!(boards_by("by_class", "minimal"), Some(3.into()), "{total}");
+    assert_eq!(total["leader"], "gw", "{total}");
     for row in &rows {
         let id = row["id"].as_str().unwrap();
         let expected = if id == "gw" { "full" } else { "minimal" };
