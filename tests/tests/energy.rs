@@ -142,3 +142,64 @@ fn energy_watch_repeats_until_stopped() {
         "after {rounds} rounds: {last}"
     );
 }
+
+/// The energy a node has used, as its queryable states it.
+async fn wh_of(session: &zenoh::Session, key: &str) -> Option<f64> {
+    let replies = get_json(session, key).await;
+    replies.first().and_then(|(_, _, j)| j["wh_total"].as_f64())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cumulative_energy_survives_a_restart() {
+    // 3,600 W is one Wh a second: the total grows fast enough to see in a short test.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("swarm.toml");
+    std::fs::write(
+        &config,
+        "[energy]\nidle_watts = 3600\nmax_watts = 3600\nsample_interval_ms = 200\n",
+    )
+    .unwrap();
+    let port = swarm_tests::free_port();
+    let settings = swarm_bus::zenoh::ZenohSettings {
+        mode: swarm_bus::zenoh::SessionMode::Peer,
+        listen: vec![],
+        connect: vec![swarm_tests::endpoint(port)],
+        multicast_scouting: false,
+        config_file: None,
+    };
+    let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new("keep").unwrap());
+    let key = keys.energy(&swarm_bus::NodeId::new("n0").unwrap());
+
+    let mut first =
+        swarm_tests::Node::spawn_configured(dir.path(), "keep", "n0", port, &[], Some(&config));
+    let session = swarm_bus::zenoh::open(&settings).await.unwrap();
+    let before = eventually(Duration::from_secs(15), || async {
+        wh_of(&session, &key).await.filter(|wh| *wh >= 1.0)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no energy counted; log:\n{}", first.log_text()));
+    session.close().await.unwrap();
+    first.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        first
+            .wait(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "{}",
+        first.log_text()
+    );
+
+    // The same id and state directory: the total goes on from where it was, not from zero.
+    let second =
+        swarm_tests::Node::spawn_configured(dir.path(), "keep", "n0", port, &[], Some(&config));
+    let session = swarm_bus::zenoh::open(&settings).await.unwrap();
+    let after = eventually(Duration::from_secs(15), || async {
+        wh_of(&session, &key).await
+    })
+    .await
+    .unwrap_or_else(|| panic!("no energy after the restart; log:\n{}", second.log_text()));
+    assert!(
+        after >= before,
+        "{after} Wh after the restart, {before} Wh before"
+    );
+    session.close().await.unwrap();
+}
