@@ -210,6 +210,37 @@ impl crate::codec::Decode for Vote {
     }
 }
 
+wire_enum! {
+    /// How urgent a task is; higher runs first.
+    pub enum Priority {
+        Low = 0 => "low",
+        Normal = 1 => "normal",
+        High = 2 => "high",
+        Critical = 3 => "critical",
+    }
+}
+
+wire_enum! {
+    /// Where a task is in its life.
+    pub enum TaskState {
+        Queued = 0 => "queued",
+        Running = 1 => "running",
+        Succeeded = 2 => "succeeded",
+        Failed = 3 => "failed",
+        Cancelled = 4 => "cancelled",
+    }
+}
+
+impl TaskState {
+    /// Succeeded, failed or cancelled: nothing will happen to the task any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled
+        )
+    }
+}
+
 wire_message! {
     /// Power and energy telemetry of one node (`swarm/<s>/node/<id>/energy`).
     pub struct Energy = 4 {

@@ -4,3 +4,4 @@ pub mod cadence;
 pub mod election;
 pub mod scale;
 pub mod sim;
+pub mod tasks;

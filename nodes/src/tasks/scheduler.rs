@@ -1,0 +1,580 @@
+//! The leader's task scheduler as a sans-IO state machine: events with a timestamp in, actions
+//! out. Priority queues, a dependency DAG, per-worker slots, timeouts, retries with backoff, a
+//! circuit breaker per worker and reassignment when a worker goes; no clock, no bus inside.
+
+use super::breaker::Breaker;
+use super::strategy::{Candidate, Strategy};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::time::{Duration, Instant};
+use swarm_bus::{NodeId, Priority, TaskId, TaskState};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub strategy: Strategy,
+    /// Failures in a row that open a worker's breaker, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+    /// Wait before the first retry; doubled for each further one, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Most tasks the table holds unfinished; more are refused, so a flood cannot exhaust the
+    /// leader's memory.
+    pub max_pending: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::default(),
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(30),
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_pending: 100_000,
+        }
+    }
+}
+
+/// What a task asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub capability: String,
+    pub priority: Priority,
+    /// Tasks that must succeed first.
+    pub after: Vec<TaskId>,
+    pub timeout: Duration,
+    /// Further attempts after a failure.
+    pub retries: u32,
+}
+
+/// A worker as it advertises itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worker {
+    pub capabilities: BTreeSet<String>,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    pub cpu_load: f32,
+    pub on_battery: bool,
+    pub battery_low: bool,
+    pub eff_pct: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Submit {
+        id: TaskId,
+        spec: Spec,
+    },
+    Cancel {
+        id: TaskId,
+    },
+    /// A worker joined or its figures changed.
+    WorkerUp {
+        id: NodeId,
+        worker: Worker,
+    },
+    /// Its liveliness token went: what it ran is handed out again.
+    WorkerGone {
+        id: NodeId,
+    },
+    Finished {
+        task: TaskId,
+        worker: NodeId,
+        attempt: u32,
+        ok: bool,
+        reason: Option<String>,
+    },
+    /// Time passed: timeouts, backoffs and breaker cool-downs are due.
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Duplicate,
+    UnknownCapability(String),
+    UnknownDependency(TaskId),
+    Cycle,
+    TableFull,
+    ZeroTimeout,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Duplicate => write!(f, "a task with this id exists"),
+            Rejection::UnknownCapability(c) => write!(f, "no worker has capability `{c}`"),
+            Rejection::UnknownDependency(d) => write!(f, "unknown dependency `{d}`"),
+            Rejection::Cycle => write!(f, "the task depends on itself"),
+            Rejection::TableFull => write!(f, "the task table is full; try again later"),
+            Rejection::ZeroTimeout => write!(f, "a timeout of 0 can never succeed"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Accept {
+        id: TaskId,
+    },
+    Reject {
+        id: TaskId,
+        reason: Rejection,
+    },
+    /// Run `task` on `worker`; `attempt` counts from 1 and tells a late result from a current one.
+    Assign {
+        task: TaskId,
+        worker: NodeId,
+        attempt: u32,
+    },
+    /// Stop `task` on `worker` (cancelled or timed out).
+    Revoke {
+        task: TaskId,
+        worker: NodeId,
+    },
+    /// The task reached a final state.
+    Done {
+        task: TaskId,
+        state: TaskState,
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Task {
+    spec: Spec,
+    state: TaskState,
+    attempts: u32,
+    worker: Option<NodeId>,
+    deadline: Option<Instant>,
+    /// Retry backoff: not before this.
+    not_before: Option<Instant>,
+    /// Dependencies not yet succeeded.
+    waiting_on: usize,
+    seq: u64,
+}
+
+/// A task ready to run, highest priority first, then first come.
+type Ready = (Priority, Reverse<u64>, TaskId);
+
+#[derive(Debug)]
+pub struct Scheduler {
+    settings: Settings,
+    tasks: BTreeMap<TaskId, Task>,
+    /// Who waits on a task.
+    dependents: BTreeMap<TaskId, Vec<TaskId>>,
+    ready: BinaryHeap<Ready>,
+    workers: BTreeMap<NodeId, WorkerSlot>,
+    last_pick: Option<NodeId>,
+    seq: u64,
+    /// Tasks not yet final, kept as a count so a submission need not walk the table.
+    unfinished: usize,
+    /// Results from an old attempt or a worker the task is not on.
+    pub stale_results: u64,
+}
+
+#[derive(Debug)]
+struct WorkerSlot {
+    info: Worker,
+    running: BTreeSet<TaskId>,
+    breaker: Breaker,
+}
+
+impl Scheduler {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            tasks: BTreeMap::new(),
+            dependents: BTreeMap::new(),
+            ready: BinaryHeap::new(),
+            workers: BTreeMap::new(),
+            last_pick: None,
+            seq: 0,
+            unfinished: 0,
+            stale_results: 0,
+        }
+    }
+
+    pub fn state(&self, id: &TaskId) -> Option<(TaskState, u32, Option<&NodeId>)> {
+        self.tasks
+            .get(id)
+            .map(|t| (t.state, t.attempts, t.worker.as_ref()))
+    }
+
+    /// Tasks not yet final.
+    pub fn pending(&self) -> usize {
+        self.unfinished
+    }
+
+    /// When the next timeout, backoff or breaker cool-down is due.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let tasks = self.tasks.values().filter_map(|t| match t.state {
+            TaskState::Running => t.deadline,
+            TaskState::Queued => t.not_before,
+            _ => None,
+        });
+        let breakers = self.workers.values().filter_map(|w| w.breaker.reopens_at());
+        tasks.chain(breakers).min()
+    }
+
+    pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Submit { id, spec } => self.submit(id, spec, &mut out),
+            Event::Cancel { id } => self.cancel(id, &mut out),
+            Event::WorkerUp { id, worker } => match self.workers.get_mut(&id) {
+                Some(w) => w.info = worker,
+                None => {
+                    self.workers.insert(
+                        id,
+                        WorkerSlot {
+                            info: worker,
+                            running: BTreeSet::new(),
+                            breaker: Breaker::default(),
+                        },
+                    );
+                }
+            },
+            Event::WorkerGone { id } => {
+                if let Some(w) = self.workers.remove(&id) {
+                    for task in w.running {
+                        self.requeue(now, &task, None);
+                    }
+                }
+            }
+            Event::Finished {
+                task,
+                worker,
+                attempt,
+                ok,
+                reason,
+            } => self.finished(now, task, worker, attempt, ok, reason, &mut out),
+            Event::Tick => self.expire(now, &mut out),
+        }
+        self.dispatch(now, &mut out);
+        out
+    }
+
+    fn submit(&mut self, id: TaskId, spec: Spec, out: &mut Vec<Action>) {
+        let reject = |reason| Action::Reject {
+            id: id.clone(),
+            reason,
+        };
+        if self.tasks.contains_key(&id) {
+            // The same id again is a retry of a submission that was accepted: say so again.
+            out.push(Action::Accept { id });
+            return;
+        }
+        if spec.after.contains(&id) {
+            return out.push(reject(Rejection::Cycle));
+        }
+        if let Some(unknown) = spec.after.iter().find(|d| !self.tasks.contains_key(*d)) {
+            return out.push(reject(Rejection::UnknownDependency(unknown.clone())));
+        }
+        if spec.timeout.is_zero() {
+            return out.push(reject(Rejection::ZeroTimeout));
+        }
+        let known = self
+            .workers
+            .values()
+            .any(|w| w.info.capabilities.contains(&spec.capability));
+        if !known {
+            return out.push(reject(Rejection::UnknownCapability(spec.capability)));
+        }
+        if self.pending() >= self.settings.max_pending {
+            return out.push(reject(Rejection::TableFull));
+        }
+        // A dependency already failed or cancelled: this task can never run.
+        let doomed = spec.after.iter().find(|d| {
+            self.tasks
+                .get(*d)
+                .is_some_and(|t| matches!(t.state, TaskState::Failed | TaskState::Cancelled))
+        });
+        let doomed = doomed.cloned();
+        let waiting_on = spec
+            .after
+            .iter()
+            .filter(|d| {
+                self.tasks
+                    .get(*d)
+                    .is_some_and(|t| t.state != TaskState::Succeeded)
+            })
+            .count();
+        for dep in &spec.after {
+            self.dependents
+                .entry(dep.clone())
+                .or_default()
+                .push(id.clone());
+        }
+        self.seq += 1;
+        let priority = spec.priority;
+        self.tasks.insert(
+            id.clone(),
+            Task {
+                spec,
+                state: TaskState::Queued,
+                attempts: 0,
+                worker: None,
+                deadline: None,
+                not_before: None,
+                waiting_on,
+                seq: self.seq,
+            },
+        );
+        self.unfinished += 1;
+        out.push(Action::Accept { id: id.clone() });
+        if let Some(dep) = doomed {
+            self.fail(
+                &id,
+                TaskState::Failed,
+                format!("dependency `{dep}` did not succeed"),
+                out,
+            );
+        } else if waiting_on == 0 {
+            self.ready.push((priority, Reverse(self.seq), id));
+        }
+    }
+
+    fn cancel(&mut self, id: TaskId, out: &mut Vec<Action>) {
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        if task.state.is_final() {
+            return;
+        }
+        if let Some(worker) = task.worker.clone() {
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.running.remove(&id);
+            }
+            out.push(Action::Revoke {
+                task: id.clone(),
+                worker,
+            });
+        }
+        self.fail(&id, TaskState::Cancelled, "cancelled".into(), out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finished(
+        &mut self,
+        now: Instant,
+        id: TaskId,
+        worker: NodeId,
+        attempt: u32,
+        ok: bool,
+        reason: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let current = self.tasks.get(&id).is_some_and(|t| {
+            t.state == TaskState::Running
+                && t.attempts == attempt
+                && t.worker.as_ref() == Some(&worker)
+        });
+        if !current {
+            self.stale_results += 1;
+            return;
+        }
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.running.remove(&id);
+            if ok {
+                w.breaker.succeeded();
+            } else {
+                let s = &self.settings;
+                w.breaker
+                    .failed(now, s.breaker_failures, s.breaker_cooldown);
+            }
+        }
+        if ok {
+            self.succeed(&id, out);
+        } else {
+            self.failed_attempt(now, &id, reason.unwrap_or_else(|| "failed".into()), out);
+        }
+    }
+
+    fn succeed(&mut self, id: &TaskId, out: &mut Vec<Action>) {
+        if let Some(t) = self.tasks.get_mut(id) {
+            if !t.state.is_final() {
+                self.unfinished -= 1;
+            }
+            t.state = TaskState::Succeeded;
+            t.deadline = None;
+        }
+        out.push(Action::Done {
+            task: id.clone(),
+            state: TaskState::Succeeded,
+            reason: None,
+        });
+        for dependent in self.dependents.remove(id).unwrap_or_default() {
+            if let Some(t) = self.tasks.get_mut(&dependent) {
+                t.waiting_on = t.waiting_on.saturating_sub(1);
+                if t.waiting_on == 0 && t.state == TaskState::Queued {
+                    self.ready
+                        .push((t.spec.priority, Reverse(t.seq), dependent.clone()));
+                }
+            }
+        }
+    }
+
+    /// An attempt failed: again after a backoff while retries are left, else the task fails.
+    fn failed_attempt(&mut self, now: Instant, id: &TaskId, reason: String, out: &mut Vec<Action>) {
+        let Some(t) = self.tasks.get(id) else {
+            return;
+        };
+        if t.attempts > t.spec.retries {
+            let reason = format!("{reason} (after {} attempts)", t.attempts);
+            self.fail(id, TaskState::Failed, reason, out);
+            return;
+        }
+        let exp = t.attempts.saturating_sub(1).min(16);
+        let backoff = (self.settings.backoff * 2u32.pow(exp)).min(self.settings.max_backoff);
+        self.requeue(now, id, Some(now + backoff));
+    }
+
+    /// Back to the queue: after a failed attempt (with a backoff) or from a worker that went.
+    fn requeue(&mut self, now: Instant, id: &TaskId, not_before: Option<Instant>) {
+        let Some(t) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if t.state.is_final() {
+            return;
+        }
+        t.state = TaskState::Queued;
+        t.worker = None;
+        t.deadline = None;
+        t.not_before = not_before.filter(|at| *at > now);
+        self.ready
+            .push((t.spec.priority, Reverse(t.seq), id.clone()));
+    }
+
+    /// A final state other than success; dependents fail with it.
+    fn fail(&mut self, id: &TaskId, state: TaskState, reason: String, out: &mut Vec<Action>) {
+        let mut doomed = vec![(id.clone(), state, reason)];
+        while let Some((id, state, reason)) = doomed.pop() {
+            let Some(t) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            if t.state.is_final() {
+                continue;
+            }
+            self.unfinished -= 1;
+            t.state = state;
+            t.deadline = None;
+            t.worker = None;
+            out.push(Action::Done {
+                task: id.clone(),
+                state,
+                reason: Some(reason),
+            });
+            for dependent in self.dependents.remove(&id).unwrap_or_default() {
+                let why = format!("dependency `{id}` {state}");
+                doomed.push((dependent, TaskState::Failed, why));
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let late: Vec<(TaskId, NodeId)> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.state == TaskState::Running && t.deadline.is_some_and(|d| d <= now))
+            .filter_map(|(id, t)| t.worker.clone().map(|w| (id.clone(), w)))
+            .collect();
+        for (id, worker) in late {
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.running.remove(&id);
+                let s = &self.settings;
+                w.breaker
+                    .failed(now, s.breaker_failures, s.breaker_cooldown);
+            }
+            out.push(Action::Revoke {
+                task: id.clone(),
+                worker,
+            });
+            self.failed_attempt(now, &id, "timed out".into(), out);
+        }
+    }
+
+    /// Hands out ready tasks, best first, while workers have room for them.
+    fn dispatch(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let mut held = Vec::new();
+        while let Some(entry) = self.ready.pop() {
+            // Every slot taken: nothing more can go out, whatever is queued.
+            if !self
+                .workers
+                .values()
+                .any(|w| (w.running.len() as u32) < w.info.slots)
+            {
+                held.push(entry);
+                break;
+            }
+            let id = entry.2.clone();
+            let Some(task) = self.tasks.get(&id) else {
+                continue;
+            };
+            // Entries of tasks that moved on since they were queued are dropped here.
+            if task.state != TaskState::Queued || task.waiting_on > 0 {
+                continue;
+            }
+            if task.not_before.is_some_and(|at| at > now) {
+                held.push(entry);
+                continue;
+            }
+            let (capability, timeout) = (task.spec.capability.clone(), task.spec.timeout);
+            let Some(worker) = self.choose(now, &capability) else {
+                held.push(entry);
+                continue;
+            };
+            let Some(t) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            t.state = TaskState::Running;
+            t.attempts += 1;
+            t.worker = Some(worker.clone());
+            t.deadline = Some(now + timeout);
+            t.not_before = None;
+            let attempt = t.attempts;
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.running.insert(id.clone());
+                w.breaker.assigned();
+            }
+            self.last_pick = Some(worker.clone());
+            out.push(Action::Assign {
+                task: id,
+                worker,
+                attempt,
+            });
+        }
+        self.ready.extend(held);
+    }
+
+    fn choose(&mut self, now: Instant, capability: &str) -> Option<NodeId> {
+        let eligible: Vec<NodeId> = self
+            .workers
+            .iter_mut()
+            .filter(|(_, w)| {
+                w.info.capabilities.contains(capability) && (w.running.len() as u32) < w.info.slots
+            })
+            .filter_map(|(id, w)| w.breaker.allows(now).then(|| id.clone()))
+            .collect();
+        let candidates: Vec<Candidate> = eligible
+            .iter()
+            .filter_map(|id| {
+                let w = self.workers.get(id)?;
+                Some(Candidate {
+                    id,
+                    running: w.running.len() as u32,
+                    slots: w.info.slots,
+                    cpu_load: w.info.cpu_load,
+                    capabilities: w.info.capabilities.len(),
+                    on_battery: w.info.on_battery,
+                    battery_low: w.info.battery_low,
+                    eff_pct: w.info.eff_pct,
+                })
+            })
+            .collect();
+        self.settings
+            .strategy
+            .pick(&candidates, self.last_pick.as_ref())
+            .cloned()
+    }
+}
