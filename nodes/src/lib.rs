@@ -5,3 +5,4 @@ pub mod election;
 pub mod scale;
 pub mod sim;
 pub mod tasks;
+pub mod worker;

@@ -16,6 +16,7 @@ pub struct Config {
     pub adaptive_gossip: AdaptiveGossip,
     pub bridge: swarm_bridge::BridgeConfig,
     pub metrics: MetricsSettings,
+    pub tasks: swarm_node::worker::settings::TasksSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -161,6 +161,99 @@ impl Config {
             }
         }
         self.bridge.validate()?;
+        self.validate_tasks()
+    }
+
+    fn validate_tasks(&self) -> Result<(), ConfigError> {
+        let t = &self.tasks;
+        check("tasks.slots", t.slots, 1, 1024)?;
+        let builtins = swarm_node::worker::builtin::NAMES;
+        if let Some(unknown) = t.builtins.iter().find(|b| !builtins.contains(&b.as_str())) {
+            return Err(ConfigError::Invalid {
+                key: "tasks.builtins",
+                value: format!("{unknown:?}"),
+                allowed: builtins.join(" "),
+            });
+        }
+        for (name, h) in &t.handlers {
+            // A capability travels in task specs and keys' neighbours: a plain dotted name.
+            let plain = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+            if !plain || builtins.contains(&name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: "tasks.handlers",
+                    value: format!("{name:?}"),
+                    allowed: "names of a-z 0-9 . _ - (at most 63), other than the built-ins'"
+                        .into(),
+                });
+            }
+            if h.command.first().is_none_or(|p| p.is_empty()) {
+                return Err(ConfigError::Invalid {
+                    key: "tasks.handlers.<name>.command",
+                    value: format!("{name}: {:?}", h.command),
+                    allowed: "a program and its arguments, e.g. [\"/usr/bin/env\", \"true\"]"
+                        .into(),
+                });
+            }
+            check("tasks.handlers.<name>.timeout_s", h.timeout_s, 1, 86_400)?;
+            check(
+                "tasks.handlers.<name>.max_output_bytes",
+                h.max_output_bytes,
+                0,
+                16 * 1024 * 1024,
+            )?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use swarm_node::worker::settings::CommandHandler;
+
+    fn with_handler(name: &str, command: &[&str]) -> Config {
+        let mut c = Config::default();
+        c.tasks.handlers.insert(
+            name.into(),
+            CommandHandler {
+                command: command.iter().map(|s| s.to_string()).collect(),
+                timeout_s: 10,
+                max_output_bytes: 1024,
+                env: vec![],
+                idempotent: false,
+            },
+        );
+        c
+    }
+
+    #[test]
+    fn task_handlers_are_checked() {
+        assert!(Config::default().validate().is_ok());
+        assert!(
+            with_handler("camera.capture", &["/bin/true"])
+                .validate()
+                .is_ok()
+        );
+        for (name, command) in [
+            ("Camera", &["/bin/true"][..]),
+            ("echo", &["/bin/true"]),
+            ("camera.capture", &[]),
+            ("camera.capture", &[""]),
+        ] {
+            let err = with_handler(name, command).validate().unwrap_err();
+            assert!(err.to_string().contains("tasks.handlers"), "{err}");
+        }
+        let mut c = Config::default();
+        c.tasks.builtins.push("rm".into());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("echo sleep sysinfo")
+        );
     }
 }
