@@ -12,6 +12,7 @@ pub mod codec;
 pub mod keys;
 pub mod messages;
 pub mod names;
+pub mod payload;
 pub mod samples;
 
 #[cfg(feature = "std")]
@@ -25,4 +26,5 @@ pub use codec::{Decode, DecodeError, decode, encode};
 pub use keys::{Leaf, SwarmKey, SwarmKeys};
 pub use messages::*;
 pub use names::{NameError, NodeId, SwarmName, TaskId};
+pub use payload::Payload;
 pub use wire::{VERSION, WireMessage};

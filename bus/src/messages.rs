@@ -1,6 +1,7 @@
 //! Every message type on the bus. Field order is wire order: append, never reorder.
 
-use crate::names::NodeId;
+use crate::names::{NodeId, TaskId};
+use crate::payload::Payload;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -238,6 +239,38 @@ impl TaskState {
             self,
             TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled
         )
+    }
+}
+
+wire_message! {
+    /// A task as its submitter asks for it (`swarm/<s>/task/<id>/submit`, a query to the leader).
+    pub struct TaskSpec = 10 {
+        /// A capability from the workers' own configs; never a command.
+        pub cap: String,
+        pub priority: Priority,
+        /// Tasks that must succeed first.
+        pub after: Vec<TaskId>,
+        pub timeout_ms: u32,
+        /// Further attempts after a failure.
+        pub retries: u8,
+        pub payload: Payload,
+    }
+}
+
+wire_message! {
+    /// Where a task stands, and its result once it has one (`swarm/<s>/task/<id>/result`).
+    pub struct TaskResult = 11 {
+        pub state: TaskState,
+        pub worker: Option<NodeId>,
+        pub attempts: u32,
+        pub exit_code: Option<i32>,
+        pub output: Payload,
+        pub duration_ms: u32,
+        ;
+        /// Energy the run cost, where the worker could tell.
+        pub joules: Option<f32>,
+        /// Why it failed or was refused, for people.
+        pub reason: Option<String>,
     }
 }
 

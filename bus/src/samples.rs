@@ -81,3 +81,29 @@ pub fn swarm_energy() -> SwarmEnergy {
         eff_pct: Some(23),
     }
 }
+
+/// A task asking a camera for a picture after another task.
+pub fn task_spec() -> TaskSpec {
+    TaskSpec {
+        cap: alloc::string::String::from("camera.capture"),
+        priority: Priority::High,
+        after: alloc::vec![crate::names::TaskId::new("t-0001").expect("a valid id")],
+        timeout_ms: 30_000,
+        retries: 2,
+        payload: crate::payload::Payload::from(&b"{\"res\":\"720p\"}"[..]),
+    }
+}
+
+/// The echo handler's result.
+pub fn task_result() -> TaskResult {
+    TaskResult {
+        state: TaskState::Succeeded,
+        worker: NodeId::new("pi-gw-02").ok(),
+        attempts: 1,
+        exit_code: Some(0),
+        output: crate::payload::Payload::from(&b"hello"[..]),
+        duration_ms: 3,
+        joules: Some(0.02),
+        reason: None,
+    }
+}

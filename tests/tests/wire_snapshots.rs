@@ -75,6 +75,30 @@ fn swarm_energy_wire() {
 }
 
 #[test]
+fn task_spec_wire() {
+    insta::assert_snapshot!(wire(&samples::task_spec()));
+}
+
+#[test]
+fn task_result_wire() {
+    insta::assert_snapshot!(wire(&samples::task_result()));
+}
+
+#[test]
+fn binary_output_is_numbers_for_humans_and_bytes_on_the_wire() {
+    let result = TaskResult {
+        output: Payload(vec![0xff, 0x00, 0x41]),
+        ..samples::task_result()
+    };
+    let json = json::to_json(&result, None);
+    assert_eq!(json["output"], serde_json::json!([255, 0, 65]));
+    let back: TaskResult = serde_json::from_value(json).unwrap();
+    assert_eq!(back, result);
+    let bytes = encode(&result);
+    assert_eq!(decode::<TaskResult>(&bytes).unwrap(), result);
+}
+
+#[test]
 fn every_power_source_by_name() {
     let names: Vec<&str> = PowerSource::ALL.iter().map(|s| s.as_str()).collect();
     insta::assert_snapshot!(names.join(" "));
