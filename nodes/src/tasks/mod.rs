@@ -2,9 +2,11 @@
 //! events with a timestamp in, actions out) so tests drive it with simulated time.
 
 mod breaker;
+mod result_store;
 mod scheduler;
 mod strategy;
 
 pub use breaker::{Breaker, BreakerState};
+pub use result_store::{Eviction, Limits, ResultStore};
 pub use scheduler::{Action, Event, Rejection, Scheduler, Settings, Spec, Worker};
 pub use strategy::{Candidate, Strategy};
