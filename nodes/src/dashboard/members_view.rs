@@ -54,7 +54,10 @@ fn header_line<'a>(model: &Model, now_ms: u64, ui: &Ui) -> Paragraph<'a> {
         }
         None => spans.push(Span::raw("no leader seen yet").bold()),
     }
-    spans.push(Span::raw(format!(" · {} members", model.member_count())));
+    spans.push(Span::raw(match model.member_count() {
+        1 => " · 1 member".to_string(),
+        n => format!(" · {n} members"),
+    }));
     Paragraph::new(Line::from(spans))
         .block(Block::bordered().title(format!(" swarm {} ", ui.swarm)))
 }
@@ -151,7 +154,7 @@ fn render_events(frame: &mut Frame, area: Rect, model: &Model, now_ms: u64) {
         .take(fits)
         .map(|e| {
             let when = format!(
-                " {:>9}  ",
+                " {:>10}  ",
                 format!("{} ago", ago(now_ms.saturating_sub(e.at_ms)))
             );
             let (text, style) = event_text(&e.kind);
