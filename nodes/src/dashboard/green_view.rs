@@ -2,12 +2,13 @@
 
 use super::Ui;
 use super::format::{cadence, or_dash, waiting};
-use super::model::{HISTORY, Member, Model};
+use super::model::{HISTORY, Member, Model, eff_pct};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, RenderDirection, Row, Sparkline, Table};
+use swarm_bus::Rating;
 
 /// Widths of the columns around the history; the history takes what is left.
 const WATTS_W: u16 = 9;
@@ -15,6 +16,7 @@ const SOURCE_W: u16 = 8;
 const WH_W: u16 = 11;
 const CO2_W: u16 = 10;
 const CADENCE_W: u16 = 21;
+const RATING_W: u16 = 8;
 const SPACING: u16 = 2;
 
 /// `_now_ms` for the same signature as the members view: nothing here ages.
@@ -40,10 +42,11 @@ fn render_total(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
         Line::from(" no energy samples yet").dim()
     } else {
         Line::from(format!(
-            " total {:.1} W · {:.3} Wh · {:.2} g CO2 · {} of {} node(s) reporting",
+            " total {:.1} W · {:.3} Wh · {:.2} g CO2 · rating {} · {} of {} node(s) reporting",
             t.watts,
             t.wh,
             t.co2_g,
+            rating(t.eff_pct),
             t.reporting,
             model.member_count()
         ))
@@ -81,7 +84,7 @@ fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
         .max()
         .unwrap_or(2)
         .clamp(2, 24) as u16;
-    let fixed = id_w + WATTS_W + SOURCE_W + WH_W + CO2_W + CADENCE_W + SPACING * 6;
+    let fixed = id_w + WATTS_W + SOURCE_W + WH_W + CO2_W + CADENCE_W + RATING_W + SPACING * 7;
     let history_w = area
         .width
         .saturating_sub(2 + fixed)
@@ -95,6 +98,7 @@ fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
         Constraint::Length(WH_W),
         Constraint::Length(CO2_W),
         Constraint::Length(CADENCE_W),
+        Constraint::Length(RATING_W),
     ];
     let header = Row::new([
         "ID".to_string(),
@@ -104,6 +108,7 @@ fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
         "ENERGY".into(),
         "CO2".into(),
         "CADENCE".into(),
+        "RATING".into(),
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = shown.iter().map(|m| node_row(m, usize::from(history_w)));
@@ -133,5 +138,11 @@ fn node_row<'a>(m: &Member, history_w: usize) -> Row<'a> {
         or_dash(e.map(|e| format!("{:.3} Wh", e.wh_total))),
         or_dash(e.map(|e| format!("{:.2} g", e.co2_g))),
         cadence(m.cadence),
+        rating(e.and_then(eff_pct)),
     ])
+}
+
+/// The letter and the figure it comes from, as `swarm-node energy` prints it.
+fn rating(eff_pct: Option<u8>) -> String {
+    or_dash(eff_pct.map(|p| format!("{} ({p}%)", Rating::from_eff_pct(p))))
 }

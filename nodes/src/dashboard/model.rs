@@ -138,6 +138,9 @@ pub struct Totals {
     pub wh: f64,
     pub co2_g: f64,
     pub reporting: usize,
+    /// The members' `eff_pct` weighted by their watts, as the leader's `SwarmEnergy` does,
+    /// over those that state a sensible one.
+    pub eff_pct: Option<u8>,
 }
 
 #[derive(Debug)]
@@ -251,11 +254,19 @@ impl Model {
 
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
+        let (mut work, mut rated_watts) = (0.0f64, 0.0f64);
         for e in self.members().filter_map(|m| m.energy.as_ref()) {
             t.watts += f64::from(e.watts);
             t.wh += f64::from(e.wh_total);
             t.co2_g += f64::from(e.co2_g);
             t.reporting += 1;
+            if let Some(pct) = eff_pct(e) {
+                work += f64::from(pct) * f64::from(e.watts);
+                rated_watts += f64::from(e.watts);
+            }
+        }
+        if rated_watts > 0.0 {
+            t.eff_pct = Some((work / rated_watts).round().clamp(0.0, 100.0) as u8);
         }
         t
     }
@@ -499,6 +510,11 @@ impl Model {
     }
 }
 
+/// A sample's efficiency when it is one: above 100 % of the device's best is no measurement.
+pub fn eff_pct(e: &Energy) -> Option<u8> {
+    e.eff_pct.filter(|p| *p <= 100)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -531,6 +547,7 @@ pub(crate) mod tests {
             charging: None,
             wh_total,
             co2_g,
+            eff_pct: None,
         }
     }
 
@@ -735,8 +752,16 @@ pub(crate) mod tests {
         let mut m = Model::new(Limits::default());
         m.apply(0, Input::Joined(id("a")));
         m.apply(0, Input::Joined(id("b")));
-        m.apply(1, Input::Energy(id("a"), energy(10.0, 2.0, 1.0)));
-        m.apply(1, Input::Energy(id("b"), energy(5.5, 1.0, 0.5)));
+        let mut a = energy(10.0, 2.0, 1.0);
+        a.eff_pct = Some(80);
+        m.apply(1, Input::Energy(id("a"), a));
+        let mut b = energy(5.0, 1.0, 0.5);
+        b.eff_pct = Some(20);
+        m.apply(1, Input::Energy(id("b"), b));
+        m.apply(1, Input::Joined(id("c")));
+        let mut c = energy(0.5, 0.0, 0.0);
+        c.eff_pct = Some(255);
+        m.apply(1, Input::Energy(id("c"), c));
         m.apply(2, Input::Energy(id("b"), energy(f32::NAN, 1.0, 0.5)));
         m.apply(2, Input::Energy(id("b"), energy(1.0, -1.0, 0.5)));
         assert_eq!(
@@ -745,7 +770,9 @@ pub(crate) mod tests {
                 watts: 15.5,
                 wh: 3.0,
                 co2_g: 1.5,
-                reporting: 2
+                reporting: 3,
+                // (80 × 10 + 20 × 5) / 15; c's 255 % is no measurement.
+                eff_pct: Some(60),
             }
         );
         assert_eq!(m.dropped(), 2);

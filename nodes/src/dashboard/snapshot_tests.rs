@@ -86,6 +86,7 @@ fn story() -> (Model, u64) {
         let wave = (s % 5) as f32;
         let mut a = energy(5.0 + wave, 1.234 + s as f32 * 0.001, 0.41);
         a.source = PowerSource::Rapl;
+        a.eff_pct = Some(92);
         m.apply(at, Input::Energy(id("pi-a"), a));
         m.apply(
             at,
@@ -94,6 +95,7 @@ fn story() -> (Model, u64) {
         if s % 10 == 0 {
             let mut c = energy(1.5, 0.25, 0.1);
             c.source = PowerSource::Battery;
+            c.eff_pct = Some(40);
             m.apply(at, Input::Energy(id("pi-c"), c));
         }
         m.tick(at);
