@@ -56,8 +56,9 @@ pub fn draw(frame: &mut ratatui::Frame, board: Board, model: &Model, now_ms: u64
 
 /// Runs until q, Esc, Ctrl-C, SIGINT or SIGTERM.
 pub async fn run(config: &Config, board: Board) -> anyhow::Result<()> {
+    terminal::ensure_terminal()?;
     let mut stop = Box::pin(shutdown_signal()?);
-    // The session first, so a bad endpoint is reported on a plain terminal.
+    // The session before the screen, so a bad endpoint is reported on a plain terminal.
     let mut feed = feed::Feed::open(config).await?;
     let g = &config.adaptive_gossip;
     let mut model = Model::new(Limits {

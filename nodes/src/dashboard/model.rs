@@ -22,6 +22,8 @@ pub const HISTORY: usize = 60;
 pub const TOTAL_EVERY_MS: u64 = 1_000;
 /// How long data of a node without a token is kept unlisted.
 const UNLISTED_TTL_MS: u64 = 30_000;
+/// More than this from one node is a broken meter or a made-up sample, not an edge device.
+const MAX_WATTS: f32 = 1_000_000.0;
 /// While a node's heartbeat interval disagrees with its last state answer (a mode changed),
 /// its state is asked again at most this often.
 const STATE_RETRY_MS: u64 = 2_000;
@@ -472,10 +474,12 @@ impl Model {
     }
 
     fn energy(&mut self, now_ms: u64, id: NodeId, e: Energy) {
-        // The codec checks types, not sense: a NaN or negative figure would poison the totals.
+        // The codec checks types, not sense: a NaN, negative or absurd figure would poison the
+        // totals.
         let sane = [e.watts, e.wh_total, e.co2_g]
             .iter()
-            .all(|v| v.is_finite() && *v >= 0.0);
+            .all(|v| v.is_finite() && *v >= 0.0)
+            && e.watts <= MAX_WATTS;
         if !sane {
             self.bad = self.bad.saturating_add(1);
             self.changed = true;
@@ -764,6 +768,7 @@ pub(crate) mod tests {
         m.apply(1, Input::Energy(id("c"), c));
         m.apply(2, Input::Energy(id("b"), energy(f32::NAN, 1.0, 0.5)));
         m.apply(2, Input::Energy(id("b"), energy(1.0, -1.0, 0.5)));
+        m.apply(2, Input::Energy(id("b"), energy(1e30, 1.0, 0.5)));
         assert_eq!(
             m.totals(),
             Totals {
@@ -775,9 +780,9 @@ pub(crate) mod tests {
                 eff_pct: Some(60),
             }
         );
-        assert_eq!(m.dropped(), 2);
+        assert_eq!(m.dropped(), 3);
         m.set_bus_drops(3);
-        assert_eq!(m.dropped(), 5);
+        assert_eq!(m.dropped(), 6);
     }
 
     #[test]

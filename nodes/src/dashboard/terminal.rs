@@ -13,14 +13,20 @@ pub struct Screen {
     terminal: DefaultTerminal,
 }
 
+/// Refuses early, before any session is opened, when there is no terminal to draw on.
+pub fn ensure_terminal() -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the dashboard draws on a terminal and stdout is not one; \
+             `swarm-node status` and `swarm-node energy` print text"
+        );
+    }
+    Ok(())
+}
+
 impl Screen {
     pub fn enter() -> anyhow::Result<Screen> {
-        if !std::io::stdout().is_terminal() {
-            anyhow::bail!(
-                "the dashboard draws on a terminal and stdout is not one; \
-                 `swarm-node status` and `swarm-node energy` print text"
-            );
-        }
+        ensure_terminal()?;
         match ratatui::try_init() {
             Ok(terminal) => Ok(Screen { terminal }),
             Err(e) => {
