@@ -23,8 +23,10 @@ target="${CARGO_TARGET_DIR:-$HOME/.cache/swarm-mesh/target}"
 tmp=$(mktemp -d /tmp/dashboard-rss.XXXXXX)
 socket="dashboard-rss-$$"
 pids=()
+socket_path=
 cleanup() {
   tmux -L "$socket" kill-server 2>/dev/null || true
+  if [ -n "$socket_path" ]; then rm -f "$socket_path"; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$tmp"
@@ -58,6 +60,7 @@ tmux -L "$socket" -f /dev/null new-session -d -s rss -x 120 -y 40 \
   -e XDG_CONFIG_HOME="$XDG_CONFIG_HOME" -e XDG_STATE_HOME="$XDG_STATE_HOME" \
   "exec '$bin' $board --swarm rss --no-multicast --mode $mode --connect $first"
 pid=$(tmux -L "$socket" display-message -p -t rss '#{pane_pid}')
+socket_path=$(tmux -L "$socket" display-message -p '#{socket_path}')
 sleep "$settle"
 
 if ! kill -0 "$pid" 2>/dev/null; then

@@ -22,6 +22,8 @@ struct Tmux {
     dir: PathBuf,
     /// Where the pane's shell writes the dashboard's exit status.
     status: PathBuf,
+    /// The server's socket file, which tmux leaves behind when it exits.
+    socket_path: Option<PathBuf>,
 }
 
 impl Tmux {
@@ -45,13 +47,14 @@ impl Tmux {
             .get_envs()
             .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
             .collect();
-        let tmux = Tmux {
+        let mut tmux = Tmux {
             socket: format!("swarm-{name}-{}", std::process::id()),
             session: name.to_string(),
             conf,
             env,
             dir: dir.to_path_buf(),
             status,
+            socket_path: None,
         };
         let mut args: Vec<String> = ["new-session", "-d", "-s", name, "-x", "120", "-y", "40"]
             .map(String::from)
@@ -69,6 +72,8 @@ impl Tmux {
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let socket = tmux.tmux(&["display-message", "-p", "#{socket_path}"]);
+        tmux.socket_path = Some(PathBuf::from(socket.trim())).filter(|p| p.is_absolute());
         tmux
     }
 
@@ -120,6 +125,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server".to_string()]);
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
