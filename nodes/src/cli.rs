@@ -41,6 +41,12 @@ pub enum Command {
     /// Simulate N nodes' election and cadence on simulated time, in this process, and print
     /// what they did: first leader, failovers, split brain, messages per node per second.
     Sim(SimCommand),
+    /// Live view of the members, the leader and recent events (joins, leaves, elections);
+    /// q, Esc or Ctrl-C quits.
+    Dashboard(WatchArgs),
+    /// Live view of each node's power with its recent history, energy, CO2 and the swarm's
+    /// total; q, Esc or Ctrl-C quits.
+    Green(WatchArgs),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ mod atomic_file;
 mod bench;
 mod cli;
 mod config;
+mod dashboard;
 mod energy;
 mod identity;
 mod metrics;
@@ -18,7 +19,10 @@ use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    swarm_bridge::logging::init();
+    // A dashboard owns the terminal: log lines would scribble over it, so there are none.
+    if !matches!(cli.command, Command::Dashboard(_) | Command::Green(_)) {
+        swarm_bridge::logging::init();
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -64,6 +68,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
         Command::Watch(args) => return watch(&path, explicit, &args),
         Command::Cadence(c) => return cadence(&path, explicit, c),
+        Command::Dashboard(args) => board(&path, explicit, &args, dashboard::Board::Members)?,
+        Command::Green(args) => board(&path, explicit, &args, dashboard::Board::Green)?,
         Command::Sim(sim) => {
             let cfg = effective(&path, explicit, &cli::RunArgs::default())?;
             match &sim.sweep {
@@ -106,6 +112,18 @@ fn watch(
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+fn board(
+    path: &std::path::Path,
+    explicit: bool,
+    args: &cli::WatchArgs,
+    board: dashboard::Board,
+) -> anyhow::Result<()> {
+    let mut cfg = config::load(path, explicit)?;
+    config::apply_bus(&mut cfg, &args.bus);
+    cfg.validate()?;
+    runtime_block_on(dashboard::run(&cfg, board))
 }
 
 fn ask(

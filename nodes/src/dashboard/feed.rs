@@ -1,0 +1,142 @@
+//! The bus side of the dashboards: an observer session (no token of its own, never a voter)
+//! subscribed to heartbeats, energy, leaves and member liveliness, turning each into a model
+//! `Input`; and the `state` queries the model asks for, answered in the background.
+
+use super::model::Input;
+use crate::config::Config;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, MemberWatch, TypedSubscriber};
+use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, NodeState, SwarmKey, SwarmKeys};
+use tokio::sync::{Semaphore, mpsc};
+
+/// How long a `state` query waits for answers.
+const STATE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Per-node state queries in flight at once.
+const STATE_QUERIES: usize = 8;
+/// More nodes than this wanted at once (a start, a healed partition): one query for all.
+const STATE_BATCH: usize = 16;
+
+pub struct Feed {
+    session: zenoh::Session,
+    keys: SwarmKeys,
+    heartbeats: TypedSubscriber<Heartbeat>,
+    energy: TypedSubscriber<Energy>,
+    leaves: TypedSubscriber<Leave>,
+    members: MemberWatch,
+    drops: DropCounters,
+    states_tx: mpsc::Sender<(NodeId, NodeState)>,
+    states: mpsc::Receiver<(NodeId, NodeState)>,
+    permits: Arc<Semaphore>,
+    asking_all: Arc<AtomicBool>,
+}
+
+impl Feed {
+    pub async fn open(config: &Config) -> anyhow::Result<Feed> {
+        let keys = SwarmKeys::new(config.node.swarm.clone());
+        let session = bus::open_observer(&config.zenoh).await?;
+        let drops = DropCounters::default();
+        let heartbeats = bus::subscribe(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
+        let energy = bus::subscribe(&session, keys.all(Leaf::Energy), drops.clone()).await?;
+        let leaves = bus::subscribe(&session, keys.all(Leaf::Leave), drops.clone()).await?;
+        let members = bus::watch_members(&session, &keys).await?;
+        let (states_tx, states) = mpsc::channel(1024);
+        Ok(Feed {
+            session,
+            keys,
+            heartbeats,
+            energy,
+            leaves,
+            members,
+            drops,
+            states_tx,
+            states,
+            permits: Arc::new(Semaphore::new(STATE_QUERIES)),
+            asking_all: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The next thing that happened; `None` once the session is closed. Cancel-safe, like the
+    /// receivers it waits on, so it can sit in a `select!`.
+    pub async fn next(&mut self) -> Option<Input> {
+        tokio::select! {
+            Some(r) = self.heartbeats.recv() => Some(Input::Heartbeat(r.from, r.msg)),
+            Some(r) = self.energy.recv() => Some(Input::Energy(r.from, r.msg)),
+            Some(r) = self.leaves.recv() => Some(Input::Leave(r.from, r.msg)),
+            Some(m) = self.members.recv() => Some(match m {
+                MemberEvent::Joined(id) => Input::Joined(id),
+                MemberEvent::Left(id) => Input::TokenGone(id),
+            }),
+            Some((id, s)) = self.states.recv() => Some(Input::State(id, s)),
+            else => None,
+        }
+    }
+
+    /// Undecodable messages and bad keys dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.drops.total()
+    }
+
+    /// Asks these nodes for their state; the answers come out of `next`.
+    pub fn ask_states(&self, ids: Vec<NodeId>) {
+        if ids.len() > STATE_BATCH {
+            self.ask_all_states();
+            return;
+        }
+        for id in ids {
+            let key = self.keys.state(&id);
+            let (session, tx, permits) = (
+                self.session.clone(),
+                self.states_tx.clone(),
+                self.permits.clone(),
+            );
+            tokio::spawn(async move {
+                let Ok(_permit) = permits.acquire().await else {
+                    return;
+                };
+                answer(&session, &key, &tx).await;
+            });
+        }
+    }
+
+    /// Asks every node for its state, unless such a query is still out.
+    pub fn ask_all_states(&self) {
+        if self.asking_all.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let key = self.keys.all(Leaf::State);
+        let (session, tx, busy) = (
+            self.session.clone(),
+            self.states_tx.clone(),
+            self.asking_all.clone(),
+        );
+        tokio::spawn(async move {
+            answer(&session, &key, &tx).await;
+            busy.store(false, Ordering::Release);
+        });
+    }
+
+    pub async fn close(self) {
+        let _ = self.session.close().await;
+    }
+}
+
+/// Sends each well-formed answer on; bad ones only cost the mode column a "-".
+async fn answer(session: &zenoh::Session, key: &str, tx: &mpsc::Sender<(NodeId, NodeState)>) {
+    let Ok(replies) = bus::query_cbor::<NodeState>(session, key, STATE_TIMEOUT).await else {
+        return;
+    };
+    for reply in replies {
+        let id = reply
+            .key
+            .parse::<SwarmKey>()
+            .ok()
+            .and_then(|k| k.node_id().cloned());
+        if let (Some(id), Ok(state)) = (id, reply.msg)
+            && tx.send((id, state)).await.is_err()
+        {
+            return;
+        }
+    }
+}
