@@ -277,7 +277,13 @@ pub struct SwarmAt {
     )]
     pub connect: Vec<String>,
     /// Turn off multicast scouting [config: zenoh.multicast_scouting = false].
-    #[arg(long, env = "SWARM_NO_MULTICAST")]
+    /// SWARM_NO_MULTICAST takes 1/0, true/false, yes/no or on/off.
+    #[arg(
+        long,
+        env = "SWARM_NO_MULTICAST",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
     pub no_multicast: bool,
 }
 

@@ -203,6 +203,7 @@ fn environment_and_flags_override_the_file() {
         .env("SWARM_SWARM", "from-env")
         .env("SWARM_HEARTBEAT_MS", "250")
         .env("SWARM_CONNECT", "tcp/127.0.0.1:7447,tcp/127.0.0.1:7448")
+        .env("SWARM_NO_MULTICAST", "1")
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
@@ -216,6 +217,7 @@ fn environment_and_flags_override_the_file() {
         "class = \"minimal\"",
         "heartbeat_interval_ms = 250",
         "\"tcp/127.0.0.1:7448\"",
+        "multicast_scouting = false",
     ] {
         assert!(shown.contains(line), "missing {line}:\n{shown}");
     }
