@@ -393,11 +393,7 @@ async fn forward_commands(
                 return;
             }
             let topic = sample.key_expr().as_str();
-            let Some(id) = topic
-                .parse::<SwarmKey>()
-                .ok()
-                .and_then(|k| k.node_id().cloned())
-            else {
+            let Some(id) = SwarmKey::node_of(topic) else {
                 return;
             };
             if lock(&table).get(&id).is_none() || peripherals.contains(&id) {

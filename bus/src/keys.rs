@@ -163,6 +163,11 @@ impl SwarmKey {
         }
     }
 
+    /// The node a concrete key belongs to, when it is a well-formed node key.
+    pub fn node_of(key: &str) -> Option<NodeId> {
+        key.parse::<SwarmKey>().ok()?.node_id().cloned()
+    }
+
     /// The node a key belongs to, if it is a node key.
     pub fn node_id(&self) -> Option<&NodeId> {
         match self {

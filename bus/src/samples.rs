@@ -107,3 +107,23 @@ pub fn task_result() -> TaskResult {
         reason: None,
     }
 }
+
+/// A leader's state as its `state` queryable answers it.
+pub fn node_state() -> NodeState {
+    let id = |s: &str| NodeId::new(s).expect("a valid id");
+    NodeState {
+        class: DeviceClass::Full,
+        role: Role::Leader,
+        term: 3,
+        leader: Some(id("pi-gw-01")),
+        seq: 77,
+        cadence_ms: 500,
+        uptime_s: 3600,
+        last_heartbeat_ms: 1_790_000_000_000,
+        version: alloc::string::String::from("0.1.0"),
+        peers: alloc::vec![id("pi-gw-02"), id("esp32-c3-1")],
+        dropped: 2,
+        cadence_mode: CadenceMode::Conservative,
+        cadence_pinned: true,
+    }
+}

@@ -586,7 +586,7 @@ pub async fn states(session: &zenoh::Session, keys: &SwarmKeys) -> BTreeMap<Node
     replies
         .into_iter()
         .filter_map(|r| {
-            let id = r.key.parse::<SwarmKey>().ok()?.node_id()?.clone();
+            let id = SwarmKey::node_of(&r.key)?;
             Some((id, r.msg.ok()?))
         })
         .collect()

@@ -106,21 +106,7 @@ fn every_power_source_by_name() {
 
 #[test]
 fn node_state_wire() {
-    insta::assert_snapshot!(wire(&NodeState {
-        class: DeviceClass::Full,
-        role: Role::Leader,
-        term: 3,
-        leader: Some(id("pi-gw-01")),
-        seq: 77,
-        cadence_ms: 500,
-        uptime_s: 3600,
-        last_heartbeat_ms: 1_790_000_000_000,
-        version: "0.1.0".into(),
-        peers: vec![id("pi-gw-02"), id("esp32-c3-1")],
-        dropped: 2,
-        cadence_mode: swarm_bus::CadenceMode::Conservative,
-        cadence_pinned: true,
-    }));
+    insta::assert_snapshot!(wire(&samples::node_state()));
 }
 
 #[test]

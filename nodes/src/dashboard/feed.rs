@@ -128,12 +128,7 @@ async fn answer(session: &zenoh::Session, key: &str, tx: &mpsc::Sender<(NodeId, 
         return;
     };
     for reply in replies {
-        let id = reply
-            .key
-            .parse::<SwarmKey>()
-            .ok()
-            .and_then(|k| k.node_id().cloned());
-        if let (Some(id), Ok(state)) = (id, reply.msg)
+        if let (Some(id), Ok(state)) = (SwarmKey::node_of(&reply.key), reply.msg)
             && tx.send((id, state)).await.is_err()
         {
             return;

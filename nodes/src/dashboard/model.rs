@@ -557,19 +557,11 @@ pub(crate) mod tests {
 
     pub fn state(mode: CadenceMode, pinned: bool, cadence_ms: u32) -> NodeState {
         NodeState {
-            class: DeviceClass::Full,
             role: Role::Follower,
-            term: 1,
-            leader: None,
-            seq: 1,
             cadence_ms,
-            uptime_s: 1,
-            last_heartbeat_ms: 0,
-            version: "0".into(),
-            peers: Vec::new(),
-            dropped: 0,
             cadence_mode: mode,
             cadence_pinned: pinned,
+            ..swarm_bus::samples::node_state()
         }
     }
 

@@ -121,17 +121,10 @@ mod tests {
         NodeState {
             class,
             role: Role::Follower,
-            term: 1,
-            leader: None,
-            seq: 1,
             cadence_ms: 2000,
-            uptime_s: 1,
-            last_heartbeat_ms: 0,
-            version: "0".into(),
-            peers: Vec::new(),
-            dropped: 0,
             cadence_mode: mode,
             cadence_pinned: pinned,
+            ..swarm_bus::samples::node_state()
         }
     }
 

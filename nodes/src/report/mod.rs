@@ -76,12 +76,7 @@ fn by_node<T: WireMessage>(
 ) -> BTreeMap<NodeId, T> {
     let mut out = BTreeMap::new();
     for reply in replies {
-        let id = reply
-            .key
-            .parse::<SwarmKey>()
-            .ok()
-            .and_then(|k| k.node_id().cloned());
-        match (id, reply.msg) {
+        match (SwarmKey::node_of(&reply.key), reply.msg) {
             (Some(id), Ok(msg)) => {
                 out.insert(id, msg);
             }

@@ -35,13 +35,10 @@ pub async fn survey(session: Session, keys: SwarmKeys, energy: bool) -> Findings
     {
         Ok(replies) => {
             while let Ok(reply) = replies.recv_async().await {
-                let id = reply.result().ok().and_then(|s| {
-                    s.key_expr()
-                        .as_str()
-                        .parse::<SwarmKey>()
-                        .ok()
-                        .and_then(|k| k.node_id().cloned())
-                });
+                let id = reply
+                    .result()
+                    .ok()
+                    .and_then(|s| SwarmKey::node_of(s.key_expr().as_str()));
                 members.extend(id);
             }
         }
@@ -66,7 +63,7 @@ async fn energies(session: &Session, keys: &SwarmKeys) -> Vec<(NodeId, Energy)> 
         Ok(replies) => replies
             .into_iter()
             .filter_map(|r| {
-                let id = r.key.parse::<SwarmKey>().ok()?.node_id()?.clone();
+                let id = SwarmKey::node_of(&r.key)?;
                 Some((id, r.msg.ok()?))
             })
             .collect(),
