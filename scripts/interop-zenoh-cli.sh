@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop with the real zenoh command line (PyPI zenoh-cli 0.7): three swarm-node processes on
-# loopback, one `zenoh get -s 'swarm/**/energy' --decoder json`, every reply checked.
+# loopback, one `zenoh get -s 'swarm/**/energy' --decoder json`, every reply checked (each node's
+# sample, and the leader's swarm total once there is a leader).
 # Usage: scripts/interop-zenoh-cli.sh SWARM_NODE_BINARY ZENOH_CLI
 set -euo pipefail
 bin=${1:?swarm-node binary}
@@ -35,22 +36,30 @@ query() {
 
 for attempt in $(seq 1 20); do
   out=$(query || true)
-  [ "$(printf '%s\n' "$out" | grep -c '"watts"')" -ge 3 ] && break
+  [ "$(printf '%s\n' "$out" | grep -c '"id"')" -ge 3 ] && break
   sleep 1
 done
 printf '%s\n' "$out"
 printf '%s\n' "$out" | python3 -c '
 import json, sys
 lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
-ids = set()
+ids, totals = set(), []
 for line in lines:
     reply = json.loads(line)
     assert isinstance(reply["watts"], (int, float)) and reply["watts"] > 0, reply
+    if "leader" in reply:
+        # swarm/<s>/energy: the leader'"'"'s total, once there is a leader.
+        assert reply["nodes"] <= 3 and "by_source" in reply, reply
+        totals.append(reply)
+        continue
     for field in ("id", "source", "wh_total", "co2_g"):
         assert field in reply, (field, reply)
     ids.add(reply["id"])
 assert ids == {"cli0", "cli1", "cli2"}, (ids, lines)
-print("zenoh-cli interop: %d JSON replies with numeric watts from %s" % (len(lines), sorted(ids)))
+assert len(totals) <= 1, totals
+assert all(t["leader"] in ids for t in totals), totals
+print("zenoh-cli interop: %d JSON replies with numeric watts from %s and %d swarm total(s)"
+      % (len(lines), sorted(ids), len(totals)))
 ' || { cat "$work"/*.log "$work/cli.err" >&2; exit 1; }
 
 # Who leads: zenoh-cli merges replies on one key into one, so one answer is enough here.
