@@ -7,15 +7,18 @@
 #   scripts/dashboard-rss.sh [NODES]              default 50
 #   BOARD=green scripts/dashboard-rss.sh 50       the other dashboard
 #   HEARTBEAT_MS=2000 scripts/dashboard-rss.sh    lighter nodes, for a small machine
-#   MODE=client scripts/dashboard-rss.sh          the dashboard as a zenoh client of one node
-#                                                 (one link instead of one per node)
+#   MODE=peer scripts/dashboard-rss.sh            the dashboard as a peer linked to every node
+#                                                 (the default, as for the command, is client:
+#                                                 one link, to the first node)
+#   PROFILE=profiling scripts/dashboard-rss.sh    another cargo profile than release
 #   SETTLE=20 BASE_PORT=27600                     the other knobs and their defaults
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 nodes=${1:-50}
 board=${BOARD:-dashboard}
-mode=${MODE:-peer}
+mode=${MODE:-client}
+profile=${PROFILE:-release}
 settle=${SETTLE:-20}
 base_port=${BASE_PORT:-27600}
 target="${CARGO_TARGET_DIR:-$HOME/.cache/swarm-mesh/target}"
@@ -36,7 +39,7 @@ trap cleanup EXIT INT TERM
 # One cargo at a time on this machine, and the target dir is shared: the binary is copied out
 # under the same lock, so another checkout's build cannot swap it mid-measurement.
 flock /tmp/cargo-build.lock sh -c \
-  "CARGO_TARGET_DIR='$target' cargo build --release -q -p swarm-node && cp '$target/release/swarm-node' '$tmp/'"
+  "CARGO_TARGET_DIR='$target' cargo build --profile '$profile' -q -p swarm-node && cp '$target/$profile/swarm-node' '$tmp/'"
 bin="$tmp/swarm-node"
 
 # Nobody's own config, state or SWARM_* settings; no multicast (the flag: this clap bool reads

@@ -186,8 +186,9 @@ impl Ingest {
             Leaf::Energy => Telemetry::Energy(read(payload, format).map_err(malformed)?),
             Leaf::Leave => Telemetry::Leave(read(payload, format).map_err(malformed)?),
             Leaf::Cmd => return Ok(Inbound::Command),
-            // Devices never vote, and the bridge answers `state` for them.
-            Leaf::Vote | Leaf::State => {
+            // Devices never vote, the bridge answers `state` for them, and they neither run
+            // tasks nor hold the task table.
+            Leaf::Vote | Leaf::State | Leaf::Worker | Leaf::Tasks => {
                 return Err(Refusal::NotFromDevices { device: id, leaf });
             }
         };

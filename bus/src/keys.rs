@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! swarm/<s>/node/<id>            liveliness token
-//! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave
+//! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave worker tasks
 //! swarm/<s>/node/<id>/vote/<c>   a vote reply from <id> to candidate <c>
 //! swarm/<s>/leader               LeaderInfo queryable
 //! swarm/<s>/energy               SwarmEnergy: the leader's sum, published and queryable
-//! swarm/<s>/task/<id>/<leaf>     submit spec state result
+//! swarm/<s>/task/<id>/<leaf>     submit spec assign state result cancel
 //! ```
 //! MQTT topics are the same strings; the bridge maps `*`/`**` to `+`/`#`.
 
@@ -26,6 +26,8 @@ wire_key_words! {
         Status => "status",
         Cmd => "cmd",
         Leave => "leave",
+        Worker => "worker",
+        Tasks => "tasks",
     }
 }
 
@@ -34,8 +36,10 @@ wire_key_words! {
     pub enum TaskLeaf {
         Submit => "submit",
         Spec => "spec",
+        Assign => "assign",
         State => "state",
         Result => "result",
+        Cancel => "cancel",
     }
 }
 
@@ -97,6 +101,11 @@ impl SwarmKeys {
 
     pub fn task(&self, id: &TaskId, leaf: TaskLeaf) -> String {
         format!("{ROOT}/{}/task/{id}/{}", self.swarm, leaf.as_str())
+    }
+
+    /// One leaf of every task, e.g. `swarm/<s>/task/*/assign`.
+    pub fn all_tasks(&self, leaf: TaskLeaf) -> String {
+        format!("{ROOT}/{}/task/*/{}", self.swarm, leaf.as_str())
     }
 
     /// Every node's liveliness token: `swarm/<s>/node/*`.

@@ -23,7 +23,7 @@ pub mod json;
 pub mod zenoh;
 
 pub use codec::{Decode, DecodeError, decode, encode};
-pub use keys::{Leaf, SwarmKey, SwarmKeys};
+pub use keys::{Leaf, SwarmKey, SwarmKeys, TaskLeaf};
 pub use messages::*;
 pub use names::{NameError, NodeId, SwarmName, TaskId};
 pub use payload::Payload;

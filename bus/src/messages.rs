@@ -275,6 +275,62 @@ wire_message! {
 }
 
 wire_message! {
+    /// A yes or no about a task (`swarm/<s>/task/<id>/submit` and `cancel`, answered by the
+    /// leader; `spec`, answered by each voter that stored the record).
+    pub struct TaskAck = 12 {
+        pub accepted: bool,
+        /// Who answers: the leader, or the voter that stored the record.
+        pub by: NodeId,
+        ;
+        /// Why not, for people.
+        pub reason: Option<String>,
+    }
+}
+
+wire_message! {
+    /// The leader hands one attempt of a task to a worker (`swarm/<s>/task/<id>/assign`).
+    /// Everything the worker needs is here: it may hold no copy of the task table.
+    pub struct TaskAssign = 13 {
+        /// The leader's term: a worker takes no orders from a deposed leader's older term.
+        pub term: u64,
+        pub worker: NodeId,
+        /// Counts from 1; a result names the attempt it belongs to.
+        pub attempt: u32,
+        pub cap: String,
+        pub timeout_ms: u32,
+        pub payload: Payload,
+    }
+}
+
+wire_message! {
+    /// What a node runs for the swarm (`swarm/<s>/node/<id>/worker`), from its own config only.
+    pub struct WorkerInfo = 14 {
+        pub caps: Vec<String>,
+        /// Capabilities whose handler is marked idempotent: safe to run twice for one task.
+        pub idempotent: Vec<String>,
+        /// Tasks it runs at once.
+        pub slots: u16,
+    }
+}
+
+wire_message! {
+    /// One task in a node's copy of the task table: replicated by the leader before it
+    /// accepts (`swarm/<s>/task/<id>/spec`), and gathered by a new leader
+    /// (`swarm/<s>/node/<id>/tasks`, one reply per task).
+    pub struct TaskRecord = 15 {
+        pub id: TaskId,
+        pub spec: TaskSpec,
+        pub state: TaskState,
+        pub worker: Option<NodeId>,
+        /// The latest attempt handed out; 0 while never run.
+        pub attempt: u32,
+        ;
+        /// The final result, or a worker's report on the latest attempt.
+        pub result: Option<TaskResult>,
+    }
+}
+
+wire_message! {
     /// Power and energy telemetry of one node (`swarm/<s>/node/<id>/energy`).
     pub struct Energy = 4 {
         /// Unix time of the sample, ms.

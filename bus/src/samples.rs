@@ -108,6 +108,49 @@ pub fn task_result() -> TaskResult {
     }
 }
 
+/// The leader's yes to a submission.
+pub fn task_ack() -> TaskAck {
+    TaskAck {
+        accepted: true,
+        by: NodeId::new("pi-gw-01").expect("a valid id"),
+        reason: None,
+    }
+}
+
+/// The camera task's first attempt, handed to a worker.
+pub fn task_assign() -> TaskAssign {
+    let spec = task_spec();
+    TaskAssign {
+        term: 3,
+        worker: NodeId::new("pi-gw-02").expect("a valid id"),
+        attempt: 1,
+        cap: spec.cap,
+        timeout_ms: spec.timeout_ms,
+        payload: spec.payload,
+    }
+}
+
+/// A node offering the default built-in and a camera.
+pub fn worker_info() -> WorkerInfo {
+    WorkerInfo {
+        caps: alloc::vec!["camera.capture".into(), "echo".into()],
+        idempotent: alloc::vec!["echo".into()],
+        slots: 4,
+    }
+}
+
+/// The camera task in a voter's table once its worker reported.
+pub fn task_record() -> TaskRecord {
+    TaskRecord {
+        id: crate::names::TaskId::new("t-0002").expect("a valid id"),
+        spec: task_spec(),
+        state: TaskState::Running,
+        worker: NodeId::new("pi-gw-02").ok(),
+        attempt: 1,
+        result: Some(task_result()),
+    }
+}
+
 /// A leader's state as its `state` queryable answers it.
 pub fn node_state() -> NodeState {
     let id = |s: &str| NodeId::new(s).expect("a valid id");

@@ -41,11 +41,15 @@ pub enum Command {
     /// Simulate N nodes' election and cadence on simulated time, in this process, and print
     /// what they did: first leader, failovers, split brain, messages per node per second.
     Sim(SimCommand),
+    /// Submit tasks to the swarm, see where they stand, cancel them.
+    #[command(subcommand)]
+    Task(TaskCommand),
     /// Live view of the members, the leader and recent events (joins, leaves, elections);
-    /// q, Esc or Ctrl-C quits.
+    /// q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless --mode peer.
     Dashboard(WatchArgs),
     /// Live view of each node's power with its recent history, energy, CO2 and the swarm's
-    /// total; q, Esc or Ctrl-C quits.
+    /// total; q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless
+    /// --mode peer.
     Green(WatchArgs),
 }
 
@@ -203,6 +207,101 @@ fn parse_pct(s: &str) -> Result<f64, String> {
         return Err(format!("{s:?}: a percentage is between 0 and 100"));
     }
     Ok(n / 100.0)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Submit a task; prints its id once the swarm has accepted it (stored by a majority).
+    Submit(SubmitArgs),
+    /// Where a task stands: state, worker, attempts and output.
+    Status(TaskIdArgs),
+    /// The tasks the swarm holds, newest results kept within the result store's bounds.
+    List(TaskListArgs),
+    /// Cancel a queued or running task (a running handler is stopped).
+    Cancel(TaskIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The capability to run, from the workers' own `[tasks]` config (e.g. echo).
+    #[arg(long, value_name = "NAME")]
+    pub cap: String,
+    /// low, normal, high or critical.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub priority: PriorityArg,
+    /// A task that must succeed first; repeat for several.
+    #[arg(long = "after", value_name = "ID")]
+    pub after: Vec<swarm_bus::TaskId>,
+    /// Longest one attempt may run, in seconds (fractions allowed).
+    #[arg(long, default_value = "60", value_name = "SECONDS", value_parser = parse_task_timeout)]
+    pub timeout: u32,
+    /// Further attempts after a failure.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u8,
+    /// The task's input: text, or @FILE for a file's bytes.
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub payload: Option<String>,
+    /// The task's id; by default a new random one. Submitting an id again is safe: it is the
+    /// same task, accepted once.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<swarm_bus::TaskId>,
+    /// Print {"id": ...}.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to keep trying to reach a leader that accepts, in ms.
+    #[arg(long, default_value_t = 15_000, value_name = "MS")]
+    pub wait_ms: u64,
+    #[command(flatten)]
+    pub bus: BusArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PriorityArg {
+    Low,
+    Normal,
+    High,
+    Critical,
+}
+
+impl From<PriorityArg> for swarm_bus::Priority {
+    fn from(p: PriorityArg) -> Self {
+        match p {
+            PriorityArg::Low => swarm_bus::Priority::Low,
+            PriorityArg::Normal => swarm_bus::Priority::Normal,
+            PriorityArg::High => swarm_bus::Priority::High,
+            PriorityArg::Critical => swarm_bus::Priority::Critical,
+        }
+    }
+}
+
+/// Seconds (fractions allowed) to whole milliseconds, at least 1 ms, at most a day.
+fn parse_task_timeout(s: &str) -> Result<u32, String> {
+    let secs: f64 = s
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| format!("{s:?}: expected seconds such as 30 or 0.5"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "{s:?}: a timeout is more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(((secs * 1000.0).round() as u32).max(1))
+}
+
+#[derive(Debug, Args)]
+pub struct TaskIdArgs {
+    pub id: swarm_bus::TaskId,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskListArgs {
+    /// Only tasks in these states: queued, running, succeeded, failed, cancelled.
+    #[arg(long, value_delimiter = ',', value_name = "STATE")]
+    pub state: Vec<String>,
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -412,6 +511,25 @@ pub enum BenchCommand {
     /// What energy telemetry costs: CPU time per sample (sensors, power, CBOR), as a share of
     /// one core at one sample a second, the sample's size, and the leader's sum of a swarm.
     Telemetry(TelemetryArgs),
+    /// Tasks through the leader: submit -> result latency (one at a time, then many in
+    /// flight) and tasks per second, with the built-in echo handler on real nodes.
+    Tasks(TasksBenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TasksBenchArgs {
+    /// Nodes to start on loopback.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub nodes: u16,
+    /// Tasks in the throughput run (the latency run takes at most 1000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub tasks: u32,
+    /// Tasks unfinished at once in the throughput run.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub in_flight: u32,
+    /// First loopback TCP port to use.
+    #[arg(long, default_value_t = 27800, value_parser = clap::value_parser!(u16).range(1024..=60000))]
+    pub base_port: u16,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -14,7 +14,7 @@ mod watch;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CadenceCommand, Cli, Command, ConfigCommand, QueryArgs};
+use cli::{CadenceCommand, Cli, Command, ConfigCommand, QueryArgs, TaskCommand};
 use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench(args) => runtime_block_on(bench::run(args))?,
         Command::Watch(args) => return watch(&path, explicit, &args),
         Command::Cadence(c) => return cadence(&path, explicit, c),
+        Command::Task(t) => return task(&path, explicit, t),
         Command::Dashboard(args) => board(&path, explicit, &args, dashboard::Board::Members)?,
         Command::Green(args) => board(&path, explicit, &args, dashboard::Board::Green)?,
         Command::Sim(sim) => {
@@ -122,8 +123,43 @@ fn board(
 ) -> anyhow::Result<()> {
     let mut cfg = config::load(path, explicit)?;
     config::apply_bus(&mut cfg, &args.bus);
+    // A dashboard stays for hours: as a client it holds one link, to a node that routes the
+    // swarm to it, instead of one link (~170 KiB) per node. `--mode peer` still links to all.
+    if args.bus.mode.is_none() {
+        cfg.zenoh.mode = swarm_bus::zenoh::SessionMode::Client;
+    }
     cfg.validate()?;
     runtime_block_on(dashboard::run(&cfg, board))
+}
+
+fn task(
+    path: &std::path::Path,
+    explicit: bool,
+    command: TaskCommand,
+) -> anyhow::Result<std::process::ExitCode> {
+    use report::tasks;
+    let bus = match &command {
+        TaskCommand::Submit(a) => &a.bus,
+        TaskCommand::Status(a) | TaskCommand::Cancel(a) => &a.query.bus,
+        TaskCommand::List(a) => &a.query.bus,
+    };
+    let mut cfg = config::load(path, explicit)?;
+    config::apply_bus(&mut cfg, bus);
+    cfg.validate()?;
+    match &command {
+        TaskCommand::Submit(args) => {
+            let id = runtime_block_on(tasks::submit(&cfg, args))?;
+            if args.json {
+                println!("{}", serde_json::json!({ "id": id.as_str() }));
+            } else {
+                println!("{id}");
+            }
+        }
+        TaskCommand::Status(args) => return runtime_block_on(tasks::status(&cfg, args)),
+        TaskCommand::List(args) => runtime_block_on(tasks::list(&cfg, args))?,
+        TaskCommand::Cancel(args) => runtime_block_on(tasks::cancel(&cfg, args))?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn ask(

@@ -22,6 +22,7 @@ fn worker(caps: &[&str], slots: u32) -> Worker {
         on_battery: false,
         battery_low: false,
         eff_pct: None,
+        idempotent: caps.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>(),
     }
 }
 

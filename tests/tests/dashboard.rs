@@ -153,8 +153,9 @@ fn board_command(mesh: &Mesh, board: &str) -> Vec<String> {
         mesh.swarm.clone(),
         "--no-multicast".into(),
     ];
-    for p in mesh.ports() {
-        argv.extend(["--connect".to_string(), endpoint(p)]);
+    // One node is enough: the board is that node's client and sees the swarm through it.
+    if let Some(p) = mesh.ports().last() {
+        argv.extend(["--connect".to_string(), endpoint(*p)]);
     }
     argv
 }

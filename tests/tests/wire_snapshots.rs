@@ -80,6 +80,26 @@ fn task_spec_wire() {
 }
 
 #[test]
+fn task_ack_wire() {
+    insta::assert_snapshot!(wire(&samples::task_ack()));
+}
+
+#[test]
+fn task_assign_wire() {
+    insta::assert_snapshot!(wire(&samples::task_assign()));
+}
+
+#[test]
+fn worker_info_wire() {
+    insta::assert_snapshot!(wire(&samples::worker_info()));
+}
+
+#[test]
+fn task_record_wire() {
+    insta::assert_snapshot!(wire(&samples::task_record()));
+}
+
+#[test]
 fn task_result_wire() {
     insta::assert_snapshot!(wire(&samples::task_result()));
 }

@@ -8,6 +8,7 @@ mod query;
 mod queryable;
 mod session;
 mod subscribe;
+mod tasks;
 
 pub use drops::DropCounters;
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
@@ -16,6 +17,10 @@ pub use query::{QueryReply, ReplyFault, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
 pub use session::{SessionMode, ZenohSettings, open, open_observer};
 pub use subscribe::{Received, TypedSubscriber, subscribe, subscribe_swarm_level};
+pub use tasks::{
+    TaskQuery, TaskQueryable, TaskReceived, TaskSubscriber, ask_until, ask_with, serve_held,
+    subscribe_tasks, task_of,
+};
 
 /// A zenoh call that failed, with what we were doing.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 mod failover;
 mod idle;
 mod procs;
+mod tasks;
 mod telemetry;
 
 use crate::cli::{BenchArgs, BenchCommand};
@@ -13,5 +14,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchCommand::Idle(idle)) => idle::run(idle).await,
         Some(BenchCommand::Failover(f)) => failover::run(f).await,
         Some(BenchCommand::Telemetry(t)) => telemetry::run(&t),
+        Some(BenchCommand::Tasks(t)) => tasks::run(t).await,
     }
 }

@@ -167,6 +167,26 @@ impl Config {
     fn validate_tasks(&self) -> Result<(), ConfigError> {
         let t = &self.tasks;
         check("tasks.slots", t.slots, 1, 1024)?;
+        check(
+            "tasks.max_payload_bytes",
+            t.max_payload_bytes,
+            0,
+            16 * 1024 * 1024,
+        )?;
+        check("tasks.max_pending", t.max_pending, 1, 10_000_000)?;
+        check(
+            "tasks.results.max_entries",
+            t.results.max_entries,
+            1,
+            10_000_000,
+        )?;
+        check(
+            "tasks.results.max_bytes",
+            t.results.max_bytes,
+            1024,
+            1 << 30,
+        )?;
+        check("tasks.results.ttl_s", t.results.ttl_s, 1, 365 * 86_400)?;
         let builtins = swarm_node::worker::builtin::NAMES;
         if let Some(unknown) = t.builtins.iter().find(|b| !builtins.contains(&b.as_str())) {
             return Err(ConfigError::Invalid {

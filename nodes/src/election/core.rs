@@ -233,6 +233,17 @@ impl Election {
         (self.role == Role::Leader).then(|| self.voter_count(now))
     }
 
+    /// The voters, this node among them: whose copies of the task table make a majority.
+    /// A crashed voter stays in until the membership window ends, so a majority is never
+    /// reckoned on too few.
+    pub fn voter_ids(&self) -> Vec<NodeId> {
+        let mut ids = self.voters.ids();
+        if !ids.contains(&self.me) {
+            ids.push(self.me.clone());
+        }
+        ids
+    }
+
     /// Whether this node needs every member's heartbeat (the leader, and everyone in a small
     /// swarm) or only the leader's (a follower of a swarm larger than `small_swarm`).
     pub fn hears_everyone(&self, now: Instant) -> bool {

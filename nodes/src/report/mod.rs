@@ -5,6 +5,7 @@ pub mod energy;
 pub mod energy_watch;
 pub mod sim;
 pub mod status;
+pub mod tasks;
 
 use crate::config::Config;
 use std::collections::BTreeMap;

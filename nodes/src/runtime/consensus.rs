@@ -89,6 +89,10 @@ impl Consensus {
         std::mem::take(&mut self.sent)
     }
 
+    pub fn voter_ids(&self) -> Vec<NodeId> {
+        self.election.voter_ids()
+    }
+
     pub fn hears_everyone(&self, now: Instant) -> bool {
         self.election.hears_everyone(now)
     }

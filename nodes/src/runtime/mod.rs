@@ -6,6 +6,7 @@ mod heartbeat_feed;
 mod pace;
 mod pin_store;
 pub(crate) mod sampler;
+mod tasks;
 mod view;
 mod vote_store;
 
@@ -47,6 +48,9 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the cumulative energy total is written: rarely, to spare SD cards.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the task service hears the voter set (leadership changes reach it at once).
+const TASKS_EVERY: Duration = Duration::from_secs(1);
 
 /// The longest the election goes without a tick when it has no timer running.
 const ELECTION_IDLE_TICK: Duration = Duration::from_secs(1);
@@ -162,6 +166,18 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     if let Some(l) = consensus.ask_who_leads(&session, &keys).await {
         lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
     }
+    let task_service = tasks::start(tasks::Context {
+        session: session.clone(),
+        keys: keys.clone(),
+        me: id.clone(),
+        settings: config.tasks.clone(),
+        view: view.clone(),
+        drops: drops.clone(),
+        low_battery_pct: config.energy.low_power_threshold_percent,
+    })
+    .await?;
+    let mut tasks_tick = tokio::time::interval(TASKS_EVERY);
+    tasks_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
     let mut pace = Pace::new(&config, pin_store::load(&state_dir));
     let _metrics = match config.metrics.listen {
@@ -265,6 +281,10 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 sampler.save();
                 None
             }
+            _ = tasks_tick.tick() => {
+                task_service.update(task_ctl(&view, &consensus));
+                None
+            }
             _ = announce_tick.tick() => {
                 if consensus.announces(Instant::now()) {
                     announce(&view, &consensus, &announcer).await;
@@ -358,6 +378,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             if let Some(d) = pace.retune() {
                 lock(&view).set_cadence(&d);
             }
+            task_service.update(task_ctl(&view, &consensus));
             send_heartbeat(&view, &hb_pub, &consensus).await;
             pace.sent(1);
             pace.heartbeat.reset();
@@ -373,6 +394,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         pace.sent(consensus.take_sent());
     }
 
+    // Handlers still running stop with the node; their tasks go to others with its token.
+    drop(task_service);
     consensus.save_voters();
     let term = lock(&view).term;
     let (leave_key, leave) = (keys.node_leaf(&id, Leaf::Leave), Leave { term });
@@ -411,6 +434,16 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     }
     tracing::info!(dropped = drops.total(), "stopped");
     Ok(())
+}
+
+fn task_ctl(view: &Shared, consensus: &Consensus) -> tasks::Ctl {
+    let v = lock(view);
+    tasks::Ctl {
+        leads: v.role == swarm_bus::Role::Leader,
+        term: v.term,
+        leader: v.leader.clone(),
+        voters: consensus.voter_ids(),
+    }
 }
 
 /// What one scrape of `/metrics` reads: the view, and the bus counters.

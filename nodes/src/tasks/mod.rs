@@ -5,8 +5,10 @@ mod breaker;
 mod result_store;
 mod scheduler;
 mod strategy;
+mod table;
 
 pub use breaker::{Breaker, BreakerState};
 pub use result_store::{Eviction, Limits, ResultStore};
-pub use scheduler::{Action, Event, Rejection, Scheduler, Settings, Spec, Worker};
+pub use scheduler::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
 pub use strategy::{Candidate, Strategy};
+pub use table::{Full, TaskTable, advances};

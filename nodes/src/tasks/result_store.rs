@@ -131,6 +131,11 @@ impl ResultStore {
         Some(&e.result)
     }
 
+    /// A result, not counted as a use (for copying the table, not for a reader).
+    pub fn peek(&self, id: &TaskId) -> Option<&TaskResult> {
+        self.entries.get(id).map(|e| &e.result)
+    }
+
     /// Drops what has outlived the TTL; returns their ids.
     pub fn expire(&mut self, now: Instant) -> Vec<TaskId> {
         let ttl = self.limits.ttl;

@@ -58,6 +58,19 @@ pub struct Worker {
     pub on_battery: bool,
     pub battery_low: bool,
     pub eff_pct: Option<u8>,
+    /// Capabilities whose handler here is marked idempotent: a timed-out attempt of one is
+    /// retried. Any other may still be running, so it fails rather than run twice.
+    pub idempotent: BTreeSet<String>,
+}
+
+/// A task as a new leader found it in the swarm's copies of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub id: TaskId,
+    pub spec: Spec,
+    pub state: TaskState,
+    pub attempts: u32,
+    pub worker: Option<NodeId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -255,34 +268,41 @@ impl Scheduler {
         out
     }
 
-    fn submit(&mut self, id: TaskId, spec: Spec, out: &mut Vec<Action>) {
-        let reject = |reason| Action::Reject {
-            id: id.clone(),
-            reason,
-        };
-        if self.tasks.contains_key(&id) {
-            // The same id again is a retry of a submission that was accepted: say so again.
-            out.push(Action::Accept { id });
-            return;
+    /// Why a submission would be refused, without taking it: the leader asks before it
+    /// replicates a task, and submits it once a majority holds the record.
+    /// `Err(Duplicate)` means the id is taken: a retried submission, to be accepted again.
+    pub fn check(&self, id: &TaskId, spec: &Spec) -> Result<(), Rejection> {
+        if self.tasks.contains_key(id) {
+            return Err(Rejection::Duplicate);
         }
-        if spec.after.contains(&id) {
-            return out.push(reject(Rejection::Cycle));
+        if spec.after.contains(id) {
+            return Err(Rejection::Cycle);
         }
         if let Some(unknown) = spec.after.iter().find(|d| !self.tasks.contains_key(*d)) {
-            return out.push(reject(Rejection::UnknownDependency(unknown.clone())));
+            return Err(Rejection::UnknownDependency(unknown.clone()));
         }
         if spec.timeout.is_zero() {
-            return out.push(reject(Rejection::ZeroTimeout));
+            return Err(Rejection::ZeroTimeout);
         }
         let known = self
             .workers
             .values()
             .any(|w| w.info.capabilities.contains(&spec.capability));
         if !known {
-            return out.push(reject(Rejection::UnknownCapability(spec.capability)));
+            return Err(Rejection::UnknownCapability(spec.capability.clone()));
         }
         if self.pending() >= self.settings.max_pending {
-            return out.push(reject(Rejection::TableFull));
+            return Err(Rejection::TableFull);
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, id: TaskId, spec: Spec, out: &mut Vec<Action>) {
+        match self.check(&id, &spec) {
+            Ok(()) => {}
+            // The same id again is a retry of a submission that was accepted: say so again.
+            Err(Rejection::Duplicate) => return out.push(Action::Accept { id }),
+            Err(reason) => return out.push(Action::Reject { id, reason }),
         }
         // A dependency already failed or cancelled: this task can never run.
         let doomed = spec.after.iter().find(|d| {
@@ -332,6 +352,97 @@ impl Scheduler {
             );
         } else if waiting_on == 0 {
             self.ready.push((priority, Reverse(self.seq), id));
+        }
+    }
+
+    /// Takes over a table gathered from the swarm's copies. Final tasks stay final, so later
+    /// tasks can depend on them. A task running on a worker this scheduler knows keeps running
+    /// there, with a fresh deadline: it is not run twice. Every other unfinished task is
+    /// queued. Workers must be known (`WorkerUp`) first.
+    pub fn restore(&mut self, now: Instant, tasks: Vec<Restored>) -> Vec<Action> {
+        let mut out = Vec::new();
+        let mut restored = Vec::new();
+        for r in tasks {
+            if self.tasks.contains_key(&r.id) {
+                continue;
+            }
+            let on_live_worker = r.state == TaskState::Running
+                && r.worker
+                    .as_ref()
+                    .is_some_and(|w| self.workers.contains_key(w));
+            let state = if r.state.is_final() || on_live_worker {
+                r.state
+            } else {
+                TaskState::Queued
+            };
+            let worker = if on_live_worker { r.worker } else { None };
+            if let Some(w) = worker.as_ref().and_then(|w| self.workers.get_mut(w)) {
+                w.running.insert(r.id.clone());
+            }
+            if !state.is_final() {
+                self.unfinished += 1;
+            }
+            self.seq += 1;
+            self.tasks.insert(
+                r.id.clone(),
+                Task {
+                    deadline: (state == TaskState::Running).then(|| now + r.spec.timeout),
+                    spec: r.spec,
+                    state,
+                    attempts: r.attempts,
+                    worker,
+                    not_before: None,
+                    waiting_on: 0,
+                    seq: self.seq,
+                },
+            );
+            restored.push(r.id);
+        }
+        // Dependencies once every task is in, whatever order the copies listed them in. One
+        // no copy holds any more was final and its result evicted: it no longer holds anyone up.
+        let mut doomed = Vec::new();
+        for id in restored {
+            let Some(t) = self.tasks.get(&id) else {
+                continue;
+            };
+            if t.state != TaskState::Queued {
+                continue;
+            }
+            let mut waiting_on = 0;
+            for dep in t.spec.after.clone() {
+                match self.tasks.get(&dep).map(|d| d.state) {
+                    Some(TaskState::Failed | TaskState::Cancelled) => {
+                        doomed.push((id.clone(), dep.clone()));
+                    }
+                    Some(TaskState::Succeeded) | None => {}
+                    Some(_) => {
+                        waiting_on += 1;
+                        self.dependents.entry(dep).or_default().push(id.clone());
+                    }
+                }
+            }
+            if let Some(t) = self.tasks.get_mut(&id) {
+                t.waiting_on = waiting_on;
+                if waiting_on == 0 {
+                    self.ready
+                        .push((t.spec.priority, Reverse(t.seq), id.clone()));
+                }
+            }
+        }
+        for (id, dep) in doomed {
+            let reason = format!("dependency `{dep}` did not succeed");
+            self.fail(&id, TaskState::Failed, reason, &mut out);
+        }
+        self.dispatch(now, &mut out);
+        out
+    }
+
+    /// Drops a final task (its result was evicted from the store): the table stays bounded.
+    /// A later task naming it as a dependency is refused as unknown.
+    pub fn forget(&mut self, id: &TaskId) {
+        if self.tasks.get(id).is_some_and(|t| t.state.is_final()) {
+            self.tasks.remove(id);
+            self.dependents.remove(id);
         }
     }
 
@@ -480,17 +591,27 @@ impl Scheduler {
             .filter_map(|(id, t)| t.worker.clone().map(|w| (id.clone(), w)))
             .collect();
         for (id, worker) in late {
+            let mut retry = false;
             if let Some(w) = self.workers.get_mut(&worker) {
                 w.running.remove(&id);
                 let s = &self.settings;
                 w.breaker
                     .failed(now, s.breaker_failures, s.breaker_cooldown);
+                retry = self
+                    .tasks
+                    .get(&id)
+                    .is_some_and(|t| w.info.idempotent.contains(&t.spec.capability));
             }
             out.push(Action::Revoke {
                 task: id.clone(),
                 worker,
             });
-            self.failed_attempt(now, &id, "timed out".into(), out);
+            if retry {
+                self.failed_attempt(now, &id, "timed out".into(), out);
+            } else {
+                let reason = "timed out; not retried: the handler is not idempotent".into();
+                self.fail(&id, TaskState::Failed, reason, out);
+            }
         }
     }
 

@@ -26,6 +26,8 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        // Its own process group, so what a shell handler starts goes with it.
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -33,6 +35,7 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
             return Outcome::failed(format!("cannot start `{program}`: {e}"), started.elapsed());
         }
     };
+    let _group = GroupKill(child.id());
     let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
     let max = handler.max_output_bytes;
     let io = async move {
@@ -80,6 +83,21 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
         }
         // Dropping the future drops the child, which kill_on_drop kills.
         Err(_) => Outcome::failed(format!("timed out after {timeout:?}"), started.elapsed()),
+    }
+}
+
+/// Kills the handler's process group when the run ends in any way (done, timed out, or its
+/// task revoked and this future dropped): a shell's children do not outlive their task.
+struct GroupKill(Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 
@@ -136,6 +154,17 @@ mod tests {
         assert_eq!(out.state, TaskState::Failed);
         assert!(out.reason.unwrap().contains("timed out"));
         assert!(out.duration < Duration::from_secs(10));
+        // What the handler started in the background goes too.
+        let shell = CommandHandler {
+            timeout_s: 1,
+            ..handler(&["/bin/sh", "-c", "sleep 31.4159 & sleep 31.4159"])
+        };
+        run(&shell, "t1", b"").await;
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 31.4159"])
+            .output()
+            .expect("pgrep");
+        assert!(left.stdout.is_empty(), "left: {:?}", left.stdout);
         let missing = run(&handler(&["/no/such/program"]), "t1", b"").await;
         assert!(missing.reason.unwrap().contains("cannot start"));
     }

@@ -36,6 +36,15 @@ pub struct TasksSettings {
     pub builtins: Vec<String>,
     /// Tasks this node runs at once.
     pub slots: u32,
+    /// How this node, when it leads, picks a worker: `round-robin`, `least-loaded`,
+    /// `capability` or `energy-aware`.
+    pub strategy: crate::tasks::Strategy,
+    /// The largest payload a submission may carry.
+    pub max_payload_bytes: usize,
+    /// The most unfinished tasks the table holds; more are refused.
+    pub max_pending: usize,
+    /// The bounded store of finished tasks' results.
+    pub results: ResultSettings,
     pub handlers: BTreeMap<String, CommandHandler>,
 }
 
@@ -44,7 +53,45 @@ impl Default for TasksSettings {
         Self {
             builtins: vec!["echo".into()],
             slots: 4,
+            strategy: crate::tasks::Strategy::default(),
+            max_payload_bytes: 64 * 1024,
+            max_pending: 100_000,
+            results: ResultSettings::default(),
             handlers: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[tasks.results]`: what the result store keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResultSettings {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+    pub ttl_s: u64,
+    /// What goes first when full: `lru`, `lfu`, `fifo` or `ttl`.
+    pub eviction: crate::tasks::Eviction,
+}
+
+impl Default for ResultSettings {
+    fn default() -> Self {
+        let d = crate::tasks::Limits::default();
+        Self {
+            max_entries: d.max_entries,
+            max_bytes: d.max_bytes,
+            ttl_s: d.ttl.as_secs(),
+            eviction: d.policy,
+        }
+    }
+}
+
+impl ResultSettings {
+    pub fn limits(&self) -> crate::tasks::Limits {
+        crate::tasks::Limits {
+            max_entries: self.max_entries,
+            max_bytes: self.max_bytes,
+            ttl: std::time::Duration::from_secs(self.ttl_s),
+            policy: self.eviction,
         }
     }
 }

@@ -1,0 +1,886 @@
+//! Tasks on the bus, as one async task beside the node's main loop (docs/tasks.md).
+//!
+//! Every node keeps a copy of the task table and runs what it is assigned; the leader also
+//! schedules. Keys, all under `swarm/<s>/task/<id>/`:
+//! - `submit`: a query with a `TaskSpec`; the leader answers `TaskAck` once a majority of the
+//!   voters stored the task (a query on `spec` each answers when written to its copy);
+//! - `assign`: the leader hands an attempt to a worker;
+//! - `result`: a worker's report; queried, every copy says where the task stands;
+//! - `state`: the leader's word on a task it requeued or closed;
+//! - `cancel`: a query the leader answers.
+//!
+//! Per node: `node/<id>/worker` (what it offers) and `node/<id>/tasks` (its copy, for a new
+//! leader).
+
+mod leading;
+mod runner;
+
+use super::{Shared, lock};
+use leading::Leading;
+use runner::{Answer, Runner};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use swarm_bus::zenoh::{
+    self as bus, DropCounters, MemberEvent, MemberWatch, TaskQuery, TaskQueryable, TaskSubscriber,
+    TypedSubscriber,
+};
+use swarm_bus::{
+    Leaf, NodeId, Payload, SwarmKey, SwarmKeys, TaskAck, TaskAssign, TaskId, TaskLeaf, TaskRecord,
+    TaskResult, TaskSpec, TaskState, WorkerInfo,
+};
+use swarm_node::tasks::{Action, Event, Rejection, TaskTable};
+use swarm_node::worker::settings::TasksSettings;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How long a leader waits for a majority to store a task before it says no.
+const REPLICATE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a new leader waits for the copies of the table.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+/// A new leader that heard from too few voters asks again after this.
+const GATHER_RETRY: Duration = Duration::from_millis(500);
+/// How often the leader refreshes its workers' load and power.
+const LOAD_EVERY: Duration = Duration::from_secs(1);
+/// The longest the loop sleeps without a timer of its own.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// What the election tells the task service.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ctl {
+    pub leads: bool,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub voters: Vec<NodeId>,
+}
+
+/// The running service; dropping it stops it, and with it any handler still running.
+pub struct TaskService {
+    task: JoinHandle<()>,
+    ctl: watch::Sender<Ctl>,
+}
+
+impl TaskService {
+    pub fn update(&self, ctl: Ctl) {
+        self.ctl.send_if_modified(|old| {
+            let changed = *old != ctl;
+            *old = ctl;
+            changed
+        });
+    }
+}
+
+impl Drop for TaskService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Context {
+    pub session: zenoh::Session,
+    pub keys: SwarmKeys,
+    pub me: NodeId,
+    pub settings: TasksSettings,
+    pub view: Shared,
+    pub drops: DropCounters,
+    pub low_battery_pct: u8,
+}
+
+struct Bus {
+    submits: TaskQueryable<TaskSpec>,
+    cancels: TaskQueryable<TaskSpec>,
+    replicas: TaskQueryable<TaskRecord>,
+    statuses: TaskQueryable<TaskSpec>,
+    copies: TaskQueryable<TaskSpec>,
+    assigns: TaskSubscriber<TaskAssign>,
+    states: TaskSubscriber<TaskResult>,
+    reports: TaskSubscriber<TaskResult>,
+    workers: TypedSubscriber<WorkerInfo>,
+    members: MemberWatch,
+    _worker_info: bus::ServedQueryable,
+}
+
+enum Internal {
+    Replicated {
+        term: u64,
+        id: TaskId,
+        spec: Box<TaskSpec>,
+        query: Box<TaskQuery<TaskSpec>>,
+        acks: usize,
+    },
+    Gathered {
+        term: u64,
+        records: Vec<TaskRecord>,
+        workers: Vec<(NodeId, WorkerInfo)>,
+        answered: BTreeSet<NodeId>,
+    },
+    GatherAgain {
+        term: u64,
+    },
+}
+
+pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
+    let k = &cx.keys;
+    let d = || cx.drops.clone();
+    let s = &cx.session;
+    let info = worker_info(&cx.settings);
+    let bus = Bus {
+        submits: bus::serve_held(s, k.all_tasks(TaskLeaf::Submit), d()).await?,
+        cancels: bus::serve_held(s, k.all_tasks(TaskLeaf::Cancel), d()).await?,
+        replicas: bus::serve_held(s, k.all_tasks(TaskLeaf::Spec), d()).await?,
+        statuses: bus::serve_held(s, k.all_tasks(TaskLeaf::Result), d()).await?,
+        copies: bus::serve_held(s, k.node_leaf(&cx.me, Leaf::Tasks), d()).await?,
+        assigns: bus::subscribe_tasks(s, k.all_tasks(TaskLeaf::Assign), d()).await?,
+        states: bus::subscribe_tasks(s, k.all_tasks(TaskLeaf::State), d()).await?,
+        reports: bus::subscribe_tasks(s, k.all_tasks(TaskLeaf::Result), d()).await?,
+        workers: bus::subscribe(s, k.all(Leaf::Worker), d()).await?,
+        members: bus::watch_members(s, k).await?,
+        _worker_info: bus::serve(s, k.node_leaf(&cx.me, Leaf::Worker), {
+            let info = info.clone();
+            move || Some(info.clone())
+        })
+        .await?,
+    };
+    bus::publish(s, &k.node_leaf(&cx.me, Leaf::Worker), &info).await?;
+    let (ctl, ctl_rx) = watch::channel(Ctl::default());
+    let settings = Arc::new(cx.settings.clone());
+    let (runner, finished) = Runner::new(cx.me.clone(), settings.clone());
+    let (internal_tx, internal) = mpsc::channel(4096);
+    let table = TaskTable::new(settings.results.limits(), settings.max_pending);
+    let service = Service {
+        cx,
+        settings,
+        info,
+        table,
+        runner,
+        leading: None,
+        ctl: Ctl::default(),
+        internal_tx,
+    };
+    let task = tokio::spawn(service.run(bus, ctl_rx, finished, internal));
+    Ok(TaskService { task, ctl })
+}
+
+fn worker_info(settings: &TasksSettings) -> WorkerInfo {
+    WorkerInfo {
+        caps: swarm_node::worker::capabilities(settings)
+            .into_iter()
+            .collect(),
+        idempotent: settings
+            .handlers
+            .iter()
+            .filter(|(_, h)| h.idempotent)
+            .map(|(name, _)| name.clone())
+            .chain(settings.builtins.iter().cloned())
+            .collect(),
+        slots: u16::try_from(settings.slots).unwrap_or(u16::MAX),
+    }
+}
+
+struct Service {
+    cx: Context,
+    settings: Arc<TasksSettings>,
+    info: WorkerInfo,
+    table: TaskTable,
+    runner: Runner,
+    leading: Option<Leading>,
+    ctl: Ctl,
+    internal_tx: mpsc::Sender<Internal>,
+}
+
+impl Service {
+    async fn run(
+        mut self,
+        bus: Bus,
+        mut ctl: watch::Receiver<Ctl>,
+        mut finished: mpsc::Receiver<(TaskId, swarm_node::worker::Outcome)>,
+        mut internal: mpsc::Receiver<Internal>,
+    ) {
+        let mut loads = tokio::time::interval(LOAD_EVERY);
+        loads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wake = self
+                .leading
+                .as_ref()
+                .filter(|l| l.ready)
+                .and_then(|l| l.scheduler.next_wakeup())
+                .unwrap_or_else(|| Instant::now() + IDLE);
+            tokio::select! {
+                changed = ctl.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let new = ctl.borrow_and_update().clone();
+                    self.on_ctl(new).await;
+                }
+                Some(q) = bus.submits.recv() => self.on_submit(q).await,
+                Some(q) = bus.cancels.recv() => self.on_cancel(q).await,
+                Some(q) = bus.replicas.recv() => self.on_replica(q).await,
+                Some(q) = bus.statuses.recv() => self.on_status(q).await,
+                Some(q) = bus.copies.recv() => self.on_copy(q).await,
+                Some(r) = bus.assigns.recv() => self.on_assign(r.id, r.msg).await,
+                Some(r) = bus.states.recv() => self.on_state(r.id, r.msg),
+                Some(r) = bus.reports.recv() => self.on_report(r.id, r.msg).await,
+                Some(r) = bus.workers.recv() => self.on_worker(r.from, r.msg).await,
+                Some(m) = bus.members.recv() => {
+                    if let MemberEvent::Left(id) = m {
+                        self.on_gone(id).await;
+                    }
+                }
+                Some((id, outcome)) = finished.recv() => {
+                    if let Some(result) = self.runner.finished(id.clone(), outcome) {
+                        self.publish_report(&id, &result).await;
+                    }
+                }
+                Some(event) = internal.recv() => self.on_internal(event).await,
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    self.schedule(Event::Tick).await;
+                }
+                _ = loads.tick() => self.refresh_loads().await,
+            }
+        }
+    }
+
+    async fn on_ctl(&mut self, new: Ctl) {
+        let new_leader = new.leader != self.ctl.leader || new.term != self.ctl.term;
+        if !new.leads {
+            self.leading = None;
+        } else if let Some(l) = self.leading.as_mut().filter(|l| l.term == new.term) {
+            l.voters.clone_from(&new.voters);
+        } else {
+            let settings = swarm_node::tasks::Settings {
+                strategy: self.settings.strategy,
+                max_pending: self.settings.max_pending,
+                ..Default::default()
+            };
+            self.leading = Some(Leading::new(new.term, new.voters.clone(), settings));
+            tracing::info!(term = new.term, "tasks: taking over the task table");
+            self.gather(new.term, Duration::ZERO);
+        }
+        self.ctl = new;
+        if new_leader {
+            // Whoever leads now learns what this node offers, whatever it heard before.
+            let key = self.cx.keys.node_leaf(&self.cx.me, Leaf::Worker);
+            if let Err(e) = bus::publish(&self.cx.session, &key, &self.info).await {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    /// Collects the copies of the table and the workers' offers, in the background.
+    fn gather(&self, term: u64, after: Duration) {
+        let (session, keys, tx) = (
+            self.cx.session.clone(),
+            self.cx.keys.clone(),
+            self.internal_tx.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let (tables, offered) = (keys.all(Leaf::Tasks), keys.all(Leaf::Worker));
+            let (copies, offers) = tokio::join!(
+                bus::query_cbor::<TaskRecord>(&session, &tables, GATHER_TIMEOUT),
+                bus::query_cbor::<WorkerInfo>(&session, &offered, GATHER_TIMEOUT),
+            );
+            let (mut records, mut answered, mut workers) =
+                (Vec::new(), BTreeSet::new(), Vec::new());
+            match copies {
+                Ok(replies) => {
+                    for r in replies {
+                        let (Some(node), Ok(record)) = (SwarmKey::node_of(&r.key), r.msg) else {
+                            continue;
+                        };
+                        answered.insert(node);
+                        records.push(record);
+                    }
+                }
+                Err(e) => tracing::warn!("tasks: gathering the table: {e}"),
+            }
+            match offers {
+                Ok(replies) => {
+                    for r in replies {
+                        if let (Some(node), Ok(info)) = (SwarmKey::node_of(&r.key), r.msg) {
+                            workers.push((node, info));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("tasks: asking for workers: {e}"),
+            }
+            let _ = tx
+                .send(Internal::Gathered {
+                    term,
+                    records,
+                    workers,
+                    answered,
+                })
+                .await;
+        });
+    }
+
+    async fn on_internal(&mut self, event: Internal) {
+        match event {
+            Internal::GatherAgain { term } => {
+                if self
+                    .leading
+                    .as_ref()
+                    .is_some_and(|l| l.term == term && !l.ready)
+                {
+                    self.gather(term, Duration::ZERO);
+                }
+            }
+            Internal::Gathered {
+                term,
+                records,
+                workers,
+                mut answered,
+            } => self.took_over(term, records, workers, &mut answered).await,
+            Internal::Replicated {
+                term,
+                id,
+                spec,
+                query,
+                acks,
+            } => self.replicated(term, id, *spec, *query, acks).await,
+        }
+    }
+
+    async fn took_over(
+        &mut self,
+        term: u64,
+        records: Vec<TaskRecord>,
+        workers: Vec<(NodeId, WorkerInfo)>,
+        answered: &mut BTreeSet<NodeId>,
+    ) {
+        let me = self.cx.me.clone();
+        let Some(l) = self.leading.as_ref().filter(|l| l.term == term && !l.ready) else {
+            return;
+        };
+        // An empty copy answers with no records at all: the node's own copy counts for it,
+        // and a voter that answered nothing counts only through the worker offers it sent.
+        answered.insert(me.clone());
+        answered.extend(workers.iter().map(|(n, _)| n.clone()));
+        let heard = l.voters.iter().filter(|v| answered.contains(*v)).count();
+        if heard < l.majority() {
+            tracing::warn!(
+                heard,
+                needed = l.majority(),
+                "tasks: too few voters' copies of the table; asking again"
+            );
+            let tx = self.internal_tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(GATHER_RETRY).await;
+                let _ = tx.send(Internal::GatherAgain { term }).await;
+            });
+            return;
+        }
+        let now = Instant::now();
+        let merged = records.len();
+        for record in records {
+            if let Err(e) = self.table.store(now, record) {
+                tracing::warn!("tasks: merging a copy: {e}");
+            }
+        }
+        let live = {
+            let v = lock(&self.cx.view);
+            let mut live: BTreeSet<NodeId> = v.peers.keys().cloned().collect();
+            live.insert(me.clone());
+            live
+        };
+        let Some(l) = self.leading.as_mut() else {
+            return;
+        };
+        l.workers.insert(me.clone(), self.info.clone());
+        for (node, info) in workers {
+            if live.contains(&node) {
+                l.workers.insert(node, info);
+            }
+        }
+        let ups: Vec<(NodeId, swarm_node::tasks::Worker)> = {
+            let v = lock(&self.cx.view);
+            l.workers
+                .iter()
+                .map(|(id, info)| {
+                    let energy = if *id == me {
+                        v.energy.as_ref()
+                    } else {
+                        v.peers.get(id).and_then(|p| p.energy.as_ref())
+                    };
+                    (
+                        id.clone(),
+                        leading::worker(info, energy, self.cx.low_battery_pct),
+                    )
+                })
+                .collect()
+        };
+        for (id, worker) in ups {
+            l.scheduler.handle(now, Event::WorkerUp { id, worker });
+        }
+        let records = self.table.records();
+        let restored: Vec<_> = records.iter().map(leading::restored).collect();
+        let mut actions = l.scheduler.restore(now, restored);
+        // Reports the old leader died before deciding on.
+        for r in &records {
+            if r.state != TaskState::Running {
+                continue;
+            }
+            if let Some(report) = r.result.as_ref().filter(|x| x.attempts == r.attempt)
+                && let Some(worker) = report.worker.clone()
+            {
+                actions.extend(l.scheduler.handle(
+                    now,
+                    Event::Finished {
+                        task: r.id.clone(),
+                        worker,
+                        attempt: report.attempts,
+                        ok: report.state == TaskState::Succeeded,
+                        reason: report.reason.clone(),
+                    },
+                ));
+            }
+        }
+        l.ready = true;
+        tracing::info!(
+            term,
+            tasks = merged,
+            pending = l.scheduler.pending(),
+            workers = l.workers.len(),
+            "tasks: task table taken over"
+        );
+        self.apply(actions, None).await;
+    }
+
+    async fn on_submit(&mut self, q: TaskQuery<TaskSpec>) {
+        // Only the leader answers; the others stay silent, so the asker hears one voice.
+        let Some(l) = self.leading.as_mut() else {
+            return;
+        };
+        let me = self.cx.me.clone();
+        let no = |reason: String| TaskAck {
+            accepted: false,
+            by: me.clone(),
+            reason: Some(reason),
+        };
+        let Some(id) = q.id.clone() else {
+            return q
+                .reply_err("submit to one task's key, swarm/<s>/task/<id>/submit")
+                .await;
+        };
+        let key = self.cx.keys.task(&id, TaskLeaf::Submit);
+        if !l.ready {
+            let ack = no("the leader is taking over the task table; try again".into());
+            return q.reply(&key, &ack).await;
+        }
+        let Some(spec) = q.msg.clone() else {
+            return q
+                .reply(&key, &no("the query carries no task spec".into()))
+                .await;
+        };
+        let max = self.settings.max_payload_bytes;
+        let refusal = if spec.payload.as_bytes().len() > max {
+            Some(format!(
+                "a payload of {} bytes is over this swarm's limit of {max}",
+                spec.payload.as_bytes().len()
+            ))
+        } else if !leading::plain_capability(&spec.cap) {
+            Some(format!("`{}` is not a capability name", spec.cap))
+        } else if l.inflight.contains(&id) {
+            Some("a submission of this id is being stored; try again".into())
+        } else {
+            match l.scheduler.check(&id, &leading::spec(&spec)) {
+                Ok(()) => None,
+                Err(Rejection::Duplicate) => {
+                    let yes = TaskAck {
+                        accepted: true,
+                        by: me.clone(),
+                        reason: None,
+                    };
+                    return q.reply(&key, &yes).await;
+                }
+                Err(r) => Some(r.to_string()),
+            }
+        };
+        if let Some(reason) = refusal {
+            return q.reply(&key, &no(reason)).await;
+        }
+        l.inflight.insert(id.clone());
+        let record = TaskRecord {
+            id: id.clone(),
+            spec: spec.clone(),
+            state: TaskState::Queued,
+            worker: None,
+            attempt: 0,
+            result: None,
+        };
+        let (voters, needed, term) = (l.voters.clone(), l.majority(), l.term);
+        let (session, spec_key, tx) = (
+            self.cx.session.clone(),
+            self.cx.keys.task(&id, TaskLeaf::Spec),
+            self.internal_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let mut acked = BTreeSet::new();
+            let enough = bus::ask_until::<TaskRecord, TaskAck>(
+                &session,
+                &spec_key,
+                &record,
+                REPLICATE_TIMEOUT,
+                |ack| {
+                    if ack.accepted && voters.contains(&ack.by) {
+                        acked.insert(ack.by.clone());
+                    }
+                    acked.len() >= needed
+                },
+            )
+            .await;
+            if let Err(e) = &enough {
+                tracing::warn!("tasks: replicating {}: {e}", record.id);
+            }
+            let _ = tx
+                .send(Internal::Replicated {
+                    term,
+                    id,
+                    spec: Box::new(spec),
+                    query: Box::new(q),
+                    acks: acked.len(),
+                })
+                .await;
+        });
+    }
+
+    async fn replicated(
+        &mut self,
+        term: u64,
+        id: TaskId,
+        spec: TaskSpec,
+        q: TaskQuery<TaskSpec>,
+        acks: usize,
+    ) {
+        let key = self.cx.keys.task(&id, TaskLeaf::Submit);
+        let me = self.cx.me.clone();
+        let Some(l) = self.leading.as_mut().filter(|l| l.term == term) else {
+            let ack = TaskAck {
+                accepted: false,
+                by: me,
+                reason: Some("leadership changed while storing the task; try again".into()),
+            };
+            return q.reply(&key, &ack).await;
+        };
+        l.inflight.remove(&id);
+        if acks < l.majority() {
+            let ack = TaskAck {
+                accepted: false,
+                by: me,
+                reason: Some(format!(
+                    "stored by {acks} of {} voters, short of a majority; try again with the same id",
+                    l.voters.len()
+                )),
+            };
+            return q.reply(&key, &ack).await;
+        }
+        let actions = l.scheduler.handle(
+            Instant::now(),
+            Event::Submit {
+                id,
+                spec: leading::spec(&spec),
+            },
+        );
+        self.apply(actions, Some(q)).await;
+    }
+
+    async fn on_cancel(&mut self, q: TaskQuery<TaskSpec>) {
+        let Some(l) = self.leading.as_mut() else {
+            return;
+        };
+        let Some(id) = q.id.clone() else {
+            return q
+                .reply_err("cancel one task's key, swarm/<s>/task/<id>/cancel")
+                .await;
+        };
+        let key = self.cx.keys.task(&id, TaskLeaf::Cancel);
+        let refusal = if !l.ready {
+            Some("the leader is taking over the task table; try again".to_string())
+        } else {
+            match l.scheduler.state(&id) {
+                None => Some(format!("no task `{id}`")),
+                Some((state, _, _)) if state.is_final() => Some(format!("the task is {state}")),
+                Some(_) => None,
+            }
+        };
+        let ack = TaskAck {
+            accepted: refusal.is_none(),
+            by: self.cx.me.clone(),
+            reason: refusal.clone(),
+        };
+        if refusal.is_none() {
+            let actions = l.scheduler.handle(Instant::now(), Event::Cancel { id });
+            self.apply(actions, None).await;
+        }
+        q.reply(&key, &ack).await;
+    }
+
+    /// A leader's replication: written to this copy, then acknowledged.
+    async fn on_replica(&mut self, q: TaskQuery<TaskRecord>) {
+        let (Some(id), Some(record)) = (q.id.clone(), q.msg.clone()) else {
+            return q.reply_err("a task record on its own task's key").await;
+        };
+        if record.id != id {
+            return q
+                .reply_err("the record names another task than its key")
+                .await;
+        }
+        let stored = self.table.store(Instant::now(), record);
+        let ack = TaskAck {
+            accepted: stored.is_ok(),
+            by: self.cx.me.clone(),
+            reason: stored.err().map(|e| e.to_string()),
+        };
+        q.reply(&self.cx.keys.task(&id, TaskLeaf::Spec), &ack).await;
+    }
+
+    async fn on_status(&mut self, q: TaskQuery<TaskSpec>) {
+        let now = Instant::now();
+        if let Some(id) = q.id.clone() {
+            if let Some(status) = self.table.status(now, &id) {
+                q.reply(&self.cx.keys.task(&id, TaskLeaf::Result), &status)
+                    .await;
+            }
+            return;
+        }
+        for (id, status) in self.table.statuses(now) {
+            let key = self.cx.keys.task(&id, TaskLeaf::Result);
+            if q.asks_for(&key) {
+                q.reply(&key, &status).await;
+            }
+        }
+    }
+
+    async fn on_copy(&mut self, q: TaskQuery<TaskSpec>) {
+        let key = self.cx.keys.node_leaf(&self.cx.me, Leaf::Tasks);
+        for record in self.table.records() {
+            q.reply(&key, &record).await;
+        }
+    }
+
+    async fn on_assign(&mut self, id: TaskId, a: TaskAssign) {
+        self.table.assigned(&id, &a.worker, a.attempt);
+        match self.runner.assign(id.clone(), a) {
+            Answer::Again(result) => self.publish_report(&id, &result).await,
+            Answer::Started => tracing::debug!(task = %id, "tasks: running"),
+            Answer::Adopted | Answer::Ignored => {}
+        }
+    }
+
+    fn on_state(&mut self, id: TaskId, r: TaskResult) {
+        match r.state {
+            TaskState::Queued => {
+                self.table.requeued(&id);
+                if r.worker.as_ref() == Some(&self.cx.me) {
+                    self.runner.revoke(&id);
+                }
+            }
+            s if s.is_final() => {
+                let evicted = self.table.finished(Instant::now(), &id, r);
+                self.runner.revoke(&id);
+                if let Some(l) = self.leading.as_mut() {
+                    for gone in &evicted {
+                        l.scheduler.forget(gone);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_report(&mut self, id: TaskId, r: TaskResult) {
+        self.table.reported(&id, r.clone());
+        let Some(worker) = r.worker.clone() else {
+            return;
+        };
+        if !r.state.is_final() {
+            return;
+        }
+        self.schedule(Event::Finished {
+            task: id,
+            worker,
+            attempt: r.attempts,
+            ok: r.state == TaskState::Succeeded,
+            reason: r.reason,
+        })
+        .await;
+    }
+
+    async fn on_worker(&mut self, node: NodeId, info: WorkerInfo) {
+        let worker = {
+            let v = lock(&self.cx.view);
+            let energy = if node == self.cx.me {
+                v.energy.as_ref()
+            } else {
+                v.peers.get(&node).and_then(|p| p.energy.as_ref())
+            };
+            leading::worker(&info, energy, self.cx.low_battery_pct)
+        };
+        if let Some(l) = self.leading.as_mut() {
+            l.workers.insert(node.clone(), info);
+        }
+        self.schedule(Event::WorkerUp { id: node, worker }).await;
+    }
+
+    async fn on_gone(&mut self, node: NodeId) {
+        if let Some(l) = self.leading.as_mut() {
+            l.workers.remove(&node);
+        }
+        self.schedule(Event::WorkerGone { id: node }).await;
+    }
+
+    async fn refresh_loads(&mut self) {
+        let Some(l) = self.leading.as_ref().filter(|l| l.ready) else {
+            return;
+        };
+        let ups: Vec<(NodeId, swarm_node::tasks::Worker)> = {
+            let v = lock(&self.cx.view);
+            l.workers
+                .iter()
+                .map(|(id, info)| {
+                    let energy = if *id == self.cx.me {
+                        v.energy.as_ref()
+                    } else {
+                        v.peers.get(id).and_then(|p| p.energy.as_ref())
+                    };
+                    (
+                        id.clone(),
+                        leading::worker(info, energy, self.cx.low_battery_pct),
+                    )
+                })
+                .collect()
+        };
+        for (id, worker) in ups {
+            self.schedule(Event::WorkerUp { id, worker }).await;
+        }
+    }
+
+    /// Feeds the scheduler, once the table is taken over; events before that are covered by
+    /// the takeover itself.
+    async fn schedule(&mut self, event: Event) {
+        let Some(l) = self.leading.as_mut().filter(|l| l.ready) else {
+            return;
+        };
+        let actions = l.scheduler.handle(Instant::now(), event);
+        self.apply(actions, None).await;
+    }
+
+    /// Carries out what the scheduler decided: answers, assignments, and the final word.
+    async fn apply(&mut self, actions: Vec<Action>, held: Option<TaskQuery<TaskSpec>>) {
+        let me = self.cx.me.clone();
+        let term = self.leading.as_ref().map_or(0, |l| l.term);
+        for action in actions {
+            match action {
+                Action::Accept { id } | Action::Reject { id, .. }
+                    if held.as_ref().and_then(|q| q.id.as_ref()) != Some(&id) => {}
+                Action::Accept { id } => {
+                    if let Some(q) = held.as_ref() {
+                        let ack = TaskAck {
+                            accepted: true,
+                            by: me.clone(),
+                            reason: None,
+                        };
+                        q.reply(&self.cx.keys.task(&id, TaskLeaf::Submit), &ack)
+                            .await;
+                    }
+                }
+                Action::Reject { id, reason } => {
+                    if let Some(q) = held.as_ref() {
+                        let ack = TaskAck {
+                            accepted: false,
+                            by: me.clone(),
+                            reason: Some(reason.to_string()),
+                        };
+                        q.reply(&self.cx.keys.task(&id, TaskLeaf::Submit), &ack)
+                            .await;
+                    }
+                }
+                Action::Assign {
+                    task,
+                    worker,
+                    attempt,
+                } => {
+                    let Some(spec) = self.table.record(&task).map(|r| r.spec.clone()) else {
+                        tracing::warn!(%task, "tasks: assigned a task this copy lacks");
+                        continue;
+                    };
+                    let assign = TaskAssign {
+                        term,
+                        worker,
+                        attempt,
+                        cap: spec.cap,
+                        timeout_ms: spec.timeout_ms,
+                        payload: spec.payload,
+                    };
+                    let key = self.cx.keys.task(&task, TaskLeaf::Assign);
+                    if let Err(e) = bus::publish(&self.cx.session, &key, &assign).await {
+                        tracing::warn!("{e}");
+                    }
+                }
+                Action::Revoke { task, worker } => {
+                    let attempts = self.table.record(&task).map_or(0, |r| r.attempt);
+                    let word = TaskResult {
+                        state: TaskState::Queued,
+                        worker: Some(worker),
+                        attempts,
+                        exit_code: None,
+                        output: Payload::default(),
+                        duration_ms: 0,
+                        joules: None,
+                        reason: None,
+                    };
+                    self.publish_state(&task, &word).await;
+                }
+                Action::Done {
+                    task,
+                    state,
+                    reason,
+                } => {
+                    let result = self.final_result(&task, state, reason);
+                    self.publish_state(&task, &result).await;
+                }
+            }
+        }
+    }
+
+    /// The final word on a task: the worker's report when it decided the outcome.
+    fn final_result(&self, id: &TaskId, state: TaskState, reason: Option<String>) -> TaskResult {
+        let record = self.table.record(id);
+        let report = record
+            .and_then(|r| r.result.clone().filter(|x| x.attempts == r.attempt))
+            .filter(|_| matches!(state, TaskState::Succeeded | TaskState::Failed));
+        match report {
+            Some(rep) => TaskResult {
+                state,
+                reason: reason.or(rep.reason.clone()),
+                ..rep
+            },
+            None => TaskResult {
+                state,
+                worker: record.and_then(|r| r.worker.clone()),
+                attempts: record.map_or(0, |r| r.attempt),
+                exit_code: None,
+                output: Payload::default(),
+                duration_ms: 0,
+                joules: None,
+                reason,
+            },
+        }
+    }
+
+    async fn publish_state(&self, id: &TaskId, word: &TaskResult) {
+        let key = self.cx.keys.task(id, TaskLeaf::State);
+        if let Err(e) = bus::publish(&self.cx.session, &key, word).await {
+            tracing::warn!("{e}");
+        }
+    }
+
+    async fn publish_report(&self, id: &TaskId, result: &TaskResult) {
+        let key = self.cx.keys.task(id, TaskLeaf::Result);
+        if let Err(e) = bus::publish(&self.cx.session, &key, result).await {
+            tracing::warn!("{e}");
+        }
+    }
+}
