@@ -186,9 +186,9 @@ impl Ingest {
             Leaf::Energy => Telemetry::Energy(read(payload, format).map_err(malformed)?),
             Leaf::Leave => Telemetry::Leave(read(payload, format).map_err(malformed)?),
             Leaf::Cmd => return Ok(Inbound::Command),
-            // Devices never vote, the bridge answers `state` for them, and they neither run
-            // tasks nor hold the task table.
-            Leaf::Vote | Leaf::State | Leaf::Worker | Leaf::Tasks => {
+            // Devices never vote (in elections or on proposals), the bridge answers `state`
+            // for them, and they neither run tasks nor hold the task table.
+            Leaf::Vote | Leaf::State | Leaf::Worker | Leaf::Tasks | Leaf::Ballot => {
                 return Err(Refusal::NotFromDevices { device: id, leaf });
             }
         };

@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! swarm/<s>/node/<id>            liveliness token
-//! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave worker tasks
+//! swarm/<s>/node/<id>/<leaf>     heartbeat vote energy state status cmd leave worker tasks ballot
 //! swarm/<s>/node/<id>/vote/<c>   a vote reply from <id> to candidate <c>
 //! swarm/<s>/leader               LeaderInfo queryable
 //! swarm/<s>/energy               SwarmEnergy: the leader's sum, published and queryable
+//! swarm/<s>/proposal             Proposal query the leader answers with a Decision
 //! swarm/<s>/task/<id>/<leaf>     submit spec assign state result cancel
 //! ```
 //! MQTT topics are the same strings; the bridge maps `*`/`**` to `+`/`#`.
@@ -28,6 +29,7 @@ wire_key_words! {
         Leave => "leave",
         Worker => "worker",
         Tasks => "tasks",
+        Ballot => "ballot",
     }
 }
 
@@ -81,6 +83,11 @@ impl SwarmKeys {
 
     pub fn leader(&self) -> String {
         format!("{ROOT}/{}/leader", self.swarm)
+    }
+
+    /// Where proposals go: the leader calls the vote and answers with the decision.
+    pub fn proposal(&self) -> String {
+        format!("{ROOT}/{}/proposal", self.swarm)
     }
 
     /// The swarm's energy total, published and answered by its leader.
@@ -153,6 +160,9 @@ pub enum SwarmKey {
     SwarmEnergy {
         swarm: SwarmName,
     },
+    Proposal {
+        swarm: SwarmName,
+    },
     Task {
         swarm: SwarmName,
         id: TaskId,
@@ -168,6 +178,7 @@ impl SwarmKey {
             | SwarmKey::VoteReply { swarm, .. }
             | SwarmKey::Leader { swarm }
             | SwarmKey::SwarmEnergy { swarm }
+            | SwarmKey::Proposal { swarm }
             | SwarmKey::Task { swarm, .. } => swarm,
         }
     }
@@ -222,6 +233,7 @@ impl core::str::FromStr for SwarmKey {
         match rest.as_slice() {
             ["leader"] => Ok(SwarmKey::Leader { swarm }),
             ["energy"] => Ok(SwarmKey::SwarmEnergy { swarm }),
+            ["proposal"] => Ok(SwarmKey::Proposal { swarm }),
             ["node", id] => Ok(SwarmKey::Node {
                 swarm,
                 id: NodeId::new(*id).map_err(bad_name)?,

@@ -331,6 +331,42 @@ wire_message! {
 }
 
 wire_message! {
+    /// A swarm-wide decision asked of the leader (`swarm/<s>/proposal`, a query): a command
+    /// every node applies once a majority of the voters said yes.
+    pub struct Proposal = 16 {
+        pub op: CommandOp,
+        pub arg: u32,
+    }
+}
+
+wire_message! {
+    /// A voter's answer to the leader's call (`swarm/<s>/node/<id>/ballot`, a reply under the
+    /// voter's own key).
+    pub struct Ballot = 17 {
+        pub yes: bool,
+        ;
+        /// Why not, for people.
+        pub reason: Option<String>,
+    }
+}
+
+wire_message! {
+    /// The leader's count of a proposal, with every vote: the answer to the proposer.
+    pub struct Decision = 18 {
+        pub term: u64,
+        pub op: CommandOp,
+        pub arg: u32,
+        pub accepted: bool,
+        /// Voters at the time, this leader among them.
+        pub voters: u32,
+        pub yes: Vec<NodeId>,
+        pub no: Vec<NodeId>,
+        /// Votes from nodes outside the voter set: shown, never counted.
+        pub ignored: Vec<NodeId>,
+    }
+}
+
+wire_message! {
     /// Power and energy telemetry of one node (`swarm/<s>/node/<id>/energy`).
     pub struct Energy = 4 {
         /// Unix time of the sample, ms.

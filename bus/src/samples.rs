@@ -151,6 +151,37 @@ pub fn task_record() -> TaskRecord {
     }
 }
 
+/// A proposal to pin the whole swarm to the conservative cadence.
+pub fn proposal() -> Proposal {
+    Proposal {
+        op: CommandOp::SetMode,
+        arg: CadenceMode::Conservative as u32,
+    }
+}
+
+/// A voter on battery saying no.
+pub fn ballot() -> Ballot {
+    Ballot {
+        yes: false,
+        reason: Some("on battery at 12%".into()),
+    }
+}
+
+/// Two yes of three voters, and one outsider ignored.
+pub fn decision() -> Decision {
+    let id = |s: &str| NodeId::new(s).expect("a valid id");
+    Decision {
+        term: 3,
+        op: CommandOp::SetMode,
+        arg: CadenceMode::Conservative as u32,
+        accepted: true,
+        voters: 3,
+        yes: alloc::vec![id("pi-gw-01"), id("pi-gw-02")],
+        no: alloc::vec![id("pi-gw-03")],
+        ignored: alloc::vec![id("intruder")],
+    }
+}
+
 /// A leader's state as its `state` queryable answers it.
 pub fn node_state() -> NodeState {
     let id = |s: &str| NodeId::new(s).expect("a valid id");

@@ -41,6 +41,9 @@ pub enum Command {
     /// Simulate N nodes' election and cadence on simulated time, in this process, and print
     /// what they did: first leader, failovers, split brain, messages per node per second.
     Sim(SimCommand),
+    /// Propose a swarm-wide change: every voter votes, and once a majority says yes every node
+    /// applies it. Prints each vote; exits 1 when rejected.
+    Propose(ProposeArgs),
     /// Submit tasks to the swarm, see where they stand, cancel them.
     #[command(subcommand)]
     Task(TaskCommand),
@@ -207,6 +210,15 @@ fn parse_pct(s: &str) -> Result<f64, String> {
         return Err(format!("{s:?}: a percentage is between 0 and 100"));
     }
     Ok(n / 100.0)
+}
+
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// Pin every node's cadence: aggressive, normal, conservative, emergency, or auto (unpin).
+    #[arg(long, value_name = "MODE")]
+    pub cadence: String,
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 #[derive(Debug, Subcommand)]

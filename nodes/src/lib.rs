@@ -2,6 +2,7 @@
 
 pub mod cadence;
 pub mod election;
+pub mod proposals;
 pub mod scale;
 pub mod sim;
 pub mod tasks;

@@ -69,6 +69,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Watch(args) => return watch(&path, explicit, &args),
         Command::Cadence(c) => return cadence(&path, explicit, c),
         Command::Task(t) => return task(&path, explicit, t),
+        Command::Propose(args) => {
+            let mut cfg = config::load(&path, explicit)?;
+            config::apply_bus(&mut cfg, &args.query.bus);
+            cfg.validate()?;
+            return runtime_block_on(report::propose::run(&cfg, &args));
+        }
         Command::Dashboard(args) => board(&path, explicit, &args, dashboard::Board::Members)?,
         Command::Green(args) => board(&path, explicit, &args, dashboard::Board::Green)?,
         Command::Sim(sim) => {

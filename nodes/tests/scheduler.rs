@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use swarm_bus::{NodeId, Priority, TaskId, TaskState};
-use swarm_node::tasks::{Action, Event, Rejection, Scheduler, Settings, Spec, Worker};
+use swarm_node::tasks::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
 
 fn node(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
@@ -405,4 +405,87 @@ fn thousands_of_tasks_all_finish_exactly_once() {
     }
     assert_eq!(finished.len(), 5000);
     assert_eq!(h.s.pending(), 0);
+}
+
+#[test]
+fn a_timed_out_task_whose_handler_is_not_idempotent_fails_rather_than_run_twice() {
+    let mut h = Harness::new(Settings::default());
+    let out = h.on(Event::WorkerUp {
+        id: node("w1"),
+        worker: Worker {
+            idempotent: BTreeSet::new(),
+            ..worker(&["camera"], 1)
+        },
+    });
+    assert!(out.is_empty());
+    h.submit(
+        "snap",
+        Spec {
+            retries: 3,
+            timeout: Duration::from_secs(5),
+            ..spec("camera")
+        },
+    );
+    let out = h.advance(Duration::from_secs(5));
+    assert_eq!(done(&out), [("snap".into(), TaskState::Failed)]);
+    assert!(assigned(&h.advance(Duration::from_secs(60))).is_empty());
+}
+
+#[test]
+fn a_new_leader_restores_the_table_without_running_anything_twice() {
+    let mut h = Harness::new(Settings::default());
+    h.worker("alive", &["echo"], 4);
+    let restored = |id: &str, state, attempts, worker: Option<&str>, after: &[&str]| Restored {
+        id: task(id),
+        spec: Spec {
+            after: after.iter().map(|a| task(a)).collect(),
+            ..spec("echo")
+        },
+        state,
+        attempts,
+        worker: worker.map(node),
+    };
+    let out = h.s.restore(
+        h.now,
+        vec![
+            // Listed before its dependency: the order of a copy is no order at all.
+            restored("waits", TaskState::Queued, 0, None, &["running"]),
+            restored("done", TaskState::Succeeded, 1, Some("alive"), &[]),
+            restored("running", TaskState::Running, 1, Some("alive"), &[]),
+            restored("orphan", TaskState::Running, 2, Some("dead"), &[]),
+            restored("queued", TaskState::Queued, 0, None, &["done"]),
+            restored("doomed", TaskState::Queued, 0, None, &["lost"]),
+            restored("lost", TaskState::Failed, 1, Some("alive"), &[]),
+        ],
+    );
+    let mut got = assigned(&out);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("orphan".into(), "alive".into(), 3),
+            ("queued".into(), "alive".into(), 1),
+        ],
+        "the task on a live worker stays there, unassigned again: {out:?}"
+    );
+    assert_eq!(done(&out), [("doomed".into(), TaskState::Failed)]);
+    assert_eq!(h.state("running"), TaskState::Running);
+    assert_eq!(h.state("waits"), TaskState::Queued);
+    // The kept task's result is current, and its dependent goes next.
+    let out = h.finish("running", "alive", 1, true);
+    assert_eq!(done(&out), [("running".into(), TaskState::Succeeded)]);
+    assert_eq!(assigned(&out), [("waits".into(), "alive".into(), 1)]);
+    // A final task can be forgotten (its result evicted); a new task may not depend on it.
+    h.s.forget(&task("done"));
+    let out = h.submit(
+        "late",
+        Spec {
+            after: vec![task("done")],
+            ..spec("echo")
+        },
+    );
+    assert!(
+        out.iter().any(|a| matches!(a, Action::Reject { .. })),
+        "{out:?}"
+    );
 }

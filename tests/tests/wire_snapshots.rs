@@ -100,6 +100,21 @@ fn task_record_wire() {
 }
 
 #[test]
+fn proposal_wire() {
+    insta::assert_snapshot!(wire(&samples::proposal()));
+}
+
+#[test]
+fn ballot_wire() {
+    insta::assert_snapshot!(wire(&samples::ballot()));
+}
+
+#[test]
+fn decision_wire() {
+    insta::assert_snapshot!(wire(&samples::decision()));
+}
+
+#[test]
 fn task_result_wire() {
     insta::assert_snapshot!(wire(&samples::task_result()));
 }

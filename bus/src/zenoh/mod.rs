@@ -18,7 +18,7 @@ pub use queryable::{ReplyFormat, ServedQueryable, serve};
 pub use session::{SessionMode, ZenohSettings, open, open_observer};
 pub use subscribe::{Received, TypedSubscriber, subscribe, subscribe_swarm_level};
 pub use tasks::{
-    TaskQuery, TaskQueryable, TaskReceived, TaskSubscriber, ask_until, ask_with, serve_held,
+    HeldQuery, HeldQueryable, TaskReceived, TaskSubscriber, ask_until, ask_with, serve_held,
     subscribe_tasks, task_of,
 };
 

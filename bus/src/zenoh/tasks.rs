@@ -19,6 +19,7 @@ use zenoh::handlers::FifoChannelHandler;
 use zenoh::key_expr::KeyExpr;
 use zenoh::pubsub::Subscriber;
 use zenoh::query::{ConsolidationMode, Query, QueryTarget, Queryable};
+use zenoh::sample::Locality;
 use zenoh::sample::{Sample, SampleKind};
 
 /// A decoded message and the task whose key it came on.
@@ -91,8 +92,9 @@ pub fn task_of(key: &str) -> Option<(TaskId, TaskLeaf)> {
     }
 }
 
-/// A query held until its answer is known. Dropping it ends the query for the asker.
-pub struct TaskQuery<T> {
+/// A query held until its answer is known (on a task key, or any other). Dropping it ends
+/// the query for the asker.
+pub struct HeldQuery<T> {
     /// The task a concrete key names; `None` for a wildcard such as `task/*/result`.
     pub id: Option<TaskId>,
     /// What the query carried, when it carried a well-formed `T`.
@@ -101,7 +103,7 @@ pub struct TaskQuery<T> {
     query: Query,
 }
 
-impl<T> TaskQuery<T> {
+impl<T> HeldQuery<T> {
     /// Whether the query asks about `key` (a wildcard query asks about many).
     pub fn asks_for(&self, key: &str) -> bool {
         match KeyExpr::try_from(key) {
@@ -131,7 +133,7 @@ impl<T> TaskQuery<T> {
     }
 }
 
-pub struct TaskQueryable<T> {
+pub struct HeldQueryable<T> {
     inner: Queryable<FifoChannelHandler<Query>>,
     drops: DropCounters,
     _msg: PhantomData<fn() -> T>,
@@ -143,22 +145,22 @@ pub async fn serve_held<T: Decode>(
     session: &Session,
     key_expr: String,
     drops: DropCounters,
-) -> Result<TaskQueryable<T>, BusError> {
+) -> Result<HeldQueryable<T>, BusError> {
     let inner = session
         .declare_queryable(key_expr.clone())
         .await
         .map_err(|e| BusError::new(format!("declaring queryable on {key_expr}"), e))?;
-    Ok(TaskQueryable {
+    Ok(HeldQueryable {
         inner,
         drops,
         _msg: PhantomData,
     })
 }
 
-impl<T: Decode> TaskQueryable<T> {
+impl<T: Decode> HeldQueryable<T> {
     /// The next query; `None` once the session is closed. A query whose format parameter is
     /// unknown is answered with the reason and not passed on.
-    pub async fn recv(&self) -> Option<TaskQuery<T>> {
+    pub async fn recv(&self) -> Option<HeldQuery<T>> {
         loop {
             let query = self.inner.recv_async().await.ok()?;
             let format = match ReplyFormat::from_parameter(query.parameters().get("format")) {
@@ -186,7 +188,7 @@ impl<T: Decode> TaskQueryable<T> {
                     continue;
                 }
             };
-            return Some(TaskQuery {
+            return Some(HeldQuery {
                 id,
                 msg,
                 format,
@@ -232,7 +234,8 @@ pub async fn ask_with<Q: WireMessage, R: WireMessage>(
 }
 
 /// Like [`ask_with`], but hands each answer over as it comes, so a leader waiting for a
-/// majority of acknowledgements stops waiting at the majority, not at the timeout.
+/// majority of acknowledgements stops waiting at the majority, not at the timeout. Only other
+/// sessions are asked: the asker has answered itself already.
 pub async fn ask_until<Q: WireMessage, R: WireMessage>(
     session: &Session,
     key: &str,
@@ -241,16 +244,23 @@ pub async fn ask_until<Q: WireMessage, R: WireMessage>(
     mut enough: impl FnMut(&R) -> bool,
 ) -> Result<bool, BusError> {
     let selector = format!("{key}?format=cbor");
-    let replies = session
+    // Answers after "enough" are dropped here quietly; zenoh's own channel would log each
+    // one it could no longer deliver as an error.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    session
         .get(selector.as_str())
         .payload(encode(msg))
         .encoding(Encoding::APPLICATION_CBOR)
         .target(QueryTarget::All)
         .consolidation(ConsolidationMode::None)
+        .allowed_destination(Locality::Remote)
         .timeout(timeout)
+        .callback(move |reply| {
+            let _ = tx.send(reply);
+        })
         .await
         .map_err(|e| BusError::new(format!("querying {selector}"), e))?;
-    while let Ok(reply) = replies.recv_async().await {
+    while let Some(reply) = rx.recv().await {
         if let Ok(sample) = reply.result()
             && let Ok(r) = decode::<R>(&sample.payload().to_bytes())
             && enough(&r)

@@ -5,6 +5,7 @@ mod consensus;
 mod heartbeat_feed;
 mod pace;
 mod pin_store;
+mod proposals;
 pub(crate) mod sampler;
 mod tasks;
 mod view;
@@ -176,6 +177,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         low_battery_pct: config.energy.low_power_threshold_percent,
     })
     .await?;
+    let props = proposals::declare(&session, &keys, &id, drops.clone()).await?;
+    let my_ballot_key = keys.node_leaf(&id, Leaf::Ballot);
     let mut tasks_tick = tokio::time::interval(TASKS_EVERY);
     tasks_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
@@ -279,6 +282,33 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
             _ = save_tick.tick() => {
                 sampler.save();
+                None
+            }
+            Some(q) = props.calls.recv() => {
+                let local = {
+                    let v = lock(&view);
+                    swarm_node::proposals::Local {
+                        battery_pct: v
+                            .energy
+                            .as_ref()
+                            .filter(|e| e.charging != Some(true))
+                            .and_then(|e| e.battery_pct),
+                        low_battery_pct,
+                    }
+                };
+                proposals::vote(q, &my_ballot_key, local).await;
+                None
+            }
+            Some(q) = props.asks.recv() => {
+                // Only the leader answers; anyone else lets the query go unanswered.
+                let (leads, term) = {
+                    let v = lock(&view);
+                    (v.role == swarm_bus::Role::Leader, v.term)
+                };
+                if leads {
+                    let voters = consensus.voter_ids();
+                    tokio::spawn(proposals::decide(session.clone(), keys.clone(), term, voters, q));
+                }
                 None
             }
             _ = tasks_tick.tick() => {
@@ -422,6 +452,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         votes,
         replies,
         commands,
+        props,
         consensus,
         members,
         hb_pub,

@@ -180,8 +180,9 @@ pub struct Scheduler {
     workers: BTreeMap<NodeId, WorkerSlot>,
     last_pick: Option<NodeId>,
     seq: u64,
-    /// Tasks not yet final, kept as a count so a submission need not walk the table.
-    unfinished: usize,
+    /// Tasks not yet final: timers and counts walk these, not the finished ones the table
+    /// keeps for dependencies.
+    open: BTreeSet<TaskId>,
     /// Results from an old attempt or a worker the task is not on.
     pub stale_results: u64,
 }
@@ -203,7 +204,7 @@ impl Scheduler {
             workers: BTreeMap::new(),
             last_pick: None,
             seq: 0,
-            unfinished: 0,
+            open: BTreeSet::new(),
             stale_results: 0,
         }
     }
@@ -216,16 +217,20 @@ impl Scheduler {
 
     /// Tasks not yet final.
     pub fn pending(&self) -> usize {
-        self.unfinished
+        self.open.len()
     }
 
     /// When the next timeout, backoff or breaker cool-down is due.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let tasks = self.tasks.values().filter_map(|t| match t.state {
-            TaskState::Running => t.deadline,
-            TaskState::Queued => t.not_before,
-            _ => None,
-        });
+        let tasks = self
+            .open
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .filter_map(|t| match t.state {
+                TaskState::Running => t.deadline,
+                TaskState::Queued => t.not_before,
+                _ => None,
+            });
         let breakers = self.workers.values().filter_map(|w| w.breaker.reopens_at());
         tasks.chain(breakers).min()
     }
@@ -341,7 +346,7 @@ impl Scheduler {
                 seq: self.seq,
             },
         );
-        self.unfinished += 1;
+        self.open.insert(id.clone());
         out.push(Action::Accept { id: id.clone() });
         if let Some(dep) = doomed {
             self.fail(
@@ -380,7 +385,7 @@ impl Scheduler {
                 w.running.insert(r.id.clone());
             }
             if !state.is_final() {
-                self.unfinished += 1;
+                self.open.insert(r.id.clone());
             }
             self.seq += 1;
             self.tasks.insert(
@@ -504,9 +509,7 @@ impl Scheduler {
 
     fn succeed(&mut self, id: &TaskId, out: &mut Vec<Action>) {
         if let Some(t) = self.tasks.get_mut(id) {
-            if !t.state.is_final() {
-                self.unfinished -= 1;
-            }
+            self.open.remove(id);
             t.state = TaskState::Succeeded;
             t.deadline = None;
         }
@@ -567,7 +570,7 @@ impl Scheduler {
             if t.state.is_final() {
                 continue;
             }
-            self.unfinished -= 1;
+            self.open.remove(&id);
             t.state = state;
             t.deadline = None;
             t.worker = None;
@@ -585,8 +588,9 @@ impl Scheduler {
 
     fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
         let late: Vec<(TaskId, NodeId)> = self
-            .tasks
+            .open
             .iter()
+            .filter_map(|id| self.tasks.get(id).map(|t| (id, t)))
             .filter(|(_, t)| t.state == TaskState::Running && t.deadline.is_some_and(|d| d <= now))
             .filter_map(|(id, t)| t.worker.clone().map(|w| (id.clone(), w)))
             .collect();

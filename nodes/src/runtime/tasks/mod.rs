@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{
-    self as bus, DropCounters, MemberEvent, MemberWatch, TaskQuery, TaskQueryable, TaskSubscriber,
+    self as bus, DropCounters, HeldQuery, HeldQueryable, MemberEvent, MemberWatch, TaskSubscriber,
     TypedSubscriber,
 };
 use swarm_bus::{
@@ -87,11 +87,11 @@ pub struct Context {
 }
 
 struct Bus {
-    submits: TaskQueryable<TaskSpec>,
-    cancels: TaskQueryable<TaskSpec>,
-    replicas: TaskQueryable<TaskRecord>,
-    statuses: TaskQueryable<TaskSpec>,
-    copies: TaskQueryable<TaskSpec>,
+    submits: HeldQueryable<TaskSpec>,
+    cancels: HeldQueryable<TaskSpec>,
+    replicas: HeldQueryable<TaskRecord>,
+    statuses: HeldQueryable<TaskSpec>,
+    copies: HeldQueryable<TaskSpec>,
     assigns: TaskSubscriber<TaskAssign>,
     states: TaskSubscriber<TaskResult>,
     reports: TaskSubscriber<TaskResult>,
@@ -105,7 +105,7 @@ enum Internal {
         term: u64,
         id: TaskId,
         spec: Box<TaskSpec>,
-        query: Box<TaskQuery<TaskSpec>>,
+        query: Box<HeldQuery<TaskSpec>>,
         acks: usize,
     },
     Gathered {
@@ -448,7 +448,7 @@ impl Service {
         self.apply(actions, None).await;
     }
 
-    async fn on_submit(&mut self, q: TaskQuery<TaskSpec>) {
+    async fn on_submit(&mut self, q: HeldQuery<TaskSpec>) {
         // Only the leader answers; the others stay silent, so the asker hears one voice.
         let Some(l) = self.leading.as_mut() else {
             return;
@@ -501,7 +501,6 @@ impl Service {
         if let Some(reason) = refusal {
             return q.reply(&key, &no(reason)).await;
         }
-        l.inflight.insert(id.clone());
         let record = TaskRecord {
             id: id.clone(),
             spec: spec.clone(),
@@ -510,6 +509,12 @@ impl Service {
             attempt: 0,
             result: None,
         };
+        // The leader's own copy first: it hands the task out as soon as a majority holds it,
+        // and must then have the spec to hand out.
+        if let Err(e) = self.table.store(Instant::now(), record.clone()) {
+            return q.reply(&key, &no(e.to_string())).await;
+        }
+        l.inflight.insert(id.clone());
         let (voters, needed, term) = (l.voters.clone(), l.majority(), l.term);
         let (session, spec_key, tx) = (
             self.cx.session.clone(),
@@ -517,7 +522,7 @@ impl Service {
             self.internal_tx.clone(),
         );
         tokio::spawn(async move {
-            let mut acked = BTreeSet::new();
+            let mut acked = BTreeSet::from([me]);
             let enough = bus::ask_until::<TaskRecord, TaskAck>(
                 &session,
                 &spec_key,
@@ -551,7 +556,7 @@ impl Service {
         term: u64,
         id: TaskId,
         spec: TaskSpec,
-        q: TaskQuery<TaskSpec>,
+        q: HeldQuery<TaskSpec>,
         acks: usize,
     ) {
         let key = self.cx.keys.task(&id, TaskLeaf::Submit);
@@ -586,7 +591,7 @@ impl Service {
         self.apply(actions, Some(q)).await;
     }
 
-    async fn on_cancel(&mut self, q: TaskQuery<TaskSpec>) {
+    async fn on_cancel(&mut self, q: HeldQuery<TaskSpec>) {
         let Some(l) = self.leading.as_mut() else {
             return;
         };
@@ -618,7 +623,7 @@ impl Service {
     }
 
     /// A leader's replication: written to this copy, then acknowledged.
-    async fn on_replica(&mut self, q: TaskQuery<TaskRecord>) {
+    async fn on_replica(&mut self, q: HeldQuery<TaskRecord>) {
         let (Some(id), Some(record)) = (q.id.clone(), q.msg.clone()) else {
             return q.reply_err("a task record on its own task's key").await;
         };
@@ -636,7 +641,7 @@ impl Service {
         q.reply(&self.cx.keys.task(&id, TaskLeaf::Spec), &ack).await;
     }
 
-    async fn on_status(&mut self, q: TaskQuery<TaskSpec>) {
+    async fn on_status(&mut self, q: HeldQuery<TaskSpec>) {
         let now = Instant::now();
         if let Some(id) = q.id.clone() {
             if let Some(status) = self.table.status(now, &id) {
@@ -653,7 +658,7 @@ impl Service {
         }
     }
 
-    async fn on_copy(&mut self, q: TaskQuery<TaskSpec>) {
+    async fn on_copy(&mut self, q: HeldQuery<TaskSpec>) {
         let key = self.cx.keys.node_leaf(&self.cx.me, Leaf::Tasks);
         for record in self.table.records() {
             q.reply(&key, &record).await;
@@ -768,7 +773,7 @@ impl Service {
     }
 
     /// Carries out what the scheduler decided: answers, assignments, and the final word.
-    async fn apply(&mut self, actions: Vec<Action>, held: Option<TaskQuery<TaskSpec>>) {
+    async fn apply(&mut self, actions: Vec<Action>, held: Option<HeldQuery<TaskSpec>>) {
         let me = self.cx.me.clone();
         let term = self.leading.as_ref().map_or(0, |l| l.term);
         for action in actions {
