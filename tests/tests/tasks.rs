@@ -2,11 +2,13 @@
 //! worker killed mid-task, cancellation and refusals. Handlers are `sh` commands from each
 //! node's own config that log every run to a file, so runs are counted, not assumed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, ZenohSettings};
-use swarm_bus::{Payload, Priority, SwarmKeys, TaskAck, TaskId, TaskLeaf, TaskSpec};
+use swarm_bus::{
+    Leaf, Payload, Priority, SwarmKey, SwarmKeys, TaskAck, TaskId, TaskLeaf, TaskRecord, TaskSpec,
+};
 use swarm_tests::{Mesh, Node, eventually, free_port, wait_for_leader};
 
 /// A node's config: the `echo` built-in, `count` (logs `<task> <node>` to `runs`, waits
@@ -244,6 +246,17 @@ async fn the_cli_submits_shows_lists_refuses_and_cancels() {
         "--json",
     ]);
     let id = submitted["id"].as_str().expect("an id").to_string();
+    // "Accepted" means a majority of the voters hold the task in their copies of the table.
+    let copies =
+        bus::query_cbor::<TaskRecord>(&session, &keys.all(Leaf::Tasks), Duration::from_secs(3))
+            .await
+            .unwrap();
+    let holders: BTreeSet<String> = copies
+        .iter()
+        .filter(|r| r.msg.as_ref().is_ok_and(|rec| rec.id.as_str() == id))
+        .filter_map(|r| SwarmKey::node_of(&r.key).map(|n| n.to_string()))
+        .collect();
+    assert!(holders.len() >= 2, "{id} is held by {holders:?} only");
     let status = eventually(Duration::from_secs(10), || async {
         let s = swarm.json(&["task", "status", &id, "--json"]);
         (s["state"] == "succeeded").then_some(s)

@@ -13,9 +13,9 @@ use crate::names::TaskId;
 use crate::wire::WireMessage;
 use std::marker::PhantomData;
 use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use zenoh::Session;
 use zenoh::bytes::Encoding;
-use zenoh::handlers::FifoChannelHandler;
 use zenoh::key_expr::KeyExpr;
 use zenoh::pubsub::Subscriber;
 use zenoh::query::{ConsolidationMode, Query, QueryTarget, Queryable};
@@ -29,8 +29,12 @@ pub struct TaskReceived<T> {
     pub msg: T,
 }
 
+/// Samples reach the caller through an unbounded channel fed by a callback: a loop that also
+/// publishes on these keys receives its own messages, and a bounded channel could then block
+/// its own publication on itself.
 pub struct TaskSubscriber<T> {
-    inner: Subscriber<FifoChannelHandler<Sample>>,
+    _inner: Subscriber<()>,
+    samples: UnboundedReceiver<Sample>,
     drops: DropCounters,
     _msg: PhantomData<fn() -> T>,
 }
@@ -41,22 +45,27 @@ pub async fn subscribe_tasks<T: Decode>(
     key_expr: String,
     drops: DropCounters,
 ) -> Result<TaskSubscriber<T>, BusError> {
+    let (tx, samples) = unbounded_channel();
     let inner = session
         .declare_subscriber(key_expr.clone())
+        .callback(move |s| {
+            let _ = tx.send(s);
+        })
         .await
         .map_err(|e| BusError::new(format!("subscribing to {key_expr}"), e))?;
     Ok(TaskSubscriber {
-        inner,
+        _inner: inner,
+        samples,
         drops,
         _msg: PhantomData,
     })
 }
 
 impl<T: Decode> TaskSubscriber<T> {
-    /// The next well-formed message; `None` once the session is closed.
-    pub async fn recv(&self) -> Option<TaskReceived<T>> {
+    /// The next well-formed message; `None` once the session is closed. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<TaskReceived<T>> {
         loop {
-            let sample = self.inner.recv_async().await.ok()?;
+            let sample = self.samples.recv().await?;
             if sample.kind() == SampleKind::Delete {
                 continue;
             }
@@ -133,8 +142,11 @@ impl<T> HeldQuery<T> {
     }
 }
 
+/// Queries reach the caller through an unbounded channel, for the same reason as
+/// [`TaskSubscriber`]'s samples.
 pub struct HeldQueryable<T> {
-    inner: Queryable<FifoChannelHandler<Query>>,
+    _inner: Queryable<()>,
+    queries: UnboundedReceiver<Query>,
     drops: DropCounters,
     _msg: PhantomData<fn() -> T>,
 }
@@ -146,12 +158,17 @@ pub async fn serve_held<T: Decode>(
     key_expr: String,
     drops: DropCounters,
 ) -> Result<HeldQueryable<T>, BusError> {
+    let (tx, queries) = unbounded_channel();
     let inner = session
         .declare_queryable(key_expr.clone())
+        .callback(move |q| {
+            let _ = tx.send(q);
+        })
         .await
         .map_err(|e| BusError::new(format!("declaring queryable on {key_expr}"), e))?;
     Ok(HeldQueryable {
-        inner,
+        _inner: inner,
+        queries,
         drops,
         _msg: PhantomData,
     })
@@ -159,10 +176,10 @@ pub async fn serve_held<T: Decode>(
 
 impl<T: Decode> HeldQueryable<T> {
     /// The next query; `None` once the session is closed. A query whose format parameter is
-    /// unknown is answered with the reason and not passed on.
-    pub async fn recv(&self) -> Option<HeldQuery<T>> {
+    /// unknown is answered with the reason and not passed on. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<HeldQuery<T>> {
         loop {
-            let query = self.inner.recv_async().await.ok()?;
+            let query = self.queries.recv().await?;
             let format = match ReplyFormat::from_parameter(query.parameters().get("format")) {
                 Ok(f) => f,
                 Err(reason) => {

@@ -35,7 +35,21 @@ pub fn spawn_node(
     for p in connect {
         cmd.args(["--connect", &endpoint(*p)]);
     }
+    die_with_parent(&mut cmd);
     cmd.spawn().context("starting swarm-node run")
+}
+
+/// A bench stopped by a signal runs no destructors: its nodes must not outlive it, or they
+/// join (and skew) the next run on the same ports.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only prctl(2) runs, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
 }
 
 /// The measuring session: a plain peer listening on `port`, which the nodes connect to.

@@ -33,7 +33,7 @@ pub async fn run(args: TasksBenchArgs) -> anyhow::Result<()> {
     let drops = DropCounters::default();
     let heartbeats =
         bus::subscribe::<Heartbeat>(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
-    let finals: TaskSubscriber<TaskResult> =
+    let mut finals: TaskSubscriber<TaskResult> =
         bus::subscribe_tasks(&session, keys.all_tasks(TaskLeaf::State), drops.clone()).await?;
     let state = state_dir()?;
     let mut children = Vec::new();
@@ -64,16 +64,24 @@ pub async fn run(args: TasksBenchArgs) -> anyhow::Result<()> {
     // The leader accepts once it has taken the table over and knows its workers.
     let warm = TaskId::new("warm-up")?;
     submit_on(&session, &keys, &warm, &echo(), 20_000).await?;
-    wait_final(&finals, &warm).await?;
+    wait_final(&mut finals, &warm).await?;
     println!(
         "{} nodes on loopback, leader {leader}; built-in echo; submit -> final state as the leader publishes it",
         args.nodes
     );
 
     let one = args.tasks.min(1000);
-    let (lat, _) = measure(&session, &keys, &finals, "l", one, 1).await?;
+    let (lat, _) = measure(&session, &keys, &mut finals, "l", one, 1).await?;
     report("one at a time", one, &lat, None);
-    let (lat, wall) = measure(&session, &keys, &finals, "t", args.tasks, args.in_flight).await?;
+    let (lat, wall) = measure(
+        &session,
+        &keys,
+        &mut finals,
+        "t",
+        args.tasks,
+        args.in_flight,
+    )
+    .await?;
     report(
         &format!("{} in flight", args.in_flight),
         args.tasks,
@@ -97,7 +105,7 @@ fn echo() -> TaskSpec {
     }
 }
 
-async fn wait_final(finals: &TaskSubscriber<TaskResult>, id: &TaskId) -> anyhow::Result<()> {
+async fn wait_final(finals: &mut TaskSubscriber<TaskResult>, id: &TaskId) -> anyhow::Result<()> {
     loop {
         let r = tokio::time::timeout(Duration::from_secs(30), finals.recv())
             .await
@@ -115,7 +123,7 @@ async fn wait_final(finals: &TaskSubscriber<TaskResult>, id: &TaskId) -> anyhow:
 async fn measure(
     session: &zenoh::Session,
     keys: &SwarmKeys,
-    finals: &TaskSubscriber<TaskResult>,
+    finals: &mut TaskSubscriber<TaskResult>,
     prefix: &str,
     count: u32,
     in_flight: u32,

@@ -177,7 +177,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         low_battery_pct: config.energy.low_power_threshold_percent,
     })
     .await?;
-    let props = proposals::declare(&session, &keys, &id, drops.clone()).await?;
+    let mut props = proposals::declare(&session, &keys, &id, drops.clone()).await?;
     let my_ballot_key = keys.node_leaf(&id, Leaf::Ballot);
     let mut tasks_tick = tokio::time::interval(TASKS_EVERY);
     tasks_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);

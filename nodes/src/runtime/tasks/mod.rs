@@ -87,8 +87,10 @@ pub struct Context {
 }
 
 struct Bus {
-    submits: HeldQueryable<TaskSpec>,
-    cancels: HeldQueryable<TaskSpec>,
+    /// Declared only while this node leads, so submissions and cancellations go to the
+    /// leader alone instead of to every node.
+    submits: Option<HeldQueryable<TaskSpec>>,
+    cancels: Option<HeldQueryable<TaskSpec>>,
     replicas: HeldQueryable<TaskRecord>,
     statuses: HeldQueryable<TaskSpec>,
     copies: HeldQueryable<TaskSpec>,
@@ -125,8 +127,8 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     let s = &cx.session;
     let info = worker_info(&cx.settings);
     let bus = Bus {
-        submits: bus::serve_held(s, k.all_tasks(TaskLeaf::Submit), d()).await?,
-        cancels: bus::serve_held(s, k.all_tasks(TaskLeaf::Cancel), d()).await?,
+        submits: None,
+        cancels: None,
         replicas: bus::serve_held(s, k.all_tasks(TaskLeaf::Spec), d()).await?,
         statuses: bus::serve_held(s, k.all_tasks(TaskLeaf::Result), d()).await?,
         copies: bus::serve_held(s, k.node_leaf(&cx.me, Leaf::Tasks), d()).await?,
@@ -161,6 +163,14 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     Ok(TaskService { task, ctl })
 }
 
+/// The next query of a queryable that may not be declared; never, while it is not.
+async fn held<T: swarm_bus::Decode>(q: &mut Option<HeldQueryable<T>>) -> Option<HeldQuery<T>> {
+    match q {
+        Some(q) => q.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn worker_info(settings: &TasksSettings) -> WorkerInfo {
     WorkerInfo {
         caps: swarm_node::worker::capabilities(settings)
@@ -191,7 +201,7 @@ struct Service {
 impl Service {
     async fn run(
         mut self,
-        bus: Bus,
+        mut bus: Bus,
         mut ctl: watch::Receiver<Ctl>,
         mut finished: mpsc::Receiver<(TaskId, swarm_node::worker::Outcome)>,
         mut internal: mpsc::Receiver<Internal>,
@@ -212,9 +222,10 @@ impl Service {
                     }
                     let new = ctl.borrow_and_update().clone();
                     self.on_ctl(new).await;
+                    self.serve_leaders_keys(&mut bus).await;
                 }
-                Some(q) = bus.submits.recv() => self.on_submit(q).await,
-                Some(q) = bus.cancels.recv() => self.on_cancel(q).await,
+                Some(q) = held(&mut bus.submits) => self.on_submit(q).await,
+                Some(q) = held(&mut bus.cancels) => self.on_cancel(q).await,
                 Some(q) = bus.replicas.recv() => self.on_replica(q).await,
                 Some(q) = bus.statuses.recv() => self.on_status(q).await,
                 Some(q) = bus.copies.recv() => self.on_copy(q).await,
@@ -237,6 +248,28 @@ impl Service {
                     self.schedule(Event::Tick).await;
                 }
                 _ = loads.tick() => self.refresh_loads().await,
+            }
+        }
+    }
+
+    /// The leader's own queryables follow the leadership.
+    async fn serve_leaders_keys(&self, bus: &mut Bus) {
+        if self.leading.is_none() {
+            bus.submits = None;
+            bus.cancels = None;
+            return;
+        }
+        let (s, k, d) = (&self.cx.session, &self.cx.keys, &self.cx.drops);
+        if bus.submits.is_none() {
+            match bus::serve_held(s, k.all_tasks(TaskLeaf::Submit), d.clone()).await {
+                Ok(q) => bus.submits = Some(q),
+                Err(e) => tracing::error!("tasks: the leader cannot take submissions: {e}"),
+            }
+        }
+        if bus.cancels.is_none() {
+            match bus::serve_held(s, k.all_tasks(TaskLeaf::Cancel), d.clone()).await {
+                Ok(q) => bus.cancels = Some(q),
+                Err(e) => tracing::error!("tasks: the leader cannot take cancellations: {e}"),
             }
         }
     }
@@ -449,7 +482,8 @@ impl Service {
     }
 
     async fn on_submit(&mut self, q: HeldQuery<TaskSpec>) {
-        // Only the leader answers; the others stay silent, so the asker hears one voice.
+        // Only the leader serves this key; a query that raced a step-down goes unanswered and
+        // the submitter asks again.
         let Some(l) = self.leading.as_mut() else {
             return;
         };
