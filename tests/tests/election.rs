@@ -162,7 +162,21 @@ async fn a_restarted_node_keeps_its_term_and_vote() {
     let mut mesh = Mesh::start("restart", 5);
     let session = bus::open(&mesh.settings()).await.unwrap();
     let (leader, term) = elected(&mesh, &session, &ALL).await;
-    let follower = (index_of(&leader) + 1) % 5;
+    // A follower that voted in this term: a majority did, but one that came up late may have
+    // met the leader only by its heartbeats, with no vote of its own to keep.
+    let record = |i: usize| -> Option<serde_json::Value> {
+        let path = mesh.dir.path().join(ALL[i]).join("election.json");
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    };
+    let follower = (1..5)
+        .map(|k| (index_of(&leader) + k) % 5)
+        .find(|i| record(*i).is_some_and(|r| r["term"] == term && r["voted_for"].is_string()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no follower stored a vote in term {term}; logs:\n{}",
+                mesh.logs()
+            )
+        });
     let id = ALL[follower];
     let node = &mut mesh.nodes[follower];
     node.signal(Signal::SIGTERM);

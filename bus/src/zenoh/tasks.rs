@@ -3,7 +3,6 @@
 //! only once a majority stored the task), and queries that carry a message.
 
 use super::drops::worth_logging;
-use super::query::{QueryReply, ReplyFault};
 use super::queryable::ReplyFormat;
 use super::{BusError, DropCounters};
 use crate::codec::{Decode, decode, encode};
@@ -213,41 +212,6 @@ impl<T: Decode> HeldQueryable<T> {
             });
         }
     }
-}
-
-/// Queries `key` with `msg` as the query's payload; every answer (CBOR) within `timeout`.
-pub async fn ask_with<Q: WireMessage, R: WireMessage>(
-    session: &Session,
-    key: &str,
-    msg: &Q,
-    timeout: Duration,
-) -> Result<Vec<QueryReply<R>>, BusError> {
-    let selector = format!("{key}?format=cbor");
-    let replies = session
-        .get(selector.as_str())
-        .payload(encode(msg))
-        .encoding(Encoding::APPLICATION_CBOR)
-        .target(QueryTarget::All)
-        .consolidation(ConsolidationMode::None)
-        .timeout(timeout)
-        .await
-        .map_err(|e| BusError::new(format!("querying {selector}"), e))?;
-    let mut out = Vec::new();
-    while let Ok(reply) = replies.recv_async().await {
-        out.push(match reply.result() {
-            Ok(sample) => QueryReply {
-                key: sample.key_expr().as_str().to_string(),
-                msg: decode::<R>(&sample.payload().to_bytes()).map_err(ReplyFault::from),
-            },
-            Err(err) => QueryReply {
-                key: String::new(),
-                msg: Err(ReplyFault::Remote(
-                    String::from_utf8_lossy(&err.payload().to_bytes()).into_owned(),
-                )),
-            },
-        });
-    }
-    Ok(out)
 }
 
 /// Like [`ask_with`], but hands each answer over as it comes, so a leader waiting for a

@@ -196,12 +196,8 @@ impl Config {
             });
         }
         for (name, h) in &t.handlers {
-            // A capability travels in task specs and keys' neighbours: a plain dotted name.
-            let plain = !name.is_empty()
-                && name.len() <= 63
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+            // A capability travels in task specs: a plain dotted name.
+            let plain = swarm_node::worker::settings::is_capability_name(name);
             if !plain || builtins.contains(&name.as_str()) {
                 return Err(ConfigError::Invalid {
                     key: "tasks.handlers",

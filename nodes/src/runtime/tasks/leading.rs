@@ -73,12 +73,3 @@ pub fn worker(info: &WorkerInfo, energy: Option<&Energy>, low_battery_pct: u8) -
         idempotent: info.idempotent.iter().cloned().collect(),
     }
 }
-
-/// Whether a capability name is one a config could hold: a message never names more.
-pub fn plain_capability(cap: &str) -> bool {
-    !cap.is_empty()
-        && cap.len() <= 63
-        && cap
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-}

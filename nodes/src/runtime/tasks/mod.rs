@@ -163,6 +163,37 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     Ok(TaskService { task, ctl })
 }
 
+/// A node's latest energy sample as this node holds it (its own, or a peer's).
+fn energy_of<'a>(
+    v: &'a super::view::NodeView,
+    me: &NodeId,
+    node: &NodeId,
+) -> Option<&'a swarm_bus::Energy> {
+    if node == me {
+        v.energy.as_ref()
+    } else {
+        v.peers.get(node).and_then(|p| p.energy.as_ref())
+    }
+}
+
+/// Every known worker as the scheduler sees it now: offer, load and power.
+fn workers_now(
+    cx: &Context,
+    workers: &std::collections::BTreeMap<NodeId, WorkerInfo>,
+) -> Vec<(NodeId, swarm_node::tasks::Worker)> {
+    let v = lock(&cx.view);
+    workers
+        .iter()
+        .map(|(id, info)| {
+            let energy = energy_of(&v, &cx.me, id);
+            (
+                id.clone(),
+                leading::worker(info, energy, cx.low_battery_pct),
+            )
+        })
+        .collect()
+}
+
 /// The next query of a queryable that may not be declared; never, while it is not.
 async fn held<T: swarm_bus::Decode>(q: &mut Option<HeldQueryable<T>>) -> Option<HeldQuery<T>> {
     match q {
@@ -427,24 +458,7 @@ impl Service {
                 l.workers.insert(node, info);
             }
         }
-        let ups: Vec<(NodeId, swarm_node::tasks::Worker)> = {
-            let v = lock(&self.cx.view);
-            l.workers
-                .iter()
-                .map(|(id, info)| {
-                    let energy = if *id == me {
-                        v.energy.as_ref()
-                    } else {
-                        v.peers.get(id).and_then(|p| p.energy.as_ref())
-                    };
-                    (
-                        id.clone(),
-                        leading::worker(info, energy, self.cx.low_battery_pct),
-                    )
-                })
-                .collect()
-        };
-        for (id, worker) in ups {
+        for (id, worker) in workers_now(&self.cx, &l.workers) {
             l.scheduler.handle(now, Event::WorkerUp { id, worker });
         }
         let records = self.table.records();
@@ -514,7 +528,7 @@ impl Service {
                 "a payload of {} bytes is over this swarm's limit of {max}",
                 spec.payload.as_bytes().len()
             ))
-        } else if !leading::plain_capability(&spec.cap) {
+        } else if !swarm_node::worker::settings::is_capability_name(&spec.cap) {
             Some(format!("`{}` is not a capability name", spec.cap))
         } else if l.inflight.contains(&id) {
             Some("a submission of this id is being stored; try again".into())
@@ -750,11 +764,7 @@ impl Service {
     async fn on_worker(&mut self, node: NodeId, info: WorkerInfo) {
         let worker = {
             let v = lock(&self.cx.view);
-            let energy = if node == self.cx.me {
-                v.energy.as_ref()
-            } else {
-                v.peers.get(&node).and_then(|p| p.energy.as_ref())
-            };
+            let energy = energy_of(&v, &self.cx.me, &node);
             leading::worker(&info, energy, self.cx.low_battery_pct)
         };
         if let Some(l) = self.leading.as_mut() {
@@ -774,24 +784,7 @@ impl Service {
         let Some(l) = self.leading.as_ref().filter(|l| l.ready) else {
             return;
         };
-        let ups: Vec<(NodeId, swarm_node::tasks::Worker)> = {
-            let v = lock(&self.cx.view);
-            l.workers
-                .iter()
-                .map(|(id, info)| {
-                    let energy = if *id == self.cx.me {
-                        v.energy.as_ref()
-                    } else {
-                        v.peers.get(id).and_then(|p| p.energy.as_ref())
-                    };
-                    (
-                        id.clone(),
-                        leading::worker(info, energy, self.cx.low_battery_pct),
-                    )
-                })
-                .collect()
-        };
-        for (id, worker) in ups {
+        for (id, worker) in workers_now(&self.cx, &l.workers) {
             self.schedule(Event::WorkerUp { id, worker }).await;
         }
     }
