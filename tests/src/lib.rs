@@ -516,6 +516,15 @@ impl Mesh {
         full.unwrap_or_else(|| panic!("no full mesh of {count} nodes; logs:\n{}", self.logs()))
     }
 
+    /// The leader every node of the mesh agrees on, and its term; panics with every node's
+    /// log when they do not agree within 15 s.
+    pub async fn leader(&self, session: &zenoh::Session) -> (NodeId, u64) {
+        let ids: Vec<&str> = self.nodes.iter().map(|n| n.id.as_str()).collect();
+        wait_for_leader(session, &self.keys(), &ids, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("no leader of {ids:?}; logs:\n{}", self.logs()))
+    }
+
     /// Every node's log, for failure messages.
     pub fn logs(&self) -> String {
         self.nodes

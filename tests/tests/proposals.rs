@@ -4,7 +4,7 @@
 use std::time::Duration;
 use swarm_bus::zenoh as bus;
 use swarm_bus::{Ballot, NodeId};
-use swarm_tests::{Mesh, eventually, wait_for_leader};
+use swarm_tests::{Mesh, eventually};
 
 fn json(mesh: &Mesh, args: &[&str]) -> (i32, serde_json::Value, String) {
     let (code, out, err) = mesh.cli(args);
@@ -17,14 +17,7 @@ async fn a_majority_pins_every_nodes_cadence_and_an_outsiders_vote_is_ignored() 
     let mesh = Mesh::start("decide", 3);
     let session = bus::open(&mesh.settings()).await.unwrap();
     let keys = mesh.keys();
-    wait_for_leader(
-        &session,
-        &keys,
-        &["n0", "n1", "n2"],
-        Duration::from_secs(15),
-    )
-    .await
-    .unwrap_or_else(|| panic!("no leader; logs:\n{}", mesh.logs()));
+    mesh.leader(&session).await;
     // Not a member: no token, no heartbeat. It answers every call to vote with yes.
     let intruder = NodeId::new("intruder").unwrap();
     let _ballot_box = bus::serve(

@@ -9,7 +9,7 @@ use swarm_bus::zenoh::{self as bus, ZenohSettings};
 use swarm_bus::{
     Leaf, Payload, Priority, SwarmKey, SwarmKeys, TaskAck, TaskId, TaskLeaf, TaskRecord, TaskSpec,
 };
-use swarm_tests::{Mesh, Node, eventually, free_port, wait_for_leader};
+use swarm_tests::{Mesh, Node, eventually, free_port};
 
 /// A node's config: the `echo` built-in, `count` (logs `<task> <node>` to `runs`, waits
 /// `secs`, prints its payload) and `slow` (10 s, never idempotent).
@@ -62,10 +62,6 @@ impl Swarm {
             .filter_map(|l| l.split_once(' '))
             .map(|(t, n)| (t.to_string(), n.to_string()))
             .collect()
-    }
-
-    fn ids(&self) -> Vec<String> {
-        self.mesh.nodes.iter().map(|n| n.id.clone()).collect()
     }
 
     fn json(&self, args: &[&str]) -> serde_json::Value {
@@ -131,11 +127,7 @@ async fn a_hundred_tasks_survive_the_leader_killed_midway_and_none_runs_twice_on
     let mut swarm = Swarm::start("hundred", 5, 0.3);
     let session = bus::open_observer(&session_settings(&swarm)).await.unwrap();
     let keys = swarm.mesh.keys();
-    let ids = swarm.ids();
-    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let (leader, _) = wait_for_leader(&session, &keys, &names, Duration::from_secs(15))
-        .await
-        .unwrap_or_else(|| panic!("no leader; logs:\n{}", swarm.mesh.logs()));
+    let (leader, _) = swarm.mesh.leader(&session).await;
 
     // Ten chains of ten: task c<k>-<i> waits for c<k>-<i-1>.
     let mut all = Vec::new();
@@ -225,14 +217,7 @@ async fn the_cli_submits_shows_lists_refuses_and_cancels() {
     let swarm = Swarm::start("taskcli", 3, 0.0);
     let session = bus::open_observer(&session_settings(&swarm)).await.unwrap();
     let keys = swarm.mesh.keys();
-    wait_for_leader(
-        &session,
-        &keys,
-        &["n0", "n1", "n2"],
-        Duration::from_secs(15),
-    )
-    .await
-    .unwrap_or_else(|| panic!("no leader; logs:\n{}", swarm.mesh.logs()));
+    swarm.mesh.leader(&session).await;
 
     let submitted = swarm.json(&[
         "task",
@@ -371,14 +356,7 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_task_completes() {
     let mut swarm = Swarm::start("workerkill", 3, 4.0);
     let session = bus::open_observer(&session_settings(&swarm)).await.unwrap();
     let keys = swarm.mesh.keys();
-    let (leader, _) = wait_for_leader(
-        &session,
-        &keys,
-        &["n0", "n1", "n2"],
-        Duration::from_secs(15),
-    )
-    .await
-    .unwrap_or_else(|| panic!("no leader; logs:\n{}", swarm.mesh.logs()));
+    let (leader, _) = swarm.mesh.leader(&session).await;
 
     // Several tasks, so at least one lands on a node that is not the leader.
     let ids: Vec<TaskId> = (0..6)
