@@ -15,7 +15,7 @@ pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish, publish_droppable};
 pub use query::{QueryReply, ReplyFault, ask_with, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
-pub use session::{SessionMode, ZenohSettings, open, open_observer};
+pub use session::{SessionMode, ZenohSettings, open, open_observer, open_observer_waiting};
 pub use subscribe::{Received, TypedSubscriber, subscribe, subscribe_swarm_level};
 pub use tasks::{
     HeldQuery, HeldQueryable, TaskReceived, TaskSubscriber, ask_until, serve_held, subscribe_tasks,

@@ -100,6 +100,20 @@ pub async fn open_observer(settings: &ZenohSettings) -> Result<zenoh::Session, B
     open_config(settings.to_observer_config()?).await
 }
 
+/// An observer that may start before the node it connects to: a client keeps trying its
+/// endpoints for up to `wait` (zenoh's client default is one try) before it gives up.
+pub async fn open_observer_waiting(
+    settings: &ZenohSettings,
+    wait: std::time::Duration,
+) -> Result<zenoh::Session, BusError> {
+    let mut config = settings.to_observer_config()?;
+    let ms = wait.as_millis().to_string();
+    config
+        .insert_json5("connect/timeout_ms", &ms)
+        .map_err(|e| BusError::new(format!("zenoh setting connect/timeout_ms = {ms}"), e))?;
+    open_config(config).await
+}
+
 async fn open_config(config: zenoh::Config) -> Result<zenoh::Session, BusError> {
     zenoh::open(config)
         .await

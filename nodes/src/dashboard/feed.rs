@@ -11,6 +11,8 @@ use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, MemberWatch, Type
 use swarm_bus::{Energy, Heartbeat, Leaf, Leave, NodeId, NodeState, SwarmKey, SwarmKeys};
 use tokio::sync::{Semaphore, mpsc};
 
+/// A board started with its node (a boot script, a test) waits this long for it to listen.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
 /// How long a `state` query waits for answers.
 const STATE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Per-node state queries in flight at once.
@@ -35,7 +37,7 @@ pub struct Feed {
 impl Feed {
     pub async fn open(config: &Config) -> anyhow::Result<Feed> {
         let keys = SwarmKeys::new(config.node.swarm.clone());
-        let session = bus::open_observer(&config.zenoh).await?;
+        let session = bus::open_observer_waiting(&config.zenoh, CONNECT_WAIT).await?;
         let drops = DropCounters::default();
         let heartbeats = bus::subscribe(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
         let energy = bus::subscribe(&session, keys.all(Leaf::Energy), drops.clone()).await?;
