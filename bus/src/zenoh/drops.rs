@@ -12,8 +12,12 @@ struct Counts {
     wrong_type: AtomicU64,
     malformed: AtomicU64,
     bad_key: AtomicU64,
+    overflow: AtomicU64,
     accepted: AtomicU64,
 }
+
+/// Every reason with its count.
+pub type DropSnapshot = [(&'static str, u64); 6];
 
 /// Shared by all subscribers of one process; cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -45,8 +49,13 @@ impl DropCounters {
         self.0.bad_key.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// A sample that arrived while its subscriber's queue was full.
+    pub fn count_overflow(&self) -> u64 {
+        self.0.overflow.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// `(reason, count)` pairs, for logs and state replies.
-    pub fn snapshot(&self) -> [(&'static str, u64); 5] {
+    pub fn snapshot(&self) -> DropSnapshot {
         let c = &self.0;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
@@ -55,6 +64,7 @@ impl DropCounters {
             ("wrong_type", get(&c.wrong_type)),
             ("malformed", get(&c.malformed)),
             ("bad_key", get(&c.bad_key)),
+            ("overflow", get(&c.overflow)),
         ]
     }
 
@@ -79,7 +89,8 @@ mod tests {
         assert_eq!(drops.count_decode(&DecodeError::Truncated), 1);
         assert_eq!(drops.count_decode(&DecodeError::Truncated), 2);
         assert_eq!(drops.count_bad_key(), 1);
-        assert_eq!(drops.total(), 3);
+        assert_eq!(drops.count_overflow(), 1);
+        assert_eq!(drops.total(), 4);
         assert_eq!(drops.snapshot()[0], ("truncated", 2));
         let logged = (1..=1000).filter(|n| worth_logging(*n)).count();
         assert_eq!(logged, 10 + 6); // 16, 32, 64, 128, 256, 512

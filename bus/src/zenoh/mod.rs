@@ -10,7 +10,7 @@ mod session;
 mod subscribe;
 mod tasks;
 
-pub use drops::DropCounters;
+pub use drops::{DropCounters, DropSnapshot};
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish, publish_droppable};
 pub use query::{QueryReply, ReplyFault, ask_with, query_cbor};

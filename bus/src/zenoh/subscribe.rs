@@ -1,4 +1,9 @@
 //! Typed subscribing: bad samples are counted and logged, and the stream goes on.
+//!
+//! Samples reach the reader through a bounded queue filled by a callback that never waits: a
+//! loop that publishes on keys it also subscribes to (a leader's own energy sample matches its
+//! `node/*/energy` subscription) would otherwise block its own put on the queue it drains
+//! itself. A sample that finds the queue full is dropped and counted as `overflow`.
 
 use super::drops::worth_logging;
 use super::{BusError, DropCounters};
@@ -7,7 +12,6 @@ use crate::keys::SwarmKey;
 use crate::names::NodeId;
 use std::marker::PhantomData;
 use zenoh::Session;
-use zenoh::handlers::FifoChannelHandler;
 use zenoh::pubsub::Subscriber;
 use zenoh::sample::{Sample, SampleKind};
 
@@ -19,8 +23,13 @@ pub struct Received<T> {
     pub msg: T,
 }
 
+/// Samples a subscriber holds before it drops new ones: zenoh's default FIFO depth times four,
+/// a few hundred KiB at most.
+pub const QUEUE_DEPTH: usize = 1024;
+
 pub struct TypedSubscriber<T> {
-    inner: Subscriber<FifoChannelHandler<Sample>>,
+    _inner: Subscriber<()>,
+    samples: flume::Receiver<Sample>,
     drops: DropCounters,
     /// For swarm-level keys, which name no node: the sender as the message states it.
     sender_in_payload: Option<fn(&T) -> NodeId>,
@@ -53,12 +62,29 @@ async fn declare<T: Decode>(
     drops: DropCounters,
     sender_in_payload: Option<fn(&T) -> NodeId>,
 ) -> Result<TypedSubscriber<T>, BusError> {
+    let (tx, samples) = flume::bounded(QUEUE_DEPTH);
+    let overflow = drops.clone();
     let inner = session
         .declare_subscriber(key_expr.clone())
+        .callback(move |sample| {
+            if let Err(flume::TrySendError::Full(sample)) = tx.try_send(sample) {
+                let n = overflow.count_overflow();
+                if worth_logging(n) {
+                    tracing::warn!(
+                        key = sample.key_expr().as_str(),
+                        reason = "overflow",
+                        count = n,
+                        "dropped {}: the reader is {QUEUE_DEPTH} samples behind",
+                        T::NAME
+                    );
+                }
+            }
+        })
         .await
         .map_err(|e| BusError::new(format!("subscribing to {key_expr}"), e))?;
     Ok(TypedSubscriber {
-        inner,
+        _inner: inner,
+        samples,
         drops,
         sender_in_payload,
         _msg: PhantomData,
@@ -69,7 +95,7 @@ impl<T: Decode> TypedSubscriber<T> {
     /// The next well-formed message; `None` once the session is closed.
     pub async fn recv(&self) -> Option<Received<T>> {
         loop {
-            let sample = self.inner.recv_async().await.ok()?;
+            let sample = self.samples.recv_async().await.ok()?;
             if sample.kind() == SampleKind::Delete {
                 continue;
             }
@@ -126,5 +152,67 @@ impl<T: Decode> TypedSubscriber<T> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SwarmKeys;
+    use crate::messages::Energy;
+    use crate::names::SwarmName;
+    use crate::zenoh::{TypedPublisher, ZenohSettings};
+    use std::time::Duration;
+
+    /// The node's main loop publishes its own energy sample on a key it subscribes to, while it
+    /// is busy elsewhere: its puts must never wait on the queue it would drain itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_falls_behind_its_own_puts_drops_instead_of_blocking_them() {
+        let settings = ZenohSettings {
+            multicast_scouting: false,
+            ..ZenohSettings::default()
+        };
+        let session = crate::zenoh::open_observer(&settings)
+            .await
+            .expect("session");
+        let keys = SwarmKeys::new(SwarmName::new("selfblock").expect("name"));
+        let me = NodeId::new("n0").expect("id");
+        let drops = DropCounters::default();
+        let sub: TypedSubscriber<Energy> =
+            subscribe(&session, keys.all(crate::keys::Leaf::Energy), drops.clone())
+                .await
+                .expect("subscribe");
+        let publisher = TypedPublisher::declare(&session, keys.energy(&me), true)
+            .await
+            .expect("publisher");
+        let sent = QUEUE_DEPTH + 500;
+        let sample = crate::samples::energy();
+        // Spawned, so that puts stuck in a blocking callback hold a worker, not the test.
+        let puts = tokio::spawn(async move {
+            for _ in 0..sent {
+                publisher.put(&sample).await.expect("put");
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(20), puts)
+            .await
+            .expect("puts blocked on the subscriber's own queue")
+            .expect("puts");
+        let sample = crate::samples::energy();
+        let overflow = drops
+            .snapshot()
+            .iter()
+            .find(|(r, _)| *r == "overflow")
+            .map(|(_, n)| *n);
+        assert_eq!(overflow, Some((sent - QUEUE_DEPTH) as u64));
+        for _ in 0..QUEUE_DEPTH {
+            let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                .await
+                .expect("a queued sample")
+                .expect("session open");
+            assert_eq!(got.from, me);
+            assert_eq!(got.msg, sample);
+        }
+        assert_eq!(drops.accepted(), QUEUE_DEPTH as u64);
+        session.close().await.expect("close");
     }
 }

@@ -29,7 +29,7 @@ pub struct Snapshot {
     pub members: usize,
     pub received: u64,
     pub sent: u64,
-    pub dropped: [(&'static str, u64); 5],
+    pub dropped: swarm_bus::zenoh::DropSnapshot,
     /// The swarm's total, on the leader only (it alone sums it).
     pub total: Option<SwarmEnergy>,
 }
@@ -294,6 +294,7 @@ mod tests {
                 ("wrong_type", 0),
                 ("malformed", 2),
                 ("bad_key", 0),
+                ("overflow", 0),
             ],
             total: Some(swarm_bus::samples::swarm_energy()),
         }
