@@ -54,6 +54,39 @@ pub enum Command {
     /// total; q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless
     /// --mode peer.
     Green(WatchArgs),
+    /// Create the swarm's certificate authority and node certificates for mutual TLS
+    /// (`run --tls-dir DIR`).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create the swarm's CA: DIR/ca.pem (every node gets a copy) and DIR/ca.key (keep it on
+    /// this machine only).
+    Init(CertsInitArgs),
+    /// Create NAME's certificate and key, DIR/NAME.pem and DIR/NAME.key, signed by the CA in
+    /// DIR. NAME is a node's id, or any name for a CLI user or a bridge.
+    Issue(CertsIssueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsInitArgs {
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Replace an existing CA (every certificate it signed stops being accepted).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CertsIssueArgs {
+    pub name: NodeId,
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Replace an existing certificate and key of that name.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +429,14 @@ pub struct SwarmAt {
         action = clap::ArgAction::SetTrue
     )]
     pub no_multicast: bool,
+    /// Mutual TLS with the certificates in DIR (`swarm-node certs`): ca.pem, NAME.pem and
+    /// NAME.key; every endpoint is then tls/ [config: zenoh.tls_dir].
+    #[arg(long, env = "SWARM_TLS_DIR", value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// Whose certificate in --tls-dir to present; the node's id by default
+    /// [config: zenoh.tls_name].
+    #[arg(long, env = "SWARM_TLS_NAME", value_name = "NAME")]
+    pub tls_name: Option<NodeId>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

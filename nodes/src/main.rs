@@ -2,6 +2,7 @@
 
 mod atomic_file;
 mod bench;
+mod certs;
 mod cli;
 mod config;
 mod dashboard;
@@ -77,6 +78,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Dashboard(args) => board(&path, explicit, &args, dashboard::Board::Members)?,
         Command::Green(args) => board(&path, explicit, &args, dashboard::Board::Green)?,
+        Command::Certs(cli::CertsCommand::Init(args)) => {
+            let written = certs::init(&args.dir, args.force)?;
+            print_written(&written);
+            println!(
+                "next: swarm-node certs issue <node-id> --dir {}",
+                args.dir.display()
+            );
+        }
+        Command::Certs(cli::CertsCommand::Issue(args)) => {
+            print_written(&certs::issue(&args.dir, &args.name, args.force)?);
+        }
         Command::Sim(sim) => {
             let cfg = effective(&path, explicit, &cli::RunArgs::default())?;
             match &sim.sweep {
@@ -86,6 +98,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(ok)
+}
+
+fn print_written(paths: &[std::path::PathBuf]) {
+    for path in paths {
+        println!("wrote {}", path.display());
+    }
 }
 
 /// Defaults, then the file, then environment and flags; validated.

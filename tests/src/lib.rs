@@ -164,7 +164,7 @@ pub async fn loopback_session(listen: Option<u16>, connect: Option<u16>) -> zeno
         listen: listen.into_iter().map(endpoint).collect(),
         connect: connect.into_iter().map(endpoint).collect(),
         multicast_scouting: false,
-        config_file: None,
+        ..swarm_bus::zenoh::ZenohSettings::default()
     })
     .await
     .expect("zenoh session on loopback")
@@ -202,6 +202,18 @@ pub fn free_port() -> u16 {
 
 pub fn endpoint(port: u16) -> String {
     format!("tcp/127.0.0.1:{port}")
+}
+
+pub fn tls_endpoint(port: u16) -> String {
+    format!("tls/127.0.0.1:{port}")
+}
+
+/// `swarm-node <args>` with no swarm flags added: (exit code, stdout, stderr).
+pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(swarm_node_bin());
+    isolate(&mut cmd, dir);
+    cmd.args(args).env("SWARM_LOG", "error");
+    outcome(cmd.output().expect("running swarm-node"))
 }
 
 /// One `swarm-node run` process; killed when dropped.
@@ -270,6 +282,25 @@ impl Node {
             &endpoint(via),
         ]);
         Node::start(dir, id, 0, cmd)
+    }
+
+    /// A node with mutual TLS: the certificates in `tls_dir`, `tls/` endpoints on loopback.
+    pub fn spawn_tls(
+        dir: &Path,
+        swarm: &str,
+        id: &str,
+        port: u16,
+        connect: &[u16],
+        tls_dir: &Path,
+    ) -> Node {
+        let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
+        cmd.args(["--no-multicast", "--listen", &tls_endpoint(port)])
+            .arg("--tls-dir")
+            .arg(tls_dir);
+        for p in connect {
+            cmd.args(["--connect", &tls_endpoint(*p)]);
+        }
+        Node::start(dir, id, port, cmd)
     }
 
     /// A node with zenoh's defaults (multicast scouting, no endpoints) inside a network namespace.
@@ -544,7 +575,7 @@ impl Mesh {
             listen: vec![endpoint(free_port())],
             connect: self.ports().into_iter().map(endpoint).collect(),
             multicast_scouting: false,
-            config_file: None,
+            ..swarm_bus::zenoh::ZenohSettings::default()
         }
     }
 

@@ -25,6 +25,7 @@ async fn a_node_session_opens_from_the_peer_config_with_loopback_overrides() {
         connect: Vec::new(),
         multicast_scouting: false,
         config_file: Some(shipped("zenoh-peer.json5")),
+        ..ZenohSettings::default()
     };
     let session = swarm_bus::zenoh::open(&settings).await.unwrap();
     // The override replaced the file's 0.0.0.0:7447: the session listens on our loopback port.

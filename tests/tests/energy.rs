@@ -165,7 +165,7 @@ async fn cumulative_energy_survives_a_restart() {
         listen: vec![],
         connect: vec![swarm_tests::endpoint(port)],
         multicast_scouting: false,
-        config_file: None,
+        ..swarm_bus::zenoh::ZenohSettings::default()
     };
     let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new("keep").unwrap());
     let key = keys.energy(&swarm_bus::NodeId::new("n0").unwrap());

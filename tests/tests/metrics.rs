@@ -85,7 +85,7 @@ async fn both_nodes_serve_metrics_that_parse_and_add_up() {
         listen: vec![],
         connect: vec![swarm_tests::endpoint(p0), swarm_tests::endpoint(p1)],
         multicast_scouting: false,
-        config_file: None,
+        ..swarm_bus::zenoh::ZenohSettings::default()
     };
     let session = swarm_bus::zenoh::open(&settings).await.unwrap();
     let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new("prom").unwrap());

@@ -9,6 +9,7 @@ mod queryable;
 mod session;
 mod subscribe;
 mod tasks;
+mod tls;
 
 pub use drops::{DropCounters, DropSnapshot};
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
@@ -21,6 +22,7 @@ pub use tasks::{
     HeldQuery, HeldQueryable, TaskReceived, TaskSubscriber, ask_until, serve_held, subscribe_tasks,
     task_of,
 };
+pub use tls::{CA_CERT_FILE, TlsFiles, cert_file, key_file};
 
 /// A zenoh call that failed, with what we were doing.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,13 @@ pub struct BusError {
 }
 
 impl BusError {
+    pub(crate) fn msg(message: impl Into<String>) -> Self {
+        Self {
+            context: "zenoh settings".into(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn new(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
         Self {
             context: context.into(),

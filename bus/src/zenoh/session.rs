@@ -1,6 +1,7 @@
 //! Opening a zenoh session from the `[zenoh]` settings.
 
 use super::BusError;
+use super::tls::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -28,6 +29,14 @@ pub struct ZenohSettings {
     /// A zenoh JSON5 config file loaded first; the keys above override it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_file: Option<PathBuf>,
+    /// Mutual TLS: a directory with the swarm's `ca.pem` and this process's `<name>.pem` and
+    /// `<name>.key` (`swarm-node certs`). Every link is then TLS, both ends proving a
+    /// certificate from that CA, and plain `tcp/` endpoints are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_dir: Option<PathBuf>,
+    /// Whose certificate in `tls_dir` this process presents; a node's id by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_name: Option<String>,
 }
 
 impl Default for ZenohSettings {
@@ -38,6 +47,8 @@ impl Default for ZenohSettings {
             connect: Vec::new(),
             multicast_scouting: true,
             config_file: None,
+            tls_dir: None,
+            tls_name: None,
         }
     }
 }
@@ -72,7 +83,21 @@ impl ZenohSettings {
             "scouting/multicast/enabled",
             self.multicast_scouting.to_string(),
         )?;
+        if let Some(files) = self.tls_files()? {
+            files.apply(&mut config, &self.listen, &self.connect)?;
+        }
         Ok(config)
+    }
+
+    /// The TLS files these settings name, checked to exist; `None` without `tls_dir`.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, BusError> {
+        let Some(dir) = &self.tls_dir else {
+            return Ok(None);
+        };
+        let name = self.tls_name.as_deref().ok_or_else(|| {
+            BusError::msg("zenoh.tls_dir is set but not whose certificate to use (tls_name)")
+        })?;
+        TlsFiles::in_dir(dir, name).map(Some)
     }
 
     /// The config of a short-lived observer (CLI, tests): same network, no listener, so it

@@ -59,7 +59,7 @@ pub async fn open_observer(port: u16) -> anyhow::Result<zenoh::Session> {
         listen: vec![endpoint(port)],
         connect: Vec::new(),
         multicast_scouting: false,
-        config_file: None,
+        ..swarm_bus::zenoh::ZenohSettings::default()
     })
     .await?)
 }

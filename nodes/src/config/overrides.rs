@@ -4,6 +4,11 @@ use super::Config;
 use crate::cli::{BusArgs, RunArgs};
 
 pub fn apply_bus(config: &mut Config, bus: &BusArgs) {
+    apply_bus_flags(config, bus);
+    default_tls_name(config);
+}
+
+fn apply_bus_flags(config: &mut Config, bus: &BusArgs) {
     if let Some(swarm) = &bus.at.swarm {
         config.node.swarm = swarm.clone();
     }
@@ -16,10 +21,29 @@ pub fn apply_bus(config: &mut Config, bus: &BusArgs) {
     if bus.at.no_multicast {
         config.zenoh.multicast_scouting = false;
     }
+    if let Some(dir) = &bus.at.tls_dir {
+        config.zenoh.tls_dir = Some(dir.clone());
+    }
+    if let Some(name) = &bus.at.tls_name {
+        config.zenoh.tls_name = Some(name.to_string());
+    }
+}
+
+/// A TLS name left unset is the node's own id. Called after every override, since `run --id`
+/// changes the id.
+pub fn default_tls_name(config: &mut Config) {
+    if config.zenoh.tls_dir.is_some() && config.zenoh.tls_name.is_none() {
+        let id = config
+            .node
+            .id
+            .clone()
+            .unwrap_or_else(crate::identity::local_id);
+        config.zenoh.tls_name = Some(id.to_string());
+    }
 }
 
 pub fn apply_run(config: &mut Config, run: &RunArgs) {
-    apply_bus(config, &run.bus);
+    apply_bus_flags(config, &run.bus);
     if let Some(id) = &run.id {
         config.node.id = Some(id.clone());
     }
@@ -44,4 +68,5 @@ pub fn apply_run(config: &mut Config, run: &RunArgs) {
     if let Some(addr) = run.metrics_listen {
         config.metrics.listen = Some(addr);
     }
+    default_tls_name(config);
 }

@@ -1,0 +1,212 @@
+//! `swarm-node certs`: a swarm's own certificate authority, and a certificate per node signed
+//! by it, as PEM files in one directory. With `--tls-dir` a node presents its certificate and
+//! accepts only peers whose certificate the CA signed (zenoh mutual TLS); its common name is
+//! the node id.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use swarm_bus::NodeId;
+use swarm_bus::zenoh::{CA_CERT_FILE, cert_file, key_file};
+
+/// The CA's private key. It signs node certificates and never leaves the machine that issues
+/// them: nodes need only `ca.pem` and their own pair.
+pub const CA_KEY_FILE: &str = "ca.key";
+
+/// How long certificates are valid, in years from today.
+const CA_YEARS: i32 = 20;
+const NODE_YEARS: i32 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("{0} already exists (pass --force to replace it)")]
+    Exists(PathBuf),
+    #[error("no CA in {dir}: run `swarm-node certs init --dir {dir}` first", dir = .0.display())]
+    NoCa(PathBuf),
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Io(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Crypto(&'static str, rcgen::Error),
+}
+
+/// Creates `ca.pem` and `ca.key` in `dir`; returns the files written.
+pub fn init(dir: &Path, force: bool) -> Result<Vec<PathBuf>, CertError> {
+    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+    refuse_existing(&[&cert, &key], force)?;
+    let key_pair =
+        KeyPair::generate().map_err(|e| CertError::Crypto("generating the CA key", e))?;
+    let ca = ca_params()
+        .self_signed(&key_pair)
+        .map_err(|e| CertError::Crypto("signing the CA certificate", e))?;
+    create_dir(dir)?;
+    write_secret(&key, &key_pair.serialize_pem())?;
+    write_public(&cert, &ca.pem())?;
+    Ok(vec![cert, key])
+}
+
+/// Creates `<name>.pem` and `<name>.key` in `dir`, signed by the CA there.
+pub fn issue(dir: &Path, name: &NodeId, force: bool) -> Result<Vec<PathBuf>, CertError> {
+    let ca_key_path = dir.join(CA_KEY_FILE);
+    if !ca_key_path.is_file() || !dir.join(CA_CERT_FILE).is_file() {
+        return Err(CertError::NoCa(dir.to_path_buf()));
+    }
+    let (cert, key) = (
+        dir.join(cert_file(name.as_str())),
+        dir.join(key_file(name.as_str())),
+    );
+    refuse_existing(&[&cert, &key], force)?;
+    let ca_pem =
+        std::fs::read_to_string(&ca_key_path).map_err(|e| CertError::Io(ca_key_path.clone(), e))?;
+    let ca_key = KeyPair::from_pem(&ca_pem).map_err(|e| CertError::Crypto("reading ca.key", e))?;
+    // The issuer is the CA's name and key; its name is fixed, so it need not be parsed back.
+    let issuer = Issuer::new(ca_params(), ca_key);
+    let key_pair =
+        KeyPair::generate().map_err(|e| CertError::Crypto("generating the node key", e))?;
+    let signed = node_params(name)?
+        .signed_by(&key_pair, &issuer)
+        .map_err(|e| CertError::Crypto("signing the node certificate", e))?;
+    write_secret(&key, &key_pair.serialize_pem())?;
+    write_public(&cert, &signed.pem())?;
+    Ok(vec![cert, key])
+}
+
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, "swarm-mesh CA");
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(this_year() + CA_YEARS, 1, 1);
+    params
+}
+
+fn node_params(name: &NodeId) -> Result<CertificateParams, CertError> {
+    let dns = name
+        .as_str()
+        .to_string()
+        .try_into()
+        .map_err(|e| CertError::Crypto("the node id as a DNS name", e))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    // zenoh's access control matches peers by this name.
+    dn.push(DnType::CommonName, name.as_str());
+    params.distinguished_name = dn;
+    params.subject_alt_names = vec![SanType::DnsName(dns)];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // Every node both listens and dials.
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = rcgen::date_time_ymd(this_year() - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(this_year() + NODE_YEARS, 1, 1);
+    Ok(params)
+}
+
+fn this_year() -> i32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    1970 + (secs / 31_556_952) as i32
+}
+
+fn refuse_existing(paths: &[&PathBuf], force: bool) -> Result<(), CertError> {
+    match paths.iter().find(|p| p.exists()) {
+        Some(p) if !force => Err(CertError::Exists(p.to_path_buf())),
+        _ => Ok(()),
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), CertError> {
+    std::fs::create_dir_all(dir).map_err(|e| CertError::Io(dir.to_path_buf(), e))
+}
+
+/// Readable by the owner only, from the moment it exists.
+fn write_secret(path: &Path, pem: &str) -> Result<(), CertError> {
+    write_with_mode(path, pem, 0o600)
+}
+
+fn write_public(path: &Path, pem: &str) -> Result<(), CertError> {
+    write_with_mode(path, pem, 0o644)
+}
+
+fn write_with_mode(path: &Path, text: &str, mode: u32) -> Result<(), CertError> {
+    let io = |e| CertError::Io(path.to_path_buf(), e);
+    // A replaced file keeps its old mode with plain truncation; start afresh instead.
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    #[test]
+    fn writes_a_ca_and_node_pairs_with_private_keys_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = init(dir.path(), false).unwrap();
+        assert_eq!(written.len(), 2);
+        issue(dir.path(), &id("pi-a"), false).unwrap();
+        for (file, mode) in [
+            ("ca.pem", 0o644),
+            ("ca.key", 0o600),
+            ("pi-a.pem", 0o644),
+            ("pi-a.key", 0o600),
+        ] {
+            let meta = std::fs::metadata(dir.path().join(file)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "{file}");
+        }
+        let cert = std::fs::read_to_string(dir.path().join("pi-a.pem")).unwrap();
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        let key = std::fs::read_to_string(dir.path().join("pi-a.key")).unwrap();
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    }
+
+    #[test]
+    fn refuses_to_overwrite_without_force_and_to_issue_without_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            issue(dir.path(), &id("n0"), false),
+            Err(CertError::NoCa(_))
+        ));
+        init(dir.path(), false).unwrap();
+        let first = std::fs::read(dir.path().join("ca.key")).unwrap();
+        assert!(matches!(init(dir.path(), false), Err(CertError::Exists(_))));
+        assert_eq!(std::fs::read(dir.path().join("ca.key")).unwrap(), first);
+        issue(dir.path(), &id("n0"), false).unwrap();
+        assert!(matches!(
+            issue(dir.path(), &id("n0"), false),
+            Err(CertError::Exists(_))
+        ));
+        issue(dir.path(), &id("n0"), true).unwrap();
+        init(dir.path(), true).unwrap();
+        assert_ne!(std::fs::read(dir.path().join("ca.key")).unwrap(), first);
+    }
+}

@@ -1,0 +1,146 @@
+//! Mutual TLS: nodes with certificates from the swarm's CA form a swarm and elect a leader;
+//! a process without a certificate, or with one from another CA, cannot join; no secret shows
+//! up in a log.
+
+use std::path::Path;
+use std::time::Duration;
+use swarm_bus::zenoh::{SessionMode, ZenohSettings};
+use swarm_tests::{Node, free_port, run_cli, states, tls_endpoint, wait_for_leader};
+
+const SWARM: &str = "tls";
+
+fn certs(dir: &Path, names: &[&str]) {
+    let home = dir.parent().expect("a parent dir");
+    let dir = dir.to_str().expect("utf-8 temp path");
+    let (code, out, err) = run_cli(home, &["certs", "init", "--dir", dir]);
+    assert_eq!(code, 0, "certs init: {out}{err}");
+    assert!(out.contains("ca.pem") && out.contains("ca.key"), "{out}");
+    for name in names {
+        let (code, out, err) = run_cli(home, &["certs", "issue", name, "--dir", dir]);
+        assert_eq!(code, 0, "certs issue {name}: {out}{err}");
+    }
+}
+
+/// A TLS session presenting `name`'s certificate from `tls_dir`, dialling `ports`.
+fn tls_settings(tls_dir: &Path, name: &str, ports: &[u16]) -> ZenohSettings {
+    ZenohSettings {
+        mode: SessionMode::Peer,
+        listen: vec![tls_endpoint(free_port())],
+        connect: ports.iter().copied().map(tls_endpoint).collect(),
+        multicast_scouting: false,
+        tls_dir: Some(tls_dir.to_path_buf()),
+        tls_name: Some(name.into()),
+        ..ZenohSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_holders_of_the_swarms_certificates_join() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("tls");
+    certs(&tls, &["n0", "n1", "n2", "ops"]);
+    // Another swarm's CA, and a certificate it signed for a name this swarm uses.
+    let foreign = dir.path().join("foreign");
+    certs(&foreign, &["n1", "n9"]);
+
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| {
+            Node::spawn_tls(
+                dir.path(),
+                SWARM,
+                &format!("n{i}"),
+                ports[i],
+                &ports[..i],
+                &tls,
+            )
+        })
+        .collect();
+    let logs = || {
+        nodes
+            .iter()
+            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
+            .collect::<String>()
+    };
+
+    let ops = swarm_bus::zenoh::open(&tls_settings(&tls, "ops", &ports))
+        .await
+        .expect("ops session");
+    let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new(SWARM).unwrap());
+    let leader = wait_for_leader(&ops, &keys, &["n0", "n1", "n2"], Duration::from_secs(20)).await;
+    assert!(leader.is_some(), "no leader over TLS; logs:\n{}", logs());
+
+    // A node with a certificate from another CA, and one with no TLS at all, both dialling
+    // every member. Neither must become a member.
+    let rogue_ports = (free_port(), free_port());
+    let mut rogue_tls = Node::spawn_tls(dir.path(), SWARM, "n9", rogue_ports.0, &ports, &foreign);
+    let mut rogue_plain = Node::spawn(dir.path(), SWARM, "n8", rogue_ports.1, &ports);
+    // The same name as a member, with the foreign CA's certificate for it.
+    let impostor = swarm_bus::zenoh::open(&tls_settings(&foreign, "n1", &ports)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        rogue_tls.is_running(),
+        "rogue n9 exited; log:\n{}",
+        rogue_tls.log_text()
+    );
+    assert!(
+        rogue_plain.is_running(),
+        "rogue n8 exited; log:\n{}",
+        rogue_plain.log_text()
+    );
+
+    let members: Vec<String> = states(&ops, &keys)
+        .await
+        .keys()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(members, ["n0", "n1", "n2"], "logs:\n{}", logs());
+    if let Ok(impostor) = &impostor {
+        let seen = states(impostor, &keys).await;
+        assert!(
+            seen.is_empty(),
+            "a foreign certificate saw the swarm: {seen:?}"
+        );
+    }
+    // No private key material in any log.
+    let key = std::fs::read_to_string(tls.join("n0.key")).expect("n0.key");
+    let secret_line = key.lines().nth(1).expect("a base64 line");
+    for node in &nodes {
+        let log = node.log_text();
+        assert!(
+            !log.contains(secret_line) && !log.contains("PRIVATE KEY"),
+            "{} logged its key",
+            node.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plain_endpoint_next_to_tls_and_a_missing_certificate_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("tls");
+    certs(&tls, &["n0"]);
+    let tls_arg = tls.to_str().expect("utf-8");
+    let plain = format!("tcp/127.0.0.1:{}", free_port());
+    let (code, _, err) = run_cli(
+        dir.path(),
+        &[
+            "run",
+            "--id",
+            "n0",
+            "--no-multicast",
+            "--tls-dir",
+            tls_arg,
+            "--listen",
+            &plain,
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("is not TLS"), "{err}");
+    let (code, _, err) = run_cli(
+        dir.path(),
+        &["run", "--id", "n5", "--no-multicast", "--tls-dir", tls_arg],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("n5.pem is missing"), "{err}");
+}
