@@ -27,6 +27,10 @@ rustup target add "$triple" >/dev/null
 upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
 export "CARGO_TARGET_${upper}_LINKER=$gcc"
 export "CC_${triple//-/_}=$gcc"
+if [ "$1" = armv6 ]; then
+  # Debian's armhf gcc defaults to ARMv7 with Thumb-2, which a Pi Zero's ARM1176 cannot run.
+  export "CFLAGS_${triple//-/_}=-march=armv6zk -mfpu=vfp -mfloat-abi=hard -marm"
+fi
 
 cargo build --locked --profile pi --target "$triple" -p swarm-node
 

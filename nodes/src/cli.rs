@@ -609,6 +609,9 @@ pub struct FailoverArgs {
     /// First loopback TCP port to use.
     #[arg(long, default_value_t = 17547, value_parser = clap::value_parser!(u16).range(1024..=60000))]
     pub base_port: u16,
+    /// Link the nodes with mutual TLS (certificates made for the run), to compare with TCP.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

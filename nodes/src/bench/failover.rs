@@ -2,7 +2,7 @@
 //! from the signal until every survivor follows the same new leader. The observer learns each
 //! node's view from heartbeats, which every node sends at once when its leader changes.
 
-use super::procs::{Nodes, open_observer, spawn_node, state_dir};
+use super::procs::{Link, Nodes, open_observer, spawn_node, state_dir};
 use crate::cli::{FailMode, FailoverArgs};
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
@@ -59,13 +59,18 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         .map(|i| NodeId::new(format!("fo-{i}")))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let session = open_observer(observer_port).await?;
+    let state = state_dir()?;
+    let link = if args.tls {
+        Link::tls_for(&state, ids.iter().map(|id| id.as_str()))?
+    } else {
+        Link::Tcp
+    };
+    let session = open_observer(observer_port, &link).await?;
     let mut watch = Watch {
         heartbeats: bus::subscribe(&session, keys.all(Leaf::Heartbeat), DropCounters::default())
             .await?,
         observer: ElectionObserver::default(),
     };
-    let state = state_dir()?;
     let connect_for = |i: usize| {
         let mut c = vec![observer_port];
         c.extend(
@@ -79,7 +84,8 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     };
 
     println!(
-        "failover: {n} nodes on loopback, {} trials, leader taken down by {}",
+        "failover: {n} nodes on loopback over {}, {} trials, leader taken down by {}",
+        if args.tls { "mutual TLS" } else { "TCP" },
         args.trials,
         describe(args.mode)
     );
@@ -92,6 +98,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             ports[i],
             &connect_for(i),
             &state,
+            &link,
         )?);
     }
     let (_, _, at) = watch
@@ -146,8 +153,14 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
                 }
                 let _ = nodes.0[li].kill();
                 let _ = nodes.0[li].wait();
-                nodes.0[li] =
-                    spawn_node(leader.as_str(), &swarm, ports[li], &connect_for(li), &state)?;
+                nodes.0[li] = spawn_node(
+                    leader.as_str(),
+                    &swarm,
+                    ports[li],
+                    &connect_for(li),
+                    &state,
+                    &link,
+                )?;
             }
         }
     }

@@ -1,7 +1,9 @@
 //! `swarm-node bench [idle]`: prints payload sizes, start-to-first-heartbeat time, and idle
 //! RSS/CPU of real `swarm-node run` processes on loopback. Figures only; no pass/fail.
 
-use super::procs::{Nodes, clock_ticks, cpu_ticks, open_observer, rss_kib, spawn_node, state_dir};
+use super::procs::{
+    Link, Nodes, clock_ticks, cpu_ticks, open_observer, rss_kib, spawn_node, state_dir,
+};
 use crate::cli::IdleArgs;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters};
@@ -15,7 +17,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
     let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i).collect();
     let observer_port = args.base_port + args.nodes;
 
-    let observer = open_observer(observer_port).await?;
+    let observer = open_observer(observer_port, &Link::Tcp).await?;
     let heartbeats = bus::subscribe::<Heartbeat>(
         &observer,
         keys.all(Leaf::Heartbeat),
@@ -32,9 +34,14 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
         let mut connect = vec![observer_port];
         connect.extend_from_slice(&ports[..i]);
         let t0 = Instant::now();
-        nodes
-            .0
-            .push(spawn_node(&id, &swarm, *port, &connect, &state)?);
+        nodes.0.push(spawn_node(
+            &id,
+            &swarm,
+            *port,
+            &connect,
+            &state,
+            &Link::Tcp,
+        )?);
         let seen = tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(r) = heartbeats.recv().await {
                 if r.from.as_str() == id {

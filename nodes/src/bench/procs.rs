@@ -5,9 +5,46 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use swarm_bus::SwarmName;
 
-pub fn endpoint(port: u16) -> String {
-    format!("tcp/127.0.0.1:{port}")
+/// How the bench's processes link: plain TCP, or mutual TLS with certificates in a directory.
+#[derive(Debug, Clone, Default)]
+pub enum Link {
+    #[default]
+    Tcp,
+    Tls(PathBuf),
 }
+
+impl Link {
+    /// TLS with a fresh CA and a certificate for each of `names` and for the observer, in
+    /// `state/tls`.
+    pub fn tls_for<'a>(
+        state: &Path,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> anyhow::Result<Link> {
+        let dir = state.join("tls");
+        crate::certs::init(&dir, true)?;
+        for name in names.into_iter().chain([OBSERVER]) {
+            crate::certs::issue(&dir, &swarm_bus::NodeId::new(name)?, true)?;
+        }
+        Ok(Link::Tls(dir))
+    }
+
+    pub fn endpoint(&self, port: u16) -> String {
+        match self {
+            Link::Tcp => format!("tcp/127.0.0.1:{port}"),
+            Link::Tls(_) => format!("tls/127.0.0.1:{port}"),
+        }
+    }
+
+    fn tls_dir(&self) -> Option<&Path> {
+        match self {
+            Link::Tcp => None,
+            Link::Tls(dir) => Some(dir),
+        }
+    }
+}
+
+/// The certificate name of the measuring session.
+const OBSERVER: &str = "bench-observer";
 
 /// Starts this same binary as a node on loopback, connected to the given ports.
 pub fn spawn_node(
@@ -16,6 +53,7 @@ pub fn spawn_node(
     port: u16,
     connect: &[u16],
     state: &Path,
+    link: &Link,
 ) -> anyhow::Result<Child> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args([
@@ -26,14 +64,17 @@ pub fn spawn_node(
         swarm.as_str(),
         "--no-multicast",
     ])
-    .args(["--listen", &endpoint(port)])
+    .args(["--listen", &link.endpoint(port)])
     .arg("--state-dir")
     .arg(state.join(id))
     .env("SWARM_LOG", "warn")
     .stdin(Stdio::null())
     .stdout(Stdio::null());
     for p in connect {
-        cmd.args(["--connect", &endpoint(*p)]);
+        cmd.args(["--connect", &link.endpoint(*p)]);
+    }
+    if let Some(dir) = link.tls_dir() {
+        cmd.arg("--tls-dir").arg(dir);
     }
     die_with_parent(&mut cmd);
     cmd.spawn().context("starting swarm-node run")
@@ -53,12 +94,14 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 /// The measuring session: a plain peer listening on `port`, which the nodes connect to.
-pub async fn open_observer(port: u16) -> anyhow::Result<zenoh::Session> {
+pub async fn open_observer(port: u16, link: &Link) -> anyhow::Result<zenoh::Session> {
     Ok(swarm_bus::zenoh::open(&swarm_bus::zenoh::ZenohSettings {
         mode: swarm_bus::zenoh::SessionMode::Peer,
-        listen: vec![endpoint(port)],
+        listen: vec![link.endpoint(port)],
         connect: Vec::new(),
         multicast_scouting: false,
+        tls_dir: link.tls_dir().map(Path::to_path_buf),
+        tls_name: Some(OBSERVER.into()),
         ..swarm_bus::zenoh::ZenohSettings::default()
     })
     .await?)

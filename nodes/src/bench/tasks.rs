@@ -3,7 +3,7 @@
 //! final word on `task/<id>/state`. First one task at a time (latency), then many in flight
 //! (throughput through the leader).
 
-use super::procs::{Nodes, open_observer, spawn_node, state_dir};
+use super::procs::{Link, Nodes, open_observer, spawn_node, state_dir};
 use crate::cli::TasksBenchArgs;
 use crate::report::tasks::submit_on;
 use anyhow::Context;
@@ -29,7 +29,7 @@ pub async fn run(args: TasksBenchArgs) -> anyhow::Result<()> {
     let ids = (0..n)
         .map(|i| NodeId::new(format!("bt-{i}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let session = open_observer(observer_port).await?;
+    let session = open_observer(observer_port, &Link::Tcp).await?;
     let drops = DropCounters::default();
     let heartbeats =
         bus::subscribe::<Heartbeat>(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
@@ -40,7 +40,14 @@ pub async fn run(args: TasksBenchArgs) -> anyhow::Result<()> {
     for (i, id) in ids.iter().enumerate() {
         let mut connect = vec![observer_port];
         connect.extend(&ports[..i]);
-        children.push(spawn_node(id.as_str(), &swarm, ports[i], &connect, &state)?);
+        children.push(spawn_node(
+            id.as_str(),
+            &swarm,
+            ports[i],
+            &connect,
+            &state,
+            &Link::Tcp,
+        )?);
     }
     let _nodes = Nodes(children);
 
