@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use swarm_bus::NodeId;
-use swarm_bus::zenoh::{CA_CERT_FILE, cert_file, key_file};
+use swarm_bus::zenoh::{Access, CA_CERT_FILE, ROSTER_FILE, Roster, cert_file, key_file};
 
 /// The CA's private key. It signs node certificates and never leaves the machine that issues
 /// them: nodes need only `ca.pem` and their own pair.
@@ -31,11 +31,17 @@ pub enum CertError {
     Io(PathBuf, std::io::Error),
     #[error("{0}: {1}")]
     Crypto(&'static str, rcgen::Error),
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Roster(PathBuf, swarm_bus::zenoh::BusError),
 }
 
-/// Creates `ca.pem` and `ca.key` in `dir`; returns the files written.
+/// Creates `ca.pem`, `ca.key` and an empty roster in `dir`; returns the files written.
 pub fn init(dir: &Path, force: bool) -> Result<Vec<PathBuf>, CertError> {
-    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+    let (cert, key, roster) = (
+        dir.join(CA_CERT_FILE),
+        dir.join(CA_KEY_FILE),
+        dir.join(ROSTER_FILE),
+    );
     refuse_existing(&[&cert, &key], force)?;
     let key_pair =
         KeyPair::generate().map_err(|e| CertError::Crypto("generating the CA key", e))?;
@@ -45,11 +51,19 @@ pub fn init(dir: &Path, force: bool) -> Result<Vec<PathBuf>, CertError> {
     create_dir(dir)?;
     write_secret(&key, &key_pair.serialize_pem())?;
     write_public(&cert, &ca.pem())?;
-    Ok(vec![cert, key])
+    // A new CA invalidates every certificate the old one signed, and so every name.
+    write_public(&roster, &Roster::default().render())?;
+    Ok(vec![cert, key, roster])
 }
 
-/// Creates `<name>.pem` and `<name>.key` in `dir`, signed by the CA there.
-pub fn issue(dir: &Path, name: &NodeId, force: bool) -> Result<Vec<PathBuf>, CertError> {
+/// Creates `<name>.pem` and `<name>.key` in `dir`, signed by the CA there, and grants the name
+/// `access` in the roster.
+pub fn issue(
+    dir: &Path,
+    name: &NodeId,
+    access: Access,
+    force: bool,
+) -> Result<Vec<PathBuf>, CertError> {
     let ca_key_path = dir.join(CA_KEY_FILE);
     if !ca_key_path.is_file() || !dir.join(CA_CERT_FILE).is_file() {
         return Err(CertError::NoCa(dir.to_path_buf()));
@@ -71,7 +85,15 @@ pub fn issue(dir: &Path, name: &NodeId, force: bool) -> Result<Vec<PathBuf>, Cer
         .map_err(|e| CertError::Crypto("signing the node certificate", e))?;
     write_secret(&key, &key_pair.serialize_pem())?;
     write_public(&cert, &signed.pem())?;
-    Ok(vec![cert, key])
+    let roster_path = dir.join(ROSTER_FILE);
+    let mut roster = match std::fs::read_to_string(&roster_path) {
+        Ok(text) => Roster::parse(&text).map_err(|e| CertError::Roster(roster_path.clone(), e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Roster::default(),
+        Err(e) => return Err(CertError::Io(roster_path, e)),
+    };
+    roster.set(name.as_str(), access);
+    write_public(&roster_path, &roster.render())?;
+    Ok(vec![cert, key, roster_path])
 }
 
 fn ca_params() -> CertificateParams {
@@ -172,8 +194,13 @@ mod tests {
     fn writes_a_ca_and_node_pairs_with_private_keys_kept_private() {
         let dir = tempfile::tempdir().unwrap();
         let written = init(dir.path(), false).unwrap();
-        assert_eq!(written.len(), 2);
-        issue(dir.path(), &id("pi-a"), false).unwrap();
+        assert_eq!(written.len(), 3);
+        issue(dir.path(), &id("pi-a"), Access::Node, false).unwrap();
+        issue(dir.path(), &id("ops"), Access::Observer, false).unwrap();
+        let roster = std::fs::read_to_string(dir.path().join("roster")).unwrap();
+        let roster = Roster::parse(&roster).unwrap();
+        assert_eq!(roster.get("pi-a"), Some(Access::Node));
+        assert_eq!(roster.get("ops"), Some(Access::Observer));
         for (file, mode) in [
             ("ca.pem", 0o644),
             ("ca.key", 0o600),
@@ -193,19 +220,19 @@ mod tests {
     fn refuses_to_overwrite_without_force_and_to_issue_without_a_ca() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            issue(dir.path(), &id("n0"), false),
+            issue(dir.path(), &id("n0"), Access::Node, false),
             Err(CertError::NoCa(_))
         ));
         init(dir.path(), false).unwrap();
         let first = std::fs::read(dir.path().join("ca.key")).unwrap();
         assert!(matches!(init(dir.path(), false), Err(CertError::Exists(_))));
         assert_eq!(std::fs::read(dir.path().join("ca.key")).unwrap(), first);
-        issue(dir.path(), &id("n0"), false).unwrap();
+        issue(dir.path(), &id("n0"), Access::Node, false).unwrap();
         assert!(matches!(
-            issue(dir.path(), &id("n0"), false),
+            issue(dir.path(), &id("n0"), Access::Node, false),
             Err(CertError::Exists(_))
         ));
-        issue(dir.path(), &id("n0"), true).unwrap();
+        issue(dir.path(), &id("n0"), Access::Node, true).unwrap();
         init(dir.path(), true).unwrap();
         assert_ne!(std::fs::read(dir.path().join("ca.key")).unwrap(), first);
     }

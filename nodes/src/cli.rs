@@ -62,12 +62,29 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Create the swarm's CA: DIR/ca.pem (every node gets a copy) and DIR/ca.key (keep it on
-    /// this machine only).
+    /// Create the swarm's CA: DIR/ca.pem and DIR/roster (every node gets a copy) and DIR/ca.key
+    /// (keep it on this machine only).
     Init(CertsInitArgs),
     /// Create NAME's certificate and key, DIR/NAME.pem and DIR/NAME.key, signed by the CA in
-    /// DIR. NAME is a node's id, or any name for a CLI user or a bridge.
+    /// DIR, and record its role in DIR/roster. NAME is a node's id, or any name for a CLI user.
     Issue(CertsIssueArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Node,
+    Gateway,
+    Observer,
+}
+
+impl From<RoleArg> for swarm_bus::zenoh::Access {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Node => Self::Node,
+            RoleArg::Gateway => Self::Gateway,
+            RoleArg::Observer => Self::Observer,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +101,10 @@ pub struct CertsIssueArgs {
     pub name: NodeId,
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
+    /// What the name may do on the bus, recorded in DIR/roster: node (write its own keys),
+    /// gateway (also its MQTT devices' keys) or observer (read, query, send commands).
+    #[arg(long, value_enum, default_value = "node")]
+    pub role: RoleArg,
     /// Replace an existing certificate and key of that name.
     #[arg(long)]
     pub force: bool,

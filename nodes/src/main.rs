@@ -87,7 +87,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
         }
         Command::Certs(cli::CertsCommand::Issue(args)) => {
-            print_written(&certs::issue(&args.dir, &args.name, args.force)?);
+            let written = certs::issue(&args.dir, &args.name, args.role.into(), args.force)?;
+            print_written(&written);
         }
         Command::Sim(sim) => {
             let cfg = effective(&path, explicit, &cli::RunArgs::default())?;

@@ -296,7 +296,10 @@ impl Node {
         let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
         cmd.args(["--no-multicast", "--listen", &tls_endpoint(port)])
             .arg("--tls-dir")
-            .arg(tls_dir);
+            .arg(tls_dir)
+            // zenoh's own TLS messages too: a failing handshake says why, and the secrets
+            // check covers what zenoh logs.
+            .env("SWARM_LOG", "info,zenoh=info");
         for p in connect {
             cmd.args(["--connect", &tls_endpoint(*p)]);
         }

@@ -9,6 +9,21 @@ use swarm_tests::{Node, free_port, run_cli, states, tls_endpoint, wait_for_leade
 
 const SWARM: &str = "tls";
 
+/// A CA in `dir` and a certificate for each `(name, role)`.
+fn certs_with_roles(dir: &Path, names: &[(&str, &str)]) {
+    let home = dir.parent().expect("a parent dir");
+    let dir = dir.to_str().expect("utf-8 temp path");
+    let (code, out, err) = run_cli(home, &["certs", "init", "--dir", dir]);
+    assert_eq!(code, 0, "certs init: {out}{err}");
+    for (name, role) in names {
+        let (code, out, err) = run_cli(
+            home,
+            &["certs", "issue", name, "--dir", dir, "--role", role],
+        );
+        assert_eq!(code, 0, "certs issue {name}: {out}{err}");
+    }
+}
+
 fn certs(dir: &Path, names: &[&str]) {
     let home = dir.parent().expect("a parent dir");
     let dir = dir.to_str().expect("utf-8 temp path");
@@ -143,4 +158,116 @@ async fn a_plain_endpoint_next_to_tls_and_a_missing_certificate_are_refused_with
     );
     assert_ne!(code, 0);
     assert!(err.contains("n5.pem is missing"), "{err}");
+}
+
+/// Every node's (term, leader) as the observer sees them.
+async fn terms(
+    session: &zenoh::Session,
+    keys: &swarm_bus::SwarmKeys,
+) -> Vec<(String, u64, Option<String>)> {
+    states(session, keys)
+        .await
+        .into_iter()
+        .map(|(id, s)| (id.to_string(), s.term, s.leader.map(|l| l.to_string())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all() {
+    use swarm_bus::{DeviceClass, Heartbeat, Leave, Role};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("tls");
+    certs_with_roles(
+        &tls,
+        &[
+            ("n0", "node"),
+            ("n1", "node"),
+            ("n2", "node"),
+            ("mallory", "node"),
+            ("ops", "observer"),
+        ],
+    );
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| {
+            Node::spawn_tls(
+                dir.path(),
+                SWARM,
+                &format!("n{i}"),
+                ports[i],
+                &ports[..i],
+                &tls,
+            )
+        })
+        .collect();
+    let logs = || {
+        nodes
+            .iter()
+            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
+            .collect::<String>()
+    };
+    let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new(SWARM).unwrap());
+    let ops = swarm_bus::zenoh::open(&tls_settings(&tls, "ops", &ports))
+        .await
+        .expect("ops session");
+    let (leader, _) = wait_for_leader(&ops, &keys, &["n0", "n1", "n2"], Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("no leader over TLS; logs:\n{}", logs()));
+    let before = terms(&ops, &keys).await;
+
+    // mallory holds a valid certificate and a place in the roster, as a node of its own.
+    let mallory = swarm_bus::zenoh::open(&tls_settings(&tls, "mallory", &ports))
+        .await
+        .expect("mallory");
+    let forged_lead = Heartbeat {
+        term: 1_000,
+        role: Role::Leader,
+        leader: None,
+        seq: 1,
+        cadence_ms: 100,
+        class: DeviceClass::Full,
+        voters: Some(3),
+    };
+    let follower = ["n0", "n1", "n2"]
+        .into_iter()
+        .find(|n| *n != leader.as_str())
+        .unwrap();
+    let follower = swarm_bus::NodeId::new(follower).unwrap();
+    for _ in 0..30 {
+        // A follower's id claiming the lead at a far later term; the leader "leaving".
+        swarm_bus::zenoh::publish(&mallory, &keys.heartbeat(&follower), &forged_lead)
+            .await
+            .unwrap();
+        let leave = keys.node_leaf(&leader, swarm_bus::Leaf::Leave);
+        swarm_bus::zenoh::publish(&mallory, &leave, &Leave { term: before[0].1 })
+            .await
+            .unwrap();
+        // The observer, under its own name: observers write no node keys at all.
+        let ops_id = swarm_bus::NodeId::new("ops").unwrap();
+        swarm_bus::zenoh::publish(&ops, &keys.heartbeat(&ops_id), &forged_lead)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = terms(&ops, &keys).await;
+    assert_eq!(
+        after,
+        before,
+        "forged messages moved the swarm; logs:\n{}",
+        logs()
+    );
+    for node in &nodes {
+        let log = node.log_text();
+        assert!(
+            !log.contains("peer left cleanly"),
+            "{} believed a forged leave:\n{log}",
+            node.id
+        );
+        assert!(
+            !log.contains("peer=ops") && !log.contains("peer=mallory"),
+            "{} heard a forged heartbeat:\n{log}",
+            node.id
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Zenoh helpers: sessions from settings, typed publish/subscribe, liveliness, queryables.
 //! Every wire payload goes through `crate::codec`, so no caller touches bytes.
 
+mod acl;
 mod drops;
 mod liveliness;
 mod publish;
@@ -11,6 +12,7 @@ mod subscribe;
 mod tasks;
 mod tls;
 
+pub use acl::{Access, ROSTER_FILE, Roster};
 pub use drops::{DropCounters, DropSnapshot};
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish, publish_droppable};

@@ -2,6 +2,7 @@
 //! settings that make every link present and check a certificate of the swarm's CA.
 
 use super::BusError;
+use super::acl::{ROSTER_FILE, Roster};
 use std::path::{Path, PathBuf};
 
 /// The CA certificate every process trusts, and this process's own certificate and key.
@@ -10,6 +11,9 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Who may write what ([`super::Roster`]); without one, any certificate holder may write
+    /// any key.
+    pub roster: Option<PathBuf>,
 }
 
 /// File names inside a TLS directory, shared with the code that writes them.
@@ -29,6 +33,7 @@ impl TlsFiles {
             ca: dir.join(CA_CERT_FILE),
             cert: dir.join(cert_file(name)),
             key: dir.join(key_file(name)),
+            roster: Some(dir.join(ROSTER_FILE)).filter(|p| p.is_file()),
         };
         for path in [&files.ca, &files.cert, &files.key] {
             if !path.is_file() {
@@ -75,6 +80,22 @@ impl TlsFiles {
             config
                 .insert_json5(key, &value)
                 .map_err(|e| BusError::new(format!("zenoh setting {key}"), e))?;
+        }
+        match &self.roster {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| BusError::new(format!("reading {}", path.display()), e))?;
+                let acl = Roster::parse(&text)
+                    .map_err(|e| BusError::msg(format!("{}: {}", path.display(), e.message)))?
+                    .acl();
+                config
+                    .insert_json5("access_control", &acl.to_string())
+                    .map_err(|e| BusError::new("zenoh setting access_control", e))?;
+            }
+            None => tracing::warn!(
+                dir = %self.ca.parent().map(|d| d.display().to_string()).unwrap_or_default(),
+                "TLS without a roster: any holder of a certificate from this CA may write any key"
+            ),
         }
         if listen.is_empty() {
             // zenoh's own default listener is plain TCP.

@@ -22,9 +22,12 @@ impl Link {
     ) -> anyhow::Result<Link> {
         let dir = state.join("tls");
         crate::certs::init(&dir, true)?;
-        for name in names.into_iter().chain([OBSERVER]) {
-            crate::certs::issue(&dir, &swarm_bus::NodeId::new(name)?, true)?;
+        use swarm_bus::zenoh::Access;
+        for name in names {
+            crate::certs::issue(&dir, &swarm_bus::NodeId::new(name)?, Access::Node, true)?;
         }
+        let observer = swarm_bus::NodeId::new(OBSERVER)?;
+        crate::certs::issue(&dir, &observer, Access::Observer, true)?;
         Ok(Link::Tls(dir))
     }
 
