@@ -32,7 +32,7 @@ if [ "$1" = armv6 ]; then
   export "CFLAGS_${triple//-/_}=-march=armv6zk -mfpu=vfp -mfloat-abi=hard -marm"
 fi
 
-cargo build --locked --profile pi --target "$triple" -p swarm-node
+cargo build --locked --profile pi --target "$triple" -p swarm-node --features rpi
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 out="target/$triple/pi"
@@ -44,6 +44,6 @@ echo "binary: $out/swarm-node ($(stat -c %s "$out/swarm-node") bytes)"
 
 if [ "${NO_DEB:-0}" != 1 ]; then
   mkdir -p target/debian
-  cargo deb --no-build --no-strip --profile pi --target "$triple" -p swarm-node --output target/debian/
+  cargo deb --no-build --no-strip --features rpi --profile pi --target "$triple" -p swarm-node --output target/debian/
   ls -l target/debian/*.deb
 fi

@@ -96,6 +96,15 @@ pub fn issue(
     Ok(vec![cert, key, roster_path])
 }
 
+/// `{"access_control": …}` for `dir/roster`, pretty-printed: a zenohd config fragment.
+pub fn acl_json(dir: &Path) -> Result<String, CertError> {
+    let path = dir.join(ROSTER_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| CertError::Io(path.clone(), e))?;
+    let roster = Roster::parse(&text).map_err(|e| CertError::Roster(path, e))?;
+    let fragment = serde_json::json!({ "access_control": roster.acl() });
+    Ok(serde_json::to_string_pretty(&fragment).unwrap_or_default())
+}
+
 fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();

@@ -54,10 +54,23 @@ pub enum Command {
     /// total; q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless
     /// --mode peer.
     Green(WatchArgs),
+    /// Ask a node to show itself: it blinks the LED of its `[board] led_pin` (on a node without
+    /// one, it logs the request).
+    Identify(IdentifyArgs),
     /// Create the swarm's certificate authority and node certificates for mutual TLS
     /// (`run --tls-dir DIR`).
     #[command(subcommand)]
     Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    pub node: NodeId,
+    /// How long to blink, in seconds (at most 600).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub seconds: u32,
+    #[command(flatten)]
+    pub bus: BusArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +81,15 @@ pub enum CertsCommand {
     /// Create NAME's certificate and key, DIR/NAME.pem and DIR/NAME.key, signed by the CA in
     /// DIR, and record its role in DIR/roster. NAME is a node's id, or any name for a CLI user.
     Issue(CertsIssueArgs),
+    /// Print the zenoh `access_control` section DIR/roster stands for, for a zenohd router's
+    /// config (nodes derive it themselves from the roster in their --tls-dir).
+    Acl(CertsAclArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsAclArgs {
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -75,6 +97,7 @@ pub enum RoleArg {
     Node,
     Gateway,
     Observer,
+    Router,
 }
 
 impl From<RoleArg> for swarm_bus::zenoh::Access {
@@ -83,6 +106,7 @@ impl From<RoleArg> for swarm_bus::zenoh::Access {
             RoleArg::Node => Self::Node,
             RoleArg::Gateway => Self::Gateway,
             RoleArg::Observer => Self::Observer,
+            RoleArg::Router => Self::Router,
         }
     }
 }
@@ -102,7 +126,8 @@ pub struct CertsIssueArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
     /// What the name may do on the bus, recorded in DIR/roster: node (write its own keys),
-    /// gateway (also its MQTT devices' keys) or observer (read, query, send commands).
+    /// gateway (also its MQTT devices' keys), observer (read, query, send commands) or router
+    /// (a zenohd relaying everyone's messages).
     #[arg(long, value_enum, default_value = "node")]
     pub role: RoleArg,
     /// Replace an existing certificate and key of that name.

@@ -2,6 +2,7 @@
 
 mod atomic_file;
 mod bench;
+mod board;
 mod certs;
 mod cli;
 mod config;
@@ -78,6 +79,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Dashboard(args) => board(&path, explicit, &args, dashboard::Board::Members)?,
         Command::Green(args) => board(&path, explicit, &args, dashboard::Board::Green)?,
+        Command::Identify(args) => {
+            let mut cfg = config::load(&path, explicit)?;
+            config::apply_bus(&mut cfg, &args.bus);
+            cfg.validate()?;
+            runtime_block_on(report::identify::run(&cfg, &args.node, args.seconds))?;
+        }
         Command::Certs(cli::CertsCommand::Init(args)) => {
             let written = certs::init(&args.dir, args.force)?;
             print_written(&written);
@@ -89,6 +96,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Certs(cli::CertsCommand::Issue(args)) => {
             let written = certs::issue(&args.dir, &args.name, args.role.into(), args.force)?;
             print_written(&written);
+        }
+        Command::Certs(cli::CertsCommand::Acl(args)) => {
+            println!("{}", certs::acl_json(&args.dir)?);
         }
         Command::Sim(sim) => {
             let cfg = effective(&path, explicit, &cli::RunArgs::default())?;

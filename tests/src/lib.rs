@@ -95,6 +95,88 @@ impl Drop for Mosquitto {
     }
 }
 
+/// The zenohd router (crates.io `zenohd`, whose REST plugin is built in): `$SWARM_ZENOHD`, else
+/// the copy `.ci/run` installs, else `zenohd` on the PATH.
+pub fn zenohd_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWARM_ZENOHD") {
+        return PathBuf::from(path);
+    }
+    let cached = dirs_home().join(".cache/swarm-mesh/tools/bin/zenohd");
+    if cached.is_file() {
+        return cached;
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("zenohd"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_default();
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "zenohd not found: `cargo install zenohd@1.10.2 --locked`, or point SWARM_ZENOHD at one"
+        )
+    })
+}
+
+fn dirs_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// A zenohd router on loopback: listening on `port`, linked to the routers on `peers`, its REST
+/// API on `rest_port`; killed when dropped.
+pub struct Zenohd {
+    pub port: u16,
+    pub rest_port: u16,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Zenohd {
+    pub fn start(dir: &Path, name: &str, peers: &[u16]) -> Zenohd {
+        let (port, rest_port) = (free_port(), free_port());
+        let log = dir.join(format!("{name}.log"));
+        let mut cmd = Command::new(zenohd_bin());
+        cmd.args(["--listen", &endpoint(port), "--no-multicast-scouting"])
+            .args(["--rest-http-port", &format!("127.0.0.1:{rest_port}")]);
+        let out = std::fs::File::create(&log).expect("router log");
+        let err = out.try_clone().expect("router log");
+        cmd.env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for p in peers {
+            cmd.args(["--connect", &endpoint(*p)]);
+        }
+        let child = cmd.spawn().expect("starting zenohd");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", rest_port)).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "zenohd {name} did not listen on {port} and {rest_port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Zenohd {
+            port,
+            rest_port,
+            log,
+            child,
+        }
+    }
+}
+
+impl Drop for Zenohd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Two linked pseudo-terminals from socat (`bridge` and `device` in `dir`), gone when dropped:
 /// a serial cable with nothing attached.
 pub struct PtyPair {

@@ -20,6 +20,9 @@ pub enum Access {
     /// A node that also runs the MQTT bridge, which publishes its devices under their ids.
     Gateway,
     Observer,
+    /// A zenohd router: it relays every member's messages, and itself enforces the roster on
+    /// the clients behind it (`swarm-node certs acl` prints its `access_control`).
+    Router,
 }
 
 impl Access {
@@ -28,13 +31,19 @@ impl Access {
             Access::Node => "node",
             Access::Gateway => "gateway",
             Access::Observer => "observer",
+            Access::Router => "router",
         }
     }
 
     pub fn parse(s: &str) -> Option<Access> {
-        [Access::Node, Access::Gateway, Access::Observer]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [
+            Access::Node,
+            Access::Gateway,
+            Access::Observer,
+            Access::Router,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 
@@ -54,13 +63,13 @@ impl Roster {
             let (Some(name), Some(access), None) = (words.next(), words.next(), words.next())
             else {
                 return Err(BusError::msg(format!(
-                    "roster line {}: expected `<name> node|gateway|observer`, got `{line}`",
+                    "roster line {}: expected `<name> node|gateway|observer|router`, got `{line}`",
                     n + 1
                 )));
             };
             let access = Access::parse(access).ok_or_else(|| {
                 BusError::msg(format!(
-                    "roster line {}: `{access}` is not node, gateway or observer",
+                    "roster line {}: `{access}` is not node, gateway, observer or router",
                     n + 1
                 ))
             })?;
@@ -129,6 +138,8 @@ impl Roster {
             json!({"id": "devices", "messages": writes.iter().copied().chain(["liveliness_token"]).collect::<Vec<_>>(),
                    "flows": ["ingress"], "permission": "allow",
                    "key_exprs": [format!("{ROOT}/*/node/**")]}),
+            json!({"id": "relay", "messages": everything, "flows": ["ingress"],
+                   "permission": "allow", "key_exprs": ["**"]}),
         ];
         let mut subjects = vec![json!({"id": "anyone"})];
         let mut policies = vec![json!({"id": "send", "rules": ["send"], "subjects": ["anyone"]})];
@@ -138,6 +149,7 @@ impl Roster {
             let mut granted = vec!["read".to_string(), "commands".into()];
             match access {
                 Access::Observer => {}
+                Access::Router => granted.push("relay".into()),
                 Access::Node | Access::Gateway => {
                     let own = format!("own{i}");
                     rules.push(json!({
@@ -189,6 +201,10 @@ mod tests {
         assert_eq!(roster.get("n0"), Some(Access::Gateway));
         assert_eq!(roster.get("ops"), Some(Access::Observer));
         assert_eq!(Roster::parse(&roster.render()).unwrap(), roster);
+        assert_eq!(
+            Roster::parse("r router").unwrap().get("r"),
+            Some(Access::Router)
+        );
         for bad in ["n0", "n0 admin", "n0 node extra", "a/b node", "* node"] {
             assert!(Roster::parse(bad).is_err(), "{bad}");
         }
@@ -200,6 +216,7 @@ mod tests {
         roster.set("n0", Access::Node);
         roster.set("ops", Access::Observer);
         roster.set("gw", Access::Gateway);
+        roster.set("router-a", Access::Router);
         let acl = roster.acl();
         let rules = acl["rules"].as_array().unwrap();
         let rule = |id: &str| rules.iter().find(|r| r["id"] == id).unwrap().clone();

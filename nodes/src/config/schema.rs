@@ -17,6 +17,7 @@ pub struct Config {
     pub bridge: swarm_bridge::BridgeConfig,
     pub metrics: MetricsSettings,
     pub tasks: swarm_node::worker::settings::TasksSettings,
+    pub board: crate::board::settings::BoardSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

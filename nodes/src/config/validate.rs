@@ -161,6 +161,13 @@ impl Config {
             }
         }
         self.bridge.validate()?;
+        if let Err(reason) = self.board.check() {
+            return Err(ConfigError::Invalid {
+                key: "board",
+                value: reason,
+                allowed: "distinct BCM GPIO numbers 0..=27".into(),
+            });
+        }
         self.validate_tasks()
     }
 

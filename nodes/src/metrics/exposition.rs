@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub dropped: swarm_bus::zenoh::DropSnapshot,
     /// The swarm's total, on the leader only (it alone sums it).
     pub total: Option<SwarmEnergy>,
+    /// The board's watched inputs (`[board]`) whose level is known: name, active.
+    pub board_inputs: Vec<(&'static str, bool)>,
 }
 
 /// Units the registry has no name for.
@@ -132,6 +134,15 @@ pub fn render(s: &Snapshot) -> Result<String, std::fmt::Error> {
     );
     if let Some(total) = &s.total {
         swarm_energy(&mut registry, total);
+    }
+    if !s.board_inputs.is_empty() {
+        let inputs = Labelled::<Gauge>::default();
+        for (name, active) in &s.board_inputs {
+            inputs
+                .get_or_create(&label("input", name))
+                .set(i64::from(*active));
+        }
+        registry.register("board_input", "The board's inputs: 1 active, 0 not", inputs);
     }
     let mut text = String::new();
     encode(&mut text, &registry)?;
@@ -297,6 +308,7 @@ mod tests {
                 ("overflow", 0),
             ],
             total: Some(swarm_bus::samples::swarm_energy()),
+            board_inputs: vec![("power_good", true)],
         }
     }
 
@@ -315,6 +327,7 @@ mod tests {
             r#"swarm_messages_dropped_total{swarm="lab",node="pi-a",reason="malformed"} 2"#,
             r#"swarm_total_power_watts{swarm="lab",node="pi-a"} 14.75"#,
             r#"swarm_total_source_power_watts{swarm="lab",node="pi-a",source="rapl"} 8.25"#,
+            r#"swarm_board_input{swarm="lab",node="pi-a",input="power_good"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }

@@ -3,6 +3,7 @@
 pub mod cadence;
 pub mod energy;
 pub mod energy_watch;
+pub mod identify;
 pub mod propose;
 pub mod sim;
 pub mod status;

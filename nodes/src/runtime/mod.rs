@@ -1,6 +1,7 @@
 //! `swarm-node run`: the thin async shell around the node's view of the swarm.
 
 mod anti_entropy;
+mod board_service;
 mod consensus;
 mod heartbeat_feed;
 mod pace;
@@ -183,9 +184,17 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     tasks_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
     let mut pace = Pace::new(&config, pin_store::load(&state_dir));
+    let mut board = board_service::BoardService::start(&config.board)?;
     let _metrics = match config.metrics.listen {
         Some(addr) => {
-            let snapshot = metrics_snapshot(&view, &drops, pace.sent_total(), &keys, gco2_per_kwh);
+            let snapshot = metrics_snapshot(
+                &view,
+                &drops,
+                pace.sent_total(),
+                &keys,
+                gco2_per_kwh,
+                board.inputs.clone(),
+            );
             let (bound, task) = crate::metrics::server::serve(addr, snapshot).await?;
             tracing::info!(%bound, "serving Prometheus metrics on /metrics");
             Some(AbortOnDrop(task))
@@ -354,7 +363,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 None
             }
             Some(r) = commands.recv() => {
-                if let Some(d) = obey(&r.msg, &mut pace, &state_dir) {
+                if r.msg.op == swarm_bus::CommandOp::Identify {
+                    board.identify(r.msg.arg);
+                } else if let Some(d) = obey(&r.msg, &mut pace, &state_dir) {
                     tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, "cadence set by command");
                     lock(&view).set_cadence(&d);
                 }
@@ -484,9 +495,16 @@ fn metrics_snapshot(
     sent: Arc<std::sync::atomic::AtomicU64>,
     keys: &SwarmKeys,
     gco2_per_kwh: f32,
+    inputs: board_service::InputLevels,
 ) -> impl Fn() -> crate::metrics::exposition::Snapshot + Send + Sync + 'static {
     let (view, drops, swarm) = (view.clone(), drops.clone(), keys.swarm().to_string());
     move || {
+        let board_inputs = inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|(name, level)| Some((*name, (*level)?)))
+            .collect();
         let v = lock(&view);
         crate::metrics::exposition::Snapshot {
             swarm: swarm.clone(),
@@ -501,6 +519,7 @@ fn metrics_snapshot(
             sent: sent.load(std::sync::atomic::Ordering::Relaxed),
             dropped: drops.snapshot(),
             total: v.swarm_energy(unix_ms(), gco2_per_kwh),
+            board_inputs,
         }
     }
 }
