@@ -95,8 +95,8 @@ impl Drop for Mosquitto {
     }
 }
 
-/// The zenohd router (crates.io `zenohd`, whose REST plugin is built in): `$SWARM_ZENOHD`, else
-/// the copy `.ci/run` installs, else `zenohd` on the PATH.
+/// The zenohd router (crates.io `zenohd`; `scripts/install-zenohd.sh`): `$SWARM_ZENOHD`, else
+/// the copy that script installs, else `zenohd` on the PATH.
 pub fn zenohd_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("SWARM_ZENOHD") {
         return PathBuf::from(path);
@@ -113,10 +113,22 @@ pub fn zenohd_bin() -> PathBuf {
         })
         .unwrap_or_default();
     on_path.unwrap_or_else(|| {
-        panic!(
-            "zenohd not found: `cargo install zenohd@1.10.2 --locked`, or point SWARM_ZENOHD at one"
-        )
+        panic!("zenohd not found: run scripts/install-zenohd.sh, or point SWARM_ZENOHD at one")
     })
+}
+
+/// Where zenohd finds its REST plugin (`libzenoh_plugin_rest.so`): `$SWARM_ZENOH_PLUGINS`, else
+/// where `scripts/install-zenohd.sh` puts it.
+pub fn zenoh_plugin_dir() -> PathBuf {
+    let dir = std::env::var_os("SWARM_ZENOH_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs_home().join(".cache/swarm-mesh/tools/lib"));
+    assert!(
+        dir.join("libzenoh_plugin_rest.so").is_file(),
+        "no libzenoh_plugin_rest.so in {}: run scripts/install-zenohd.sh, or set SWARM_ZENOH_PLUGINS",
+        dir.display()
+    );
+    dir
 }
 
 fn dirs_home() -> PathBuf {
@@ -140,7 +152,9 @@ impl Zenohd {
         let log = dir.join(format!("{name}.log"));
         let mut cmd = Command::new(zenohd_bin());
         cmd.args(["--listen", &endpoint(port), "--no-multicast-scouting"])
-            .args(["--rest-http-port", &format!("127.0.0.1:{rest_port}")]);
+            .args(["--rest-http-port", &format!("127.0.0.1:{rest_port}")])
+            .arg("--plugin-search-dir")
+            .arg(zenoh_plugin_dir());
         let out = std::fs::File::create(&log).expect("router log");
         let err = out.try_clone().expect("router log");
         cmd.env("RUST_LOG", "warn")
@@ -286,8 +300,10 @@ pub fn endpoint(port: u16) -> String {
     format!("tcp/127.0.0.1:{port}")
 }
 
+/// A mutual-TLS endpoint: QUIC (see `swarm_bus::zenoh::TlsFiles`), on the UDP port of the
+/// same number.
 pub fn tls_endpoint(port: u16) -> String {
-    format!("tls/127.0.0.1:{port}")
+    format!("quic/127.0.0.1:{port}")
 }
 
 /// `swarm-node <args>` with no swarm flags added: (exit code, stdout, stderr).
@@ -366,7 +382,7 @@ impl Node {
         Node::start(dir, id, 0, cmd)
     }
 
-    /// A node with mutual TLS: the certificates in `tls_dir`, `tls/` endpoints on loopback.
+    /// A node with mutual TLS: the certificates in `tls_dir`, `quic/` endpoints on loopback.
     pub fn spawn_tls(
         dir: &Path,
         swarm: &str,
