@@ -300,10 +300,8 @@ pub fn endpoint(port: u16) -> String {
     format!("tcp/127.0.0.1:{port}")
 }
 
-/// A mutual-TLS endpoint: QUIC (see `swarm_bus::zenoh::TlsFiles`), on the UDP port of the
-/// same number.
 pub fn tls_endpoint(port: u16) -> String {
-    format!("quic/127.0.0.1:{port}")
+    format!("tls/127.0.0.1:{port}")
 }
 
 /// `swarm-node <args>` with no swarm flags added: (exit code, stdout, stderr).
@@ -382,7 +380,7 @@ impl Node {
         Node::start(dir, id, 0, cmd)
     }
 
-    /// A node with mutual TLS: the certificates in `tls_dir`, `quic/` endpoints on loopback.
+    /// A node with mutual TLS: the certificates in `tls_dir`, `tls/` endpoints on loopback.
     pub fn spawn_tls(
         dir: &Path,
         swarm: &str,

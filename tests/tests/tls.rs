@@ -145,7 +145,7 @@ async fn a_plain_endpoint_next_to_tls_and_a_missing_certificate_are_refused_with
         ],
     );
     assert_ne!(code, 0);
-    assert!(err.contains("is not quic/"), "{err}");
+    assert!(err.contains("is not TLS"), "{err}");
     let (code, _, err) = run_cli(
         dir.path(),
         &["run", "--id", "n5", "--no-multicast", "--tls-dir", tls_arg],

@@ -1,10 +1,10 @@
 //! Mutual TLS between zenoh sessions: the files `swarm-node certs` writes, and the zenoh
 //! settings that make every link present and check a certificate of the swarm's CA.
 //!
-//! The links are QUIC (TLS 1.3 inside). zenoh's `tls/` link shares one rustls connection
-//! between its reading and writing tasks through an `UnsafeCell`, and nodes on it crashed with
-//! SIGSEGV in 3 of 50 starts of five nodes here (eclipse-zenoh/zenoh#2557, open); QUIC's send
-//! and receive streams are separate objects, so it has no such race (none in 50 starts).
+//! Links are `tls/` (TCP) or `quic/` (UDP). `tls/` is the default: a crashed peer's TCP
+//! connection is reset by its kernel at once, so its liveliness token goes within milliseconds,
+//! where a QUIC peer notices only by silence. zenoh-link-tls is patched (`vendor/`) for a crash
+//! in 1.10.2, eclipse-zenoh/zenoh#2557.
 
 use super::BusError;
 use super::acl::{ROSTER_FILE, Roster};
@@ -51,8 +51,8 @@ impl TlsFiles {
         Ok(files)
     }
 
-    /// Turns mutual TLS on in `config`. Endpoints must all be `quic/`: a `tcp/` listener next
-    /// to TLS would let anyone without a certificate in.
+    /// Turns mutual TLS on in `config`. Endpoints must all be `tls/` or `quic/`: a `tcp/`
+    /// listener next to TLS would let anyone without a certificate in.
     pub(crate) fn apply(
         &self,
         config: &mut zenoh::Config,
@@ -62,12 +62,11 @@ impl TlsFiles {
         if let Some(other) = listen
             .iter()
             .chain(connect)
-            .find(|e| !e.starts_with("quic/"))
+            .find(|e| !e.starts_with("tls/") && !e.starts_with("quic/"))
         {
             return Err(BusError::msg(format!(
-                "endpoint {other} is not quic/: with tls_dir set, every endpoint is \
-                 quic/<host>:<port> (mutual TLS over QUIC; zenoh's tls/ link can crash, \
-                 eclipse-zenoh/zenoh#2557)"
+                "endpoint {other} is not TLS: with tls_dir set, every endpoint is \
+                 tls/<host>:<port> (or quic/<host>:<port>)"
             )));
         }
         let path = |p: &PathBuf| serde_json::to_string(&p.to_string_lossy()).unwrap_or_default();
@@ -109,7 +108,7 @@ impl TlsFiles {
             config
                 .insert_json5(
                     "listen/endpoints",
-                    r#"{ peer: ["quic/[::]:0"], router: ["quic/[::]:7447"] }"#,
+                    r#"{ peer: ["tls/[::]:0"], router: ["tls/[::]:7447"] }"#,
                 )
                 .map_err(|e| BusError::new("zenoh setting listen/endpoints", e))?;
         }

@@ -34,7 +34,7 @@ impl Link {
     pub fn endpoint(&self, port: u16) -> String {
         match self {
             Link::Tcp => format!("tcp/127.0.0.1:{port}"),
-            Link::Tls(_) => format!("quic/127.0.0.1:{port}"),
+            Link::Tls(_) => format!("tls/127.0.0.1:{port}"),
         }
     }
 
