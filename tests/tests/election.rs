@@ -161,6 +161,8 @@ async fn a_stopped_leader_is_replaced_and_after_sigcont_never_leads_in_its_old_t
 async fn a_restarted_node_keeps_its_term_and_vote() {
     let mut mesh = Mesh::start("restart", 5);
     let session = bus::open(&mesh.settings()).await.unwrap();
+    // Every node has heard the four others, so each knows all voters before one is stopped.
+    mesh.wait_for_full_mesh(&session, 5).await;
     let (leader, term) = elected(&mesh, &session, &ALL).await;
     // A follower that voted in this term: a majority did, but one that came up late may have
     // met the leader only by its heartbeats, with no vote of its own to keep.
