@@ -30,6 +30,22 @@ fn certs(dir: &Path, names: &[&str]) {
     certs_with_roles(dir, &as_nodes);
 }
 
+/// n0, n1 and n2 with the certificates in `tls`, each dialling those before it; and their ports.
+fn three_tls_nodes(dir: &Path, tls: &Path) -> (Vec<Node>, Vec<u16>) {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let nodes = (0..3)
+        .map(|i| Node::spawn_tls(dir, SWARM, &format!("n{i}"), ports[i], &ports[..i], tls))
+        .collect();
+    (nodes, ports)
+}
+
+fn logs_of(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
+        .collect()
+}
+
 /// A TLS session presenting `name`'s certificate from `tls_dir`, dialling `ports`.
 fn tls_settings(tls_dir: &Path, name: &str, ports: &[u16]) -> ZenohSettings {
     ZenohSettings {
@@ -52,25 +68,8 @@ async fn only_holders_of_the_swarms_certificates_join() {
     let foreign = dir.path().join("foreign");
     certs(&foreign, &["n1", "n9"]);
 
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| {
-            Node::spawn_tls(
-                dir.path(),
-                SWARM,
-                &format!("n{i}"),
-                ports[i],
-                &ports[..i],
-                &tls,
-            )
-        })
-        .collect();
-    let logs = || {
-        nodes
-            .iter()
-            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
-            .collect::<String>()
-    };
+    let (nodes, ports) = three_tls_nodes(dir.path(), &tls);
+    let logs = || logs_of(&nodes);
 
     let ops = swarm_bus::zenoh::open(&tls_settings(&tls, "ops", &ports))
         .await
@@ -181,25 +180,8 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
             ("ops", "observer"),
         ],
     );
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| {
-            Node::spawn_tls(
-                dir.path(),
-                SWARM,
-                &format!("n{i}"),
-                ports[i],
-                &ports[..i],
-                &tls,
-            )
-        })
-        .collect();
-    let logs = || {
-        nodes
-            .iter()
-            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
-            .collect::<String>()
-    };
+    let (nodes, ports) = three_tls_nodes(dir.path(), &tls);
+    let logs = || logs_of(&nodes);
     let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new(SWARM).unwrap());
     let ops = swarm_bus::zenoh::open(&tls_settings(&tls, "ops", &ports))
         .await
