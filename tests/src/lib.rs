@@ -72,14 +72,7 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting mosquitto (Debian package mosquitto)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_listener("mosquitto", port, Duration::from_secs(5));
         Mosquitto {
             port,
             child,
@@ -165,15 +158,8 @@ impl Zenohd {
             cmd.args(["--connect", &endpoint(*p)]);
         }
         let child = cmd.spawn().expect("starting zenohd");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", rest_port)).is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "zenohd {name} did not listen on {port} and {rest_port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        for p in [port, rest_port] {
+            wait_for_listener(&format!("zenohd {name}"), p, Duration::from_secs(15));
         }
         Zenohd {
             port,
@@ -188,6 +174,15 @@ impl Drop for Zenohd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until a server started by a test accepts TCP on loopback `port`; panics naming it.
+fn wait_for_listener(what: &str, port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
