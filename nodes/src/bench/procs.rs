@@ -70,9 +70,9 @@ pub fn spawn_node(
     .args(["--listen", &link.endpoint(port)])
     .arg("--state-dir")
     .arg(state.join(id))
-    .env("SWARM_LOG", "warn")
     .stdin(Stdio::null())
     .stdout(Stdio::null());
+    node_logs(&mut cmd, id)?;
     for p in connect {
         cmd.args(["--connect", &link.endpoint(*p)]);
     }
@@ -81,6 +81,27 @@ pub fn spawn_node(
     }
     die_with_parent(&mut cmd);
     cmd.spawn().context("starting swarm-node run")
+}
+
+/// Nodes log warnings to the bench's stderr; with `SWARM_BENCH_LOGS=DIR` each logs at info
+/// (votes at debug) to `DIR/<id>.log` instead (appended across restarts), to see where a trial's time went.
+fn node_logs(cmd: &mut Command, id: &str) -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os("SWARM_BENCH_LOGS") else {
+        cmd.env("SWARM_LOG", "warn");
+        return Ok(());
+    };
+    let path = Path::new(&dir).join(format!("{id}.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {} (SWARM_BENCH_LOGS)", path.display()))?;
+    cmd.env(
+        "SWARM_LOG",
+        "info,swarm_node::runtime::consensus=debug,zenoh=warn",
+    )
+    .stderr(file);
+    Ok(())
 }
 
 /// A bench stopped by a signal runs no destructors: its nodes must not outlive it, or they

@@ -133,9 +133,10 @@ pub struct Election {
     voters: Voters,
     /// The voters generation last handed out in `PersistVoters`.
     persisted_generation: u64,
-    /// The leader's count of voters and when it said so: a follower of a large swarm hears only
-    /// the leader, so its own voter set is partial, and a majority is reckoned on the larger.
-    announced: Option<(u32, Instant)>,
+    /// The leader's count of voters, when and who said so: a follower of a large swarm hears
+    /// only the leader, so its own voter set is partial, and a majority is reckoned on the
+    /// larger.
+    announced: Option<(u32, Instant, NodeId)>,
     /// (leader, term, heir) from the leader's last announcement.
     heir: Option<(NodeId, u64, NodeId)>,
     /// When each peer was last heard, and how long after that it still counts as heard: the
@@ -393,8 +394,11 @@ impl Election {
         let known = u32::try_from(others + 1).unwrap_or(u32::MAX);
         let announced = self
             .announced
-            .filter(|(_, at)| now.saturating_duration_since(*at) <= self.settings.membership_window)
-            .map(|(n, _)| n);
+            .as_ref()
+            .filter(|(_, at, _)| {
+                now.saturating_duration_since(*at) <= self.settings.membership_window
+            })
+            .map(|(n, _, _)| *n);
         let expected = match announced {
             None => self.settings.bootstrap_expect,
             Some(_) if self.bootstrapping() => self.settings.bootstrap_expect,
@@ -528,7 +532,7 @@ impl Election {
         // The count it won with: voters granted only because it counted at least as many as
         // they did. Until its own set catches up (followers of a large swarm heartbeat
         // slowly), announcing fewer would shrink everyone's majority.
-        self.announced = Some((self.voter_count(now), now));
+        self.announced = Some((self.voter_count(now), now, self.me.clone()));
         self.fast_retry_until = None;
         self.role = Role::Leader;
         self.leader = Some(self.me.clone());
@@ -574,7 +578,7 @@ impl Election {
         }
         let claims_lead = hb.role == Role::Leader;
         if let Some(n) = hb.voters.filter(|_| claims_lead && hb.term >= self.term) {
-            self.announced = Some((n, now));
+            self.announced = Some((n, now, from.clone()));
         }
         if hb.term > self.term {
             self.become_follower(now, hb.term, claims_lead.then(|| from.clone()));
@@ -622,6 +626,9 @@ impl Election {
             out.push(reply(req.term, granted, true));
             return;
         }
+        // A vote refused does not restart the clock (as in Raft): a voter that knows the
+        // leader is gone still stands at its rank, however many candidates it turns down.
+        let standing_at = (self.role != Role::Leader).then_some(self.deadline);
         if req.term > self.term {
             if self.leader_alive(now) && self.role != Role::Leader {
                 out.push(reply(self.term, false, false));
@@ -639,6 +646,9 @@ impl Election {
             });
             out.push(reply(self.term, true, false));
         } else {
+            if let Some(deadline) = standing_at {
+                self.deadline = deadline;
+            }
             out.push(reply(self.term, false, false));
         }
     }
@@ -691,9 +701,14 @@ impl Election {
             return;
         }
         self.heard.remove(id);
-        if left && self.voters.left(id) && self.role == Role::Leader {
-            // Followers take the leader's count, so a clean leave must shrink it.
-            if let Some((n, _)) = &mut self.announced {
+        if left && self.voters.left(id) {
+            // Followers take the leader's count, so a clean leave must shrink it. The leader's
+            // own Leave is the last thing it sends, so its followers shrink its count
+            // themselves: no announcement of its can already leave it out, and a voter that
+            // did not hear the count (one just restarted) asks with one voter fewer.
+            if let Some((n, _, by)) = &mut self.announced
+                && (self.role == Role::Leader || by == id)
+            {
                 *n = n.saturating_sub(1);
             }
         }
@@ -949,6 +964,107 @@ mod tests {
             },
         );
         assert_eq!(granted(&out), Some(true), "five voters: informed");
+    }
+
+    /// A follower `v` of leader `l`, which announced five voters: l, a, v, w, x.
+    fn follower_of_five(t0: Instant, seed: u64) -> Election {
+        let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, seed);
+        for peer in ["a", "w", "x"] {
+            let hb = heartbeat_from(1);
+            e.handle(t0, Event::Heartbeat { from: id(peer), hb });
+        }
+        let hb = Heartbeat {
+            role: Role::Leader,
+            leader: Some(id("l")),
+            voters: Some(5),
+            ..heartbeat_from(1)
+        };
+        e.handle(t0, Event::Heartbeat { from: id("l"), hb });
+        assert_eq!(e.leader(), Some(&id("l")));
+        e
+    }
+
+    #[test]
+    fn the_leaders_clean_leave_shrinks_the_count_it_announced_but_its_crash_does_not() {
+        let t0 = Instant::now();
+        // `a` restarted after the leader's last announcement: it counts the four left.
+        let four = |pre_vote| VoteRequest {
+            voters: 4,
+            ..request(2, pre_vote)
+        };
+        let ask = |e: &mut Election, pre_vote| {
+            let req = four(pre_vote);
+            granted(&e.handle(t0, Event::VoteRequest { from: id("a"), req }))
+        };
+
+        let mut left = follower_of_five(t0, 10);
+        // The token may go before the Leave arrives, or after.
+        left.handle(t0, Event::TokenGone(id("l")));
+        left.handle(t0, Event::Left(id("l")));
+        assert_eq!(ask(&mut left, true), Some(true), "pre-vote");
+        assert_eq!(ask(&mut left, false), Some(true), "vote");
+
+        let mut crashed = follower_of_five(t0, 11);
+        crashed.handle(t0, Event::TokenGone(id("l")));
+        assert_eq!(
+            ask(&mut crashed, true),
+            Some(false),
+            "a crashed leader still counts until the membership window ends"
+        );
+
+        // A follower's Leave is the leader's to count: its next announcement says it.
+        let mut other = follower_of_five(t0, 12);
+        other.handle(t0, Event::Left(id("x")));
+        let hb = Heartbeat {
+            role: Role::Leader,
+            leader: Some(id("l")),
+            voters: Some(4),
+            ..heartbeat_from(1)
+        };
+        other.handle(t0, Event::Heartbeat { from: id("l"), hb });
+        other.handle(t0, Event::TokenGone(id("l")));
+        let three = VoteRequest {
+            voters: 3,
+            ..request(2, true)
+        };
+        let out = other.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: three,
+            },
+        );
+        assert_eq!(granted(&out), Some(false), "shrunk once, not twice");
+    }
+
+    #[test]
+    fn a_refused_candidate_does_not_hold_back_a_voter_that_knows_the_leader_is_gone() {
+        let t0 = Instant::now();
+        let mut e = follower_of_five(t0, 13);
+        e.handle(t0, Event::TokenGone(id("l")));
+        let due = e.next_wakeup().expect("a follower has a deadline");
+        assert!(due < t0 + settings().timeout_min, "stands by rank, soon");
+        // A candidate that counts too few voters: refused, and its term taken.
+        let narrow = VoteRequest {
+            voters: 2,
+            ..request(5, false)
+        };
+        let out = e.handle(
+            t0,
+            Event::VoteRequest {
+                from: id("a"),
+                req: narrow,
+            },
+        );
+        assert_eq!(granted(&out), Some(false));
+        assert_eq!(e.term(), 5);
+        assert_eq!(e.next_wakeup(), Some(due), "the refusal kept the deadline");
+        let out = e.handle(due, Event::Tick);
+        assert!(
+            out.iter()
+                .any(|a| matches!(a, Action::RequestVotes(r) if r.pre_vote && r.term == 6)),
+            "{out:?}"
+        );
     }
 
     #[test]

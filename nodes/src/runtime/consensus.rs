@@ -137,13 +137,19 @@ impl Consensus {
                     }
                 }
                 Action::RequestVotes(req) if !unsafe_to_send => {
-                    tracing::debug!(term = req.term, pre_vote = req.pre_vote, "asking for votes");
+                    tracing::debug!(
+                        term = req.term,
+                        pre_vote = req.pre_vote,
+                        voters = req.voters,
+                        "asking for votes"
+                    );
                     self.sent += 1;
                     if let Err(e) = self.requests.put(&req).await {
                         tracing::warn!("{e}");
                     }
                 }
                 Action::Reply(reply) if !unsafe_to_send => {
+                    tracing::debug!(candidate = %reply.candidate, term = reply.term, pre_vote = reply.pre_vote, granted = reply.granted, "vote");
                     let key = self.keys.vote_reply(self.election.me(), &reply.candidate);
                     self.sent += 1;
                     if let Err(e) = bus::publish_droppable(&self.session, &key, &reply).await {
