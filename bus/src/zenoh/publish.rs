@@ -2,6 +2,7 @@
 
 use super::BusError;
 use crate::codec::encode;
+use crate::messages::{Heartbeat, LeaderInfo, Leave, VoteReply, VoteRequest};
 use crate::wire::WireMessage;
 use std::marker::PhantomData;
 use zenoh::Session;
@@ -27,6 +28,7 @@ impl<T: WireMessage> TypedPublisher<T> {
             .declare_publisher(key.clone())
             .encoding(Encoding::APPLICATION_CBOR)
             .congestion_control(congestion)
+            .express(express::<T>())
             .await
             .map_err(|e| BusError::new(format!("declaring publisher on {key}"), e))?;
         Ok(Self {
@@ -74,6 +76,21 @@ async fn put<T: WireMessage>(
         .put(key, encode(msg))
         .encoding(Encoding::APPLICATION_CBOR)
         .congestion_control(congestion)
+        .express(express::<T>())
         .await
         .map_err(|e| BusError::new(format!("publishing {} on {key}", T::NAME), e))
+}
+
+/// Election traffic leaves at once instead of waiting in zenoh's batch for company: a
+/// failover is a chain of such messages (Leave, pre-vote, vote, the new leader's heartbeat),
+/// and every hop's wait adds up. Telemetry and tasks keep batching, which floods need.
+fn express<T: WireMessage>() -> bool {
+    [
+        Heartbeat::TAG,
+        VoteRequest::TAG,
+        VoteReply::TAG,
+        LeaderInfo::TAG,
+        Leave::TAG,
+    ]
+    .contains(&T::TAG)
 }

@@ -123,6 +123,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         let pid = Pid::from_raw(i32::try_from(nodes.0[li].id())?);
         let t0 = Instant::now();
         kill(pid, signal(args.mode))?;
+        note_signal(&leader);
         watch.observer.forget(&leader);
         let survivors: Vec<NodeId> = ids.iter().filter(|id| **id != leader).cloned().collect();
         match watch.agreed(&survivors, term, t0 + GIVE_UP).await {
@@ -196,6 +197,28 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     drop(nodes);
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
+}
+
+/// With `SWARM_BENCH_LOGS=DIR`, when each signal went, in `DIR/bench.log` (Unix ms), to line
+/// up with the nodes' logs there.
+fn note_signal(leader: &NodeId) {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os("SWARM_BENCH_LOGS") else {
+        return;
+    };
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let line = format!("{unix_ms:.3} signal sent to {leader}\n");
+    let log = std::path::Path::new(&dir).join("bench.log");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("{}: {e}", log.display());
+    }
 }
 
 fn signal(mode: FailMode) -> Signal {

@@ -139,6 +139,10 @@ pub struct Election {
     announced: Option<(u32, Instant, NodeId)>,
     /// (leader, term, heir) from the leader's last announcement.
     heir: Option<(NodeId, u64, NodeId)>,
+    /// A pre-vote (candidate, term, its voter count, when) refused only because this node
+    /// still heard the leader: the first candidate often learns of a crash a moment before
+    /// the others do.
+    held_prevote: Option<(NodeId, u64, u32, Instant)>,
     /// When each peer was last heard, and how long after that it still counts as heard: the
     /// longest election timeout, or three of its own advertised heartbeat intervals if that is
     /// longer, so a follower that slowed down to save energy does not look absent.
@@ -192,6 +196,7 @@ impl Election {
             voters,
             announced: None,
             heir: None,
+            held_prevote: None,
             heard: BTreeMap::new(),
             low_battery: false,
             fast_retry_until: None,
@@ -293,9 +298,9 @@ impl Election {
             Event::VoteReply { from, reply } => self.on_vote_reply(now, from, reply, &mut out),
             Event::TokenGone(id) => {
                 let left = self.settings.quorum == QuorumMode::Island;
-                self.on_gone(now, &id, left)
+                self.on_gone(now, &id, left, &mut out)
             }
-            Event::Left(id) => self.on_gone(now, &id, true),
+            Event::Left(id) => self.on_gone(now, &id, true, &mut out),
             Event::LowBattery(low) => self.low_battery = low,
             Event::Heir { leader, term, heir } => {
                 if term == self.term && self.leader.as_ref() == Some(&leader) {
@@ -622,8 +627,12 @@ impl Election {
             && !(self.bootstrapping() && req.voters < self.settings.bootstrap_expect);
         if req.pre_vote {
             // PreVote changes nothing here: it only asks "could you win?".
-            let granted = informed && req.term > self.term && !self.leader_alive(now);
-            out.push(reply(req.term, granted, true));
+            let could = informed && req.term > self.term;
+            let alive = self.leader_alive(now);
+            if could && alive {
+                self.held_prevote = Some((from.clone(), req.term, req.voters, now));
+            }
+            out.push(reply(req.term, could && !alive, true));
             return;
         }
         // A vote refused does not restart the clock (as in Raft): a voter that knows the
@@ -695,7 +704,7 @@ impl Election {
 
     /// The fast path: when the leader's token goes, stand almost at once, staggered by rank
     /// so followers do not split the vote.
-    fn on_gone(&mut self, now: Instant, id: &NodeId, left: bool) {
+    fn on_gone(&mut self, now: Instant, id: &NodeId, left: bool, out: &mut Vec<Action>) {
         if *id == self.me {
             // Our own token, seen through the member watch.
             return;
@@ -717,11 +726,30 @@ impl Election {
         }
         self.leader = None;
         self.leader_contact = None;
+        self.grant_held_prevote(now, out);
         if self.role == Role::Observer || !self.eligible() {
             return;
         }
         self.fast_retry_until = Some(now + self.settings.timeout_min);
         self.stand_soon(now, Some(id));
+    }
+
+    /// The leader just went: the pre-vote refused for still hearing it is granted after all,
+    /// while its candidate may still be counting (one fast retry), so the first in rank is
+    /// not beaten by the second only because the news reached it first.
+    fn grant_held_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some((candidate, term, voters, at)) = self.held_prevote.take() else {
+            return;
+        };
+        let fresh = now.saturating_duration_since(at) < FAST_RETRY;
+        if fresh && term > self.term && voters >= self.voter_count(now) && !self.leader_alive(now) {
+            out.push(Action::Reply(VoteReply {
+                term,
+                candidate,
+                granted: true,
+                pre_vote: true,
+            }));
+        }
     }
 
     /// Sets the deadline by rank instead of at random: full before standard, a node low on
@@ -1035,6 +1063,41 @@ mod tests {
             },
         );
         assert_eq!(granted(&out), Some(false), "shrunk once, not twice");
+    }
+
+    #[test]
+    fn a_pre_vote_refused_for_a_leader_that_then_goes_is_granted_late_but_not_stale() {
+        let t0 = Instant::now();
+        let pre = |e: &mut Election, at| {
+            let req = VoteRequest {
+                voters: 5,
+                ..request(2, true)
+            };
+            granted(&e.handle(at, Event::VoteRequest { from: id("a"), req }))
+        };
+        let late_grant = |out: &[Action]| {
+            out.iter().any(|a| {
+                matches!(a, Action::Reply(r) if r.candidate == id("a") && r.pre_vote && r.granted && r.term == 2)
+            })
+        };
+
+        let mut e = follower_of_five(t0, 14);
+        assert_eq!(pre(&mut e, t0), Some(false), "the leader is still heard");
+        let out = e.handle(t0 + Duration::from_millis(2), Event::TokenGone(id("l")));
+        assert!(
+            late_grant(&out),
+            "granted once the leader's token went: {out:?}"
+        );
+
+        let mut stale = follower_of_five(t0, 15);
+        assert_eq!(pre(&mut stale, t0), Some(false));
+        let out = stale.handle(t0 + FAST_RETRY, Event::TokenGone(id("l")));
+        assert!(!late_grant(&out), "the candidate has moved on: {out:?}");
+
+        let mut not_leader = follower_of_five(t0, 16);
+        assert_eq!(pre(&mut not_leader, t0), Some(false));
+        let out = not_leader.handle(t0, Event::TokenGone(id("x")));
+        assert!(!late_grant(&out), "the leader is still there: {out:?}");
     }
 
     #[test]

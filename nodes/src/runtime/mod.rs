@@ -3,6 +3,7 @@
 mod anti_entropy;
 mod board_service;
 mod consensus;
+mod handoff;
 mod heartbeat_feed;
 mod pace;
 mod pin_store;
@@ -35,7 +36,7 @@ use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher, T
 use swarm_bus::{Energy, Heartbeat, LeaderInfo, Leaf, Leave, NodeId, SwarmEnergy, SwarmKeys, Vote};
 use swarm_node::election::Event;
 use tokio::time::MissedTickBehavior;
-use view::NodeView;
+use view::{Heard, NodeView};
 use vote_store::VoteStore;
 
 type Shared = Arc<Mutex<NodeView>>;
@@ -219,8 +220,15 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         let wakeup = consensus
             .next_wakeup()
             .unwrap_or_else(|| Instant::now() + ELECTION_IDLE_TICK);
+        // tokio's timer rounds up to the next millisecond: a deadline already due (the first
+        // in rank after the leader went) is fed at once instead.
+        let due = async {
+            if wakeup > Instant::now() {
+                tokio::time::sleep_until(wakeup.into()).await;
+            }
+        };
         let changed: Option<Leadership> = tokio::select! {
-            _ = tokio::time::sleep_until(wakeup.into()) => {
+            _ = due => {
                 consensus.feed(Instant::now(), Event::Tick).await
             }
             _ = pace.heartbeat.tick() => {
@@ -280,7 +288,12 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     v.peers.len()
                 };
                 pace.members(live);
-                consensus.learn_leaders(found.leaders).await
+                let leaders = {
+                    let v = lock(&view);
+                    let current = |i: &LeaderInfo| !v.said_before_leave(&i.node, i.term);
+                    found.leaders.into_iter().filter(current).collect()
+                };
+                consensus.learn_leaders(leaders).await
             }
             _ = retune_tick.tick() => {
                 if let Some(d) = pace.retune() {
@@ -332,7 +345,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 None
             }
             Some(r) = announcements.recv() => {
-                if r.from == id {
+                if r.from == id || lock(&view).said_before_leave(&r.from, r.msg.term) {
                     None
                 } else {
                     consensus.learn_leaders(vec![r.msg]).await
@@ -340,11 +353,17 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
             Some(r) = heartbeats.recv() => {
                 let now = Instant::now();
-                if lock(&view).heard(&r.from, r.msg.clone(), now) {
-                    tracing::info!(peer = %r.from, "first heartbeat from peer");
+                let heard = lock(&view).heard(&r.from, r.msg.clone(), now);
+                if heard == Heard::BeforeItsLeave {
+                    // Its sender said Leave since: it no longer leads or votes.
+                    None
+                } else {
+                    if heard == Heard::First {
+                        tracing::info!(peer = %r.from, "first heartbeat from peer");
+                    }
+                    pace.heartbeat_from(&r.from, r.msg.seq, r.msg.cadence_ms);
+                    consensus.feed(now, Event::Heartbeat { from: r.from, hb: r.msg }).await
                 }
-                pace.heartbeat_from(&r.from, r.msg.seq, r.msg.cadence_ms);
-                consensus.feed(now, Event::Heartbeat { from: r.from, hb: r.msg }).await
             }
             Some(r) = first_of(&votes, &replies) => {
                 let event = match r.msg {
@@ -354,7 +373,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 consensus.feed(Instant::now(), event).await
             }
             Some(r) = leaves.recv() => {
-                lock(&view).left_cleanly(&r.from);
+                lock(&view).left_cleanly(&r.from, r.msg.term, Instant::now());
                 tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
                 consensus.feed(Instant::now(), Event::Left(r.from)).await
             }
@@ -438,13 +457,33 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Handlers still running stop with the node; their tasks go to others with its token.
     drop(task_service);
     consensus.save_voters();
-    let term = lock(&view).term;
+    let (term, led) = {
+        let v = lock(&view);
+        let led = v.role == swarm_bus::Role::Leader && !v.live_peers().is_empty();
+        (v.term, led)
+    };
     let (leave_key, leave) = (keys.node_leaf(&id, Leaf::Leave), Leave { term });
-    match tokio::time::timeout(LEAVE_TIMEOUT, bus::publish(&session, &leave_key, &leave)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("{e}"),
+    let left = match tokio::time::timeout(LEAVE_TIMEOUT, bus::publish(&session, &leave_key, &leave))
+        .await
+    {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!("{e}");
+            false
+        }
         Err(_) => {
-            tracing::warn!("Leave not sent within {LEAVE_TIMEOUT:?}; peers rely on the token")
+            tracing::warn!("Leave not sent within {LEAVE_TIMEOUT:?}; peers rely on the token");
+            false
+        }
+    };
+    if led && left {
+        if handoff::successor_heard(&heartbeats, &announcements, &id, term).await {
+            tracing::info!("a successor leads; closing");
+        } else {
+            tracing::info!(
+                "no successor heard within {:?}; closing",
+                handoff::HANDOFF_TIMEOUT
+            );
         }
     }
     // Devices leave with the node that carried them.

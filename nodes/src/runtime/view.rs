@@ -2,7 +2,7 @@
 
 use crate::energy::aggregate::{Member, Summer};
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use swarm_bus::{
     CadenceMode, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role, SwarmEnergy,
 };
@@ -14,7 +14,27 @@ pub struct Peer {
     pub last_heartbeat: Option<(Instant, Heartbeat)>,
     /// The peer's latest energy sample, kept by the leader (which sums the swarm's).
     pub energy: Option<Energy>,
+    /// When the peer said Leave, the last heartbeat seq heard from it before, and the term
+    /// its Leave gave.
+    left: Option<(Instant, u64, u64)>,
 }
+
+/// What a heartbeat was to the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// From an id without a token (yet).
+    Stranger,
+    /// The first from this member since it (re)joined.
+    First,
+    Again,
+    /// Sent before the peer's Leave but handled after it (they arrive on separate
+    /// subscriptions): a leader would seem to lead again.
+    BeforeItsLeave,
+}
+
+/// How long after a Leave a higher seq from the same peer is taken as sent before it. A
+/// restarted process counts from 1 again; this bounds the rule should it count past.
+const STALE_AFTER_LEAVE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct NodeView {
@@ -108,13 +128,19 @@ impl NodeView {
     /// Records a heartbeat of a member; returns true the first time that member is heard.
     /// Heartbeats of ids without a token are ignored (a newcomer's first one may beat its token
     /// here; the next one counts).
-    pub fn heard(&mut self, from: &NodeId, hb: Heartbeat, now: Instant) -> bool {
+    pub fn heard(&mut self, from: &NodeId, hb: Heartbeat, now: Instant) -> Heard {
         let Some(peer) = self.peers.get_mut(from) else {
-            return false;
+            return Heard::Stranger;
         };
+        if let Some((at, seq, _)) = peer.left {
+            if hb.seq > seq && now.saturating_duration_since(at) < STALE_AFTER_LEAVE {
+                return Heard::BeforeItsLeave;
+            }
+            peer.left = None;
+        }
         let first = peer.last_heartbeat.is_none();
         peer.last_heartbeat = Some((now, hb));
-        first
+        if first { Heard::First } else { Heard::Again }
     }
 
     /// An energy sample from a member; kept if it is newer than the one held. Returns whether
@@ -150,10 +176,22 @@ impl NodeView {
 
     /// A Leave: the peer stops counting at once, but membership stays with its token, so a
     /// Leave handled after a quick restart's new token cannot erase the new member.
-    pub fn left_cleanly(&mut self, id: &NodeId) {
+    pub fn left_cleanly(&mut self, id: &NodeId, term: u64, now: Instant) {
         if let Some(peer) = self.peers.get_mut(id) {
-            peer.last_heartbeat = None;
+            let seq = peer.last_heartbeat.take().map_or(0, |(_, hb)| hb.seq);
+            peer.left = Some((now, seq, term));
         }
+    }
+
+    /// Whether what a node said of its leadership at `term` (its announcement, or its answer
+    /// to a survey) was said before its Leave: it arrives by another path, so it can be
+    /// handled after, and would make the departed leader, and the count of voters it
+    /// announced, current again. A restarted process claims to lead only in a later term.
+    pub fn said_before_leave(&self, from: &NodeId, term: u64) -> bool {
+        self.peers
+            .get(from)
+            .and_then(|p| p.left)
+            .is_some_and(|(_, _, left_term)| term <= left_term)
     }
 
     /// Members whose heartbeats this node has received since they (re)joined.
@@ -276,7 +314,11 @@ mod tests {
         let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
         let hb = v.next_heartbeat(1, None);
         assert_eq!(hb.seq, 1);
-        assert!(!v.heard(&id("b"), hb.clone(), now), "no token yet: ignored");
+        assert_eq!(
+            v.heard(&id("b"), hb.clone(), now),
+            Heard::Stranger,
+            "no token yet"
+        );
         assert!(
             v.peers.is_empty(),
             "heartbeats alone must not grow the table"
@@ -285,8 +327,8 @@ mod tests {
         assert!(v.joined(id("b")));
         assert!(!v.joined(id("b")));
         assert!(v.live_peers().is_empty(), "not heard yet");
-        assert!(v.heard(&id("b"), hb.clone(), now));
-        assert!(!v.heard(&id("b"), hb.clone(), now));
+        assert_eq!(v.heard(&id("b"), hb.clone(), now), Heard::First);
+        assert_eq!(v.heard(&id("b"), hb.clone(), now), Heard::Again);
         assert_eq!(v.live_peers(), vec![id("b")]);
         assert!(v.gone(&id("b")));
         assert!(v.live_peers().is_empty());
@@ -300,16 +342,40 @@ mod tests {
         let hb = v.next_heartbeat(1, None);
         v.joined(id("b"));
         v.heard(&id("b"), hb.clone(), now);
-        v.left_cleanly(&id("b"));
+        v.left_cleanly(&id("b"), 1, now);
         assert!(v.live_peers().is_empty(), "a Leave stops counting at once");
-        // The restarted process's token was handled before the old Leave arrived.
-        v.heard(&id("b"), hb, now);
+        // The restarted process's token was handled before the old Leave arrived: its
+        // heartbeats count from 1 again.
+        assert_eq!(v.heard(&id("b"), hb, now), Heard::First);
         assert_eq!(
             v.live_peers(),
             vec![id("b")],
             "membership stays with the token"
         );
         assert!(!v.peers.is_empty());
+    }
+
+    #[test]
+    fn a_heartbeat_sent_before_a_leave_but_handled_after_it_is_ignored() {
+        let now = Instant::now();
+        let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
+        let mut b = NodeView::new(id("b"), DeviceClass::Full, 500, now);
+        b.set_leadership(Role::Leader, 4, Some(id("b")), 1);
+        v.joined(id("b"));
+        v.heard(&id("b"), b.next_heartbeat(1, None), now);
+        let overtaken = b.next_heartbeat(1, None);
+        v.left_cleanly(&id("b"), 4, now);
+        assert!(v.said_before_leave(&id("b"), 4));
+        assert!(!v.said_before_leave(&id("b"), 5), "won a later term since");
+        assert!(!v.said_before_leave(&id("c"), 4), "never left");
+        assert_eq!(
+            v.heard(&id("b"), overtaken.clone(), now),
+            Heard::BeforeItsLeave
+        );
+        assert!(v.live_peers().is_empty(), "still gone");
+        // Past the window, a higher seq counts again.
+        let later = now + STALE_AFTER_LEAVE;
+        assert_eq!(v.heard(&id("b"), overtaken, later), Heard::First);
     }
 
     #[test]
