@@ -83,6 +83,9 @@ async fn a_clean_stop_of_the_leader_hands_over_and_exits_0() {
     node.signal(Signal::SIGTERM);
     let status = node.wait(Duration::from_secs(10)).expect("stopped");
     assert!(status.success(), "{status:?}");
+    // It kept its links until the others had elected a successor, then closed.
+    let log = node.log_text();
+    assert!(log.contains("a successor leads; closing"), "{log}");
     let (new, new_term) = elected(&mesh, &session, &without(&leader)).await;
     assert!(new != leader && new_term > term);
 }
