@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Smoke run of a cross-built aarch64 swarm-node under qemu-aarch64 (Debian's qemu-user), next to
-# a native node on loopback: `--version`, then the two elect one leader that both name. Prints
-# both processes' RSS after 10 s (the emulated one includes qemu's own).
-# Usage: scripts/qemu-smoke.sh AARCH64_SWARM_NODE NATIVE_SWARM_NODE
+# Smoke run of a cross-built swarm-node under Debian's qemu-user, next to a native node on
+# loopback: `--version`, then the two elect one leader that both name. Prints both processes'
+# RSS after 10 s (the emulated one includes qemu's own).
+#   aarch64 (Pi 3/4/5): qemu-aarch64 with Debian's arm64 libraries
+#   32-bit ARM (Pi Zero W): qemu-arm emulating the Zero's own CPU, the ARM1176 (ARMv6), so an
+#   instruction it lacks fails here as it would on the board
+# Usage: scripts/qemu-smoke.sh CROSS_SWARM_NODE NATIVE_SWARM_NODE
 set -euo pipefail
-arm=${1:?aarch64 swarm-node}
+arm=${1:?cross-built swarm-node}
 native=${2:?native swarm-node}
-export QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}
+# e_machine, the ELF header's two bytes at offset 18.
+case $(od -An -tu2 -j18 -N2 "$arm" | tr -d ' ') in
+  183) emulate=(qemu-aarch64); name=arm64
+    export QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu} ;;
+  40) emulate=(qemu-arm -cpu arm1176); name=armv6 ;;
+  *) echo "$arm: neither aarch64 nor 32-bit ARM" >&2; exit 2 ;;
+esac
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -16,14 +25,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== emulated --version"
-qemu-aarch64 "$arm" --version
+echo "== emulated --version (${emulate[*]})"
+"${emulate[@]}" "$arm" --version
 
 base=$((26000 + RANDOM % 4000))
 : > "$work/empty.toml"
 export SWARM_CONFIG="$work/empty.toml" SWARM_LOG=info,zenoh=warn
-qemu-aarch64 "$arm" run --id arm64 --swarm qemu --no-multicast \
-  --listen "tcp/127.0.0.1:$base" --state-dir "$work/arm64" 2> "$work/arm64.log" &
+"${emulate[@]}" "$arm" run --id "$name" --swarm qemu --no-multicast \
+  --listen "tcp/127.0.0.1:$base" --state-dir "$work/$name" 2> "$work/$name.log" &
 pids+=($!); arm_pid=$!
 "$native" run --id native --swarm qemu --no-multicast --listen "tcp/127.0.0.1:$((base + 1))" \
   --connect "tcp/127.0.0.1:$base" --state-dir "$work/native" 2> "$work/native.log" &
@@ -59,11 +68,11 @@ wait_for_leader() {
 }
 
 echo "== election between the emulated and the native node"
-wait_for_leader arm64 native
+wait_for_leader "$name" native
 echo "leader: $leader"
 
 sleep 10
 rss() { awk '/^VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
-echo "RSS after 10 s as a pair: emulated node (qemu-aarch64 included) $(rss "$arm_pid"), native node $(rss "$native_pid")"
+echo "RSS after 10 s as a pair: emulated node (${emulate[0]} included) $(rss "$arm_pid"), native node $(rss "$native_pid")"
 
 echo "qemu smoke: ok"

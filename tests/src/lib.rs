@@ -170,6 +170,65 @@ impl Zenohd {
     }
 }
 
+impl Zenohd {
+    /// A router with mutual TLS over `quic/`, its certificate `name` from `tls_dir` (issued
+    /// with `--role router`), and the access control `certs acl` prints for that roster.
+    /// crates.io's zenohd has zenoh's unpatched `tls/` link, which crashes (docs/gateway.md),
+    /// so its nodes reach it over QUIC.
+    pub fn start_tls(dir: &Path, name: &str, tls_dir: &Path) -> Zenohd {
+        let (port, rest_port) = (free_port(), free_port());
+        let (code, acl, err) = run_cli(
+            dir,
+            &["certs", "acl", "--dir", tls_dir.to_str().expect("utf-8")],
+        );
+        assert_eq!(code, 0, "certs acl: {err}");
+        let mut config: serde_json::Value = serde_json::from_str(&acl).expect("certs acl: JSON");
+        let file = |f: String| tls_dir.join(f).display().to_string();
+        let own = |ext: &str| file(format!("{name}.{ext}"));
+        config["mode"] = "router".into();
+        config["listen"] = serde_json::json!({ "endpoints": [quic_endpoint(port)] });
+        config["scouting"] = serde_json::json!({ "multicast": { "enabled": false } });
+        config["transport"] = serde_json::json!({ "link": { "tls": {
+            "root_ca_certificate": file("ca.pem".into()),
+            "listen_certificate": own("pem"),
+            "listen_private_key": own("key"),
+            "connect_certificate": own("pem"),
+            "connect_private_key": own("key"),
+            "enable_mtls": true,
+            "verify_name_on_connect": false,
+        }}});
+        let config_file = dir.join(format!("{name}.json5"));
+        std::fs::write(&config_file, config.to_string()).expect("router config");
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("router log");
+        let err = out.try_clone().expect("router log");
+        let child = Command::new(zenohd_bin())
+            .arg("-c")
+            .arg(&config_file)
+            .args(["--rest-http-port", &format!("127.0.0.1:{rest_port}")])
+            .arg("--plugin-search-dir")
+            .arg(zenoh_plugin_dir())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("starting zenohd");
+        // QUIC is UDP: the REST plugin's TCP port says the router is up.
+        wait_for_listener(
+            &format!("zenohd {name}"),
+            rest_port,
+            Duration::from_secs(15),
+        );
+        Zenohd {
+            port,
+            rest_port,
+            log,
+            child,
+        }
+    }
+}
+
 impl Drop for Zenohd {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -299,6 +358,10 @@ pub fn tls_endpoint(port: u16) -> String {
     format!("tls/127.0.0.1:{port}")
 }
 
+pub fn quic_endpoint(port: u16) -> String {
+    format!("quic/127.0.0.1:{port}")
+}
+
 /// `swarm-node <args>` with no swarm flags added: (exit code, stdout, stderr).
 pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(swarm_node_bin());
@@ -372,6 +435,18 @@ impl Node {
             "--connect",
             &endpoint(via),
         ]);
+        Node::start(dir, id, 0, cmd)
+    }
+
+    /// A node in client mode with mutual TLS, reaching the swarm through a router's `quic/`
+    /// endpoint on `via`.
+    pub fn spawn_tls_client(dir: &Path, swarm: &str, id: &str, via: u16, tls_dir: &Path) -> Node {
+        let mut cmd = node_command(Command::new(swarm_node_bin()), dir, swarm, id);
+        cmd.args(["--no-multicast", "--mode", "client"])
+            .args(["--connect", &quic_endpoint(via)])
+            .arg("--tls-dir")
+            .arg(tls_dir)
+            .env("SWARM_LOG", "info,zenoh=info");
         Node::start(dir, id, 0, cmd)
     }
 

@@ -1,11 +1,13 @@
-//! Mutual TLS: nodes with certificates from the swarm's CA form a swarm and elect a leader;
-//! a process without a certificate, or with one from another CA, cannot join; no secret shows
-//! up in a log.
+//! Mutual TLS: nodes with certificates from the swarm's CA form a swarm and elect a leader,
+//! directly or through a zenohd router; a process without a certificate, or with one from
+//! another CA, cannot join; no secret shows up in a log.
 
 use std::path::Path;
 use std::time::Duration;
 use swarm_bus::zenoh::{SessionMode, ZenohSettings};
-use swarm_tests::{Node, free_port, run_cli, states, tls_endpoint, wait_for_leader};
+use swarm_tests::{
+    Node, Zenohd, free_port, quic_endpoint, run_cli, states, tls_endpoint, wait_for_leader,
+};
 
 const SWARM: &str = "tls";
 
@@ -121,6 +123,80 @@ async fn only_holders_of_the_swarms_certificates_join() {
             node.id
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_tls_router_the_swarm_elects_and_a_foreign_certificate_stays_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("tls");
+    certs_with_roles(
+        &tls,
+        &[
+            ("n0", "node"),
+            ("n1", "node"),
+            ("n2", "node"),
+            ("site", "router"),
+            ("ops", "observer"),
+        ],
+    );
+    let foreign = dir.path().join("foreign");
+    certs(&foreign, &["n9"]);
+    let router = Zenohd::start_tls(dir.path(), "site", &tls);
+    let nodes: Vec<Node> = ["n0", "n1", "n2"]
+        .iter()
+        .map(|id| Node::spawn_tls_client(dir.path(), SWARM, id, router.port, &tls))
+        .collect();
+    let logs = || {
+        let router = std::fs::read_to_string(&router.log).unwrap_or_default();
+        format!("{}--- router\n{router}", logs_of(&nodes))
+    };
+    let ops = swarm_bus::zenoh::open(&ZenohSettings {
+        mode: SessionMode::Client,
+        connect: vec![quic_endpoint(router.port)],
+        multicast_scouting: false,
+        tls_dir: Some(tls.clone()),
+        tls_name: Some("ops".into()),
+        ..ZenohSettings::default()
+    })
+    .await
+    .expect("ops through the router");
+    let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new(SWARM).unwrap());
+    let members = ["n0", "n1", "n2"];
+    let leader = wait_for_leader(&ops, &keys, &members, Duration::from_secs(30)).await;
+    assert!(
+        leader.is_some(),
+        "no leader through the TLS router; logs:\n{}",
+        logs()
+    );
+
+    // The rogue trusts the swarm's CA, so only the router's check of the client's certificate
+    // can keep it out.
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir(&mixed).expect("mixed dir");
+    for (from, file) in [(&tls, "ca.pem"), (&foreign, "n9.pem"), (&foreign, "n9.key")] {
+        std::fs::copy(from.join(file), mixed.join(file)).expect("copying a certificate");
+    }
+    std::fs::copy(foreign.join("roster"), mixed.join("roster")).expect("roster");
+    let rogue = Node::spawn_tls_client(dir.path(), SWARM, "n9", router.port, &mixed);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let seen: Vec<String> = states(&ops, &keys)
+        .await
+        .keys()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(
+        seen,
+        members,
+        "rogue log:\n{}\n{}",
+        rogue.log_text(),
+        logs()
+    );
+    // A client's session opens only once a router has accepted it.
+    let rogue_log = rogue.log_text();
+    assert!(
+        !rogue_log.contains("node running") && rogue_log.contains("Unable to connect"),
+        "a foreign certificate got a session through the router:\n{rogue_log}"
+    );
 }
 
 #[tokio::test]
