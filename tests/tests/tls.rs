@@ -27,6 +27,18 @@ fn certs_with_roles(dir: &Path, names: &[(&str, &str)]) {
     }
 }
 
+/// Certificates for the members n0, n1 and n2, the observer ops, and `more`.
+fn members_and(dir: &Path, more: &[(&str, &str)]) {
+    let mut all = vec![
+        ("n0", "node"),
+        ("n1", "node"),
+        ("n2", "node"),
+        ("ops", "observer"),
+    ];
+    all.extend_from_slice(more);
+    certs_with_roles(dir, &all);
+}
+
 fn certs(dir: &Path, names: &[&str]) {
     let as_nodes: Vec<(&str, &str)> = names.iter().map(|n| (*n, "node")).collect();
     certs_with_roles(dir, &as_nodes);
@@ -129,16 +141,7 @@ async fn only_holders_of_the_swarms_certificates_join() {
 async fn behind_a_tls_router_the_swarm_elects_and_a_foreign_certificate_stays_out() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tls = dir.path().join("tls");
-    certs_with_roles(
-        &tls,
-        &[
-            ("n0", "node"),
-            ("n1", "node"),
-            ("n2", "node"),
-            ("site", "router"),
-            ("ops", "observer"),
-        ],
-    );
+    members_and(&tls, &[("site", "router")]);
     let foreign = dir.path().join("foreign");
     certs(&foreign, &["n9"]);
     let router = Zenohd::start_tls(dir.path(), "site", &tls);
@@ -246,16 +249,7 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
     use swarm_bus::{DeviceClass, Heartbeat, Leave, Role};
     let dir = tempfile::tempdir().expect("temp dir");
     let tls = dir.path().join("tls");
-    certs_with_roles(
-        &tls,
-        &[
-            ("n0", "node"),
-            ("n1", "node"),
-            ("n2", "node"),
-            ("mallory", "node"),
-            ("ops", "observer"),
-        ],
-    );
+    members_and(&tls, &[("mallory", "node")]);
     let (nodes, ports) = three_tls_nodes(dir.path(), &tls);
     let logs = || logs_of(&nodes);
     let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new(SWARM).unwrap());
