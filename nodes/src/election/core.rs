@@ -994,6 +994,17 @@ mod tests {
         assert_eq!(granted(&out), Some(true), "five voters: informed");
     }
 
+    /// Leader `l`'s heartbeat in term 1, announcing `voters`.
+    fn leader_l_announcing(voters: u32) -> Event {
+        let hb = Heartbeat {
+            role: Role::Leader,
+            leader: Some(id("l")),
+            voters: Some(voters),
+            ..heartbeat_from(1)
+        };
+        Event::Heartbeat { from: id("l"), hb }
+    }
+
     /// A follower `v` of leader `l`, which announced five voters: l, a, v, w, x.
     fn follower_of_five(t0: Instant, seed: u64) -> Election {
         let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, seed);
@@ -1001,29 +1012,31 @@ mod tests {
             let hb = heartbeat_from(1);
             e.handle(t0, Event::Heartbeat { from: id(peer), hb });
         }
-        let hb = Heartbeat {
-            role: Role::Leader,
-            leader: Some(id("l")),
-            voters: Some(5),
-            ..heartbeat_from(1)
-        };
-        e.handle(t0, Event::Heartbeat { from: id("l"), hb });
+        e.handle(t0, leader_l_announcing(5));
         assert_eq!(e.leader(), Some(&id("l")));
         e
+    }
+
+    /// Candidate `a` asks `e` for a vote (or pre-vote) in `term`, counting `voters`.
+    fn asked_by_a(
+        e: &mut Election,
+        at: Instant,
+        term: u64,
+        pre_vote: bool,
+        voters: u32,
+    ) -> Vec<Action> {
+        let req = VoteRequest {
+            voters,
+            ..request(term, pre_vote)
+        };
+        e.handle(at, Event::VoteRequest { from: id("a"), req })
     }
 
     #[test]
     fn the_leaders_clean_leave_shrinks_the_count_it_announced_but_its_crash_does_not() {
         let t0 = Instant::now();
         // `a` restarted after the leader's last announcement: it counts the four left.
-        let four = |pre_vote| VoteRequest {
-            voters: 4,
-            ..request(2, pre_vote)
-        };
-        let ask = |e: &mut Election, pre_vote| {
-            let req = four(pre_vote);
-            granted(&e.handle(t0, Event::VoteRequest { from: id("a"), req }))
-        };
+        let ask = |e: &mut Election, pre_vote| granted(&asked_by_a(e, t0, 2, pre_vote, 4));
 
         let mut left = follower_of_five(t0, 10);
         // The token may go before the Leave arrives, or after.
@@ -1043,38 +1056,16 @@ mod tests {
         // A follower's Leave is the leader's to count: its next announcement says it.
         let mut other = follower_of_five(t0, 12);
         other.handle(t0, Event::Left(id("x")));
-        let hb = Heartbeat {
-            role: Role::Leader,
-            leader: Some(id("l")),
-            voters: Some(4),
-            ..heartbeat_from(1)
-        };
-        other.handle(t0, Event::Heartbeat { from: id("l"), hb });
+        other.handle(t0, leader_l_announcing(4));
         other.handle(t0, Event::TokenGone(id("l")));
-        let three = VoteRequest {
-            voters: 3,
-            ..request(2, true)
-        };
-        let out = other.handle(
-            t0,
-            Event::VoteRequest {
-                from: id("a"),
-                req: three,
-            },
-        );
+        let out = asked_by_a(&mut other, t0, 2, true, 3);
         assert_eq!(granted(&out), Some(false), "shrunk once, not twice");
     }
 
     #[test]
     fn a_pre_vote_refused_for_a_leader_that_then_goes_is_granted_late_but_not_stale() {
         let t0 = Instant::now();
-        let pre = |e: &mut Election, at| {
-            let req = VoteRequest {
-                voters: 5,
-                ..request(2, true)
-            };
-            granted(&e.handle(at, Event::VoteRequest { from: id("a"), req }))
-        };
+        let pre = |e: &mut Election, at| granted(&asked_by_a(e, at, 2, true, 5));
         let late_grant = |out: &[Action]| {
             out.iter().any(|a| {
                 matches!(a, Action::Reply(r) if r.candidate == id("a") && r.pre_vote && r.granted && r.term == 2)
@@ -1108,17 +1099,7 @@ mod tests {
         let due = e.next_wakeup().expect("a follower has a deadline");
         assert!(due < t0 + settings().timeout_min, "stands by rank, soon");
         // A candidate that counts too few voters: refused, and its term taken.
-        let narrow = VoteRequest {
-            voters: 2,
-            ..request(5, false)
-        };
-        let out = e.handle(
-            t0,
-            Event::VoteRequest {
-                from: id("a"),
-                req: narrow,
-            },
-        );
+        let out = asked_by_a(&mut e, t0, 5, false, 2);
         assert_eq!(granted(&out), Some(false));
         assert_eq!(e.term(), 5);
         assert_eq!(e.next_wakeup(), Some(due), "the refusal kept the deadline");
