@@ -50,6 +50,15 @@ pub struct BridgeConfig {
     /// Embedded mode: `username:argon2-hash` lines (`swarm-bridge passwd`). Unset: no login,
     /// and no per-device ACL, since nothing proves who a client is.
     pub users_file: Option<PathBuf>,
+    /// Embedded mode without `users_file` on an address other machines can reach: anyone who
+    /// reaches the port may publish as any device. Refused at start unless this is set.
+    pub allow_anonymous: bool,
+    /// A device offline this long leaves the device table (and the caches that answer for
+    /// it), so ids that come and go cannot grow it.
+    pub forget_offline_after_s: u64,
+    /// Devices the bridge keeps a record of; past it the one offline longest makes room, and a
+    /// new device is refused (counted, `devices_full`) while all are online.
+    pub max_devices: usize,
     /// Largest MQTT payload accepted, bytes.
     pub max_payload_bytes: usize,
     /// Largest number of device connections at once.
@@ -234,6 +243,9 @@ impl Default for BridgeConfig {
             broker_username: None,
             broker_password: None,
             users_file: None,
+            allow_anonymous: false,
+            forget_offline_after_s: 3600,
+            max_devices: 10_000,
             max_payload_bytes: 4096,
             max_connections: 2000,
             buffer_mib: 16,
@@ -267,9 +279,36 @@ pub enum ConfigError {
     TlsFiles,
     #[error("bridge.tls_listen is for the embedded broker; an external broker does its own TLS")]
     TlsExternal,
+    #[error(
+        "the MQTT broker would listen on {0}, which other machines can reach, without logins: \
+         anyone there could publish as any device. Add logins (`swarm-bridge passwd FILE \
+         DEVICE_ID` for each device, then bridge.users_file = \"FILE\" or --users-file FILE), \
+         listen on 127.0.0.1 only, or accept anonymous devices explicitly with \
+         bridge.allow_anonymous = true (--mqtt-allow-anonymous)"
+    )]
+    Anonymous(SocketAddr),
+    #[error("bridge.max_devices must be at least 1")]
+    NoDevices,
+    #[error("bridge.forget_offline_after_s must be between 1 and 2592000 (30 days)")]
+    ForgetAfter,
 }
 
 impl BridgeConfig {
+    /// What starting the bridge with this config would expose: an embedded broker that other
+    /// machines can reach needs logins, or anonymous access asked for. Checked at start, not
+    /// in `validate`, so a config whose bridge is off is not refused for it.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        if self.mode == MqttMode::Embedded && self.users_file.is_none() && !self.allow_anonymous {
+            let reachable = std::iter::once(self.listen)
+                .chain(self.tls_listen)
+                .find(|a| !a.ip().is_loopback());
+            if let Some(addr) = reachable {
+                return Err(ConfigError::Anonymous(addr));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.mode == MqttMode::External && self.broker.is_none() {
             return Err(ConfigError::NoBroker);
@@ -280,6 +319,13 @@ impl BridgeConfig {
         if self.max_connections == 0 {
             return Err(ConfigError::NoConnections);
         }
+        if self.max_devices == 0 {
+            return Err(ConfigError::NoDevices);
+        }
+        if !(1..=2_592_000).contains(&self.forget_offline_after_s) {
+            return Err(ConfigError::ForgetAfter);
+        }
+
         if self.tls_listen.is_some() {
             if self.mode == MqttMode::External {
                 return Err(ConfigError::TlsExternal);
@@ -357,6 +403,54 @@ mod tests {
                 .contains("baud")
         );
         assert!("/dev/x=Bad Id".parse::<SerialPort>().is_err());
+    }
+
+    #[test]
+    fn a_reachable_broker_without_logins_needs_anonymous_asked_for() {
+        let open = BridgeConfig {
+            listen: "0.0.0.0:1883".parse().unwrap(),
+            ..BridgeConfig::default()
+        };
+        assert!(open.validate().is_ok(), "only starting it is refused");
+        let err = open.check_exposure().unwrap_err().to_string();
+        assert!(
+            err.contains("0.0.0.0:1883") && err.contains("allow_anonymous"),
+            "{err}"
+        );
+        assert!(err.contains("swarm-bridge passwd"), "{err}");
+        let asked = BridgeConfig {
+            allow_anonymous: true,
+            ..open.clone()
+        };
+        assert!(asked.check_exposure().is_ok());
+        let logins = BridgeConfig {
+            users_file: Some("/etc/swarm-mesh/mqtt-users".into()),
+            ..open.clone()
+        };
+        assert!(logins.check_exposure().is_ok());
+        let external = BridgeConfig {
+            mode: MqttMode::External,
+            broker: Some("broker:1883".into()),
+            ..open.clone()
+        };
+        assert!(
+            external.check_exposure().is_ok(),
+            "no broker of ours listens"
+        );
+        assert!(
+            BridgeConfig::default().check_exposure().is_ok(),
+            "loopback is fine"
+        );
+        let tls = BridgeConfig {
+            tls_listen: Some("[::]:8883".parse().unwrap()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..BridgeConfig::default()
+        };
+        assert!(matches!(
+            tls.check_exposure(),
+            Err(ConfigError::Anonymous(_))
+        ));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub fn frame(buf: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
 
 pub const CONNECT: u8 = 1;
 pub const PUBLISH: u8 = 3;
+pub const SUBSCRIBE: u8 = 8;
 
 pub fn packet_type(first: u8) -> u8 {
     first >> 4
@@ -71,6 +72,37 @@ pub fn publish_topic(
     Ok((topic, payload))
 }
 
+/// The topic filters of a SUBSCRIBE. `v5` adds the properties block after the packet id.
+pub fn subscribe_filters(
+    packet: &[u8],
+    header_len: usize,
+    v5: bool,
+) -> Result<Vec<&str>, FrameError> {
+    let body = packet.get(header_len..).ok_or(FrameError::Short)?;
+    let mut at = 2; // packet identifier
+    if v5 {
+        let rest = body.get(at..).ok_or(FrameError::Short)?;
+        let mut fake = vec![0u8];
+        fake.extend_from_slice(&rest[..rest.len().min(4)]);
+        let (len_bytes, props) = frame(&fake)?.ok_or(FrameError::Short)?;
+        at += len_bytes - 1 + props;
+    }
+    let mut filters = Vec::new();
+    while at < body.len() {
+        let len = usize::from(u16::from_be_bytes([
+            *body.get(at).ok_or(FrameError::Short)?,
+            *body.get(at + 1).ok_or(FrameError::Short)?,
+        ]));
+        let filter = body.get(at + 2..at + 2 + len).ok_or(FrameError::Short)?;
+        filters.push(std::str::from_utf8(filter).map_err(|_| FrameError::BadTopic)?);
+        at += 2 + len + 1; // the filter, then its options byte
+    }
+    if filters.is_empty() || at != body.len() {
+        return Err(FrameError::Short);
+    }
+    Ok(filters)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     /// A PUBLISH packet as a client would send it.
@@ -86,6 +118,34 @@ pub(crate) mod testing {
         }
         body.extend_from_slice(payload);
         let mut out = vec![0x30 | (qos << 1)];
+        let mut len = body.len();
+        loop {
+            let mut b = (len & 0x7f) as u8;
+            len >>= 7;
+            if len > 0 {
+                b |= 0x80;
+            }
+            out.push(b);
+            if len == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// A SUBSCRIBE packet for `filters`, QoS 1 each.
+    pub fn subscribe(filters: &[&str], v5: bool) -> Vec<u8> {
+        let mut body = 9u16.to_be_bytes().to_vec();
+        if v5 {
+            body.push(0); // no properties
+        }
+        for f in filters {
+            body.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            body.extend_from_slice(f.as_bytes());
+            body.push(1);
+        }
+        let mut out = vec![0x82];
         let mut len = body.len();
         loop {
             let mut b = (len & 0x7f) as u8;
@@ -142,6 +202,24 @@ mod tests {
             publish_topic(&[0x30, 0x04, 0x00, 0x02, 0xff, 0xfe], 2, false),
             Err(FrameError::BadTopic)
         );
+    }
+
+    #[test]
+    fn subscribe_filters_of_v4_and_v5() {
+        for v5 in [false, true] {
+            let p = super::testing::subscribe(&["swarm/lab/node/a/cmd", "swarm/#"], v5);
+            let (h, rem) = frame(&p).unwrap().unwrap();
+            assert_eq!(h + rem, p.len());
+            assert_eq!(packet_type(p[0]), SUBSCRIBE);
+            assert_eq!(
+                subscribe_filters(&p, h, v5).unwrap(),
+                vec!["swarm/lab/node/a/cmd", "swarm/#"]
+            );
+            let cut = &p[..p.len() - 3];
+            let mut short = cut.to_vec();
+            short[1] -= 3;
+            assert_eq!(subscribe_filters(&short, h, v5), Err(FrameError::Short));
+        }
     }
 
     #[test]

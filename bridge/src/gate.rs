@@ -13,7 +13,8 @@
 
 use crate::auth::Users;
 use crate::frame::{
-    CONNECT, FrameError, PUBLISH, connect_level, frame, packet_type, publish_topic,
+    CONNECT, FrameError, PUBLISH, SUBSCRIBE, connect_level, frame, packet_type, publish_topic,
+    subscribe_filters,
 };
 use crate::stats::{Stats, worth_logging};
 use bytes::{Bytes, BytesMut};
@@ -28,7 +29,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
+/// The longest a client may take to send its CONNECT: with the CONNECT's size limit, what an
+/// unauthenticated socket costs is bounded in bytes and in time.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Room in a packet beyond its payload: the fixed header, the topic (a few dozen bytes for
+/// mesh keys) and v5 properties.
+const PACKET_OVERHEAD: usize = 4096;
 
 pub struct Gate {
     pub keys: SwarmKeys,
@@ -115,6 +122,11 @@ enum Closed {
         size: usize,
         limit: usize,
     },
+    /// Refused on the length the fixed header declares, before the bytes are buffered.
+    #[error("a packet declaring {declared} bytes exceeds the {limit}-byte limit")]
+    TooLong { declared: usize, limit: usize },
+    #[error("`{device}` may not subscribe to `{filter}`")]
+    SubscribeAcl { device: String, filter: String },
 }
 
 /// Serves MQTT over TCP, or over TLS when `tls` is given, until the task is dropped.
@@ -164,8 +176,8 @@ impl Gate {
     fn log_close(&self, peer: &SocketAddr, e: &Closed) {
         let counter = match e {
             Closed::Login(_) => Some(&self.stats.refused_logins),
-            Closed::Acl { .. } => Some(&self.stats.refused_acl),
-            Closed::Oversize { .. } => Some(&self.stats.refused_oversize),
+            Closed::Acl { .. } | Closed::SubscribeAcl { .. } => Some(&self.stats.refused_acl),
+            Closed::Oversize { .. } | Closed::TooLong { .. } => Some(&self.stats.refused_oversize),
             Closed::Tls(_) => Some(&self.stats.refused_tls),
             _ => None,
         };
@@ -186,12 +198,14 @@ impl Gate {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let mut buf = BytesMut::with_capacity(4096);
+        let limit = self.max_packet();
         let (header_len, remaining) = tokio::time::timeout(CONNECT_TIMEOUT, async {
             loop {
-                if let Some(f) = frame(&buf)?
-                    && buf.len() >= f.0 + f.1
-                {
-                    return Ok::<_, Closed>(f);
+                if let Some(f) = frame(&buf)? {
+                    within(f, limit)?;
+                    if buf.len() >= f.0 + f.1 {
+                        return Ok::<_, Closed>(f);
+                    }
                 }
                 if device_r.read_buf(&mut buf).await? == 0 {
                     return Err(Closed::Io(std::io::ErrorKind::UnexpectedEof.into()));
@@ -214,7 +228,6 @@ impl Gate {
             }
         };
         let mut first = buf.split_to(header_len + remaining);
-        let limit = self.max_payload + 1024;
         let packet = if v5 {
             V5.read_mut(&mut first, limit)
         } else {
@@ -351,11 +364,24 @@ impl Gate {
     ) -> Result<usize, Closed> {
         let mut at = 0;
         while let Some((h, rem)) = frame(&buf[at..])? {
+            within((h, rem), self.max_packet())?;
             let end = at + h + rem;
             if end > buf.len() {
                 break;
             }
             let packet = &buf[at..end];
+            if packet_type(packet[0]) == SUBSCRIBE
+                && let Some(id) = identity
+            {
+                for filter in subscribe_filters(packet, h, v5)? {
+                    if !self.may_subscribe(id, filter) {
+                        return Err(Closed::SubscribeAcl {
+                            device: id.to_string(),
+                            filter: filter.into(),
+                        });
+                    }
+                }
+            }
             if packet_type(packet[0]) == PUBLISH {
                 let (topic, size) = publish_topic(packet, h, v5)?;
                 if size > self.max_payload {
@@ -387,6 +413,22 @@ impl Gate {
         Ok(at)
     }
 
+    /// The largest packet a client may send: its declared length is checked before its bytes
+    /// are buffered, so `max_connections` times this bounds the memory of all connections.
+    pub fn max_packet(&self) -> usize {
+        self.max_payload.saturating_add(PACKET_OVERHEAD)
+    }
+
+    /// A logged-in device reads its own keys (its commands) and the swarm-wide ones a device
+    /// may need (who leads, the swarm's energy); nothing of other devices or nodes.
+    fn may_subscribe(&self, id: &NodeId, filter: &str) -> bool {
+        let own = self.keys.node(id);
+        let in_own = filter
+            .strip_prefix(own.as_str())
+            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1);
+        in_own || filter == self.keys.leader() || filter == self.keys.swarm_energy()
+    }
+
     /// A device writes only under its own `swarm/<s>/node/<id>/`.
     fn may_publish(&self, id: &NodeId, topic: &str) -> bool {
         let own = self.keys.node(id);
@@ -415,6 +457,15 @@ impl Gate {
             _ => Err(user),
         }
     }
+}
+
+/// Refuses a packet on the length its fixed header declares.
+fn within((header, remaining): (usize, usize), limit: usize) -> Result<(), Closed> {
+    let declared = header.saturating_add(remaining);
+    if declared > limit {
+        return Err(Closed::TooLong { declared, limit });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -525,5 +576,73 @@ mod tests {
             gate.checked_prefix(&foreign, Some(&id), false, &mesh, &mut spotted),
             Err(Closed::Acl { .. })
         ));
+    }
+
+    #[test]
+    fn a_declared_length_past_the_limit_is_refused_before_its_bytes_arrive() {
+        let (gate, _rx) = gate(None);
+        let mesh = MeshTopics::new(&gate.keys);
+        // 250 MB announced, five bytes sent: refused on the header alone.
+        let announced = [0x30, 0x80, 0xd1, 0x9a, 0x77];
+        let mut spotted = Vec::new();
+        let refused = gate.checked_prefix(&announced, None, false, &mesh, &mut spotted);
+        assert!(
+            matches!(refused, Err(Closed::TooLong { declared, .. }) if declared > 200_000_000),
+            "{refused:?}"
+        );
+        // Just within the limit: waits for the rest.
+        let mut fits = publish("swarm/lab/node/a/energy", &[0u8; 100], 0, false);
+        fits.truncate(10);
+        assert_eq!(
+            gate.checked_prefix(&fits, None, false, &mesh, &mut spotted)
+                .unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_logged_in_device_subscribes_to_its_own_keys_and_the_swarm_wide_ones_only() {
+        use crate::frame::testing::subscribe;
+        let (gate, _rx) = gate(None);
+        let mesh = MeshTopics::new(&gate.keys);
+        let id = NodeId::new("a").unwrap();
+        for v5 in [false, true] {
+            let mut spotted = Vec::new();
+            let fine = subscribe(
+                &[
+                    "swarm/lab/node/a/cmd",
+                    "swarm/lab/node/a/#",
+                    "swarm/lab/leader",
+                ],
+                v5,
+            );
+            let ready = gate
+                .checked_prefix(&fine, Some(&id), v5, &mesh, &mut spotted)
+                .unwrap();
+            assert_eq!(ready, fine.len());
+            for filter in [
+                "swarm/lab/node/b/cmd",
+                "swarm/lab/node/+/cmd",
+                "swarm/#",
+                "#",
+                "swarm/lab/node/a",
+                "swarm/lab/node/ab/cmd",
+            ] {
+                let bad = subscribe(&["swarm/lab/node/a/cmd", filter], v5);
+                assert!(
+                    matches!(
+                        gate.checked_prefix(&bad, Some(&id), v5, &mesh, &mut spotted),
+                        Err(Closed::SubscribeAcl { .. })
+                    ),
+                    "{filter}"
+                );
+            }
+            // Without logins nobody is held to an ACL.
+            let any = subscribe(&["#"], v5);
+            assert!(
+                gate.checked_prefix(&any, None, v5, &mesh, &mut spotted)
+                    .is_ok()
+            );
+        }
     }
 }

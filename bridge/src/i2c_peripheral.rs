@@ -274,10 +274,18 @@ mod tests {
         let scope = Scope::new(&[keys.node_subtree()], &[], &[]).unwrap();
         let stats = Arc::new(Stats::default());
         let ingest = Ingest::new(keys.clone(), scope, Vec::new());
-        let (uplink, _down, _handles, table) =
-            crate::mesh::start(session.clone(), ingest, stats.clone(), Vec::new())
-                .await
-                .unwrap();
+        let (uplink, _down, _handles, table) = crate::mesh::start(
+            session.clone(),
+            ingest,
+            stats.clone(),
+            Vec::new(),
+            crate::mesh::TableLimits {
+                max_devices: 10,
+                forget_offline_after_s: 3600,
+            },
+        )
+        .await
+        .unwrap();
         let id = NodeId::new("pump-1").unwrap();
         let monitor = I2cPowerMonitor {
             interval_ms: 100,

@@ -2,7 +2,8 @@
 
 use crate::topic::{Scope, TopicError, topic_to_key};
 use swarm_bus::{
-    Decode, DecodeError, Energy, Heartbeat, Leaf, Leave, NodeId, SwarmKey, SwarmKeys, WireMessage,
+    Decode, DecodeError, DeviceClass, Energy, Heartbeat, Leaf, Leave, NodeId, Role, SwarmKey,
+    SwarmKeys, WireMessage,
 };
 use zenoh::key_expr::OwnedKeyExpr;
 
@@ -59,6 +60,13 @@ pub enum Refusal {
     },
     #[error("status must be `online` or `offline`")]
     BadStatus { device: NodeId },
+    /// Devices never speak for the election (docs/bridge.md#what-a-device-may-say).
+    #[error("{} claims a part in the election: {claim}", leaf.as_str())]
+    ElectionClaim {
+        device: NodeId,
+        leaf: Leaf,
+        claim: &'static str,
+    },
 }
 
 impl Refusal {
@@ -66,7 +74,8 @@ impl Refusal {
         match self {
             Refusal::NotFromDevices { device, .. }
             | Refusal::Malformed { device, .. }
-            | Refusal::BadStatus { device } => Some(device),
+            | Refusal::BadStatus { device }
+            | Refusal::ElectionClaim { device, .. } => Some(device),
             _ => None,
         }
     }
@@ -80,6 +89,7 @@ impl Refusal {
             Refusal::NotFromDevices { .. } => "not_from_devices",
             Refusal::Malformed { .. } => "malformed",
             Refusal::BadStatus { .. } => "bad_status",
+            Refusal::ElectionClaim { .. } => "device_claim",
         }
     }
 }
@@ -192,12 +202,44 @@ impl Ingest {
                 return Err(Refusal::NotFromDevices { device: id, leaf });
             }
         };
+        if let Some(claim) = election_claim(&msg) {
+            return Err(Refusal::ElectionClaim {
+                device: id,
+                leaf,
+                claim,
+            });
+        }
         Ok(Inbound::Telemetry {
             id,
             key,
             format,
             msg,
         })
+    }
+}
+
+/// What a device message claims beyond what a device may say: it is class `minimal`, an
+/// observer at term 0 that follows nobody and counts no voters. Refused rather than rewritten,
+/// so what the bridge carries is byte for byte what the device sent.
+fn election_claim(msg: &Telemetry) -> Option<&'static str> {
+    match msg {
+        Telemetry::Heartbeat(hb) => {
+            if hb.class != DeviceClass::Minimal {
+                Some("a class other than minimal")
+            } else if hb.role != Role::Observer {
+                Some("a role other than observer")
+            } else if hb.term != 0 {
+                Some("a term")
+            } else if hb.leader.is_some() {
+                Some("a leader")
+            } else if hb.voters.is_some() {
+                Some("a count of voters")
+            } else {
+                None
+            }
+        }
+        Telemetry::Leave(leave) if leave.term != 0 => Some("a term"),
+        Telemetry::Leave(_) | Telemetry::Energy(_) => None,
     }
 }
 
@@ -247,7 +289,8 @@ mod tests {
 
     #[test]
     fn json_devices_send_json() {
-        let text = serde_json::to_vec(&samples::heartbeat(4)).unwrap();
+        let board = crate::sim::board_heartbeat(4, std::time::Duration::from_millis(500));
+        let text = serde_json::to_vec(&board).unwrap();
         let got = ingest()
             .classify("swarm/lab/node/json-1/heartbeat", &text)
             .unwrap();
@@ -291,6 +334,61 @@ mod tests {
                 .unwrap_err()
                 .kind(),
             "bad_status"
+        );
+    }
+
+    #[test]
+    fn a_device_heartbeat_that_speaks_for_the_election_is_refused() {
+        let mut i = ingest();
+        let board = crate::sim::board_heartbeat(4, std::time::Duration::from_millis(500));
+        assert!(
+            i.classify("swarm/lab/node/esp-1/heartbeat", &encode(&board))
+                .is_ok()
+        );
+        // The forged heartbeat of issue 22: leader, class minimal, term 2^64 - 1.
+        let forged = Heartbeat {
+            term: u64::MAX,
+            role: Role::Leader,
+            ..board.clone()
+        };
+        let claims = [
+            forged,
+            Heartbeat {
+                term: 5,
+                ..board.clone()
+            },
+            Heartbeat {
+                class: DeviceClass::Full,
+                ..board.clone()
+            },
+            Heartbeat {
+                role: Role::Follower,
+                ..board.clone()
+            },
+            Heartbeat {
+                leader: Some(NodeId::new("n1").unwrap()),
+                ..board.clone()
+            },
+            Heartbeat {
+                voters: Some(3),
+                ..board.clone()
+            },
+        ];
+        for hb in claims {
+            let err = i
+                .classify("swarm/lab/node/esp-1/heartbeat", &encode(&hb))
+                .unwrap_err();
+            assert_eq!(err.kind(), "device_claim", "{hb:?}");
+            assert_eq!(err.device().unwrap().as_str(), "esp-1");
+        }
+        let leave = encode(&Leave { term: 7 });
+        let err = i
+            .classify("swarm/lab/node/esp-1/leave", &leave)
+            .unwrap_err();
+        assert_eq!(err.kind(), "device_claim");
+        assert!(
+            i.classify("swarm/lab/node/esp-1/leave", &encode(&Leave { term: 0 }))
+                .is_ok()
         );
     }
 

@@ -67,6 +67,10 @@ struct RunArgs {
     /// Users file (`username:argon2-hash` lines); turns on logins and the per-device ACL.
     #[arg(long)]
     users_file: Option<PathBuf>,
+    /// Accept devices without logins on an address other machines can reach (refused
+    /// otherwise; prefer --users-file).
+    #[arg(long)]
+    mqtt_allow_anonymous: bool,
     /// Also accept MQTT over TLS on this address (needs --tls-cert and --tls-key, or the config's).
     #[arg(long, conflicts_with = "mqtt_broker")]
     mqtt_tls_listen: Option<SocketAddr>,
@@ -225,6 +229,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.users_file.is_some() {
         config.users_file = args.users_file;
     }
+    config.allow_anonymous |= args.mqtt_allow_anonymous;
     config.serial.extend(args.serial);
     config.tls_listen = args.mqtt_tls_listen.or(config.tls_listen);
     config.tls_cert = args.tls_cert.or(config.tls_cert);

@@ -40,6 +40,13 @@ pub enum Next {
     Idle,
 }
 
+/// The device table's bounds (`bridge.max_devices`, `bridge.forget_offline_after_s`).
+#[derive(Debug, Clone, Copy)]
+pub struct TableLimits {
+    pub max_devices: usize,
+    pub forget_offline_after_s: u64,
+}
+
 /// A command for a device, on its way to MQTT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Downlink {
@@ -77,6 +84,7 @@ pub async fn start(
     ingest: Ingest,
     stats: Arc<Stats>,
     peripherals: Vec<NodeId>,
+    limits: TableLimits,
 ) -> Result<
     (
         Uplink,
@@ -86,10 +94,11 @@ pub async fn start(
     ),
     BusError,
 > {
-    let table = Arc::new(Mutex::new(DeviceTable::new(concat!(
-        "swarm-bridge ",
-        env!("CARGO_PKG_VERSION")
-    ))));
+    let table = Arc::new(Mutex::new(DeviceTable::bounded(
+        concat!("swarm-bridge ", env!("CARGO_PKG_VERSION")),
+        limits.max_devices,
+        limits.forget_offline_after_s.saturating_mul(1000),
+    )));
     let keys = ingest.keys().clone();
     let cache = serve_cache(&session, &keys, table.clone()).await?;
     let (tx, rx) = mpsc::channel(1024);
@@ -175,8 +184,13 @@ impl Uplink {
             Ok(Inbound::Command) => false,
             Ok(Inbound::Presence { id, online }) => {
                 let change = lock(&self.table).set_online(&id, online, now);
-                if let Some(change) = change {
-                    self.apply(change).await;
+                match change {
+                    Ok(Some(change)) => self.apply(change).await,
+                    Ok(None) => {}
+                    Err(full) => {
+                        self.table_full(&id, &full);
+                        return false;
+                    }
                 }
                 true
             }
@@ -186,11 +200,14 @@ impl Uplink {
                 format,
                 msg,
             }) => {
-                lock(&self.table).record(&id, format, &msg, now);
+                if let Err(full) = lock(&self.table).record(&id, format, &msg, now) {
+                    self.table_full(&id, &full);
+                    return false;
+                }
                 if let Telemetry::Leave(_) = msg {
                     // A device saying goodbye is gone at once, whatever its status topic says.
                     let change = lock(&self.table).set_online(&id, false, now);
-                    if let Some(change) = change {
+                    if let Ok(Some(change)) = change {
                         self.apply(change).await;
                     }
                 }
@@ -219,6 +236,14 @@ impl Uplink {
                 }
                 false
             }
+        }
+    }
+
+    /// A device the table has no room for: counted and logged sparingly, nothing stored.
+    fn table_full(&self, id: &NodeId, full: &crate::table::TableFull) {
+        let n = self.stats.count_refusal("devices_full");
+        if worth_logging(n) {
+            tracing::warn!(device = %id, reason = "devices_full", count = n, "dropped a device message: {full}");
         }
     }
 

@@ -60,6 +60,7 @@ pub async fn run_bridge(
     config: &BridgeConfig,
 ) -> Result<Bridge, BridgeError> {
     config.validate()?;
+    config.check_exposure()?;
     let keys = SwarmKeys::new(swarm);
     let include = if config.scope.is_empty() {
         vec![keys.node_subtree()]
@@ -88,8 +89,17 @@ pub async fn run_bridge(
         .map(|s| s.node_id.clone())
         .chain(config.i2c.iter().filter_map(|m| m.node_id.clone()))
         .collect();
-    let (uplink, downlink, handles, devices) =
-        mesh::start(session, ingest, stats.clone(), peripherals).await?;
+    let (uplink, downlink, handles, devices) = mesh::start(
+        session,
+        ingest,
+        stats.clone(),
+        peripherals,
+        mesh::TableLimits {
+            max_devices: config.max_devices,
+            forget_offline_after_s: config.forget_offline_after_s,
+        },
+    )
+    .await?;
     let mut peripherals: Vec<_> = config
         .serial
         .iter()

@@ -10,6 +10,10 @@ pub struct Stats {
     pub dropped_malformed: AtomicU64,
     /// Serial frames with a bad CRC, bad COBS, too short or too long.
     pub dropped_bad_frame: AtomicU64,
+    /// Device messages that claimed a part in the election (docs/bridge.md).
+    pub dropped_device_claim: AtomicU64,
+    /// Device messages for a new device while the device table was full of online ones.
+    pub dropped_devices_full: AtomicU64,
     pub dropped_other: AtomicU64,
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
@@ -26,6 +30,8 @@ impl Stats {
             "out_of_scope" => &self.dropped_out_of_scope,
             "malformed" => &self.dropped_malformed,
             "bad_frame" => &self.dropped_bad_frame,
+            "device_claim" => &self.dropped_device_claim,
+            "devices_full" => &self.dropped_devices_full,
             _ => &self.dropped_other,
         };
         counter.fetch_add(1, Relaxed) + 1
@@ -37,11 +43,35 @@ impl Stats {
             &self.dropped_out_of_scope,
             &self.dropped_malformed,
             &self.dropped_bad_frame,
+            &self.dropped_device_claim,
+            &self.dropped_devices_full,
             &self.dropped_other,
         ]
         .iter()
         .map(|c| c.load(Relaxed))
         .sum()
+    }
+}
+
+impl Stats {
+    /// Every refusal counter by reason, for `/metrics`.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("bad_topic", &self.dropped_bad_topic),
+            ("out_of_scope", &self.dropped_out_of_scope),
+            ("malformed", &self.dropped_malformed),
+            ("bad_frame", &self.dropped_bad_frame),
+            ("device_claim", &self.dropped_device_claim),
+            ("devices_full", &self.dropped_devices_full),
+            ("other", &self.dropped_other),
+            ("login", &self.refused_logins),
+            ("acl", &self.refused_acl),
+            ("oversize", &self.refused_oversize),
+            ("tls", &self.refused_tls),
+        ]
+        .into_iter()
+        .map(|(reason, c)| (reason, c.load(Relaxed)))
+        .collect()
     }
 }
 

@@ -13,6 +13,9 @@ pub struct DeviceRecord {
     pub energy: Option<Energy>,
     pub format: Option<Format>,
     pub first_seen_ms: u64,
+    /// When it went offline (or was first seen, if never online): it is forgotten after
+    /// `bridge.forget_offline_after_s`.
+    pub offline_since_ms: u64,
     pub accepted: u64,
     pub dropped: u64,
 }
@@ -24,45 +27,122 @@ pub enum PresenceChange {
     Offline(NodeId),
 }
 
-#[derive(Debug, Default)]
+/// The table holds `max_devices` and has no room for another: every record is of a device
+/// online now (offline ones make room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the device table is full ({0} devices online)")]
+pub struct TableFull(pub usize);
+
+/// How often offline devices are looked for to forget, at most.
+const SWEEP_EVERY_MS: u64 = 60_000;
+
+#[derive(Debug)]
 pub struct DeviceTable {
     devices: BTreeMap<NodeId, DeviceRecord>,
     version: String,
+    max_devices: usize,
+    forget_after_ms: u64,
+    last_sweep_ms: u64,
 }
 
 impl DeviceTable {
+    /// A table with the default bounds: 10,000 devices, offline ones forgotten after an hour.
     pub fn new(version: impl Into<String>) -> Self {
+        Self::bounded(version, 10_000, 3_600_000)
+    }
+
+    pub fn bounded(version: impl Into<String>, max_devices: usize, forget_after_ms: u64) -> Self {
         Self {
             devices: BTreeMap::new(),
             version: version.into(),
+            max_devices: max_devices.max(1),
+            forget_after_ms,
+            last_sweep_ms: 0,
         }
     }
 
-    fn entry(&mut self, id: &NodeId, now_ms: u64) -> &mut DeviceRecord {
+    /// Devices in the table, online or not.
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// Forgets devices offline for longer than the configured time; returns how many.
+    pub fn forget_offline(&mut self, now_ms: u64) -> usize {
+        self.last_sweep_ms = now_ms;
+        let before = self.devices.len();
+        let after = self.forget_after_ms;
         self.devices
+            .retain(|_, r| r.online || now_ms.saturating_sub(r.offline_since_ms) < after);
+        before - self.devices.len()
+    }
+
+    fn entry(&mut self, id: &NodeId, now_ms: u64) -> Result<&mut DeviceRecord, TableFull> {
+        if now_ms.saturating_sub(self.last_sweep_ms) >= SWEEP_EVERY_MS {
+            self.forget_offline(now_ms);
+        }
+        if !self.devices.contains_key(id) && self.devices.len() >= self.max_devices {
+            // Room is made by the device offline longest; one online now is never dropped.
+            let oldest = self
+                .devices
+                .iter()
+                .filter(|(_, r)| !r.online)
+                .min_by_key(|(_, r)| r.offline_since_ms)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(old) => {
+                    self.devices.remove(&old);
+                }
+                None => return Err(TableFull(self.devices.len())),
+            }
+        }
+        Ok(self
+            .devices
             .entry(id.clone())
             .or_insert_with(|| DeviceRecord {
                 first_seen_ms: now_ms,
+                offline_since_ms: now_ms,
                 ..DeviceRecord::default()
-            })
+            }))
     }
 
     /// Returns the change to announce, if any.
-    pub fn set_online(&mut self, id: &NodeId, online: bool, now_ms: u64) -> Option<PresenceChange> {
-        let record = self.entry(id, now_ms);
+    pub fn set_online(
+        &mut self,
+        id: &NodeId,
+        online: bool,
+        now_ms: u64,
+    ) -> Result<Option<PresenceChange>, TableFull> {
+        if !online && !self.devices.contains_key(id) {
+            // A retained Last-Will of a device never seen: nothing to record or announce.
+            return Ok(None);
+        }
+        let record = self.entry(id, now_ms)?;
         if record.online == online {
-            return None;
+            return Ok(None);
         }
         record.online = online;
-        Some(if online {
+        if !online {
+            record.offline_since_ms = now_ms;
+        }
+        Ok(Some(if online {
             PresenceChange::Online(id.clone())
         } else {
             PresenceChange::Offline(id.clone())
-        })
+        }))
     }
 
-    pub fn record(&mut self, id: &NodeId, format: Format, msg: &Telemetry, now_ms: u64) {
-        let record = self.entry(id, now_ms);
+    pub fn record(
+        &mut self,
+        id: &NodeId,
+        format: Format,
+        msg: &Telemetry,
+        now_ms: u64,
+    ) -> Result<(), TableFull> {
+        let record = self.entry(id, now_ms)?;
         record.accepted += 1;
         record.format = Some(format);
         match msg {
@@ -73,12 +153,19 @@ impl DeviceTable {
             Telemetry::Energy(e) => record.energy = Some(e.clone()),
             Telemetry::Leave(_) => {}
         }
+        Ok(())
     }
 
+    /// Counts a refused message against a device; how many so far (0 when the table has no
+    /// room for it: the bridge's own counter still has it).
     pub fn count_drop(&mut self, id: &NodeId, now_ms: u64) -> u64 {
-        let record = self.entry(id, now_ms);
-        record.dropped += 1;
-        record.dropped
+        match self.entry(id, now_ms) {
+            Ok(record) => {
+                record.dropped += 1;
+                record.dropped
+            }
+            Err(_) => 0,
+        }
     }
 
     pub fn get(&self, id: &NodeId) -> Option<&DeviceRecord> {
@@ -100,6 +187,8 @@ impl DeviceTable {
             .filter(|(_, r)| r.online)
             .map(|(id, r)| {
                 r.online = false;
+                // Not forgotten before the broker could tell again.
+                r.offline_since_ms = r.offline_since_ms.max(r.heartbeat_ms);
                 PresenceChange::Offline(id.clone())
             })
             .collect()
@@ -142,15 +231,16 @@ mod tests {
         let mut t = DeviceTable::new("bridge");
         assert_eq!(
             t.set_online(&id("a"), true, 0),
-            Some(PresenceChange::Online(id("a")))
+            Ok(Some(PresenceChange::Online(id("a"))))
         );
-        assert_eq!(t.set_online(&id("a"), true, 1), None);
+        assert_eq!(t.set_online(&id("a"), true, 1), Ok(None));
         assert_eq!(
             t.set_online(&id("a"), false, 2),
-            Some(PresenceChange::Offline(id("a")))
+            Ok(Some(PresenceChange::Offline(id("a"))))
         );
-        // A device first seen offline (a retained Last-Will) announces nothing.
-        assert_eq!(t.set_online(&id("b"), false, 3), None);
+        // A device first seen offline (a retained Last-Will) announces and stores nothing.
+        assert_eq!(t.set_online(&id("b"), false, 3), Ok(None));
+        assert!(t.get(&id("b")).is_none());
     }
 
     #[test]
@@ -163,9 +253,10 @@ mod tests {
             Format::Cbor,
             &Telemetry::Heartbeat(hb.clone()),
             5_000,
-        );
+        )
+        .unwrap();
         assert!(t.state(&id("a"), 6_000).is_none(), "not online yet");
-        t.set_online(&id("a"), true, 5_000);
+        t.set_online(&id("a"), true, 5_000).unwrap();
         t.count_drop(&id("a"), 5_500);
         let s = t.state(&id("a"), 9_000).unwrap();
         assert_eq!(s.role, Role::Observer);
@@ -186,8 +277,34 @@ mod tests {
             Format::Json,
             &Telemetry::Energy(samples::energy()),
             1,
-        );
+        )
+        .unwrap();
         assert_eq!(t.get(&id("a")).unwrap().energy, Some(samples::energy()));
         assert_eq!(t.get(&id("a")).unwrap().accepted, 1);
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_forgets_offline_devices() {
+        let hour = 3_600_000;
+        let mut t = DeviceTable::bounded("bridge", 3, hour);
+        for (n, name) in ["a", "b", "c"].iter().enumerate() {
+            t.set_online(&id(name), true, n as u64).unwrap();
+        }
+        // Full of devices online: a fourth is refused, nothing is dropped for it.
+        assert_eq!(t.set_online(&id("d"), true, 10), Err(TableFull(3)));
+        assert_eq!(t.count_drop(&id("d"), 10), 0);
+        let energy = Telemetry::Energy(samples::energy());
+        assert!(t.record(&id("d"), Format::Cbor, &energy, 10).is_err());
+        assert_eq!(t.len(), 3);
+        // One goes offline: it makes room for the newcomer.
+        t.set_online(&id("a"), false, 20).unwrap();
+        assert!(t.record(&id("d"), Format::Cbor, &energy, 40).is_ok());
+        assert!(t.get(&id("a")).is_none());
+        assert_eq!(t.len(), 3);
+        // Offline for an hour: forgotten; online ones stay.
+        t.set_online(&id("b"), false, 40).unwrap();
+        assert_eq!(t.forget_offline(40 + hour - 1), 0);
+        assert_eq!(t.forget_offline(40 + hour), 2, "b, and d never came online");
+        assert_eq!(t.online().cloned().collect::<Vec<_>>(), vec![id("c")]);
     }
 }

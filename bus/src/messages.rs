@@ -131,6 +131,17 @@ wire_enum! {
     }
 }
 
+/// The highest election term the protocol accepts: 2^53 − 1, the largest integer every JSON
+/// reader keeps exact. At an election a millisecond a swarm would need 285,000 years to get
+/// there, so a term above it is a forgery or a bug, and refusing it keeps `term + 1` defined.
+pub const MAX_TERM: u64 = (1 << 53) - 1;
+
+/// How far above the highest term a node knows a message's term may be. Honest terms grow by
+/// one an election, so a swarm never moves 2^32 past a node it has met; a buggy member's
+/// jump to just under [`MAX_TERM`] is refused instead of leaving the swarm at a term that
+/// can no longer grow.
+pub const MAX_TERM_JUMP: u64 = 1 << 32;
+
 wire_message! {
     /// Sent by every node at its cadence on `swarm/<s>/node/<id>/heartbeat`.
     pub struct Heartbeat = 1 {

@@ -3,12 +3,11 @@
 //! accepts only peers whose certificate the CA signed (zenoh mutual TLS); its common name is
 //! the node id.
 
+use crate::atomic_file;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use swarm_bus::NodeId;
 use swarm_bus::zenoh::{Access, CA_CERT_FILE, ROSTER_FILE, Roster, cert_file, key_file};
@@ -164,30 +163,20 @@ fn create_dir(dir: &Path) -> Result<(), CertError> {
     std::fs::create_dir_all(dir).map_err(|e| CertError::Io(dir.to_path_buf(), e))
 }
 
-/// Readable by the owner only, from the moment it exists.
+/// Readable by the owner only, from the moment it exists, even where an older file was not.
 fn write_secret(path: &Path, pem: &str) -> Result<(), CertError> {
-    write_with_mode(path, pem, 0o600)
+    write_with_mode(path, pem, atomic_file::SECRET)
 }
 
+/// Certificates and the roster: a new file is readable by all; a replaced one keeps its mode.
 fn write_public(path: &Path, pem: &str) -> Result<(), CertError> {
-    write_with_mode(path, pem, 0o644)
+    write_with_mode(path, pem, atomic_file::STATE)
 }
 
-fn write_with_mode(path: &Path, text: &str, mode: u32) -> Result<(), CertError> {
-    let io = |e| CertError::Io(path.to_path_buf(), e);
-    // A replaced file keeps its old mode with plain truncation; start afresh instead.
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-        _ => {}
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)
+/// Replaced whole, never removed first: a crash leaves the old file or the new one.
+fn write_with_mode(path: &Path, text: &str, mode: atomic_file::Mode) -> Result<(), CertError> {
+    atomic_file::write_with(path, text.as_bytes(), mode)
+        .map_err(|e| CertError::Io(path.to_path_buf(), e))
 }
 
 #[cfg(test)]
@@ -223,6 +212,36 @@ mod tests {
         assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
         let key = std::fs::read_to_string(dir.path().join("pi-a.key")).unwrap();
         assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    }
+
+    #[test]
+    fn the_roster_is_replaced_in_place_keeping_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), false).unwrap();
+        let roster = dir.path().join("roster");
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&roster, private.clone()).unwrap();
+        std::fs::set_permissions(dir.path().join("ca.key"), private).unwrap();
+        issue(dir.path(), &id("pi-a"), Access::Node, false).unwrap();
+        issue(dir.path(), &id("pi-a"), Access::Gateway, true).unwrap();
+        let meta = std::fs::metadata(&roster).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let text = std::fs::read_to_string(&roster).unwrap();
+        assert_eq!(
+            Roster::parse(&text).unwrap().get("pi-a"),
+            Some(Access::Gateway)
+        );
+        let key = std::fs::metadata(dir.path().join("pi-a.key")).unwrap();
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["ca.key", "ca.pem", "pi-a.key", "pi-a.pem", "roster"]
+        );
     }
 
     #[test]

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use swarm_bus::zenoh::SessionMode;
 use swarm_bus::{DeviceClass, NodeId, SwarmName};
 
+/// The longest wait or timeout a flag may ask for, in ms: a day. Clap refuses more, with the
+/// flag and the range, instead of the deadline overflowing later.
+const MAX_WAIT_MS: u64 = 86_400_000;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "swarm-node",
@@ -339,8 +343,9 @@ pub struct SubmitArgs {
     /// Print {"id": ...}.
     #[arg(long)]
     pub json: bool,
-    /// How long to keep trying to reach a leader that accepts, in ms.
-    #[arg(long, default_value_t = 15_000, value_name = "MS")]
+    /// How long to keep trying to reach a leader that accepts, in ms (at most a day,
+    /// 86400000).
+    #[arg(long, default_value_t = 15_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
     pub wait_ms: u64,
     #[command(flatten)]
     pub bus: BusArgs,
@@ -414,12 +419,14 @@ pub struct CadenceSetArgs {
     pub node: Option<swarm_bus::NodeId>,
     #[arg(long)]
     pub json: bool,
-    /// How long to wait for replies, in ms (twice that for the nodes to confirm).
+    /// How long to wait for replies, in ms (twice that for the nodes to confirm); at most a
+    /// day, 86400000.
     #[arg(
         long,
         env = "SWARM_TIMEOUT_MS",
         default_value_t = 1500,
-        value_name = "MS"
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS)
     )]
     pub timeout_ms: u64,
     #[command(flatten)]
@@ -528,6 +535,10 @@ pub struct RunArgs {
     /// Where the bridge's embedded broker listens (implies --bridge) [config: bridge.listen].
     #[arg(long, value_name = "ADDR")]
     pub mqtt_listen: Option<std::net::SocketAddr>,
+    /// Accept MQTT devices without logins on an address other machines can reach (refused
+    /// otherwise; prefer bridge.users_file) [config: bridge.allow_anonymous].
+    #[arg(long)]
+    pub mqtt_allow_anonymous: bool,
     /// Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9464
     /// [config: metrics.listen].
     #[arg(long, env = "SWARM_METRICS_LISTEN", value_name = "ADDR")]
@@ -546,12 +557,13 @@ pub struct QueryArgs {
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// How long to wait for replies, in ms.
+    /// How long to wait for replies, in ms (at most a day, 86400000).
     #[arg(
         long,
         env = "SWARM_TIMEOUT_MS",
         default_value_t = 1500,
-        value_name = "MS"
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS)
     )]
     pub timeout_ms: u64,
     #[command(flatten)]
@@ -678,8 +690,8 @@ pub struct IdleArgs {
     /// Nodes to start on loopback.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub nodes: u16,
-    /// How long to watch the idle nodes, in seconds.
-    #[arg(long, default_value_t = 60)]
+    /// How long to watch the idle nodes, in seconds (at most a day, 86400).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_WAIT_MS / 1000))]
     pub seconds: u64,
     /// First loopback TCP port to use.
     #[arg(long, default_value_t = 17447, value_parser = clap::value_parser!(u16).range(1024..=60000))]

@@ -1,5 +1,7 @@
 //! The parts of swarm-node that other code (tests, the simulator) drives directly.
 
+pub mod admission;
+pub mod atomic_file;
 pub mod cadence;
 pub mod election;
 pub mod proposals;

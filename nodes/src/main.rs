@@ -1,6 +1,5 @@
 //! `swarm-node`: run a node, ask the swarm, edit the config, measure.
 
-mod atomic_file;
 mod bench;
 mod board;
 mod certs;
@@ -18,6 +17,8 @@ use anyhow::Context;
 use clap::Parser;
 use cli::{CadenceCommand, Cli, Command, ConfigCommand, QueryArgs, TaskCommand};
 use std::time::Duration;
+// State files are written through the library's atomic writer (`crate::atomic_file`).
+use swarm_node::atomic_file;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -49,7 +50,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Config(ConfigCommand::Set { key, value }) => {
             config::set(&path, &key, &value)?;
-            println!("set {key} = {value} in {}", path.display());
+            let shown = if config::is_secret_key(&key) {
+                config::REDACTED
+            } else {
+                value.as_str()
+            };
+            println!("set {key} = {shown} in {}", path.display());
         }
         Command::Run(args) => {
             let cfg = effective(&path, explicit, &args)?;

@@ -303,3 +303,91 @@ fn sim_prints_the_contract_keys_writes_a_series_and_refuses_bad_values() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--partition"), "{err}");
 }
+
+#[test]
+fn config_show_and_set_never_print_a_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    const SECRET: &str = "hunter2-not-for-terminals";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("swarm.toml");
+    std::fs::write(
+        &file,
+        format!("[bridge]\nbroker_username = \"gw\"\nbroker_password = \"{SECRET}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = file.to_str().unwrap();
+
+    let (code, shown, err) = run(dir.path(), &["--config", config, "config", "show"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(!err.contains(SECRET), "{err}");
+    assert!(
+        shown.contains("broker_password = \"<redacted>\""),
+        "{shown}"
+    );
+    assert!(shown.contains("broker_username = \"gw\""), "{shown}");
+
+    // Setting one does not echo it either; it is stored as text, and the file stays private.
+    let args = [
+        "--config",
+        config,
+        "config",
+        "set",
+        "bridge.broker_password",
+    ];
+    let (code, out, err) = run(dir.path(), &[&args[..], &["12345678"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("12345678") && !err.contains("12345678"),
+        "{out}{err}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("broker_password = \"12345678\""), "{text}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (_, shown, _) = run(dir.path(), &["--config", config, "config", "show"]);
+    assert!(!shown.contains("12345678"), "{shown}");
+}
+
+#[test]
+fn huge_waits_and_timeouts_are_refused_by_clap_not_a_panic() {
+    const HUGE: &str = "18446744073709551615";
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[&[&str]] = &[
+        &["status", "--timeout-ms", HUGE],
+        &["energy", "--timeout-ms", HUGE],
+        &["energy", "--watch", "--timeout-ms", HUGE],
+        &["cadence", "show", "--timeout-ms", HUGE],
+        &["cadence", "set", "--mode", "auto", "--timeout-ms", HUGE],
+        &["propose", "--cadence", "auto", "--timeout-ms", HUGE],
+        &["task", "status", "t1", "--timeout-ms", HUGE],
+        &["task", "list", "--timeout-ms", HUGE],
+        &["task", "cancel", "t1", "--timeout-ms", HUGE],
+        &["task", "submit", "--cap", "echo", "--wait-ms", HUGE],
+        // One past the documented maximum, a day.
+        &["status", "--timeout-ms", "86400001"],
+        &["task", "submit", "--cap", "echo", "--wait-ms", "86400001"],
+        &["bench", "--seconds", HUGE],
+    ];
+    for args in cases {
+        let (code, _, err) = run(dir.path(), args);
+        let flag = args[args.len() - 2];
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(
+            err.contains("86400"),
+            "{args:?} does not say the maximum: {err}"
+        );
+    }
+    // The same bound holds for the environment variable.
+    let out = swarm_node(dir.path())
+        .args(["status", "--no-multicast"])
+        .env("SWARM_TIMEOUT_MS", HUGE)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -869,3 +869,36 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `mosquitto_pub` of one message, QoS 1, to the broker on loopback `port`; `version` is
+/// `mqttv311` or `mqttv5`, `extra` more flags (a login, `-r`).
+pub fn mosquitto_pub(
+    port: u16,
+    version: &str,
+    topic: &str,
+    payload: &[u8],
+    extra: &[&str],
+) -> std::process::Output {
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(file.path(), payload).expect("writing the payload");
+    Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version])
+        .args(["-q", "1", "-t", topic])
+        .arg("-f")
+        .arg(file.path())
+        .args(extra)
+        .output()
+        .expect("mosquitto_pub (Debian package mosquitto-clients)")
+}
+
+/// A process's resident set in KiB, from /proc; 0 once it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}

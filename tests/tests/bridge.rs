@@ -15,7 +15,8 @@ use swarm_bus::{
     samples,
 };
 use swarm_tests::{
-    Mosquitto, eventually, free_port, loopback_session, member_keys, swarm_bridge_bin,
+    Mosquitto, eventually, free_port, loopback_session, member_keys, mosquitto_pub,
+    swarm_bridge_bin,
 };
 use zenoh::Session;
 use zenoh::handlers::FifoChannelHandler;
@@ -159,35 +160,6 @@ async fn connack(
             Err(_) => return Err("no CONNACK within 5 s".into()),
         }
     }
-}
-
-fn mosquitto_pub(
-    port: u16,
-    version: &str,
-    topic: &str,
-    payload: &[u8],
-    extra: &[&str],
-) -> std::process::Output {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), payload).unwrap();
-    Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-V",
-            version,
-            "-q",
-            "1",
-            "-t",
-            topic,
-        ])
-        .arg("-f")
-        .arg(file.path())
-        .args(extra)
-        .output()
-        .expect("mosquitto_pub (Debian package mosquitto-clients)")
 }
 
 /// `mosquitto_sub` on the bridge's broker, printing `count` messages or giving up after
@@ -525,6 +497,117 @@ async fn logins_and_the_acl_hold() {
         "esp-1 wrote esp-2's energy"
     );
     assert_eq!(s.bridge().stats.refused_acl.load(Relaxed), 1);
+
+    // Subscribing: its own commands pass; another device's are refused and the connection
+    // closed.
+    let (client, mut rx) = mqtt5(s.mqtt_port, "esp-1-sub", Some(("esp-1", "pw-esp-1")));
+    connack(&mut rx).await.unwrap();
+    let own = keys().node_leaf(&id("esp-1"), Leaf::Cmd);
+    client.subscribe(own, QoS::AtLeastOnce).await.unwrap();
+    let granted = async {
+        loop {
+            match rx.recv().await {
+                Some(Ok(Packet::SubAck(_))) => return Ok(()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e),
+                None => return Err("event loop ended".to_string()),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), granted)
+        .await
+        .expect("a SUBACK within 5 s")
+        .expect("its own commands");
+    let foreign = keys().node_leaf(&id("esp-2"), Leaf::Cmd);
+    client.subscribe(foreign, QoS::AtLeastOnce).await.unwrap();
+    let closed = async {
+        loop {
+            match rx.recv().await {
+                Some(Ok(Packet::SubAck(_))) => return Err("esp-2's commands were granted"),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Ok(()),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("the connection closed within 5 s")
+        .unwrap();
+    let counted = eventually(Duration::from_secs(2), || async {
+        (s.bridge().stats.refused_acl.load(Relaxed) == 2).then_some(())
+    });
+    assert!(
+        counted.await.is_some(),
+        "the refused SUBSCRIBE was not counted"
+    );
+}
+
+/// What the front door costs an attacker who never logs in: a declared length past the limit
+/// is refused on its header (the 250 MB CONNECT of issue 22), and a socket that never finishes
+/// its CONNECT is closed after the connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_trickled_packets_are_refused_before_they_are_buffered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(|_| {}).await;
+    let rss_before = swarm_tests::rss_kib(std::process::id());
+    // CONNECT declaring 250 MB, then 64 KiB of it, on many sockets at once.
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", s.mqtt_port))
+            .await
+            .unwrap();
+        c.write_all(&[0x10, 0x80, 0xd1, 0x9a, 0x77]).await.unwrap();
+        let _ = c.write_all(&[0u8; 65536]).await;
+        sockets.push(c);
+    }
+    for mut c in sockets {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the gateway kept a 250 MB CONNECT open: {read:?}"
+        );
+    }
+    let oversize = s.bridge().stats.refused_oversize.load(Relaxed);
+    assert_eq!(oversize, 20);
+
+    // A connected client announcing a 64 MB PUBLISH: refused on the header.
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", s.mqtt_port))
+        .await
+        .unwrap();
+    let connect = [
+        0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 4, 0x02, 0x00, 0x3c, 0x00, 0x01, b'x',
+    ];
+    c.write_all(&connect).await.unwrap();
+    let mut connack_bytes = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(3), c.read_exact(&mut connack_bytes))
+        .await
+        .expect("CONNACK in time")
+        .unwrap();
+    c.write_all(&[0x30, 0x80, 0x80, 0x80, 0x20]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert_eq!(s.bridge().stats.refused_oversize.load(Relaxed), 21);
+    let grown = swarm_tests::rss_kib(std::process::id()).saturating_sub(rss_before);
+    assert!(grown < 16 * 1024, "the process grew by {grown} KiB");
+
+    // Trickled: one byte, then nothing. Closed after the connect timeout (10 s), not kept.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", s.mqtt_port))
+            .await
+            .unwrap();
+        c.write_all(&[0x10]).await.unwrap();
+        slow.push(c);
+    }
+    for mut c in slow {
+        let read = tokio::time::timeout(Duration::from_secs(15), c.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a socket that never sent its CONNECT stayed open: {read:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,11 +13,63 @@ struct Counts {
     malformed: AtomicU64,
     bad_key: AtomicU64,
     overflow: AtomicU64,
+    refused: [AtomicU64; Refused::ALL.len()],
     accepted: AtomicU64,
 }
 
+/// Why a well-formed message was refused before any state saw it (the node's admission gate,
+/// docs/protocol.md#admission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Its sender holds no liveliness token: not a member.
+    NonMember,
+    /// A new token while the member table is full.
+    MembersFull,
+    /// A term above the ceiling, or too far above any term this node knows.
+    ImplausibleTerm,
+    /// A device (class `minimal`) claimed a part in the election.
+    DeviceClaim,
+    /// A count of voters no swarm within the member limit can have.
+    ImplausibleCount,
+    /// A task order from a node that is not the leader this node follows, in its term.
+    NotLeader,
+    /// More work than this node's slots allow, or a second ballot while one is open.
+    Busy,
+}
+
+impl Refused {
+    pub const ALL: [Refused; 7] = [
+        Refused::NonMember,
+        Refused::MembersFull,
+        Refused::ImplausibleTerm,
+        Refused::DeviceClaim,
+        Refused::ImplausibleCount,
+        Refused::NotLeader,
+        Refused::Busy,
+    ];
+
+    /// The counter's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::NonMember => "non_member",
+            Refused::MembersFull => "members_full",
+            Refused::ImplausibleTerm => "implausible_term",
+            Refused::DeviceClaim => "device_claim",
+            Refused::ImplausibleCount => "implausible_count",
+            Refused::NotLeader => "not_leader",
+            Refused::Busy => "busy",
+        }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every reason with its count.
-pub type DropSnapshot = [(&'static str, u64); 6];
+pub type DropSnapshot = [(&'static str, u64); 6 + Refused::ALL.len()];
 
 /// Shared by all subscribers of one process; cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -54,18 +106,33 @@ impl DropCounters {
         self.0.overflow.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// A well-formed message refused by admission; returns how many of that reason so far.
+    pub fn count_refused(&self, why: Refused) -> u64 {
+        self.0.refused[why as usize].fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// How many were refused for `why`.
+    pub fn refused(&self, why: Refused) -> u64 {
+        self.0.refused[why as usize].load(Ordering::Relaxed)
+    }
+
     /// `(reason, count)` pairs, for logs and state replies.
     pub fn snapshot(&self) -> DropSnapshot {
         let c = &self.0;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        [
+        let mut out = [("", 0); 6 + Refused::ALL.len()];
+        out[..6].copy_from_slice(&[
             ("truncated", get(&c.truncated)),
             ("unknown_version", get(&c.unknown_version)),
             ("wrong_type", get(&c.wrong_type)),
             ("malformed", get(&c.malformed)),
             ("bad_key", get(&c.bad_key)),
             ("overflow", get(&c.overflow)),
-        ]
+        ]);
+        for (slot, why) in out[6..].iter_mut().zip(Refused::ALL) {
+            *slot = (why.as_str(), get(&c.refused[why as usize]));
+        }
+        out
     }
 
     pub fn total(&self) -> u64 {
@@ -90,7 +157,12 @@ mod tests {
         assert_eq!(drops.count_decode(&DecodeError::Truncated), 2);
         assert_eq!(drops.count_bad_key(), 1);
         assert_eq!(drops.count_overflow(), 1);
-        assert_eq!(drops.total(), 4);
+        assert_eq!(drops.count_refused(Refused::NonMember), 1);
+        assert_eq!(drops.count_refused(Refused::Busy), 1);
+        assert_eq!(drops.refused(Refused::NonMember), 1);
+        assert_eq!(drops.total(), 6);
+        assert!(drops.snapshot().contains(&("non_member", 1)));
+        assert!(drops.snapshot().contains(&("busy", 1)));
         assert_eq!(drops.snapshot()[0], ("truncated", 2));
         let logged = (1..=1000).filter(|n| worth_logging(*n)).count();
         assert_eq!(logged, 10 + 6); // 16, 32, 64, 128, 256, 512

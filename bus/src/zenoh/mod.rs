@@ -13,7 +13,7 @@ mod tasks;
 mod tls;
 
 pub use acl::{Access, ROSTER_FILE, Roster};
-pub use drops::{DropCounters, DropSnapshot};
+pub use drops::{DropCounters, DropSnapshot, Refused, worth_logging};
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish, publish_droppable};
 pub use query::{QueryReply, ReplyFault, ask_with, query_cbor};

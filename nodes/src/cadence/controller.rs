@@ -111,7 +111,7 @@ pub struct CadenceController {
 impl CadenceController {
     pub fn new(limits: Limits) -> Self {
         Self {
-            loss: LossTracker::new(limits.dwell_ms.max(1_000)),
+            loss: LossTracker::new(limits.dwell_ms.max(1_000), u64::from(limits.min_ms)),
             jitter: JitterTracker::new(limits.dwell_ms.max(1_000)),
             activity: ActivityMeter::new(limits.dwell_ms.max(1_000)),
             limits,
@@ -127,9 +127,11 @@ impl CadenceController {
         }
     }
 
-    /// A heartbeat from `peer`, numbered `seq`, advertising its interval `cadence_ms`.
+    /// A heartbeat from `peer`, numbered `seq`, advertising its interval `cadence_ms`. A gap in
+    /// `seq` counts as loss only as far as the time since the peer's last heartbeat and its
+    /// advertised interval (taken as at least `min_ms`) allow.
     pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, cadence_ms: u32, now_ms: u64) {
-        self.loss.heartbeat(peer, seq, now_ms);
+        self.loss.heartbeat(peer, seq, cadence_ms, now_ms);
         self.jitter.heartbeat(peer, seq, cadence_ms, now_ms);
     }
 
@@ -406,6 +408,35 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_jumping_its_seq_on_time_does_not_speed_the_swarm_up() {
+        let mut c = controller();
+        let liar = NodeId::new("liar").unwrap();
+        let mut seq = 0u64;
+        let mut now = 0u64;
+        let mut modes = Vec::new();
+        for beat in 0..200u64 {
+            now = feed(&mut c, now, 500, |_| false);
+            // On time, but the sequence leaps: 5 -> 1,000,000 once, by 900 every beat after.
+            seq = match beat {
+                0 => 5,
+                1 => 1_000_000,
+                _ => seq + 900,
+            };
+            c.heartbeat_from(&liar, seq, 500, now);
+            modes.push(c.tick(now).mode);
+        }
+        assert!(modes.iter().all(|m| *m == CadenceMode::Normal), "{modes:?}");
+        // Real loss from the same sender still counts: every other beat missing, in time too.
+        for _ in 0..60 {
+            now = feed(&mut c, now, 1_000, |_| false);
+            seq += 2;
+            c.heartbeat_from(&liar, seq, 500, now);
+            c.tick(now);
+        }
+        assert_eq!(c.decision().mode, CadenceMode::Aggressive);
+    }
+
+    #[test]
     fn a_bigger_swarm_talks_less_per_node_but_the_leader_keeps_its_pace() {
         let mut c = controller();
         let small = c.tick(0);
@@ -465,7 +496,10 @@ mod tests {
                 // Battery within ±20 of the thresholds, loss 0–24 % around 3 % and 10 %,
                 // arrivals up to 0.8 of an interval late, around both jitter thresholds.
                 c.set_battery(Some(battery), false);
-                seq += 1 + u64::from(lost) / 8;
+                // Skipped heartbeats leave a time gap too, or they would not count as lost.
+                let skipped = u64::from(lost) / 8;
+                seq += 1 + skipped;
+                now += 500 * skipped;
                 c.heartbeat_from(&peer, seq, 500, now + late);
                 let mode = c.tick(now + late).mode;
                 if mode != last {

@@ -6,7 +6,7 @@ mod paths;
 mod schema;
 mod validate;
 
-pub use edit::{init, set, show};
+pub use edit::{REDACTED, init, is_secret_key, set, show};
 pub use overrides::{apply_bus, apply_run};
 pub use paths::{default_config_path, default_state_dir};
 pub use schema::*;

@@ -65,6 +65,7 @@ pub fn apply_run(config: &mut Config, run: &RunArgs) {
     if let Some(addr) = run.mqtt_listen {
         config.bridge.listen = addr;
     }
+    config.bridge.allow_anonymous |= run.mqtt_allow_anonymous;
     if let Some(addr) = run.metrics_listen {
         config.metrics.listen = Some(addr);
     }

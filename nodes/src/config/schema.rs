@@ -18,6 +18,24 @@ pub struct Config {
     pub metrics: MetricsSettings,
     pub tasks: swarm_node::worker::settings::TasksSettings,
     pub board: crate::board::settings::BoardSettings,
+    pub limits: Limits,
+}
+
+/// Bounds on what other nodes can make this one hold (docs/protocol.md#admission).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Members (liveliness tokens) this node keeps track of; a token beyond it is refused and
+    /// counted (`members_full`), so no table keyed by remote ids grows past it.
+    pub max_members: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_members: swarm_node::admission::DEFAULT_MAX_MEMBERS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

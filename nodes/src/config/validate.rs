@@ -96,6 +96,7 @@ impl Config {
             86_400 * 7,
         )?;
         check("consensus.bootstrap_expect", c.bootstrap_expect, 0, 1000)?;
+        check("limits.max_members", self.limits.max_members, 2, 1_000_000)?;
 
         let e = &self.energy;
         if e.profile != "auto" && profile::by_name(&e.profile).is_none() {
@@ -161,6 +162,9 @@ impl Config {
             }
         }
         self.bridge.validate()?;
+        if self.bridge.enabled {
+            self.bridge.check_exposure()?;
+        }
         if let Err(reason) = self.board.check() {
             return Err(ConfigError::Invalid {
                 key: "board",

@@ -4,7 +4,7 @@
 use super::voters::Voters;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-use swarm_bus::{DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
+use swarm_bus::{DeviceClass, Heartbeat, MAX_TERM, NodeId, Role, VoteReply, VoteRequest};
 
 /// Who counts towards a majority (`consensus.quorum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -475,16 +475,25 @@ impl Election {
         }
     }
 
+    /// The term this node would stand in; none once the ceiling is reached, which admission
+    /// keeps any honest swarm far below.
+    fn next_term(&self) -> Option<u64> {
+        self.term.checked_add(1).filter(|t| *t <= MAX_TERM)
+    }
+
     fn start_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.discovering = false;
         self.deadline = self.retry_deadline(now);
         if self.bootstrapping() && self.voter_count(now) < self.settings.bootstrap_expect {
             return;
         }
+        let Some(next) = self.next_term() else {
+            return;
+        };
         self.prevoting = true;
         self.prevotes = BTreeSet::from([self.me.clone()]);
         out.push(Action::RequestVotes(VoteRequest {
-            term: self.term + 1,
+            term: next,
             pre_vote: true,
             class: self.settings.class,
             voters: self.voter_count(now),
@@ -496,7 +505,10 @@ impl Election {
 
     fn start_election(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.prevoting = false;
-        self.term += 1;
+        let Some(next) = self.next_term() else {
+            return;
+        };
+        self.term = next;
         self.role = Role::Candidate;
         self.leader = None;
         self.voted_for = Some(self.me.clone());
@@ -567,12 +579,12 @@ impl Election {
     }
 
     fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat) {
-        if from == self.me {
+        // Devices never speak for the election, whatever their heartbeat claims; a term past
+        // the ceiling could never be followed by another.
+        if from == self.me || hb.class == DeviceClass::Minimal || hb.term > MAX_TERM {
             return;
         }
-        if hb.class != DeviceClass::Minimal {
-            self.voters.seen(&from, now);
-        }
+        self.voters.seen(&from, now);
         let advertised = Duration::from_millis(u64::from(hb.cadence_ms)) * 3;
         let allowance = self.settings.timeout_max.max(advertised);
         match self.heard.get_mut(&from) {
@@ -606,12 +618,11 @@ impl Election {
         req: VoteRequest,
         out: &mut Vec<Action>,
     ) {
-        if from == self.me || self.role == Role::Observer {
+        let ineligible = req.class == DeviceClass::Minimal || req.term > MAX_TERM;
+        if from == self.me || self.role == Role::Observer || ineligible {
             return;
         }
-        if req.class != DeviceClass::Minimal {
-            self.voters.seen(&from, now);
-        }
+        self.voters.seen(&from, now);
         let reply = |term, granted, pre_vote| {
             Action::Reply(VoteReply {
                 term,
@@ -669,7 +680,7 @@ impl Election {
         reply: VoteReply,
         out: &mut Vec<Action>,
     ) {
-        if reply.candidate != self.me || from == self.me {
+        if reply.candidate != self.me || from == self.me || reply.term > MAX_TERM {
             return;
         }
         // A voter that answers is alive: a new leader of a large swarm, whose followers
@@ -684,7 +695,7 @@ impl Election {
         // Only voters answer votes.
         self.voters.seen(&from, now);
         if reply.pre_vote {
-            if self.prevoting && reply.granted && reply.term == self.term + 1 {
+            if self.prevoting && reply.granted && self.term.checked_add(1) == Some(reply.term) {
                 self.prevotes.insert(from);
                 if self.prevotes.len() >= self.quorum(now) {
                     self.start_election(now, out);

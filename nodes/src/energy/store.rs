@@ -30,9 +30,10 @@ impl EnergyStore {
         }
     }
 
-    /// Written to a temporary file and renamed, so a crash mid-write keeps the old total.
+    /// Written to a temporary file, synced and renamed, so a crash mid-write keeps the old
+    /// total.
     pub fn save(&self, stored: Stored) -> std::io::Result<()> {
-        crate::atomic_file::write(&self.path, &serde_json::to_vec(&stored)?, false)
+        crate::atomic_file::write(&self.path, &serde_json::to_vec(&stored)?)
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub total: Option<SwarmEnergy>,
     /// The board's watched inputs (`[board]`) whose level is known: name, active.
     pub board_inputs: Vec<(&'static str, bool)>,
+    /// What the bridge in this node refused, by reason; empty without `--bridge`.
+    pub bridge_dropped: Vec<(&'static str, u64)>,
 }
 
 /// Units the registry has no name for.
@@ -132,6 +134,17 @@ pub fn render(s: &Snapshot) -> Result<String, std::fmt::Error> {
         "Bus messages refused on receipt, by reason",
         dropped,
     );
+    if !s.bridge_dropped.is_empty() {
+        let refused = Labelled::<Counter>::default();
+        for (reason, n) in &s.bridge_dropped {
+            refused.get_or_create(&label("reason", reason)).inc_by(*n);
+        }
+        registry.register(
+            "bridge_messages_dropped",
+            "MQTT messages and connections the bridge refused, by reason",
+            refused,
+        );
+    }
     if let Some(total) = &s.total {
         swarm_energy(&mut registry, total);
     }
@@ -299,16 +312,21 @@ mod tests {
             members: 3,
             received: 120,
             sent: 80,
-            dropped: [
-                ("truncated", 1),
-                ("unknown_version", 0),
-                ("wrong_type", 0),
-                ("malformed", 2),
-                ("bad_key", 0),
-                ("overflow", 0),
-            ],
+            dropped: {
+                let drops = swarm_bus::zenoh::DropCounters::default();
+                drops.count_decode(&swarm_bus::DecodeError::Truncated);
+                for _ in 0..2 {
+                    drops.count_decode(&swarm_bus::DecodeError::Malformed {
+                        expected: "test",
+                        detail: String::new(),
+                    });
+                }
+                drops.count_refused(swarm_bus::zenoh::Refused::NonMember);
+                drops.snapshot()
+            },
             total: Some(swarm_bus::samples::swarm_energy()),
             board_inputs: vec![("power_good", true)],
+            bridge_dropped: vec![("device_claim", 3), ("acl", 0)],
         }
     }
 
@@ -325,6 +343,8 @@ mod tests {
             r#"swarm_election_term{swarm="lab",node="pi-a"} 7.0"#,
             r#"swarm_messages_sent_total{swarm="lab",node="pi-a"} 80.0"#,
             r#"swarm_messages_dropped_total{swarm="lab",node="pi-a",reason="malformed"} 2"#,
+            r#"swarm_messages_dropped_total{swarm="lab",node="pi-a",reason="non_member"} 1"#,
+            r#"swarm_bridge_messages_dropped_total{swarm="lab",node="pi-a",reason="device_claim"} 3"#,
             r#"swarm_total_power_watts{swarm="lab",node="pi-a"} 14.75"#,
             r#"swarm_total_source_power_watts{swarm="lab",node="pi-a",source="rapl"} 8.25"#,
             r#"swarm_board_input{swarm="lab",node="pi-a",input="power_good"} 1"#,

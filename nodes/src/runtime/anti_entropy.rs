@@ -26,6 +26,21 @@ pub struct Findings {
 /// Asks for every liveliness token and every node's view of the leadership. Runs off the main
 /// loop, so a slow reply never delays a heartbeat.
 pub async fn survey(session: Session, keys: SwarmKeys, energy: bool) -> Findings {
+    let members = members(&session, &keys).await;
+    let energies = if energy {
+        energies(&session, &keys).await
+    } else {
+        Vec::new()
+    };
+    Findings {
+        members,
+        leaders: who_leads(&session, &keys).await,
+        energies,
+    }
+}
+
+/// Every id that holds a liveliness token now.
+pub async fn members(session: &Session, keys: &SwarmKeys) -> Vec<NodeId> {
     let mut members = Vec::new();
     match session
         .liveliness()
@@ -42,18 +57,9 @@ pub async fn survey(session: Session, keys: SwarmKeys, energy: bool) -> Findings
                 members.extend(id);
             }
         }
-        Err(e) => tracing::warn!("anti-entropy: asking for members: {e}"),
+        Err(e) => tracing::warn!("asking for members: {e}"),
     }
-    let energies = if energy {
-        energies(&session, &keys).await
-    } else {
-        Vec::new()
-    };
-    Findings {
-        members,
-        leaders: who_leads(&session, &keys).await,
-        energies,
-    }
+    members
 }
 
 /// Every node's energy sample; unreadable replies are skipped (the replying node's own drop

@@ -170,20 +170,11 @@ impl Consensus {
 const ASK_TIMEOUT: Duration = Duration::from_millis(300);
 
 impl Consensus {
-    /// Asks every member who leads, so a starting node knows the leader and the voters at
-    /// once instead of inferring them from heartbeats that may have gone out before its
-    /// subscriptions were in place. Each answer counts as a heartbeat from the node answering.
-    pub async fn ask_who_leads(
-        &mut self,
-        session: &Session,
-        keys: &SwarmKeys,
-    ) -> Option<Leadership> {
-        let infos = who_leads(session, keys).await;
-        self.learn_leaders(infos).await
-    }
-
     /// Feeds what other nodes say about the leadership to the election, as the heartbeats it
-    /// would have heard: on joining and after each anti-entropy round.
+    /// would have heard: on joining (so a starting node knows the leader and the voters at
+    /// once instead of inferring them from heartbeats that may have gone out before its
+    /// subscriptions were in place) and after each anti-entropy round. Each answer counts as
+    /// a heartbeat from the node answering; admission has already vetted them.
     pub async fn learn_leaders(&mut self, infos: Vec<LeaderInfo>) -> Option<Leadership> {
         let mut changed = None;
         for info in infos {

@@ -3,6 +3,7 @@
 mod anti_entropy;
 mod board_service;
 mod consensus;
+mod gate;
 mod handoff;
 mod heartbeat_feed;
 mod pace;
@@ -73,6 +74,11 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
 
     // Before the session opens: a damaged vote record must stop the node before it can vote.
     let vote_store = VoteStore::open(&state_dir)?;
+    let admission = swarm_node::admission::Admission::new(
+        id.clone(),
+        vote_store.loaded().term,
+        config.limits.max_members,
+    );
     let mut sampler = new_sampler(&config, &state_dir);
     let now = Instant::now();
     let view: Shared = Arc::new(Mutex::new(NodeView::new(
@@ -85,6 +91,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
 
     let session = bus::open(&config.zenoh).await?;
     let drops = DropCounters::default();
+    let mut gate = gate::Gate::new(admission, drops.clone());
 
     let gco2_per_kwh = config.energy.carbon_intensity_gco2_kwh;
     let _queryables = (
@@ -166,7 +173,16 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     if let Some(feed) = bridge.as_ref().and_then(|b| b.gateway_power.clone()) {
         sampler.measure_with(feed);
     }
-    if let Some(l) = consensus.ask_who_leads(&session, &keys).await {
+    // Who is a member first: only members' answers on who leads count.
+    for peer in anti_entropy::members(&session, &keys).await {
+        if gate.token_appeared(&peer) {
+            lock(&view).joined(peer);
+        }
+    }
+    let infos = consensus::who_leads(&session, &keys).await;
+    let infos = infos.into_iter().filter(|i| gate.leader_info(i)).collect();
+    if let Some(l) = consensus.learn_leaders(infos).await {
+        gate.own_term(l.term);
         lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
     }
     let task_service = tasks::start(tasks::Context {
@@ -195,6 +211,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 &keys,
                 gco2_per_kwh,
                 board.inputs.clone(),
+                bridge.as_ref().map(|b| b.stats.clone()),
             );
             let (bound, task) = crate::metrics::server::serve(addr, snapshot).await?;
             tracing::info!(%bound, "serving Prometheus metrics on /metrics");
@@ -275,12 +292,16 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 let live = {
                     let mut v = lock(&view);
                     for peer in anti_entropy::missed(v.peers.keys(), &found.members, &id) {
-                        tracing::info!(%peer, "anti-entropy: a member this node had missed");
-                        v.joined(peer);
+                        if gate.token_appeared(&peer) {
+                            tracing::info!(%peer, "anti-entropy: a member this node had missed");
+                            v.joined(peer);
+                        }
                     }
                     let mut repaired = 0;
                     for (peer, sample) in found.energies {
-                        repaired += usize::from(v.energy_from(&peer, sample));
+                        if gate.energy(&peer, &sample) {
+                            repaired += usize::from(v.energy_from(&peer, sample));
+                        }
                     }
                     if repaired > 0 {
                         tracing::debug!(repaired, "anti-entropy: energy samples filled in");
@@ -291,7 +312,11 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 let leaders = {
                     let v = lock(&view);
                     let current = |i: &LeaderInfo| !v.said_before_leave(&i.node, i.term);
-                    found.leaders.into_iter().filter(current).collect()
+                    found
+                        .leaders
+                        .into_iter()
+                        .filter(|i| gate.leader_info(i) && current(i))
+                        .collect()
                 };
                 consensus.learn_leaders(leaders).await
             }
@@ -345,7 +370,10 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 None
             }
             Some(r) = announcements.recv() => {
-                if r.from == id || lock(&view).said_before_leave(&r.from, r.msg.term) {
+                if r.from == id
+                    || !gate.leader_info(&r.msg)
+                    || lock(&view).said_before_leave(&r.from, r.msg.term)
+                {
                     None
                 } else {
                     consensus.learn_leaders(vec![r.msg]).await
@@ -353,9 +381,15 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
             Some(r) = heartbeats.recv() => {
                 let now = Instant::now();
-                let heard = lock(&view).heard(&r.from, r.msg.clone(), now);
-                if heard == Heard::BeforeItsLeave {
-                    // Its sender said Leave since: it no longer leads or votes.
+                let heard = if gate.heartbeat(&r) {
+                    lock(&view).heard(&r.from, r.msg.clone(), now)
+                } else {
+                    Heard::Stranger
+                };
+                if matches!(heard, Heard::BeforeItsLeave | Heard::Stranger) {
+                    // Its sender said Leave since (it no longer leads or votes), or it is not
+                    // a member this node knows (a newcomer's first heartbeat may beat its token
+                    // here; the next one counts).
                     None
                 } else {
                     if heard == Heard::First {
@@ -366,19 +400,29 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                 }
             }
             Some(r) = first_of(&votes, &replies) => {
-                let event = match r.msg {
-                    Vote::Request(req) => Event::VoteRequest { from: r.from, req },
-                    Vote::Reply(reply) => Event::VoteReply { from: r.from, reply },
-                };
-                consensus.feed(Instant::now(), event).await
+                if gate.vote(&r) {
+                    let event = match r.msg {
+                        Vote::Request(req) => Event::VoteRequest { from: r.from, req },
+                        Vote::Reply(reply) => Event::VoteReply { from: r.from, reply },
+                    };
+                    consensus.feed(Instant::now(), event).await
+                } else {
+                    None
+                }
             }
             Some(r) = leaves.recv() => {
-                lock(&view).left_cleanly(&r.from, r.msg.term, Instant::now());
-                tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
-                consensus.feed(Instant::now(), Event::Left(r.from)).await
+                if gate.leave(&r.from, r.msg.term) {
+                    lock(&view).left_cleanly(&r.from, r.msg.term, Instant::now());
+                    tracing::info!(peer = %r.from, term = r.msg.term, "peer left cleanly");
+                    consensus.feed(Instant::now(), Event::Left(r.from)).await
+                } else {
+                    None
+                }
             }
             Some(r) = next_of(&energies) => {
-                lock(&view).energy_from(&r.from, r.msg);
+                if gate.energy(&r.from, &r.msg) {
+                    lock(&view).energy_from(&r.from, r.msg);
+                }
                 None
             }
             Some(r) = commands.recv() => {
@@ -393,13 +437,17 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             Some(event) = members.recv() => match event {
                 MemberEvent::Joined(peer) => {
                     let mut v = lock(&view);
-                    if v.joined(peer.clone()) {
+                    // A token refused (the member table is full) creates no state anywhere.
+                    if (gate.token_appeared(&peer) || gate.is_member(&peer))
+                        && v.joined(peer.clone())
+                    {
                         tracing::info!(%peer, "peer joined");
                     }
                     pace.members(v.peers.len());
                     None
                 }
                 MemberEvent::Left(peer) => {
+                    gate.token_gone(&peer);
                     let live = {
                         let mut v = lock(&view);
                         if v.gone(&peer) {
@@ -418,6 +466,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             }
         };
         if let Some(l) = changed {
+            gate.own_term(l.term);
             tracing::info!(role = %l.role, term = l.term, leader = ?l.leader.as_ref().map(NodeId::as_str), "election");
             let leads = l.role == swarm_bus::Role::Leader;
             pace.leader(leads);
@@ -528,6 +577,7 @@ fn task_ctl(view: &Shared, consensus: &Consensus) -> tasks::Ctl {
 }
 
 /// What one scrape of `/metrics` reads: the view, and the bus counters.
+#[allow(clippy::too_many_arguments)]
 fn metrics_snapshot(
     view: &Shared,
     drops: &DropCounters,
@@ -535,6 +585,7 @@ fn metrics_snapshot(
     keys: &SwarmKeys,
     gco2_per_kwh: f32,
     inputs: board_service::InputLevels,
+    bridge: Option<Arc<swarm_bridge::stats::Stats>>,
 ) -> impl Fn() -> crate::metrics::exposition::Snapshot + Send + Sync + 'static {
     let (view, drops, swarm) = (view.clone(), drops.clone(), keys.swarm().to_string());
     move || {
@@ -559,6 +610,7 @@ fn metrics_snapshot(
             dropped: drops.snapshot(),
             total: v.swarm_energy(unix_ms(), gco2_per_kwh),
             board_inputs,
+            bridge_dropped: bridge.as_ref().map(|b| b.refusals()).unwrap_or_default(),
         }
     }
 }

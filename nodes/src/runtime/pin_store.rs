@@ -35,7 +35,7 @@ pub fn load(state_dir: &Path) -> Option<CadenceMode> {
 pub fn save(state_dir: &Path, mode: Option<CadenceMode>) -> std::io::Result<()> {
     let p = path(state_dir);
     match mode {
-        Some(m) => atomic_file::write(&p, m.as_str().as_bytes(), false),
+        Some(m) => atomic_file::write(&p, m.as_str().as_bytes()),
         None => match std::fs::remove_file(&p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other,

@@ -23,6 +23,15 @@ pub enum VoteStoreError {
         path: PathBuf,
         cause: serde_json::Error,
     },
+    /// A term past the protocol's ceiling (a forged term stored by an older release, or a
+    /// hand edit): peers refuse it, so the node could never vote or lead again.
+    #[error(
+        "{path} holds term {term}, above the highest term the protocol accepts ({max}); this \
+         node could never take part in an election. Stop every node of the swarm, delete this \
+         file on each, and start them again: the swarm elects afresh from term 0 \
+         (docs/protocol.md#admission)"
+    )]
+    TermOutOfRange { path: PathBuf, term: u64, max: u64 },
     #[error("writing {path}: {cause}")]
     Write {
         path: PathBuf,
@@ -59,6 +68,13 @@ impl VoteStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::default(),
             Err(cause) => return Err(VoteStoreError::Read { path, cause }),
         };
+        if disk.term > swarm_bus::MAX_TERM {
+            return Err(VoteStoreError::TermOutOfRange {
+                path,
+                term: disk.term,
+                max: swarm_bus::MAX_TERM,
+            });
+        }
         let current = Persisted {
             term: disk.term,
             voted_for: disk.voted_for,
@@ -93,7 +109,7 @@ impl VoteStore {
             path: self.path.clone(),
             cause: e.into(),
         })?;
-        atomic_file::write(&self.path, &bytes, true).map_err(|cause| VoteStoreError::Write {
+        atomic_file::write(&self.path, &bytes).map_err(|cause| VoteStoreError::Write {
             path: self.path.clone(),
             cause,
         })
@@ -131,5 +147,27 @@ mod tests {
         .unwrap();
         let err = VoteStore::open(dir.path()).err().unwrap();
         assert!(err.to_string().contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_stored_term_past_the_ceiling_stops_the_node_with_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let wedged = format!(
+            "{{\"term\": {}, \"voted_for\": null, \"voters\": []}}",
+            u64::MAX
+        );
+        std::fs::write(dir.path().join(VoteStore::FILE), wedged).unwrap();
+        let err = VoteStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("18446744073709551615"), "{err}");
+        assert!(err.contains("delete this file"), "{err}");
+        let ceiling = format!(
+            "{{\"term\": {}, \"voted_for\": null, \"voters\": []}}",
+            swarm_bus::MAX_TERM
+        );
+        std::fs::write(dir.path().join(VoteStore::FILE), ceiling).unwrap();
+        assert_eq!(
+            VoteStore::open(dir.path()).unwrap().loaded().term,
+            swarm_bus::MAX_TERM
+        );
     }
 }

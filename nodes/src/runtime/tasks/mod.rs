@@ -22,8 +22,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{
-    self as bus, DropCounters, HeldQuery, HeldQueryable, MemberEvent, MemberWatch, TaskSubscriber,
-    TypedSubscriber,
+    self as bus, DropCounters, HeldQuery, HeldQueryable, MemberEvent, MemberWatch, Refused,
+    TaskSubscriber, TypedSubscriber,
 };
 use swarm_bus::{
     Leaf, NodeId, Payload, SwarmKey, SwarmKeys, TaskAck, TaskAssign, TaskId, TaskLeaf, TaskRecord,
@@ -522,14 +522,8 @@ impl Service {
                 .reply(&key, &no("the query carries no task spec".into()))
                 .await;
         };
-        let max = self.settings.max_payload_bytes;
-        let refusal = if spec.payload.as_bytes().len() > max {
-            Some(format!(
-                "a payload of {} bytes is over this swarm's limit of {max}",
-                spec.payload.as_bytes().len()
-            ))
-        } else if !swarm_node::worker::settings::is_capability_name(&spec.cap) {
-            Some(format!("`{}` is not a capability name", spec.cap))
+        let refusal = if let Some(why) = spec_refusal(&spec, self.settings.max_payload_bytes) {
+            Some(why)
         } else if l.inflight.contains(&id) {
             Some("a submission of this id is being stored; try again".into())
         } else {
@@ -680,11 +674,18 @@ impl Service {
                 .reply_err("the record names another task than its key")
                 .await;
         }
-        let stored = self.table.store(Instant::now(), record);
+        // A replica is held like a submission: the same limits, whoever sends it.
+        let stored = match spec_refusal(&record.spec, self.settings.max_payload_bytes) {
+            Some(why) => Err(why),
+            None => self
+                .table
+                .store(Instant::now(), record)
+                .map_err(|e| e.to_string()),
+        };
         let ack = TaskAck {
             accepted: stored.is_ok(),
             by: self.cx.me.clone(),
-            reason: stored.err().map(|e| e.to_string()),
+            reason: stored.err(),
         };
         q.reply(&self.cx.keys.task(&id, TaskLeaf::Spec), &ack).await;
     }
@@ -714,10 +715,25 @@ impl Service {
     }
 
     async fn on_assign(&mut self, id: TaskId, a: TaskAssign) {
+        if a.worker == self.cx.me
+            && let Err(why) = from_the_leader(&self.ctl, &a)
+        {
+            let n = self.cx.drops.count_refused(why);
+            if swarm_bus::zenoh::worth_logging(n) {
+                tracing::warn!(task = %id, term = a.term, reason = %why, count = n, "tasks: refused an assignment");
+            }
+            return;
+        }
         self.table.assigned(&id, &a.worker, a.attempt);
         match self.runner.assign(id.clone(), a) {
             Answer::Again(result) => self.publish_report(&id, &result).await,
             Answer::Started => tracing::debug!(task = %id, "tasks: running"),
+            Answer::Busy => {
+                let n = self.cx.drops.count_refused(Refused::Busy);
+                if swarm_bus::zenoh::worth_logging(n) {
+                    tracing::warn!(task = %id, count = n, "tasks: refused an assignment: every slot is taken");
+                }
+            }
             Answer::Adopted | Answer::Ignored => {}
         }
     }
@@ -914,5 +930,88 @@ impl Service {
         if let Err(e) = bus::publish(&self.cx.session, &key, result).await {
             tracing::warn!("{e}");
         }
+    }
+}
+
+/// Why a task spec may not be held, submitted or replicated: a payload over the limit or a
+/// capability that is no capability name.
+fn spec_refusal(spec: &TaskSpec, max_payload: usize) -> Option<String> {
+    let size = spec.payload.as_bytes().len();
+    if size > max_payload {
+        Some(format!(
+            "a payload of {size} bytes is over this swarm's limit of {max_payload}"
+        ))
+    } else if !swarm_node::worker::settings::is_capability_name(&spec.cap) {
+        Some(format!("`{}` is not a capability name", spec.cap))
+    } else {
+        None
+    }
+}
+
+/// A worker takes orders only in the term of the leader it follows (itself when it leads):
+/// not a deposed leader's, nor a stranger's claiming a term nobody elected.
+fn from_the_leader(ctl: &Ctl, a: &TaskAssign) -> Result<(), Refused> {
+    if ctl.leader.is_some() && a.term == ctl.term {
+        Ok(())
+    } else {
+        Err(Refused::NotLeader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assign(term: u64) -> TaskAssign {
+        TaskAssign {
+            term,
+            worker: NodeId::new("w").unwrap(),
+            attempt: 1,
+            cap: "echo".into(),
+            timeout_ms: 1000,
+            payload: swarm_bus::Payload::from(&b"x"[..]),
+        }
+    }
+
+    #[test]
+    fn a_worker_takes_orders_only_in_its_leaders_term() {
+        let following = Ctl {
+            leads: false,
+            term: 7,
+            leader: Some(NodeId::new("l").unwrap()),
+            voters: Vec::new(),
+        };
+        assert_eq!(from_the_leader(&following, &assign(7)), Ok(()));
+        for term in [6, 8, u64::MAX] {
+            assert_eq!(
+                from_the_leader(&following, &assign(term)),
+                Err(Refused::NotLeader),
+                "{term}"
+            );
+        }
+        let leaderless = Ctl {
+            leader: None,
+            ..following
+        };
+        assert_eq!(
+            from_the_leader(&leaderless, &assign(7)),
+            Err(Refused::NotLeader)
+        );
+    }
+
+    #[test]
+    fn replicas_and_submissions_share_the_limits() {
+        let spec = |cap: &str, size: usize| TaskSpec {
+            cap: cap.into(),
+            payload: swarm_bus::Payload::from(&vec![0u8; size][..]),
+            ..swarm_bus::samples::task_spec()
+        };
+        assert_eq!(spec_refusal(&spec("echo", 10), 10), None);
+        assert!(
+            spec_refusal(&spec("echo", 11), 10)
+                .unwrap()
+                .contains("limit of 10")
+        );
+        assert!(spec_refusal(&spec("Bad Cap!", 1), 10).is_some());
     }
 }

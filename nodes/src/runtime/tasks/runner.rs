@@ -40,6 +40,8 @@ pub enum Answer {
     Again(TaskResult),
     /// Not for this node, or from a deposed leader.
     Ignored,
+    /// Every slot (`tasks.slots`) is taken: an honest leader never asks this, so it is not run.
+    Busy,
 }
 
 impl Runner {
@@ -74,6 +76,9 @@ impl Runner {
                 attempts: a.attempt,
                 ..kept.clone()
             });
+        }
+        if self.running.len() >= usize::try_from(self.settings.slots).unwrap_or(usize::MAX) {
+            return Answer::Busy;
         }
         let (settings, tx, task) = (self.settings.clone(), self.finished_tx.clone(), id.clone());
         let timeout = Duration::from_millis(u64::from(a.timeout_ms));

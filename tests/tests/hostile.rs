@@ -1,0 +1,380 @@
+//! The bus is hostile (issue 22): real `swarm-node` processes on loopback, one attack per
+//! test. Each asserts that the swarm still follows a real node at the term it had, that the
+//! right refusal counter rose, that the attacked process stayed within a memory bound, and
+//! that a kill -9 of the leader is still followed by a real successor.
+
+use nix::sys::signal::Signal;
+use std::io::{Read, Write};
+use std::time::Duration;
+use swarm_bus::zenoh::{self as bus, SessionMode, ZenohSettings};
+use swarm_bus::{
+    DeviceClass, Heartbeat, Leaf, NodeId, Role, SwarmKeys, SwarmName, VoteRequest, encode,
+};
+use swarm_tests::{Node, endpoint, eventually, free_port, mosquitto_pub, rss_kib, wait_for_leader};
+use zenoh::bytes::Encoding;
+use zenoh::qos::CongestionControl;
+
+/// Generous for two busy cores; the speed of failover is `swarm-node bench failover`'s.
+const AGREE_WITHIN: Duration = Duration::from_secs(15);
+
+/// What an attack may add to a node's resident set.
+const RSS_BOUND_KIB: u64 = 8 * 1024;
+
+struct Swarm {
+    name: String,
+    nodes: Vec<Node>,
+    metrics: Vec<u16>,
+    mqtt: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Swarm {
+    /// Three nodes; n0 also runs the bridge with its broker on a loopback port.
+    fn start(name: &str) -> Swarm {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mqtt = free_port();
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut metrics = Vec::new();
+        for i in 0..3 {
+            let port = free_port();
+            let metrics_port = free_port();
+            let mut flags = vec![
+                "--metrics-listen".to_string(),
+                format!("127.0.0.1:{metrics_port}"),
+            ];
+            if i == 0 {
+                flags.extend(["--mqtt-listen".to_string(), format!("127.0.0.1:{mqtt}")]);
+            }
+            let earlier: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+            nodes.push(Node::spawn_with_flags(
+                dir.path(),
+                name,
+                &format!("n{i}"),
+                port,
+                &earlier,
+                None,
+                &flags,
+            ));
+            metrics.push(metrics_port);
+        }
+        Swarm {
+            name: name.into(),
+            nodes,
+            metrics,
+            mqtt,
+            _dir: dir,
+        }
+    }
+
+    fn keys(&self) -> SwarmKeys {
+        SwarmKeys::new(SwarmName::new(self.name.as_str()).expect("valid swarm name"))
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.id.as_str()).collect()
+    }
+
+    fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
+            .collect()
+    }
+
+    /// A peer session of the attacker's (or the test's), connected to every node on loopback.
+    async fn session(&self) -> zenoh::Session {
+        bus::open(&ZenohSettings {
+            mode: SessionMode::Peer,
+            listen: vec![endpoint(free_port())],
+            connect: self.nodes.iter().map(|n| endpoint(n.port)).collect(),
+            multicast_scouting: false,
+            ..ZenohSettings::default()
+        })
+        .await
+        .expect("a zenoh session on loopback")
+    }
+
+    async fn leader(&self, session: &zenoh::Session, members: &[&str]) -> (NodeId, u64) {
+        wait_for_leader(session, &self.keys(), members, AGREE_WITHIN)
+            .await
+            .unwrap_or_else(|| panic!("{members:?} agreed on no leader; logs:\n{}", self.logs()))
+    }
+
+    /// A counter of node `i`'s `/metrics`, 0 when it has none by that name.
+    fn counter(&self, i: usize, family: &str, reason: &str) -> u64 {
+        let body = http_get(self.metrics[i], "/metrics").unwrap_or_default();
+        let label = format!("reason=\"{reason}\"");
+        body.lines()
+            .filter(|l| l.starts_with(family) && l.contains(&label))
+            .find_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map_or(0, |n| n as u64)
+    }
+
+    fn dropped(&self, i: usize, reason: &str) -> u64 {
+        self.counter(i, "swarm_messages_dropped_total{", reason)
+    }
+
+    fn rss(&self, i: usize) -> u64 {
+        rss_kib(self.nodes[i].pid())
+    }
+
+    /// After the attack the same leader still leads at the same term, the leader's kill -9
+    /// is followed by a real successor, and no node's RSS grew past the bound.
+    async fn survives(
+        &mut self,
+        session: &zenoh::Session,
+        before: (NodeId, u64),
+        rss_before: &[u64],
+    ) {
+        // Longer than an election timeout: a forged claim would have shown by now.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let ids = self.ids();
+        let after = self.leader(session, &ids).await;
+        assert_eq!(
+            after,
+            before,
+            "the attack moved the swarm; logs:\n{}",
+            self.logs()
+        );
+        for (i, before) in rss_before.iter().enumerate() {
+            let grown = self.rss(i).saturating_sub(*before);
+            assert!(
+                grown < RSS_BOUND_KIB,
+                "n{i} grew by {grown} KiB (bound {RSS_BOUND_KIB} KiB)"
+            );
+        }
+        let (leader, term) = before;
+        let at = self
+            .ids()
+            .iter()
+            .position(|n| *n == leader.as_str())
+            .unwrap();
+        self.nodes[at].signal(Signal::SIGKILL);
+        let rest: Vec<&str> = self
+            .ids()
+            .into_iter()
+            .filter(|n| *n != leader.as_str())
+            .collect();
+        let (successor, new_term) = self.leader(session, &rest).await;
+        assert!(rest.contains(&successor.as_str()), "{successor}");
+        assert!(new_term > term);
+    }
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+fn leader_hb(term: u64, class: DeviceClass) -> Heartbeat {
+    Heartbeat {
+        term,
+        role: Role::Leader,
+        leader: None,
+        seq: 2,
+        cadence_ms: 500,
+        class,
+        voters: Some(1),
+    }
+}
+
+async fn put(session: &zenoh::Session, key: String, bytes: Vec<u8>) {
+    session
+        .put(key, bytes)
+        .encoding(Encoding::APPLICATION_CBOR)
+        .congestion_control(CongestionControl::Block)
+        .await
+        .expect("put");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_forging_leader_heartbeats_over_mqtt_takes_nothing_over() {
+    let mut swarm = Swarm::start("hostile-mqtt");
+    let session = swarm.session().await;
+    let ids = swarm.ids();
+    let before = swarm.leader(&session, &ids).await;
+    let rss: Vec<u64> = (0..3).map(|i| swarm.rss(i)).collect();
+    let keys = swarm.keys();
+    let evil = id("evil");
+
+    // The bytes of issue 22: leader, class minimal, term 2^64 - 1, from an anonymous client.
+    let forged = encode(&leader_hb(u64::MAX, DeviceClass::Minimal));
+    let issue_bytes: &[u8] = &[
+        0x88, 0x01, 0x01, 0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0xf6, 0x01,
+        0x19, 0x01, 0xf4, 0x02,
+    ];
+    assert_eq!(&forged[..issue_bytes.len()], issue_bytes);
+    let status = keys.node_leaf(&evil, Leaf::Status);
+    let heartbeat = keys.heartbeat(&evil);
+    let sent = [
+        mosquitto_pub(swarm.mqtt, "mqttv311", &status, b"online", &["-r"]),
+        mosquitto_pub(swarm.mqtt, "mqttv311", &heartbeat, issue_bytes, &[]),
+        mosquitto_pub(swarm.mqtt, "mqttv5", &heartbeat, &forged, &[]),
+        // Term + 5, class full: a board posing as a node.
+        mosquitto_pub(
+            swarm.mqtt,
+            "mqttv5",
+            &heartbeat,
+            &encode(&leader_hb(before.1 + 5, DeviceClass::Full)),
+            &[],
+        ),
+    ];
+    for out in sent {
+        assert!(
+            out.status.success(),
+            "mosquitto_pub: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let counted = eventually(Duration::from_secs(5), || async {
+        let n = swarm.counter(0, "swarm_bridge_messages_dropped_total{", "device_claim");
+        (n >= 3).then_some(n)
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "the bridge did not count 3 device claims; logs:\n{}",
+        swarm.logs()
+    );
+    swarm.survives(&session, before, &rss).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_zenoh_peer_cannot_lead_vote_or_wedge_the_term() {
+    let mut swarm = Swarm::start("hostile-peer");
+    let session = swarm.session().await;
+    let ids = swarm.ids();
+    let before = swarm.leader(&session, &ids).await;
+    let rss: Vec<u64> = (0..3).map(|i| swarm.rss(i)).collect();
+    let keys = swarm.keys();
+    let (ghost, member) = (id("ghost"), id("stray"));
+
+    // Without a token: heartbeats, votes and a Leave are a non-member's.
+    put(
+        &session,
+        keys.heartbeat(&ghost),
+        encode(&leader_hb(u64::MAX, DeviceClass::Full)),
+    )
+    .await;
+    let request = |term, class| {
+        encode(&VoteRequest {
+            term,
+            pre_vote: false,
+            class,
+            voters: 3,
+        })
+    };
+    put(
+        &session,
+        keys.node_leaf(&ghost, Leaf::Vote),
+        request(before.1 + 1, DeviceClass::Full),
+    )
+    .await;
+    let non_member = eventually(Duration::from_secs(5), || async {
+        (0..3)
+            .all(|i| swarm.dropped(i, "non_member") >= 2)
+            .then_some(())
+    })
+    .await;
+    assert!(non_member.is_some(), "non_member not counted on every node");
+
+    // With a token: a member, but its term 2^64 - 1 is implausible, and a request naming
+    // class minimal is a device's claim.
+    let _token = bus::declare_token(&session, &keys, &member)
+        .await
+        .expect("token");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    put(
+        &session,
+        keys.heartbeat(&member),
+        encode(&leader_hb(u64::MAX, DeviceClass::Full)),
+    )
+    .await;
+    put(
+        &session,
+        keys.heartbeat(&member),
+        encode(&leader_hb(swarm_bus::MAX_TERM, DeviceClass::Full)),
+    )
+    .await;
+    put(
+        &session,
+        keys.node_leaf(&member, Leaf::Vote),
+        request(u64::MAX, DeviceClass::Full),
+    )
+    .await;
+    put(
+        &session,
+        keys.node_leaf(&member, Leaf::Vote),
+        request(before.1 + 1, DeviceClass::Minimal),
+    )
+    .await;
+    let refused = eventually(Duration::from_secs(5), || async {
+        (0..3)
+            .all(|i| {
+                swarm.dropped(i, "implausible_term") >= 3 && swarm.dropped(i, "device_claim") >= 1
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "implausible terms or the device claim not counted; logs:\n{}",
+        swarm.logs()
+    );
+    swarm.survives(&session, before, &rss).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_ids_without_tokens_change_nothing() {
+    let mut swarm = Swarm::start("hostile-ghosts");
+    let session = swarm.session().await;
+    let ids = swarm.ids();
+    let before = swarm.leader(&session, &ids).await;
+    let rss: Vec<u64> = (0..3).map(|i| swarm.rss(i)).collect();
+    let keys = swarm.keys();
+    let follower = encode(&Heartbeat {
+        term: before.1,
+        role: Role::Follower,
+        leader: Some(before.0.clone()),
+        seq: 1,
+        cadence_ms: 500,
+        class: DeviceClass::Full,
+        voters: None,
+    });
+    const GHOSTS: u64 = 20_000;
+    for n in 0..GHOSTS {
+        put(
+            &session,
+            keys.heartbeat(&id(&format!("g{n}"))),
+            follower.clone(),
+        )
+        .await;
+    }
+    // Every heartbeat is refused (or, should a node fall behind, dropped from its full queue):
+    // none creates state.
+    let seen = eventually(Duration::from_secs(20), || async {
+        let refused = |i| swarm.dropped(i, "non_member") + swarm.dropped(i, "overflow");
+        (0..3).all(|i| refused(i) >= GHOSTS).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "not every ghost heartbeat was refused: {:?}",
+        (0..3)
+            .map(|i| swarm.dropped(i, "non_member"))
+            .collect::<Vec<_>>()
+    );
+    assert!((0..3).all(|i| swarm.dropped(i, "non_member") > 0));
+    swarm.survives(&session, before, &rss).await;
+}
