@@ -589,7 +589,12 @@ async fn oversized_and_trickled_packets_are_refused_before_they_are_buffered() {
     let read = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
     assert_eq!(s.bridge().stats.refused_oversize.load(Relaxed), 21);
-    let grown = swarm_tests::rss_kib(std::process::id()).saturating_sub(rss_before);
+    let rss_after = swarm_tests::rss_kib(std::process::id());
+    println!(
+        "front door: 20 CONNECTs announcing 250 MB and a 64 MB PUBLISH: \
+         RSS {rss_before} -> {rss_after} KiB, oversize refused 21"
+    );
+    let grown = rss_after.saturating_sub(rss_before);
     assert!(grown < 16 * 1024, "the process grew by {grown} KiB");
 
     // Trickled: one byte, then nothing. Closed after the connect timeout (10 s), not kept.

@@ -118,6 +118,21 @@ impl Swarm {
         rss_kib(self.nodes[i].pid())
     }
 
+    /// Node `i`'s refusal counters that are not zero, as `reason=count` words.
+    fn refusals(&self, i: usize) -> String {
+        let body = http_get(self.metrics[i], "/metrics").unwrap_or_default();
+        body.lines()
+            .filter(|l| l.contains("dropped_total{"))
+            .filter_map(|l| {
+                let reason = l.split("reason=\"").nth(1)?.split('"').next()?;
+                let n = l.rsplit(' ').next()?.parse::<f64>().ok()?;
+                let bridge = if l.contains("bridge") { "bridge:" } else { "" };
+                (n > 0.0).then(|| format!("{bridge}{reason}={n}"))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// After the attack the same leader still leads at the same term, the leader's kill -9
     /// is followed by a real successor, and no node's RSS grew past the bound.
     async fn survives(
@@ -137,7 +152,14 @@ impl Swarm {
             self.logs()
         );
         for (i, before) in rss_before.iter().enumerate() {
-            let grown = self.rss(i).saturating_sub(*before);
+            let now = self.rss(i);
+            // The figures of the attack, for `cargo test --test hostile -- --nocapture`.
+            println!(
+                "{}: n{i} RSS {before} -> {now} KiB; refused: {}",
+                self.name,
+                self.refusals(i)
+            );
+            let grown = now.saturating_sub(*before);
             assert!(
                 grown < RSS_BOUND_KIB,
                 "n{i} grew by {grown} KiB (bound {RSS_BOUND_KIB} KiB)"
@@ -149,6 +171,7 @@ impl Swarm {
             .iter()
             .position(|n| *n == leader.as_str())
             .unwrap();
+        let killed = std::time::Instant::now();
         self.nodes[at].signal(Signal::SIGKILL);
         let rest: Vec<&str> = self
             .ids()
@@ -156,6 +179,12 @@ impl Swarm {
             .filter(|n| *n != leader.as_str())
             .collect();
         let (successor, new_term) = self.leader(session, &rest).await;
+        println!(
+            "{}: {leader} killed, {successor} leads term {new_term}, agreed within {} ms \
+             (polled every 100 ms)",
+            self.name,
+            killed.elapsed().as_millis()
+        );
         assert!(rest.contains(&successor.as_str()), "{successor}");
         assert!(new_term > term);
     }
@@ -377,4 +406,121 @@ async fn twenty_thousand_ids_without_tokens_change_nothing() {
     );
     assert!((0..3).all(|i| swarm.dropped(i, "non_member") > 0));
     swarm.survives(&session, before, &rss).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignments_outside_the_leaders_term_are_refused_and_proposal_spam_costs_one_ballot() {
+    let mut swarm = Swarm::start("hostile-orders");
+    let session = swarm.session().await;
+    let ids = swarm.ids();
+    let before = swarm.leader(&session, &ids).await;
+    let rss: Vec<u64> = (0..3).map(|i| swarm.rss(i)).collect();
+    let keys = swarm.keys();
+    let worker = ids
+        .iter()
+        .position(|n| *n != before.0.as_str())
+        .expect("a follower");
+    // Orders for a follower in a term nobody was elected in: not its leader's.
+    for (n, term) in [before.1 + 1, u64::MAX].into_iter().enumerate() {
+        let task = swarm_bus::TaskId::new(format!("forged-{n}")).unwrap();
+        let assign = swarm_bus::TaskAssign {
+            term,
+            worker: id(ids[worker]),
+            attempt: 1,
+            cap: "echo".into(),
+            timeout_ms: 1000,
+            payload: swarm_bus::Payload(b"x".to_vec()),
+        };
+        put(
+            &session,
+            keys.task(&task, swarm_bus::TaskLeaf::Assign),
+            encode(&assign),
+        )
+        .await;
+    }
+    let refused = eventually(Duration::from_secs(5), || async {
+        (swarm.dropped(worker, "not_leader") >= 2).then_some(())
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "the forged assignments were not refused; logs:\n{}",
+        swarm.logs()
+    );
+
+    // Fifty proposals at once: one ballot at a time, the rest refused while one is open.
+    let unpin = swarm_bus::Proposal {
+        op: swarm_bus::CommandOp::SetMode,
+        arg: swarm_bus::UNPIN_MODE,
+    };
+    const PROPOSALS: usize = 50;
+    let asks: Vec<_> = (0..PROPOSALS)
+        .map(|_| {
+            let (session, key, unpin) = (session.clone(), keys.proposal(), unpin.clone());
+            tokio::spawn(async move {
+                bus::ask_with::<_, swarm_bus::Decision>(
+                    &session,
+                    &key,
+                    &unpin,
+                    Duration::from_secs(5),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut decided = 0;
+    for ask in asks {
+        let replies = ask.await.expect("the ask ran").expect("a query");
+        decided += replies.iter().filter(|r| r.msg.is_ok()).count();
+    }
+    let leader_at = ids.iter().position(|n| *n == before.0.as_str()).unwrap();
+    let busy = swarm.dropped(leader_at, "busy") as usize;
+    assert!(decided >= 1, "no proposal was decided");
+    assert!(
+        busy >= 1,
+        "{decided} ballots, none refused while one was open"
+    );
+    assert_eq!(
+        decided + busy,
+        PROPOSALS,
+        "a proposal was neither decided nor refused"
+    );
+    swarm.survives(&session, before, &rss).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_jumping_its_sequence_does_not_turn_the_swarm_aggressive() {
+    let swarm = Swarm::start("hostile-seq");
+    let session = swarm.session().await;
+    let ids = swarm.ids();
+    swarm.leader(&session, &ids).await;
+    let keys = swarm.keys();
+    let jumper = id("esp-jumper");
+    let _token = bus::declare_token(&session, &keys, &jumper)
+        .await
+        .expect("token");
+    // On time, every 500 ms, but numbered as if a thousand were lost in between: longer than
+    // the 10 s a cadence change must hold.
+    for n in 0..30u64 {
+        let hb = Heartbeat {
+            term: 0,
+            role: Role::Observer,
+            leader: None,
+            seq: 1 + n * 1000,
+            cadence_ms: 500,
+            class: DeviceClass::Minimal,
+            voters: None,
+        };
+        put(&session, keys.heartbeat(&jumper), encode(&hb)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let states = swarm_tests::states(&session, &keys).await;
+    assert_eq!(states.len(), 3, "{states:?}");
+    for (node, state) in states {
+        assert_eq!(
+            state.cadence_mode,
+            swarm_bus::CadenceMode::Normal,
+            "{node} read fake loss"
+        );
+    }
 }

@@ -403,3 +403,76 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_task_completes() {
     );
     assert_eq!(r["output"], task.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarting_every_node_in_turn_loses_no_accepted_task() {
+    // `count` runs two minutes: the first task holds the fifty behind it while every node, the
+    // leader among them, stops and starts again with its state directory, one at a time.
+    let mut swarm = Swarm::start("rolling", 5, 120.0);
+    let session = bus::open_observer(&session_settings(&swarm)).await.unwrap();
+    let keys = swarm.mesh.keys();
+    swarm.mesh.leader(&session).await;
+    let blocker = TaskId::new("block").unwrap();
+    submit(
+        &session,
+        &keys,
+        &blocker,
+        &spec("count", Vec::new(), "block"),
+    )
+    .await;
+    let mut accepted = vec![blocker.clone()];
+    for i in 0..50 {
+        let id = TaskId::new(format!("r{i}")).unwrap();
+        let after = vec![blocker.clone()];
+        submit(&session, &keys, &id, &spec("echo", after, id.as_str())).await;
+        accepted.push(id);
+    }
+    for i in 0..swarm.mesh.nodes.len() {
+        let (id, port) = (swarm.mesh.nodes[i].id.clone(), swarm.mesh.nodes[i].port);
+        swarm.mesh.nodes[i].signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(
+            swarm.mesh.nodes[i].wait(Duration::from_secs(10)).is_some(),
+            "{id} did not stop"
+        );
+        let others: Vec<u16> = swarm
+            .mesh
+            .ports()
+            .into_iter()
+            .filter(|p| *p != port)
+            .collect();
+        let config = swarm.mesh.dir.path().join(format!("{id}.toml"));
+        swarm.mesh.nodes[i] = Node::spawn_configured(
+            swarm.mesh.dir.path(),
+            &swarm.mesh.swarm,
+            &id,
+            port,
+            &others,
+            Some(&config),
+        );
+        let caught_up = eventually(Duration::from_secs(30), || async {
+            swarm.mesh.nodes[i]
+                .log_text()
+                .contains("caught up on the task table")
+                .then_some(())
+        })
+        .await;
+        assert!(
+            caught_up.is_some(),
+            "{id} never caught up; logs:\n{}",
+            swarm.mesh.logs()
+        );
+        swarm.mesh.leader(&session).await;
+    }
+    let list = swarm.list();
+    let lost: Vec<&TaskId> = accepted
+        .iter()
+        .filter(|id| !list.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "lost {} of {} accepted tasks: {lost:?}\nlogs:\n{}",
+        lost.len(),
+        accepted.len(),
+        swarm.mesh.logs()
+    );
+}

@@ -103,6 +103,20 @@ impl Roster {
         }
     }
 
+    /// What a gateway's devices may never write: every other roster name's token and keys,
+    /// but for commands (`cmd`), which any member may send.
+    fn members_keys(&self, gateway: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for (name, _) in self.0.iter().filter(|(n, _)| n != gateway) {
+            keys.push(format!("{ROOT}/*/node/{name}"));
+            for leaf in Leaf::ALL.iter().filter(|l| **l != Leaf::Cmd) {
+                keys.push(format!("{ROOT}/*/node/{name}/{}", leaf.as_str()));
+                keys.push(format!("{ROOT}/*/node/{name}/{}/**", leaf.as_str()));
+            }
+        }
+        keys
+    }
+
     pub fn get(&self, name: &str) -> Option<Access> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
     }
@@ -162,6 +176,19 @@ impl Roster {
                     granted.push("swarm-keys".into());
                     if *access == Access::Gateway {
                         granted.push("devices".into());
+                        // Its devices have ids of their own: never a roster name's (deny wins
+                        // over allow in zenoh's ACL).
+                        let members = self.members_keys(name);
+                        if !members.is_empty() {
+                            let rule = format!("not-members{i}");
+                            rules.push(json!({
+                                "id": rule,
+                                "messages": ["put", "delete", "reply", "liveliness_token"],
+                                "flows": ["ingress"], "permission": "deny",
+                                "key_exprs": members,
+                            }));
+                            granted.push(rule);
+                        }
                     }
                 }
             }
@@ -229,7 +256,36 @@ mod tests {
         assert_eq!(policy(1), json!(["read", "commands"]));
         assert_eq!(
             policy(2),
-            json!(["read", "commands", "own2", "swarm-keys", "devices"])
+            json!([
+                "read",
+                "commands",
+                "own2",
+                "swarm-keys",
+                "devices",
+                "not-members2"
+            ])
+        );
+        // The gateway's devices never write a roster member's keys or token; commands stay open.
+        let denied = rule("not-members2");
+        assert_eq!(denied["permission"], "deny");
+        let keys: Vec<&str> = denied["key_exprs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        for k in [
+            "swarm/*/node/n0",
+            "swarm/*/node/n0/heartbeat",
+            "swarm/*/node/n0/vote/**",
+            "swarm/*/node/router-a/energy",
+        ] {
+            assert!(keys.contains(&k), "{k} not denied");
+        }
+        assert!(!keys.iter().any(|k| k.contains("/cmd")), "{keys:?}");
+        assert!(
+            !keys.iter().any(|k| k.contains("/gw")),
+            "its own keys stay its own"
         );
         assert_eq!(
             acl["subjects"][1],

@@ -352,9 +352,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
                     let v = lock(&view);
                     (v.role == swarm_bus::Role::Leader, v.term)
                 };
-                if leads {
+                if leads && let Some(ballot) = props.open(q).await {
                     let voters = consensus.voter_ids();
-                    tokio::spawn(proposals::decide(session.clone(), keys.clone(), term, voters, q));
+                    tokio::spawn(proposals::decide(session.clone(), keys.clone(), term, voters, ballot));
                 }
                 None
             }

@@ -2,8 +2,10 @@
 //! the voters' ballots, has every node that answered apply what a majority accepted, and
 //! answers the proposer with every vote (docs/protocol.md#swarm-wide-decisions).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use swarm_bus::zenoh::{self as bus, BusError, DropCounters, HeldQuery, HeldQueryable};
+use swarm_bus::zenoh::{self as bus, BusError, DropCounters, HeldQuery, HeldQueryable, Refused};
 use swarm_bus::{Ballot, Command, Decision, Leaf, NodeId, Proposal, SwarmKey, SwarmKeys};
 use swarm_node::proposals::{Local, Tally, Verdict, vote_on};
 
@@ -15,6 +17,42 @@ pub struct Proposals {
     pub calls: HeldQueryable<Proposal>,
     /// Proposals; only the leader answers.
     pub asks: HeldQueryable<Proposal>,
+    /// Set while a ballot is open: one at a time, so a flood of proposals costs one ballot.
+    open: Arc<AtomicBool>,
+    drops: DropCounters,
+}
+
+/// Closes the ballot it opened when dropped, however its ballot ends.
+pub struct OpenBallot(Arc<AtomicBool>);
+
+impl Drop for OpenBallot {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Proposals {
+    /// Opens the swarm's ballot for `q`, or refuses `q` (counted as `busy`) while one is open.
+    pub async fn open(&self, q: HeldQuery<Proposal>) -> Option<(OpenBallot, HeldQuery<Proposal>)> {
+        if self
+            .open
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Some((OpenBallot(self.open.clone()), q));
+        }
+        let n = self.drops.count_refused(Refused::Busy);
+        if bus::worth_logging(n) {
+            tracing::warn!(
+                count = n,
+                reason = "busy",
+                "proposal refused: a ballot is open"
+            );
+        }
+        q.reply_err("a ballot is open; propose again once it is decided")
+            .await;
+        None
+    }
 }
 
 pub async fn declare(
@@ -25,7 +63,9 @@ pub async fn declare(
 ) -> Result<Proposals, BusError> {
     Ok(Proposals {
         calls: bus::serve_held(session, keys.node_leaf(me, Leaf::Ballot), drops.clone()).await?,
-        asks: bus::serve_held(session, keys.proposal(), drops).await?,
+        asks: bus::serve_held(session, keys.proposal(), drops.clone()).await?,
+        open: Arc::new(AtomicBool::new(false)),
+        drops,
     })
 }
 
@@ -47,13 +87,14 @@ pub async fn vote(q: HeldQuery<Proposal>, my_ballot_key: &str, local: Local) {
     q.reply(my_ballot_key, &ballot).await;
 }
 
-/// The leader's part, run in the background: calls the vote, counts, applies, answers.
+/// The leader's part, run in the background: calls the vote, counts, applies, answers; the
+/// ballot closes when this returns.
 pub async fn decide(
     session: zenoh::Session,
     keys: SwarmKeys,
     term: u64,
     voters: Vec<NodeId>,
-    q: HeldQuery<Proposal>,
+    (_open, q): (OpenBallot, HeldQuery<Proposal>),
 ) {
     let Some(p) = q.msg.clone() else {
         return q.reply_err("a proposal carries a command").await;

@@ -10,7 +10,9 @@
 //! - `cancel`: a query the leader answers.
 //!
 //! Per node: `node/<id>/worker` (what it offers) and `node/<id>/tasks` (its copy, for a new
-//! leader).
+//! leader). A node that starts or restarts answers neither until it has caught up on the
+//! table from a majority of the voters' copies (docs/tasks.md#durability), so a copy emptied
+//! by a restart never counts as one that holds the swarm's tasks.
 
 mod leading;
 mod runner;
@@ -20,6 +22,7 @@ use leading::Leading;
 use runner::{Answer, Runner};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{
     self as bus, DropCounters, HeldQuery, HeldQueryable, MemberEvent, MemberWatch, Refused,
@@ -44,6 +47,9 @@ const GATHER_RETRY: Duration = Duration::from_millis(500);
 const LOAD_EVERY: Duration = Duration::from_secs(1);
 /// The longest the loop sleeps without a timer of its own.
 const IDLE: Duration = Duration::from_secs(3600);
+/// Rounds of asking for copies before a node that hears too few caught-up voters takes what
+/// it heard (a majority of the voters restarted at once: what none of them kept is lost).
+const CATCH_UP_ROUNDS: u32 = 20;
 
 /// What the election tells the task service.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -119,6 +125,12 @@ enum Internal {
     GatherAgain {
         term: u64,
     },
+    /// Copies heard while catching up: `answered` are the caught-up nodes that replied.
+    CatchUp {
+        round: u32,
+        records: Vec<TaskRecord>,
+        answered: BTreeSet<NodeId>,
+    },
 }
 
 pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
@@ -126,6 +138,7 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     let d = || cx.drops.clone();
     let s = &cx.session;
     let info = worker_info(&cx.settings);
+    let caught_up = Arc::new(AtomicBool::new(false));
     let bus = Bus {
         submits: None,
         cancels: None,
@@ -137,9 +150,11 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
         reports: bus::subscribe_tasks(s, k.all_tasks(TaskLeaf::Result), d()).await?,
         workers: bus::subscribe(s, k.all(Leaf::Worker), d()).await?,
         members: bus::watch_members(s, k).await?,
+        // A node still catching up offers nothing: its silence keeps its empty copy from
+        // counting as a voter's copy.
         _worker_info: bus::serve(s, k.node_leaf(&cx.me, Leaf::Worker), {
-            let info = info.clone();
-            move || Some(info.clone())
+            let (info, caught_up) = (info.clone(), caught_up.clone());
+            move || caught_up.load(Ordering::Relaxed).then(|| info.clone())
         })
         .await?,
     };
@@ -158,6 +173,8 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
         leading: None,
         ctl: Ctl::default(),
         internal_tx,
+        caught_up,
+        catching_up: false,
     };
     let task = tokio::spawn(service.run(bus, ctl_rx, finished, internal));
     Ok(TaskService { task, ctl })
@@ -227,6 +244,9 @@ struct Service {
     leading: Option<Leading>,
     ctl: Ctl,
     internal_tx: mpsc::Sender<Internal>,
+    /// This copy holds every task a majority of voters held when it started.
+    caught_up: Arc<AtomicBool>,
+    catching_up: bool,
 }
 
 impl Service {
@@ -322,6 +342,10 @@ impl Service {
             self.gather(new.term, Duration::ZERO);
         }
         self.ctl = new;
+        if !self.is_caught_up() && !self.catching_up && !self.ctl.voters.is_empty() {
+            self.catching_up = true;
+            self.catch_up(1, Duration::ZERO);
+        }
         if new_leader {
             // Whoever leads now learns what this node offers, whatever it heard before.
             let key = self.cx.keys.node_leaf(&self.cx.me, Leaf::Worker);
@@ -329,6 +353,70 @@ impl Service {
                 tracing::warn!("{e}");
             }
         }
+    }
+
+    fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+
+    /// Asks every caught-up node for its copy, in the background; `round` counts the tries.
+    fn catch_up(&self, round: u32, after: Duration) {
+        let (session, keys, tx) = (
+            self.cx.session.clone(),
+            self.cx.keys.clone(),
+            self.internal_tx.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let found = copies(&session, &keys).await;
+            let _ = tx
+                .send(Internal::CatchUp {
+                    round,
+                    records: found.records,
+                    answered: found.answered,
+                })
+                .await;
+        });
+    }
+
+    /// Takes the copies heard once they come from a majority of the voters (or from every
+    /// other voter, in a swarm of two), or from nobody while no leader is known (the whole
+    /// swarm is starting: there is nothing to lose), or after the last round.
+    fn caught_up_with(&mut self, round: u32, records: Vec<TaskRecord>, answered: BTreeSet<NodeId>) {
+        if self.is_caught_up() {
+            return;
+        }
+        let me = &self.cx.me;
+        let others: Vec<&NodeId> = self.ctl.voters.iter().filter(|v| *v != me).collect();
+        let needed = (self.ctl.voters.len() / 2 + 1).min(others.len());
+        let heard = others.iter().filter(|v| answered.contains(**v)).count();
+        let starting = answered.is_empty() && self.ctl.leader.as_ref().is_none_or(|l| l == me);
+        if heard < needed && !starting && round < CATCH_UP_ROUNDS {
+            self.catch_up(round + 1, GATHER_RETRY);
+            return;
+        }
+        if heard < needed && !starting {
+            tracing::warn!(
+                heard,
+                needed,
+                "tasks: too few voters' copies of the table after {round} rounds; taking what \
+                 they hold (tasks no voter kept are lost)"
+            );
+        }
+        let now = Instant::now();
+        let merged = records.len();
+        for record in records {
+            if let Err(e) = self.table.store(now, record) {
+                tracing::warn!("tasks: catching up: {e}");
+            }
+        }
+        self.caught_up.store(true, Ordering::Relaxed);
+        self.catching_up = false;
+        tracing::info!(
+            records = merged,
+            from = heard,
+            "tasks: caught up on the task table"
+        );
     }
 
     /// Collects the copies of the table and the workers' offers, in the background.
@@ -340,41 +428,13 @@ impl Service {
         );
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            let (tables, offered) = (keys.all(Leaf::Tasks), keys.all(Leaf::Worker));
-            let (copies, offers) = tokio::join!(
-                bus::query_cbor::<TaskRecord>(&session, &tables, GATHER_TIMEOUT),
-                bus::query_cbor::<WorkerInfo>(&session, &offered, GATHER_TIMEOUT),
-            );
-            let (mut records, mut answered, mut workers) =
-                (Vec::new(), BTreeSet::new(), Vec::new());
-            match copies {
-                Ok(replies) => {
-                    for r in replies {
-                        let (Some(node), Ok(record)) = (SwarmKey::node_of(&r.key), r.msg) else {
-                            continue;
-                        };
-                        answered.insert(node);
-                        records.push(record);
-                    }
-                }
-                Err(e) => tracing::warn!("tasks: gathering the table: {e}"),
-            }
-            match offers {
-                Ok(replies) => {
-                    for r in replies {
-                        if let (Some(node), Ok(info)) = (SwarmKey::node_of(&r.key), r.msg) {
-                            workers.push((node, info));
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!("tasks: asking for workers: {e}"),
-            }
+            let found = copies(&session, &keys).await;
             let _ = tx
                 .send(Internal::Gathered {
                     term,
-                    records,
-                    workers,
-                    answered,
+                    records: found.records,
+                    workers: found.workers,
+                    answered: found.answered,
                 })
                 .await;
         });
@@ -397,6 +457,11 @@ impl Service {
                 workers,
                 mut answered,
             } => self.took_over(term, records, workers, &mut answered).await,
+            Internal::CatchUp {
+                round,
+                records,
+                answered,
+            } => self.caught_up_with(round, records, answered),
             Internal::Replicated {
                 term,
                 id,
@@ -420,7 +485,10 @@ impl Service {
         };
         // An empty copy answers with no records at all: the node's own copy counts for it,
         // and a voter that answered nothing counts only through the worker offers it sent.
-        answered.insert(me.clone());
+        // Its own copy counts only once caught up: one emptied by a restart holds nothing.
+        if self.is_caught_up() {
+            answered.insert(me.clone());
+        }
         answered.extend(workers.iter().map(|(n, _)| n.clone()));
         let heard = l.voters.iter().filter(|v| answered.contains(*v)).count();
         if heard < l.majority() {
@@ -485,6 +553,8 @@ impl Service {
             }
         }
         l.ready = true;
+        // What a majority of the voters held is in this copy now.
+        self.caught_up.store(true, Ordering::Relaxed);
         tracing::info!(
             term,
             tasks = merged,
@@ -708,6 +778,10 @@ impl Service {
     }
 
     async fn on_copy(&mut self, q: HeldQuery<TaskSpec>) {
+        if !self.is_caught_up() {
+            // Silent: an empty answer would count as a voter's copy.
+            return;
+        }
         let key = self.cx.keys.node_leaf(&self.cx.me, Leaf::Tasks);
         for record in self.table.records() {
             q.reply(&key, &record).await;
@@ -931,6 +1005,52 @@ impl Service {
             tracing::warn!("{e}");
         }
     }
+}
+
+/// What the caught-up nodes hold: the records of their copies, their worker offers, and who
+/// answered (for its copy, or through its offer when its copy is empty).
+struct Copies {
+    records: Vec<TaskRecord>,
+    workers: Vec<(NodeId, WorkerInfo)>,
+    answered: BTreeSet<NodeId>,
+}
+
+async fn copies(session: &zenoh::Session, keys: &SwarmKeys) -> Copies {
+    let (tables, offered) = (keys.all(Leaf::Tasks), keys.all(Leaf::Worker));
+    let (copies, offers) = tokio::join!(
+        bus::query_cbor::<TaskRecord>(session, &tables, GATHER_TIMEOUT),
+        bus::query_cbor::<WorkerInfo>(session, &offered, GATHER_TIMEOUT),
+    );
+    let mut found = Copies {
+        records: Vec::new(),
+        workers: Vec::new(),
+        answered: BTreeSet::new(),
+    };
+    match copies {
+        Ok(replies) => {
+            for r in replies {
+                if let (Some(node), Ok(record)) = (SwarmKey::node_of(&r.key), r.msg) {
+                    found.answered.insert(node);
+                    found.records.push(record);
+                }
+            }
+        }
+        Err(e) => tracing::warn!("tasks: asking for copies of the table: {e}"),
+    }
+    match offers {
+        Ok(replies) => {
+            for r in replies {
+                if let (Some(node), Ok(info)) = (SwarmKey::node_of(&r.key), r.msg) {
+                    found.workers.push((node, info));
+                }
+            }
+        }
+        Err(e) => tracing::warn!("tasks: asking for workers: {e}"),
+    }
+    found
+        .answered
+        .extend(found.workers.iter().map(|(n, _)| n.clone()));
+    found
 }
 
 /// Why a task spec may not be held, submitted or replicated: a payload over the limit or a
