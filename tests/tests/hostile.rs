@@ -478,7 +478,13 @@ async fn assignments_outside_the_leaders_term_are_refused_and_proposal_spam_cost
     assert!(decided >= 1, "no proposal was decided");
     assert!(
         busy >= 1,
-        "{decided} ballots, none refused while one was open"
+        "{decided} ballots, none refused while one was open:\n{}",
+        swarm
+            .logs()
+            .lines()
+            .filter(|l| l.contains("proposal") || l.contains("ballot"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert_eq!(
         decided + busy,
