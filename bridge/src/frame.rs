@@ -117,21 +117,7 @@ pub(crate) mod testing {
             body.extend_from_slice(&[2, 0x01, 0x01]); // properties: payload format indicator
         }
         body.extend_from_slice(payload);
-        let mut out = vec![0x30 | (qos << 1)];
-        let mut len = body.len();
-        loop {
-            let mut b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len > 0 {
-                b |= 0x80;
-            }
-            out.push(b);
-            if len == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&body);
-        out
+        packet(0x30 | (qos << 1), &body)
     }
 
     /// A SUBSCRIBE packet for `filters`, QoS 1 each.
@@ -145,7 +131,12 @@ pub(crate) mod testing {
             body.extend_from_slice(f.as_bytes());
             body.push(1);
         }
-        let mut out = vec![0x82];
+        packet(0x82, &body)
+    }
+
+    /// A packet: its first byte, the remaining length, then `body`.
+    fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![first];
         let mut len = body.len();
         loop {
             let mut b = (len & 0x7f) as u8;
@@ -158,7 +149,7 @@ pub(crate) mod testing {
                 break;
             }
         }
-        out.extend_from_slice(&body);
+        out.extend_from_slice(body);
         out
     }
 }

@@ -413,7 +413,7 @@ wire_message! {
         pub version: String,
         /// Peers whose liveliness token this node sees.
         pub peers: Vec<NodeId>,
-        /// Messages from the bus this node dropped as undecodable.
+        /// Messages from the bus this node dropped: undecodable, or refused by admission.
         pub dropped: u64,
         /// The cadence mode in force, and whether an operator pinned it.
         pub cadence_mode: CadenceMode,

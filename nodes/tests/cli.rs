@@ -167,6 +167,22 @@ fn bad_flags_are_refused_before_anything_starts() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("localhost"), "{err}");
+    // A broker other machines reach, without logins: refused before anything listens.
+    let open = [
+        "run",
+        "--id",
+        "x",
+        "--no-multicast",
+        "--mqtt-listen",
+        "0.0.0.0:1",
+    ];
+    let (code, _, err) = run(dir.path(), &open);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("0.0.0.0:1") && err.contains("--mqtt-allow-anonymous"),
+        "{err}"
+    );
+    assert!(err.contains("swarm-bridge passwd"), "{err}");
     let (code, _, err) = run(dir.path(), &["bench", "--nodes", "0"]);
     assert_eq!(code, 2);
     assert!(err.contains("--nodes"), "{err}");

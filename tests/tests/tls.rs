@@ -249,7 +249,7 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
     use swarm_bus::{DeviceClass, Heartbeat, Leave, Role};
     let dir = tempfile::tempdir().expect("temp dir");
     let tls = dir.path().join("tls");
-    members_and(&tls, &[("mallory", "node")]);
+    members_and(&tls, &[("mallory", "node"), ("gw", "gateway")]);
     let (nodes, ports) = three_tls_nodes(dir.path(), &tls);
     let logs = || logs_of(&nodes);
     let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new(SWARM).unwrap());
@@ -265,6 +265,10 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
     let mallory = swarm_bus::zenoh::open(&tls_settings(&tls, "mallory", &ports))
         .await
         .expect("mallory");
+    // A gateway writes its devices' keys, which are not roster names.
+    let gw = swarm_bus::zenoh::open(&tls_settings(&tls, "gw", &ports))
+        .await
+        .expect("gw");
     let forged_lead = Heartbeat {
         term: 1_000,
         role: Role::Leader,
@@ -286,6 +290,13 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
             .unwrap();
         let leave = keys.node_leaf(&leader, swarm_bus::Leaf::Leave);
         swarm_bus::zenoh::publish(&mallory, &leave, &Leave { term: before[0].1 })
+            .await
+            .unwrap();
+        // The gateway, as if a device of its own had a member's name.
+        swarm_bus::zenoh::publish(&gw, &keys.heartbeat(&follower), &forged_lead)
+            .await
+            .unwrap();
+        swarm_bus::zenoh::publish(&gw, &leave, &Leave { term: before[0].1 })
             .await
             .unwrap();
         // The observer, under its own name: observers write no node keys at all.
@@ -311,7 +322,7 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
             node.id
         );
         assert!(
-            !log.contains("peer=ops") && !log.contains("peer=mallory"),
+            !log.contains("peer=ops") && !log.contains("peer=mallory") && !log.contains("peer=gw"),
             "{} heard a forged heartbeat:\n{log}",
             node.id
         );

@@ -361,6 +361,16 @@ impl Service {
 
     /// Asks every caught-up node for its copy, in the background; `round` counts the tries.
     fn catch_up(&self, round: u32, after: Duration) {
+        self.ask_copies(after, move |found| Internal::CatchUp {
+            round,
+            records: found.records,
+            answered: found.answered,
+        });
+    }
+
+    /// Asks for every caught-up copy of the table after `after`, off this loop, and hands
+    /// what came back to it as the event `then` makes of it.
+    fn ask_copies(&self, after: Duration, then: impl FnOnce(Copies) -> Internal + Send + 'static) {
         let (session, keys, tx) = (
             self.cx.session.clone(),
             self.cx.keys.clone(),
@@ -369,13 +379,7 @@ impl Service {
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let found = copies(&session, &keys).await;
-            let _ = tx
-                .send(Internal::CatchUp {
-                    round,
-                    records: found.records,
-                    answered: found.answered,
-                })
-                .await;
+            let _ = tx.send(then(found)).await;
         });
     }
 
@@ -421,22 +425,11 @@ impl Service {
 
     /// Collects the copies of the table and the workers' offers, in the background.
     fn gather(&self, term: u64, after: Duration) {
-        let (session, keys, tx) = (
-            self.cx.session.clone(),
-            self.cx.keys.clone(),
-            self.internal_tx.clone(),
-        );
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            let found = copies(&session, &keys).await;
-            let _ = tx
-                .send(Internal::Gathered {
-                    term,
-                    records: found.records,
-                    workers: found.workers,
-                    answered: found.answered,
-                })
-                .await;
+        self.ask_copies(after, move |found| Internal::Gathered {
+            term,
+            records: found.records,
+            workers: found.workers,
+            answered: found.answered,
         });
     }
 
