@@ -26,6 +26,7 @@ pub mod serial_sim;
 pub mod sim;
 pub mod stats;
 pub mod table;
+pub mod taken;
 pub mod tls;
 pub mod topic;
 

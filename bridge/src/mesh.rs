@@ -5,6 +5,7 @@
 use crate::ingest::{Format, Inbound, Ingest, Refusal, Telemetry};
 use crate::stats::{Stats, worth_logging};
 use crate::table::{DeviceTable, PresenceChange};
+use crate::taken::{TakenIds, lock_taken};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,6 +67,8 @@ pub struct Uplink {
     session: Session,
     ingest: Ingest,
     table: Arc<Mutex<DeviceTable>>,
+    /// Ids whose token is not this bridge's: no device may take them.
+    taken: Arc<Mutex<TakenIds>>,
     stats: Arc<Stats>,
     tokens: HashMap<NodeId, LivelinessToken>,
     publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
@@ -75,6 +78,7 @@ pub struct Uplink {
 pub struct MeshHandles {
     _cache: Queryable<()>,
     _commands: zenoh::pubsub::Subscriber<()>,
+    _members: zenoh::pubsub::Subscriber<()>,
 }
 
 /// `peripherals`: devices on the bridge's own serial and I2C ports; their commands do not go
@@ -100,6 +104,8 @@ pub async fn start(
         limits.forget_offline_after_s.saturating_mul(1000),
     )));
     let keys = ingest.keys().clone();
+    let taken = Arc::new(Mutex::new(TakenIds::new(limits.max_devices)));
+    let members = crate::taken::watch(&session, &keys, table.clone(), taken.clone()).await?;
     let cache = serve_cache(&session, &keys, table.clone()).await?;
     let (tx, rx) = mpsc::channel(1024);
     let commands = forward_commands(
@@ -116,6 +122,7 @@ pub async fn start(
             session,
             ingest,
             table: table.clone(),
+            taken,
             stats,
             tokens: HashMap::new(),
             publishers: HashMap::new(),
@@ -124,6 +131,7 @@ pub async fn start(
         MeshHandles {
             _cache: cache,
             _commands: commands,
+            _members: members,
         },
         table,
     ))
@@ -149,6 +157,7 @@ impl Uplink {
             session: self.session.clone(),
             ingest: self.ingest.fresh(),
             table: self.table.clone(),
+            taken: self.taken.clone(),
             stats: self.stats.clone(),
             tokens: HashMap::new(),
             publishers: HashMap::new(),
@@ -180,7 +189,19 @@ impl Uplink {
     /// As `carry`, told whether the caller already holds more publications to carry.
     pub async fn carry_then(&mut self, topic: &str, payload: Bytes, next: Next) -> bool {
         let now = unix_ms();
-        match self.ingest.classify(topic, &payload) {
+        let inbound = self.ingest.classify(topic, &payload);
+        let claimed = match &inbound {
+            Ok(Inbound::Presence { id, online: true } | Inbound::Telemetry { id, .. }) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = claimed.filter(|id| lock_taken(&self.taken).contains(id)) {
+            let n = self.stats.count_refusal("id_taken");
+            if worth_logging(n) {
+                tracing::warn!(device = %id, topic, reason = "id_taken", count = n, "dropped a device message: a node of the swarm holds this id");
+            }
+            return false;
+        }
+        match inbound {
             Ok(Inbound::Command) => false,
             Ok(Inbound::Presence { id, online }) => {
                 let change = lock(&self.table).set_online(&id, online, now);

@@ -14,6 +14,8 @@ pub struct Stats {
     pub dropped_device_claim: AtomicU64,
     /// Device messages for a new device while the device table was full of online ones.
     pub dropped_devices_full: AtomicU64,
+    /// Device messages under an id whose token is a node's (or another bridge's device).
+    pub dropped_id_taken: AtomicU64,
     pub dropped_other: AtomicU64,
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
@@ -32,6 +34,7 @@ impl Stats {
             "bad_frame" => &self.dropped_bad_frame,
             "device_claim" => &self.dropped_device_claim,
             "devices_full" => &self.dropped_devices_full,
+            "id_taken" => &self.dropped_id_taken,
             _ => &self.dropped_other,
         };
         counter.fetch_add(1, Relaxed) + 1
@@ -45,6 +48,7 @@ impl Stats {
             &self.dropped_bad_frame,
             &self.dropped_device_claim,
             &self.dropped_devices_full,
+            &self.dropped_id_taken,
             &self.dropped_other,
         ]
         .iter()
@@ -63,6 +67,7 @@ impl Stats {
             ("bad_frame", &self.dropped_bad_frame),
             ("device_claim", &self.dropped_device_claim),
             ("devices_full", &self.dropped_devices_full),
+            ("id_taken", &self.dropped_id_taken),
             ("other", &self.dropped_other),
             ("login", &self.refused_logins),
             ("acl", &self.refused_acl),

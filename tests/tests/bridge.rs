@@ -616,6 +616,66 @@ async fn oversized_and_trickled_packets_are_refused_before_they_are_buffered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt_client_cannot_take_a_nodes_id() {
+    let s = setup(|_| {}).await;
+    let node = id("n-real");
+    // A node of the swarm: its own token, declared over zenoh.
+    let _token = swarm_bus::zenoh::declare_token(&s.observer, &keys(), &node)
+        .await
+        .unwrap();
+    let hb = s.subscribe(&keys().heartbeat(&node)).await;
+    // Once the bridge's session sees the node's token, a client naming itself after it is
+    // refused: its presence and its heartbeat.
+    let seen = eventually(Duration::from_secs(5), || async {
+        member_keys(&s.bridge_session, &keys())
+            .await
+            .contains(&keys().node(&node))
+            .then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "the bridge never saw the node's token");
+    let status = keys().node_leaf(&node, Leaf::Status);
+    let out = mosquitto_pub(s.mqtt_port, "mqttv5", &status, b"online", &[]);
+    assert!(out.status.success());
+    let board = swarm_bridge::sim::board_heartbeat(1, Duration::from_millis(500));
+    let heartbeat = keys().heartbeat(&node);
+    let out = mosquitto_pub(s.mqtt_port, "mqttv5", &heartbeat, &encode(&board), &[]);
+    assert!(out.status.success());
+    let taken = eventually(Duration::from_secs(5), || async {
+        (s.bridge().stats.dropped_id_taken.load(Relaxed) == 2).then_some(())
+    })
+    .await;
+    assert!(
+        taken.is_some(),
+        "a client took a node's id: {} refused",
+        s.bridge().stats.dropped_id_taken.load(Relaxed)
+    );
+    assert!(
+        next(&hb, Duration::from_millis(500)).await.is_none(),
+        "a heartbeat in the node's name reached zenoh"
+    );
+    assert!(
+        s.bridge().devices.lock().unwrap().get(&node).is_none(),
+        "the bridge keeps a record for the node's id"
+    );
+    // A device of its own id is carried as before.
+    let device = keys().node_leaf(&id("esp-own"), Leaf::Status);
+    assert!(
+        mosquitto_pub(s.mqtt_port, "mqttv5", &device, b"online", &[])
+            .status
+            .success()
+    );
+    let joined = eventually(Duration::from_secs(5), || async {
+        s.members()
+            .await
+            .contains(&keys().node(&id("esp-own")))
+            .then_some(())
+    })
+    .await;
+    assert!(joined.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_status_is_kept_for_later_subscribers() {
     let s = setup(|_| {}).await;
     let topic = keys().node_leaf(&id("esp-r"), Leaf::Status);
