@@ -5,7 +5,6 @@
 use crate::ingest::{Format, Inbound, Ingest, Refusal, Telemetry};
 use crate::stats::{Stats, worth_logging};
 use crate::table::{DeviceTable, PresenceChange};
-use crate::taken::{TakenIds, lock_taken};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,8 +66,6 @@ pub struct Uplink {
     session: Session,
     ingest: Ingest,
     table: Arc<Mutex<DeviceTable>>,
-    /// Ids whose token is not this bridge's: no device may take them.
-    taken: Arc<Mutex<TakenIds>>,
     stats: Arc<Stats>,
     tokens: HashMap<NodeId, LivelinessToken>,
     publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
@@ -104,8 +101,7 @@ pub async fn start(
         limits.forget_offline_after_s.saturating_mul(1000),
     )));
     let keys = ingest.keys().clone();
-    let taken = Arc::new(Mutex::new(TakenIds::new(limits.max_devices)));
-    let members = crate::taken::watch(&session, &keys, table.clone(), taken.clone()).await?;
+    let members = crate::taken::watch(&session, &keys, table.clone()).await?;
     let cache = serve_cache(&session, &keys, table.clone()).await?;
     let (tx, rx) = mpsc::channel(1024);
     let commands = forward_commands(
@@ -122,7 +118,6 @@ pub async fn start(
             session,
             ingest,
             table: table.clone(),
-            taken,
             stats,
             tokens: HashMap::new(),
             publishers: HashMap::new(),
@@ -157,7 +152,6 @@ impl Uplink {
             session: self.session.clone(),
             ingest: self.ingest.fresh(),
             table: self.table.clone(),
-            taken: self.taken.clone(),
             stats: self.stats.clone(),
             tokens: HashMap::new(),
             publishers: HashMap::new(),
@@ -189,22 +183,18 @@ impl Uplink {
     /// As `carry`, told whether the caller already holds more publications to carry.
     pub async fn carry_then(&mut self, topic: &str, payload: Bytes, next: Next) -> bool {
         let now = unix_ms();
-        let inbound = self.ingest.classify(topic, &payload);
-        let claimed = match &inbound {
-            Ok(Inbound::Presence { id, online: true } | Inbound::Telemetry { id, .. }) => Some(id),
-            _ => None,
-        };
-        if let Some(id) = claimed.filter(|id| lock_taken(&self.taken).contains(id)) {
-            let n = self.stats.count_refusal("id_taken");
-            if worth_logging(n) {
-                tracing::warn!(device = %id, topic, reason = "id_taken", count = n, "dropped a device message: a node of the swarm holds this id");
-            }
-            return false;
-        }
-        match inbound {
+        match self.ingest.classify(topic, &payload) {
             Ok(Inbound::Command) => false,
             Ok(Inbound::Presence { id, online }) => {
-                let change = lock(&self.table).set_online(&id, online, now);
+                let change = {
+                    let mut table = lock(&self.table);
+                    if online && table.taken.contains(&id) {
+                        drop(table);
+                        self.id_taken(&id, topic);
+                        return false;
+                    }
+                    table.set_online(&id, online, now)
+                };
                 match change {
                     Ok(Some(change)) => self.apply(change).await,
                     Ok(None) => {}
@@ -221,7 +211,16 @@ impl Uplink {
                 format,
                 msg,
             }) => {
-                if let Err(full) = lock(&self.table).record(&id, format, &msg, now) {
+                let recorded = {
+                    let mut table = lock(&self.table);
+                    if table.taken.contains(&id) {
+                        drop(table);
+                        self.id_taken(&id, topic);
+                        return false;
+                    }
+                    table.record(&id, format, &msg, now)
+                };
+                if let Err(full) = recorded {
                     self.table_full(&id, &full);
                     return false;
                 }
@@ -257,6 +256,17 @@ impl Uplink {
                 }
                 false
             }
+        }
+    }
+
+    /// A client under an id whose token is not this bridge's: counted and logged sparingly.
+    fn id_taken(&self, id: &NodeId, topic: &str) {
+        let n = self.stats.count_refusal("id_taken");
+        if worth_logging(n) {
+            tracing::warn!(
+                device = %id, topic, reason = "id_taken", count = n,
+                "dropped a device message: a node of the swarm holds this id"
+            );
         }
     }
 

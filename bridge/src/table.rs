@@ -2,6 +2,7 @@
 //! answers zenoh queries) and counters. Pure: the caller passes the time.
 
 use crate::ingest::{Format, Telemetry};
+use crate::taken::TakenIds;
 use std::collections::BTreeMap;
 use swarm_bus::{DeviceClass, Energy, Heartbeat, NodeId, NodeState, Role};
 
@@ -39,6 +40,9 @@ const SWEEP_EVERY_MS: u64 = 60_000;
 #[derive(Debug)]
 pub struct DeviceTable {
     devices: BTreeMap<NodeId, DeviceRecord>,
+    /// Ids no device may take (`crate::taken`); under the same lock, so carrying a message
+    /// costs one lock.
+    pub taken: TakenIds,
     version: String,
     max_devices: usize,
     forget_after_ms: u64,
@@ -54,6 +58,7 @@ impl DeviceTable {
     pub fn bounded(version: impl Into<String>, max_devices: usize, forget_after_ms: u64) -> Self {
         Self {
             devices: BTreeMap::new(),
+            taken: TakenIds::new(max_devices.max(1)),
             version: version.into(),
             max_devices: max_devices.max(1),
             forget_after_ms,

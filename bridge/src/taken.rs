@@ -44,18 +44,13 @@ impl TakenIds {
     }
 }
 
-pub(crate) fn lock_taken(taken: &Mutex<TakenIds>) -> std::sync::MutexGuard<'_, TakenIds> {
-    taken.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Keeps `taken` in step with the swarm's tokens, starting with those alive now. A token is
-/// this bridge's own when the device table has that device online as it appears (the table
-/// is updated before the token is declared).
+/// Keeps the table's taken ids in step with the swarm's tokens, starting with those alive now.
+/// A token is this bridge's own when the table has that device online as it appears (the
+/// table is updated before the token is declared).
 pub async fn watch(
     session: &Session,
     keys: &SwarmKeys,
     table: Arc<Mutex<DeviceTable>>,
-    taken: Arc<Mutex<TakenIds>>,
 ) -> Result<Subscriber<()>, BusError> {
     let key = keys.all_nodes();
     session
@@ -68,10 +63,11 @@ pub async fn watch(
             };
             match sample.kind() {
                 SampleKind::Put => {
-                    let ours = lock(&table).get(&id).is_some_and(|r| r.online);
-                    lock_taken(&taken).appeared(id, ours);
+                    let mut table = lock(&table);
+                    let ours = table.get(&id).is_some_and(|r| r.online);
+                    table.taken.appeared(id, ours);
                 }
-                SampleKind::Delete => lock_taken(&taken).gone(&id),
+                SampleKind::Delete => lock(&table).taken.gone(&id),
             }
         })
         .await
