@@ -61,15 +61,19 @@ pub fn publish_topic(
     let topic = std::str::from_utf8(topic).map_err(|_| FrameError::BadTopic)?;
     let mut at = 2 + topic_len + if qos > 0 { 2 } else { 0 };
     if v5 {
-        // The properties length is a variable byte integer, like the remaining length.
-        let rest = body.get(at..).ok_or(FrameError::Short)?;
-        let mut fake = vec![0u8];
-        fake.extend_from_slice(&rest[..rest.len().min(4)]);
-        let (len_bytes, props) = frame(&fake)?.ok_or(FrameError::Short)?;
-        at += len_bytes - 1 + props;
+        at += properties_len(body.get(at..).ok_or(FrameError::Short)?)?;
     }
     let payload = body.len().checked_sub(at).ok_or(FrameError::Short)?;
     Ok((topic, payload))
+}
+
+/// How many bytes an MQTT 5 properties block at the start of `rest` takes, its length
+/// included: a variable byte integer, like the remaining length.
+fn properties_len(rest: &[u8]) -> Result<usize, FrameError> {
+    let mut fake = vec![0u8];
+    fake.extend_from_slice(&rest[..rest.len().min(4)]);
+    let (len_bytes, props) = frame(&fake)?.ok_or(FrameError::Short)?;
+    Ok(len_bytes - 1 + props)
 }
 
 /// The topic filters of a SUBSCRIBE. `v5` adds the properties block after the packet id.
@@ -81,11 +85,7 @@ pub fn subscribe_filters(
     let body = packet.get(header_len..).ok_or(FrameError::Short)?;
     let mut at = 2; // packet identifier
     if v5 {
-        let rest = body.get(at..).ok_or(FrameError::Short)?;
-        let mut fake = vec![0u8];
-        fake.extend_from_slice(&rest[..rest.len().min(4)]);
-        let (len_bytes, props) = frame(&fake)?.ok_or(FrameError::Short)?;
-        at += len_bytes - 1 + props;
+        at += properties_len(body.get(at..).ok_or(FrameError::Short)?)?;
     }
     let mut filters = Vec::new();
     while at < body.len() {

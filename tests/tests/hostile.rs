@@ -4,13 +4,14 @@
 //! that a kill -9 of the leader is still followed by a real successor.
 
 use nix::sys::signal::Signal;
-use std::io::{Read, Write};
 use std::time::Duration;
 use swarm_bus::zenoh::{self as bus, SessionMode, ZenohSettings};
 use swarm_bus::{
     DeviceClass, Heartbeat, Leaf, NodeId, Role, SwarmKeys, SwarmName, VoteRequest, encode,
 };
-use swarm_tests::{Node, endpoint, eventually, free_port, mosquitto_pub, rss_kib, wait_for_leader};
+use swarm_tests::{
+    Node, endpoint, eventually, free_port, http_get, mosquitto_pub, rss_kib, wait_for_leader,
+};
 use zenoh::bytes::Encoding;
 use zenoh::qos::CongestionControl;
 
@@ -188,18 +189,6 @@ impl Swarm {
         assert!(rest.contains(&successor.as_str()), "{successor}");
         assert!(new_term > term);
     }
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
 }
 
 fn id(s: &str) -> NodeId {

@@ -2,7 +2,6 @@
 
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
-use std::io::{Read, Write};
 use std::time::Duration;
 use swarm_tests::{Node, eventually, free_port, wait_for_leader};
 
@@ -14,14 +13,7 @@ const ENERGY: &str = "[energy]\nprofile = \"generic-x86\"\nidle_watts = 4\nmax_w
 
 /// One GET over plain HTTP/1.1: (status line, content type, body).
 fn get(port: u16, path: &str) -> std::io::Result<(String, String, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    let response = swarm_tests::http_get(port, path)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let status = head.lines().next().unwrap_or_default().to_string();
     let content_type = head
