@@ -13,7 +13,7 @@
 //!   knows is refused, so no message can leave the swarm at a term that cannot grow;
 //! - a count of voters above `max_members` is refused: no swarm within the limit has it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use swarm_bus::zenoh::Refused;
 use swarm_bus::{
     DeviceClass, Heartbeat, LeaderInfo, MAX_TERM, MAX_TERM_JUMP, NodeId, Role, Vote, VoteRequest,
@@ -21,6 +21,11 @@ use swarm_bus::{
 
 /// The default bound of the member table (`limits.max_members`): room for a swarm of 10,000.
 pub const DEFAULT_MAX_MEMBERS: u32 = 10_000;
+
+/// Members whose token went lately, whose `Leave` is still taken: a clean stop sends `Leave`
+/// before it withdraws its token, but the two travel apart and the token's end can be handled
+/// first.
+const RECENTLY_GONE: usize = 64;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Member {
@@ -33,6 +38,7 @@ pub struct Admission {
     me: NodeId,
     max_members: usize,
     members: BTreeMap<NodeId, Member>,
+    recently_gone: VecDeque<NodeId>,
     highest_term: u64,
 }
 
@@ -43,6 +49,7 @@ impl Admission {
             me,
             max_members: usize::try_from(max_members).unwrap_or(usize::MAX).max(1),
             members: BTreeMap::new(),
+            recently_gone: VecDeque::new(),
             highest_term: own_term.min(MAX_TERM),
         }
     }
@@ -76,7 +83,14 @@ impl Admission {
 
     /// A liveliness token went away; returns whether it was a member.
     pub fn token_gone(&mut self, id: &NodeId) -> bool {
-        self.members.remove(id).is_some()
+        let was = self.members.remove(id).is_some();
+        if was {
+            if self.recently_gone.len() >= RECENTLY_GONE {
+                self.recently_gone.pop_front();
+            }
+            self.recently_gone.push_back(id.clone());
+        }
+        was
     }
 
     /// This node's election moved to `term` (it stood, or followed an admitted message).
@@ -168,9 +182,15 @@ impl Admission {
         Ok(())
     }
 
-    /// A clean `Leave` at `term`.
+    /// A clean `Leave` at `term`, from a member or one whose token went lately (once).
     pub fn leave(&mut self, from: &NodeId, term: u64) -> Result<(), Refused> {
-        self.member(from)?;
+        if self.member(from).is_err() {
+            let at = self.recently_gone.iter().position(|g| g == from);
+            let at = at.ok_or(Refused::NonMember)?;
+            self.plausible(term)?;
+            self.recently_gone.remove(at);
+            return Ok(());
+        }
         self.plausible(term)
     }
 
@@ -243,6 +263,30 @@ mod tests {
         assert_eq!(g.heartbeat(&id("me"), &follower), Ok(()));
         assert_eq!(g.token_appeared(&id("me")), Ok(false));
         assert_eq!(g.members(), 0);
+    }
+
+    #[test]
+    fn a_leave_handled_after_its_token_went_still_counts_once() {
+        let mut g = gate();
+        g.token_appeared(&id("n1")).unwrap();
+        g.token_gone(&id("n1"));
+        assert_eq!(g.leave(&id("n1"), 3), Ok(()));
+        assert_eq!(g.leave(&id("n1"), 3), Err(Refused::NonMember), "once");
+        assert_eq!(
+            g.heartbeat(&id("n1"), &hb(3, Role::Follower, DeviceClass::Full)),
+            Err(Refused::NonMember)
+        );
+        // Never a member: refused.
+        assert_eq!(g.leave(&id("ghost"), 3), Err(Refused::NonMember));
+        // The memory of departures is bounded.
+        for n in 0..(RECENTLY_GONE + 10) {
+            let peer = id(&format!("p{n}"));
+            g.token_appeared(&peer).unwrap();
+            g.token_gone(&peer);
+        }
+        assert_eq!(g.leave(&id("p0"), 3), Err(Refused::NonMember));
+        let last = id(&format!("p{}", RECENTLY_GONE + 9));
+        assert_eq!(g.leave(&last, 3), Ok(()));
     }
 
     #[test]
