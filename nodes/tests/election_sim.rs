@@ -465,15 +465,7 @@ fn gate<'a>(me: &NodeId, term: u64, members: impl Iterator<Item = &'a NodeId>) -
 
 /// What a board's firmware sends.
 fn device_heartbeat() -> Heartbeat {
-    Heartbeat {
-        term: 0,
-        role: Role::Observer,
-        leader: None,
-        seq: 1,
-        cadence_ms: 1000,
-        class: DeviceClass::Minimal,
-        voters: None,
-    }
+    swarm_bridge::sim::board_heartbeat(1, Duration::from_secs(1))
 }
 
 #[test]
