@@ -1,6 +1,9 @@
 //! Helpers for multi-process tests: real `swarm-node` processes on loopback ports, real zenoh
 //! sessions watching them, real signals.
 
+pub mod netlab;
+pub mod roles;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 //! root for `ip netns` and the nftables package; SWARM_SKIP_NETNS=1 skips it.
 
 use std::time::{Duration, Instant};
+use swarm_tests::roles::without_colour;
 use swarm_tests::{NetNs, Node};
 
 const NODES: [&str; 3] = ["u0", "u1", "u2"];
@@ -50,24 +51,6 @@ fn took(node: &Node, mode: &str) -> bool {
         .lines()
         .map(without_colour)
         .any(|l| l.contains(" cadence ") && l.contains(&wanted))
-}
-
-fn without_colour(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters, ended by a letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn wait(what: &str, within: Duration, nodes: &[Node], mut done: impl FnMut() -> bool) {

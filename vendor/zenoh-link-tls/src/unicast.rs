@@ -14,7 +14,6 @@
 #[cfg(all(feature = "uring", target_os = "linux"))]
 use std::os::fd::RawFd;
 use std::{
-    convert::TryInto,
     fmt::{self, Debug},
     net::SocketAddr,
     sync::Arc,
@@ -47,7 +46,7 @@ use zenoh_result::{zerror, ZResult};
 
 use crate::{
     utils::{get_tls_addr, get_tls_host, get_tls_server_name, TlsClientConfig, TlsServerConfig},
-    TLS_ACCEPT_THROTTLE_TIME, TLS_DEFAULT_MTU, TLS_LINGER_TIMEOUT, TLS_LOCATOR_PREFIX,
+    TLS_ACCEPT_THROTTLE_TIME, TLS_DEFAULT_MTU, TLS_LOCATOR_PREFIX,
 };
 
 #[derive(Default, Debug, PartialEq, Eq, Hash)]
@@ -93,18 +92,11 @@ impl LinkUnicastTls {
             );
         }
 
-        // Set the TLS linger option
-        #[allow(deprecated)]
-        if let Err(err) = tcp_stream.set_linger(Some(Duration::from_secs(
-            (*TLS_LINGER_TIMEOUT).try_into().unwrap(),
-        ))) {
-            tracing::warn!(
-                "Unable to set LINGER option on TLS link {} => {}: {}",
-                src_addr,
-                dst_addr,
-                err
-            );
-        }
+        // swarm-mesh patch (eclipse-zenoh/zenoh#1101, #2350): no SO_LINGER. With it, close()
+        // blocks the thread dropping the link until the unsent data is acknowledged or 10 s pass.
+        // On a cut link (a partition) that is 10 s, and zenoh drops links on its two RX threads:
+        // two cut peers left a node deaf to everyone for 10 s. Without it, close() returns at
+        // once and the kernel still sends what is queued, then FIN.
 
         // Compute the MTU
         // See IETF RFC6691: https://datatracker.ietf.org/doc/rfc6691/
