@@ -2,6 +2,7 @@
 //! sessions watching them, real signals.
 
 pub mod netlab;
+pub mod partition;
 pub mod roles;
 
 use std::collections::BTreeMap;
@@ -22,12 +23,15 @@ pub fn swarm_node_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> → target/<profile>/swarm-node
-        let bin = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|dir| dir.join("swarm-node"))
-            .expect("test executable lives in target/<profile>/deps");
+        // target/<profile>/deps/<test> → target/<profile>/swarm-node; a bench binary of this
+        // package sits in target/<profile> itself.
+        let dir = exe.parent().expect("an executable lives in a directory");
+        let dir = if dir.ends_with("deps") {
+            dir.parent().unwrap_or(dir)
+        } else {
+            dir
+        };
+        let bin = dir.join("swarm-node");
         assert!(
             bin.exists(),
             "{} is missing: run `cargo test --workspace` or `cargo build -p swarm-node` first",

@@ -1,215 +1,125 @@
 //! Partitions with real processes: five nodes, each in its own network namespace on a bridge,
-//! and nftables dropping every packet between two of them and the other three, so sockets and
-//! liveliness tokens stay up until zenoh's lease runs out (a pulled cable, Wi-Fi gone). Each
-//! node's own log says its role; the test samples it every 250 ms. Needs root for `ip netns`
-//! and the nftables package; SWARM_SKIP_NETNS=1 skips it.
+//! and nftables dropping packets between some of them and the rest, so sockets and liveliness
+//! tokens stay up until zenoh's lease runs out (a pulled cable, Wi-Fi gone). Each node's own
+//! log says its role; the trial samples it every 250 ms for 30 s, past the lease, then heals.
+//! Needs root for `ip netns` and the nftables package; SWARM_SKIP_NETNS=1 skips it.
+//! `scripts/bench-partition.sh` prints the same trials' figures.
 
-use std::time::{Duration, Instant};
-use swarm_tests::Node;
+use std::time::Duration;
 use swarm_tests::netlab::{Direction, NetLab};
-use swarm_tests::roles::{RoleLine, current_role, leaders_by_term};
+use swarm_tests::partition::{Fault, SAMPLE_EVERY, Swarm, TIMEOUT_MAX, Trial, trial};
 
-const IDS: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
-const PORT: u16 = 7447;
-/// The default longest election timeout (`consensus.election_timeout_max_ms`).
-const TIMEOUT_MAX: Duration = Duration::from_millis(3000);
-const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+const NODES: usize = 5;
 /// Past zenoh's lease (10 s), when the cut peers' links and tokens finally go.
 const OBSERVE: Duration = Duration::from_secs(30);
+/// "One leader followed by all within a few seconds" of the heal.
+const HEAL_WITHIN: Duration = Duration::from_secs(10);
 
-struct Swarm {
-    lab: NetLab,
-    nodes: Vec<Node>,
-    _dir: tempfile::TempDir,
+/// Samples an election may take: the longest timeout, half a second for the vote, and one
+/// sample for where the cut fell between two.
+fn one_election() -> usize {
+    ((TIMEOUT_MAX + Duration::from_millis(500)).as_millis() / SAMPLE_EVERY.as_millis()) as usize + 1
 }
 
-impl Swarm {
-    fn start(prefix: &str) -> Option<Swarm> {
-        let lab = NetLab::for_test(prefix, IDS.len())?;
-        let dir = tempfile::tempdir().unwrap();
-        let nodes = IDS
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let mut flags = vec![
-                    "--no-multicast".to_string(),
-                    "--listen".into(),
-                    lab.endpoint(i, PORT),
-                ];
-                for j in 0..i {
-                    flags.extend(["--connect".to_string(), lab.endpoint(j, PORT)]);
-                }
-                lab.spawn(dir.path(), i, "split", id, &flags)
-            })
-            .collect();
-        Some(Swarm {
-            lab,
-            nodes,
-            _dir: dir,
-        })
-    }
-
-    fn roles(&self) -> Vec<Option<RoleLine>> {
-        self.nodes
-            .iter()
-            .map(|n| current_role(&n.log_text()))
-            .collect()
-    }
-
-    /// One leader, followed by every node in its term: its index and the term.
-    fn settled(&self) -> Option<(usize, u64)> {
-        let roles = self.roles();
-        let first = roles.first()?.as_ref()?;
-        let leader = first.leader.clone()?;
-        let at = IDS.iter().position(|id| *id == leader)?;
-        let same = roles
-            .iter()
-            .all(|r| matches!(r, Some(r) if r.term == first.term && r.leader.as_deref() == Some(&leader)));
-        (same && roles[at].as_ref()?.leads()).then_some((at, first.term))
-    }
-
-    fn wait_settled(&self, what: &str, within: Duration) -> (usize, u64) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(s) = self.settled() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: no leader followed by all within {within:?}; roles {:?}\n{}",
-                self.roles(),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|n| format!("--- {}\n{}", n.id, n.log_text()))
-            .collect()
-    }
-
-    /// Every term's leaders, by the nodes' own logs, must be at most one.
-    fn assert_one_leader_per_term(&self) {
-        let by_term = leaders_by_term(self.nodes.iter().map(|n| (n.id.as_str(), n.log_text())));
-        for (term, leaders) in &by_term {
-            assert!(
-                leaders.len() <= 1,
-                "term {term} had two leaders {leaders:?}\n{}",
-                self.logs()
-            );
-        }
-    }
-}
-
-/// What a cut looked like from inside, sample by sample.
-struct Watch {
-    /// For each sample, the majority node that led then, if any.
-    majority_leader: Vec<Option<usize>>,
-    /// Samples in which a cut-off node led in a term after the cut.
-    minority_elected: Vec<(usize, u64)>,
-}
-
-impl Watch {
-    /// One character per sample: the leading majority node's number, or `.`.
-    fn line(&self) -> String {
-        self.majority_leader
-            .iter()
-            .map(|l| l.map_or('.', |i| char::from(b'1' + i as u8)))
-            .collect()
-    }
-
-    /// Samples before the majority first had a leader, and samples without one after that.
-    fn gaps(&self) -> (usize, usize) {
-        let first = self
-            .majority_leader
-            .iter()
-            .position(Option::is_some)
-            .unwrap_or(self.majority_leader.len());
-        let later = self.majority_leader[first..]
-            .iter()
-            .filter(|l| l.is_none())
-            .count();
-        (first, later)
-    }
-}
-
-fn watch(swarm: &Swarm, cut: &[usize], term: u64) -> Watch {
-    let mut w = Watch {
-        majority_leader: Vec::new(),
-        minority_elected: Vec::new(),
-    };
-    let start = Instant::now();
-    let mut next = start;
-    while next < start + OBSERVE {
-        let roles = swarm.roles();
-        let leader = (0..IDS.len())
-            .filter(|i| !cut.contains(i))
-            .find(|&i| roles[i].as_ref().is_some_and(RoleLine::leads));
-        w.majority_leader.push(leader);
-        for &i in cut {
-            if let Some(r) = roles[i].as_ref().filter(|r| r.leads() && r.term > term) {
-                w.minority_elected.push((i, r.term));
-            }
-        }
-        next += SAMPLE_EVERY;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    w
-}
-
-/// Cuts `cut` off (both ways) for `OBSERVE`, then heals; asserts the partition bounds.
-fn partition(swarm: &Swarm, cut: &[usize], leader_cut: bool) {
-    let (leader, term) = swarm.wait_settled("before the cut", Duration::from_secs(30));
-    assert_eq!(
-        cut.contains(&leader),
-        leader_cut,
-        "the cut is chosen by who leads"
+/// The partition bounds: at most one leaderless stretch, no longer than one election; when
+/// the leader was cut off so that the others stop hearing it, it starts at the cut; when it
+/// was not cut off, there is none. The cut-off side never elects, the heal ends with one
+/// leader followed by all, and no term ever had two leaders.
+fn assert_bounds(swarm: &Swarm, t: &Trial) {
+    let line = t.line();
+    eprintln!(
+        "{} around {:?} (leader among them: {}): {line}; healed in {:?}",
+        t.fault, t.side, t.leader_on_side, t.healed_in
     );
-    let rest: Vec<usize> = (0..IDS.len()).filter(|i| !cut.contains(i)).collect();
-    swarm.lab.cut(cut, &rest, Direction::Both).unwrap();
-    let w = watch(swarm, cut, term);
-    swarm.lab.heal().unwrap();
-    let line = w.line();
-    eprintln!("cut {cut:?} (leader n{}): {line}", leader + 1);
-    let (first, later) = w.gaps();
-    // One election when the leader is cut off (the longest timeout, plus half a second for the
-    // vote and one sample), none otherwise; never a leaderless moment after that.
-    let allowed = if leader_cut {
-        ((TIMEOUT_MAX + Duration::from_millis(500)).as_millis() / SAMPLE_EVERY.as_millis()) as usize
-            + 1
+    let stretches = t.stretches();
+    let context = || format!("{}: {line}\n{}", t.fault, swarm.logs());
+    if !t.leader_on_side {
+        assert!(
+            stretches.is_empty(),
+            "leaderless without need: {}",
+            context()
+        );
     } else {
-        0
-    };
+        assert!(
+            stretches.len() <= 1,
+            "leaderless more than once: {}",
+            context()
+        );
+        if let Some(&(start, len)) = stretches.first() {
+            assert!(
+                len <= one_election(),
+                "leaderless for {len} samples: {}",
+                context()
+            );
+            if !matches!(t.fault, Fault::Cut(Direction::Inbound)) {
+                assert_eq!(start, 0, "leaderless later than the cut: {}", context());
+            }
+        }
+    }
     assert!(
-        first <= allowed && later == 0,
-        "majority leaderless for {first} samples before its first leader (allowed {allowed}) \
-         and {later} after: {line}\n{}",
-        swarm.logs()
+        t.side_elected.is_empty(),
+        "the cut-off side elected {:?}: {}",
+        t.side_elected,
+        context()
     );
     assert!(
-        w.minority_elected.is_empty(),
-        "the cut-off minority elected: {:?}\n{}",
-        w.minority_elected,
-        swarm.logs()
+        t.healed_in.is_some(),
+        "no leader followed by all after the heal: {}",
+        context()
     );
-    swarm.wait_settled("after the heal", Duration::from_secs(10));
-    swarm.assert_one_leader_per_term();
+    let split = swarm.split_terms();
+    assert!(
+        split.is_empty(),
+        "two leaders in a term {split:?}: {}",
+        context()
+    );
+}
+
+fn start(prefix: &str) -> Option<Swarm> {
+    NetLab::for_test(prefix, NODES).map(|lab| Swarm::start(lab, "split"))
+}
+
+fn leader(swarm: &Swarm) -> usize {
+    swarm
+        .wait_settled(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", swarm.logs()))
+        .0
 }
 
 #[test]
 fn a_cut_off_minority_never_costs_the_majority_its_leader() {
-    let Some(swarm) = Swarm::start("swarm-cut") else {
+    let Some(swarm) = start("swarm-cut") else {
         return;
     };
+    let both = Fault::Cut(Direction::Both);
     // The leader and the next node cut off: the other three elect once and keep their leader.
-    let (leader, _) = swarm.wait_settled("at start", Duration::from_secs(30));
-    let cut = [leader, (leader + 1) % IDS.len()];
-    partition(&swarm, &cut, true);
+    let l = leader(&swarm);
+    let side = [l, (l + 1) % NODES];
+    let t = trial(&swarm, &side, both, OBSERVE, HEAL_WITHIN).unwrap();
+    assert_bounds(&swarm, &t);
     // Two followers cut off: the leader keeps leading throughout.
-    let (leader, _) = swarm.wait_settled("after the first heal", Duration::from_secs(10));
-    let cut = [(leader + 1) % IDS.len(), (leader + 2) % IDS.len()];
-    partition(&swarm, &cut, false);
+    let l = leader(&swarm);
+    let side = [(l + 1) % NODES, (l + 2) % NODES];
+    let t = trial(&swarm, &side, both, OBSERVE, HEAL_WITHIN).unwrap();
+    assert_bounds(&swarm, &t);
+}
+
+#[test]
+fn a_leader_that_hears_nothing_steps_down_and_the_others_elect_at_once() {
+    let Some(swarm) = start("swarm-deaf") else {
+        return;
+    };
+    // One way: the leader's heartbeats still arrive, but it hears nobody, so it stops leading
+    // after one election timeout, and says so.
+    let l = leader(&swarm);
+    let side = [l, (l + 1) % NODES];
+    let t = trial(
+        &swarm,
+        &side,
+        Fault::Cut(Direction::Inbound),
+        OBSERVE,
+        HEAL_WITHIN,
+    )
+    .unwrap();
+    assert_bounds(&swarm, &t);
 }

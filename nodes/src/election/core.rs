@@ -125,6 +125,9 @@ pub struct Election {
     voted_for: Option<NodeId>,
     leader: Option<NodeId>,
     leader_contact: Option<Instant>,
+    /// The sequence number of the last heartbeat in which the leader this node follows claimed
+    /// to lead: a later one that no longer claims it says the leader stepped down.
+    leader_seq: Option<(NodeId, u64)>,
     leader_since: Option<Instant>,
     deadline: Instant,
     prevoting: bool,
@@ -187,6 +190,7 @@ impl Election {
             voted_for: persisted.voted_for,
             leader: None,
             leader_contact: None,
+            leader_seq: None,
             leader_since: None,
             deadline: now,
             prevoting: false,
@@ -293,7 +297,7 @@ impl Election {
         self.step_down_after_pause(now);
         match event {
             Event::Tick => self.on_tick(now, &mut out),
-            Event::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb),
+            Event::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb, &mut out),
             Event::VoteRequest { from, req } => self.on_vote_request(now, from, req, &mut out),
             Event::VoteReply { from, reply } => self.on_vote_reply(now, from, reply, &mut out),
             Event::TokenGone(id) => {
@@ -578,7 +582,7 @@ impl Election {
         self.deadline = now + self.timeout(now);
     }
 
-    fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat) {
+    fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat, out: &mut Vec<Action>) {
         // Devices never speak for the election, whatever their heartbeat claims; a term past
         // the ceiling could never be followed by another.
         if from == self.me || hb.class == DeviceClass::Minimal || hb.term > MAX_TERM {
@@ -603,12 +607,33 @@ impl Election {
             if self.role == Role::Leader {
                 // Cannot happen with a majority quorum; should it ever, one side yields.
                 if from < self.me {
-                    self.become_follower(now, self.term, Some(from));
+                    self.become_follower(now, self.term, Some(from.clone()));
                 }
             } else {
-                self.become_follower(now, self.term, Some(from));
+                self.become_follower(now, self.term, Some(from.clone()));
             }
+        } else if hb.term == self.term && self.stepped_down(&from, hb.seq) {
+            // Its own leader says it no longer leads: it stopped hearing a majority (cut off
+            // one way: its heartbeats still arrive, nothing reaches it) or was frozen. Waiting
+            // out a whole timeout would leave the swarm leaderless for nothing.
+            self.leader_lost(now, &from, out);
         }
+        if claims_lead && self.leader.as_ref() == Some(&from) {
+            // What others answer about the leader comes in as a heartbeat numbered 0.
+            let seq = match &self.leader_seq {
+                Some((id, last)) if *id == from => hb.seq.max(*last),
+                _ => hb.seq,
+            };
+            self.leader_seq = Some((from, seq));
+        }
+    }
+
+    /// Whether `from`, the leader this node follows, no longer claims to lead in a heartbeat
+    /// sent after its last one that did (heartbeats from before it led may arrive late).
+    fn stepped_down(&self, from: &NodeId, seq: u64) -> bool {
+        self.role != Role::Leader
+            && self.leader.as_ref() == Some(from)
+            && matches!(&self.leader_seq, Some((id, last)) if id == from && seq > *last)
     }
 
     fn on_vote_request(
@@ -735,8 +760,15 @@ impl Election {
         if self.leader.as_ref() != Some(id) {
             return;
         }
+        self.leader_lost(now, id, out);
+    }
+
+    /// The leader this node followed is gone or gave up: stand by rank at once, instead of
+    /// after a whole timeout.
+    fn leader_lost(&mut self, now: Instant, id: &NodeId, out: &mut Vec<Action>) {
         self.leader = None;
         self.leader_contact = None;
+        self.leader_seq = None;
         self.grant_held_prevote(now, out);
         if self.role == Role::Observer || !self.eligible() {
             return;
@@ -1041,6 +1073,52 @@ mod tests {
             ..request(term, pre_vote)
         };
         e.handle(at, Event::VoteRequest { from: id("a"), req })
+    }
+
+    #[test]
+    fn a_leader_that_says_it_stepped_down_is_replaced_at_once_but_a_late_older_heartbeat_is_not_taken_for_that()
+     {
+        let t0 = Instant::now();
+        let mut e = follower_of_five(t0, 7);
+        let t1 = t0 + Duration::from_millis(100);
+        // Sent while it was still a candidate, overtaken on the way by its first as leader.
+        let earlier = Heartbeat {
+            role: Role::Candidate,
+            seq: 0,
+            ..heartbeat_from(1)
+        };
+        e.handle(
+            t1,
+            Event::Heartbeat {
+                from: id("l"),
+                hb: earlier,
+            },
+        );
+        assert_eq!(e.leader(), Some(&id("l")));
+        assert_eq!(granted(&asked_by_a(&mut e, t1, 2, true, 5)), Some(false));
+        // Its next heartbeat no longer claims to lead: it stopped hearing a majority.
+        let gave_up = Heartbeat {
+            seq: 2,
+            ..heartbeat_from(1)
+        };
+        let t2 = t1 + Duration::from_millis(10);
+        let out = e.handle(
+            t2,
+            Event::Heartbeat {
+                from: id("l"),
+                hb: gave_up,
+            },
+        );
+        assert_eq!(e.leader(), None);
+        // The pre-vote refused a moment ago only because `l` was heard is granted now.
+        assert_eq!(granted(&out), Some(true));
+        let wake = e.next_wakeup().expect("a follower has a deadline");
+        assert!(
+            wake <= t2 + Duration::from_millis(100),
+            "stands by rank, not after a whole timeout: {:?}",
+            wake - t2
+        );
+        assert_eq!(granted(&asked_by_a(&mut e, t2, 2, true, 5)), Some(true));
     }
 
     #[test]

@@ -183,6 +183,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     let infos = infos.into_iter().filter(|i| gate.leader_info(i)).collect();
     if let Some(l) = consensus.learn_leaders(infos).await {
         gate.own_term(l.term);
+        log_leadership(&l);
         lock(&view).set_leadership(l.role, l.term, l.leader, unix_ms());
     }
     let task_service = tasks::start(tasks::Context {
@@ -467,7 +468,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         };
         if let Some(l) = changed {
             gate.own_term(l.term);
-            tracing::info!(role = %l.role, term = l.term, leader = ?l.leader.as_ref().map(NodeId::as_str), "election");
+            log_leadership(&l);
             let leads = l.role == swarm_bus::Role::Leader;
             pace.leader(leads);
             if !leads {
@@ -564,6 +565,12 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     }
     tracing::info!(dropped = drops.total(), "stopped");
     Ok(())
+}
+
+/// Every change of role, term or leader, in one format: operators and the partition tests
+/// read a node's part in the election from these lines.
+fn log_leadership(l: &Leadership) {
+    tracing::info!(role = %l.role, term = l.term, leader = ?l.leader.as_ref().map(NodeId::as_str), "election");
 }
 
 fn task_ctl(view: &Shared, consensus: &Consensus) -> tasks::Ctl {
