@@ -43,9 +43,9 @@ enum Direction {
     Outbound,
     /// The side hears nothing from the others; its sends still arrive.
     Inbound,
-    /// Each message crossing the cut, either way, is lost with this probability. The lease
-    /// never expires: zenoh's keep-alives get through often enough (one in five within a
-    /// 10 s lease that sees dozens), so the sessions and tokens stay up.
+    /// Each message crossing the cut, either way, is lost with this probability. Assumed: the
+    /// lease never expires, for whatever gets through (keep-alives, the heartbeats every
+    /// 0.5 s) refreshes it and a 10 s lease sees dozens of those; sessions and tokens stay up.
     Lossy(f64),
 }
 
@@ -94,9 +94,12 @@ struct Sim {
     hostility: f64,
     /// A silent partition, if one is in place (see `cut_silently`).
     cut: Option<SilentCut>,
+    /// Per node: when it last heard the leader it follows, and when it last heard it steadily
+    /// (within a `leader_alive` window of the heartbeat before), as the core judges a link.
+    leader_heard: Vec<Option<Instant>>,
+    steady_contact: Vec<Option<Instant>>,
     /// Named in a split-brain panic along with the seed.
     scenario: &'static str,
-    trace: Option<Instant>,
 }
 
 impl Sim {
@@ -144,8 +147,9 @@ impl Sim {
             follower_heartbeat: HEARTBEAT,
             hostility: 0.0,
             cut: None,
+            leader_heard: vec![None; n],
+            steady_contact: vec![None; n],
             scenario: "",
-            trace: None,
         }
     }
 
@@ -236,24 +240,6 @@ impl Sim {
         if !membership && self.cut_drops(from, to) {
             return;
         }
-        if let Some(t0) = self.trace {
-            let what = match &p {
-                Payload::Hb(hb) => format!("hb {:?} t{} seq{}", hb.role, hb.term, hb.seq),
-                Payload::Req(r) => format!("REQ pre={} t{}", r.pre_vote, r.term),
-                Payload::Rep(r) => format!(
-                    "REP pre={} t{} for {} granted={}",
-                    r.pre_vote, r.term, r.candidate, r.granted
-                ),
-                Payload::Gone(id) => format!("GONE {id}"),
-                Payload::Joined(id) => format!("JOINED {id}"),
-            };
-            if !matches!(&p, Payload::Hb(hb) if hb.role != Role::Leader) {
-                eprintln!(
-                    "    {:>6} ms  n{from} -> n{to}: {what}",
-                    (self.now - t0).as_millis()
-                );
-            }
-        }
         // Liveliness is subscribed with history: tokens reach a node once it listens at all.
         if self.now < self.nodes[to].deaf_until && !membership {
             return;
@@ -264,6 +250,16 @@ impl Sim {
 
     /// Admission first, as in the runtime: what the gate refuses never reaches the election.
     fn receive(&mut self, to: usize, from_id: NodeId, p: Payload) {
+        if let Payload::Hb(hb) = &p
+            && hb.role == Role::Leader
+            && self.nodes[to].e.leader() == Some(&from_id)
+        {
+            let window = self.settings.timeout_min - self.settings.heartbeat_interval;
+            if self.leader_heard[to].is_some_and(|t| self.now - t < window) {
+                self.steady_contact[to] = Some(self.now);
+            }
+            self.leader_heard[to] = Some(self.now);
+        }
         let gate = &mut self.nodes[to].gate;
         let admitted = match &p {
             Payload::Hb(hb) => gate.heartbeat(&from_id, hb).is_ok(),
@@ -992,21 +988,27 @@ const SILENT_SCENARIOS: [SilentScenario; 9] = [
     },
 ];
 
-/// One silent partition of a settled swarm, watched for 30 s, then healed. Returns the time
-/// the majority spent without a leader, or what went wrong with the nodes' roles over time.
-fn silent_partition(seed: u64, sc: &SilentScenario) -> (Duration, Result<(), (String, String)>) {
+/// What one silent partition did: the majority's time without a leader, each node's roles over
+/// time, and what broke the issue's promises, if anything.
+struct SilentRun {
+    leaderless: Duration,
+    timeline: String,
+    failure: Option<String>,
+}
+
+/// One silent partition of a settled swarm, watched for 30 s, then healed.
+fn silent_partition(seed: u64, sc: &SilentScenario) -> SilentRun {
     const WATCH: Duration = Duration::from_secs(30);
     const HEALED_WITHIN: Duration = Duration::from_secs(5);
     let mut sim = Sim::new(5, seed);
     sim.scenario = sc.name;
     let all: Vec<usize> = (0..5).collect();
     let (li, _, cut_term) = sim.settle_on_leader();
-    // Anywhere between two of the leader's heartbeats.
+    // Anywhere between two of the leader's heartbeats, and any followers.
     let phase = Duration::from_millis((sim.rand() * 500.0) as u64);
     sim.run(phase);
     let mut followers: Vec<usize> = all.iter().copied().filter(|i| *i != li).collect();
-    let first = (sim.rand() * 4.0) as usize % 4;
-    let a = followers.remove(first);
+    let a = followers.remove((sim.rand() * 4.0) as usize % 4);
     let b = followers[(sim.rand() * 3.0) as usize % 3];
     let cut: Vec<usize> = match sc.who {
         CutOff::LeaderAndFollower => vec![li, a],
@@ -1016,22 +1018,21 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> (Duration, Result<(), (St
     };
     let side: Vec<bool> = all.iter().map(|i| cut.contains(i)).collect();
     let mut timeline = format!(
-        "seed {seed}, {}: n{li} led term {cut_term}; cut {cut:?}\n",
+        "seed {seed}, {}: n{li} led term {cut_term}; cut {cut:?}; ms from the cut:\n",
         sc.name
     );
     let mut last: Vec<Option<(Role, u64, Option<NodeId>)>> = vec![None; 5];
     let mut record = |sim: &Sim, at: Duration, timeline: &mut String| {
-        for i in 0..5 {
-            let e = &sim.nodes[i].e;
-            let now = Some((e.role(), e.term(), e.leader().cloned()));
+        for (i, n) in sim.nodes.iter().enumerate() {
+            let now = Some((n.e.role(), n.e.term(), n.e.leader().cloned()));
             if now != last[i] {
-                let leader = e.leader().map_or("-", |l| l.as_str());
+                let leader = n.e.leader().map_or("-", |l| l.as_str());
                 let mark = if side[i] { "cut" } else { "   " };
                 timeline.push_str(&format!(
-                    "  {:>6} ms  n{i} {mark} {:?} term {} leader {leader}\n",
+                    "  {:>6}  n{i} {mark} {:?} term {} leader {leader}\n",
                     at.as_millis(),
-                    e.role(),
-                    e.term()
+                    n.e.role(),
+                    n.e.term()
                 ));
                 last[i] = now;
             }
@@ -1039,10 +1040,8 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> (Duration, Result<(), (St
     };
     record(&sim, Duration::ZERO, &mut timeline);
 
+    let cut_at = sim.now;
     sim.cut_silently(side.clone(), sc.direction);
-    if std::env::var("TRACE").ok().as_deref() == Some(&format!("{seed}:{}", sc.name)) {
-        sim.trace = Some(sim.now);
-    }
     // (start, length) of each leaderless stretch, from the cut.
     let mut stretches: Vec<(Duration, Duration)> = Vec::new();
     let mut minority_led: Option<String> = None;
@@ -1061,7 +1060,7 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> (Duration, Result<(), (St
             let e = &sim.nodes[i].e;
             if minority_led.is_none() && e.role() == Role::Leader && e.term() > cut_term {
                 minority_led = Some(format!(
-                    "cut-off n{i} leads term {} at {} ms",
+                    "cut-off n{i} leads term {} (term at the cut {cut_term}) {} ms after the cut",
                     e.term(),
                     t.as_millis()
                 ));
@@ -1069,115 +1068,124 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> (Duration, Result<(), (St
         }
     }
     let leaderless: Duration = stretches.iter().map(|(_, len)| *len).sum();
-    if sim.trace.is_some() {
-        eprintln!("TIMELINE\n{timeline}");
+    // One election: the longest timeout and half a second for the votes. Over a lossy link
+    // it runs from when the majority last heard the old leader steadily: what gets through
+    // now and then may come in steady runs for a while after the cut.
+    let mut bound = settings().timeout_max + Duration::from_millis(500);
+    if matches!(sc.direction, Direction::Lossy(_)) {
+        let last_steady = (0..5)
+            .filter(|i| !side[*i])
+            .filter_map(|i| sim.steady_contact[i])
+            .max()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(cut_at));
+        bound += last_steady;
     }
-    let fail = |why: String, timeline: String| {
-        let msg = format!(
-            "seed {seed}, {}: {why} (leaderless {} ms in {:?})",
-            sc.name,
-            leaderless.as_millis(),
-            stretches
-                .iter()
-                .map(|(s, l)| (s.as_millis(), l.as_millis()))
-                .collect::<Vec<_>>()
-        );
-        (leaderless, Err((msg, timeline)))
-    };
-    if let Some(why) = minority_led {
-        return fail(why, timeline);
-    }
-    let bound = settings().timeout_max + Duration::from_millis(500);
     let leader_cut = cut.contains(&li);
-    if stretches.len() > 1 {
-        return fail(
-            format!("{} leaderless stretches, not one", stretches.len()),
-            timeline,
-        );
+    let mut failure = minority_led;
+    if failure.is_none() && stretches.len() > 1 {
+        failure = Some(format!("{} leaderless stretches, not one", stretches.len()));
     }
-    if let Some(&(start, len)) = stretches.first() {
-        if !leader_cut {
-            return fail(
-                format!(
-                    "leaderless for {} ms with only followers cut",
-                    len.as_millis()
-                ),
-                timeline,
-            );
-        }
-        if sc.direction != Direction::Inbound && start != Duration::ZERO {
-            return fail(
-                format!("the stretch starts {} ms after the cut", start.as_millis()),
-                timeline,
-            );
-        }
-        if len > bound {
-            return fail(
-                format!(
-                    "a stretch of {} ms, over {} ms",
-                    len.as_millis(),
-                    bound.as_millis()
-                ),
-                timeline,
-            );
-        }
+    if let (None, Some(&(start, len))) = (&failure, stretches.first()) {
+        let ms = len.as_millis();
+        failure = if !leader_cut {
+            Some(format!("leaderless for {ms} ms with only followers cut"))
+        } else if sc.direction != Direction::Inbound && start != Duration::ZERO {
+            Some(format!(
+                "leaderless from {} ms after the cut, not from the cut",
+                start.as_millis()
+            ))
+        } else if len > bound {
+            Some(format!(
+                "one election took {ms} ms, over {} ms",
+                bound.as_millis()
+            ))
+        } else {
+            None
+        };
     }
 
-    sim.heal_silently();
-    let mut waited = Duration::ZERO;
-    while sim.agreed_leader(&all).is_none() {
-        sim.step();
-        waited += STEP;
-        record(&sim, WATCH + waited, &mut timeline);
-        if waited >= HEALED_WITHIN {
-            return fail(
-                format!(
+    if failure.is_none() {
+        sim.heal_silently();
+        let healed = sim.now;
+        while sim.agreed_leader(&all).is_none() {
+            sim.step();
+            let since = sim.now - healed;
+            record(&sim, WATCH + since, &mut timeline);
+            if since >= HEALED_WITHIN {
+                failure = Some(format!(
                     "no leader followed by all {} ms after the heal",
-                    waited.as_millis()
-                ),
-                timeline,
-            );
+                    since.as_millis()
+                ));
+                break;
+            }
         }
     }
-    (leaderless, Ok(()))
+    let failure = failure.map(|why| {
+        let stretches: Vec<(u128, u128)> = stretches
+            .iter()
+            .map(|(s, l)| (s.as_millis(), l.as_millis()))
+            .collect();
+        format!(
+            "seed {seed}, {}: {why} (leaderless {} ms; stretches (from, ms): {stretches:?})",
+            sc.name,
+            leaderless.as_millis()
+        )
+    });
+    SilentRun {
+        leaderless,
+        timeline,
+        failure,
+    }
 }
 
+/// The issue "Partitions: a cut-off minority never costs the majority its leader", with the
+/// cut as it comes in the field: silent, the tokens going only when zenoh's lease expires.
+/// During the partition the majority has a leader at every moment but one election (none if
+/// only followers are cut, at most `timeout_max` + 0.5 s from the cut if the leader is); the
+/// minority never elects; after the heal, one leader for all within 5 s.
 #[test]
 fn silent_partitions_never_cost_the_majority_its_leader() {
     // ELECTION_SIM_SEEDS=1000 for a longer hunt; every failure names its seed and scenario.
+    // ELECTION_SIM_CASE="33:leader+follower both ways" runs one case and prints its timeline.
     let seeds: u64 = std::env::var("ELECTION_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
+    let only = std::env::var("ELECTION_SIM_CASE").ok();
     let mut failures = Vec::new();
     for sc in &SILENT_SCENARIOS {
         let mut leaderless = Vec::new();
         let mut failed = 0;
         for seed in 1..=seeds {
-            if let Ok(t) = std::env::var("TRACE") {
-                if t != format!("{seed}:{}", sc.name) {
-                    continue;
-                }
+            if only
+                .as_ref()
+                .is_some_and(|o| *o != format!("{seed}:{}", sc.name))
+            {
+                continue;
             }
-            let (d, outcome) = silent_partition(seed, sc);
-            leaderless.push(d);
-            if let Err((msg, timeline)) = outcome {
-                if failed == 0 {
-                    eprintln!("{msg}\n{timeline}");
-                }
+            let run = silent_partition(seed, sc);
+            leaderless.push(run.leaderless);
+            // The roles over time, for the first failure of each scenario.
+            if only.is_some() || run.failure.is_some() && failed == 0 {
+                let failure = run.failure.as_deref().unwrap_or("passed");
+                eprintln!("{}{failure}\n", run.timeline);
+            }
+            if let Some(msg) = run.failure {
                 failed += 1;
                 failures.push(msg);
             }
         }
         leaderless.sort();
-        if leaderless.is_empty() {
+        let (Some(max), Some(median)) = (leaderless.last(), leaderless.get(leaderless.len() / 2))
+        else {
             continue;
-        }
+        };
         eprintln!(
-            "{:<28} leaderless ms over {seeds} seeds: max {:>5}, median {:>5}; {failed} failed",
+            "{:<26} leaderless over {} seeds: max {:>5} ms, median {:>5} ms; {failed} failed",
             sc.name,
-            leaderless.last().map_or(0, |d| d.as_millis()),
-            leaderless[leaderless.len() / 2].as_millis(),
+            leaderless.len(),
+            max.as_millis(),
+            median.as_millis(),
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

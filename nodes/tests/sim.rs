@@ -108,6 +108,8 @@ fn a_cut_that_leaves_no_side_a_majority_elects_nobody() {
     let p = &r.partitions[0];
     assert_eq!(p.cut_off, 500, "{summary}");
     assert_eq!(p.new_leader_ms, None, "{summary}");
-    assert_eq!(r.elections, 1, "{summary}");
+    // At the lease the half without the leader sees its token go and stops following it;
+    // after the heal one election (no more) may follow.
+    assert!(r.elections <= 2, "{summary}");
     assert!(p.healed_ms.is_some(), "{summary}");
 }

@@ -49,6 +49,19 @@ pub struct Swarm {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        // SWARM_KEEP_LOGS=1 keeps the nodes' logs for a look afterwards.
+        if std::env::var_os("SWARM_KEEP_LOGS").is_some() {
+            let dir = std::mem::replace(
+                &mut self._dir,
+                tempfile::tempdir().expect("a temporary directory"),
+            );
+            let _ = dir.keep();
+        }
+    }
+}
+
 impl Swarm {
     pub fn start(lab: NetLab, swarm: &str) -> Swarm {
         let dir = tempfile::tempdir().expect("a temporary directory");
@@ -65,6 +78,9 @@ impl Swarm {
                 lab.spawn(dir.path(), i, swarm, &format!("n{}", i + 1), &flags)
             })
             .collect();
+        if std::env::var_os("SWARM_KEEP_LOGS").is_some() {
+            eprintln!("logs kept in {}", dir.path().display());
+        }
         Swarm {
             lab,
             nodes,

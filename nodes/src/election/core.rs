@@ -128,6 +128,12 @@ pub struct Election {
     /// The sequence number of the last heartbeat in which the leader this node follows claimed
     /// to lead: a later one that no longer claims it says the leader stepped down.
     leader_seq: Option<(NodeId, u64)>,
+    /// When the leader this node follows was last heard, and since when steadily (no silence
+    /// of a whole `leader_alive` window); `leader_suspect` after such a silence, until it has
+    /// been heard steadily for `timeout_min` again.
+    leader_heard_at: Option<Instant>,
+    leader_steady_since: Instant,
+    leader_suspect: bool,
     leader_since: Option<Instant>,
     deadline: Instant,
     prevoting: bool,
@@ -191,6 +197,9 @@ impl Election {
             leader: None,
             leader_contact: None,
             leader_seq: None,
+            leader_heard_at: None,
+            leader_steady_since: now,
+            leader_suspect: false,
             leader_since: None,
             deadline: now,
             prevoting: false,
@@ -206,7 +215,9 @@ impl Election {
             fast_retry_until: None,
             discovering: true,
             last_event: now,
-            rng: seed | 1,
+            // Mixed first: seeds that differ in the lowest bit only (a simulator's node
+            // numbers) would otherwise draw the same timeouts and split every vote.
+            rng: splitmix64(seed) | 1,
             settings,
         };
         // One heartbeat interval to hear who is out there (every running node sends a
@@ -371,13 +382,16 @@ impl Election {
     /// about twice in it, while a candidate (which stands only after a whole timeout of
     /// silence) is not refused by a voter that heard the same last heartbeat a moment later.
     fn leader_alive(&self, now: Instant) -> bool {
-        let window = self
-            .settings
-            .timeout_min
-            .saturating_sub(self.settings.heartbeat_interval)
-            .max(self.settings.heartbeat_interval);
+        let window = self.alive_window();
         self.role == Role::Leader
             || matches!(self.leader_contact, Some(t) if now.saturating_duration_since(t) < window)
+    }
+
+    fn alive_window(&self) -> Duration {
+        self.settings
+            .timeout_min
+            .saturating_sub(self.settings.heartbeat_interval)
+            .max(self.settings.heartbeat_interval)
     }
 
     fn quorum(&self, now: Instant) -> usize {
@@ -517,6 +531,11 @@ impl Election {
         self.leader = None;
         self.voted_for = Some(self.me.clone());
         self.votes = BTreeSet::from([self.me.clone()]);
+        // A majority granted the pre-vote, so a majority hears no leader: should the votes
+        // split, the next round comes soon and in rank order, not after a whole timeout (a
+        // silent cut withdraws no token that would have said so).
+        self.fast_retry_until
+            .get_or_insert(now + self.settings.timeout_min);
         self.deadline = self.retry_deadline(now);
         out.push(Action::PersistVote {
             term: self.term,
@@ -577,7 +596,10 @@ impl Election {
         self.prevoting = false;
         if leader.is_some() {
             self.leader_contact = Some(now);
+            self.leader_heard_at = Some(now);
         }
+        self.leader_suspect = false;
+        self.leader_steady_since = now;
         self.leader = leader;
         self.deadline = now + self.timeout(now);
     }
@@ -609,6 +631,8 @@ impl Election {
                 if from < self.me {
                     self.become_follower(now, self.term, Some(from.clone()));
                 }
+            } else if self.role == Role::Follower && self.leader.as_ref() == Some(&from) {
+                self.heard_leader_again(now);
             } else {
                 self.become_follower(now, self.term, Some(from.clone()));
             }
@@ -625,6 +649,32 @@ impl Election {
                 _ => hb.seq,
             };
             self.leader_seq = Some((from, seq));
+        }
+    }
+
+    /// Another heartbeat from the leader this node follows. One that ends a silence of a whole
+    /// `leader_alive` window makes the leader suspect: its link loses most packets, and what
+    /// gets through comes now and then (TCP resends a late burst). Until it has been heard
+    /// steadily for `timeout_min` again, its heartbeats neither renew the election timer nor
+    /// make this node refuse pre-votes, so a majority replaces a leader it only hears now and
+    /// then within one election, as if it were cut off.
+    fn heard_leader_again(&mut self, now: Instant) {
+        if let Some(last) = self.leader_heard_at
+            && now.saturating_duration_since(last) >= self.alive_window()
+        {
+            self.leader_suspect = true;
+            self.leader_steady_since = now;
+        }
+        self.leader_heard_at = Some(now);
+        if self.leader_suspect
+            && now.saturating_duration_since(self.leader_steady_since) >= self.settings.timeout_min
+        {
+            self.leader_suspect = false;
+        }
+        if !self.leader_suspect {
+            self.prevoting = false;
+            self.leader_contact = Some(now);
+            self.deadline = now + self.timeout(now);
         }
     }
 
@@ -769,6 +819,7 @@ impl Election {
         self.leader = None;
         self.leader_contact = None;
         self.leader_seq = None;
+        self.leader_heard_at = None;
         self.grant_held_prevote(now, out);
         if self.role == Role::Observer || !self.eligible() {
             return;
@@ -847,6 +898,13 @@ impl Election {
 /// How far apart nodes stand in rank order: enough for the first candidate's request to
 /// arrive before the next one's turn.
 const RANK_SLOT: Duration = Duration::from_millis(15);
+
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// A number in [0, 1) from a node id and a term (FNV-1a, then a splitmix64 finish): the same
 /// on every run, different for every node and every term.
@@ -1119,6 +1177,42 @@ mod tests {
             wake - t2
         );
         assert_eq!(granted(&asked_by_a(&mut e, t2, 2, true, 5)), Some(true));
+    }
+
+    #[test]
+    fn a_leader_heard_only_now_and_then_is_suspect_until_heard_steadily_again() {
+        let t0 = Instant::now();
+        let mut e = follower_of_five(t0, 9);
+        let hb = |seq: u64| Event::Heartbeat {
+            from: id("l"),
+            hb: Heartbeat {
+                role: Role::Leader,
+                leader: Some(id("l")),
+                seq,
+                ..heartbeat_from(1)
+            },
+        };
+        let ms = Duration::from_millis;
+        // Steady: every heartbeat renews the contact, and a pre-vote is refused.
+        e.handle(t0 + ms(500), hb(2));
+        assert_eq!(
+            granted(&asked_by_a(&mut e, t0 + ms(600), 2, true, 5)),
+            Some(false)
+        );
+        // Over a lossy link one gets through after a long silence: not enough to refuse.
+        e.handle(t0 + ms(1900), hb(5));
+        assert_eq!(
+            granted(&asked_by_a(&mut e, t0 + ms(2000), 2, true, 5)),
+            Some(true)
+        );
+        // Heard steadily again for a whole `timeout_min`: trusted again.
+        for (k, at) in (2400..=3500).step_by(500).enumerate() {
+            e.handle(t0 + ms(at), hb(6 + k as u64));
+        }
+        assert_eq!(
+            granted(&asked_by_a(&mut e, t0 + ms(3500), 2, true, 5)),
+            Some(false)
+        );
     }
 
     #[test]
