@@ -605,19 +605,7 @@ impl NetNs {
     }
 
     fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let out = Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| format!("ip: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "ip {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        netlab::ip(args)
     }
 
     /// Drops `pct` % of the `proto` (tcp, udp) packets arriving in the namespace, at random,

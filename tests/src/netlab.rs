@@ -172,7 +172,8 @@ fn nft(ns: &str, rule: &str) -> Result<(), String> {
     ip(&["netns", "exec", ns, "nft", rule])
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Runs `ip` with `args`; its error output on failure.
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()
