@@ -47,6 +47,16 @@ enum Direction {
     /// lease never expires, for whatever gets through (keep-alives, the heartbeats every
     /// 0.5 s) refreshes it and a 10 s lease sees dozens of those; sessions and tokens stay up.
     Lossy(f64),
+    /// Each message crossing the cut, either way, arrives up to this much later, in order (as
+    /// over TCP). The lease never expires: keep-alives arrive, late.
+    Delayed(Duration),
+}
+
+impl Direction {
+    /// The sessions across the cut stay up: something keeps arriving within the lease.
+    fn keeps_sessions(self) -> bool {
+        matches!(self, Direction::Lossy(_) | Direction::Delayed(_))
+    }
 }
 
 /// A real partition (Wi-Fi gone, cable pulled): nothing is closed at the cut; messages across
@@ -98,6 +108,8 @@ struct Sim {
     /// (within a `leader_alive` window of the heartbeat before), as the core judges a link.
     leader_heard: Vec<Option<Instant>>,
     steady_contact: Vec<Option<Instant>>,
+    /// The last arrival scheduled on each delayed link, from → to.
+    delayed_until: Vec<Vec<Instant>>,
     /// Named in a split-brain panic along with the seed.
     scenario: &'static str,
 }
@@ -149,6 +161,7 @@ impl Sim {
             cut: None,
             leader_heard: vec![None; n],
             steady_contact: vec![None; n],
+            delayed_until: vec![vec![now; n]; n],
             scenario: "",
         }
     }
@@ -165,7 +178,17 @@ impl Sim {
             return;
         }
         let delay = Duration::from_micros(500 + (self.rand() * 15_000.0) as u64);
-        self.send_at(self.now + delay, from, to, p);
+        let mut at = self.now + delay;
+        if let Some(cut) = &self.cut
+            && let Direction::Delayed(max) = cut.direction
+            && cut.side[from] != cut.side[to]
+        {
+            let extra = max.mul_f64(self.rand());
+            // In order, as one TCP connection delivers.
+            at = (at + extra).max(self.delayed_until[from][to]);
+            self.delayed_until[from][to] = at;
+        }
+        self.send_at(at, from, to, p);
     }
 
     fn send_at(&mut self, at: Instant, from: usize, to: usize, p: Payload) {
@@ -526,6 +549,7 @@ impl Sim {
             Direction::Outbound => cut.side[from],
             Direction::Inbound => cut.side[to],
             Direction::Lossy(p) => self.rand() < p,
+            Direction::Delayed(_) => false,
         }
     }
 
@@ -540,7 +564,7 @@ impl Sim {
             }
             return;
         }
-        let lossy = matches!(cut.direction, Direction::Lossy(_));
+        let lossy = cut.direction.keeps_sessions();
         if cut.closed || lossy || self.now < cut.since + LEASE {
             return;
         }
@@ -942,7 +966,7 @@ struct SilentScenario {
     direction: Direction,
 }
 
-const SILENT_SCENARIOS: [SilentScenario; 9] = [
+const SILENT_SCENARIOS: [SilentScenario; 11] = [
     SilentScenario {
         name: "leader+follower both ways",
         who: CutOff::LeaderAndFollower,
@@ -987,6 +1011,16 @@ const SILENT_SCENARIOS: [SilentScenario; 9] = [
         name: "two followers lossy 80%",
         who: CutOff::TwoFollowers,
         direction: Direction::Lossy(0.8),
+    },
+    SilentScenario {
+        name: "leader+follower delayed ≤3s",
+        who: CutOff::LeaderAndFollower,
+        direction: Direction::Delayed(Duration::from_secs(3)),
+    },
+    SilentScenario {
+        name: "two followers delayed ≤3s",
+        who: CutOff::TwoFollowers,
+        direction: Direction::Delayed(Duration::from_secs(3)),
     },
 ];
 
@@ -1074,7 +1108,7 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> SilentRun {
     // it runs from when the majority last heard the old leader steadily: what gets through
     // now and then may come in steady runs for a while after the cut.
     let mut bound = settings().timeout_max + Duration::from_millis(500);
-    if matches!(sc.direction, Direction::Lossy(_)) {
+    if sc.direction.keeps_sessions() {
         let last_steady = (0..5)
             .filter(|i| !side[*i])
             .filter_map(|i| sim.steady_contact[i])
@@ -1180,7 +1214,7 @@ fn silent_partitions_never_cost_the_majority_its_leader() {
             continue;
         };
         eprintln!(
-            "{:<26} leaderless over {} seeds: max {:>5} ms, median {:>5} ms; {failed} failed",
+            "{:<28} leaderless over {} seeds: max {:>5} ms, median {:>5} ms; {failed} failed",
             sc.name,
             leaderless.len(),
             max.as_millis(),

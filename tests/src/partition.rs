@@ -44,8 +44,9 @@ impl std::fmt::Display for Fault {
 
 /// `size` nodes `n1`…, each listening on its own address and connecting to those before it.
 pub struct Swarm {
-    pub lab: NetLab,
+    // Dropped in this order: the processes, then their namespaces and logs.
     pub nodes: Vec<Node>,
+    pub lab: NetLab,
     _dir: tempfile::TempDir,
 }
 
@@ -82,8 +83,8 @@ impl Swarm {
             eprintln!("logs kept in {}", dir.path().display());
         }
         Swarm {
-            lab,
             nodes,
+            lab,
             _dir: dir,
         }
     }
