@@ -563,7 +563,11 @@ fn node_command(mut cmd: Command, dir: &Path, swarm: &str, id: &str) -> Command 
     cmd.args(["run", "--id", id, "--swarm", swarm])
         .arg("--state-dir")
         .arg(dir.join(id))
-        .env("SWARM_LOG", "info,zenoh=error")
+        // SWARM_TEST_LOG (e.g. `info,swarm_node=debug`) to look closer at a failing run.
+        .env(
+            "SWARM_LOG",
+            std::env::var("SWARM_TEST_LOG").unwrap_or_else(|_| "info,zenoh=error".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     cmd

@@ -900,7 +900,11 @@ impl Election {
 const RANK_SLOT: Duration = Duration::from_millis(15);
 
 fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    mix64(seed.wrapping_add(0x9E37_79B9_7F4A_7C15))
+}
+
+/// splitmix64's finish: every input bit reaches every output bit.
+fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -914,12 +918,7 @@ fn hash_unit(id: &NodeId, term: u64) -> f64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    (mix64(h) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// How many rank slots the candidates of a failed round in a large swarm spread over.
