@@ -47,17 +47,16 @@ pub struct Swarm {
     // Dropped in this order: the processes, then their namespaces and logs.
     pub nodes: Vec<Node>,
     pub lab: NetLab,
-    _dir: tempfile::TempDir,
+    /// The nodes' state and logs; `None` only while being kept.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Swarm {
     fn drop(&mut self) {
         // SWARM_KEEP_LOGS=1 keeps the nodes' logs for a look afterwards.
-        if std::env::var_os("SWARM_KEEP_LOGS").is_some() {
-            let dir = std::mem::replace(
-                &mut self._dir,
-                tempfile::tempdir().expect("a temporary directory"),
-            );
+        if std::env::var_os("SWARM_KEEP_LOGS").is_some()
+            && let Some(dir) = self.dir.take()
+        {
             let _ = dir.keep();
         }
     }
@@ -85,7 +84,7 @@ impl Swarm {
         Swarm {
             nodes,
             lab,
-            _dir: dir,
+            dir: Some(dir),
         }
     }
 

@@ -655,9 +655,8 @@ impl Election {
     /// Another heartbeat from the leader this node follows. One that ends a silence of a whole
     /// `leader_alive` window makes the leader suspect: its link loses most packets, and what
     /// gets through comes now and then (TCP resends a late burst). Until it has been heard
-    /// steadily for `timeout_min` again, its heartbeats neither renew the election timer nor
-    /// make this node refuse pre-votes, so a majority replaces a leader it only hears now and
-    /// then within one election, as if it were cut off.
+    /// steadily for `timeout_min` again, its heartbeats do not make this node refuse
+    /// pre-votes, so the first in the majority whose timer runs out wins it.
     fn heard_leader_again(&mut self, now: Instant) {
         if let Some(last) = self.leader_heard_at
             && now.saturating_duration_since(last) >= self.alive_window()
@@ -671,10 +670,13 @@ impl Election {
         {
             self.leader_suspect = false;
         }
+        // Still a heartbeat: this node does not stand while it hears one now and then (under
+        // moderate loss that would change leaders for nothing), but it no longer vouches for
+        // the leader against a candidate that stopped hearing it.
+        self.deadline = now + self.timeout(now);
         if !self.leader_suspect {
             self.prevoting = false;
             self.leader_contact = Some(now);
-            self.deadline = now + self.timeout(now);
         }
     }
 
