@@ -136,6 +136,21 @@ impl SwarmKeys {
     }
 }
 
+/// The queries every node answers for the whole network, not only for itself: a querier linked
+/// to one node of the swarm gets every member's answer from it (docs/protocol.md#first-answer).
+/// Wider than one swarm on purpose, so `swarm/**/energy` is among the queries they cover.
+pub fn relayed() -> [String; 3] {
+    [
+        format!("{ROOT}/**/{}", Leaf::Energy.as_str()),
+        format!("{ROOT}/**/{}", Leaf::State.as_str()),
+        format!("{ROOT}/**/leader"),
+    ]
+}
+
+/// The selector parameter that marks a query a node passes on for someone else: nodes answer it
+/// for themselves only, so a relayed query is never relayed again.
+pub const RELAYED_PARAMETER: &str = "relayed";
+
 /// A parsed concrete key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SwarmKey {

@@ -7,6 +7,7 @@ mod liveliness;
 mod publish;
 mod query;
 mod queryable;
+mod relay;
 mod session;
 mod subscribe;
 mod tasks;
@@ -18,6 +19,7 @@ pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish, publish_droppable};
 pub use query::{QueryReply, ReplyFault, ask_with, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
+pub use relay::{Relay, relay};
 pub use session::{SessionMode, ZenohSettings, open, open_observer, open_observer_waiting};
 pub use subscribe::{Received, TypedSubscriber, subscribe, subscribe_swarm_level};
 pub use tasks::{

@@ -1,6 +1,7 @@
 //! Asking the swarm: one query, every answer decoded or its fault reported.
 
 use super::BusError;
+use super::relay::relayed_selector;
 use crate::codec::{DecodeError, decode, encode};
 use crate::wire::WireMessage;
 use std::time::Duration;
@@ -48,7 +49,8 @@ async fn query<T: WireMessage>(
     payload: Option<Vec<u8>>,
     timeout: Duration,
 ) -> Result<Vec<QueryReply<T>>, BusError> {
-    let selector = format!("{key_expr}?format=cbor");
+    // Marked as relayed: every node answers for itself, none passes it on (relay.rs).
+    let selector = relayed_selector(key_expr, "format=cbor");
     let mut get = session
         .get(selector.as_str())
         .target(QueryTarget::All)

@@ -4,6 +4,7 @@
 
 use super::drops::worth_logging;
 use super::queryable::ReplyFormat;
+use super::relay::relayed_selector;
 use super::{BusError, DropCounters};
 use crate::codec::{Decode, decode, encode};
 use crate::json::to_json;
@@ -224,7 +225,7 @@ pub async fn ask_until<Q: WireMessage, R: WireMessage>(
     timeout: Duration,
     mut enough: impl FnMut(&R) -> bool,
 ) -> Result<bool, BusError> {
-    let selector = format!("{key}?format=cbor");
+    let selector = relayed_selector(key, "format=cbor");
     // Answers after "enough" are dropped here quietly; zenoh's own channel would log each
     // one it could no longer deliver as an error.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

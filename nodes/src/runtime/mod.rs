@@ -49,6 +49,10 @@ fn lock(view: &Shared) -> MutexGuard<'_, NodeView> {
 
 /// A congested link must not hold up a stop.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a relayed query waits for the members (docs/protocol.md#first-answer): well inside
+/// zenoh's default query timeout (10 s), so a member cut off but not yet timed out by its lease
+/// delays the answer by this much, not by the querier's whole timeout.
+const RELAY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How often the cumulative energy total is written: rarely, to spare SD cards.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
@@ -123,6 +127,9 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         })
         .await?,
     );
+
+    // A querier linked to this node alone still gets every member's answer on its first try.
+    let _relay = bus::relay(&session, drops.clone(), RELAY_TIMEOUT).await?;
 
     let mut heartbeats = HeartbeatFeed::new(&session, &keys, drops.clone()).await?;
     // A leader of a large swarm announces itself here; its followers hear no other heartbeat.
