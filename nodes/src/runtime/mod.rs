@@ -129,7 +129,12 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     );
 
     // A querier linked to this node alone still gets every member's answer on its first try.
-    let _relay = bus::relay(&session, drops.clone(), RELAY_TIMEOUT).await?;
+    // Not with TLS: the roster lets a node reply on its own keys only, so a relayed reply would
+    // be dropped by whoever enforces it (docs/protocol.md#first-answer).
+    let _relay = match config.zenoh.tls_dir {
+        None => Some(bus::relay(&session, drops.clone(), RELAY_TIMEOUT).await?),
+        Some(_) => None,
+    };
 
     let mut heartbeats = HeartbeatFeed::new(&session, &keys, drops.clone()).await?;
     // A leader of a large swarm announces itself here; its followers hear no other heartbeat.
