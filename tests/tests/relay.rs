@@ -66,7 +66,8 @@ async fn a_querier_linked_to_one_node_gets_every_members_answer_once() {
     let b = loopback_session(Some(pb), Some(pa)).await;
     let _qa = member_answer(&a, "swarm/t/node/a/energy", "a").await;
     let _qb = member_answer(&b, "swarm/t/node/b/energy", "b").await;
-    let _ra = relay(&a, DropCounters::default(), Duration::from_secs(3))
+    let drops_a = DropCounters::default();
+    let _ra = relay(&a, drops_a.clone(), Duration::from_secs(3))
         .await
         .expect("relay on a");
     let _rb = relay(&b, DropCounters::default(), Duration::from_secs(3))
@@ -81,7 +82,35 @@ async fn a_querier_linked_to_one_node_gets_every_members_answer_once() {
         ["a", "b"],
         "b is reached through a, and each member answers once"
     );
-    assert_eq!(ask(&querier, "swarm/t/node/b/energy", QueryTarget::default()).await, ["b"]);
+    assert_eq!(
+        ask(&querier, "swarm/t/node/b/energy", QueryTarget::default()).await,
+        ["b"]
+    );
+    // A large payload is not carried to every member: refused and counted.
+    let replies = querier
+        .get("swarm/t/node/b/energy")
+        .payload(vec![0u8; 4096])
+        .timeout(Duration::from_secs(5))
+        .await
+        .expect("query");
+    let mut refused = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        match reply.result() {
+            Ok(sample) => panic!("relayed a 4 KiB payload: {:?}", sample.payload()),
+            Err(err) => {
+                refused.push(String::from_utf8_lossy(&err.payload().to_bytes()).into_owned())
+            }
+        }
+    }
+    assert_eq!(refused, ["payload too large to relay"]);
+    assert_eq!(
+        drops_a
+            .snapshot()
+            .iter()
+            .find(|(k, _)| *k == "malformed")
+            .map(|(_, n)| *n),
+        Some(1)
+    );
     // A query marked as relayed is answered by each node for itself and goes no further.
     assert_eq!(
         ask(&querier, "swarm/**/energy?relayed=1", QueryTarget::All).await,

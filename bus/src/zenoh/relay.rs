@@ -12,19 +12,23 @@
 //! (`QueryTarget::All`) with the same mark.
 
 use super::{BusError, DropCounters, Refused};
+use crate::codec::DecodeError;
 use crate::keys::{RELAYED_PARAMETER, relayed};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use zenoh::Session;
 use zenoh::Wait;
 use zenoh::query::{ConsolidationMode, Query, QueryTarget, Queryable};
-use tokio::sync::Semaphore;
 
 /// Queries waiting for a relay slot; more are refused at once (a flood of queries must not
 /// turn into a flood of fan-outs).
 const QUEUE: usize = 64;
 /// Fan-outs in flight at once.
 const IN_FLIGHT: usize = 16;
+/// The relayed leaves are asked without a payload; a relay passes on at most this much, so a
+/// querier cannot make one node send a large payload to every member.
+pub const MAX_RELAYED_PAYLOAD: usize = 1024;
 
 /// Keeps the relay's queryables declared and its worker running while alive.
 pub struct Relay {
@@ -70,6 +74,19 @@ pub async fn relay(
             .callback(move |query: Query| {
                 if is_relayed(&query) {
                     // Dropping it sends the final reply: a member answers for itself only.
+                    return;
+                }
+                if query
+                    .payload()
+                    .is_some_and(|p| p.len() > MAX_RELAYED_PAYLOAD)
+                {
+                    drops.count_decode(&DecodeError::Malformed {
+                        expected: "query to relay",
+                        detail: format!("payload over {MAX_RELAYED_PAYLOAD} bytes"),
+                    });
+                    if let Err(e) = query.reply_err("payload too large to relay").wait() {
+                        tracing::debug!("refusing a relayed query failed: {e}");
+                    }
                     return;
                 }
                 if let Err(flume::TrySendError::Full(query)) = tx.try_send(query) {
@@ -142,7 +159,10 @@ async fn fan_out(session: &Session, query: &Query, timeout: Duration) -> Result<
             }
         };
         if let Err(e) = passed {
-            return Err(BusError::new(format!("passing on a reply to {selector}"), e));
+            return Err(BusError::new(
+                format!("passing on a reply to {selector}"),
+                e,
+            ));
         }
     }
     Ok(())
