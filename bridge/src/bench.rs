@@ -6,9 +6,32 @@ use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use swarm_bus::{Energy, NodeId, PowerSource, SwarmKeys, encode};
+use swarm_bus::{Energy, NameError, NodeId, PowerSource, SwarmKeys, SwarmName, encode};
 use tokio::sync::Mutex;
 use zenoh::Session;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("subscribing to `{key}`: {reason}")]
+    Subscribe { key: String, reason: String },
+    #[error("a bench client id: {0}")]
+    ClientId(#[from] NameError),
+    /// No client got through to the broker, so nothing was really sent.
+    #[error("MQTT {mqtt} took no connection: {reason}")]
+    MqttRefused { mqtt: String, reason: String },
+    /// The broker took the messages but none came out on zenoh where the bench listened: most
+    /// often a bridge of another swarm, which publishes under its own swarm's keys.
+    #[error(
+        "none of {sent} messages sent to MQTT {mqtt} arrived on zenoh key `{key}` (swarm \
+         `{swarm}`); if the bridge serves another swarm, name it with --swarm"
+    )]
+    NothingArrived {
+        sent: u64,
+        mqtt: String,
+        key: String,
+        swarm: SwarmName,
+    },
+}
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -88,7 +111,9 @@ fn payload(epoch: Instant, seq: u64) -> Vec<u8> {
     })
 }
 
-pub async fn run(opts: BenchOptions, session: Session) -> anyhow::Result<Vec<PhaseResult>> {
+/// Runs every phase; stops after the first when nothing arrived, as the rest would only say
+/// the same more slowly.
+pub async fn run(opts: BenchOptions, session: Session) -> Result<Vec<PhaseResult>, BenchError> {
     let epoch = Instant::now();
     let rx = Arc::new(Receiver {
         received: AtomicU64::new(0),
@@ -97,8 +122,9 @@ pub async fn run(opts: BenchOptions, session: Session) -> anyhow::Result<Vec<Pha
         epoch,
     });
     let sink = rx.clone();
+    let key = opts.keys.node_subtree();
     let _sub = session
-        .declare_subscriber(opts.keys.node_subtree())
+        .declare_subscriber(&key)
         .callback(move |sample| {
             sink.received.fetch_add(1, Relaxed);
             if sink.record.load(Relaxed)
@@ -111,17 +137,25 @@ pub async fn run(opts: BenchOptions, session: Session) -> anyhow::Result<Vec<Pha
             }
         })
         .await
-        .map_err(|e| anyhow::anyhow!("subscribing: {e}"))?;
+        .map_err(|e| BenchError::Subscribe {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut results = Vec::new();
     for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
         let name = format!("flood qos{}", qos as u8);
-        results.push(phase(&opts, &rx, &name, qos, None, opts.flood).await?);
+        let (result, refused) = phase(&opts, &rx, &name, qos, None, opts.flood).await?;
+        if results.is_empty() && result.received == 0 {
+            return Err(nothing_arrived(&opts, key, result.sent, refused));
+        }
+        results.push(result);
     }
     for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
         let name = format!("{}/s qos{}", opts.rate, qos as u8);
-        results.push(phase(&opts, &rx, &name, qos, Some(opts.rate), opts.rate_for).await?);
+        let (result, _) = phase(&opts, &rx, &name, qos, Some(opts.rate), opts.rate_for).await?;
+        results.push(result);
     }
     if opts.connections > 0 {
         let held = hold_connections(&opts).await;
@@ -133,6 +167,25 @@ pub async fn run(opts: BenchOptions, session: Session) -> anyhow::Result<Vec<Pha
     Ok(results)
 }
 
+fn nothing_arrived(
+    opts: &BenchOptions,
+    key: String,
+    sent: u64,
+    refused: Option<String>,
+) -> BenchError {
+    let mqtt = format!("{}:{}", opts.host, opts.port);
+    match refused {
+        Some(reason) => BenchError::MqttRefused { mqtt, reason },
+        None => BenchError::NothingArrived {
+            sent,
+            mqtt,
+            key,
+            swarm: opts.keys.swarm().clone(),
+        },
+    }
+}
+
+/// One phase's figures, and why a client never connected when one did not.
 async fn phase(
     opts: &BenchOptions,
     rx: &Arc<Receiver>,
@@ -140,11 +193,12 @@ async fn phase(
     qos: QoS,
     rate: Option<u64>,
     duration: Duration,
-) -> anyhow::Result<PhaseResult> {
+) -> Result<(PhaseResult, Option<String>), BenchError> {
     rx.received.store(0, Relaxed);
     rx.latencies.lock().await.clear();
     rx.record.store(rate.is_some(), Relaxed);
     let sent = Arc::new(AtomicU64::new(0));
+    let refused: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..opts.clients {
@@ -160,15 +214,22 @@ async fn phase(
         let (client, mut events) = AsyncClient::new(mqtt, 10_000);
         let acked = Arc::new(AtomicU64::new(0));
         let acks = acked.clone();
+        let refused = refused.clone();
         let poller = tokio::spawn(async move {
+            let mut connected = false;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Incoming::PubAck(_))) => {
                         acks.fetch_add(1, Relaxed);
                     }
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => connected = true,
                     Ok(_) => {}
                     Err(e) => {
                         tracing::debug!("bench client: {e}");
+                        // After a connection, errors are how the disconnect at the end shows.
+                        if !connected && let Ok(mut first) = refused.lock() {
+                            first.get_or_insert_with(|| e.to_string());
+                        }
                         return;
                     }
                 }
@@ -224,14 +285,16 @@ async fn phase(
     let mut lat = std::mem::take(&mut *rx.latencies.lock().await);
     lat.sort_unstable();
     let pick = |q: f64| (!lat.is_empty()).then(|| lat[((lat.len() - 1) as f64 * q) as usize]);
-    Ok(PhaseResult {
+    let refused = refused.lock().ok().and_then(|mut r| r.take());
+    let result = PhaseResult {
         name: name.into(),
         sent: sent.load(Relaxed),
         received,
         seconds: sending.as_secs_f64(),
         p50_us: pick(0.50),
         p99_us: pick(0.99),
-    })
+    };
+    Ok((result, refused))
 }
 
 /// Opens `connections` idle MQTT sessions and counts those still up after 5 s.

@@ -18,6 +18,10 @@ use swarm_bus::{SwarmKeys, SwarmName};
     about = "MQTT devices and peripherals as swarm members"
 )]
 struct Cli {
+    /// Log more on stderr, a step per -v: a command logs only its own warnings, `run` also
+    /// info and zenoh's warnings; then debug, then trace. SWARM_LOG (`info,zenoh=debug`) wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -160,8 +164,13 @@ struct DevicesArgs {
 }
 
 fn main() -> std::process::ExitCode {
-    swarm_bridge::logging::init();
     let cli = Cli::parse();
+    use swarm_bridge::logging::Process;
+    let process = match cli.command {
+        Cmd::Run(_) | Cmd::Devices(_) | Cmd::UartDevice(_) => Process::Service,
+        Cmd::Bench(_) | Cmd::Passwd { .. } => Process::Command,
+    };
+    swarm_bridge::logging::init(process, cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -373,10 +382,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "swarm-bridge bench: {} clients, MQTT {} -> zenoh {}",
         args.clients, args.mqtt, args.zenoh
     );
-    for r in swarm_bridge::bench::run(opts, session.clone()).await? {
+    let results = swarm_bridge::bench::run(opts, session.clone()).await;
+    let _ = session.close().await;
+    for r in results? {
         println!("{}", r.line());
     }
-    let _ = session.close().await;
     Ok(())
 }
 

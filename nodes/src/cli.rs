@@ -19,6 +19,10 @@ pub struct Cli {
     /// Config file (default: $XDG_CONFIG_HOME/swarm-mesh/swarm.toml).
     #[arg(long, global = true, env = "SWARM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log more on stderr, a step per -v: a command logs only its own warnings, `run` also
+    /// info and zenoh's warnings; then debug, then trace. SWARM_LOG (`info,zenoh=debug`) wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

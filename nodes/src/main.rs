@@ -24,7 +24,12 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // A dashboard owns the terminal: log lines would scribble over it, so there are none.
     if !matches!(cli.command, Command::Dashboard(_) | Command::Green(_)) {
-        swarm_bridge::logging::init();
+        use swarm_bridge::logging::Process;
+        let process = match cli.command {
+            Command::Run(_) => Process::Service,
+            _ => Process::Command,
+        };
+        swarm_bridge::logging::init(process, cli.verbose);
     }
     match dispatch(cli) {
         Ok(code) => code,
@@ -197,7 +202,7 @@ fn task(
             }
         }
         TaskCommand::Status(args) => return runtime_block_on(tasks::status(&cfg, args)),
-        TaskCommand::List(args) => runtime_block_on(tasks::list(&cfg, args))?,
+        TaskCommand::List(args) => return runtime_block_on(tasks::list(&cfg, args)),
         TaskCommand::Cancel(args) => runtime_block_on(tasks::cancel(&cfg, args))?,
     }
     Ok(std::process::ExitCode::SUCCESS)
@@ -245,10 +250,7 @@ fn ask(
     if found {
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    eprintln!(
-        "no node of swarm `{}` answered within {} ms (connect: {:?}, multicast scouting: {})",
-        cfg.node.swarm, args.timeout_ms, cfg.zenoh.connect, cfg.zenoh.multicast_scouting
-    );
+    eprintln!("{}", report::no_answer(&cfg, args.timeout_ms));
     Ok(std::process::ExitCode::from(1))
 }
 
@@ -303,10 +305,7 @@ fn cadence(
         print!("{}", cadence::render(&rows));
     }
     if rows.is_empty() {
-        eprintln!(
-            "no node of swarm `{}` answered within {} ms",
-            cfg.node.swarm, args.timeout_ms
-        );
+        eprintln!("{}", report::no_answer(&cfg, args.timeout_ms));
         return Ok(std::process::ExitCode::from(1));
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -95,6 +95,68 @@ impl Drop for Mosquitto {
     }
 }
 
+/// `swarm-bridge run` alone in its own process: the embedded broker on a free loopback port,
+/// the zenoh session listening on another; killed when dropped.
+pub struct BridgeProcess {
+    pub mqtt_port: u16,
+    pub zenoh_port: u16,
+    pub log: PathBuf,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl BridgeProcess {
+    /// A bridge of swarm `swarm` with more `run` flags; returns once its MQTT port is open.
+    pub fn start(swarm: &str, flags: &[&str]) -> BridgeProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mqtt_port, zenoh_port) = (free_port(), free_port());
+        let log = dir.path().join("bridge.log");
+        let out = std::fs::File::create(&log).expect("bridge log");
+        let mut cmd = Command::new(swarm_bridge_bin());
+        isolate(&mut cmd, dir.path());
+        cmd.args(["run", "--no-multicast", "--swarm", swarm])
+            .args(["--listen", &endpoint(zenoh_port)])
+            .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")])
+            .args(flags)
+            .env(
+                "SWARM_LOG",
+                std::env::var("SWARM_TEST_LOG").unwrap_or_else(|_| "info,zenoh=error".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out);
+        let child = cmd.spawn().expect("starting swarm-bridge run");
+        wait_for_listener("swarm-bridge", mqtt_port, Duration::from_secs(15));
+        BridgeProcess {
+            mqtt_port,
+            zenoh_port,
+            log,
+            child,
+            dir,
+        }
+    }
+
+    /// The bridge's own temporary directory, for files a test hands it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The zenohd router (crates.io `zenohd`; `scripts/install-zenohd.sh`): `$SWARM_ZENOHD`, else
 /// the copy that script installs, else `zenohd` on the PATH.
 pub fn zenohd_bin() -> PathBuf {
@@ -761,14 +823,14 @@ impl Mesh {
     }
 }
 
-/// Raw zenoh get as zenoh-cli does it (no format parameter): every reply as (key, encoding, JSON).
+/// Raw zenoh get as zenoh-cli does it (no format parameter, zenoh's default target), but every
+/// reply kept (no consolidation): every reply as (key, encoding, JSON).
 pub async fn get_json(
     session: &zenoh::Session,
     selector: &str,
 ) -> Vec<(String, String, serde_json::Value)> {
     let replies = session
         .get(selector)
-        .target(zenoh::query::QueryTarget::All)
         .consolidation(zenoh::query::ConsolidationMode::None)
         .timeout(Duration::from_secs(2))
         .await
@@ -904,14 +966,89 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// One GET over plain HTTP/1.1 to loopback `port`: the whole response, head and body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    http_get_with(port, path, &[])
+}
+
+/// As `http_get`, with more request headers, e.g. `("Accept", "text/plain")`.
+pub fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
+}
+
+/// The processes whose parent is `pid`, from /proc.
+pub fn child_pids(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            // `pid (comm) state ppid …`; comm may hold spaces, so read after its last ')'.
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// The remote ports of the established loopback TCP connections process `pid` holds: which
+/// node an observer is linked to.
+pub fn tcp_peer_ports(pid: u32) -> Vec<u16> {
+    let sockets: std::collections::BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| {
+                    let target = std::fs::read_link(e.path()).ok()?;
+                    let inode = target
+                        .to_str()?
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?;
+                    Some(inode.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ports = Vec::new();
+    for table in [
+        format!("/proc/{pid}/net/tcp"),
+        format!("/proc/{pid}/net/tcp6"),
+    ] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        for cols in text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        {
+            let established = cols.get(3) == Some(&"01");
+            if !established || !cols.get(9).is_some_and(|i| sockets.contains(*i)) {
+                continue;
+            }
+            if let Some(port) = cols
+                .get(2)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+            {
+                ports.push(port);
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports
 }

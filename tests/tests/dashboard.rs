@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use swarm_tests::{Mesh, endpoint, isolate, swarm_node_bin};
+use swarm_tests::{Mesh, child_pids, endpoint, isolate, swarm_node_bin, tcp_peer_ports};
 
 /// A tmux server of the test's own (`-L`), so a user's tmux is never touched; killed on drop
 /// whatever happened.
@@ -119,6 +119,16 @@ impl Tmux {
 
     fn press(&self, key: &str) {
         self.tmux(&["send-keys", "-t", &self.session, key]);
+    }
+
+    /// The dashboard's process: the child of the pane's shell.
+    fn dashboard_pid(&self) -> Option<u32> {
+        let shell = self
+            .tmux(&["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
+            .trim()
+            .parse::<u32>()
+            .ok()?;
+        child_pids(shell).first().copied()
     }
 }
 
@@ -245,6 +255,132 @@ fn green_shows_every_nodes_watts_and_quits_on_q() {
         "every node's watts never showed:\n{}\n{}",
         tmux.screen(),
         mesh.logs()
+    );
+    quits_cleanly(&tmux, &mesh);
+}
+
+/// The leader the mesh agrees on, and its term, asked from a session of the test's own.
+fn leader_of(mesh: &Mesh) -> (String, u64) {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(async {
+        let session = swarm_bus::zenoh::open(&mesh.settings())
+            .await
+            .expect("a session on loopback");
+        let (leader, term) = mesh.leader(&session).await;
+        let _ = session.close().await;
+        (leader.to_string(), term)
+    })
+}
+
+/// The leader and term the header names when the board is in contact and sure of every member
+/// (no "lost contact" or "checking" before it).
+fn header_leader(screen: &str) -> Option<(String, u64)> {
+    let rest = screen.lines().find_map(|l| l.strip_prefix("│ leader "))?;
+    let mut words = rest.split_whitespace();
+    let leader = words.next()?.to_string();
+    let term = words.nth(2)?.parse().ok()?;
+    Some((leader, term))
+}
+
+/// A line of the screen saying `id` left or went.
+fn says_gone<'a>(screen: &'a str, id: &str) -> Option<&'a str> {
+    let said = [
+        format!(" {id} gone"),
+        format!(" {id} (the leader) gone"),
+        format!(" {id} left"),
+        format!(" {id} (the leader) left"),
+    ];
+    screen
+        .lines()
+        .find(|l| said.iter().any(|s| l.contains(s.as_str())))
+}
+
+#[test]
+fn dashboard_that_loses_its_node_says_so_then_shows_the_swarm_with_its_new_leader() {
+    if !Tmux::installed() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let mut mesh = Mesh::start("lostboard", 3);
+    let (leader, term) = leader_of(&mesh);
+    let victim = mesh
+        .nodes
+        .iter()
+        .position(|n| n.id == leader)
+        .expect("the leader is a node of the mesh");
+    let live: Vec<String> = mesh
+        .nodes
+        .iter()
+        .map(|n| n.id.clone())
+        .filter(|id| *id != leader)
+        .collect();
+    // Every node's endpoint, the leader's first: a client links to the first it reaches, and
+    // fails over to the others when that link goes.
+    let mut ports = mesh.ports();
+    ports.swap(0, victim);
+    let mut argv = vec![
+        swarm_node_bin().display().to_string(),
+        "dashboard".into(),
+        "--swarm".into(),
+        mesh.swarm.clone(),
+        "--no-multicast".into(),
+    ];
+    for p in &ports {
+        argv.extend(["--connect".to_string(), endpoint(*p)]);
+    }
+    let tmux = Tmux::start(mesh.dir.path(), "lostboard", &argv);
+    let seen = poll(Duration::from_secs(30), || {
+        let screen = tmux.screen();
+        let all = ["n0", "n1", "n2"]
+            .iter()
+            .all(|id| row(&screen, id).is_some());
+        (all && header_leader(&screen).is_some()).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "three members and a leader never showed:\n{}\n{}",
+        tmux.screen(),
+        mesh.logs()
+    );
+    let pid = tmux.dashboard_pid().expect("the dashboard's process");
+    assert_eq!(
+        tcp_peer_ports(pid),
+        [ports[0]],
+        "the board should be linked to {leader}, the first endpoint it was given"
+    );
+
+    mesh.nodes[victim].signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = mesh.nodes[victim].wait(Duration::from_secs(10));
+    let mut said_lost = false;
+    let back = poll(Duration::from_secs(60), || {
+        let screen = tmux.screen();
+        for id in &live {
+            if let Some(line) = says_gone(&screen, id) {
+                panic!("{id} is alive but the board says:\n{line}\n\n{screen}");
+            }
+        }
+        said_lost |= screen.contains("lost contact with the swarm");
+        let rows_back = live
+            .iter()
+            .all(|id| row(&screen, id).is_some_and(|r| !r.contains("unconfirmed")));
+        let new_leader = header_leader(&screen).is_some_and(|(l, t)| live.contains(&l) && t > term);
+        let victim_gone = row(&screen, &leader).is_none();
+        (said_lost && rows_back && new_leader && victim_gone).then_some(screen)
+    });
+    let screen = back.unwrap_or_else(|| {
+        panic!(
+            "after {leader} was killed the board never said it lost contact ({said_lost}) and \
+             then showed {live:?} under a new leader:\n{}\n{}",
+            tmux.screen(),
+            mesh.logs()
+        )
+    });
+    assert!(screen.contains("members (2)"), "{screen}");
+    // Usually "not in the swarm when contact came back"; "token withdrawn" when the node the
+    // board failed over to had not yet seen the leader's link close.
+    assert!(
+        says_gone(&screen, &leader).is_some(),
+        "{leader}'s end is told once the board sees the swarm again:\n{screen}"
     );
     quits_cleanly(&tmux, &mesh);
 }

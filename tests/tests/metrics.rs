@@ -1,4 +1,5 @@
-//! `/metrics` of real nodes, read by an OpenMetrics parser as Prometheus would scrape it.
+//! `/metrics` of real nodes, read by an OpenMetrics parser as Prometheus would scrape it, and
+//! by promtool in both formats a scraper may ask for.
 
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
@@ -11,9 +12,21 @@ type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
 const ENERGY: &str = "[energy]\nprofile = \"generic-x86\"\nidle_watts = 4\nmax_watts = 4\n\
                       sample_interval_ms = 500\n";
 
+/// What Prometheus 2.x sends when it scrapes.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+     application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
 /// One GET over plain HTTP/1.1: (status line, content type, body).
 fn get(port: u16, path: &str) -> std::io::Result<(String, String, String)> {
-    let response = swarm_tests::http_get(port, path)?;
+    get_with(port, path, &[])
+}
+
+fn get_with(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(String, String, String)> {
+    let response = swarm_tests::http_get_with(port, path, headers)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let status = head.lines().next().unwrap_or_default().to_string();
     let content_type = head
@@ -25,7 +38,8 @@ fn get(port: u16, path: &str) -> std::io::Result<(String, String, String)> {
 }
 
 fn scrape(port: u16) -> Option<Exposition> {
-    let (status, content_type, body) = get(port, "/metrics").ok()?;
+    let accept = [("Accept", PROMETHEUS_ACCEPT)];
+    let (status, content_type, body) = get_with(port, "/metrics", &accept).ok()?;
     assert!(status.contains("200"), "{status}");
     assert!(
         content_type.starts_with("application/openmetrics-text"),
@@ -159,4 +173,141 @@ fn a_taken_metrics_port_stops_the_node_with_a_clear_error() {
         log.contains(&format!("metrics listener on 127.0.0.1:{port}")),
         "{log}"
     );
+}
+
+/// A one-node swarm's leader serving `/metrics`, once its scrape has the swarm's total: the
+/// fullest scrape there is.
+struct Leader {
+    node: Node,
+    metrics: u16,
+    _dir: tempfile::TempDir,
+}
+
+async fn a_leader(swarm: &str) -> Leader {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("swarm.toml");
+    std::fs::write(&config, ENERGY).unwrap();
+    let metrics = free_port();
+    let flag = vec![
+        "--metrics-listen".to_string(),
+        format!("127.0.0.1:{metrics}"),
+    ];
+    let node = Node::spawn_with_flags(
+        dir.path(),
+        swarm,
+        "n0",
+        free_port(),
+        &[],
+        Some(&config),
+        &flag,
+    );
+    let led = eventually(Duration::from_secs(20), || async {
+        let (_, _, body) = get(metrics, "/metrics").ok()?;
+        (body.contains("swarm_total_members") && body.contains(r#"role="leader"} 1"#)).then_some(())
+    })
+    .await;
+    assert!(led.is_some(), "n0 never led; log:\n{}", node.log_text());
+    Leader {
+        node,
+        metrics,
+        _dir: dir,
+    }
+}
+
+/// `promtool check metrics` of `body`: (exit code, what it printed). Panics without promtool:
+/// a check that cannot run must not pass.
+fn promtool(body: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("promtool (Debian package prometheus): {e}"));
+    let mut stdin = child.stdin.take().expect("promtool's stdin");
+    stdin
+        .write_all(body.as_bytes())
+        .expect("writing to promtool");
+    drop(stdin);
+    let out = child.wait_with_output().expect("promtool's result");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), said)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_text_format_is_the_default_and_passes_promtool() {
+    let leader = a_leader("promtext").await;
+    for accept in [None, Some("*/*"), Some("text/plain;version=0.0.4")] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let (status, content_type, body) = get_with(leader.metrics, "/metrics", &headers).unwrap();
+        assert!(status.contains("200"), "{status}");
+        assert_eq!(
+            content_type, "text/plain; version=0.0.4; charset=utf-8",
+            "Accept {accept:?}"
+        );
+        assert!(
+            !body.contains("# UNIT") && !body.contains("# EOF"),
+            "{body}"
+        );
+        let (code, said) = promtool(&body);
+        assert_eq!(
+            code, 0,
+            "promtool on the text format said:\n{said}\nof:\n{body}"
+        );
+        // Counters are typed under their samples' names, the way text-format readers look.
+        for line in [
+            "# TYPE swarm_messages_sent_total counter",
+            "# TYPE swarm_total_energy_joules_total counter",
+            "# TYPE swarm_node_power_watts gauge",
+        ] {
+            assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
+        }
+    }
+    drop(leader.node);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openmetrics_when_asked_for_parses_and_promtool_finds_nothing_but_its_counter_names() {
+    let leader = a_leader("promom").await;
+    for accept in [PROMETHEUS_ACCEPT, "application/openmetrics-text"] {
+        let (status, content_type, body) =
+            get_with(leader.metrics, "/metrics", &[("Accept", accept)]).unwrap();
+        assert!(status.contains("200"), "{status}");
+        assert_eq!(
+            content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "Accept {accept:?}"
+        );
+        let parsed = parse_openmetrics(&body).unwrap_or_else(|e| panic!("{e:?} in:\n{body}"));
+        assert_eq!(
+            parsed.families["swarm_total_energy_joules"].family_type,
+            OpenMetricsType::Counter
+        );
+        // promtool lints the text format only (all versions, to this day), where an OpenMetrics
+        // counter `x` with samples `x_total` reads as an untyped `x_total` without help. That,
+        // and only for families this very body declares as counters with help, is allowed;
+        // anything else it finds (a missing help, a bad unit, a parse error) fails.
+        let (code, said) = promtool(&body);
+        assert!(
+            code == 0 || code == 3,
+            "promtool failed ({code}):\n{said}\nof:\n{body}"
+        );
+        let counters_with_help: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+            .filter(|name| body.contains(&format!("# HELP {name} ")))
+            .collect();
+        assert!(counters_with_help.len() >= 4, "{body}");
+        for problem in said.lines() {
+            let explained = problem
+                .strip_suffix("_total no help text")
+                .is_some_and(|family| counters_with_help.contains(&family));
+            assert!(explained, "promtool: `{problem}` in:\n{body}");
+        }
+    }
+    drop(leader.node);
 }

@@ -120,11 +120,12 @@ async fn a_querier_linked_to_one_node_gets_every_members_answer_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_queries_is_refused_and_counted_not_fanned_out() {
-    let pa = free_port();
+    let (pa, pm) = (free_port(), free_port());
     let a = loopback_session(Some(pa), None).await;
     // A member that never answers keeps every fan-out waiting for the relay's whole timeout.
+    let mute = loopback_session(Some(pm), Some(pa)).await;
     let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let _silent = a
+    let _silent = mute
         .declare_queryable("swarm/t/node/mute/energy")
         .callback({
             let held = held.clone();
@@ -136,6 +137,8 @@ async fn a_flood_of_queries_is_refused_and_counted_not_fanned_out() {
         })
         .await
         .expect("silent queryable");
+    // The mute member must be known to a before the flood, or the fan-outs end at once.
+    wait_until_asked(&a, &held).await;
     let drops = DropCounters::default();
     let _relay = relay(&a, drops.clone(), Duration::from_secs(30))
         .await
@@ -181,4 +184,71 @@ async fn wait_until_answered(session: &zenoh::Session, key: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{key} never answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_answers_once_even_to_a_querier_linked_to_all() {
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let a = loopback_session(Some(pa), None).await;
+    let b = loopback_session(Some(pb), Some(pa)).await;
+    let c = loopback_session(Some(pc), Some(pa)).await;
+    let mut held = Vec::new();
+    for (session, id) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        let key = format!("swarm/t/node/{id}/energy");
+        held.push(member_answer(session, &key, id).await);
+    }
+    let mut relays = Vec::new();
+    for session in [&a, &b, &c] {
+        relays.push(
+            relay(session, DropCounters::default(), Duration::from_secs(3))
+                .await
+                .expect("relay"),
+        );
+    }
+    wait_until_answered(&a, "swarm/t/node/b/energy").await;
+    wait_until_answered(&a, "swarm/t/node/c/energy").await;
+    // Gossip links it to b and c too; the relay it reaches must not repeat its own node.
+    let querier = loopback_session(None, Some(pa)).await;
+    for _ in 0..100 {
+        if querier.info().peers_zid().await.count() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..5 {
+        let replies = querier
+            .get("swarm/**/energy")
+            .consolidation(ConsolidationMode::None)
+            .timeout(Duration::from_secs(5))
+            .await
+            .expect("query");
+        let mut ids = Vec::new();
+        while let Ok(reply) = replies.recv_async().await {
+            if let Ok(sample) = reply.result() {
+                ids.push(String::from_utf8_lossy(&sample.payload().to_bytes()).into_owned());
+            }
+        }
+        ids.sort();
+        assert_eq!(ids, ["a", "b", "c"], "one answer per member, none repeated");
+    }
+}
+
+/// Until `session` reaches the mute member (its queryable holds what it is asked).
+async fn wait_until_asked(session: &zenoh::Session, held: &std::sync::Mutex<Vec<Query>>) {
+    for _ in 0..100 {
+        let _ = session
+            .get("swarm/t/node/mute/energy?relayed=1")
+            .target(QueryTarget::All)
+            .timeout(Duration::from_millis(100))
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if held.lock().is_ok_and(|mut h| {
+            let asked = !h.is_empty();
+            h.clear();
+            asked
+        }) {
+            return;
+        }
+    }
+    panic!("the mute member was never reached");
 }

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use zenoh::Session;
 use zenoh::Wait;
 use zenoh::query::{ConsolidationMode, Query, QueryTarget, Queryable};
+use zenoh::sample::Locality;
 
 /// Queries waiting for a relay slot; more are refused at once (a flood of queries must not
 /// turn into a flood of fan-outs).
@@ -133,6 +134,9 @@ async fn fan_out(session: &Session, query: &Query, timeout: Duration) -> Result<
         .get(selector.as_str())
         .target(QueryTarget::All)
         .consolidation(ConsolidationMode::None)
+        // zenoh hands a query to every matching queryable of the session it reaches, so this
+        // node's own queryables have answered the querier already.
+        .allowed_destination(Locality::Remote)
         .timeout(timeout);
     if let Some(payload) = query.payload() {
         get = get.payload(payload.clone());

@@ -1,9 +1,12 @@
 //! The bus side of the dashboards: an observer session (no token of its own, never a voter)
 //! subscribed to heartbeats, energy, leaves and member liveliness, turning each into a model
-//! `Input`; and the `state` queries the model asks for, answered in the background.
+//! `Input`; the session's own links; and the `state` queries and roll calls the model asks
+//! for, answered in the background.
 
+use super::link;
 use super::model::Input;
 use crate::config::Config;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -30,6 +33,8 @@ pub struct Feed {
     drops: DropCounters,
     states_tx: mpsc::Sender<(NodeId, NodeState)>,
     states: mpsc::Receiver<(NodeId, NodeState)>,
+    roll_calls_tx: mpsc::Sender<(u64, BTreeSet<NodeId>)>,
+    roll_calls: mpsc::Receiver<(u64, BTreeSet<NodeId>)>,
     permits: Arc<Semaphore>,
     asking_all: Arc<AtomicBool>,
 }
@@ -44,6 +49,8 @@ impl Feed {
         let leaves = bus::subscribe(&session, keys.all(Leaf::Leave), drops.clone()).await?;
         let members = bus::watch_members(&session, &keys).await?;
         let (states_tx, states) = mpsc::channel(1024);
+        // One roll call is due at a time; a few more only if the link flaps.
+        let (roll_calls_tx, roll_calls) = mpsc::channel(4);
         Ok(Feed {
             session,
             keys,
@@ -54,6 +61,8 @@ impl Feed {
             drops,
             states_tx,
             states,
+            roll_calls_tx,
+            roll_calls,
             permits: Arc::new(Semaphore::new(STATE_QUERIES)),
             asking_all: Arc::new(AtomicBool::new(false)),
         })
@@ -71,8 +80,29 @@ impl Feed {
                 MemberEvent::Left(id) => Input::TokenGone(id),
             }),
             Some((id, s)) = self.states.recv() => Some(Input::State(id, s)),
+            Some((epoch, ids)) = self.roll_calls.recv() => Some(Input::RollCall(epoch, ids)),
             else => None,
         }
+    }
+
+    /// The nodes this session has a link to now.
+    pub async fn links(&self) -> BTreeSet<String> {
+        link::links(&self.session).await
+    }
+
+    /// Asks the swarm which of `asked` are there; the answer comes out of `next`.
+    pub fn roll_call(&self, epoch: u64, asked: BTreeSet<NodeId>) {
+        let (session, keys, tx) = (
+            self.session.clone(),
+            self.keys.clone(),
+            self.roll_calls_tx.clone(),
+        );
+        tokio::spawn(async move {
+            // No answer (the query failed) is asked again when `Contact` says so.
+            if let Some(present) = link::roll_call(&session, &keys, &asked).await {
+                let _ = tx.send((epoch, present)).await;
+            }
+        });
     }
 
     /// Undecodable messages and bad keys dropped so far.

@@ -1,6 +1,7 @@
 //! Text and small widgets both dashboards share, so they read alike.
 
 use super::Ui;
+use super::contact::Standing;
 use super::model::Model;
 use ratatui::layout::Alignment;
 use ratatui::style::Stylize;
@@ -42,14 +43,75 @@ pub fn cadence(c: Option<(CadenceMode, bool)>) -> String {
 }
 
 /// What an empty swarm shows: that we are listening, and where.
-pub fn waiting<'a>(ui: &Ui, title: &'a str) -> Paragraph<'a> {
+pub fn waiting<'a>(ui: &Ui, title: &'a str, model: &Model, now_ms: u64) -> Paragraph<'a> {
+    let what = match model.standing() {
+        Standing::Lost { since_ms } => Line::from(format!(
+            "lost contact with the swarm {} ago; reconnecting …",
+            ago(now_ms.saturating_sub(since_ms))
+        ))
+        .bold()
+        .red(),
+        _ => Line::from(format!("waiting for nodes of swarm {} …", ui.swarm)).bold(),
+    };
     Paragraph::new(vec![
         Line::default(),
-        Line::from(format!("waiting for nodes of swarm {} …", ui.swarm)).bold(),
+        what,
         Line::from(ui.reach.clone()).dim(),
     ])
     .alignment(Alignment::Center)
     .block(Block::bordered().title(title))
+}
+
+/// Whether the dashboard sees the swarm, for its header; `None` while all is well.
+pub fn standing<'a>(model: &Model, now_ms: u64) -> Option<Span<'a>> {
+    match model.standing() {
+        Standing::Lost { since_ms } => Some(
+            Span::raw(format!(
+                "lost contact with the swarm for {}",
+                ago(now_ms.saturating_sub(since_ms))
+            ))
+            .bold()
+            .red(),
+        ),
+        Standing::InContact if model.unconfirmed() > 0 => Some(
+            Span::raw("back in contact, checking who is still there")
+                .bold()
+                .yellow(),
+        ),
+        Standing::InContact | Standing::Waiting => None,
+    }
+}
+
+/// Before figures that may be out of date: they are, while out of contact.
+pub fn last_known(model: &Model) -> &'static str {
+    match model.standing() {
+        Standing::Lost { .. } => "last known: ",
+        _ => "",
+    }
+}
+
+/// " members (3) ", " members 1–10 of 40 (↑↓ scroll) ", with how many are unconfirmed.
+pub fn table_title(
+    what: &str,
+    count: usize,
+    first: usize,
+    shown: usize,
+    fits: usize,
+    model: &Model,
+) -> String {
+    let unconfirmed = match model.unconfirmed() {
+        0 => String::new(),
+        n => format!(", {n} unconfirmed"),
+    };
+    if count > fits {
+        format!(
+            " {what} {}–{} of {count}{unconfirmed} (↑↓ scroll) ",
+            first + 1,
+            first + shown
+        )
+    } else {
+        format!(" {what} ({count}{unconfirmed}) ")
+    }
 }
 
 pub fn footer<'a>(model: &Model, scrolls: bool) -> Line<'a> {

@@ -6,7 +6,7 @@ use super::model::{HISTORY, Member, Model, eff_pct};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, RenderDirection, Row, Sparkline, Table};
 use swarm_bus::Rating;
 
@@ -19,30 +19,34 @@ const CADENCE_W: u16 = 21;
 const RATING_W: u16 = 8;
 const SPACING: u16 = 2;
 
-/// `_now_ms` for the same signature as the members view: nothing here ages.
-pub fn render(frame: &mut Frame, model: &Model, _now_ms: u64, ui: &Ui) {
+pub fn render(frame: &mut Frame, model: &Model, now_ms: u64, ui: &Ui) {
     let [total, nodes, footer] = Layout::vertical([
         Constraint::Length(6),
         Constraint::Min(4),
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    render_total(frame, total, model, ui);
-    render_nodes(frame, nodes, model, ui);
+    render_total(frame, total, model, now_ms, ui);
+    render_nodes(frame, nodes, model, now_ms, ui);
     frame.render_widget(super::format::footer(model, true), footer);
 }
 
-fn render_total(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
-    let block = Block::bordered().title(format!(" swarm {} · power ", ui.swarm));
+fn render_total(frame: &mut Frame, area: Rect, model: &Model, now_ms: u64, ui: &Ui) {
+    let mut title = vec![Span::raw(format!(" swarm {} · power ", ui.swarm))];
+    if let Some(standing) = super::format::standing(model, now_ms) {
+        title.extend([Span::raw("· "), standing, Span::raw(" ")]);
+    }
+    let block = Block::bordered().title(Line::from(title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [line, spark] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     let t = model.totals();
-    let text = if t.reporting == 0 {
-        Line::from(" no energy samples yet").dim()
+    let mut spans = vec![Span::raw(" "), Span::raw(super::format::last_known(model))];
+    spans.push(if t.reporting == 0 {
+        Span::raw("no energy samples yet").dim()
     } else {
-        Line::from(format!(
-            " total {:.1} W · {:.3} Wh · {:.2} g CO2 · rating {} · {} of {} node(s) reporting",
+        Span::raw(format!(
+            "total {:.1} W · {:.3} Wh · {:.2} g CO2 · rating {} · {} of {} node(s) reporting",
             t.watts,
             t.wh,
             t.co2_g,
@@ -51,7 +55,8 @@ fn render_total(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
             model.member_count()
         ))
         .bold()
-    };
+    });
+    let text = Line::from(spans);
     frame.render_widget(text, line);
     // Newest at the right edge: handed over newest first and drawn right to left.
     let deciwatts: Vec<u64> = model
@@ -69,10 +74,10 @@ fn render_total(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
     );
 }
 
-fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
+fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, now_ms: u64, ui: &Ui) {
     let count = model.member_count();
     if count == 0 {
-        frame.render_widget(waiting(ui, " nodes "), area);
+        frame.render_widget(waiting(ui, " nodes ", model, now_ms), area);
         return;
     }
     let fits = usize::from(area.height.saturating_sub(3)).max(1);
@@ -112,15 +117,7 @@ fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = shown.iter().map(|m| node_row(m, usize::from(history_w)));
-    let title = if count > fits {
-        format!(
-            " nodes {}–{} of {count} (↑↓ scroll) ",
-            first + 1,
-            first + shown.len()
-        )
-    } else {
-        format!(" nodes ({count}) ")
-    };
+    let title = super::format::table_title("nodes", count, first, shown.len(), fits, model);
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(SPACING)
@@ -130,7 +127,7 @@ fn render_nodes(frame: &mut Frame, area: Rect, model: &Model, ui: &Ui) {
 
 fn node_row<'a>(m: &Member, history_w: usize) -> Row<'a> {
     let e = m.energy.as_ref();
-    Row::new([
+    let row = Row::new([
         m.id.to_string(),
         or_dash(e.map(|e| format!("{:.1} W", e.watts))),
         m.watts.sparkline(history_w),
@@ -139,7 +136,8 @@ fn node_row<'a>(m: &Member, history_w: usize) -> Row<'a> {
         or_dash(e.map(|e| format!("{:.2} g", e.co2_g))),
         cadence(m.cadence),
         rating(e.and_then(eff_pct)),
-    ])
+    ]);
+    if m.unconfirmed { row.dark_gray() } else { row }
 }
 
 /// The letter and the figure it comes from, as `swarm-node energy` prints it.

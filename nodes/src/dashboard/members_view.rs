@@ -2,7 +2,7 @@
 
 use super::Ui;
 use super::format::{ago, cadence, interval, or_dash, waiting};
-use super::model::{EventKind, Member, Model};
+use super::model::{Departure, EventKind, Member, Model};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
@@ -33,6 +33,10 @@ pub fn render(frame: &mut Frame, model: &Model, now_ms: u64, ui: &Ui) {
 
 fn header_line<'a>(model: &Model, now_ms: u64, ui: &Ui) -> Paragraph<'a> {
     let mut spans = vec![Span::raw(" ")];
+    if let Some(standing) = super::format::standing(model, now_ms) {
+        spans.extend([standing, Span::raw(" · ")]);
+    }
+    spans.push(Span::raw(super::format::last_known(model)));
     match model.leader() {
         Some(l) => {
             spans.push(Span::raw("leader "));
@@ -58,6 +62,9 @@ fn header_line<'a>(model: &Model, now_ms: u64, ui: &Ui) -> Paragraph<'a> {
         1 => " · 1 member".to_string(),
         n => format!(" · {n} members"),
     }));
+    if model.unconfirmed() > 0 {
+        spans.push(Span::raw(format!(" ({} unconfirmed)", model.unconfirmed())).yellow());
+    }
     Paragraph::new(Line::from(spans))
         .block(Block::bordered().title(format!(" swarm {} ", ui.swarm)))
 }
@@ -65,7 +72,7 @@ fn header_line<'a>(model: &Model, now_ms: u64, ui: &Ui) -> Paragraph<'a> {
 fn render_members(frame: &mut Frame, area: Rect, model: &Model, now_ms: u64, ui: &Ui) {
     let count = model.member_count();
     if count == 0 {
-        frame.render_widget(waiting(ui, " members "), area);
+        frame.render_widget(waiting(ui, " members ", model, now_ms), area);
         return;
     }
     // Borders and the column header take three rows; only the rows that fit are built, so
@@ -103,15 +110,7 @@ fn render_members(frame: &mut Frame, area: Rect, model: &Model, now_ms: u64, ui:
         "CADENCE",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
-    let title = if count > fits {
-        format!(
-            " members {}–{} of {count} (↑↓ scroll) ",
-            first + 1,
-            first + shown.len()
-        )
-    } else {
-        format!(" members ({count}) ")
-    };
+    let title = super::format::table_title("members", count, first, shown.len(), fits, model);
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(2)
@@ -123,7 +122,9 @@ fn member_row<'a>(model: &Model, m: &Member, now_ms: u64) -> Row<'a> {
     let hb = m.heartbeat.as_ref();
     let age = m.heartbeat_age_ms(now_ms).map(ago);
     let suspect = model.suspect(m, now_ms);
+    // Unconfirmed says more than an age that only grows because we cannot hear.
     let heard = match age {
+        _ if m.unconfirmed => "unconfirmed".into(),
         Some(a) if suspect => format!("{a} suspect"),
         Some(a) => a,
         None => "-".into(),
@@ -140,6 +141,7 @@ fn member_row<'a>(model: &Model, m: &Member, now_ms: u64) -> Row<'a> {
         cadence(m.cadence),
     ]);
     match role {
+        _ if m.unconfirmed => row.dark_gray(),
         _ if suspect => row.yellow(),
         Some(Role::Leader) => row.green().bold(),
         Some(Role::Candidate) => row.cyan(),
@@ -175,7 +177,7 @@ fn event_text(kind: &EventKind) -> (String, Style) {
         EventKind::Joined(id) => (format!("{id} joined"), plain),
         EventKind::Left {
             id,
-            clean: true,
+            how: Departure::Leave,
             was_leader,
         } => (
             format!("{id}{} left cleanly (said Leave)", led(*was_leader)),
@@ -183,7 +185,7 @@ fn event_text(kind: &EventKind) -> (String, Style) {
         ),
         EventKind::Left {
             id,
-            clean: false,
+            how: Departure::TokenGone,
             was_leader,
         } => (
             format!(
@@ -191,6 +193,27 @@ fn event_text(kind: &EventKind) -> (String, Style) {
                 led(*was_leader)
             ),
             Style::new().yellow(),
+        ),
+        EventKind::Left {
+            id,
+            how: Departure::Unseen,
+            was_leader,
+        } => (
+            format!(
+                "{id}{} gone: not in the swarm when contact came back (left unseen)",
+                led(*was_leader)
+            ),
+            Style::new().yellow(),
+        ),
+        EventKind::LostContact => (
+            "lost contact with the swarm: this dashboard's own link closed; \
+             members kept, unconfirmed"
+                .into(),
+            Style::new().red().bold(),
+        ),
+        EventKind::BackInContact => (
+            "back in contact with the swarm; asking who is still there".into(),
+            Style::new().green(),
         ),
         EventKind::Election { term } => (format!("term {term}: election"), Style::new().cyan()),
         EventKind::NewLeader {

@@ -4,10 +4,12 @@
 //! they mean, the `*_view` modules draw a model at a given time, and `terminal` owns the
 //! screen and the keys. This file is the loop that joins them.
 
+pub mod contact;
 mod feed;
 mod format;
 mod green_view;
 mod history;
+pub mod link;
 mod members_view;
 mod model;
 mod terminal;
@@ -90,6 +92,10 @@ pub async fn run(config: &Config, board: Board) -> anyhow::Result<()> {
             },
             _ = frames.tick() => {
                 let now = unix_ms();
+                model.links(now, feed.links().await);
+                if let Some((epoch, asked)) = model.take_roll_call(now) {
+                    feed.roll_call(epoch, asked);
+                }
                 model.tick(now);
                 model.set_bus_drops(feed.dropped());
                 feed.ask_states(model.take_state_wanted());

@@ -6,7 +6,12 @@
 //! departure. Heartbeats and energy from a node whose token has not arrived (yet) are kept
 //! aside, unlisted, for a while: the token usually follows within milliseconds, and a late
 //! heartbeat of a node that just left must not bring it back.
+//!
+//! A token's end is judged by `Contact` before it counts as a departure: when the dashboard's
+//! own link goes, zenoh withdraws every token at once, and the members stay listed, marked
+//! unconfirmed, until the swarm is in sight again and says who is still there.
 
+use super::contact::{Contact, Seen, Standing};
 use super::history::History;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use swarm_bus::{CadenceMode, DeviceClass, Energy, Heartbeat, Leave, NodeId, NodeState, Role};
@@ -39,17 +44,34 @@ pub enum Input {
     Leave(NodeId, Leave),
     /// A node's answer on its `state` queryable.
     State(NodeId, NodeState),
+    /// The swarm's answer to the roll call asked for this epoch (`Model::take_roll_call`):
+    /// every member whose token it holds.
+    RollCall(u64, BTreeSet<NodeId>),
+}
+
+/// How a member was seen to leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// It said `Leave`.
+    Leave,
+    /// Its token was withdrawn without a word while our link stood.
+    TokenGone,
+    /// It was not in the swarm when we were back in contact: it left while we could not see.
+    Unseen,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     Joined(NodeId),
-    /// `clean`: it said `Leave`; otherwise its token vanished without a word.
     Left {
         id: NodeId,
-        clean: bool,
+        how: Departure,
         was_leader: bool,
     },
+    /// The dashboard's own link went: what it shows is the last known, unconfirmed.
+    LostContact,
+    /// Linked to the swarm again, after a loss.
+    BackInContact,
     /// A higher term appeared and its leader has not spoken yet.
     Election {
         term: u64,
@@ -78,6 +100,8 @@ pub struct Member {
     pub id: NodeId,
     /// Its liveliness token is up: the node is listed.
     pub present: bool,
+    /// Listed from before contact was lost, and not seen since.
+    pub unconfirmed: bool,
     pub class: Option<DeviceClass>,
     pub heartbeat: Option<Heartbeat>,
     /// When the last heartbeat arrived here (our clock, not the sender's).
@@ -98,6 +122,7 @@ impl Member {
         Self {
             id,
             present: false,
+            unconfirmed: false,
             class: None,
             heartbeat: None,
             heard_ms: None,
@@ -165,6 +190,7 @@ pub struct Model {
     want_state: BTreeSet<NodeId>,
     changed: bool,
     limits: Limits,
+    contact: Contact,
 }
 
 impl Model {
@@ -187,17 +213,78 @@ impl Model {
             want_state: BTreeSet::new(),
             changed: true,
             limits,
+            contact: Contact::new(MAX_MEMBERS),
         }
     }
 
     pub fn apply(&mut self, now_ms: u64, input: Input) {
         match input {
-            Input::Joined(id) => self.joined(now_ms, id),
-            Input::TokenGone(id) => self.gone(now_ms, &id, false),
-            Input::Leave(id, _) => self.gone(now_ms, &id, true),
+            Input::Joined(id) => {
+                if let Some(seen) = self.contact.joined(id) {
+                    self.seen(now_ms, seen);
+                }
+            }
+            Input::TokenGone(id) => self.contact.token_gone(now_ms, &id),
+            Input::Leave(id, _) => {
+                self.contact.left(&id);
+                self.gone(now_ms, &id, Departure::Leave);
+            }
             Input::Heartbeat(id, hb) => self.heartbeat(now_ms, id, hb),
             Input::Energy(id, e) => self.energy(now_ms, id, e),
             Input::State(id, s) => self.state(id, s),
+            Input::RollCall(epoch, present) => self.contact.roll_call(now_ms, epoch, present),
+        }
+    }
+
+    /// What the dashboard's own session says about its links (the live loop: every frame).
+    /// Departures and the swarm's answers held by `Contact` are judged here.
+    pub fn links(&mut self, now_ms: u64, links: BTreeSet<String>) {
+        for seen in self.contact.links(now_ms, links) {
+            self.seen(now_ms, seen);
+        }
+    }
+
+    /// When due, the epoch to ask the swarm who is there for (a liveliness query), and the
+    /// members the answer is to settle.
+    pub fn take_roll_call(&mut self, now_ms: u64) -> Option<(u64, BTreeSet<NodeId>)> {
+        self.contact.roll_call_due(now_ms)
+    }
+
+    /// Whether the dashboard is in contact with the swarm.
+    pub fn standing(&self) -> Standing {
+        self.contact.standing()
+    }
+
+    /// Listed members not confirmed since contact was lost.
+    pub fn unconfirmed(&self) -> usize {
+        self.members().filter(|m| m.unconfirmed).count()
+    }
+
+    fn seen(&mut self, now_ms: u64, seen: Seen) {
+        match seen {
+            Seen::Joined(id) => self.joined(now_ms, id),
+            Seen::Gone { id, at_ms } => self.gone(at_ms, &id, Departure::TokenGone),
+            Seen::Unseen(id) => self.gone(now_ms, &id, Departure::Unseen),
+            Seen::Lost { at_ms } => {
+                for m in self.members.values_mut().filter(|m| m.present) {
+                    m.unconfirmed = true;
+                }
+                self.push_event(at_ms, EventKind::LostContact);
+            }
+            Seen::InContact { at_ms, again } => {
+                if again {
+                    self.push_event(at_ms, EventKind::BackInContact);
+                }
+            }
+            Seen::Confirmed(id) => {
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.unconfirmed = false;
+                    // Its mode may have changed while we could not see.
+                    self.want_state.insert(id);
+                }
+                self.changed = true;
+            }
+            Seen::RollCalled { .. } => self.changed = true,
         }
     }
 
@@ -275,7 +362,7 @@ impl Model {
 
     /// New ids refused at `MAX_MEMBERS`.
     pub fn refused(&self) -> u64 {
-        self.refused
+        self.refused.saturating_add(self.contact.refused())
     }
 
     /// Messages dropped: undecodable ones the bus counted, and nonsense values found here.
@@ -344,10 +431,10 @@ impl Model {
         self.push_event(now_ms, EventKind::Joined(id));
     }
 
-    fn gone(&mut self, now_ms: u64, id: &NodeId, clean: bool) {
+    fn gone(&mut self, now_ms: u64, id: &NodeId, how: Departure) {
         let Some(m) = self.members.remove(id) else {
             // A `Leave` may come after the token's end: the departure was clean after all.
-            if clean {
+            if how == Departure::Leave {
                 self.mark_clean(id);
             }
             return;
@@ -366,7 +453,7 @@ impl Model {
             now_ms,
             EventKind::Left {
                 id: id.clone(),
-                clean,
+                how,
                 was_leader,
             },
         );
@@ -380,12 +467,12 @@ impl Model {
             _ => false,
         });
         if let Some(Event {
-            kind: EventKind::Left { clean, .. },
+            kind: EventKind::Left { how, .. },
             ..
         }) = latest
-            && !*clean
+            && *how != Departure::Leave
         {
-            *clean = true;
+            *how = Departure::Leave;
             self.changed = true;
         }
     }
@@ -505,11 +592,17 @@ impl Model {
         self.changed = true;
     }
 
+    /// Newest first, by `at_ms`: a departure is told once judged, after what came since.
     fn push_event(&mut self, at_ms: u64, kind: EventKind) {
         if self.events.len() == MAX_EVENTS {
             self.events.pop_back();
         }
-        self.events.push_front(Event { at_ms, kind });
+        let at = self
+            .events
+            .iter()
+            .position(|e| e.at_ms <= at_ms)
+            .unwrap_or(self.events.len());
+        self.events.insert(at, Event { at_ms, kind });
         self.changed = true;
     }
 }
@@ -522,10 +615,23 @@ pub fn eff_pct(e: &Energy) -> Option<u8> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::dashboard::contact::{HOLD_MS, ROLL_CALL_DELAY_MS};
     use swarm_bus::PowerSource;
 
     pub fn id(s: &str) -> NodeId {
         NodeId::new(s).unwrap()
+    }
+
+    /// The dashboard's links as its session lists them: the ids of the nodes it is linked to.
+    pub fn links(zids: &[&str]) -> BTreeSet<String> {
+        zids.iter().map(|z| z.to_string()).collect()
+    }
+
+    /// A model whose session is linked to one node, `r`, from time 0.
+    pub fn linked() -> Model {
+        let mut m = Model::new(Limits::default());
+        m.links(0, links(&["r"]));
+        m
     }
 
     pub fn hb(role: Role, term: u64, leader: Option<&str>, cadence_ms: u32) -> Heartbeat {
@@ -586,7 +692,7 @@ pub(crate) mod tests {
 
     #[test]
     fn only_members_with_a_token_are_listed_and_leftovers_expire() {
-        let mut m = Model::new(Limits::default());
+        let mut m = linked();
         m.apply(
             0,
             Input::Heartbeat(id("early"), hb(Role::Follower, 1, None, 500)),
@@ -596,8 +702,9 @@ pub(crate) mod tests {
         let early = m.members().next().unwrap();
         assert!(early.heartbeat.is_some(), "kept what came before the token");
         m.apply(20, Input::TokenGone(id("early")));
+        m.links(20 + HOLD_MS, links(&["r"]));
         m.apply(
-            30,
+            30 + HOLD_MS,
             Input::Heartbeat(id("early"), hb(Role::Follower, 1, None, 500)),
         );
         assert_eq!(
@@ -605,7 +712,7 @@ pub(crate) mod tests {
             0,
             "a late heartbeat does not bring it back"
         );
-        m.tick(30 + UNLISTED_TTL_MS);
+        m.tick(30 + HOLD_MS + UNLISTED_TTL_MS);
         assert!(m.members.is_empty(), "forgotten after a while");
     }
 
@@ -677,7 +784,7 @@ pub(crate) mod tests {
 
     #[test]
     fn leaves_are_told_apart_clean_or_token_gone_in_either_order() {
-        let mut m = Model::new(Limits::default());
+        let mut m = linked();
         for n in ["a", "b", "c"] {
             m.apply(0, Input::Joined(id(n)));
         }
@@ -687,41 +794,122 @@ pub(crate) mod tests {
         m.apply(7, Input::TokenGone(id("b")));
         m.apply(8, Input::TokenGone(id("c")));
         m.apply(9, Input::Leave(id("c"), Leave { term: 1 }));
+        assert_eq!(
+            m.member_count(),
+            1,
+            "b's end is judged by the next look at our link"
+        );
+        m.links(7 + HOLD_MS, links(&["r"]));
         assert_eq!(m.member_count(), 0);
         assert_eq!((m.leader(), m.term()), (None, 1));
-        let left: Vec<(String, bool, bool)> = m
+        let left: Vec<(String, Departure, bool, u64)> = m
             .events()
             .filter_map(|e| match &e.kind {
                 EventKind::Left {
                     id,
-                    clean,
+                    how,
                     was_leader,
-                } => Some((id.to_string(), *clean, *was_leader)),
+                } => Some((id.to_string(), *how, *was_leader, e.at_ms)),
                 _ => None,
             })
             .collect();
         assert_eq!(
             left,
             [
-                ("c".into(), true, false),
-                ("b".into(), false, false),
-                ("a".into(), true, true),
+                ("c".into(), Departure::Leave, false, 9),
+                ("b".into(), Departure::TokenGone, false, 7),
+                ("a".into(), Departure::Leave, true, 5),
             ]
         );
     }
 
     #[test]
+    fn losing_our_own_link_keeps_the_members_unconfirmed_and_says_so() {
+        let mut m = linked();
+        for n in ["a", "b", "c"] {
+            m.apply(0, Input::Joined(id(n)));
+        }
+        m.apply(1, Input::Heartbeat(id("c"), hb(Role::Leader, 1, None, 500)));
+        // The dashboard's link to c closes: zenoh withdraws every token, then the link.
+        for n in ["a", "b", "c"] {
+            m.apply(5_000, Input::TokenGone(id(n)));
+        }
+        m.links(5_001, links(&["r"]));
+        m.links(5_250, links(&[]));
+        m.links(60_000, links(&[]));
+        assert_eq!(m.standing(), Standing::Lost { since_ms: 5_250 });
+        assert_eq!(m.member_count(), 3, "nobody reported gone");
+        assert_eq!(m.unconfirmed(), 3);
+        assert_eq!(m.leader(), Some(&id("c")), "the last known leader");
+        assert_eq!(kinds(&m)[0], EventKind::LostContact);
+        assert!(
+            !kinds(&m)
+                .iter()
+                .any(|k| matches!(k, EventKind::Left { .. }))
+        );
+    }
+
+    #[test]
+    fn back_in_contact_the_live_are_confirmed_and_the_unseen_reported_gone() {
+        let mut m = linked();
+        for n in ["a", "b", "c"] {
+            m.apply(0, Input::Joined(id(n)));
+        }
+        m.apply(1, Input::Heartbeat(id("c"), hb(Role::Leader, 1, None, 500)));
+        assert_eq!(m.take_roll_call(HOLD_MS), None, "nobody to ask yet");
+        m.links(2 * HOLD_MS, links(&["r"]));
+        let _ = m.take_state_wanted();
+        for n in ["a", "b", "c"] {
+            m.apply(5_000, Input::TokenGone(id(n)));
+        }
+        // A client fails over to another node within milliseconds: its tokens come back
+        // before the next look, which finds a link to another node.
+        m.apply(5_002, Input::Joined(id("a")));
+        m.links(5_250, links(&["s"]));
+        assert_eq!(m.unconfirmed(), 3);
+        m.apply(5_300, Input::Joined(id("b")));
+        assert_eq!(m.unconfirmed(), 2, "b's token is back");
+        let (again, asked) = m.take_roll_call(5_250 + ROLL_CALL_DELAY_MS).unwrap();
+        assert_eq!(asked, [id("a"), id("c")].into(), "b is confirmed already");
+        assert_eq!(again, 2);
+        m.apply(5_600, Input::RollCall(again, [id("a"), id("b")].into()));
+        m.links(5_600 + HOLD_MS, links(&["s"]));
+        assert_eq!(m.standing(), Standing::InContact);
+        assert_eq!(m.unconfirmed(), 0);
+        let listed: Vec<&str> = m.members().map(|m| m.id.as_str()).collect();
+        assert_eq!(listed, ["a", "b"]);
+        assert_eq!(m.leader(), None, "the leader was the one that went");
+        assert_eq!(
+            kinds(&m)[..3],
+            [
+                EventKind::Left {
+                    id: id("c"),
+                    how: Departure::Unseen,
+                    was_leader: true
+                },
+                EventKind::BackInContact,
+                EventKind::LostContact,
+            ]
+        );
+        assert_eq!(
+            m.take_state_wanted(),
+            [id("a"), id("b")],
+            "their modes are asked again"
+        );
+    }
+
+    #[test]
     fn events_and_histories_are_bounded() {
-        let mut m = Model::new(Limits::default());
-        for i in 0..(MAX_EVENTS as u64) {
-            m.apply(i, Input::Joined(id("x")));
-            m.apply(i, Input::TokenGone(id("x")));
+        let mut m = linked();
+        let last = MAX_EVENTS as u64 - 1;
+        for i in 0..=last {
+            let t = i * 2 * HOLD_MS;
+            m.apply(t, Input::Joined(id("x")));
+            m.apply(t, Input::TokenGone(id("x")));
+            m.links(t + HOLD_MS, links(&["r"]));
         }
         assert_eq!(m.events().count(), MAX_EVENTS);
-        assert_eq!(
-            m.events().next().map(|e| e.at_ms),
-            Some(MAX_EVENTS as u64 - 1)
-        );
+        assert_eq!(m.events().next().map(|e| e.at_ms), Some(last * 2 * HOLD_MS));
         m.apply(0, Input::Joined(id("x")));
         for i in 0..200u64 {
             m.apply(i, Input::Energy(id("x"), energy(i as f32, 0.0, 0.0)));
@@ -779,7 +967,7 @@ pub(crate) mod tests {
 
     #[test]
     fn state_is_wanted_on_join_and_again_when_the_interval_changes() {
-        let mut m = Model::new(Limits::default());
+        let mut m = linked();
         m.apply(0, Input::Joined(id("a")));
         assert_eq!(m.take_state_wanted(), [id("a")]);
         m.apply(
@@ -808,6 +996,7 @@ pub(crate) mod tests {
         let a = m.members().next().unwrap();
         assert_eq!(a.cadence, Some((CadenceMode::Conservative, true)));
         m.apply(5_700, Input::TokenGone(id("a")));
+        m.links(5_700 + HOLD_MS, links(&["r"]));
         m.apply(
             5_800,
             Input::State(id("a"), state(CadenceMode::Normal, false, 500)),

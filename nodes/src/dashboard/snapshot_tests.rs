@@ -1,7 +1,8 @@
 //! Whole frames of both dashboards, drawn from a model fed a fixed story at fixed times.
 //! A change to what a user sees is a reviewed snapshot diff.
 
-use super::model::tests::{energy, hb, id, state};
+use super::contact::HOLD_MS;
+use super::model::tests::{energy, hb, id, links, state};
 use super::model::{Input, Limits, Model, TOTAL_EVERY_MS};
 use super::{Board, Ui, draw};
 use ratatui::Terminal;
@@ -30,6 +31,7 @@ fn frame(board: Board, model: &Model, now_ms: u64, width: u16, height: u16) -> S
 /// term 2; pi-c is pinned conservative and has gone quiet.
 fn story() -> (Model, u64) {
     let mut m = Model::new(Limits::default());
+    m.links(T0, links(&["r"]));
     for (n, at) in [
         ("pi-a", 0),
         ("pi-b", 10),
@@ -60,6 +62,7 @@ fn story() -> (Model, u64) {
     m.apply(T0 + 5_000, Input::Leave(id("pi-d"), Leave { term: 1 }));
     m.apply(T0 + 5_002, Input::TokenGone(id("pi-d")));
     m.apply(T0 + 6_000, Input::TokenGone(id("pi-e")));
+    m.links(T0 + 6_000 + HOLD_MS, links(&["r"]));
     // pi-a stops cleanly; pi-b wins term 2 (pi-c hears of the term first).
     m.apply(T0 + 8_000, Input::Leave(id("pi-a"), Leave { term: 1 }));
     m.apply(T0 + 8_001, Input::TokenGone(id("pi-a")));
@@ -119,6 +122,30 @@ fn members_dashboard() {
 #[test]
 fn green_dashboard() {
     let (model, now) = story();
+    insta::assert_snapshot!(frame(Board::Green, &model, now, 120, 30));
+}
+
+/// The story, then the dashboard's own link closes 2 s before `now`: zenoh withdraws every
+/// token, and the members stay, unconfirmed.
+fn lost() -> (Model, u64) {
+    let (mut m, now) = story();
+    for n in ["pi-a", "pi-b", "pi-c"] {
+        m.apply(now - 2_010, Input::TokenGone(id(n)));
+    }
+    m.links(now - 2_000, links(&[]));
+    m.links(now, links(&[]));
+    (m, now)
+}
+
+#[test]
+fn members_dashboard_without_contact() {
+    let (model, now) = lost();
+    insta::assert_snapshot!(frame(Board::Members, &model, now, 120, 40));
+}
+
+#[test]
+fn green_dashboard_without_contact() {
+    let (model, now) = lost();
     insta::assert_snapshot!(frame(Board::Green, &model, now, 120, 30));
 }
 

@@ -1,6 +1,7 @@
 //! What `/metrics` says: one snapshot of the node turned into the OpenMetrics text format by
-//! prometheus-client. Built afresh for each scrape from the node's view, so the figures are
-//! the view's own and nothing has to be kept in step with it between scrapes.
+//! prometheus-client, or into the Prometheus text format 0.0.4 that most scrapers and tools
+//! read. Built afresh for each scrape from the node's view, so the figures are the view's own
+//! and nothing has to be kept in step with it between scrapes.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -8,12 +9,40 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use swarm_bus::{CadenceMode, Energy, Role, SwarmEnergy};
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 type FloatCounter = Counter<f64, AtomicU64>;
 type Labelled<M> = Family<Vec<(String, String)>, M>;
+
+/// The two exposition formats `/metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0, for scrapers that ask for it (Prometheus does by default).
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4: what anything else gets, `curl` and promtool included.
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("encoding the metrics: {0}")]
+    Encode(#[from] std::fmt::Error),
+    #[error("metric family `{family}` is an OpenMetrics {kind}, which has no text-format form")]
+    NoTextForm { family: String, kind: String },
+}
 
 /// The node as one scrape sees it.
 #[derive(Debug, Clone)]
@@ -70,7 +99,55 @@ fn counter(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>, 
     }
 }
 
-pub fn render(s: &Snapshot) -> Result<String, std::fmt::Error> {
+pub fn render(s: &Snapshot, format: Format) -> Result<String, RenderError> {
+    let openmetrics = render_openmetrics(s)?;
+    match format {
+        Format::OpenMetrics => Ok(openmetrics),
+        Format::Text => to_text(&openmetrics),
+    }
+}
+
+/// OpenMetrics 1.0 to the text format 0.0.4. For the types this node exposes they differ in
+/// three ways: a counter's HELP and TYPE name its sample (`x_total`) rather than its family
+/// (`x`), which is why promtool, reading text, found no help for any counter; the text format
+/// has no UNIT line (the unit is in the name already) and no `# EOF`; and `unknown` is
+/// `untyped` there.
+fn to_text(openmetrics: &str) -> Result<String, RenderError> {
+    let types: HashMap<&str, &str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split_once(' '))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        let Some(comment) = line.strip_prefix("# ") else {
+            text.push_str(line);
+            text.push('\n');
+            continue;
+        };
+        let (keyword, rest) = comment.split_once(' ').unwrap_or((comment, ""));
+        if keyword != "HELP" && keyword != "TYPE" {
+            continue;
+        }
+        let (family, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let kind = types.get(family).copied().unwrap_or("unknown");
+        let (suffix, kind_text) = match kind {
+            "counter" => ("_total", "counter"),
+            "gauge" => ("", "gauge"),
+            "unknown" => ("", "untyped"),
+            other => {
+                return Err(RenderError::NoTextForm {
+                    family: family.to_string(),
+                    kind: other.to_string(),
+                });
+            }
+        };
+        let tail = if keyword == "TYPE" { kind_text } else { tail };
+        writeln!(text, "# {keyword} {family}{suffix} {tail}")?;
+    }
+    Ok(text)
+}
+
+fn render_openmetrics(s: &Snapshot) -> Result<String, std::fmt::Error> {
     let labels = [
         (Cow::Borrowed("swarm"), Cow::Owned(s.swarm.clone())),
         (Cow::Borrowed("node"), Cow::Owned(s.node.clone())),
@@ -332,7 +409,7 @@ mod tests {
 
     #[test]
     fn names_follow_the_conventions_and_values_are_the_snapshot() {
-        let text = render(&snapshot()).unwrap();
+        let text = render(&snapshot(), Format::OpenMetrics).unwrap();
         for line in [
             r#"swarm_node_power_watts{swarm="lab",node="pi-a",source="model"} 3.25"#,
             r#"swarm_node_energy_joules_total{swarm="lab",node="pi-a"} 4444200.0"#,
@@ -356,15 +433,64 @@ mod tests {
 
     #[test]
     fn a_follower_without_a_sample_says_less_but_still_says_who_it_is() {
-        let text = render(&Snapshot {
-            energy: None,
-            total: None,
-            role: Role::Follower,
-            ..snapshot()
-        })
+        let text = render(
+            &Snapshot {
+                energy: None,
+                total: None,
+                role: Role::Follower,
+                ..snapshot()
+            },
+            Format::OpenMetrics,
+        )
         .unwrap();
         assert!(!text.contains("swarm_node_power_watts"), "{text}");
         assert!(!text.contains("swarm_total_"), "{text}");
         assert!(text.contains(r#"swarm_role{swarm="lab",node="pi-a",role="follower"} 1"#));
+    }
+
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_has_no_unit_or_eof() {
+        let text = render(&snapshot(), Format::Text).unwrap();
+        for line in [
+            "# HELP swarm_messages_sent_total Bus messages published.",
+            "# TYPE swarm_messages_sent_total counter",
+            r#"swarm_messages_sent_total{swarm="lab",node="pi-a"} 80.0"#,
+            "# TYPE swarm_node_energy_joules_total counter",
+            "# HELP swarm_node_power_watts Power this node draws, labelled with where the figure \
+             comes from.",
+            "# TYPE swarm_node_power_watts gauge",
+            r#"swarm_node_power_watts{swarm="lab",node="pi-a",source="model"} 3.25"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        assert!(
+            !text.contains("# UNIT") && !text.contains("# EOF"),
+            "{text}"
+        );
+        // Every sample is announced by a TYPE and a HELP of its own name.
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = sample.split(['{', ' ']).next().unwrap();
+            for keyword in ["TYPE", "HELP"] {
+                let line = format!("# {keyword} {name} ");
+                assert!(
+                    text.contains(&line),
+                    "no `{line}` for `{sample}` in:\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_text_format_spells_unknown_untyped_and_refuses_types_it_cannot_say() {
+        let om = "# HELP a_thing Something.\n# TYPE a_thing unknown\na_thing 1\n# EOF\n";
+        assert_eq!(
+            to_text(om).unwrap(),
+            "# HELP a_thing Something.\n# TYPE a_thing untyped\na_thing 1\n"
+        );
+        let info = "# TYPE build info\nbuild_info{version=\"1\"} 1\n# EOF\n";
+        assert!(matches!(
+            to_text(info),
+            Err(RenderError::NoTextForm { family, kind }) if family == "build" && kind == "info"
+        ));
     }
 }

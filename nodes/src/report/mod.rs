@@ -73,6 +73,15 @@ pub async fn gather(
 
 pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 
+/// The one line a query command prints when nothing answered, with where it looked.
+pub fn no_answer(config: &Config, timeout_ms: u64) -> String {
+    format!(
+        "no node of swarm `{}` answered within {timeout_ms} ms (connect: {:?}, multicast \
+         scouting: {})",
+        config.node.swarm, config.zenoh.connect, config.zenoh.multicast_scouting
+    )
+}
+
 fn by_node<T: WireMessage>(
     replies: Vec<QueryReply<T>>,
     faults: &mut Vec<String>,

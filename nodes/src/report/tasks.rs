@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, QueryReply};
-use swarm_bus::{Payload, SwarmKeys, TaskAck, TaskId, TaskLeaf, TaskResult, TaskSpec, TaskState};
+use swarm_bus::{
+    Leaf, NodeState, Payload, SwarmKeys, TaskAck, TaskId, TaskLeaf, TaskResult, TaskSpec, TaskState,
+};
 
 /// How long one attempt to reach the leader waits for its answer: a majority must store the
 /// task first.
@@ -101,14 +103,22 @@ fn progress(r: &TaskResult) -> (bool, u32, bool) {
     (r.state.is_final(), r.attempts, r.worker.is_some())
 }
 
-/// Every task any copy holds, each at the furthest state a copy knows.
-pub async fn statuses(
-    config: &Config,
-    key_expr: &str,
-    timeout: Duration,
-) -> anyhow::Result<BTreeMap<TaskId, TaskResult>> {
+/// What the task tables answered.
+pub struct Held {
+    /// Every task any copy holds, each at the furthest state a copy knows.
+    pub tasks: BTreeMap<TaskId, TaskResult>,
+    /// Whether any node answered at all: a swarm without tasks and a swarm out of reach both
+    /// hold none, and only one of them is an answer.
+    pub reached: bool,
+}
+
+pub async fn statuses(config: &Config, key_expr: &str, timeout: Duration) -> anyhow::Result<Held> {
     let session = super::open_settled(config).await?;
-    let replies = bus::query_cbor::<TaskResult>(&session, key_expr, timeout).await;
+    let states = SwarmKeys::new(config.node.swarm.clone()).all(Leaf::State);
+    let (replies, nodes) = tokio::join!(
+        bus::query_cbor::<TaskResult>(&session, key_expr, timeout),
+        bus::query_cbor::<NodeState>(&session, &states, timeout),
+    );
     let _ = session.close().await;
     let mut best: BTreeMap<TaskId, TaskResult> = BTreeMap::new();
     for reply in replies? {
@@ -122,7 +132,10 @@ pub async fn statuses(
             }
         }
     }
-    Ok(best)
+    Ok(Held {
+        reached: !best.is_empty() || !nodes?.is_empty(),
+        tasks: best,
+    })
 }
 
 pub fn json(id: &TaskId, r: &TaskResult) -> serde_json::Value {
@@ -141,8 +154,12 @@ pub async fn status(config: &Config, args: &TaskIdArgs) -> anyhow::Result<std::p
     let keys = SwarmKeys::new(config.node.swarm.clone());
     let key = keys.task(&args.id, TaskLeaf::Result);
     let timeout = Duration::from_millis(args.query.timeout_ms);
-    let found = statuses(config, &key, timeout).await?;
-    let Some(r) = found.get(&args.id) else {
+    let held = statuses(config, &key, timeout).await?;
+    if !held.reached {
+        eprintln!("{}", super::no_answer(config, args.query.timeout_ms));
+        return Ok(std::process::ExitCode::FAILURE);
+    }
+    let Some(r) = held.tasks.get(&args.id) else {
         eprintln!(
             "no node of swarm `{}` holds task {} (unknown, or its result was evicted)",
             config.node.swarm, args.id
@@ -178,7 +195,7 @@ fn line(id: &TaskId, r: &TaskResult) -> String {
     s
 }
 
-pub async fn list(config: &Config, args: &TaskListArgs) -> anyhow::Result<()> {
+pub async fn list(config: &Config, args: &TaskListArgs) -> anyhow::Result<std::process::ExitCode> {
     let wanted = args
         .state
         .iter()
@@ -192,15 +209,25 @@ pub async fn list(config: &Config, args: &TaskListArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let keys = SwarmKeys::new(config.node.swarm.clone());
     let timeout = Duration::from_millis(args.query.timeout_ms);
-    let found = statuses(config, &keys.all_tasks(TaskLeaf::Result), timeout).await?;
-    let shown = found
+    let held = statuses(config, &keys.all_tasks(TaskLeaf::Result), timeout).await?;
+    let shown = held
+        .tasks
         .iter()
         .filter(|(_, r)| wanted.is_empty() || wanted.contains(&r.state));
     if args.query.json {
         let rows: Vec<serde_json::Value> = shown.map(|(id, r)| json(id, r)).collect();
         println!("{}", serde_json::Value::Array(rows));
-        return Ok(());
+    } else if held.reached {
+        println!("{}", list_table(shown));
     }
+    if !held.reached {
+        eprintln!("{}", super::no_answer(config, args.query.timeout_ms));
+        return Ok(std::process::ExitCode::FAILURE);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn list_table<'a>(shown: impl Iterator<Item = (&'a TaskId, &'a TaskResult)>) -> comfy_table::Table {
     let mut t = super::table(&["TASK", "STATE", "WORKER", "ATTEMPTS", "OUTPUT"]);
     for (id, r) in shown {
         let mut out = output_text(&r.output).replace('\n', " ");
@@ -215,8 +242,7 @@ pub async fn list(config: &Config, args: &TaskListArgs) -> anyhow::Result<()> {
             out,
         ]);
     }
-    println!("{t}");
-    Ok(())
+    t
 }
 
 pub async fn cancel(config: &Config, args: &TaskIdArgs) -> anyhow::Result<()> {
