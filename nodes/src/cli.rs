@@ -56,11 +56,12 @@ pub enum Command {
     #[command(subcommand)]
     Task(TaskCommand),
     /// Live view of the members, the leader and recent events (joins, leaves, elections);
-    /// q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless --mode peer.
+    /// q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless --mode peer;
+    /// give several --connect endpoints to fail over when that node goes.
     Dashboard(WatchArgs),
     /// Live view of each node's power with its recent history, energy, CO2 and the swarm's
     /// total; q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless
-    /// --mode peer.
+    /// --mode peer; give several --connect endpoints to fail over when that node goes.
     Green(WatchArgs),
     /// Ask a node to show itself: it blinks the LED of its `[board] led_pin` (on a node without
     /// one, it logs the request).
