@@ -267,6 +267,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let session = open(&zenoh).await?;
     let bridge = swarm_bridge::run_bridge(session.clone(), swarm.clone(), &config).await?;
+    // Like a node, a bridge of its own answers a querier linked to it alone for the whole
+    // network (docs/protocol.md#first-answer); not with TLS, whose roster drops relayed replies.
+    let relay_drops = swarm_bus::zenoh::DropCounters::default();
+    let _relay = match zenoh.tls_dir {
+        None => Some(
+            swarm_bus::zenoh::relay(
+                &session,
+                relay_drops.clone(),
+                std::time::Duration::from_secs(3),
+            )
+            .await?,
+        ),
+        Some(_) => None,
+    };
     tracing::info!(%swarm, mode = ?config.mode, "bridge running");
     shutdown().await;
     tracing::info!(
@@ -275,6 +289,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .forwarded
             .load(std::sync::atomic::Ordering::Relaxed),
         dropped = bridge.stats.dropped(),
+        relay_refused = relay_drops.total(),
         "bridge stopping"
     );
     drop(bridge);
