@@ -78,6 +78,9 @@ fn server(name: &str, listen: SocketAddr, settings: &BridgeConfig, secret: &str)
     }
 }
 
+/// The client id of the bridge's own link into rumqttd; the gate refuses it to devices.
+pub const LINK_CLIENT_ID: &str = "swarm-bridge";
+
 /// rumqttd keeps messages for its subscribers in a ring of segments.
 const LOG_SEGMENTS: usize = 8;
 
@@ -130,7 +133,7 @@ pub async fn start(
     };
     let mut broker = Broker::new(config);
     let (mut link_tx, mut link_rx) = broker
-        .link("swarm-bridge")
+        .link(LINK_CLIENT_ID)
         .map_err(|e| EmbeddedError::Broker(e.to_string()))?;
     std::thread::Builder::new()
         .name("rumqttd".into())

@@ -9,6 +9,8 @@ pub enum FrameError {
     Short,
     #[error("topic is not UTF-8")]
     BadTopic,
+    #[error("unknown MQTT 5 property {0:#04x}")]
+    BadProperty(u8),
 }
 
 /// Where the packet at the start of `buf` ends: `(fixed header length, remaining length)`,
@@ -29,6 +31,7 @@ pub fn frame(buf: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
 
 pub const CONNECT: u8 = 1;
 pub const PUBLISH: u8 = 3;
+pub const PUBREL: u8 = 6;
 pub const SUBSCRIBE: u8 = 8;
 
 pub fn packet_type(first: u8) -> u8 {
@@ -37,12 +40,24 @@ pub fn packet_type(first: u8) -> u8 {
 
 /// The protocol level of a CONNECT (4 = 3.1.1, 5 = 5), from its variable header.
 pub fn connect_level(packet: &[u8], header_len: usize) -> Result<u8, FrameError> {
+    connect_byte(packet, header_len, 0)
+}
+
+/// The connect flags of a CONNECT, the byte after its protocol level.
+pub fn connect_flags(packet: &[u8], header_len: usize) -> Result<u8, FrameError> {
+    connect_byte(packet, header_len, 1)
+}
+
+/// The byte `after` bytes past the protocol name of a CONNECT.
+fn connect_byte(packet: &[u8], header_len: usize, after: usize) -> Result<u8, FrameError> {
     let body = packet.get(header_len..).ok_or(FrameError::Short)?;
     let name_len = usize::from(u16::from_be_bytes([
         *body.first().ok_or(FrameError::Short)?,
         *body.get(1).ok_or(FrameError::Short)?,
     ]));
-    body.get(2 + name_len).copied().ok_or(FrameError::Short)
+    body.get(2 + name_len + after)
+        .copied()
+        .ok_or(FrameError::Short)
 }
 
 /// A PUBLISH's topic and payload length. `v5` adds the properties block.
@@ -65,6 +80,62 @@ pub fn publish_topic(
     }
     let payload = body.len().checked_sub(at).ok_or(FrameError::Short)?;
     Ok((topic, payload))
+}
+
+/// The Topic Alias property (0x23) of an MQTT 5 PUBLISH, if it has one.
+pub fn publish_topic_alias(packet: &[u8], header_len: usize) -> Result<Option<u16>, FrameError> {
+    let qos = (packet.first().ok_or(FrameError::Short)? >> 1) & 0x03;
+    let body = packet.get(header_len..).ok_or(FrameError::Short)?;
+    let topic_len = usize::from(u16::from_be_bytes([
+        *body.first().ok_or(FrameError::Short)?,
+        *body.get(1).ok_or(FrameError::Short)?,
+    ]));
+    let at = 2 + topic_len + if qos > 0 { 2 } else { 0 };
+    let rest = body.get(at..).ok_or(FrameError::Short)?;
+    let mut props = rest
+        .get(varint_len(rest)?..properties_len(rest)?)
+        .ok_or(FrameError::Short)?;
+    while let Some((&id, value)) = props.split_first() {
+        let len = match id {
+            // Payload format indicator, message expiry interval, topic alias.
+            0x01 => 1,
+            0x02 => 4,
+            0x23 => 2,
+            // Content type, response topic, correlation data.
+            0x03 | 0x08 | 0x09 => 2 + prefixed(value, 0)?,
+            0x26 => {
+                // user property: two strings
+                let key = 2 + prefixed(value, 0)?;
+                key + 2 + prefixed(value, key)?
+            }
+            0x0B => varint_len(value)?, // subscription identifier
+            other => return Err(FrameError::BadProperty(other)),
+        };
+        let field = value.get(..len).ok_or(FrameError::Short)?;
+        if id == 0x23 {
+            return Ok(Some(u16::from_be_bytes([field[0], field[1]])));
+        }
+        props = &value[len..];
+    }
+    Ok(None)
+}
+
+/// The length of the 2-byte-length-prefixed field at `at` in `bytes`, prefix excluded.
+fn prefixed(bytes: &[u8], at: usize) -> Result<usize, FrameError> {
+    Ok(usize::from(u16::from_be_bytes([
+        *bytes.get(at).ok_or(FrameError::Short)?,
+        *bytes.get(at + 1).ok_or(FrameError::Short)?,
+    ])))
+}
+
+/// How many bytes the variable byte integer at the start of `bytes` takes.
+fn varint_len(bytes: &[u8]) -> Result<usize, FrameError> {
+    bytes
+        .iter()
+        .take(4)
+        .position(|b| b & 0x80 == 0)
+        .map(|last| last + 1)
+        .ok_or(FrameError::BadLength)
 }
 
 /// How many bytes an MQTT 5 properties block at the start of `rest` takes, its length
@@ -107,17 +178,33 @@ pub fn subscribe_filters(
 pub(crate) mod testing {
     /// A PUBLISH packet as a client would send it.
     pub fn publish(topic: &str, payload: &[u8], qos: u8, v5: bool) -> Vec<u8> {
+        // MQTT 5: a payload format indicator as its one property.
+        let props: Option<&[u8]> = v5.then_some(&[0x01, 0x01]);
+        publish_with(topic, payload, qos, props)
+    }
+
+    /// A PUBLISH packet with MQTT 5 `props` (their length is added), or a 3.1.1 one.
+    pub fn publish_with(topic: &str, payload: &[u8], qos: u8, props: Option<&[u8]>) -> Vec<u8> {
         let mut body = Vec::new();
         body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
         body.extend_from_slice(topic.as_bytes());
         if qos > 0 {
             body.extend_from_slice(&7u16.to_be_bytes());
         }
-        if v5 {
-            body.extend_from_slice(&[2, 0x01, 0x01]); // properties: payload format indicator
+        if let Some(props) = props {
+            body.push(props.len() as u8);
+            body.extend_from_slice(props);
         }
         body.extend_from_slice(payload);
         packet(0x30 | (qos << 1), &body)
+    }
+
+    /// A 3.1.1 CONNECT with clean session and no login.
+    pub fn connect(client_id: &str) -> Vec<u8> {
+        let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 4, 0x02, 0x00, 0x3c];
+        body.extend_from_slice(&(client_id.len() as u16).to_be_bytes());
+        body.extend_from_slice(client_id.as_bytes());
+        packet(0x10, &body)
     }
 
     /// A SUBSCRIBE packet for `filters`, QoS 1 each.
@@ -214,11 +301,12 @@ mod tests {
     }
 
     #[test]
-    fn connect_levels() {
+    fn connect_levels_and_flags() {
         let v4 = [
             0x10, 0x0a, 0x00, 0x04, b'M', b'Q', b'T', b'T', 4, 0x02, 0x00, 0x3c,
         ];
         assert_eq!(connect_level(&v4, 2), Ok(4));
+        assert_eq!(connect_flags(&v4, 2), Ok(0x02));
         let mut v5 = v4;
         v5[8] = 5;
         assert_eq!(connect_level(&v5, 2), Ok(5));
@@ -226,5 +314,29 @@ mod tests {
             connect_level(&[0x10, 0x01, 0x00], 2),
             Err(FrameError::Short)
         );
+        assert_eq!(connect_flags(&v4[..9], 2), Err(FrameError::Short));
+    }
+
+    #[test]
+    fn topic_aliases_are_found_among_the_properties_and_bad_ones_refused() {
+        use super::testing::publish_with;
+        let alias = |props: &[u8], qos: u8| {
+            let p = publish_with("a/b", b"x", qos, Some(props));
+            let (h, _) = frame(&p).unwrap().unwrap();
+            publish_topic_alias(&p, h)
+        };
+        assert_eq!(alias(&[0x23, 0x00, 0x07], 0), Ok(Some(7)));
+        assert_eq!(alias(&[0x23, 0x01, 0x00], 1), Ok(Some(256)));
+        assert_eq!(alias(&[0x01, 0x01], 1), Ok(None));
+        assert_eq!(alias(&[], 0), Ok(None));
+        // After a user property, a correlation data and a subscription identifier.
+        let mixed = [
+            0x26, 0, 1, b'k', 0, 2, b'v', b'w', 0x09, 0, 1, 0xff, 0x0B, 0x81, 0x01, 0x23, 0, 3,
+        ];
+        assert_eq!(alias(&mixed, 2), Ok(Some(3)));
+        assert_eq!(alias(&[0x7f, 0], 0), Err(FrameError::BadProperty(0x7f)));
+        // A string running past the properties.
+        assert_eq!(alias(&[0x03, 0, 9, b'x'], 0), Err(FrameError::Short));
+        assert_eq!(alias(&[0x23, 0], 0), Err(FrameError::Short));
     }
 }

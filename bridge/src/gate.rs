@@ -13,8 +13,8 @@
 
 use crate::auth::Users;
 use crate::frame::{
-    CONNECT, FrameError, PUBLISH, SUBSCRIBE, connect_level, frame, packet_type, publish_topic,
-    subscribe_filters,
+    CONNECT, FrameError, PUBLISH, PUBREL, SUBSCRIBE, connect_flags, connect_level, frame,
+    packet_type, publish_topic, publish_topic_alias, subscribe_filters,
 };
 use crate::stats::{Stats, worth_logging};
 use bytes::{Bytes, BytesMut};
@@ -71,9 +71,15 @@ pub struct Handoff {
 }
 
 /// Which publications the gate hands to the uplink: those under `swarm/<s>/node/`, except
-/// `status` (read from the broker, which is where Last-Wills appear).
+/// `status` (read from the broker, which is where Last-Wills appear), and a QoS 2 one only the
+/// first time its packet id comes before its PUBREL.
 struct MeshTopics {
     prefix: String,
+    /// The packet ids of this connection's QoS 2 PUBLISHes waiting for their PUBREL, one bit
+    /// each, made on the first QoS 2 PUBLISH. A board sends such a PUBLISH again (DUP) when
+    /// its PUBREC is late; the mesh, an "onward recipient", must not get it twice
+    /// [MQTT-4.3.3-2].
+    qos2: Option<Box<[u64; 1024]>>,
 }
 
 impl MeshTopics {
@@ -81,11 +87,27 @@ impl MeshTopics {
         let subtree = keys.node_subtree();
         Self {
             prefix: subtree.trim_end_matches("**").to_string(),
+            qos2: None,
         }
     }
 
     fn carries(&self, topic: &str) -> bool {
         topic.starts_with(&self.prefix) && !topic.ends_with("/status")
+    }
+
+    /// Notes a QoS 2 PUBLISH; false when its packet id is already waiting for a PUBREL.
+    fn first_qos2(&mut self, pkid: u16) -> bool {
+        let bits = self.qos2.get_or_insert_with(|| Box::new([0; 1024]));
+        let (word, bit) = (usize::from(pkid / 64), 1u64 << (pkid % 64));
+        let first = bits[word] & bit == 0;
+        bits[word] |= bit;
+        first
+    }
+
+    fn released(&mut self, pkid: u16) {
+        if let Some(bits) = self.qos2.as_mut() {
+            bits[usize::from(pkid / 64)] &= !(1u64 << (pkid % 64));
+        }
     }
 }
 
@@ -127,6 +149,25 @@ enum Closed {
     TooLong { declared: usize, limit: usize },
     #[error("`{device}` may not subscribe to `{filter}`")]
     SubscribeAcl { device: String, filter: String },
+    #[error("reserved flag set in CONNECT")]
+    ReservedFlag,
+    #[error("client id `{0}` refused")]
+    ClientId(String),
+    #[error("a second CONNECT")]
+    SecondConnect,
+    #[error("an MQTT 5 authentication method, which the broker does not support")]
+    AuthMethod,
+    /// rumqttd announces a Topic Alias Maximum of 0 and answers an alias with DISCONNECT 0x94;
+    /// the bytes through the PUBLISH that has one (`through`) still go to it, nothing after.
+    #[error("a topic alias, which the broker does not take")]
+    TopicAlias { through: usize },
+}
+
+/// Client ids rumqttd cannot give out: its router drops a connection whose id holds one of
+/// `+ # / $` without any CONNACK, and one named like the bridge's own link would take that
+/// link over (which carries the Last-Wills and the commands).
+fn refused_client_id(id: &str) -> bool {
+    id.contains(['+', '#', '/', '$']) || id == crate::embedded::LINK_CLIENT_ID
 }
 
 /// Serves MQTT over TCP, or over TLS when `tls` is given, until the task is dropped.
@@ -218,8 +259,10 @@ impl Gate {
             return Err(Closed::NotConnect);
         }
         let level = connect_level(&buf, header_len)?;
+        // 3 (MQTT 3.1, "MQIsdp") included: rumqttd does not read it, so it is refused the
+        // way [MQTT-3.1.2-2] asks, not dropped without an answer.
         let v5 = match level {
-            3 | 4 => false,
+            4 => false,
             5 => true,
             other => {
                 // 0x01: unacceptable protocol version, understood by every client version.
@@ -227,6 +270,11 @@ impl Gate {
                 return Err(Closed::Level(other));
             }
         };
+        // [MQTT-3.1.2-3]: a set reserved flag is a malformed CONNECT, closed without CONNACK;
+        // rumqttd does not look at it.
+        if connect_flags(&buf, header_len)? & 0x01 != 0 {
+            return Err(Closed::ReservedFlag);
+        }
         let mut first = buf.split_to(header_len + remaining);
         let packet = if v5 {
             V5.read_mut(&mut first, limit)
@@ -237,6 +285,16 @@ impl Gate {
         let Packet::Connect(connect, props, will, will_props, login) = packet else {
             return Err(Closed::NotConnect);
         };
+        // MQTT 5 enhanced authentication (AUTH exchanges) is not supported, and rumqttd would
+        // accept the CONNECT as if no method were named: refused, 0x8C "Bad authentication
+        // method", and closed [MQTT-4.12.0-1].
+        if props
+            .as_ref()
+            .is_some_and(|p| p.authentication_method.is_some())
+        {
+            let _ = device_w.write_all(&[0x20, 0x03, 0x00, 0x8C, 0x00]).await;
+            return Err(Closed::AuthMethod);
+        }
         let identity = self.check_login(login.as_ref()).await;
         let identity = match identity {
             Ok(id) => id,
@@ -250,6 +308,16 @@ impl Gate {
                 return Err(Closed::Login(user));
             }
         };
+        if refused_client_id(&connect.client_id) {
+            // "Identifier rejected" [MQTT-3.1.3-9], "Client Identifier not valid" in 5.
+            let refusal: &[u8] = if v5 {
+                &[0x20, 0x03, 0x00, 0x85, 0x00]
+            } else {
+                &[0x20, 0x02, 0x00, 0x02]
+            };
+            let _ = device_w.write_all(refusal).await;
+            return Err(Closed::ClientId(connect.client_id));
+        }
         if let (Some(id), Some(will)) = (&identity, &will) {
             let topic = String::from_utf8_lossy(&will.topic).into_owned();
             if !self.may_publish(id, &topic) {
@@ -289,16 +357,30 @@ impl Gate {
             let _ = tokio::io::copy(&mut broker_r, &mut device_w).await;
             let _ = device_w.shutdown().await;
         });
-        let mesh = MeshTopics::new(&self.keys);
+        let mut mesh = MeshTopics::new(&self.keys);
         let up = async {
             let mut spotted = Vec::new();
             loop {
-                let ready =
-                    self.checked_prefix(&buf, identity.as_ref(), v5, &mesh, &mut spotted)?;
+                let (ready, last) =
+                    match self.checked_prefix(&buf, identity.as_ref(), v5, &mut mesh, &mut spotted)
+                    {
+                        Ok(ready) => (ready, None),
+                        Err(Closed::TopicAlias { through }) => {
+                            (through, Some(Closed::TopicAlias { through }))
+                        }
+                        Err(e) => return Err(e),
+                    };
                 if ready > 0 {
                     let chunk = buf.split_to(ready).freeze();
                     self.hand_over(&chunk, &mut spotted).await?;
                     broker_w.write_all(&chunk).await?;
+                }
+                // rumqttd answers the alias with DISCONNECT 0x94 and closes, which ends the copy
+                // to the device and this connection. Closing the broker side first could end its
+                // link before that answer is written.
+                if let Some(last) = last {
+                    tokio::time::sleep(CONNECT_TIMEOUT).await;
+                    return Err(last);
                 }
                 if buf.capacity() - buf.len() < 1024 {
                     buf.reserve(8192);
@@ -359,7 +441,7 @@ impl Gate {
         buf: &[u8],
         identity: Option<&NodeId>,
         v5: bool,
-        mesh: &MeshTopics,
+        mesh: &mut MeshTopics,
         spotted: &mut Vec<Spotted>,
     ) -> Result<usize, Closed> {
         let mut at = 0;
@@ -370,6 +452,10 @@ impl Gate {
                 break;
             }
             let packet = &buf[at..end];
+            // [MQTT-3.1.0-2]; rumqttd ignores it.
+            if packet_type(packet[0]) == CONNECT {
+                return Err(Closed::SecondConnect);
+            }
             if packet_type(packet[0]) == SUBSCRIBE
                 && let Some(id) = identity
             {
@@ -391,7 +477,12 @@ impl Gate {
                         limit: self.max_payload,
                     });
                 }
+                // An aliased topic is empty here: the ACL and the mesh cannot know it. rumqttd
+                // refuses every alias (it announces a maximum of 0), so the packet goes on to
+                // it for its answer, and nothing of it to the mesh.
+                let aliased = v5 && publish_topic_alias(packet, h)?.is_some();
                 if let Some(id) = identity
+                    && !(aliased && topic.is_empty())
                     && !self.may_publish(id, topic)
                 {
                     return Err(Closed::Acl {
@@ -399,14 +490,28 @@ impl Gate {
                         topic: topic.into(),
                     });
                 }
-                if mesh.carries(topic) {
+                if aliased {
+                    return Err(Closed::TopicAlias { through: end });
+                }
+                let qos = (packet[0] >> 1) & 0x03;
+                let pkid_at = h + 2 + topic.len();
+                let first = |mesh: &mut MeshTopics| match packet.get(pkid_at..pkid_at + 2) {
+                    Some(&[hi, lo]) if qos == 2 => mesh.first_qos2(u16::from_be_bytes([hi, lo])),
+                    _ => true,
+                };
+                if mesh.carries(topic) && first(mesh) {
                     let topic_at = at + h + 2;
                     spotted.push(Spotted {
                         topic: topic_at..topic_at + topic.len(),
                         payload: end - size..end,
-                        acked: (packet[0] >> 1) & 0x03 > 0,
+                        acked: qos > 0,
                     });
                 }
+            }
+            if packet_type(packet[0]) == PUBREL
+                && let Some(&[hi, lo]) = packet.get(h..h + 2)
+            {
+                mesh.released(u16::from_be_bytes([hi, lo]));
             }
             at = end;
         }
@@ -503,7 +608,7 @@ mod tests {
     #[tokio::test]
     async fn whole_publishes_are_spotted_and_handed_over_without_copies() {
         let (gate, mut rx) = gate(None);
-        let mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys);
         for v5 in [false, true] {
             let mut bytes = publish("swarm/lab/node/a/energy", b"e-0", 0, v5);
             bytes.extend(publish("home/kitchen/temp", b"21", 0, v5));
@@ -513,7 +618,7 @@ mod tests {
             bytes.extend(&publish("swarm/lab/node/a/energy", b"cut", 0, v5)[..6]);
             let mut spotted = Vec::new();
             let ready = gate
-                .checked_prefix(&bytes, None, v5, &mesh, &mut spotted)
+                .checked_prefix(&bytes, None, v5, &mut mesh, &mut spotted)
                 .unwrap();
             assert_eq!(ready, whole, "the partial packet waits for more bytes");
             let chunk = Bytes::copy_from_slice(&bytes[..ready]);
@@ -553,11 +658,11 @@ mod tests {
     #[tokio::test]
     async fn a_qos0_only_batch_is_not_held_back_and_a_refused_packet_hands_nothing() {
         let (gate, mut rx) = gate(None);
-        let mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys);
         let bytes = publish("swarm/lab/node/a/energy", b"e", 0, false);
         let mut spotted = Vec::new();
         let ready = gate
-            .checked_prefix(&bytes, None, false, &mesh, &mut spotted)
+            .checked_prefix(&bytes, None, false, &mut mesh, &mut spotted)
             .unwrap();
         gate.hand_over(&Bytes::copy_from_slice(&bytes[..ready]), &mut spotted)
             .await
@@ -567,13 +672,13 @@ mod tests {
         let mut spotted = Vec::new();
         let oversize = publish("swarm/lab/node/a/energy", &[0u8; 101], 0, false);
         assert!(matches!(
-            gate.checked_prefix(&oversize, None, false, &mesh, &mut spotted),
+            gate.checked_prefix(&oversize, None, false, &mut mesh, &mut spotted),
             Err(Closed::Oversize { .. })
         ));
         let id = NodeId::new("a").unwrap();
         let foreign = publish("swarm/lab/node/b/energy", b"e", 0, false);
         assert!(matches!(
-            gate.checked_prefix(&foreign, Some(&id), false, &mesh, &mut spotted),
+            gate.checked_prefix(&foreign, Some(&id), false, &mut mesh, &mut spotted),
             Err(Closed::Acl { .. })
         ));
     }
@@ -581,11 +686,11 @@ mod tests {
     #[test]
     fn a_declared_length_past_the_limit_is_refused_before_its_bytes_arrive() {
         let (gate, _rx) = gate(None);
-        let mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys);
         // 250 MB announced, five bytes sent: refused on the header alone.
         let announced = [0x30, 0x80, 0xd1, 0x9a, 0x77];
         let mut spotted = Vec::new();
-        let refused = gate.checked_prefix(&announced, None, false, &mesh, &mut spotted);
+        let refused = gate.checked_prefix(&announced, None, false, &mut mesh, &mut spotted);
         assert!(
             matches!(refused, Err(Closed::TooLong { declared, .. }) if declared > 200_000_000),
             "{refused:?}"
@@ -594,17 +699,108 @@ mod tests {
         let mut fits = publish("swarm/lab/node/a/energy", &[0u8; 100], 0, false);
         fits.truncate(10);
         assert_eq!(
-            gate.checked_prefix(&fits, None, false, &mesh, &mut spotted)
+            gate.checked_prefix(&fits, None, false, &mut mesh, &mut spotted)
                 .unwrap(),
             0
         );
     }
 
     #[test]
+    fn a_qos2_publish_sent_again_before_its_pubrel_is_carried_once() {
+        use crate::frame::testing::publish_with;
+        let (gate, _rx) = gate(None);
+        let mut mesh = MeshTopics::new(&gate.keys);
+        let topic = "swarm/lab/node/a/energy";
+        let first = publish_with(topic, b"e", 2, None);
+        let mut again = first.clone();
+        again[0] |= 0x08; // DUP
+        let pubrel = [0x62, 0x02, 0x00, 0x07]; // the helper's packet id is 7
+        let mut bytes = first.clone();
+        bytes.extend(&again);
+        let mut spotted = Vec::new();
+        gate.checked_prefix(&bytes, None, false, &mut mesh, &mut spotted)
+            .unwrap();
+        assert_eq!(spotted.len(), 1, "the copy is not carried");
+        // Released, the packet id is free for a new message.
+        let mut bytes = pubrel.to_vec();
+        bytes.extend(&first);
+        let mut spotted = Vec::new();
+        gate.checked_prefix(&bytes, None, false, &mut mesh, &mut spotted)
+            .unwrap();
+        assert_eq!(spotted.len(), 1);
+    }
+
+    #[test]
+    fn a_second_connect_is_refused() {
+        let (gate, _rx) = gate(None);
+        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut bytes = publish("swarm/lab/node/a/energy", b"e", 0, false);
+        bytes.extend(crate::frame::testing::connect("again"));
+        let mut spotted = Vec::new();
+        assert!(matches!(
+            gate.checked_prefix(&bytes, None, false, &mut mesh, &mut spotted),
+            Err(Closed::SecondConnect)
+        ));
+    }
+
+    #[test]
+    fn an_aliased_publish_goes_to_the_broker_alone_and_nothing_after_it() {
+        use crate::frame::testing::publish_with;
+        let (gate, _rx) = gate(None);
+        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut bytes = publish("swarm/lab/node/a/energy", b"e-0", 0, true);
+        let aliased = [0x23, 0x00, 0x01];
+        bytes.extend(publish_with(
+            "swarm/lab/node/a/heartbeat",
+            b"hb",
+            1,
+            Some(&aliased),
+        ));
+        let through = bytes.len();
+        bytes.extend(publish("swarm/lab/node/a/energy", b"e-1", 0, true));
+        let mut spotted = Vec::new();
+        let refused = gate.checked_prefix(&bytes, None, true, &mut mesh, &mut spotted);
+        assert!(
+            matches!(refused, Err(Closed::TopicAlias { through: t }) if t == through),
+            "{refused:?}"
+        );
+        assert_eq!(
+            spotted.len(),
+            1,
+            "only the publication before the alias is carried"
+        );
+
+        // With logins an empty aliased topic is not held to the ACL: the broker refuses it.
+        let id = NodeId::new("a").unwrap();
+        let empty = publish_with("", b"hb", 0, Some(&aliased));
+        let mut spotted = Vec::new();
+        assert!(matches!(
+            gate.checked_prefix(&empty, Some(&id), true, &mut mesh, &mut spotted),
+            Err(Closed::TopicAlias { .. })
+        ));
+        // A topic it names is.
+        let foreign = publish_with("swarm/lab/node/b/energy", b"e", 0, Some(&aliased));
+        assert!(matches!(
+            gate.checked_prefix(&foreign, Some(&id), true, &mut mesh, &mut spotted),
+            Err(Closed::Acl { .. })
+        ));
+    }
+
+    #[test]
+    fn client_ids_rumqttd_cannot_take_are_refused() {
+        for id in ["a/b", "a+", "#", "$sys", crate::embedded::LINK_CLIENT_ID] {
+            assert!(refused_client_id(id), "{id}");
+        }
+        for id in ["esp-1", "", "swarm-bridge-2", "é"] {
+            assert!(!refused_client_id(id), "{id}");
+        }
+    }
+
+    #[test]
     fn a_logged_in_device_subscribes_to_its_own_keys_and_the_swarm_wide_ones_only() {
         use crate::frame::testing::subscribe;
         let (gate, _rx) = gate(None);
-        let mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys);
         let id = NodeId::new("a").unwrap();
         for v5 in [false, true] {
             let mut spotted = Vec::new();
@@ -617,7 +813,7 @@ mod tests {
                 v5,
             );
             let ready = gate
-                .checked_prefix(&fine, Some(&id), v5, &mesh, &mut spotted)
+                .checked_prefix(&fine, Some(&id), v5, &mut mesh, &mut spotted)
                 .unwrap();
             assert_eq!(ready, fine.len());
             for filter in [
@@ -631,7 +827,7 @@ mod tests {
                 let bad = subscribe(&["swarm/lab/node/a/cmd", filter], v5);
                 assert!(
                     matches!(
-                        gate.checked_prefix(&bad, Some(&id), v5, &mesh, &mut spotted),
+                        gate.checked_prefix(&bad, Some(&id), v5, &mut mesh, &mut spotted),
                         Err(Closed::SubscribeAcl { .. })
                     ),
                     "{filter}"
@@ -640,7 +836,7 @@ mod tests {
             // Without logins nobody is held to an ACL.
             let any = subscribe(&["#"], v5);
             assert!(
-                gate.checked_prefix(&any, None, v5, &mesh, &mut spotted)
+                gate.checked_prefix(&any, None, v5, &mut mesh, &mut spotted)
                     .is_ok()
             );
         }

@@ -102,7 +102,7 @@ pub struct BridgeProcess {
     pub zenoh_port: u16,
     pub log: PathBuf,
     child: Child,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl BridgeProcess {
@@ -132,21 +132,12 @@ impl BridgeProcess {
             zenoh_port,
             log,
             child,
-            dir,
+            _dir: dir,
         }
-    }
-
-    /// The bridge's own temporary directory, for files a test hands it.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
