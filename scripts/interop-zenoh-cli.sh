@@ -69,6 +69,17 @@ nodes_csv=$(IFS=,; echo "${nodes[*]}")
 boards_csv=$(IFS=,; echo "${boards[*]}")
 
 base=$((21000 + RANDOM % 4000))
+wait_listening() {
+  local _
+  for _ in $(seq 1 150); do
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$1" \
+      2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 never listened on 127.0.0.1:$1" >&2
+  cat "$work/zenohd.log" >&2
+  return 1
+}
 start_swarm() {
   local topology=$1 mqtt=$((base + 20)) router=$((base + 30)) rest=$((base + 31)) i j
   local first="tcp/127.0.0.1:$base"
@@ -78,6 +89,9 @@ start_swarm() {
       > "$work/zenohd.log" 2>&1 &
     pids+=($!)
     first="tcp/127.0.0.1:$router"
+    # A client gives up at start when its router is not there yet (zenoh's client default).
+    wait_listening "$router" zenohd
+    wait_listening "$rest" "zenohd's REST API"
   fi
   for i in "${!nodes[@]}"; do
     local args=(run --id "${nodes[$i]}" --swarm "$swarm" --no-multicast
