@@ -770,6 +770,41 @@ impl Mesh {
 
     /// The leader every node of the mesh agrees on, and its term; panics with every node's
     /// log when they do not agree within 15 s.
+    /// The leader the mesh agrees on, seen from a session of the caller's own that is closed
+    /// again, and what a test of losing that leader needs: its index, the other members' ids,
+    /// and every node's port with the leader's first (a client links to the first it reaches).
+    pub fn leader_first(&self) -> LeaderFirst {
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let (leader, term) = runtime.block_on(async {
+            let session = swarm_bus::zenoh::open(&self.settings())
+                .await
+                .expect("a session on loopback");
+            let (leader, term) = self.leader(&session).await;
+            let _ = session.close().await;
+            (leader.to_string(), term)
+        });
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.id == leader)
+            .expect("the leader is a node of the mesh");
+        let others = self
+            .nodes
+            .iter()
+            .map(|n| n.id.clone())
+            .filter(|id| *id != leader)
+            .collect();
+        let mut ports = self.ports();
+        ports.swap(0, index);
+        LeaderFirst {
+            leader,
+            term,
+            index,
+            others,
+            ports,
+        }
+    }
+
     pub async fn leader(&self, session: &zenoh::Session) -> (NodeId, u64) {
         let ids: Vec<&str> = self.nodes.iter().map(|n| n.id.as_str()).collect();
         wait_for_leader(session, &self.keys(), &ids, Duration::from_secs(15))
@@ -902,6 +937,30 @@ fn outcome(out: std::process::Output) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// See `Mesh::leader_first`.
+pub struct LeaderFirst {
+    pub leader: String,
+    pub term: u64,
+    pub index: usize,
+    pub others: Vec<String>,
+    pub ports: Vec<u16>,
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or gives up after `timeout`; for tests
+/// that watch processes from a plain thread.
+pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Polls `check` until it returns `Some`, or gives up after `timeout`.

@@ -9,8 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-use swarm_tests::{Mesh, child_pids, endpoint, isolate, swarm_node_bin, tcp_peer_ports};
+use std::time::Duration;
+use swarm_tests::{
+    LeaderFirst, Mesh, child_pids, endpoint, isolate, poll, swarm_node_bin, tcp_peer_ports,
+};
 
 /// A tmux server of the test's own (`-L`), so a user's tmux is never touched; killed on drop
 /// whatever happened.
@@ -141,20 +143,6 @@ impl Drop for Tmux {
     }
 }
 
-/// Polls `check` every 200 ms until it returns `Some`, or gives up after `timeout`.
-fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn board_command(mesh: &Mesh, board: &str) -> Vec<String> {
     let mut argv = vec![
         swarm_node_bin().display().to_string(),
@@ -259,19 +247,6 @@ fn green_shows_every_nodes_watts_and_quits_on_q() {
     quits_cleanly(&tmux, &mesh);
 }
 
-/// The leader the mesh agrees on, and its term, asked from a session of the test's own.
-fn leader_of(mesh: &Mesh) -> (String, u64) {
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    runtime.block_on(async {
-        let session = swarm_bus::zenoh::open(&mesh.settings())
-            .await
-            .expect("a session on loopback");
-        let (leader, term) = mesh.leader(&session).await;
-        let _ = session.close().await;
-        (leader.to_string(), term)
-    })
-}
-
 /// The leader and term the header names when the board is in contact and sure of every member
 /// (no "lost contact" or "checking" before it).
 fn header_leader(screen: &str) -> Option<(String, u64)> {
@@ -302,22 +277,15 @@ fn dashboard_that_loses_its_node_says_so_then_shows_the_swarm_with_its_new_leade
         return;
     }
     let mut mesh = Mesh::start("lostboard", 3);
-    let (leader, term) = leader_of(&mesh);
-    let victim = mesh
-        .nodes
-        .iter()
-        .position(|n| n.id == leader)
-        .expect("the leader is a node of the mesh");
-    let live: Vec<String> = mesh
-        .nodes
-        .iter()
-        .map(|n| n.id.clone())
-        .filter(|id| *id != leader)
-        .collect();
     // Every node's endpoint, the leader's first: a client links to the first it reaches, and
     // fails over to the others when that link goes.
-    let mut ports = mesh.ports();
-    ports.swap(0, victim);
+    let LeaderFirst {
+        leader,
+        term,
+        index: victim,
+        others: live,
+        ports,
+    } = mesh.leader_first();
     let mut argv = vec![
         swarm_node_bin().display().to_string(),
         "dashboard".into(),

@@ -7,8 +7,10 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use swarm_tests::{Mesh, Node, endpoint, isolate, swarm_node_bin, tcp_peer_ports};
+use std::time::Duration;
+use swarm_tests::{
+    LeaderFirst, Mesh, Node, endpoint, isolate, poll, swarm_node_bin, tcp_peer_ports,
+};
 
 /// A `swarm-node` observer whose stdout lines are gathered as they come; killed when dropped.
 struct Observer {
@@ -66,33 +68,6 @@ impl Drop for Observer {
     }
 }
 
-/// Polls `check` every 100 ms until it returns `Some`, or gives up after `timeout`.
-fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The leader the mesh agrees on, and its term, asked from a session of the test's own.
-fn leader_of(mesh: &Mesh) -> (String, u64) {
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    runtime.block_on(async {
-        let session = swarm_bus::zenoh::open(&mesh.settings())
-            .await
-            .expect("a session on loopback");
-        let (leader, term) = mesh.leader(&session).await;
-        let _ = session.close().await;
-        (leader.to_string(), term)
-    })
-}
-
 /// `watch`'s "<ms> term T: X leads" as (T, X).
 fn new_leader(line: &str) -> Option<(u64, &str)> {
     let rest = line.split_once(" term ")?.1;
@@ -113,22 +88,15 @@ fn energy_rows(round: &[String]) -> Vec<String> {
 #[test]
 fn watch_and_energy_watch_tell_their_own_lost_link_from_members_leaving() {
     let mut mesh = Mesh::start("lostwatch", 3);
-    let (leader, term) = leader_of(&mesh);
-    let victim = mesh
-        .nodes
-        .iter()
-        .position(|n| n.id == leader)
-        .expect("the leader is a node of the mesh");
-    let live: Vec<String> = mesh
-        .nodes
-        .iter()
-        .map(|n| n.id.clone())
-        .filter(|id| *id != leader)
-        .collect();
     // Every node's endpoint, the leader's first: a client links to the first it reaches, and
     // fails over to the others when that link goes.
-    let mut ports = mesh.ports();
-    ports.swap(0, victim);
+    let LeaderFirst {
+        leader,
+        term,
+        index: victim,
+        others: live,
+        ports,
+    } = mesh.leader_first();
     let watch = Observer::start(&mesh, &["watch"], &ports);
     let energy = Observer::start(&mesh, &["energy", "--watch", "--every-ms", "300"], &ports);
     let ready = poll(Duration::from_secs(30), || {
@@ -223,12 +191,12 @@ fn watch_and_energy_watch_tell_their_own_lost_link_from_members_leaving() {
 #[test]
 fn watch_given_one_endpoint_stays_out_of_contact_until_its_node_returns() {
     let mut mesh = Mesh::start("onelink", 3);
-    let (leader, term) = leader_of(&mesh);
-    let victim = mesh
-        .nodes
-        .iter()
-        .position(|n| n.id == leader)
-        .expect("the leader is a node of the mesh");
+    let LeaderFirst {
+        leader,
+        term,
+        index: victim,
+        ..
+    } = mesh.leader_first();
     let port = mesh.nodes[victim].port;
     // As the README has it: one node's endpoint. A client learns no others (zenoh gossips
     // locators to peers only), so it can only wait for that node.
