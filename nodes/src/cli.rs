@@ -1,5 +1,6 @@
 //! The command line. Every flag also reads a `SWARM_*` environment variable and has a config key.
 
+use crate::config::Overrides;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use swarm_bus::zenoh::SessionMode;
@@ -512,6 +513,21 @@ impl From<ModeArg> for SessionMode {
     }
 }
 
+impl BusArgs {
+    /// These flags as config overrides.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            swarm: self.at.swarm.clone(),
+            connect: self.at.connect.clone(),
+            mode: self.mode.map(SessionMode::from),
+            no_multicast: self.at.no_multicast,
+            tls_dir: self.at.tls_dir.clone(),
+            tls_name: self.at.tls_name.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
 #[derive(Debug, Args, Default, Clone)]
 pub struct RunArgs {
     /// Node id (default: the hostname, made valid) [config: node.id].
@@ -550,6 +566,24 @@ pub struct RunArgs {
     pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub bus: BusArgs,
+}
+
+impl RunArgs {
+    /// These flags, and the swarm's, as config overrides.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            id: self.id.clone(),
+            class: self.class,
+            listen: self.listen.clone(),
+            state_dir: self.state_dir.clone(),
+            heartbeat_ms: self.heartbeat_ms,
+            bridge: self.bridge,
+            mqtt_listen: self.mqtt_listen,
+            mqtt_allow_anonymous: self.mqtt_allow_anonymous,
+            metrics_listen: self.metrics_listen,
+            ..self.bus.overrides()
+        }
+    }
 }
 
 fn parse_class(s: &str) -> Result<DeviceClass, String> {

@@ -11,6 +11,7 @@ mod identity;
 mod metrics;
 mod report;
 mod runtime;
+mod signals;
 mod watch;
 
 use anyhow::Context;
@@ -70,7 +71,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Status(args) => return ask(&path, explicit, &args, Report::Status),
         Command::Energy(args) if args.watch => {
             let mut cfg = config::load(&path, explicit)?;
-            config::apply_bus(&mut cfg, &args.query.bus);
+            args.query.bus.overrides().apply(&mut cfg);
             cfg.validate()?;
             runtime_block_on(report::energy_watch::run(&cfg, &args))?;
         }
@@ -84,7 +85,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Task(t) => return task(&path, explicit, t),
         Command::Propose(args) => {
             let mut cfg = config::load(&path, explicit)?;
-            config::apply_bus(&mut cfg, &args.query.bus);
+            args.query.bus.overrides().apply(&mut cfg);
             cfg.validate()?;
             return runtime_block_on(report::propose::run(&cfg, &args));
         }
@@ -92,7 +93,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Green(args) => board(&path, explicit, &args, dashboard::Board::Green)?,
         Command::Identify(args) => {
             let mut cfg = config::load(&path, explicit)?;
-            config::apply_bus(&mut cfg, &args.bus);
+            args.bus.overrides().apply(&mut cfg);
             cfg.validate()?;
             runtime_block_on(report::identify::run(&cfg, &args.node, args.seconds))?;
         }
@@ -135,7 +136,7 @@ fn effective(
     args: &cli::RunArgs,
 ) -> anyhow::Result<config::Config> {
     let mut cfg = config::load(path, explicit)?;
-    config::apply_run(&mut cfg, args);
+    args.overrides().apply(&mut cfg);
     cfg.validate()?;
     Ok(cfg)
 }
@@ -151,7 +152,7 @@ fn watch(
     args: &cli::WatchArgs,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mut cfg = config::load(path, explicit)?;
-    config::apply_bus(&mut cfg, &args.bus);
+    args.bus.overrides().apply(&mut cfg);
     cfg.validate()?;
     let clean = runtime_block_on(watch::run(&cfg))?;
     Ok(if clean {
@@ -168,7 +169,7 @@ fn board(
     board: dashboard::Board,
 ) -> anyhow::Result<()> {
     let mut cfg = config::load(path, explicit)?;
-    config::apply_bus(&mut cfg, &args.bus);
+    args.bus.overrides().apply(&mut cfg);
     // A dashboard stays for hours: as a client it holds one link, to a node that routes the
     // swarm to it, instead of one link (~170 KiB) per node. `--mode peer` still links to all.
     if args.bus.mode.is_none() {
@@ -190,7 +191,7 @@ fn task(
         TaskCommand::List(a) => &a.query.bus,
     };
     let mut cfg = config::load(path, explicit)?;
-    config::apply_bus(&mut cfg, bus);
+    bus.overrides().apply(&mut cfg);
     cfg.validate()?;
     match &command {
         TaskCommand::Submit(args) => {
@@ -215,7 +216,7 @@ fn ask(
     report: Report,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mut cfg = config::load(path, explicit)?;
-    config::apply_bus(&mut cfg, &args.bus);
+    args.bus.overrides().apply(&mut cfg);
     cfg.validate()?;
     let view = runtime_block_on(report::ask(&cfg, Duration::from_millis(args.timeout_ms)))?;
     for fault in &view.faults {
@@ -225,7 +226,7 @@ fn ask(
         Report::Status => {
             let g = &cfg.adaptive_gossip;
             let limits = (g.suspect_after, g.min_interval_ms);
-            let rows = report::status::rows(&view, runtime::unix_ms(), limits);
+            let rows = report::status::rows(&view, swarm_bus::clock::unix_ms(), limits);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if !rows.is_empty() {
@@ -265,7 +266,7 @@ fn cadence(
         CadenceCommand::Set(set) => set.query(),
     };
     let mut cfg = config::load(path, explicit)?;
-    config::apply_bus(&mut cfg, &args.bus);
+    args.bus.overrides().apply(&mut cfg);
     cfg.validate()?;
     let timeout = Duration::from_millis(args.timeout_ms);
     let view = runtime_block_on(report::ask(&cfg, timeout))?;

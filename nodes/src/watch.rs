@@ -8,9 +8,10 @@
 use crate::config::Config;
 use crate::dashboard::contact::{Contact, Seen};
 use crate::dashboard::link;
-use crate::runtime::{shutdown_signal, unix_ms};
+use crate::signals::shutdown_signal;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use swarm_bus::clock::unix_ms;
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent};
 use swarm_bus::{Heartbeat, Leaf, NodeId, SwarmKeys};
 use swarm_node::election::{ElectionObserver, Seen as Election};

@@ -13,8 +13,8 @@ fn thread_cpu() -> anyhow::Result<Duration> {
 
 pub fn run(args: &TelemetryArgs) -> anyhow::Result<()> {
     let state = tempfile_dir()?;
-    let config = crate::config::Config::default();
-    let mut sampler = crate::runtime::new_sampler(&config, &state);
+    let settings = crate::energy::settings::EnergySettings::default();
+    let mut sampler = crate::energy::new_sampler(&settings, &state);
     // sysinfo's first CPU reading only sets its baseline.
     let mut last = sampler.sample(Instant::now());
     let (mut bytes, cpu0, wall0) = (0usize, thread_cpu()?, Instant::now());
@@ -46,7 +46,7 @@ pub fn run(args: &TelemetryArgs) -> anyhow::Result<()> {
     let summer = Summer {
         leader: NodeId::new("leader").expect("a valid id"),
         term: 1,
-        gco2_per_kwh: config.energy.carbon_intensity_gco2_kwh,
+        gco2_per_kwh: settings.carbon_intensity_gco2_kwh,
     };
     let rounds = 100u32;
     let cpu0 = thread_cpu()?;

@@ -1,5 +1,6 @@
 //! The node's configuration: defaults, the TOML file, then `SWARM_*`/flags, then validation.
 
+mod cores;
 mod edit;
 mod overrides;
 mod paths;
@@ -7,7 +8,7 @@ mod schema;
 mod validate;
 
 pub use edit::{REDACTED, init, is_secret_key, set, show};
-pub use overrides::{apply_bus, apply_run};
+pub use overrides::Overrides;
 pub use paths::{default_config_path, default_state_dir};
 pub use schema::*;
 pub use validate::ConfigError;

@@ -12,7 +12,7 @@ pub struct Config {
     pub node: NodeSection,
     pub zenoh: ZenohSettings,
     pub consensus: Consensus,
-    pub energy: EnergySettings,
+    pub energy: crate::energy::settings::EnergySettings,
     pub adaptive_gossip: AdaptiveGossip,
     pub bridge: swarm_bridge::BridgeConfig,
     pub metrics: MetricsSettings,
@@ -91,37 +91,6 @@ impl Default for Consensus {
             membership_window_s: 600,
             quorum: QuorumMode::Majority,
             bootstrap_expect: 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EnergySettings {
-    /// `auto` or a built-in profile name (see `energy::profile`).
-    pub profile: String,
-    /// Override the profile's idle watts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle_watts: Option<f32>,
-    /// Override the profile's full-load watts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_watts: Option<f32>,
-    pub sample_interval_ms: u32,
-    pub carbon_intensity_gco2_kwh: f32,
-    pub low_power_threshold_percent: u8,
-    pub critical_threshold_percent: u8,
-}
-
-impl Default for EnergySettings {
-    fn default() -> Self {
-        Self {
-            profile: "auto".into(),
-            idle_watts: None,
-            max_watts: None,
-            sample_interval_ms: 5000,
-            carbon_intensity_gco2_kwh: 480.0,
-            low_power_threshold_percent: 20,
-            critical_threshold_percent: 10,
         }
     }
 }

@@ -18,9 +18,10 @@ mod terminal;
 mod snapshot_tests;
 
 use crate::config::Config;
-use crate::runtime::{shutdown_signal, unix_ms};
+use crate::signals::shutdown_signal;
 use model::{Limits, Model};
 use std::time::Duration;
+use swarm_bus::clock::unix_ms;
 use terminal::{Key, Screen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,5 +8,9 @@ pub mod fixture;
 pub mod meter;
 pub mod profile;
 pub mod rapl;
+pub mod sampler;
 pub mod sensors;
+pub mod settings;
 pub mod store;
+
+pub use sampler::new_sampler;

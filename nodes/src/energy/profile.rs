@@ -72,7 +72,7 @@ pub fn detect(device_tree_model: Option<&str>) -> Profile {
 
 /// The profile the settings ask for, with overrides applied.
 pub fn resolve(
-    settings: &crate::config::EnergySettings,
+    settings: &super::settings::EnergySettings,
     device_tree_model: Option<&str>,
 ) -> Profile {
     let mut p = by_name(&settings.profile).unwrap_or_else(|| detect(device_tree_model));
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn overrides_win_and_max_never_below_idle() {
-        let mut s = crate::config::EnergySettings {
+        let mut s = crate::energy::settings::EnergySettings {
             profile: "pi4".into(),
             idle_watts: Some(9.0),
             ..Default::default()

@@ -9,13 +9,13 @@ use crate::cli::EnergyArgs;
 use crate::config::Config;
 use crate::dashboard::contact::{Contact, Seen, Standing};
 use crate::dashboard::link;
-use crate::runtime::unix_ms;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use swarm_bus::SwarmKeys;
+use swarm_bus::clock::unix_ms;
 
 pub async fn run(config: &Config, args: &EnergyArgs) -> anyhow::Result<()> {
-    let mut stop = Box::pin(crate::runtime::shutdown_signal()?);
+    let mut stop = Box::pin(crate::signals::shutdown_signal()?);
     let keys = SwarmKeys::new(config.node.swarm.clone());
     let session = open_settled(config).await?;
     let timeout = Duration::from_millis(args.query.timeout_ms);

@@ -22,7 +22,7 @@ fn sim_config(
             pair[0].at,
         );
     }
-    let (settings, limits) = crate::runtime::core_settings(config);
+    let (settings, limits) = (config.election_settings(), config.cadence_limits());
     let mut c = SimConfig::new(nodes as usize, duration, net.seed);
     c.settings = swarm_node::election::Settings {
         bootstrap_expect: c.settings.bootstrap_expect,

@@ -2,7 +2,6 @@
 //! store before sending what follows, and publishes votes on this node's `vote` key.
 
 use super::vote_store::VoteStore;
-use crate::config::Config;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, BusError, TypedPublisher};
 use swarm_bus::{DeviceClass, Heartbeat, LeaderInfo, Leaf, NodeId, Role, SwarmKeys, VoteRequest};
@@ -26,20 +25,6 @@ pub struct Consensus {
     keys: SwarmKeys,
     /// Votes sent since the last `take_sent`, for the cadence's count of this node's sending.
     sent: u64,
-}
-
-pub fn settings(config: &Config) -> Settings {
-    let c = &config.consensus;
-    Settings {
-        class: config.node.class,
-        heartbeat_interval: Duration::from_millis(u64::from(c.heartbeat_interval_ms)),
-        timeout_min: Duration::from_millis(u64::from(c.election_timeout_min_ms)),
-        timeout_max: Duration::from_millis(u64::from(c.election_timeout_max_ms)),
-        membership_window: Duration::from_secs(u64::from(c.membership_window_s)),
-        quorum: c.quorum,
-        bootstrap_expect: c.bootstrap_expect,
-        small_swarm: config.adaptive_gossip.small_swarm,
-    }
 }
 
 impl Consensus {

@@ -9,30 +9,21 @@ mod heartbeat_feed;
 mod pace;
 mod pin_store;
 mod proposals;
-pub(crate) mod sampler;
 mod tasks;
 mod view;
 mod vote_store;
 
-pub use sampler::unix_ms;
-
-/// The election settings and cadence limits a node would run with under `config`.
-pub fn core_settings(
-    config: &Config,
-) -> (swarm_node::election::Settings, swarm_node::cadence::Limits) {
-    (consensus::settings(config), pace::limits(config))
-}
-
 use crate::config::{Config, default_state_dir};
-use crate::energy::{meter::Meter, profile, sensors, store::EnergyStore};
+use crate::energy::new_sampler;
+use crate::signals::shutdown_signal;
 use anyhow::Context;
 use consensus::{Consensus, Leadership};
 use heartbeat_feed::{HeartbeatFeed, Want};
 use pace::Pace;
-use sampler::Sampler;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use swarm_bus::clock::unix_ms;
 use swarm_bus::zenoh::{self as bus, DropCounters, MemberEvent, TypedPublisher, TypedSubscriber};
 use swarm_bus::{Energy, Heartbeat, LeaderInfo, Leaf, Leave, NodeId, SwarmEnergy, SwarmKeys, Vote};
 use swarm_node::election::Event;
@@ -83,7 +74,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         vote_store.loaded().term,
         config.limits.max_members,
     );
-    let mut sampler = new_sampler(&config, &state_dir);
+    let mut sampler = new_sampler(&config.energy, &state_dir);
     let now = Instant::now();
     let view: Shared = Arc::new(Mutex::new(NodeView::new(
         id.clone(),
@@ -170,7 +161,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
         &session,
         &keys,
         &id,
-        consensus::settings(&config),
+        config.election_settings(),
         vote_store,
         Instant::now(),
     )
@@ -745,37 +736,6 @@ async fn send_heartbeat(
 /// better candidate is around.
 fn is_low_battery(sample: &Energy, threshold_pct: u8) -> bool {
     sample.charging != Some(true) && sample.battery_pct.is_some_and(|p| p < threshold_pct)
-}
-
-pub(crate) fn new_sampler(config: &Config, state_dir: &Path) -> Sampler {
-    let model = sensors::device_tree_model(Path::new("/proc"));
-    let profile = profile::resolve(&config.energy, model.as_deref());
-    tracing::info!(
-        profile = profile.name,
-        idle_w = profile.idle_watts,
-        max_w = profile.max_watts,
-        "power model"
-    );
-    let store = EnergyStore::new(state_dir);
-    let meter = Meter::new(
-        profile,
-        config.energy.carbon_intensity_gco2_kwh,
-        store.load().wh_total,
-    );
-    Sampler::new(meter, store, PathBuf::from("/sys"))
-}
-
-/// Registers SIGTERM and SIGINT now; the returned future names the first to arrive.
-pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use swarm_bus::{CadenceMode, Energy, NodeId};
-use swarm_node::cadence::{CadenceController, Decision, Limits};
+use swarm_node::cadence::{CadenceController, Decision};
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// How often the controller is asked whether to change pace.
@@ -35,28 +35,9 @@ fn timer(ms: u32) -> Interval {
     t
 }
 
-pub fn limits(config: &Config) -> Limits {
-    let g = &config.adaptive_gossip;
-    Limits {
-        heartbeat_ms: config.consensus.heartbeat_interval_ms,
-        energy_ms: config.energy.sample_interval_ms,
-        min_ms: g.min_interval_ms,
-        max_ms: g.max_interval_ms,
-        // Followers start an election after the minimum timeout: a third leaves room for two
-        // lost heartbeats.
-        leader_heartbeat_max_ms: (config.consensus.election_timeout_min_ms / 3)
-            .max(g.min_interval_ms),
-        follower_heartbeat_max_ms: config.consensus.membership_window_s.saturating_mul(1000) / 3,
-        low_battery_pct: config.energy.low_power_threshold_percent,
-        critical_battery_pct: config.energy.critical_threshold_percent,
-        small_swarm: g.small_swarm,
-        ..Limits::default()
-    }
-}
-
 impl Pace {
     pub fn new(config: &Config, pinned: Option<CadenceMode>) -> Self {
-        let limits = limits(config);
+        let limits = config.cadence_limits();
         let fixed = Decision {
             mode: CadenceMode::Normal,
             pinned: false,

@@ -2,11 +2,14 @@
 //! source there is: an I2C power monitor (INA219/INA226), RAPL, the battery's discharge, else the model.
 
 use crate::energy::meter::Meter;
+use crate::energy::profile;
 use crate::energy::rapl::Rapl;
 use crate::energy::sensors;
+use crate::energy::settings::EnergySettings;
 use crate::energy::store::{EnergyStore, Stored};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+use swarm_bus::clock::unix_ms;
 use swarm_bus::{Energy, PowerSource};
 
 pub struct Sampler {
@@ -94,13 +97,30 @@ impl Sampler {
     }
 }
 
-pub use swarm_bus::clock::unix_ms;
+/// The sampler a node runs with: the profile `settings` ask for (or the one this device tree
+/// names), its cumulative total kept in `state_dir`, sensors read from `/sys`.
+pub fn new_sampler(settings: &EnergySettings, state_dir: &Path) -> Sampler {
+    let model = sensors::device_tree_model(Path::new("/proc"));
+    let profile = profile::resolve(settings, model.as_deref());
+    tracing::info!(
+        profile = profile.name,
+        idle_w = profile.idle_watts,
+        max_w = profile.max_watts,
+        "power model"
+    );
+    let store = EnergyStore::new(state_dir);
+    let meter = Meter::new(
+        profile,
+        settings.carbon_intensity_gco2_kwh,
+        store.load().wh_total,
+    );
+    Sampler::new(meter, store, PathBuf::from("/sys"))
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::energy::fixture::put;
-    use crate::energy::profile;
     use std::time::Duration;
     use swarm_bridge::i2c_peripheral::GatewayPower;
 
