@@ -4,6 +4,7 @@ pub mod admission;
 pub mod atomic_file;
 pub mod cadence;
 pub mod election;
+pub mod node;
 pub mod proposals;
 pub mod scale;
 pub mod sim;

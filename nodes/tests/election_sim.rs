@@ -8,10 +8,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 use swarm_bus::{DeviceClass, Heartbeat, MAX_TERM, NodeId, Role, Vote, VoteReply, VoteRequest};
-use swarm_node::admission::{Admission, DEFAULT_MAX_MEMBERS};
-use swarm_node::election::{
-    Action, Election, Event, Persisted, QuorumMode, SafetyChecker, Settings,
-};
+use swarm_node::admission::DEFAULT_MAX_MEMBERS;
+use swarm_node::election::{Persisted, QuorumMode, SafetyChecker, Settings};
+use swarm_node::node::{Admit, Input, NodeCore, Output};
 
 const STEP: Duration = Duration::from_millis(5);
 const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -77,11 +76,9 @@ const DEVICE: &str = "esp";
 
 struct Node {
     id: NodeId,
-    e: Election,
-    gate: Admission,
+    core: NodeCore,
     up: bool,
     disk: Persisted,
-    seq: u64,
     next_hb: Instant,
     /// A process just started hears nothing until its subscriptions reach the others.
     deaf_until: Instant,
@@ -128,18 +125,17 @@ impl Sim {
             .map(|i| {
                 let id = ids[i].clone();
                 Node {
-                    e: Election::new(
-                        id.clone(),
-                        settings.clone(),
+                    core: core(
+                        &id,
+                        &settings,
                         Persisted::default(),
                         now,
                         node_seed(seed * 31 + i as u64),
+                        ids.iter(),
                     ),
-                    gate: gate(&id, 0, ids.iter()),
                     id,
                     up: true,
                     disk: Persisted::default(),
-                    seq: 0,
                     next_hb: now,
                     deaf_until: now,
                 }
@@ -208,45 +204,42 @@ impl Sim {
     fn heartbeat(&mut self, i: usize) {
         let follower_heartbeat = self.follower_heartbeat;
         let n = &mut self.nodes[i];
-        n.seq += 1;
-        let interval = if n.e.role() == Role::Leader {
+        let interval = if n.core.election().role() == Role::Leader {
             HEARTBEAT
         } else {
             follower_heartbeat
         };
-        let hb = Heartbeat {
-            term: n.e.term(),
-            role: n.e.role(),
-            leader: n.e.leader().cloned(),
-            seq: n.seq,
-            cadence_ms: interval.as_millis() as u32,
-            class: DeviceClass::Full,
-            voters: None,
-        };
+        let hb = n.core.next_heartbeat(self.now, interval.as_millis() as u32);
         n.next_hb = self.now + interval;
         self.broadcast(i, Payload::Hb(hb));
     }
 
-    fn apply(&mut self, i: usize, actions: Vec<Action>) {
-        for a in actions {
-            match a {
-                Action::PersistVote { term, voted_for } => {
+    fn apply(&mut self, i: usize, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::PersistVote { term, voted_for } => {
                     self.nodes[i].disk.term = term;
                     self.nodes[i].disk.voted_for = Some(voted_for);
                 }
-                Action::PersistVoters(voters) => self.nodes[i].disk.voters = voters,
-                Action::RequestVotes(r) => self.broadcast(i, Payload::Req(r)),
-                Action::Reply(r) => self.broadcast(i, Payload::Rep(r)),
-                Action::Changed { role, term, .. } => {
-                    self.nodes[i].gate.own_term(term);
-                    if role == Role::Leader {
+                Output::PersistVoters(voters) => self.nodes[i].disk.voters = voters,
+                Output::RequestVotes(r) => self.broadcast(i, Payload::Req(r)),
+                Output::Reply(r) => self.broadcast(i, Payload::Rep(r)),
+                Output::Changed(l) => {
+                    if l.role == Role::Leader {
                         let id = self.nodes[i].id.clone();
-                        if let Some(v) = self.checker.observe(term, &id) {
+                        if let Some(v) = self.checker.observe(l.term, &id) {
                             panic!("split brain (seed {} {}): {v:?}", self.seed, self.scenario);
                         }
                     }
                     self.heartbeat(i);
                 }
+                Output::Refused { .. }
+                | Output::Joined(_)
+                | Output::Gone(_)
+                | Output::LeftCleanly { .. }
+                | Output::FirstHeartbeat(_)
+                | Output::PeerHeartbeat { .. }
+                | Output::EnergyKept(_) => {}
             }
         }
     }
@@ -275,7 +268,7 @@ impl Sim {
     fn receive(&mut self, to: usize, from_id: NodeId, p: Payload) {
         if let Payload::Hb(hb) = &p
             && hb.role == Role::Leader
-            && self.nodes[to].e.leader() == Some(&from_id)
+            && self.nodes[to].core.election().leader() == Some(&from_id)
         {
             let window = self.settings.timeout_min - self.settings.heartbeat_interval;
             if self.leader_heard[to].is_some_and(|t| self.now - t < window) {
@@ -283,35 +276,21 @@ impl Sim {
             }
             self.leader_heard[to] = Some(self.now);
         }
-        let gate = &mut self.nodes[to].gate;
-        let admitted = match &p {
-            Payload::Hb(hb) => gate.heartbeat(&from_id, hb).is_ok(),
-            Payload::Req(req) => gate.vote(&from_id, &Vote::Request(req.clone())).is_ok(),
-            Payload::Rep(reply) => gate.vote(&from_id, &Vote::Reply(reply.clone())).is_ok(),
-            Payload::Gone(id) => {
-                gate.token_gone(id);
-                true
-            }
-            Payload::Joined(id) => {
-                let _ = gate.token_appeared(id);
-                return;
-            }
-        };
-        if !admitted {
-            return;
-        }
-        let event = match p {
-            Payload::Hb(hb) => Event::Heartbeat { from: from_id, hb },
-            Payload::Req(req) => Event::VoteRequest { from: from_id, req },
-            Payload::Rep(reply) => Event::VoteReply {
+        let input = match p {
+            Payload::Hb(hb) => Input::Heartbeat { from: from_id, hb },
+            Payload::Req(req) => Input::Vote {
                 from: from_id,
-                reply,
+                vote: Vote::Request(req),
             },
-            Payload::Gone(id) => Event::TokenGone(id),
-            Payload::Joined(_) => return,
+            Payload::Rep(reply) => Input::Vote {
+                from: from_id,
+                vote: Vote::Reply(reply),
+            },
+            Payload::Gone(id) => Input::TokenGone(id),
+            Payload::Joined(id) => Input::TokenAppeared(id),
         };
-        let actions = self.nodes[to].e.handle(self.now, event);
-        self.apply(to, actions);
+        let outputs = self.nodes[to].core.handle(self.now, input);
+        self.apply(to, outputs);
     }
 
     /// One forged message to a random up node: from an id without a token (forged claims of
@@ -322,7 +301,7 @@ impl Sim {
         if !self.nodes[to].up {
             return;
         }
-        let honest_term = self.nodes[to].e.term();
+        let honest_term = self.nodes[to].core.election().term();
         let terms = [
             u64::MAX,
             MAX_TERM,
@@ -403,8 +382,8 @@ impl Sim {
             if !self.nodes[i].up {
                 continue;
             }
-            let actions = self.nodes[i].e.handle(self.now, Event::Tick);
-            self.apply(i, actions);
+            let outputs = self.nodes[i].core.handle(self.now, Input::Tick);
+            self.apply(i, outputs);
             if self.now >= self.nodes[i].next_hb {
                 self.heartbeat(i);
             }
@@ -442,14 +421,14 @@ impl Sim {
             .map(|j| self.nodes[j].id.clone())
             .collect();
         let n = &mut self.nodes[i];
-        n.e = Election::new(
-            n.id.clone(),
-            self.settings.clone(),
+        n.core = core(
+            &n.id,
+            &self.settings,
             n.disk.clone(),
             self.now,
             node_seed(seed),
+            reachable.iter(),
         );
-        n.gate = gate(&n.id, n.disk.term, reachable.iter());
         n.up = true;
         n.next_hb = self.now;
         let id = n.id.clone();
@@ -471,7 +450,9 @@ impl Sim {
         for j in 0..self.nodes.len() {
             if self.nodes[j].up && self.group[j] == self.group[i] {
                 let id = self.nodes[j].id.clone();
-                let _ = self.nodes[i].gate.token_appeared(&id);
+                let _ = self.nodes[i]
+                    .core
+                    .handle(self.now, Input::TokenAppeared(id));
             }
         }
     }
@@ -589,10 +570,9 @@ impl Sim {
             &self.cut,
             Some(c) if c.direction == Direction::Inbound && !c.closed
         );
-        self.nodes
-            .iter()
-            .enumerate()
-            .any(|(i, n)| n.up && n.e.role() == Role::Leader && (!side[i] || heard_across))
+        self.nodes.iter().enumerate().any(|(i, n)| {
+            n.up && n.core.election().role() == Role::Leader && (!side[i] || heard_across)
+        })
     }
 
     /// Runs until all five nodes agree, then returns the leader's index and term.
@@ -620,15 +600,16 @@ impl Sim {
 
     /// The leader every up node in `members` agrees on, if any.
     fn agreed_leader(&self, members: &[usize]) -> Option<(NodeId, u64)> {
-        let first = &self.nodes[members[0]].e;
+        let first = self.nodes[members[0]].core.election();
         let leader = first.leader()?.clone();
         let term = first.term();
-        let all = members
-            .iter()
-            .all(|i| self.nodes[*i].e.leader() == Some(&leader) && self.nodes[*i].e.term() == term);
-        let leads = members
-            .iter()
-            .any(|i| self.nodes[*i].id == leader && self.nodes[*i].e.role() == Role::Leader);
+        let all = members.iter().all(|i| {
+            self.nodes[*i].core.election().leader() == Some(&leader)
+                && self.nodes[*i].core.election().term() == term
+        });
+        let leads = members.iter().any(|i| {
+            self.nodes[*i].id == leader && self.nodes[*i].core.election().role() == Role::Leader
+        });
         (all && leads).then_some((leader, term))
     }
 }
@@ -644,18 +625,30 @@ fn node_seed(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A node's admission gate: `members` hold tokens (itself among them is fine), and so does
-/// the device member of adversarial schedules, already heard as what it is. (Behind a bridge
-/// a device can send no vote at all; a member whose first word is a vote is taken for a node.)
-fn gate<'a>(me: &NodeId, term: u64, members: impl Iterator<Item = &'a NodeId>) -> Admission {
-    let mut g = Admission::new(me.clone(), term, DEFAULT_MAX_MEMBERS);
+/// A node's core, its admission gate told that `members` hold tokens (itself among them is
+/// fine), and so does the device member of adversarial schedules, already heard as what it
+/// is. (Behind a bridge a device can send no vote at all; a member whose first word is a vote
+/// is taken for a node.)
+fn core<'a>(
+    me: &NodeId,
+    settings: &Settings,
+    disk: Persisted,
+    now: Instant,
+    seed: u64,
+    members: impl Iterator<Item = &'a NodeId>,
+) -> NodeCore {
+    let admit = Admit::Members {
+        max_members: DEFAULT_MAX_MEMBERS,
+    };
+    let mut c = NodeCore::new(me.clone(), settings.clone(), disk, now, seed, admit);
     for id in members {
-        let _ = g.token_appeared(id);
+        let _ = c.handle(now, Input::TokenAppeared(id.clone()));
     }
     let device = NodeId::new(DEVICE).unwrap();
-    let _ = g.token_appeared(&device);
-    let _ = g.heartbeat(&device, &device_heartbeat());
-    g
+    let _ = c.handle(now, Input::TokenAppeared(device.clone()));
+    let hb = device_heartbeat();
+    let _ = c.handle(now, Input::Heartbeat { from: device, hb });
+    c
 }
 
 /// What a board's firmware sends.
@@ -710,8 +703,12 @@ fn a_frozen_leader_steps_down_before_it_acts_again() {
     assert!(new != leader && new_term > term);
     sim.thaw(li);
     // The first thing the old leader does after SIGCONT is a tick, before any heartbeat.
-    let out = sim.nodes[li].e.handle(sim.now, Event::Tick);
-    assert_ne!(sim.nodes[li].e.role(), Role::Leader, "{out:?}");
+    let out = sim.nodes[li].core.handle(sim.now, Input::Tick);
+    assert_ne!(
+        sim.nodes[li].core.election().role(),
+        Role::Leader,
+        "{out:?}"
+    );
     sim.apply(li, out);
     sim.run(Duration::from_secs(1));
     assert_eq!(sim.agreed_leader(&all), Some((new, new_term)));
@@ -782,7 +779,7 @@ fn a_minority_partition_never_elects_and_its_old_leader_steps_down() {
         sim.step();
         for i in [li, buddy] {
             assert_ne!(
-                sim.nodes[i].e.role(),
+                sim.nodes[i].core.election().role(),
                 Role::Leader,
                 "minority node {i} leads"
             );
@@ -909,7 +906,12 @@ fn bootstrap_expect_does_not_block_elections_after_clean_leaves() {
         sim.nodes[i].up = false;
         for j in 0..5 {
             if sim.nodes[j].up {
-                let out = sim.nodes[j].e.handle(sim.now, Event::Left(id.clone()));
+                let term = sim.nodes[i].core.election().term();
+                let leave = Input::Leave {
+                    from: id.clone(),
+                    term,
+                };
+                let out = sim.nodes[j].core.handle(sim.now, leave);
                 sim.apply(j, out);
             }
         }
@@ -1060,15 +1062,19 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> SilentRun {
     let mut last: Vec<Option<(Role, u64, Option<NodeId>)>> = vec![None; 5];
     let mut record = |sim: &Sim, at: Duration, timeline: &mut String| {
         for (i, n) in sim.nodes.iter().enumerate() {
-            let now = Some((n.e.role(), n.e.term(), n.e.leader().cloned()));
+            let now = Some((
+                n.core.election().role(),
+                n.core.election().term(),
+                n.core.election().leader().cloned(),
+            ));
             if now != last[i] {
-                let leader = n.e.leader().map_or("-", |l| l.as_str());
+                let leader = n.core.election().leader().map_or("-", |l| l.as_str());
                 let mark = if side[i] { "cut" } else { "   " };
                 timeline.push_str(&format!(
                     "  {:>6}  n{i} {mark} {:?} term {} leader {leader}\n",
                     at.as_millis(),
-                    n.e.role(),
-                    n.e.term()
+                    n.core.election().role(),
+                    n.core.election().term()
                 ));
                 last[i] = now;
             }
@@ -1093,7 +1099,7 @@ fn silent_partition(seed: u64, sc: &SilentScenario) -> SilentRun {
             }
         }
         for &i in &cut {
-            let e = &sim.nodes[i].e;
+            let e = sim.nodes[i].core.election();
             if minority_led.is_none() && e.role() == Role::Leader && e.term() > cut_term {
                 minority_led = Some(format!(
                     "cut-off n{i} leads term {} (term at the cut {cut_term}) {} ms after the cut",

@@ -3,12 +3,13 @@
 use super::queue::Queue;
 use super::stats::{NodeCounters, PartitionReport, Report, Second, rates};
 use crate::cadence::{CadenceController, Decision, Limits};
-use crate::election::{Action, Election, Event, Persisted, SafetyChecker, Settings};
+use crate::election::{Persisted, SafetyChecker, Settings};
+use crate::node::{Admit, Input, NodeCore, Output};
 use crate::scale::ANNOUNCE_EVERY;
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use swarm_bus::{CadenceMode, DeviceClass, Heartbeat, NodeId, Role, VoteReply, VoteRequest};
+use swarm_bus::{CadenceMode, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest};
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -79,15 +80,15 @@ const RETUNE_EVERY: Duration = Duration::from_secs(1);
 
 enum Msg {
     Hb(Heartbeat),
-    /// A leader's announcement: what its heartbeat says, and whom it names heir.
-    Announce(Heartbeat, Option<NodeId>),
+    /// A leader's announcement on `swarm/<s>/leader`.
+    Announce(LeaderInfo),
     Req(VoteRequest),
     Rep(VoteReply),
     Gone(u32),
     Energy,
     SurveyQuery,
-    /// A leader's answer to a survey: what it would put in a heartbeat.
-    SurveyReply(Option<Heartbeat>),
+    /// A leader's answer to a survey: who leads, as it would say on `swarm/<s>/leader`.
+    SurveyReply(Option<LeaderInfo>),
 }
 
 /// A node's periodic timers, each restarted when its interval changes.
@@ -140,12 +141,11 @@ enum Ev {
 
 struct Node {
     id: NodeId,
-    election: Election,
+    core: NodeCore,
     cadence: CadenceController,
     decision: Decision,
     up: bool,
     disk: Persisted,
-    seq: u64,
     /// Each `Timer`'s generation: a restart bumps it, so the old one's events are ignored.
     timers: [u32; 3],
     wake_at: Option<u64>,
@@ -217,22 +217,22 @@ impl Sim {
         for i in 0..cfg.nodes {
             let id = NodeId::new(format!("n{i:0width$}")).expect("a valid generated id");
             index.insert(id.clone(), i as u32);
-            let election = Election::new(
+            let core = NodeCore::new(
                 id.clone(),
                 cfg.settings.clone(),
                 Persisted::default(),
                 t0,
                 cfg.seed.wrapping_mul(31).wrapping_add(i as u64),
+                Admit::Everyone,
             );
             let cadence = CadenceController::new(cfg.limits.clone());
             nodes.push(Node {
                 id,
-                election,
+                core,
                 decision: fixed(&cfg.limits),
                 cadence,
                 up: true,
                 disk: Persisted::default(),
-                seq: 0,
                 timers: [0; 3],
                 wake_at: None,
                 role: Role::Follower,
@@ -347,7 +347,7 @@ impl Sim {
                     return;
                 }
                 self.nodes[i].wake_at = None;
-                self.feed(i, Event::Tick);
+                self.feed(i, Input::Tick);
             }
             Ev::Timer {
                 node,
@@ -406,7 +406,7 @@ impl Sim {
         let leader = self
             .leaders
             .iter()
-            .max_by_key(|l| self.nodes[**l as usize].election.term())
+            .max_by_key(|l| self.nodes[**l as usize].core.election().term())
             .copied();
         let mut count = 0;
         if let Some(l) = leader {
@@ -420,7 +420,7 @@ impl Sim {
                 count += 1;
             }
         }
-        let term = leader.map_or(0, |l| self.nodes[l as usize].election.term());
+        let term = leader.map_or(0, |l| self.nodes[l as usize].core.election().term());
         self.cut = cut;
         self.partitions.push(PartitionReport {
             at_s: p.at.as_secs_f64(),
@@ -444,10 +444,15 @@ impl Sim {
         let ends = us(self.cfg.partitions[k].at + self.cfg.partitions[k].length);
         let mut up = self.nodes.iter().filter(|n| n.up);
         let agreed = up.next().and_then(|first| {
-            let (leader, term) = (first.election.leader()?, first.election.term());
+            let (leader, term) = (
+                first.core.election().leader()?,
+                first.core.election().term(),
+            );
             let i = *self.index.get(leader)? as usize;
-            let leads = self.nodes[i].up && self.nodes[i].election.role() == Role::Leader;
-            let all = up.all(|n| n.election.leader() == Some(leader) && n.election.term() == term);
+            let leads = self.nodes[i].up && self.nodes[i].core.election().role() == Role::Leader;
+            let all = up.all(|n| {
+                n.core.election().leader() == Some(leader) && n.core.election().term() == term
+            });
             (leads && all).then_some(())
         });
         if agreed.is_some() {
@@ -472,7 +477,7 @@ impl Sim {
                 continue;
             }
             for id in gone {
-                self.feed(i, Event::TokenGone(id));
+                self.feed(i, Input::TokenGone(id));
             }
         }
     }
@@ -520,7 +525,7 @@ impl Sim {
             Timer::Heartbeat => {
                 // As the runtime does: the tick first, so a change is announced by its own
                 // heartbeat instead of this one.
-                if !self.feed(i, Event::Tick) {
+                if !self.feed(i, Input::Tick) {
                     self.send_heartbeat(i);
                 }
             }
@@ -542,21 +547,21 @@ impl Sim {
         }
     }
 
-    /// Hands one event to node `i`'s election and carries out what it asks. Returns whether
+    /// Hands one input to node `i`'s core and carries out what it asks. Returns whether
     /// role, term or leader changed.
-    fn feed(&mut self, i: usize, event: Event) -> bool {
+    fn feed(&mut self, i: usize, input: Input) -> bool {
         let now = self.instant();
-        let actions = self.nodes[i].election.handle(now, event);
+        let outputs = self.nodes[i].core.handle(now, input);
         let mut changed = false;
-        for action in actions {
-            match action {
-                Action::PersistVote { term, voted_for } => {
+        for output in outputs {
+            match output {
+                Output::PersistVote { term, voted_for } => {
                     let disk = &mut self.nodes[i].disk;
                     disk.term = term;
                     disk.voted_for = Some(voted_for);
                 }
-                Action::PersistVoters(voters) => self.nodes[i].disk.voters = voters,
-                Action::RequestVotes(req) => {
+                Output::PersistVoters(voters) => self.nodes[i].disk.voters = voters,
+                Output::RequestVotes(req) => {
                     self.count_tx(i);
                     let msg = Rc::new(Msg::Req(req));
                     for j in 0..self.nodes.len() as u32 {
@@ -565,16 +570,33 @@ impl Sim {
                         }
                     }
                 }
-                Action::Reply(reply) => {
+                Output::Reply(reply) => {
                     self.count_tx(i);
                     if let Some(&c) = self.index.get(&reply.candidate) {
                         self.send(i as u32, c, Rc::new(Msg::Rep(reply)), false);
                     }
                 }
-                Action::Changed { role, term, .. } => {
+                Output::Changed(l) => {
                     changed = true;
-                    self.role_changed(i, role, term);
+                    self.role_changed(i, l.role, l.term);
                 }
+                Output::PeerHeartbeat {
+                    from,
+                    seq,
+                    cadence_ms,
+                } => {
+                    let now_ms = self.now / 1000;
+                    self.nodes[i]
+                        .cadence
+                        .heartbeat_from(&from, seq, cadence_ms, now_ms);
+                }
+                // No stranger, no token table and no energy here (`Admit::Everyone`).
+                Output::Refused { .. }
+                | Output::Joined(_)
+                | Output::Gone(_)
+                | Output::LeftCleanly { .. }
+                | Output::FirstHeartbeat(_)
+                | Output::EnergyKept(_) => {}
             }
         }
         if changed {
@@ -636,7 +658,7 @@ impl Sim {
     }
 
     fn schedule_wake(&mut self, i: usize) {
-        let Some(at) = self.nodes[i].election.next_wakeup() else {
+        let Some(at) = self.nodes[i].core.election().next_wakeup() else {
             return;
         };
         // Rounded up: a wake a fraction of a microsecond early would find nothing due, and
@@ -655,7 +677,7 @@ impl Sim {
     fn refresh_hearing(&mut self, i: usize) {
         let now = self.instant();
         let n = &self.nodes[i];
-        if n.up && n.election.hears_everyone(now) {
+        if n.up && n.core.election().hears_everyone(now) {
             self.everyone.insert(i as u32);
         } else {
             self.everyone.remove(&(i as u32));
@@ -673,28 +695,9 @@ impl Sim {
 
     /// The next heartbeat of node `i`; advances its sequence number.
     fn heartbeat(&mut self, i: usize) -> Heartbeat {
-        self.nodes[i].seq += 1;
-        self.view_of(i)
-    }
-
-    /// What node `i` would say in a heartbeat now, without sending one (a survey answer).
-    fn view_of(&self, i: usize) -> Heartbeat {
         let now = self.instant();
-        let n = &self.nodes[i];
-        let role = n.election.role();
-        Heartbeat {
-            term: n.election.term(),
-            role,
-            leader: n
-                .election
-                .leader()
-                .filter(|_| role != Role::Leader)
-                .cloned(),
-            seq: n.seq,
-            cadence_ms: n.decision.heartbeat_ms,
-            class: DeviceClass::Full,
-            voters: n.election.announced_voters(now),
-        }
+        let n = &mut self.nodes[i];
+        n.core.next_heartbeat(now, n.decision.heartbeat_ms)
     }
 
     /// A heartbeat goes to whoever subscribes to it: every node that hears everyone, and the
@@ -705,20 +708,23 @@ impl Sim {
         let hb = self.heartbeat(i);
         self.count_tx(i);
         let leads = hb.role == Role::Leader;
-        let announcement = hb.clone();
         let msg = Rc::new(Msg::Hb(hb));
         let from = i as u32;
         if leads {
             let now = self.instant();
             let announce = self.now >= self.nodes[i].next_announce
-                && (self.nodes[i].announce_now || self.nodes[i].election.announces(now));
+                && (self.nodes[i].announce_now || self.nodes[i].core.election().announces(now));
             if self.now >= self.nodes[i].next_announce {
                 self.nodes[i].next_announce = self.now + us(ANNOUNCE_EVERY);
                 self.nodes[i].announce_now = false;
             }
             let announcement = announce.then(|| {
-                let heir = self.nodes[i].election.heir(now);
-                Rc::new(Msg::Announce(announcement, heir))
+                let core = &self.nodes[i].core;
+                let info = LeaderInfo {
+                    heir: core.election().heir(now),
+                    ..core.leader_info(now, None)
+                };
+                Rc::new(Msg::Announce(info))
             });
             if announce {
                 self.count_tx(i);
@@ -728,7 +734,7 @@ impl Sim {
                 if j == i || !self.nodes[j].up {
                     continue;
                 }
-                let follows = self.nodes[j].election.leader() == Some(&me);
+                let follows = self.nodes[j].core.election().leader() == Some(&me);
                 if follows || self.everyone.contains(&(j as u32)) {
                     self.send(from, j as u32, msg.clone(), false);
                 }
@@ -803,50 +809,48 @@ impl Sim {
         }
         let from_id = self.nodes[from as usize].id.clone();
         match msg {
-            Msg::Announce(hb, heir) => {
-                let (leader, term) = (from_id.clone(), hb.term);
-                let hb = hb.clone();
-                self.feed(j, Event::Heartbeat { from: from_id, hb });
-                if let Some(heir) = heir.clone() {
-                    self.feed(j, Event::Heir { leader, term, heir });
-                }
+            Msg::Announce(info) => {
+                self.feed(j, Input::LeaderInfo(info.clone()));
             }
             Msg::Hb(hb) => {
-                let now_ms = self.now / 1000;
-                self.nodes[j]
-                    .cadence
-                    .heartbeat_from(&from_id, hb.seq, hb.cadence_ms, now_ms);
                 let hb = hb.clone();
-                self.feed(j, Event::Heartbeat { from: from_id, hb });
+                self.feed(j, Input::Heartbeat { from: from_id, hb });
             }
             Msg::Req(req) => {
-                let req = req.clone();
-                self.feed(j, Event::VoteRequest { from: from_id, req });
-            }
-            Msg::Rep(reply) => {
-                let reply = reply.clone();
+                let vote = Vote::Request(req.clone());
                 self.feed(
                     j,
-                    Event::VoteReply {
+                    Input::Vote {
                         from: from_id,
-                        reply,
+                        vote,
+                    },
+                );
+            }
+            Msg::Rep(reply) => {
+                let vote = Vote::Reply(reply.clone());
+                self.feed(
+                    j,
+                    Input::Vote {
+                        from: from_id,
+                        vote,
                     },
                 );
             }
             Msg::Gone(node) => {
                 let gone = self.nodes[*node as usize].id.clone();
                 self.nodes[j].cadence.peer_left(&gone);
-                self.feed(j, Event::TokenGone(gone));
+                self.feed(j, Input::TokenGone(gone));
             }
             Msg::Energy => {}
             Msg::SurveyQuery => {
                 self.count_tx(j);
-                let answer = leading.then(|| self.view_of(j));
+                let now = self.instant();
+                let answer = leading.then(|| self.nodes[j].core.leader_info(now, None));
                 self.send(to, from, Rc::new(Msg::SurveyReply(answer)), false);
             }
             Msg::SurveyReply(answer) => {
-                if let Some(hb) = answer.clone() {
-                    self.feed(j, Event::Heartbeat { from: from_id, hb });
+                if let Some(info) = answer.clone() {
+                    self.feed(j, Input::LeaderInfo(info));
                 }
             }
         }
@@ -856,12 +860,12 @@ impl Sim {
         let Some(&l) = self
             .leaders
             .iter()
-            .max_by_key(|l| self.nodes[**l as usize].election.term())
+            .max_by_key(|l| self.nodes[**l as usize].core.election().term())
         else {
             return;
         };
         let i = l as usize;
-        let term = self.nodes[i].election.term();
+        let term = self.nodes[i].core.election().term();
         self.account_role(i);
         self.nodes[i].up = false;
         self.nodes[i].role = Role::Follower;
@@ -885,12 +889,13 @@ impl Sim {
         let now = self.instant();
         let seed = self.cfg.seed ^ (self.now.wrapping_mul(0x2545_F491) + i as u64);
         let n = &mut self.nodes[i];
-        n.election = Election::new(
+        n.core = NodeCore::new(
             n.id.clone(),
             self.cfg.settings.clone(),
             n.disk.clone(),
             now,
             seed,
+            Admit::Everyone,
         );
         n.cadence = CadenceController::new(self.cfg.limits.clone());
         n.decision = fixed(&self.cfg.limits);

@@ -1,0 +1,408 @@
+//! `NodeCore`: what a node decides about the swarm, in one sans-IO state machine. It composes
+//! admission (who may speak), membership (who holds a token, and what each said last) and the
+//! election, and holds the one copy of each. The adapter hands it one [`Input`] at a time
+//! with the time it happened and carries out the [`Output`]s in order: `swarm-node run` over
+//! zenoh, `swarm-node sim` and the election simulator over their simulated networks.
+//!
+//! Outputs keep the election's ordering rule: a `Persist*` comes before the sends that depend
+//! on it, and an adapter whose write fails must not carry out the `RequestVotes` or `Reply`
+//! that follow it in the same list, so a restarted node cannot vote twice in a term.
+
+pub mod membership;
+
+use crate::admission::Admission;
+use crate::election::{Action, Election, Event, Persisted, Settings};
+use membership::{Heard, Membership};
+use std::time::Instant;
+use swarm_bus::zenoh::Refused;
+use swarm_bus::{
+    DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest,
+};
+
+/// Who leads, as this node now sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leadership {
+    pub role: Role,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+}
+
+/// Who may speak to the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Members only, as liveliness says, at most this many (`limits.max_members`): a real
+    /// node, and the election simulator with its forged messages.
+    Members { max_members: u32 },
+    /// Everyone, and no member table: `swarm-node sim`, whose network holds no stranger and
+    /// whose 10,000 nodes could not each keep a table of 10,000.
+    Everyone,
+}
+
+/// One thing that happened to the node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Time passed: due at [`NodeCore::next_wakeup`], and before each heartbeat this node sends.
+    Tick,
+    Heartbeat {
+        from: NodeId,
+        hb: Heartbeat,
+    },
+    Vote {
+        from: NodeId,
+        vote: Vote,
+    },
+    /// A clean `Leave` at `term`.
+    Leave {
+        from: NodeId,
+        term: u64,
+    },
+    TokenAppeared(NodeId),
+    TokenGone(NodeId),
+    /// What a node says of the leadership: its answer on start or to a survey, or a large
+    /// swarm leader's announcement. Counts as a heartbeat from the node it names.
+    LeaderInfo(LeaderInfo),
+    PeerEnergy {
+        from: NodeId,
+        sample: Energy,
+    },
+    /// This node is on battery and below `energy.low_power_threshold_percent`.
+    LowBattery(bool),
+}
+
+/// What the adapter must do, in this order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Store `(term, voted_for)` before carrying out what follows.
+    PersistVote { term: u64, voted_for: NodeId },
+    /// Store the voter set before carrying out what follows.
+    PersistVoters(Vec<NodeId>),
+    /// Publish on this node's `vote` key, to every candidate's voters.
+    RequestVotes(VoteRequest),
+    /// Publish to the candidate alone.
+    Reply(VoteReply),
+    /// Role, term or leader changed: publish a heartbeat now.
+    Changed(Leadership),
+    /// A message refused by admission: count it by reason. `what` names the message.
+    Refused {
+        from: NodeId,
+        what: &'static str,
+        why: Refused,
+    },
+    /// A member this node did not know (its token appeared).
+    Joined(NodeId),
+    /// A member's token went.
+    Gone(NodeId),
+    /// A member said Leave.
+    LeftCleanly { peer: NodeId, term: u64 },
+    /// A member's first heartbeat since it (re)joined.
+    FirstHeartbeat(NodeId),
+    /// A member's heartbeat, for the cadence's loss and pace trackers.
+    PeerHeartbeat {
+        from: NodeId,
+        seq: u64,
+        cadence_ms: u32,
+    },
+    /// A member's energy sample newer than the one held.
+    EnergyKept(NodeId),
+}
+
+#[derive(Debug)]
+pub struct NodeCore {
+    election: Election,
+    /// `None` under [`Admit::Everyone`].
+    gate: Option<(Admission, Membership)>,
+    class: DeviceClass,
+    seq: u64,
+}
+
+impl NodeCore {
+    /// `persisted` is what this node stored before it stopped; `seed` varies its timeouts.
+    pub fn new(
+        me: NodeId,
+        settings: Settings,
+        persisted: Persisted,
+        now: Instant,
+        seed: u64,
+        admit: Admit,
+    ) -> Self {
+        let gate = match admit {
+            Admit::Members { max_members } => Some((
+                Admission::new(me.clone(), persisted.term, max_members),
+                Membership::default(),
+            )),
+            Admit::Everyone => None,
+        };
+        let class = settings.class;
+        Self {
+            election: Election::new(me, settings, persisted, now, seed),
+            gate,
+            class,
+            seq: 0,
+        }
+    }
+
+    /// The election, to read: timers, voters, whether this node hears everyone.
+    pub fn election(&self) -> &Election {
+        &self.election
+    }
+
+    pub fn me(&self) -> &NodeId {
+        self.election.me()
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        Leadership {
+            role: self.election.role(),
+            term: self.election.term(),
+            leader: self.election.leader().cloned(),
+        }
+    }
+
+    /// The members as liveliness says; empty under [`Admit::Everyone`].
+    pub fn members(&self) -> Option<&Membership> {
+        self.gate.as_ref().map(|(_, m)| m)
+    }
+
+    pub fn is_member(&self, id: &NodeId) -> bool {
+        self.gate.as_ref().is_none_or(|(a, _)| a.is_member(id))
+    }
+
+    /// When the next `Tick` is due.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.election.next_wakeup()
+    }
+
+    /// The voters learnt since they were last stored; on a clean stop.
+    pub fn unsaved_voters(&mut self) -> Option<Vec<NodeId>> {
+        self.election.unsaved_voters()
+    }
+
+    /// The sequence number of the last heartbeat sent.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The next heartbeat to send; advances the sequence number.
+    pub fn next_heartbeat(&mut self, now: Instant, cadence_ms: u32) -> Heartbeat {
+        self.seq += 1;
+        self.heartbeat_now(now, cadence_ms)
+    }
+
+    /// What this node's heartbeat says now, without sending one. A leader states its count of
+    /// voters and leaves out its own id, which the key carries.
+    pub fn heartbeat_now(&self, now: Instant, cadence_ms: u32) -> Heartbeat {
+        let role = self.election.role();
+        Heartbeat {
+            term: self.election.term(),
+            role,
+            leader: self
+                .election
+                .leader()
+                .filter(|_| role != Role::Leader)
+                .cloned(),
+            seq: self.seq,
+            cadence_ms,
+            class: self.class,
+            voters: self.election.announced_voters(now),
+        }
+    }
+
+    /// What this node answers on `swarm/<s>/leader`; `since_ms` is when it learnt of the
+    /// leader (Unix ms), which only the adapter's clock knows. The heir is named in
+    /// announcements alone.
+    pub fn leader_info(&self, now: Instant, since_ms: Option<u64>) -> LeaderInfo {
+        LeaderInfo {
+            node: self.me().clone(),
+            role: self.election.role(),
+            term: self.election.term(),
+            leader: self.election.leader().cloned(),
+            since_ms,
+            voters: self.election.announced_voters(now),
+            heir: None,
+        }
+    }
+
+    /// Hands the core one input that happened at `now`; returns what to do, in order.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Tick => self.elect(now, Event::Tick, &mut out),
+            Input::LowBattery(low) => self.elect(now, Event::LowBattery(low), &mut out),
+            Input::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb, &mut out),
+            Input::Vote { from, vote } => {
+                if self.admit(&from, "vote", |a| a.vote(&from, &vote), &mut out) {
+                    let event = match vote {
+                        Vote::Request(req) => Event::VoteRequest { from, req },
+                        Vote::Reply(reply) => Event::VoteReply { from, reply },
+                    };
+                    self.elect(now, event, &mut out);
+                }
+            }
+            Input::Leave { from, term } => {
+                if self.admit(&from, "leave", |a| a.leave(&from, term), &mut out) {
+                    if let Some((_, members)) = &mut self.gate {
+                        members.left_cleanly(&from, term, now);
+                    }
+                    out.push(Output::LeftCleanly {
+                        peer: from.clone(),
+                        term,
+                    });
+                    self.elect(now, Event::Left(from), &mut out);
+                }
+            }
+            Input::TokenAppeared(id) => self.on_token(id, &mut out),
+            Input::TokenGone(id) => {
+                if let Some((admission, members)) = &mut self.gate {
+                    admission.token_gone(&id);
+                    if members.gone(&id) {
+                        out.push(Output::Gone(id.clone()));
+                    }
+                }
+                self.elect(now, Event::TokenGone(id), &mut out);
+            }
+            Input::LeaderInfo(info) => self.on_leader_info(now, info, &mut out),
+            Input::PeerEnergy { from, sample } => {
+                if self.admit(&from, "energy sample", |a| a.report(&from), &mut out)
+                    && let Some((_, members)) = &mut self.gate
+                    && members.energy_from(&from, sample)
+                {
+                    out.push(Output::EnergyKept(from));
+                }
+            }
+        }
+        out
+    }
+
+    /// Asks admission about a message; a refusal becomes an output. Everyone passes under
+    /// [`Admit::Everyone`].
+    fn admit(
+        &mut self,
+        from: &NodeId,
+        what: &'static str,
+        rule: impl FnOnce(&mut Admission) -> Result<(), Refused>,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some((admission, _)) = &mut self.gate else {
+            return true;
+        };
+        match rule(admission) {
+            Ok(()) => true,
+            Err(why) => {
+                out.push(Output::Refused {
+                    from: from.clone(),
+                    what,
+                    why,
+                });
+                false
+            }
+        }
+    }
+
+    fn on_token(&mut self, id: NodeId, out: &mut Vec<Output>) {
+        let Some((admission, members)) = &mut self.gate else {
+            return;
+        };
+        // A token refused (the member table is full) creates no state anywhere.
+        match admission.token_appeared(&id) {
+            Ok(_) if id != *self.election.me() => {
+                if members.joined(id.clone()) {
+                    out.push(Output::Joined(id));
+                }
+            }
+            Ok(_) => {}
+            Err(why) => out.push(Output::Refused {
+                from: id,
+                what: "liveliness token",
+                why,
+            }),
+        }
+    }
+
+    fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat, out: &mut Vec<Output>) {
+        if !self.admit(&from, "heartbeat", |a| a.heartbeat(&from, &hb), out) {
+            return;
+        }
+        if let Some((_, members)) = &mut self.gate {
+            match members.heard(&from, hb.clone(), now) {
+                // Its sender said Leave since (it no longer leads or votes), or it is not a
+                // member this node knows (a newcomer's first heartbeat may beat its token
+                // here; the next one counts).
+                Heard::BeforeItsLeave | Heard::Stranger => return,
+                Heard::First => out.push(Output::FirstHeartbeat(from.clone())),
+                Heard::Again => {}
+            }
+        }
+        out.push(Output::PeerHeartbeat {
+            from: from.clone(),
+            seq: hb.seq,
+            cadence_ms: hb.cadence_ms,
+        });
+        self.elect(now, Event::Heartbeat { from, hb }, out);
+    }
+
+    /// What a node says of the leadership, fed to the election as the heartbeat it would have
+    /// heard (and the heir a leader names), so a starting node knows the leader and the voters
+    /// at once, and a survey repairs what the event stream missed.
+    fn on_leader_info(&mut self, now: Instant, info: LeaderInfo, out: &mut Vec<Output>) {
+        if info.node == *self.election.me() {
+            return;
+        }
+        let from = info.node.clone();
+        if !self.admit(&from, "leader announcement", |a| a.leader_info(&info), out) {
+            return;
+        }
+        if let Some((_, members)) = &self.gate
+            && members.said_before_leave(&from, info.term)
+        {
+            return;
+        }
+        let heir = info
+            .heir
+            .clone()
+            .filter(|_| info.role == Role::Leader)
+            .map(|heir| Event::Heir {
+                leader: from.clone(),
+                term: info.term,
+                heir,
+            });
+        let hb = Heartbeat {
+            term: info.term,
+            role: info.role,
+            leader: info.leader,
+            seq: 0,
+            cadence_ms: 0,
+            // Only "votes or not" matters to the election.
+            class: if info.role == Role::Observer {
+                DeviceClass::Minimal
+            } else {
+                DeviceClass::Standard
+            },
+            voters: None,
+        };
+        self.elect(now, Event::Heartbeat { from, hb }, out);
+        if let Some(heir) = heir {
+            self.elect(now, heir, out);
+        }
+    }
+
+    /// The one place the election's actions become outputs.
+    fn elect(&mut self, now: Instant, event: Event, out: &mut Vec<Output>) {
+        for action in self.election.handle(now, event) {
+            out.push(match action {
+                Action::PersistVote { term, voted_for } => Output::PersistVote { term, voted_for },
+                Action::PersistVoters(voters) => Output::PersistVoters(voters),
+                Action::RequestVotes(req) => Output::RequestVotes(req),
+                Action::Reply(reply) => Output::Reply(reply),
+                Action::Changed { role, term, leader } => {
+                    if let Some((admission, _)) = &mut self.gate {
+                        admission.own_term(term);
+                    }
+                    Output::Changed(Leadership { role, term, leader })
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+use super::*;
+use std::time::Duration;
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+fn core(me: &str, admit: Admit) -> (NodeCore, Instant) {
+    let now = Instant::now();
+    let settings = Settings {
+        bootstrap_expect: 0,
+        ..Settings::default()
+    };
+    let core = NodeCore::new(id(me), settings, Persisted::default(), now, 7, admit);
+    (core, now)
+}
+
+fn members() -> Admit {
+    Admit::Members { max_members: 4 }
+}
+
+fn leader_hb(term: u64, seq: u64) -> Heartbeat {
+    Heartbeat {
+        term,
+        role: Role::Leader,
+        leader: None,
+        seq,
+        cadence_ms: 500,
+        class: DeviceClass::Full,
+        voters: None,
+    }
+}
+
+fn changed(out: &[Output]) -> Option<&Leadership> {
+    out.iter().find_map(|o| match o {
+        Output::Changed(l) => Some(l),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_stranger_is_refused_and_creates_no_state() {
+    let (mut c, now) = core("a", members());
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("x"),
+            hb: leader_hb(5, 1),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![Output::Refused {
+            from: id("x"),
+            what: "heartbeat",
+            why: Refused::NonMember
+        }]
+    );
+    assert!(c.members().unwrap().is_empty());
+    assert_eq!(c.leadership().term, 0, "its term reached nobody");
+    let out = c.handle(now, Input::LeaderInfo(info("x", 9)));
+    assert!(matches!(
+        out[..],
+        [Output::Refused {
+            why: Refused::NonMember,
+            ..
+        }]
+    ));
+    assert_eq!(c.leadership().leader, None);
+}
+
+fn info(node: &str, term: u64) -> LeaderInfo {
+    LeaderInfo {
+        node: id(node),
+        role: Role::Leader,
+        term,
+        leader: None,
+        since_ms: None,
+        voters: None,
+        heir: None,
+    }
+}
+
+#[test]
+fn a_member_is_followed_and_its_heartbeats_counted() {
+    let (mut c, now) = core("a", members());
+    assert_eq!(
+        c.handle(now, Input::TokenAppeared(id("b"))),
+        vec![Output::Joined(id("b"))]
+    );
+    assert!(c.handle(now, Input::TokenAppeared(id("b"))).is_empty());
+    assert!(
+        c.handle(now, Input::TokenAppeared(id("a"))).is_empty(),
+        "its own token is no peer"
+    );
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(3, 1),
+        },
+    );
+    assert_eq!(out[0], Output::FirstHeartbeat(id("b")));
+    assert_eq!(
+        out[1],
+        Output::PeerHeartbeat {
+            from: id("b"),
+            seq: 1,
+            cadence_ms: 500
+        }
+    );
+    let l = changed(&out).expect("follows the leader it heard");
+    assert_eq!(
+        (l.role, l.term, l.leader.clone()),
+        (Role::Follower, 3, Some(id("b")))
+    );
+    let again = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(3, 2),
+        },
+    );
+    assert!(!again.contains(&Output::FirstHeartbeat(id("b"))));
+    assert_eq!(c.members().unwrap().live(), vec![id("b")]);
+    assert_eq!(
+        c.handle(now, Input::TokenGone(id("b")))[0],
+        Output::Gone(id("b"))
+    );
+    assert!(c.members().unwrap().is_empty());
+}
+
+#[test]
+fn a_full_member_table_refuses_the_next_token() {
+    let (mut c, now) = core("a", members());
+    for n in ["b", "c", "d", "e"] {
+        assert_eq!(c.handle(now, Input::TokenAppeared(id(n))).len(), 1);
+    }
+    let out = c.handle(now, Input::TokenAppeared(id("f")));
+    assert!(matches!(
+        out[..],
+        [Output::Refused {
+            why: Refused::MembersFull,
+            ..
+        }]
+    ));
+    assert_eq!(c.members().unwrap().len(), 4);
+    assert!(!c.is_member(&id("f")));
+}
+
+#[test]
+fn what_a_leader_said_before_its_leave_does_not_bring_it_back() {
+    let (mut c, now) = core("a", members());
+    c.handle(now, Input::TokenAppeared(id("b")));
+    c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(4, 7),
+        },
+    );
+    let out = c.handle(
+        now,
+        Input::Leave {
+            from: id("b"),
+            term: 4,
+        },
+    );
+    assert_eq!(
+        out[0],
+        Output::LeftCleanly {
+            peer: id("b"),
+            term: 4
+        }
+    );
+    assert_eq!(
+        c.leadership().leader,
+        None,
+        "a leader's Leave ends its lead"
+    );
+    // Overtaken on other subscriptions: a later heartbeat and its announcement.
+    let late = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(4, 8),
+        },
+    );
+    assert!(late.is_empty(), "{late:?}");
+    assert!(c.handle(now, Input::LeaderInfo(info("b", 4))).is_empty());
+    assert_eq!(c.leadership().leader, None);
+    // A later term is a restarted process that won since.
+    let out = c.handle(
+        now + Duration::from_millis(10),
+        Input::LeaderInfo(info("b", 5)),
+    );
+    assert_eq!(changed(&out).and_then(|l| l.leader.clone()), Some(id("b")));
+}
+
+#[test]
+fn a_vote_is_stored_before_it_is_sent() {
+    let (mut c, now) = core("a", members());
+    c.handle(now, Input::TokenAppeared(id("b")));
+    let later = now + Duration::from_secs(5);
+    let req = VoteRequest {
+        term: 1,
+        pre_vote: false,
+        class: DeviceClass::Full,
+        voters: 2,
+    };
+    let out = c.handle(
+        later,
+        Input::Vote {
+            from: id("b"),
+            vote: Vote::Request(req),
+        },
+    );
+    let stored = out
+        .iter()
+        .position(|o| matches!(o, Output::PersistVote { term: 1, .. }))
+        .expect("the vote is stored");
+    let sent = out
+        .iter()
+        .position(|o| matches!(o, Output::Reply(r) if r.granted))
+        .expect("and granted");
+    assert!(stored < sent, "{out:?}");
+}
+
+#[test]
+fn energy_is_kept_for_members_only_and_only_when_newer() {
+    let (mut c, now) = core("a", members());
+    let sample = |ts_ms| Energy {
+        ts_ms,
+        ..swarm_bus::samples::energy()
+    };
+    let from_b = |c: &mut NodeCore, ts| {
+        c.handle(
+            now,
+            Input::PeerEnergy {
+                from: id("b"),
+                sample: sample(ts),
+            },
+        )
+    };
+    assert!(matches!(
+        from_b(&mut c, 1)[..],
+        [Output::Refused {
+            what: "energy sample",
+            ..
+        }]
+    ));
+    c.handle(now, Input::TokenAppeared(id("b")));
+    assert_eq!(from_b(&mut c, 10), vec![Output::EnergyKept(id("b"))]);
+    assert!(from_b(&mut c, 5).is_empty(), "older than the one held");
+}
+
+#[test]
+fn the_large_simulator_admits_everyone_and_keeps_no_table() {
+    let (mut c, now) = core("a", Admit::Everyone);
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(2, 1),
+        },
+    );
+    assert_eq!(changed(&out).and_then(|l| l.leader.clone()), Some(id("b")));
+    assert!(c.members().is_none());
+    assert!(c.handle(now, Input::TokenAppeared(id("c"))).is_empty());
+}
+
+#[test]
+fn heartbeats_count_up_and_a_leader_leaves_out_its_own_id() {
+    let (mut c, now) = core("a", members());
+    let hb = c.next_heartbeat(now, 500);
+    assert_eq!((hb.seq, hb.role, hb.leader), (1, Role::Follower, None));
+    assert_eq!(c.next_heartbeat(now, 500).seq, 2);
+    assert_eq!(c.heartbeat_now(now, 250).seq, 2, "not sent: no new number");
+    // Alone with no voter expected, it elects itself once its timeout runs out.
+    let mut at = now;
+    while c.leadership().role != Role::Leader {
+        at = c.next_wakeup().unwrap_or(at + Duration::from_millis(100));
+        c.handle(at, Input::Tick);
+        assert!(at < now + Duration::from_secs(10), "never led");
+    }
+    let hb = c.next_heartbeat(at, 500);
+    assert_eq!((hb.role, hb.leader), (Role::Leader, None));
+}
