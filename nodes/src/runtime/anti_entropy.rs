@@ -6,10 +6,8 @@
 //! Not `node/*/state`: each state reply lists that node's peers, so a survey of N nodes would
 //! carry N² ids; tokens, the `leader` answers and energy samples repair the same view in O(N).
 
-use super::consensus::who_leads;
-use std::collections::BTreeSet;
 use std::time::Duration;
-use swarm_bus::zenoh::query_cbor;
+use swarm_bus::zenoh::{self as bus, query_cbor};
 use swarm_bus::{Energy, LeaderInfo, Leaf, NodeId, SwarmKey, SwarmKeys};
 use zenoh::Session;
 
@@ -80,41 +78,16 @@ async fn energies(session: &Session, keys: &SwarmKeys) -> Vec<(NodeId, Energy)> 
     }
 }
 
-/// Members with a token this node has no record of. Only additions: a token missing from one
-/// survey may be a reply that was late, and departures are the liveliness events' to tell.
-pub fn missed<'a>(
-    known: impl IntoIterator<Item = &'a NodeId>,
-    found: &[NodeId],
-    me: &NodeId,
-) -> Vec<NodeId> {
-    let known: BTreeSet<&NodeId> = known.into_iter().collect();
-    let mut out: Vec<NodeId> = found
-        .iter()
-        .filter(|id| *id != me && !known.contains(id))
-        .cloned()
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
+/// How long a starting node waits for the swarm to say who leads.
+const ASK_TIMEOUT: Duration = Duration::from_millis(300);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ids(names: &[&str]) -> Vec<NodeId> {
-        names.iter().map(|n| NodeId::new(*n).unwrap()).collect()
-    }
-
-    #[test]
-    fn only_members_never_recorded_are_repaired() {
-        let known = ids(&["a", "b"]);
-        let found = ids(&["me", "b", "c", "c", "d"]);
-        let me = NodeId::new("me").unwrap();
-        assert_eq!(missed(&known, &found, &me), ids(&["c", "d"]));
-        assert!(
-            missed(&known, &ids(&[]), &me).is_empty(),
-            "an empty survey removes nobody"
-        );
+/// Every node's answer on `swarm/<s>/leader`; unreadable replies are skipped.
+pub async fn who_leads(session: &Session, keys: &SwarmKeys) -> Vec<LeaderInfo> {
+    match bus::query_cbor::<LeaderInfo>(session, &keys.leader(), ASK_TIMEOUT).await {
+        Ok(replies) => replies.into_iter().filter_map(|r| r.msg.ok()).collect(),
+        Err(e) => {
+            tracing::warn!("asking who leads: {e}");
+            Vec::new()
+        }
     }
 }

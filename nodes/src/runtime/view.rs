@@ -1,42 +1,26 @@
-//! What this node knows, shared between the main loop and the queryable callbacks.
+//! What this node knows, as a read-only snapshot: the main loop builds it from the core and
+//! publishes it on a `watch` channel; the queryables, `/metrics` and the task service read it.
+//! Nothing writes to it but the loop, so nobody waits on a lock held by another.
 
 use crate::energy::aggregate::{Member, Summer};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use swarm_bus::{
-    CadenceMode, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, NodeState, Role, SwarmEnergy,
+    CadenceMode, DeviceClass, Energy, LeaderInfo, NodeId, NodeState, Role, SwarmEnergy,
 };
 
-/// A peer whose liveliness token is present. Entries come and go with tokens only, so ids
-/// that merely publish (or spoof) heartbeats cannot grow the table.
-#[derive(Debug, Default)]
-pub struct Peer {
-    pub last_heartbeat: Option<(Instant, Heartbeat)>,
-    /// The peer's latest energy sample, kept by the leader (which sums the swarm's).
+/// A member as the snapshot shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerView {
+    /// Heard since it (re)joined.
+    pub heard: bool,
+    /// From its last heartbeat.
+    pub class: Option<DeviceClass>,
+    /// Its latest energy sample, kept by the leader (which sums the swarm's).
     pub energy: Option<Energy>,
-    /// When the peer said Leave, the last heartbeat seq heard from it before, and the term
-    /// its Leave gave.
-    left: Option<(Instant, u64, u64)>,
 }
 
-/// What a heartbeat was to the view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Heard {
-    /// From an id without a token (yet).
-    Stranger,
-    /// The first from this member since it (re)joined.
-    First,
-    Again,
-    /// Sent before the peer's Leave but handled after it (they arrive on separate
-    /// subscriptions): a leader would seem to lead again.
-    BeforeItsLeave,
-}
-
-/// How long after a Leave a higher seq from the same peer is taken as sent before it. A
-/// restarted process counts from 1 again; this bounds the rule should it count past.
-const STALE_AFTER_LEAVE: Duration = Duration::from_secs(1);
-
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NodeView {
     pub id: NodeId,
     pub class: DeviceClass,
@@ -52,8 +36,7 @@ pub struct NodeView {
     pub started: Instant,
     pub last_heartbeat_ms: u64,
     pub energy: Option<Energy>,
-    pub peers: BTreeMap<NodeId, Peer>,
-    pub dropped: u64,
+    pub peers: BTreeMap<NodeId, PeerView>,
     /// The leader's count of voters, stated in its answers and announcements.
     pub voters: Option<u32>,
     /// Whether this node answers `swarm/<s>/leader`: every member of a small swarm, only the
@@ -84,22 +67,9 @@ impl NodeView {
             last_heartbeat_ms: 0,
             energy: None,
             peers: BTreeMap::new(),
-            dropped: 0,
             voters: None,
             answers_for_swarm: true,
         }
-    }
-
-    /// The election moved on: a new role, term or leader.
-    pub fn set_leadership(&mut self, role: Role, term: u64, leader: Option<NodeId>, unix_ms: u64) {
-        if leader.is_none() {
-            self.leader_since_ms = None;
-        } else if leader != self.leader || term != self.term {
-            self.leader_since_ms = Some(unix_ms);
-        }
-        self.role = role;
-        self.term = term;
-        self.leader = leader;
     }
 
     /// The pace in force: heartbeats advertise its interval, `state` its mode.
@@ -109,101 +79,26 @@ impl NodeView {
         self.cadence_pinned = d.pinned;
     }
 
-    /// The next heartbeat to send; advances the sequence number. A leader states its count of
-    /// voters (`voters`) and leaves out its own id, which the key carries.
-    pub fn next_heartbeat(&mut self, unix_ms: u64, voters: Option<u32>) -> Heartbeat {
-        self.seq += 1;
-        self.last_heartbeat_ms = unix_ms;
-        Heartbeat {
-            term: self.term,
-            role: self.role,
-            leader: self.leader.clone().filter(|_| self.role != Role::Leader),
-            seq: self.seq,
-            cadence_ms: self.cadence_ms,
-            class: self.class,
-            voters,
-        }
-    }
-
-    /// Records a heartbeat of a member; returns true the first time that member is heard.
-    /// Heartbeats of ids without a token are ignored (a newcomer's first one may beat its token
-    /// here; the next one counts).
-    pub fn heard(&mut self, from: &NodeId, hb: Heartbeat, now: Instant) -> Heard {
-        let Some(peer) = self.peers.get_mut(from) else {
-            return Heard::Stranger;
-        };
-        if let Some((at, seq, _)) = peer.left {
-            if hb.seq > seq && now.saturating_duration_since(at) < STALE_AFTER_LEAVE {
-                return Heard::BeforeItsLeave;
-            }
-            peer.left = None;
-        }
-        let first = peer.last_heartbeat.is_none();
-        peer.last_heartbeat = Some((now, hb));
-        if first { Heard::First } else { Heard::Again }
-    }
-
-    /// An energy sample from a member; kept if it is newer than the one held. Returns whether
-    /// it was kept (samples from non-members and stale repeats are not).
-    pub fn energy_from(&mut self, from: &NodeId, sample: Energy) -> bool {
-        let Some(peer) = self.peers.get_mut(from) else {
-            return false;
-        };
-        if peer
-            .energy
-            .as_ref()
-            .is_some_and(|e| e.ts_ms >= sample.ts_ms)
-        {
-            return false;
-        }
-        peer.energy = Some(sample);
-        true
-    }
-
-    /// A token appeared; returns true when the peer was not a member before.
-    pub fn joined(&mut self, id: NodeId) -> bool {
-        if id == self.id || self.peers.contains_key(&id) {
-            return false;
-        }
-        self.peers.insert(id, Peer::default());
-        true
-    }
-
-    /// A token went away: the peer is no longer a member.
-    pub fn gone(&mut self, id: &NodeId) -> bool {
-        self.peers.remove(id).is_some()
-    }
-
-    /// A Leave: the peer stops counting at once, but membership stays with its token, so a
-    /// Leave handled after a quick restart's new token cannot erase the new member.
-    pub fn left_cleanly(&mut self, id: &NodeId, term: u64, now: Instant) {
-        if let Some(peer) = self.peers.get_mut(id) {
-            let seq = peer.last_heartbeat.take().map_or(0, |(_, hb)| hb.seq);
-            peer.left = Some((now, seq, term));
-        }
-    }
-
-    /// Whether what a node said of its leadership at `term` (its announcement, or its answer
-    /// to a survey) was said before its Leave: it arrives by another path, so it can be
-    /// handled after, and would make the departed leader, and the count of voters it
-    /// announced, current again. A restarted process claims to lead only in a later term.
-    pub fn said_before_leave(&self, from: &NodeId, term: u64) -> bool {
-        self.peers
-            .get(from)
-            .and_then(|p| p.left)
-            .is_some_and(|(_, _, left_term)| term <= left_term)
-    }
-
     /// Members whose heartbeats this node has received since they (re)joined.
     pub fn live_peers(&self) -> Vec<NodeId> {
         self.peers
             .iter()
-            .filter(|(_, p)| p.last_heartbeat.is_some())
+            .filter(|(_, p)| p.heard)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    pub fn state(&self, now: Instant) -> NodeState {
+    /// A node's latest energy sample as this node holds it (its own, or a peer's).
+    pub fn energy_of(&self, node: &NodeId) -> Option<&Energy> {
+        if *node == self.id {
+            self.energy.as_ref()
+        } else {
+            self.peers.get(node).and_then(|p| p.energy.as_ref())
+        }
+    }
+
+    /// `dropped`: messages this node dropped, from the bus counters.
+    pub fn state(&self, now: Instant, dropped: u64) -> NodeState {
         NodeState {
             class: self.class,
             role: self.role,
@@ -215,7 +110,7 @@ impl NodeView {
             last_heartbeat_ms: self.last_heartbeat_ms,
             version: env!("CARGO_PKG_VERSION").to_string(),
             peers: self.live_peers(),
-            dropped: self.dropped,
+            dropped,
             cadence_mode: self.cadence_mode,
             cadence_pinned: self.cadence_pinned,
         }
@@ -238,7 +133,7 @@ impl NodeView {
         });
         let peers = self.peers.values().filter_map(|p| {
             p.energy.as_ref().map(|energy| Member {
-                class: p.last_heartbeat.as_ref().map(|(_, hb)| hb.class),
+                class: p.class,
                 energy,
             })
         });
@@ -273,17 +168,17 @@ mod tests {
             watts: 3.0,
             ..swarm_bus::samples::energy()
         });
-        v.joined(id("a"));
-        v.energy_from(
-            &id("a"),
-            Energy {
+        let a = PeerView {
+            energy: Some(Energy {
                 watts: 2.0,
                 ..swarm_bus::samples::energy()
-            },
-        );
-        v.joined(id("silent"));
+            }),
+            ..PeerView::default()
+        };
+        v.peers.insert(id("a"), a);
+        v.peers.insert(id("silent"), PeerView::default());
         assert_eq!(v.swarm_energy(1, 400.0), None, "a follower does not sum");
-        v.set_leadership(Role::Leader, 2, Some(id("me")), 1);
+        (v.role, v.term) = (Role::Leader, 2);
         let total = v.swarm_energy(1, 400.0).expect("the leader sums");
         assert_eq!((total.nodes, total.watts, total.term), (2, 5.0, 2));
         // `a` sent no heartbeat yet: its class is not known, so only `me` is in a class.
@@ -291,107 +186,14 @@ mod tests {
     }
 
     #[test]
-    fn energy_is_kept_for_members_only_and_only_when_newer() {
-        let mut v = NodeView::new(id("me"), DeviceClass::Full, 500, Instant::now());
-        let sample = |ts_ms| Energy {
-            ts_ms,
-            ..swarm_bus::samples::energy()
-        };
-        assert!(!v.energy_from(&id("a"), sample(1)), "not a member");
-        v.joined(id("a"));
-        assert!(v.energy_from(&id("a"), sample(10)));
-        assert!(
-            !v.energy_from(&id("a"), sample(5)),
-            "older than the one held"
-        );
-        assert!(v.energy_from(&id("a"), sample(11)));
-        assert_eq!(v.peers[&id("a")].energy.as_ref().map(|e| e.ts_ms), Some(11));
-    }
-
-    #[test]
-    fn a_peer_counts_once_it_has_a_token_and_was_heard() {
+    fn only_heard_members_are_listed_in_the_state() {
         let now = Instant::now();
         let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
-        let hb = v.next_heartbeat(1, None);
-        assert_eq!(hb.seq, 1);
-        assert_eq!(
-            v.heard(&id("b"), hb.clone(), now),
-            Heard::Stranger,
-            "no token yet"
-        );
-        assert!(
-            v.peers.is_empty(),
-            "heartbeats alone must not grow the table"
-        );
-        assert!(!v.joined(id("a")), "own token is not a peer");
-        assert!(v.joined(id("b")));
-        assert!(!v.joined(id("b")));
-        assert!(v.live_peers().is_empty(), "not heard yet");
-        assert_eq!(v.heard(&id("b"), hb.clone(), now), Heard::First);
-        assert_eq!(v.heard(&id("b"), hb.clone(), now), Heard::Again);
-        assert_eq!(v.live_peers(), vec![id("b")]);
-        assert!(v.gone(&id("b")));
-        assert!(v.live_peers().is_empty());
-        assert_eq!(v.state(now).peers.len(), 0);
-    }
-
-    #[test]
-    fn a_late_leave_does_not_erase_a_restarted_peer() {
-        let now = Instant::now();
-        let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
-        let hb = v.next_heartbeat(1, None);
-        v.joined(id("b"));
-        v.heard(&id("b"), hb.clone(), now);
-        v.left_cleanly(&id("b"), 1, now);
-        assert!(v.live_peers().is_empty(), "a Leave stops counting at once");
-        // The restarted process's token was handled before the old Leave arrived: its
-        // heartbeats count from 1 again.
-        assert_eq!(v.heard(&id("b"), hb, now), Heard::First);
-        assert_eq!(
-            v.live_peers(),
-            vec![id("b")],
-            "membership stays with the token"
-        );
-        assert!(!v.peers.is_empty());
-    }
-
-    #[test]
-    fn a_heartbeat_sent_before_a_leave_but_handled_after_it_is_ignored() {
-        let now = Instant::now();
-        let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, now);
-        let mut b = NodeView::new(id("b"), DeviceClass::Full, 500, now);
-        b.set_leadership(Role::Leader, 4, Some(id("b")), 1);
-        v.joined(id("b"));
-        v.heard(&id("b"), b.next_heartbeat(1, None), now);
-        let overtaken = b.next_heartbeat(1, None);
-        v.left_cleanly(&id("b"), 4, now);
-        assert!(v.said_before_leave(&id("b"), 4));
-        assert!(!v.said_before_leave(&id("b"), 5), "won a later term since");
-        assert!(!v.said_before_leave(&id("c"), 4), "never left");
-        assert_eq!(
-            v.heard(&id("b"), overtaken.clone(), now),
-            Heard::BeforeItsLeave
-        );
-        assert!(v.live_peers().is_empty(), "still gone");
-        // Past the window, a higher seq counts again.
-        let later = now + STALE_AFTER_LEAVE;
-        assert_eq!(v.heard(&id("b"), overtaken, later), Heard::First);
-    }
-
-    #[test]
-    fn leader_since_moves_only_with_a_new_leader_or_term() {
-        let mut v = NodeView::new(id("a"), DeviceClass::Full, 500, Instant::now());
-        v.set_leadership(Role::Follower, 3, Some(id("b")), 100);
-        v.set_leadership(Role::Follower, 3, Some(id("b")), 200);
-        assert_eq!(v.leader_info().since_ms, Some(100));
-        v.set_leadership(Role::Leader, 4, Some(id("a")), 300);
-        let info = v.leader_info();
-        assert_eq!(
-            (info.role, info.term, info.since_ms),
-            (Role::Leader, 4, Some(300))
-        );
-        v.set_leadership(Role::Follower, 5, None, 400);
-        assert_eq!(v.leader_info().since_ms, None);
+        v.peers.insert(id("b"), PeerView::default());
+        assert!(v.state(now, 0).peers.is_empty(), "not heard yet");
+        v.peers.get_mut(&id("b")).unwrap().heard = true;
+        assert_eq!(v.state(now, 3).peers, vec![id("b")]);
+        assert_eq!(v.state(now, 3).dropped, 3);
     }
 
     #[test]

@@ -17,7 +17,6 @@
 mod leading;
 mod runner;
 
-use super::{Shared, lock};
 use leading::Leading;
 use runner::{Answer, Runner};
 use std::collections::BTreeSet;
@@ -87,7 +86,8 @@ pub struct Context {
     pub keys: SwarmKeys,
     pub me: NodeId,
     pub settings: TasksSettings,
-    pub view: Shared,
+    /// This node's snapshot: members, and their energy for the scheduler.
+    pub view: tokio::sync::watch::Receiver<super::view::NodeView>,
     pub drops: DropCounters,
     pub low_battery_pct: u8,
 }
@@ -180,29 +180,16 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     Ok(TaskService { task, ctl })
 }
 
-/// A node's latest energy sample as this node holds it (its own, or a peer's).
-fn energy_of<'a>(
-    v: &'a super::view::NodeView,
-    me: &NodeId,
-    node: &NodeId,
-) -> Option<&'a swarm_bus::Energy> {
-    if node == me {
-        v.energy.as_ref()
-    } else {
-        v.peers.get(node).and_then(|p| p.energy.as_ref())
-    }
-}
-
 /// Every known worker as the scheduler sees it now: offer, load and power.
 fn workers_now(
     cx: &Context,
     workers: &std::collections::BTreeMap<NodeId, WorkerInfo>,
 ) -> Vec<(NodeId, swarm_node::tasks::Worker)> {
-    let v = lock(&cx.view);
+    let v = cx.view.borrow();
     workers
         .iter()
         .map(|(id, info)| {
-            let energy = energy_of(&v, &cx.me, id);
+            let energy = v.energy_of(id);
             (
                 id.clone(),
                 leading::worker(info, energy, cx.low_battery_pct),
@@ -505,7 +492,7 @@ impl Service {
             }
         }
         let live = {
-            let v = lock(&self.cx.view);
+            let v = self.cx.view.borrow();
             let mut live: BTreeSet<NodeId> = v.peers.keys().cloned().collect();
             live.insert(me.clone());
             live
@@ -846,8 +833,8 @@ impl Service {
 
     async fn on_worker(&mut self, node: NodeId, info: WorkerInfo) {
         let worker = {
-            let v = lock(&self.cx.view);
-            let energy = energy_of(&v, &self.cx.me, &node);
+            let v = self.cx.view.borrow();
+            let energy = v.energy_of(&node);
             leading::worker(&info, energy, self.cx.low_battery_pct)
         };
         if let Some(l) = self.leading.as_mut() {
