@@ -59,6 +59,10 @@ wire_enum! {
     }
 }
 
+/// Percentage points a battery must climb back above a threshold before the cadence speeds
+/// up again, so a cell hovering at the threshold does not flip it every sample.
+pub const BATTERY_MARGIN_PCT: u8 = 5;
+
 impl CadenceMode {
     /// The interval multiplier in halves: aggressive ½×, normal 1×, conservative 2×,
     /// emergency 4×. Nodes and the firmware scale their base intervals by it.
@@ -82,16 +86,17 @@ impl CadenceMode {
 
     /// The slowest mode a battery at `pct` % allows, moving from the floor in force now: below
     /// `critical` emergency, below `low` conservative; none (`Normal`) on mains (`None`) or
-    /// while charging. A floor rises at its threshold and falls only `margin` points above
-    /// it, so a battery hovering at a threshold does not flap. Nodes and the firmware share it.
+    /// while charging. A floor rises at its threshold and falls only
+    /// [`BATTERY_MARGIN_PCT`] points above it, so a battery hovering at a threshold does not
+    /// flap. Nodes and the firmware share it.
     pub fn battery_floor(
         self,
         pct: Option<u8>,
         charging: bool,
         low: u8,
         critical: u8,
-        margin: u8,
     ) -> CadenceMode {
+        let margin = BATTERY_MARGIN_PCT;
         let Some(pct) = pct.filter(|_| !charging) else {
             return CadenceMode::Normal;
         };

@@ -4,10 +4,6 @@
 use crate::settings::CadenceSettings;
 use swarm_bus::CadenceMode;
 
-/// Percentage points the battery must climb back above a threshold before the board speeds up
-/// again, so a cell hovering at the threshold does not flip the cadence every report.
-const HYSTERESIS_PCT: u8 = 5;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cadence {
     settings: CadenceSettings,
@@ -30,7 +26,8 @@ impl Cadence {
         &self.settings
     }
 
-    /// Moves the floor with the battery; on mains or charging there is none.
+    /// Moves the floor with the battery (the nodes' rule, `CadenceMode::battery_floor`); on mains
+    /// or charging there is none.
     pub fn observe_battery(&mut self, pct: Option<u8>, charging: bool) {
         let st = &self.settings;
         self.battery_floor = self.battery_floor.battery_floor(
@@ -38,7 +35,6 @@ impl Cadence {
             charging,
             st.low_battery_pct,
             st.critical_battery_pct,
-            HYSTERESIS_PCT,
         );
     }
 

@@ -19,7 +19,7 @@
 //!
 //! Hysteresis, so noisy inputs do not flap the mode: loss turns `aggressive` on at
 //! `LOSS_ON` and off only below `LOSS_OFF` (jitter at `JITTER_ON`, below `JITTER_OFF`); the battery floor rises at a threshold and falls
-//! only `BATTERY_MARGIN_PCT` above it; and any change the inputs ask for must hold for
+//! only `swarm_bus::BATTERY_MARGIN_PCT` above it; and any change the inputs ask for must hold for
 //! `dwell_ms` before it is taken. An operator's pin applies at once.
 
 use super::activity::ActivityMeter;
@@ -35,12 +35,11 @@ const JITTER_OFF: f64 = 0.2;
 /// Messages this node itself sends per second.
 const BUSY_ON: f64 = 20.0;
 const BUSY_OFF: f64 = 10.0;
-const BATTERY_MARGIN_PCT: u8 = 5;
 /// How far energy and anti-entropy intervals may stretch past their base.
 const STRETCH: u64 = 16;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
+pub struct Settings {
     /// Intervals in `normal` mode for a small swarm.
     pub heartbeat_ms: u32,
     pub energy_ms: u32,
@@ -62,7 +61,7 @@ pub struct Limits {
     pub small_swarm: u32,
 }
 
-impl Default for Limits {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             heartbeat_ms: 500,
@@ -92,7 +91,7 @@ pub struct Decision {
 
 #[derive(Debug, Clone)]
 pub struct CadenceController {
-    limits: Limits,
+    settings: Settings,
     mode: CadenceMode,
     pinned: Option<CadenceMode>,
     /// A mode the inputs have asked for since this time.
@@ -109,12 +108,12 @@ pub struct CadenceController {
 }
 
 impl CadenceController {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(settings: Settings) -> Self {
         Self {
-            loss: LossTracker::new(limits.dwell_ms.max(1_000), u64::from(limits.min_ms)),
-            jitter: JitterTracker::new(limits.dwell_ms.max(1_000)),
-            activity: ActivityMeter::new(limits.dwell_ms.max(1_000)),
-            limits,
+            loss: LossTracker::new(settings.dwell_ms.max(1_000), u64::from(settings.min_ms)),
+            jitter: JitterTracker::new(settings.dwell_ms.max(1_000)),
+            activity: ActivityMeter::new(settings.dwell_ms.max(1_000)),
+            settings,
             mode: CadenceMode::Normal,
             pinned: None,
             pending: None,
@@ -155,13 +154,12 @@ impl CadenceController {
 
     /// `None`: on mains. Charging lifts the floor like mains does.
     pub fn set_battery(&mut self, pct: Option<u8>, charging: bool) {
-        let l = &self.limits;
+        let l = &self.settings;
         self.battery_floor = self.battery_floor.battery_floor(
             pct,
             charging,
             l.low_battery_pct,
             l.critical_battery_pct,
-            BATTERY_MARGIN_PCT,
         );
     }
 
@@ -214,7 +212,7 @@ impl CadenceController {
         } else {
             match self.pending {
                 Some((mode, since)) if mode == wanted => {
-                    if now_ms.saturating_sub(since) >= self.limits.dwell_ms {
+                    if now_ms.saturating_sub(since) >= self.settings.dwell_ms {
                         self.mode = wanted;
                         self.pending = None;
                     }
@@ -226,7 +224,7 @@ impl CadenceController {
     }
 
     pub fn decision(&self) -> Decision {
-        let l = &self.limits;
+        let l = &self.settings;
         let scaled = |base: u32, size: u64, ceiling: u64| -> u32 {
             let ms = u64::from(base) * self.mode.interval_halves() / 2 * size / 100;
             ms.clamp(u64::from(l.min_ms), ceiling.max(u64::from(l.min_ms)))
@@ -279,7 +277,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn controller() -> CadenceController {
-        CadenceController::new(Limits::default())
+        CadenceController::new(Settings::default())
     }
 
     /// Feeds `peers` peers' heartbeats every 500 ms for `ms`, dropping those `drop` picks.
@@ -508,7 +506,7 @@ mod tests {
                 }
                 now += 500;
             }
-            let allowed = 1 + (now / Limits::default().dwell_ms) as u32;
+            let allowed = 1 + (now / Settings::default().dwell_ms) as u32;
             prop_assert!(changes <= allowed, "{changes} changes in {now} ms");
         }
     }

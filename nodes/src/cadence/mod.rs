@@ -10,7 +10,7 @@ mod staleness;
 mod windows;
 
 pub use activity::ActivityMeter;
-pub use controller::{CadenceController, Decision, Limits};
+pub use controller::{CadenceController, Decision, Settings};
 pub use jitter::JitterTracker;
 pub use loss::LossTracker;
 pub use staleness::is_suspect;

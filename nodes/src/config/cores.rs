@@ -3,7 +3,7 @@
 
 use super::Config;
 use std::time::Duration;
-use swarm_node::cadence::Limits;
+use swarm_node::cadence;
 use swarm_node::election::Settings;
 
 impl Config {
@@ -23,9 +23,9 @@ impl Config {
     }
 
     /// The bounds the cadence controller keeps a node's heartbeat and energy intervals in.
-    pub fn cadence_limits(&self) -> Limits {
+    pub fn cadence_settings(&self) -> cadence::Settings {
         let g = &self.adaptive_gossip;
-        Limits {
+        cadence::Settings {
             heartbeat_ms: self.consensus.heartbeat_interval_ms,
             energy_ms: self.energy.sample_interval_ms,
             min_ms: g.min_interval_ms,
@@ -38,7 +38,7 @@ impl Config {
             low_battery_pct: self.energy.low_power_threshold_percent,
             critical_battery_pct: self.energy.critical_threshold_percent,
             small_swarm: g.small_swarm,
-            ..Limits::default()
+            ..cadence::Settings::default()
         }
     }
 }

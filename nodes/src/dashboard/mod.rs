@@ -19,7 +19,7 @@ mod snapshot_tests;
 
 use crate::config::Config;
 use crate::signals::shutdown_signal;
-use model::{Limits, Model};
+use model::{Model, Suspicion};
 use std::time::Duration;
 use swarm_bus::clock::unix_ms;
 use terminal::{Key, Screen};
@@ -64,7 +64,7 @@ pub async fn run(config: &Config, board: Board) -> anyhow::Result<()> {
     // The session before the screen, so a bad endpoint is reported on a plain terminal.
     let mut feed = feed::Feed::open(config).await?;
     let g = &config.adaptive_gossip;
-    let mut model = Model::new(Limits {
+    let mut model = Model::new(Suspicion {
         suspect_after: g.suspect_after,
         floor_ms: g.min_interval_ms,
     });

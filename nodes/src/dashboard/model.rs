@@ -144,12 +144,12 @@ impl Member {
 
 /// How long a silence makes a node suspect (from `[adaptive_gossip]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct Suspicion {
     pub suspect_after: u32,
     pub floor_ms: u32,
 }
 
-impl Default for Limits {
+impl Default for Suspicion {
     fn default() -> Self {
         Self {
             suspect_after: 3,
@@ -189,12 +189,12 @@ pub struct Model {
     dropped: u64,
     want_state: BTreeSet<NodeId>,
     changed: bool,
-    limits: Limits,
+    suspicion: Suspicion,
     contact: Contact,
 }
 
 impl Model {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(suspicion: Suspicion) -> Self {
         Self {
             members: BTreeMap::new(),
             listed: 0,
@@ -212,7 +212,7 @@ impl Model {
             dropped: 0,
             want_state: BTreeSet::new(),
             changed: true,
-            limits,
+            suspicion,
             contact: Contact::new(MAX_MEMBERS),
         }
     }
@@ -383,8 +383,8 @@ impl Model {
             (Some(heard), Some(hb)) => is_suspect(
                 heard,
                 hb.cadence_ms,
-                self.limits.suspect_after,
-                self.limits.floor_ms,
+                self.suspicion.suspect_after,
+                self.suspicion.floor_ms,
                 now_ms,
             ),
             _ => false,
@@ -629,7 +629,7 @@ pub(crate) mod tests {
 
     /// A model whose session is linked to one node, `r`, from time 0.
     pub fn linked() -> Model {
-        let mut m = Model::new(Limits::default());
+        let mut m = Model::new(Suspicion::default());
         m.links(0, links(&["r"]));
         m
     }
@@ -677,7 +677,7 @@ pub(crate) mod tests {
 
     #[test]
     fn heartbeat_age_and_suspicion_follow_the_senders_own_interval() {
-        let mut m = Model::new(Limits::default());
+        let mut m = Model::new(Suspicion::default());
         m.apply(1_000, Input::Joined(id("a")));
         m.apply(
             2_000,
@@ -718,7 +718,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_new_leader_a_new_term_and_a_split_brain_are_events() {
-        let mut m = Model::new(Limits::default());
+        let mut m = Model::new(Suspicion::default());
         for n in ["a", "b", "c"] {
             m.apply(0, Input::Joined(id(n)));
         }
@@ -923,7 +923,7 @@ pub(crate) mod tests {
 
     #[test]
     fn members_are_capped() {
-        let mut m = Model::new(Limits::default());
+        let mut m = Model::new(Suspicion::default());
         for i in 0..MAX_MEMBERS + 5 {
             m.apply(0, Input::Joined(id(&format!("n{i}"))));
         }
@@ -933,7 +933,7 @@ pub(crate) mod tests {
 
     #[test]
     fn nonsense_energy_is_dropped_and_totals_add_up() {
-        let mut m = Model::new(Limits::default());
+        let mut m = Model::new(Suspicion::default());
         m.apply(0, Input::Joined(id("a")));
         m.apply(0, Input::Joined(id("b")));
         let mut a = energy(10.0, 2.0, 1.0);

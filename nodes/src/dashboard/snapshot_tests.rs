@@ -3,7 +3,7 @@
 
 use super::contact::HOLD_MS;
 use super::model::tests::{energy, hb, id, links, state};
-use super::model::{Input, Limits, Model, TOTAL_EVERY_MS};
+use super::model::{Input, Model, Suspicion, TOTAL_EVERY_MS};
 use super::{Board, Ui, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -30,7 +30,7 @@ fn frame(board: Board, model: &Model, now_ms: u64, width: u16, height: u16) -> S
 /// Three nodes; pi-d leaves cleanly and pi-e crashes; pi-a led term 1 and left, pi-b won
 /// term 2; pi-c is pinned conservative and has gone quiet.
 fn story() -> (Model, u64) {
-    let mut m = Model::new(Limits::default());
+    let mut m = Model::new(Suspicion::default());
     m.links(T0, links(&["r"]));
     for (n, at) in [
         ("pi-a", 0),
@@ -151,7 +151,7 @@ fn green_dashboard_without_contact() {
 
 #[test]
 fn an_empty_swarm_is_waited_for() {
-    let model = Model::new(Limits::default());
+    let model = Model::new(Suspicion::default());
     insta::assert_snapshot!("empty_members", frame(Board::Members, &model, T0, 80, 20));
     insta::assert_snapshot!("empty_green", frame(Board::Green, &model, T0, 80, 16));
 }

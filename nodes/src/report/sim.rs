@@ -22,13 +22,13 @@ fn sim_config(
             pair[0].at,
         );
     }
-    let (settings, limits) = (config.election_settings(), config.cadence_limits());
+    let (settings, cadence) = (config.election_settings(), config.cadence_settings());
     let mut c = SimConfig::new(nodes as usize, duration, net.seed);
     c.settings = swarm_node::election::Settings {
         bootstrap_expect: c.settings.bootstrap_expect,
         ..settings
     };
-    c.limits = limits;
+    c.cadence = cadence;
     c.loss = net.loss;
     c.latency = net.latency;
     c.crash_leader_every = net.crash_leader_every;

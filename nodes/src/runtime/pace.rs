@@ -37,7 +37,7 @@ fn timer(ms: u32) -> Interval {
 
 impl Pace {
     pub fn new(config: &Config, pinned: Option<CadenceMode>) -> Self {
-        let limits = config.cadence_limits();
+        let limits = config.cadence_settings();
         let fixed = Decision {
             mode: CadenceMode::Normal,
             pinned: false,

@@ -2,7 +2,7 @@
 
 use super::queue::Queue;
 use super::stats::{NodeCounters, PartitionReport, Report, Second, rates};
-use crate::cadence::{CadenceController, Decision, Limits};
+use crate::cadence::{CadenceController, Decision, Settings as CadenceSettings};
 use crate::election::{Persisted, SafetyChecker, Settings};
 use crate::node::{Admit, Input, NodeCore, Output};
 use crate::scale::ANNOUNCE_EVERY;
@@ -27,13 +27,13 @@ pub struct SimConfig {
     /// `false`: the configured intervals, always (`adaptive_gossip.enabled = false`).
     pub adaptive: bool,
     pub settings: Settings,
-    pub limits: Limits,
+    pub cadence: CadenceSettings,
     /// Keep a per-second series for `--csv`.
     pub series: bool,
 }
 
 impl SimConfig {
-    /// The documented defaults: a `full` node's `[consensus]`, the cadence limits, and
+    /// The documented defaults: a `full` node's `[consensus]`, the cadence settings, and
     /// `bootstrap_expect` set to the swarm's size, as the docs advise for a cold start.
     pub fn new(nodes: usize, duration: Duration, seed: u64) -> Self {
         Self {
@@ -49,7 +49,7 @@ impl SimConfig {
                 bootstrap_expect: u32::try_from(nodes).unwrap_or(u32::MAX),
                 ..Settings::default()
             },
-            limits: Limits::default(),
+            cadence: CadenceSettings::default(),
             series: false,
         }
     }
@@ -225,11 +225,11 @@ impl Sim {
                 cfg.seed.wrapping_mul(31).wrapping_add(i as u64),
                 Admit::Everyone,
             );
-            let cadence = CadenceController::new(cfg.limits.clone());
+            let cadence = CadenceController::new(cfg.cadence.clone());
             nodes.push(Node {
                 id,
                 core,
-                decision: fixed(&cfg.limits),
+                decision: fixed(&cfg.cadence),
                 cadence,
                 up: true,
                 disk: Persisted::default(),
@@ -897,8 +897,8 @@ impl Sim {
             seed,
             Admit::Everyone,
         );
-        n.cadence = CadenceController::new(self.cfg.limits.clone());
-        n.decision = fixed(&self.cfg.limits);
+        n.cadence = CadenceController::new(self.cfg.cadence.clone());
+        n.decision = fixed(&self.cfg.cadence);
         n.up = true;
         n.role = Role::Follower;
         n.role_since = self.now;
@@ -971,7 +971,7 @@ impl Sim {
 }
 
 /// Intervals with the controller off: the configured base ones.
-fn fixed(l: &Limits) -> Decision {
+fn fixed(l: &CadenceSettings) -> Decision {
     Decision {
         mode: CadenceMode::Normal,
         pinned: false,
