@@ -13,6 +13,7 @@ pub mod keys;
 pub mod messages;
 pub mod names;
 pub mod payload;
+pub mod refused;
 pub mod samples;
 
 #[cfg(feature = "std")]
@@ -27,4 +28,5 @@ pub use keys::{Leaf, SwarmKey, SwarmKeys, TaskLeaf};
 pub use messages::*;
 pub use names::{NameError, NodeId, SwarmName, TaskId};
 pub use payload::Payload;
+pub use refused::Refused;
 pub use wire::{VERSION, WireMessage};

@@ -14,7 +14,7 @@
 //! - a count of voters above `max_members` is refused: no swarm within the limit has it.
 
 use std::collections::{BTreeMap, VecDeque};
-use swarm_bus::zenoh::Refused;
+use swarm_bus::Refused;
 use swarm_bus::{
     DeviceClass, Heartbeat, LeaderInfo, MAX_TERM, MAX_TERM_JUMP, NodeId, Role, Vote, VoteRequest,
 };

@@ -2,6 +2,7 @@
 //! the count of those accepted, so a reader can tell what share was refused.
 
 use crate::codec::DecodeError;
+pub use crate::refused::Refused;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,57 +16,6 @@ struct Counts {
     overflow: AtomicU64,
     refused: [AtomicU64; Refused::ALL.len()],
     accepted: AtomicU64,
-}
-
-/// Why a well-formed message was refused before any state saw it (the node's admission gate,
-/// docs/protocol.md#admission).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// Its sender holds no liveliness token: not a member.
-    NonMember,
-    /// A new token while the member table is full.
-    MembersFull,
-    /// A term above the ceiling, or too far above any term this node knows.
-    ImplausibleTerm,
-    /// A device (class `minimal`) claimed a part in the election.
-    DeviceClaim,
-    /// A count of voters no swarm within the member limit can have.
-    ImplausibleCount,
-    /// A task order from a node that is not the leader this node follows, in its term.
-    NotLeader,
-    /// More work than this node's slots allow, or a second ballot while one is open.
-    Busy,
-}
-
-impl Refused {
-    pub const ALL: [Refused; 7] = [
-        Refused::NonMember,
-        Refused::MembersFull,
-        Refused::ImplausibleTerm,
-        Refused::DeviceClaim,
-        Refused::ImplausibleCount,
-        Refused::NotLeader,
-        Refused::Busy,
-    ];
-
-    /// The counter's label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refused::NonMember => "non_member",
-            Refused::MembersFull => "members_full",
-            Refused::ImplausibleTerm => "implausible_term",
-            Refused::DeviceClaim => "device_claim",
-            Refused::ImplausibleCount => "implausible_count",
-            Refused::NotLeader => "not_leader",
-            Refused::Busy => "busy",
-        }
-    }
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Every reason with its count.

@@ -14,7 +14,7 @@ use crate::admission::Admission;
 use crate::election::{Action, Election, Event, Persisted, Settings};
 use membership::{Heard, Membership};
 use std::time::Instant;
-use swarm_bus::zenoh::Refused;
+use swarm_bus::Refused;
 use swarm_bus::{
     DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest,
 };

@@ -1,0 +1,180 @@
+//! The shell around the node's core: it owns the core, the bus and the timers, and on each
+//! [`Wake`] feeds the core and carries out what it says. What a node decides about the swarm
+//! is in `swarm_node::node::NodeCore`; the shell only moves it to and from the world.
+//!
+//! - `start.rs`: opening the bus and joining the swarm;
+//! - `effects.rs`: the core's outputs carried out, and what a change of leadership sets off;
+//! - `chores.rs`: the periodic work (energy samples, anti-entropy surveys);
+//! - `snapshot.rs`: the read-only view the queryables, `/metrics` and the task service read;
+//! - `leave.rs`: a clean stop.
+
+mod chores;
+mod effects;
+mod leave;
+mod snapshot;
+mod start;
+
+use super::answers::Held;
+use super::anti_entropy::Findings;
+use super::board_service::BoardService;
+use super::commands;
+use super::pace::Pace;
+use super::proposals;
+use super::tasks::TaskService;
+use super::view::NodeView;
+use super::vote_store::VoteStore;
+use super::wake::Wake;
+use super::wiring::Bus;
+use crate::energy::sampler::Sampler;
+use std::path::PathBuf;
+use std::time::Instant;
+use swarm_bus::zenoh::DropCounters;
+use swarm_bus::{Leaf, NodeId, Role, SwarmKeys};
+use swarm_node::node::{Input, Leadership, NodeCore};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Interval;
+
+/// The loop's own timers; the cadence's are in `Pace`.
+pub struct Ticks {
+    pub retune: Interval,
+    pub save: Interval,
+    pub tasks: Interval,
+    pub announce: Interval,
+}
+
+pub struct Shell {
+    pub core: NodeCore,
+    pub pace: Pace,
+    pub bus: Bus,
+    pub ticks: Ticks,
+    pub surveys: mpsc::Receiver<Findings>,
+    survey_tx: mpsc::Sender<Findings>,
+    survey_running: bool,
+    id: NodeId,
+    keys: SwarmKeys,
+    state_dir: PathBuf,
+    session: zenoh::Session,
+    drops: DropCounters,
+    store: VoteStore,
+    sampler: Sampler,
+    board: BoardService,
+    bridge: Option<swarm_bridge::Bridge>,
+    token: Option<zenoh::liveliness::LivelinessToken>,
+    tasks: Option<TaskService>,
+    /// The snapshot this loop keeps and publishes; the core's parts are filled in on publish.
+    view: NodeView,
+    view_tx: watch::Sender<NodeView>,
+    view_dirty: bool,
+    view_urgent: bool,
+    view_published: Instant,
+    gco2_per_kwh: f32,
+    low_battery_pct: u8,
+    /// Held for their lifetime: queryables, the relay and the metrics server.
+    _held: Held,
+}
+
+impl Shell {
+    /// Carries out one wake-up; `Stop` is the caller's.
+    pub async fn handle(&mut self, wake: Wake) {
+        let changed = match wake {
+            Wake::ElectionDue => self.feed(Input::Tick).await,
+            Wake::HeartbeatDue => {
+                // The tick first: a leader thawed after SIGSTOP steps down before it speaks.
+                let changed = self.feed(Input::Tick).await;
+                if changed.is_none() {
+                    self.send_heartbeat().await;
+                }
+                changed
+            }
+            Wake::EnergyDue => self.energy_due().await,
+            Wake::SurveyDue => {
+                self.survey();
+                None
+            }
+            Wake::Surveyed(found) => self.surveyed(found).await,
+            Wake::RetuneDue => {
+                if let Some(d) = self.pace.retune() {
+                    tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, energy_ms = d.energy_ms, "cadence");
+                    self.view.set_cadence(&d);
+                    self.view_dirty = true;
+                }
+                None
+            }
+            Wake::SaveDue => {
+                self.sampler.save();
+                None
+            }
+            Wake::TasksDue => {
+                self.update_tasks();
+                None
+            }
+            Wake::AnnounceDue => {
+                if self.core.election().announces(Instant::now()) {
+                    self.announce().await;
+                }
+                None
+            }
+            Wake::BallotCall(q) => {
+                let local = swarm_node::proposals::Local {
+                    battery_pct: self
+                        .view
+                        .energy
+                        .as_ref()
+                        .filter(|e| e.charging != Some(true))
+                        .and_then(|e| e.battery_pct),
+                    low_battery_pct: self.low_battery_pct,
+                };
+                let key = self.keys.node_leaf(&self.id, Leaf::Ballot);
+                proposals::vote(q, &key, local).await;
+                None
+            }
+            Wake::Proposal(q) => {
+                // Only the leader answers; anyone else lets the query go unanswered.
+                let l = self.core.leadership();
+                if l.role == Role::Leader
+                    && let Some(ballot) = self.bus.proposals.open(q).await
+                {
+                    let voters = self.core.election().voter_ids();
+                    let (session, keys) = (self.session.clone(), self.keys.clone());
+                    tokio::spawn(proposals::decide(session, keys, l.term, voters, ballot));
+                }
+                None
+            }
+            Wake::Core(input) => self.feed(input).await,
+            Wake::Command(cmd) => {
+                if cmd.op == swarm_bus::CommandOp::Identify {
+                    self.board.identify(cmd.arg);
+                } else if let Some(d) = commands::obey(&cmd, &mut self.pace, &self.state_dir) {
+                    tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, "cadence set by command");
+                    self.view.set_cadence(&d);
+                    self.view_dirty = true;
+                }
+                None
+            }
+            Wake::Stop(_) => None,
+        };
+        if let Some(l) = changed {
+            self.took_office_or_left_it(l).await;
+        }
+        self.follow_the_election().await;
+        self.publish_view();
+    }
+
+    /// Feeds one input to the core and carries out what it says; returns the new leadership
+    /// when it changed.
+    async fn feed(&mut self, input: Input) -> Option<Leadership> {
+        self.feed_all(std::iter::once(input)).await
+    }
+
+    /// Feeds inputs one after another; returns the last change of leadership, if any.
+    async fn feed_all(&mut self, inputs: impl IntoIterator<Item = Input>) -> Option<Leadership> {
+        let mut changed = None;
+        for input in inputs {
+            let outputs = self.core.handle(Instant::now(), input);
+            if let Some(l) = self.carry_out(outputs).await {
+                changed = Some(l);
+            }
+        }
+        changed
+    }
+}

@@ -1,0 +1,180 @@
+//! Opening the bus and joining the swarm.
+
+use super::effects::log_leadership;
+use super::{Shell, Ticks};
+use crate::config::{Config, default_state_dir};
+use crate::energy::new_sampler;
+use crate::runtime::answers::{self, AbortOnDrop};
+use crate::runtime::board_service::BoardService;
+use crate::runtime::pace::{self, Pace};
+use crate::runtime::view::NodeView;
+use crate::runtime::vote_store::VoteStore;
+use crate::runtime::wiring::Bus;
+use crate::runtime::{anti_entropy, pin_store, tasks};
+use anyhow::Context;
+use std::time::{Duration, Instant};
+use swarm_bus::zenoh::{self as bus, DropCounters};
+use swarm_bus::{NodeId, SwarmKeys};
+use swarm_node::node::{Admit, Input, NodeCore};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// How often the cumulative energy total is written: rarely, to spare SD cards.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// How often the task service hears the voter set (leadership changes reach it at once).
+const TASKS_EVERY: Duration = Duration::from_secs(1);
+
+impl Shell {
+    pub async fn start(config: Config, id: NodeId) -> anyhow::Result<Shell> {
+        let keys = SwarmKeys::new(config.node.swarm.clone());
+        let state_dir = config
+            .node
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| default_state_dir(&id));
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        // Before the session opens: a damaged vote record must stop the node before it can vote.
+        let store = VoteStore::open(&state_dir)?;
+        let now = Instant::now();
+        let core = NodeCore::new(
+            id.clone(),
+            config.election_settings(),
+            store.loaded().clone(),
+            now,
+            random_seed(),
+            Admit::Members {
+                max_members: config.limits.max_members,
+            },
+        );
+        let mut sampler = new_sampler(&config.energy, &state_dir);
+        let mut view = NodeView::new(
+            id.clone(),
+            config.node.class,
+            config.consensus.heartbeat_interval_ms,
+            now,
+        );
+        view.energy = Some(sampler.sample(now));
+        let (view_tx, view_rx) = watch::channel(view.clone());
+
+        let session = bus::open(&config.zenoh).await?;
+        let drops = DropCounters::default();
+        let gco2_per_kwh = config.energy.carbon_intensity_gco2_kwh;
+        let tls = config.zenoh.tls_dir.is_some();
+        let mut held =
+            answers::serve(&session, &keys, &id, &view_rx, &drops, gco2_per_kwh, tls).await?;
+        let bus = Bus::open(&session, &keys, &id, &drops).await?;
+        let token = bus::declare_token(&session, &keys, &id).await?;
+        let bridge = if config.bridge.enabled {
+            Some(
+                swarm_bridge::run_bridge(session.clone(), keys.swarm().clone(), &config.bridge)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        if let Some(feed) = bridge.as_ref().and_then(|b| b.gateway_power.clone()) {
+            sampler.measure_with(feed);
+        }
+        let pace = Pace::new(&config, pin_store::load(&state_dir));
+        let board = BoardService::start(&config.board)?;
+        if let Some(addr) = config.metrics.listen {
+            let snapshot = answers::metrics_snapshot(
+                view_rx.clone(),
+                drops.clone(),
+                pace.sent_total(),
+                &keys,
+                gco2_per_kwh,
+                board.inputs.clone(),
+                bridge.as_ref().map(|b| b.stats.clone()),
+            );
+            let (bound, task) = crate::metrics::server::serve(addr, snapshot).await?;
+            tracing::info!(%bound, "serving Prometheus metrics on /metrics");
+            held.push(Box::new(AbortOnDrop(task)));
+        }
+        let (survey_tx, surveys) = mpsc::channel(1);
+        let mut shell = Shell {
+            core,
+            pace,
+            bus,
+            ticks: Ticks {
+                retune: delayed(pace::RETUNE_EVERY),
+                save: tokio::time::interval(SAVE_EVERY),
+                tasks: delayed(TASKS_EVERY),
+                announce: tokio::time::interval(swarm_node::scale::ANNOUNCE_EVERY),
+            },
+            surveys,
+            survey_tx,
+            survey_running: false,
+            id: id.clone(),
+            keys: keys.clone(),
+            state_dir: state_dir.clone(),
+            session: session.clone(),
+            drops: drops.clone(),
+            store,
+            sampler,
+            board,
+            bridge,
+            token: Some(token),
+            tasks: None,
+            view,
+            view_tx,
+            view_dirty: true,
+            view_urgent: true,
+            view_published: now,
+            gco2_per_kwh,
+            low_battery_pct: config.energy.low_power_threshold_percent,
+            _held: held,
+        };
+        shell.view.set_cadence(&shell.pace.decision());
+        shell.join().await;
+        shell.tasks = Some(
+            tasks::start(tasks::Context {
+                session,
+                keys,
+                me: id.clone(),
+                settings: config.tasks.clone(),
+                view: view_rx,
+                drops,
+                low_battery_pct: config.energy.low_power_threshold_percent,
+            })
+            .await?,
+        );
+        shell.publish_view();
+        tracing::info!(
+            id = %id, swarm = %shell.keys.swarm(), class = %config.node.class,
+            state_dir = %state_dir.display(), "node running"
+        );
+        Ok(shell)
+    }
+
+    /// Who is a member first, then who leads: only members' answers on who leads count.
+    pub(super) async fn join(&mut self) {
+        let members = anti_entropy::members(&self.session, &self.keys).await;
+        self.feed_all(members.into_iter().map(Input::TokenAppeared))
+            .await;
+        let infos = anti_entropy::who_leads(&self.session, &self.keys).await;
+        if let Some(l) = self
+            .feed_all(infos.into_iter().map(Input::LeaderInfo))
+            .await
+        {
+            log_leadership(&l);
+            self.view_since(&l);
+        }
+    }
+}
+
+fn delayed(every: Duration) -> Interval {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick
+}
+
+/// Different on every start, so nodes started together draw different timeouts.
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
