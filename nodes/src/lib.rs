@@ -1,12 +1,9 @@
-//! The parts of swarm-node that other code (tests, the simulator) drives directly.
+//! The parts of swarm-node that other code (tests, the simulator) drives directly. The sans-IO
+//! cores are in `swarm-core`, re-exported here under their old paths.
 
-pub mod admission;
+pub use swarm_core::{admission, cadence, election, node, proposals, scale};
+pub use swarm_sim as sim;
+
 pub mod atomic_file;
-pub mod cadence;
-pub mod election;
-pub mod node;
-pub mod proposals;
-pub mod scale;
-pub mod sim;
 pub mod tasks;
 pub mod worker;

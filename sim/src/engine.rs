@@ -2,14 +2,14 @@
 
 use super::queue::Queue;
 use super::stats::{NodeCounters, PartitionReport, Report, Second, rates};
-use crate::cadence::{CadenceController, Decision, Settings as CadenceSettings};
-use crate::election::{Persisted, SafetyChecker, Settings};
-use crate::node::{Admit, Input, NodeCore, Output};
-use crate::scale::ANNOUNCE_EVERY;
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use swarm_bus::{CadenceMode, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest};
+use swarm_core::cadence::{CadenceController, Decision, Settings as CadenceSettings};
+use swarm_core::election::{Persisted, SafetyChecker, Settings};
+use swarm_core::node::{Admit, Input, NodeCore, Output};
+use swarm_core::scale::ANNOUNCE_EVERY;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {

@@ -8,9 +8,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 use swarm_bus::{DeviceClass, Heartbeat, MAX_TERM, NodeId, Role, Vote, VoteReply, VoteRequest};
-use swarm_node::admission::DEFAULT_MAX_MEMBERS;
-use swarm_node::election::{Persisted, QuorumMode, SafetyChecker, Settings};
-use swarm_node::node::{Admit, Input, NodeCore, Output};
+use swarm_core::admission::DEFAULT_MAX_MEMBERS;
+use swarm_core::election::{Persisted, QuorumMode, SafetyChecker, Settings};
+use swarm_core::node::{Admit, Input, NodeCore, Output};
 
 const STEP: Duration = Duration::from_millis(5);
 const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -651,9 +651,17 @@ fn core<'a>(
     c
 }
 
-/// What a board's firmware sends.
+/// What a board's firmware sends (as `swarm_bridge::sim::board_heartbeat` simulates it).
 fn device_heartbeat() -> Heartbeat {
-    swarm_bridge::sim::board_heartbeat(1, Duration::from_secs(1))
+    Heartbeat {
+        term: 0,
+        role: Role::Observer,
+        leader: None,
+        seq: 1,
+        cadence_ms: 1000,
+        class: DeviceClass::Minimal,
+        voters: None,
+    }
 }
 
 #[test]

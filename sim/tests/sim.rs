@@ -3,7 +3,7 @@
 //! fixed-cadence run (every follower at the base interval) is shown to miss the leader's bound.
 
 use std::time::Duration;
-use swarm_node::sim::{Partition, SimConfig, run};
+use swarm_sim::{Partition, SimConfig, run};
 
 fn thousand(adaptive: bool) -> SimConfig {
     let mut c = SimConfig::new(1000, Duration::from_secs(240), 7);
