@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod cadence;
+pub mod clock;
 pub mod election;
 pub mod node;
 pub mod proposals;

@@ -6,9 +6,10 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use swarm_bus::{DeviceClass, Heartbeat, MAX_TERM, NodeId, Role, Vote, VoteReply, VoteRequest};
 use swarm_core::admission::DEFAULT_MAX_MEMBERS;
+use swarm_core::clock::At;
 use swarm_core::election::{Persisted, QuorumMode, SafetyChecker, Settings};
 use swarm_core::node::{Admit, Input, NodeCore, Output};
 
@@ -63,12 +64,12 @@ impl Direction {
 struct SilentCut {
     side: Vec<bool>,
     direction: Direction,
-    since: Instant,
+    since: At,
     /// The lease expired: the sessions across the cut are closed, both ways whatever the cut's
     /// direction, until a reconnect after the heal.
     closed: bool,
     /// Healed after the lease expired: the links come back at this instant.
-    reconnect_at: Option<Instant>,
+    reconnect_at: Option<At>,
 }
 
 /// The one device member of an adversarial schedule: its bridge holds a token for it.
@@ -79,16 +80,16 @@ struct Node {
     core: NodeCore,
     up: bool,
     disk: Persisted,
-    next_hb: Instant,
+    next_hb: At,
     /// A process just started hears nothing until its subscriptions reach the others.
-    deaf_until: Instant,
+    deaf_until: At,
 }
 
 struct Sim {
     settings: Settings,
-    now: Instant,
+    now: At,
     nodes: Vec<Node>,
-    queue: BinaryHeap<Reverse<(Instant, u64, usize, usize)>>,
+    queue: BinaryHeap<Reverse<(At, u64, usize, usize)>>,
     payloads: Vec<Payload>,
     group: Vec<u8>,
     loss: f64,
@@ -103,10 +104,10 @@ struct Sim {
     cut: Option<SilentCut>,
     /// Per node: when it last heard the leader it follows, and when it last heard it steadily
     /// (within a `leader_alive` window of the heartbeat before), as the core judges a link.
-    leader_heard: Vec<Option<Instant>>,
-    steady_contact: Vec<Option<Instant>>,
+    leader_heard: Vec<Option<At>>,
+    steady_contact: Vec<Option<At>>,
     /// The last arrival scheduled on each delayed link, from → to.
-    delayed_until: Vec<Vec<Instant>>,
+    delayed_until: Vec<Vec<At>>,
     /// Named in a split-brain panic along with the seed.
     scenario: &'static str,
 }
@@ -117,7 +118,7 @@ impl Sim {
     }
 
     fn with(n: usize, seed: u64, settings: Settings) -> Sim {
-        let now = Instant::now();
+        let now = At::from_millis(1_000_000);
         let ids: Vec<NodeId> = (0..n)
             .map(|i| NodeId::new(format!("n{i}")).unwrap())
             .collect();
@@ -187,7 +188,7 @@ impl Sim {
         self.send_at(at, from, to, p);
     }
 
-    fn send_at(&mut self, at: Instant, from: usize, to: usize, p: Payload) {
+    fn send_at(&mut self, at: At, from: usize, to: usize, p: Payload) {
         self.payloads.push(p);
         self.queue
             .push(Reverse((at, self.payloads.len() as u64 - 1, from, to)));
@@ -633,7 +634,7 @@ fn core<'a>(
     me: &NodeId,
     settings: &Settings,
     disk: Persisted,
-    now: Instant,
+    now: At,
     seed: u64,
     members: impl Iterator<Item = &'a NodeId>,
 ) -> NodeCore {

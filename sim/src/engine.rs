@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use swarm_bus::{CadenceMode, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest};
 use swarm_core::cadence::{CadenceController, Decision, Settings as CadenceSettings};
+use swarm_core::clock::At;
 use swarm_core::election::{Persisted, SafetyChecker, Settings};
 use swarm_core::node::{Admit, Input, NodeCore, Output};
 use swarm_core::scale::ANNOUNCE_EVERY;
@@ -159,7 +160,6 @@ struct Node {
 
 struct Sim {
     cfg: SimConfig,
-    t0: Instant,
     now: u64,
     q: Queue<Ev>,
     nodes: Vec<Node>,
@@ -210,7 +210,6 @@ pub fn run(cfg: SimConfig) -> Outcome {
 
 impl Sim {
     fn new(cfg: SimConfig) -> Sim {
-        let t0 = Instant::now();
         let width = cfg.nodes.saturating_sub(1).to_string().len();
         let mut nodes = Vec::with_capacity(cfg.nodes);
         let mut index = HashMap::with_capacity(cfg.nodes);
@@ -221,7 +220,7 @@ impl Sim {
                 id.clone(),
                 cfg.settings.clone(),
                 Persisted::default(),
-                t0,
+                At::ZERO,
                 cfg.seed.wrapping_mul(31).wrapping_add(i as u64),
                 Admit::Everyone,
             );
@@ -246,7 +245,6 @@ impl Sim {
         let rng = cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         Sim {
             cfg,
-            t0,
             now: 0,
             q: Queue::new(),
             nodes,
@@ -267,8 +265,8 @@ impl Sim {
         }
     }
 
-    fn instant(&self) -> Instant {
-        self.t0 + Duration::from_micros(self.now)
+    fn instant(&self) -> At {
+        At::from_micros(self.now)
     }
 
     fn rand(&mut self) -> f64 {
@@ -661,12 +659,7 @@ impl Sim {
         let Some(at) = self.nodes[i].core.election().next_wakeup() else {
             return;
         };
-        // Rounded up: a wake a fraction of a microsecond early would find nothing due, and
-        // come round again at the same instant.
-        let nanos = at.saturating_duration_since(self.t0).as_nanos();
-        let at = u64::try_from(nanos.div_ceil(1000))
-            .unwrap_or(u64::MAX)
-            .max(self.now);
+        let at = at.as_micros().max(self.now);
         let n = &mut self.nodes[i];
         if n.wake_at.is_none_or(|w| at < w) {
             n.wake_at = Some(at);

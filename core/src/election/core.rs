@@ -2,8 +2,9 @@
 //! when the leader's liveliness token disappears.
 
 use super::voters::Voters;
+use crate::clock::At;
+use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 use swarm_bus::{DeviceClass, Heartbeat, MAX_TERM, NodeId, Role, VoteReply, VoteRequest};
 
 /// Who counts towards a majority (`consensus.quorum`).
@@ -124,18 +125,18 @@ pub struct Election {
     term: u64,
     voted_for: Option<NodeId>,
     leader: Option<NodeId>,
-    leader_contact: Option<Instant>,
+    leader_contact: Option<At>,
     /// The sequence number of the last heartbeat in which the leader this node follows claimed
     /// to lead: a later one that no longer claims it says the leader stepped down.
     leader_seq: Option<(NodeId, u64)>,
     /// When the leader this node follows was last heard, and since when steadily (no silence
     /// of a whole `leader_alive` window); `leader_suspect` after such a silence, until it has
     /// been heard steadily for `timeout_min` again.
-    leader_heard_at: Option<Instant>,
-    leader_steady_since: Instant,
+    leader_heard_at: Option<At>,
+    leader_steady_since: At,
     leader_suspect: bool,
-    leader_since: Option<Instant>,
-    deadline: Instant,
+    leader_since: Option<At>,
+    deadline: At,
     prevoting: bool,
     prevotes: BTreeSet<NodeId>,
     votes: BTreeSet<NodeId>,
@@ -145,38 +146,32 @@ pub struct Election {
     /// The leader's count of voters, when and who said so: a follower of a large swarm hears
     /// only the leader, so its own voter set is partial, and a majority is reckoned on the
     /// larger.
-    announced: Option<(u32, Instant, NodeId)>,
+    announced: Option<(u32, At, NodeId)>,
     /// (leader, term, heir) from the leader's last announcement.
     heir: Option<(NodeId, u64, NodeId)>,
     /// A pre-vote (candidate, term, its voter count, when) refused only because this node
     /// still heard the leader: the first candidate often learns of a crash a moment before
     /// the others do.
-    held_prevote: Option<(NodeId, u64, u32, Instant)>,
+    held_prevote: Option<(NodeId, u64, u32, At)>,
     /// When each peer was last heard, and how long after that it still counts as heard: the
     /// longest election timeout, or three of its own advertised heartbeat intervals if that is
     /// longer, so a follower that slowed down to save energy does not look absent.
-    heard: BTreeMap<NodeId, (Instant, Duration)>,
+    heard: BTreeMap<NodeId, (At, Duration)>,
     low_battery: bool,
     /// Until this instant a failed pre-vote is retried after a short pause instead of a whole
     /// timeout: the leader is known to be gone, and peers that refused may simply not have
     /// seen its token go yet.
-    fast_retry_until: Option<Instant>,
+    fast_retry_until: Option<At>,
     /// Still listening for peers after start, before the first stand.
     discovering: bool,
-    last_event: Instant,
+    last_event: At,
     rng: u64,
 }
 
 impl Election {
     /// `persisted` is what the last `PersistVote` and `PersistVoters` stored; stored voters
     /// count as seen now, for one membership window.
-    pub fn new(
-        me: NodeId,
-        settings: Settings,
-        persisted: Persisted,
-        now: Instant,
-        seed: u64,
-    ) -> Self {
+    pub fn new(me: NodeId, settings: Settings, persisted: Persisted, now: At, seed: u64) -> Self {
         let role = if settings.class == DeviceClass::Minimal {
             Role::Observer
         } else {
@@ -245,12 +240,12 @@ impl Election {
 
     /// When the next `Tick` is due for a timer to fire; `None` for a leader or an observer,
     /// which only need the regular tick the adapter sends before each heartbeat.
-    pub fn next_wakeup(&self) -> Option<Instant> {
+    pub fn next_wakeup(&self) -> Option<At> {
         matches!(self.role, Role::Follower | Role::Candidate).then_some(self.deadline)
     }
 
     /// What a leader's heartbeat says about the swarm's size: its count of voters.
-    pub fn announced_voters(&self, now: Instant) -> Option<u32> {
+    pub fn announced_voters(&self, now: At) -> Option<u32> {
         (self.role == Role::Leader).then(|| self.voter_count(now))
     }
 
@@ -267,13 +262,13 @@ impl Election {
 
     /// Whether this node needs every member's heartbeat (the leader, and everyone in a small
     /// swarm) or only the leader's (a follower of a swarm larger than `small_swarm`).
-    pub fn hears_everyone(&self, now: Instant) -> bool {
+    pub fn hears_everyone(&self, now: At) -> bool {
         self.role == Role::Leader || !self.is_large(now)
     }
 
     /// Whom this node, as leader, names to stand first should it go: the voter heard from
     /// last, which is the likeliest to be alive and connected.
-    pub fn heir(&self, now: Instant) -> Option<NodeId> {
+    pub fn heir(&self, now: At) -> Option<NodeId> {
         if self.role != Role::Leader {
             return None;
         }
@@ -288,7 +283,7 @@ impl Election {
 
     /// Whether this node, as the leader of a large swarm, announces itself to every member
     /// every `scale::ANNOUNCE_EVERY`: its followers hear nobody else who could tell them.
-    pub fn announces(&self, now: Instant) -> bool {
+    pub fn announces(&self, now: At) -> bool {
         self.role == Role::Leader && self.is_large(now)
     }
 
@@ -301,7 +296,7 @@ impl Election {
         })
     }
 
-    pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
+    pub fn handle(&mut self, now: At, event: Event) -> Vec<Action> {
         let before = (self.role, self.term, self.leader.clone());
         let tick = event == Event::Tick;
         let mut out = Vec::new();
@@ -347,7 +342,7 @@ impl Election {
     /// swarm a random draw would put hundreds of nodes within one round trip of each other,
     /// and their split votes would repeat round after round; there the start of the range is
     /// followed by the node's hashed place instead (see `rank_delay`).
-    fn timeout(&mut self, now: Instant) -> Duration {
+    fn timeout(&mut self, now: At) -> Duration {
         let (min, max) = (
             self.settings.timeout_min,
             self.settings.timeout_max.max(self.settings.timeout_min),
@@ -381,7 +376,7 @@ impl Election {
     /// heartbeat interval shorter than the shortest election timeout: a live leader is heard
     /// about twice in it, while a candidate (which stands only after a whole timeout of
     /// silence) is not refused by a voter that heard the same last heartbeat a moment later.
-    fn leader_alive(&self, now: Instant) -> bool {
+    fn leader_alive(&self, now: At) -> bool {
         let window = self.alive_window();
         self.role == Role::Leader
             || matches!(self.leader_contact, Some(t) if now.saturating_duration_since(t) < window)
@@ -394,7 +389,7 @@ impl Election {
             .max(self.settings.heartbeat_interval)
     }
 
-    fn quorum(&self, now: Instant) -> usize {
+    fn quorum(&self, now: At) -> usize {
         self.voter_count(now) as usize / 2 + 1
     }
 
@@ -408,11 +403,11 @@ impl Election {
     /// Voters including this node: those it knows of, or more if the leader said so (within
     /// the membership window) or, until a leader has said so, `bootstrap_expect`. Reckoning a
     /// majority on too many only makes winning harder; on too few could elect two leaders.
-    fn is_large(&self, now: Instant) -> bool {
+    fn is_large(&self, now: At) -> bool {
         self.voter_count(now) > self.settings.small_swarm
     }
 
-    fn voter_count(&self, now: Instant) -> u32 {
+    fn voter_count(&self, now: At) -> u32 {
         let others = self.voters.others(&self.me);
         let known = u32::try_from(others + 1).unwrap_or(u32::MAX);
         let announced = self
@@ -434,7 +429,7 @@ impl Election {
     /// election timeout may have been replaced meanwhile: it gives up before it acts again,
     /// instead of sending one more heartbeat in its old term. Shorter freezes cannot have been
     /// noticed: followers wait at least a whole timeout.
-    fn step_down_after_pause(&mut self, now: Instant) {
+    fn step_down_after_pause(&mut self, now: At) {
         let frozen = now.saturating_duration_since(self.last_event);
         self.last_event = self.last_event.max(now);
         if self.role == Role::Leader && frozen >= self.settings.timeout_min / 2 {
@@ -442,7 +437,7 @@ impl Election {
         }
     }
 
-    fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn on_tick(&mut self, now: At, out: &mut Vec<Action>) {
         self.voters.forget_older_than_window(now);
         match self.role {
             Role::Observer => {}
@@ -470,7 +465,7 @@ impl Election {
 
     /// A leader that has not heard a majority within the longest election timeout steps down:
     /// it is likely cut off, and the majority side may already have a new leader.
-    fn check_quorum(&mut self, now: Instant) {
+    fn check_quorum(&mut self, now: At) {
         let grace = self.settings.timeout_max;
         if self
             .leader_since
@@ -499,7 +494,7 @@ impl Election {
         self.term.checked_add(1).filter(|t| *t <= MAX_TERM)
     }
 
-    fn start_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn start_prevote(&mut self, now: At, out: &mut Vec<Action>) {
         self.discovering = false;
         self.deadline = self.retry_deadline(now);
         if self.bootstrapping() && self.voter_count(now) < self.settings.bootstrap_expect {
@@ -521,7 +516,7 @@ impl Election {
         }
     }
 
-    fn start_election(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn start_election(&mut self, now: At, out: &mut Vec<Action>) {
         self.prevoting = false;
         let Some(next) = self.next_term() else {
             return;
@@ -555,7 +550,7 @@ impl Election {
     /// When to try again if this round fails: soon and in rank order while the leader is known
     /// to be gone (a split vote or a peer that had not yet seen the token go), otherwise after
     /// a random timeout.
-    fn retry_deadline(&mut self, now: Instant) -> Instant {
+    fn retry_deadline(&mut self, now: At) -> At {
         match self.fast_retry_until {
             // In a large swarm only the few candidates of the failed round retry this soon:
             // a place among a few slots orders them, one among N would idle for seconds.
@@ -568,7 +563,7 @@ impl Election {
         }
     }
 
-    fn become_leader(&mut self, now: Instant) {
+    fn become_leader(&mut self, now: At) {
         // The count it won with: voters granted only because it counted at least as many as
         // they did. Until its own set catches up (followers of a large swarm heartbeat
         // slowly), announcing fewer would shrink everyone's majority.
@@ -580,7 +575,7 @@ impl Election {
         self.prevoting = false;
     }
 
-    fn become_follower(&mut self, now: Instant, term: u64, leader: Option<NodeId>) {
+    fn become_follower(&mut self, now: At, term: u64, leader: Option<NodeId>) {
         self.discovering = false;
         if leader.is_some() {
             self.fast_retry_until = None;
@@ -604,7 +599,7 @@ impl Election {
         self.deadline = now + self.timeout(now);
     }
 
-    fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat, out: &mut Vec<Action>) {
+    fn on_heartbeat(&mut self, now: At, from: NodeId, hb: Heartbeat, out: &mut Vec<Action>) {
         // Devices never speak for the election, whatever their heartbeat claims; a term past
         // the ceiling could never be followed by another.
         if from == self.me || hb.class == DeviceClass::Minimal || hb.term > MAX_TERM {
@@ -657,7 +652,7 @@ impl Election {
     /// gets through comes now and then (TCP resends a late burst). Until it has been heard
     /// steadily for `timeout_min` again, its heartbeats do not make this node refuse
     /// pre-votes, so the first in the majority whose timer runs out wins it.
-    fn heard_leader_again(&mut self, now: Instant) {
+    fn heard_leader_again(&mut self, now: At) {
         if let Some(last) = self.leader_heard_at
             && now.saturating_duration_since(last) >= self.alive_window()
         {
@@ -688,13 +683,7 @@ impl Election {
             && matches!(&self.leader_seq, Some((id, last)) if id == from && seq > *last)
     }
 
-    fn on_vote_request(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        req: VoteRequest,
-        out: &mut Vec<Action>,
-    ) {
+    fn on_vote_request(&mut self, now: At, from: NodeId, req: VoteRequest, out: &mut Vec<Action>) {
         let ineligible = req.class == DeviceClass::Minimal || req.term > MAX_TERM;
         if from == self.me || self.role == Role::Observer || ineligible {
             return;
@@ -750,13 +739,7 @@ impl Election {
         }
     }
 
-    fn on_vote_reply(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        reply: VoteReply,
-        out: &mut Vec<Action>,
-    ) {
+    fn on_vote_reply(&mut self, now: At, from: NodeId, reply: VoteReply, out: &mut Vec<Action>) {
         if reply.candidate != self.me || from == self.me || reply.term > MAX_TERM {
             return;
         }
@@ -792,7 +775,7 @@ impl Election {
 
     /// The fast path: when the leader's token goes, stand almost at once, staggered by rank
     /// so followers do not split the vote.
-    fn on_gone(&mut self, now: Instant, id: &NodeId, left: bool, out: &mut Vec<Action>) {
+    fn on_gone(&mut self, now: At, id: &NodeId, left: bool, out: &mut Vec<Action>) {
         if *id == self.me {
             // Our own token, seen through the member watch.
             return;
@@ -817,7 +800,7 @@ impl Election {
 
     /// The leader this node followed is gone or gave up: stand by rank at once, instead of
     /// after a whole timeout.
-    fn leader_lost(&mut self, now: Instant, id: &NodeId, out: &mut Vec<Action>) {
+    fn leader_lost(&mut self, now: At, id: &NodeId, out: &mut Vec<Action>) {
         self.leader = None;
         self.leader_contact = None;
         self.leader_seq = None;
@@ -833,7 +816,7 @@ impl Election {
     /// The leader just went: the pre-vote refused for still hearing it is granted after all,
     /// while its candidate may still be counting (one fast retry), so the first in rank is
     /// not beaten by the second only because the news reached it first.
-    fn grant_held_prevote(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn grant_held_prevote(&mut self, now: At, out: &mut Vec<Action>) {
         let Some((candidate, term, voters, at)) = self.held_prevote.take() else {
             return;
         };
@@ -851,11 +834,11 @@ impl Election {
     /// Sets the deadline by rank instead of at random: full before standard, a node low on
     /// battery last, and within a class by id, 15 ms apart — enough for the first candidate's
     /// request to arrive before the next one's turn.
-    fn stand_soon(&mut self, now: Instant, gone: Option<&NodeId>) {
+    fn stand_soon(&mut self, now: At, gone: Option<&NodeId>) {
         self.deadline = now + self.rank_delay(now, gone);
     }
 
-    fn rank_delay(&self, now: Instant, gone: Option<&NodeId>) -> Duration {
+    fn rank_delay(&self, now: At, gone: Option<&NodeId>) -> Duration {
         let class_delay = if self.settings.class == DeviceClass::Full {
             0
         } else {
@@ -959,7 +942,7 @@ mod tests {
 
     #[test]
     fn the_vote_is_persisted_before_it_is_sent_and_survives_a_restart() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 1);
         let out = e.handle(
             t0,
@@ -1007,7 +990,7 @@ mod tests {
 
     #[test]
     fn prevote_is_refused_while_the_leader_is_heard_and_changes_no_term() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 3);
         let hb = Heartbeat {
             term: 2,
@@ -1056,7 +1039,7 @@ mod tests {
 
     #[test]
     fn a_candidate_that_sees_fewer_voters_than_the_voter_gets_no_vote() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 5);
         for peer in ["a", "b", "c", "d"] {
             let hb = heartbeat_from(0);
@@ -1108,7 +1091,7 @@ mod tests {
     }
 
     /// A follower `v` of leader `l`, which announced five voters: l, a, v, w, x.
-    fn follower_of_five(t0: Instant, seed: u64) -> Election {
+    fn follower_of_five(t0: At, seed: u64) -> Election {
         let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, seed);
         for peer in ["a", "w", "x"] {
             let hb = heartbeat_from(1);
@@ -1120,13 +1103,7 @@ mod tests {
     }
 
     /// Candidate `a` asks `e` for a vote (or pre-vote) in `term`, counting `voters`.
-    fn asked_by_a(
-        e: &mut Election,
-        at: Instant,
-        term: u64,
-        pre_vote: bool,
-        voters: u32,
-    ) -> Vec<Action> {
+    fn asked_by_a(e: &mut Election, at: At, term: u64, pre_vote: bool, voters: u32) -> Vec<Action> {
         let req = VoteRequest {
             voters,
             ..request(term, pre_vote)
@@ -1137,7 +1114,7 @@ mod tests {
     #[test]
     fn a_leader_that_says_it_stepped_down_is_replaced_at_once_but_a_late_older_heartbeat_is_not_taken_for_that()
      {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = follower_of_five(t0, 7);
         let t1 = t0 + Duration::from_millis(100);
         // Sent while it was still a candidate, overtaken on the way by its first as leader.
@@ -1182,7 +1159,7 @@ mod tests {
 
     #[test]
     fn a_leader_heard_only_now_and_then_is_suspect_until_heard_steadily_again() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = follower_of_five(t0, 9);
         let hb = |seq: u64| Event::Heartbeat {
             from: id("l"),
@@ -1218,7 +1195,7 @@ mod tests {
 
     #[test]
     fn the_leaders_clean_leave_shrinks_the_count_it_announced_but_its_crash_does_not() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         // `a` restarted after the leader's last announcement: it counts the four left.
         let ask = |e: &mut Election, pre_vote| granted(&asked_by_a(e, t0, 2, pre_vote, 4));
 
@@ -1248,7 +1225,7 @@ mod tests {
 
     #[test]
     fn a_pre_vote_refused_for_a_leader_that_then_goes_is_granted_late_but_not_stale() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let pre = |e: &mut Election, at| granted(&asked_by_a(e, at, 2, true, 5));
         let late_grant = |out: &[Action]| {
             out.iter().any(|a| {
@@ -1277,7 +1254,7 @@ mod tests {
 
     #[test]
     fn a_refused_candidate_does_not_hold_back_a_voter_that_knows_the_leader_is_gone() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = follower_of_five(t0, 13);
         e.handle(t0, Event::TokenGone(id("l")));
         let due = e.next_wakeup().expect("a follower has a deadline");
@@ -1297,7 +1274,7 @@ mod tests {
 
     #[test]
     fn after_start_a_node_that_heard_nobody_waits_a_whole_timeout_and_others_stand_by_rank() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let s = settings();
         let discovery_end = t0 + s.heartbeat_interval;
         let mut alone = Election::new(id("a"), s.clone(), Persisted::default(), t0, 6);
@@ -1330,7 +1307,7 @@ mod tests {
 
     #[test]
     fn a_candidate_that_timed_out_on_the_same_last_heartbeat_gets_the_pre_vote() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let s = settings();
         let mut e = Election::new(id("v"), s.clone(), Persisted::default(), t0, 8);
         let hb = Heartbeat {
@@ -1355,7 +1332,7 @@ mod tests {
 
     #[test]
     fn new_voters_are_persisted_on_the_next_tick_or_before_a_vote_not_one_by_one() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = Election::new(id("v"), settings(), Persisted::default(), t0, 9);
         let persisted = |out: &[Action]| {
             out.iter().find_map(|a| match a {
@@ -1399,7 +1376,7 @@ mod tests {
 
     #[test]
     fn minimal_class_observes_and_never_votes_or_stands() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let s = Settings {
             class: DeviceClass::Minimal,
             ..settings()
@@ -1422,7 +1399,7 @@ mod tests {
     /// everyone else waits at least one slot longer than its hashed place.
     #[test]
     fn the_named_heir_stands_at_once_and_the_others_a_slot_later() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let s = Settings {
             small_swarm: 2,
             bootstrap_expect: 5,
@@ -1499,7 +1476,7 @@ mod tests {
 
     #[test]
     fn a_leader_names_the_voter_it_heard_last() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut e = Election::new(id("l"), settings(), Persisted::default(), t0, 1);
         assert_eq!(e.heir(t0), None, "a follower names nobody");
         for (i, peer) in ["a", "b"].into_iter().enumerate() {

@@ -2,14 +2,15 @@
 //! counted until the window ends, so a minority cut off from the rest can never reach quorum;
 //! a node that said Leave is removed at once.
 
+use crate::clock::At;
+use core::time::Duration;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 use swarm_bus::NodeId;
 
 #[derive(Debug, Clone)]
 pub struct Voters {
     window: Duration,
-    last_seen: BTreeMap<NodeId, Instant>,
+    last_seen: BTreeMap<NodeId, At>,
     /// Bumped whenever a voter is added or removed, so callers can tell a change without
     /// comparing whole sets on every heartbeat.
     generation: u64,
@@ -25,7 +26,7 @@ impl Voters {
     }
 
     /// Returns true when `id` is a new voter.
-    pub fn seen(&mut self, id: &NodeId, now: Instant) -> bool {
+    pub fn seen(&mut self, id: &NodeId, now: At) -> bool {
         // Known voters are the common case: no id copied for them.
         if let Some(t) = self.last_seen.get_mut(id) {
             *t = now;
@@ -60,7 +61,7 @@ impl Voters {
     }
 
     /// Voters still inside the window (the caller counts itself separately).
-    pub fn current(&self, now: Instant) -> impl Iterator<Item = &NodeId> {
+    pub fn current(&self, now: At) -> impl Iterator<Item = &NodeId> {
         self.last_seen
             .iter()
             .filter(move |(_, t)| now.saturating_duration_since(**t) <= self.window)
@@ -68,13 +69,13 @@ impl Voters {
     }
 
     /// Votes needed, counting `me` as a voter too.
-    pub fn quorum(&self, now: Instant, me: &NodeId) -> usize {
+    pub fn quorum(&self, now: At, me: &NodeId) -> usize {
         let others = self.current(now).filter(|id| *id != me).count();
         let voters = others + 1;
         voters / 2 + 1
     }
 
-    pub fn forget_older_than_window(&mut self, now: Instant) {
+    pub fn forget_older_than_window(&mut self, now: At) {
         let window = self.window;
         let before = self.last_seen.len();
         self.last_seen
@@ -93,7 +94,7 @@ mod tests {
 
     #[test]
     fn crashed_voters_count_until_the_window_ends_and_leavers_at_once_not() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let me = id("a");
         let mut v = Voters::new(Duration::from_secs(600));
         assert_eq!(v.quorum(t0, &me), 1);

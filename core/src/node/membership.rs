@@ -2,18 +2,19 @@
 //! energy sample, and whether it left cleanly. Entries come and go with tokens only, so ids
 //! that merely publish (or spoof) heartbeats cannot grow the table.
 
+use crate::clock::At;
+use core::time::Duration;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 use swarm_bus::{Energy, Heartbeat, NodeId};
 
 #[derive(Debug, Default, Clone)]
 pub struct Peer {
-    pub last_heartbeat: Option<(Instant, Heartbeat)>,
+    pub last_heartbeat: Option<(At, Heartbeat)>,
     /// The peer's latest energy sample, kept by the leader (which sums the swarm's).
     pub energy: Option<Energy>,
     /// When the peer said Leave, the last heartbeat seq heard from it before, and the term
     /// its Leave gave.
-    left: Option<(Instant, u64, u64)>,
+    left: Option<(At, u64, u64)>,
 }
 
 /// What a heartbeat was to the membership.
@@ -57,7 +58,7 @@ impl Membership {
 
     /// Records a heartbeat of a member. Heartbeats of ids without a token are ignored (a
     /// newcomer's first one may beat its token here; the next one counts).
-    pub fn heard(&mut self, from: &NodeId, hb: Heartbeat, now: Instant) -> Heard {
+    pub fn heard(&mut self, from: &NodeId, hb: Heartbeat, now: At) -> Heard {
         let Some(peer) = self.peers.get_mut(from) else {
             return Heard::Stranger;
         };
@@ -105,7 +106,7 @@ impl Membership {
 
     /// A Leave: the peer stops counting at once, but membership stays with its token, so a
     /// Leave handled after a quick restart's new token cannot erase the new member.
-    pub fn left_cleanly(&mut self, id: &NodeId, term: u64, now: Instant) {
+    pub fn left_cleanly(&mut self, id: &NodeId, term: u64, now: At) {
         if let Some(peer) = self.peers.get_mut(id) {
             let seq = peer.last_heartbeat.take().map_or(0, |(_, hb)| hb.seq);
             peer.left = Some((now, seq, term));
@@ -156,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_peer_counts_once_it_has_a_token_and_was_heard() {
-        let now = Instant::now();
+        let now = At::from_millis(1_000_000);
         let mut m = Membership::default();
         assert_eq!(
             m.heard(&id("b"), hb(1), now),
@@ -176,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_late_leave_does_not_erase_a_restarted_peer() {
-        let now = Instant::now();
+        let now = At::from_millis(1_000_000);
         let mut m = Membership::default();
         m.joined(id("b"));
         m.heard(&id("b"), hb(1), now);
@@ -190,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_heartbeat_sent_before_a_leave_but_handled_after_it_is_ignored() {
-        let now = Instant::now();
+        let now = At::from_millis(1_000_000);
         let mut m = Membership::default();
         m.joined(id("b"));
         m.heard(&id("b"), hb(1), now);

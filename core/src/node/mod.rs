@@ -11,9 +11,9 @@
 pub mod membership;
 
 use crate::admission::Admission;
+use crate::clock::At;
 use crate::election::{Action, Election, Event, Persisted, Settings};
 use membership::{Heard, Membership};
-use std::time::Instant;
 use swarm_bus::Refused;
 use swarm_bus::{
     DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest,
@@ -121,7 +121,7 @@ impl NodeCore {
         me: NodeId,
         settings: Settings,
         persisted: Persisted,
-        now: Instant,
+        now: At,
         seed: u64,
         admit: Admit,
     ) -> Self {
@@ -168,7 +168,7 @@ impl NodeCore {
     }
 
     /// When the next `Tick` is due.
-    pub fn next_wakeup(&self) -> Option<Instant> {
+    pub fn next_wakeup(&self) -> Option<At> {
         self.election.next_wakeup()
     }
 
@@ -183,14 +183,14 @@ impl NodeCore {
     }
 
     /// The next heartbeat to send; advances the sequence number.
-    pub fn next_heartbeat(&mut self, now: Instant, cadence_ms: u32) -> Heartbeat {
+    pub fn next_heartbeat(&mut self, now: At, cadence_ms: u32) -> Heartbeat {
         self.seq += 1;
         self.heartbeat_now(now, cadence_ms)
     }
 
     /// What this node's heartbeat says now, without sending one. A leader states its count of
     /// voters and leaves out its own id, which the key carries.
-    pub fn heartbeat_now(&self, now: Instant, cadence_ms: u32) -> Heartbeat {
+    pub fn heartbeat_now(&self, now: At, cadence_ms: u32) -> Heartbeat {
         let role = self.election.role();
         Heartbeat {
             term: self.election.term(),
@@ -210,7 +210,7 @@ impl NodeCore {
     /// What this node answers on `swarm/<s>/leader`; `since_ms` is when it learnt of the
     /// leader (Unix ms), which only the adapter's clock knows. The heir is named in
     /// announcements alone.
-    pub fn leader_info(&self, now: Instant, since_ms: Option<u64>) -> LeaderInfo {
+    pub fn leader_info(&self, now: At, since_ms: Option<u64>) -> LeaderInfo {
         LeaderInfo {
             node: self.me().clone(),
             role: self.election.role(),
@@ -223,7 +223,7 @@ impl NodeCore {
     }
 
     /// Hands the core one input that happened at `now`; returns what to do, in order.
-    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
+    pub fn handle(&mut self, now: At, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Tick => self.elect(now, Event::Tick, &mut out),
@@ -318,7 +318,7 @@ impl NodeCore {
         }
     }
 
-    fn on_heartbeat(&mut self, now: Instant, from: NodeId, hb: Heartbeat, out: &mut Vec<Output>) {
+    fn on_heartbeat(&mut self, now: At, from: NodeId, hb: Heartbeat, out: &mut Vec<Output>) {
         if !self.admit(&from, "heartbeat", |a| a.heartbeat(&from, &hb), out) {
             return;
         }
@@ -343,7 +343,7 @@ impl NodeCore {
     /// What a node says of the leadership, fed to the election as the heartbeat it would have
     /// heard (and the heir a leader names), so a starting node knows the leader and the voters
     /// at once, and a survey repairs what the event stream missed.
-    fn on_leader_info(&mut self, now: Instant, info: LeaderInfo, out: &mut Vec<Output>) {
+    fn on_leader_info(&mut self, now: At, info: LeaderInfo, out: &mut Vec<Output>) {
         if info.node == *self.election.me() {
             return;
         }
@@ -386,7 +386,7 @@ impl NodeCore {
     }
 
     /// The one place the election's actions become outputs.
-    fn elect(&mut self, now: Instant, event: Event, out: &mut Vec<Output>) {
+    fn elect(&mut self, now: At, event: Event, out: &mut Vec<Output>) {
         for action in self.election.handle(now, event) {
             out.push(match action {
                 Action::PersistVote { term, voted_for } => Output::PersistVote { term, voted_for },

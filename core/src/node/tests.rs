@@ -1,12 +1,12 @@
 use super::*;
-use std::time::Duration;
+use core::time::Duration;
 
 fn id(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
 }
 
-fn core(me: &str, admit: Admit) -> (NodeCore, Instant) {
-    let now = Instant::now();
+fn core(me: &str, admit: Admit) -> (NodeCore, At) {
+    let now = At::from_millis(1_000_000);
     let settings = Settings {
         bootstrap_expect: 0,
         ..Settings::default()

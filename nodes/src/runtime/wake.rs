@@ -38,10 +38,10 @@ impl Shell {
         stop: &mut (impl std::future::Future<Output = &'static str> + Unpin),
     ) -> Wake {
         // Woken exactly when the election's next timer is due, not on a polling tick.
-        let wakeup = self
-            .core
-            .next_wakeup()
-            .unwrap_or_else(|| Instant::now() + ELECTION_IDLE_TICK);
+        let wakeup = match self.core.next_wakeup() {
+            Some(at) => self.epoch.instant(at),
+            None => Instant::now() + ELECTION_IDLE_TICK,
+        };
         // tokio's timer rounds up to the next millisecond: a deadline already due (the first
         // in rank after the leader went) is fed at once instead.
         let due = async {

@@ -4,7 +4,6 @@ use super::Shell;
 use crate::runtime::heartbeat_feed::Want;
 use crate::runtime::tasks;
 use crate::runtime::view::NodeView;
-use std::time::Instant;
 use swarm_bus::clock::unix_ms;
 use swarm_bus::zenoh::{self as bus, worth_logging};
 use swarm_bus::{LeaderInfo, NodeId, Role};
@@ -147,7 +146,7 @@ impl Shell {
     /// Subscribes to the heartbeats the election now needs, and answers for the swarm only
     /// when it hears everyone (docs/protocol.md#scale).
     pub(super) async fn follow_the_election(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         let election = self.core.election();
         let everyone = election.hears_everyone(now);
         let want = Want::from(everyone, election.leader(), election.me());
@@ -167,9 +166,7 @@ impl Shell {
     }
 
     pub(super) async fn send_heartbeat(&mut self) {
-        let hb = self
-            .core
-            .next_heartbeat(Instant::now(), self.view.cadence_ms);
+        let hb = self.core.next_heartbeat(self.now(), self.view.cadence_ms);
         self.view.seq = hb.seq;
         self.view.last_heartbeat_ms = unix_ms();
         self.view_dirty = true;
@@ -180,7 +177,7 @@ impl Shell {
     }
 
     pub(super) async fn announce(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         let info = LeaderInfo {
             heir: self.core.election().heir(now),
             ..self.core.leader_info(now, self.view.leader_since_ms)
@@ -210,6 +207,7 @@ fn leader_since(before: &NodeView, l: &Leadership, unix_ms: u64) -> Option<u64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
     use swarm_bus::DeviceClass;
 
     pub(super) fn id(s: &str) -> NodeId {

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use swarm_bus::zenoh::DropCounters;
 use swarm_bus::{Leaf, NodeId, Role, SwarmKeys};
+use swarm_core::clock::{At, Epoch};
 use swarm_node::node::{Input, Leadership, NodeCore};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Interval;
@@ -67,6 +68,8 @@ pub struct Shell {
     view_dirty: bool,
     view_urgent: bool,
     view_published: Instant,
+    /// The cores' clock: `At`s are microseconds since the node started.
+    pub epoch: Epoch,
     gco2_per_kwh: f32,
     low_battery_pct: u8,
     /// Held for their lifetime: queryables, the relay and the metrics server.
@@ -74,6 +77,11 @@ pub struct Shell {
 }
 
 impl Shell {
+    /// Now, on the cores' clock.
+    pub fn now(&self) -> At {
+        self.epoch.at_now()
+    }
+
     /// Carries out one wake-up; `Stop` is the caller's.
     pub async fn handle(&mut self, wake: Wake) {
         let changed = match wake {
@@ -109,7 +117,7 @@ impl Shell {
                 None
             }
             Wake::AnnounceDue => {
-                if self.core.election().announces(Instant::now()) {
+                if self.core.election().announces(self.now()) {
                     self.announce().await;
                 }
                 None
@@ -170,7 +178,7 @@ impl Shell {
     async fn feed_all(&mut self, inputs: impl IntoIterator<Item = Input>) -> Option<Leadership> {
         let mut changed = None;
         for input in inputs {
-            let outputs = self.core.handle(Instant::now(), input);
+            let outputs = self.core.handle(self.now(), input);
             if let Some(l) = self.carry_out(outputs).await {
                 changed = Some(l);
             }

@@ -15,6 +15,7 @@ use anyhow::Context;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters};
 use swarm_bus::{NodeId, SwarmKeys};
+use swarm_core::clock::Epoch;
 use swarm_node::node::{Admit, Input, NodeCore};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Interval, MissedTickBehavior};
@@ -37,11 +38,12 @@ impl Shell {
         // Before the session opens: a damaged vote record must stop the node before it can vote.
         let store = VoteStore::open(&state_dir)?;
         let now = Instant::now();
+        let epoch = Epoch::now();
         let core = NodeCore::new(
             id.clone(),
             config.election_settings(),
             store.loaded().clone(),
-            now,
+            epoch.at(now),
             random_seed(),
             Admit::Members {
                 max_members: config.limits.max_members,
@@ -122,6 +124,7 @@ impl Shell {
             view_dirty: true,
             view_urgent: true,
             view_published: now,
+            epoch,
             gco2_per_kwh,
             low_battery_pct: config.energy.low_power_threshold_percent,
             _held: held,
