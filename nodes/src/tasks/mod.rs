@@ -1,7 +1,9 @@
 //! Tasks on the bus. The leader's scheduler is a sans-IO state machine (`Scheduler::handle`,
-//! events with a timestamp in, actions out) so tests drive it with simulated time.
+//! events with a timestamp in, actions out) so tests drive it with simulated time; so are the
+//! durability decisions (`durability`: when copies of the table make a majority).
 
 mod breaker;
+pub mod durability;
 mod result_store;
 mod scheduler;
 mod strategy;

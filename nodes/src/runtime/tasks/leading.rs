@@ -28,11 +28,6 @@ impl Leading {
             inflight: HashSet::new(),
         }
     }
-
-    /// Acknowledgements a task needs before it is accepted: a majority of the voters.
-    pub fn majority(&self) -> usize {
-        self.voters.len() / 2 + 1
-    }
 }
 
 /// A spec as the scheduler takes it.

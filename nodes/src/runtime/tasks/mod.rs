@@ -31,24 +31,22 @@ use swarm_bus::{
     Leaf, NodeId, Payload, SwarmKey, SwarmKeys, TaskAck, TaskAssign, TaskId, TaskLeaf, TaskRecord,
     TaskResult, TaskSpec, TaskState, WorkerInfo,
 };
+use swarm_node::tasks::durability::{
+    self, Acks, CatchUp, GATHER_TIMEOUT, REPLICATE_TIMEOUT, Takeover,
+};
 use swarm_node::tasks::{Action, Event, Rejection, TaskTable};
 use swarm_node::worker::settings::TasksSettings;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// How long a leader waits for a majority to store a task before it says no.
-const REPLICATE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a new leader waits for the copies of the table.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
-/// A new leader that heard from too few voters asks again after this.
-const GATHER_RETRY: Duration = Duration::from_millis(500);
+// When copies and acknowledgements make a majority, and the timing of the rounds of asking
+// for them (`REPLICATE_TIMEOUT`, `GATHER_TIMEOUT`, `GATHER_RETRY`, `CATCH_UP_ROUNDS`), are
+// decided in `swarm_node::tasks::durability`; this service asks and carries out.
+
 /// How often the leader refreshes its workers' load and power.
 const LOAD_EVERY: Duration = Duration::from_secs(1);
 /// The longest the loop sleeps without a timer of its own.
 const IDLE: Duration = Duration::from_secs(3600);
-/// Rounds of asking for copies before a node that hears too few caught-up voters takes what
-/// it heard (a majority of the voters restarted at once: what none of them kept is lost).
-const CATCH_UP_ROUNDS: u32 = 20;
 
 /// What the election tells the task service.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -326,12 +324,12 @@ impl Service {
             };
             self.leading = Some(Leading::new(new.term, new.voters.clone(), settings));
             tracing::info!(term = new.term, "tasks: taking over the task table");
-            self.gather(new.term, Duration::ZERO);
+            self.gather(new.term, Instant::now());
         }
         self.ctl = new;
         if !self.is_caught_up() && !self.catching_up && !self.ctl.voters.is_empty() {
             self.catching_up = true;
-            self.catch_up(1, Duration::ZERO);
+            self.catch_up(1, Instant::now());
         }
         if new_leader {
             // Whoever leads now learns what this node offers, whatever it heard before.
@@ -346,47 +344,49 @@ impl Service {
         self.caught_up.load(Ordering::Relaxed)
     }
 
-    /// Asks every caught-up node for its copy, in the background; `round` counts the tries.
-    fn catch_up(&self, round: u32, after: Duration) {
-        self.ask_copies(after, move |found| Internal::CatchUp {
+    /// Asks every caught-up node for its copy at `at`, in the background; `round` counts the
+    /// tries.
+    fn catch_up(&self, round: u32, at: Instant) {
+        self.ask_copies(at, move |found| Internal::CatchUp {
             round,
             records: found.records,
             answered: found.answered,
         });
     }
 
-    /// Asks for every caught-up copy of the table after `after`, off this loop, and hands
-    /// what came back to it as the event `then` makes of it.
-    fn ask_copies(&self, after: Duration, then: impl FnOnce(Copies) -> Internal + Send + 'static) {
+    /// Asks for every caught-up copy of the table at `at`, off this loop, and hands what came
+    /// back to it as the event `then` makes of it.
+    fn ask_copies(&self, at: Instant, then: impl FnOnce(Copies) -> Internal + Send + 'static) {
         let (session, keys, tx) = (
             self.cx.session.clone(),
             self.cx.keys.clone(),
             self.internal_tx.clone(),
         );
         tokio::spawn(async move {
-            tokio::time::sleep(after).await;
+            tokio::time::sleep_until(at.into()).await;
             let found = copies(&session, &keys).await;
             let _ = tx.send(then(found)).await;
         });
     }
 
-    /// Takes the copies heard once they come from a majority of the voters (or from every
-    /// other voter, in a swarm of two), or from nobody while no leader is known (the whole
-    /// swarm is starting: there is nothing to lose), or after the last round.
+    /// Takes the copies heard once `durability::catch_up` says they are enough (a majority of
+    /// the voters, a starting swarm, or the last round); otherwise asks again when it says.
     fn caught_up_with(&mut self, round: u32, records: Vec<TaskRecord>, answered: BTreeSet<NodeId>) {
         if self.is_caught_up() {
             return;
         }
-        let me = &self.cx.me;
-        let others: Vec<&NodeId> = self.ctl.voters.iter().filter(|v| *v != me).collect();
-        let needed = (self.ctl.voters.len() / 2 + 1).min(others.len());
-        let heard = others.iter().filter(|v| answered.contains(**v)).count();
-        let starting = answered.is_empty() && self.ctl.leader.as_ref().is_none_or(|l| l == me);
-        if heard < needed && !starting && round < CATCH_UP_ROUNDS {
-            self.catch_up(round + 1, GATHER_RETRY);
-            return;
-        }
-        if heard < needed && !starting {
+        let now = Instant::now();
+        let (me, voters, leader) = (&self.cx.me, &self.ctl.voters, self.ctl.leader.as_ref());
+        let (heard, needed, short) =
+            match durability::catch_up(now, me, voters, leader, round, &answered) {
+                CatchUp::AskAgain { round, at } => return self.catch_up(round, at),
+                CatchUp::Merge {
+                    heard,
+                    needed,
+                    short,
+                } => (heard, needed, short),
+            };
+        if short {
             tracing::warn!(
                 heard,
                 needed,
@@ -394,12 +394,9 @@ impl Service {
                  they hold (tasks no voter kept are lost)"
             );
         }
-        let now = Instant::now();
         let merged = records.len();
-        for record in records {
-            if let Err(e) = self.table.store(now, record) {
-                tracing::warn!("tasks: catching up: {e}");
-            }
+        for e in durability::merge(&mut self.table, now, records) {
+            tracing::warn!("tasks: catching up: {e}");
         }
         self.caught_up.store(true, Ordering::Relaxed);
         self.catching_up = false;
@@ -410,9 +407,9 @@ impl Service {
         );
     }
 
-    /// Collects the copies of the table and the workers' offers, in the background.
-    fn gather(&self, term: u64, after: Duration) {
-        self.ask_copies(after, move |found| Internal::Gathered {
+    /// Collects the copies of the table and the workers' offers at `at`, in the background.
+    fn gather(&self, term: u64, at: Instant) {
+        self.ask_copies(at, move |found| Internal::Gathered {
             term,
             records: found.records,
             workers: found.workers,
@@ -428,15 +425,15 @@ impl Service {
                     .as_ref()
                     .is_some_and(|l| l.term == term && !l.ready)
                 {
-                    self.gather(term, Duration::ZERO);
+                    self.gather(term, Instant::now());
                 }
             }
             Internal::Gathered {
                 term,
                 records,
                 workers,
-                mut answered,
-            } => self.took_over(term, records, workers, &mut answered).await,
+                answered,
+            } => self.took_over(term, records, workers, &answered).await,
             Internal::CatchUp {
                 round,
                 records,
@@ -457,39 +454,34 @@ impl Service {
         term: u64,
         records: Vec<TaskRecord>,
         workers: Vec<(NodeId, WorkerInfo)>,
-        answered: &mut BTreeSet<NodeId>,
+        answered: &BTreeSet<NodeId>,
     ) {
         let me = self.cx.me.clone();
         let Some(l) = self.leading.as_ref().filter(|l| l.term == term && !l.ready) else {
             return;
         };
-        // An empty copy answers with no records at all: the node's own copy counts for it,
-        // and a voter that answered nothing counts only through the worker offers it sent.
-        // Its own copy counts only once caught up: one emptied by a restart holds nothing.
-        if self.is_caught_up() {
-            answered.insert(me.clone());
-        }
-        answered.extend(workers.iter().map(|(n, _)| n.clone()));
-        let heard = l.voters.iter().filter(|v| answered.contains(*v)).count();
-        if heard < l.majority() {
-            tracing::warn!(
-                heard,
-                needed = l.majority(),
-                "tasks: too few voters' copies of the table; asking again"
-            );
-            let tx = self.internal_tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(GATHER_RETRY).await;
-                let _ = tx.send(Internal::GatherAgain { term }).await;
-            });
-            return;
-        }
+        // `answered` holds the voters that sent a copy or, when their copy is empty, a worker
+        // offer; this node's own copy counts only once it has caught up.
         let now = Instant::now();
-        let merged = records.len();
-        for record in records {
-            if let Err(e) = self.table.store(now, record) {
-                tracing::warn!("tasks: merging a copy: {e}");
+        match durability::takeover(now, &me, &l.voters, self.is_caught_up(), answered) {
+            Takeover::AskAgain { heard, needed, at } => {
+                tracing::warn!(
+                    heard,
+                    needed,
+                    "tasks: too few voters' copies of the table; asking again"
+                );
+                let tx = self.internal_tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(at.into()).await;
+                    let _ = tx.send(Internal::GatherAgain { term }).await;
+                });
+                return;
             }
+            Takeover::Merge { .. } => {}
+        }
+        let merged = records.len();
+        for e in durability::merge(&mut self.table, now, records) {
+            tracing::warn!("tasks: merging a copy: {e}");
         }
         let live = {
             let v = self.cx.view.borrow();
@@ -607,25 +599,19 @@ impl Service {
             return q.reply(&key, &no(e.to_string())).await;
         }
         l.inflight.insert(id.clone());
-        let (voters, needed, term) = (l.voters.clone(), l.majority(), l.term);
+        let (mut acks, term) = (Acks::new(&me, &l.voters), l.term);
         let (session, spec_key, tx) = (
             self.cx.session.clone(),
             self.cx.keys.task(&id, TaskLeaf::Spec),
             self.internal_tx.clone(),
         );
         tokio::spawn(async move {
-            let mut acked = BTreeSet::from([me]);
             let enough = bus::ask_until::<TaskRecord, TaskAck>(
                 &session,
                 &spec_key,
                 &record,
                 REPLICATE_TIMEOUT,
-                |ack| {
-                    if ack.accepted && voters.contains(&ack.by) {
-                        acked.insert(ack.by.clone());
-                    }
-                    acked.len() >= needed
-                },
+                |ack| acks.ack(&ack.by, ack.accepted),
             )
             .await;
             if let Err(e) = &enough {
@@ -637,7 +623,7 @@ impl Service {
                     id,
                     spec: Box::new(spec),
                     query: Box::new(q),
-                    acks: acked.len(),
+                    acks: acks.count(),
                 })
                 .await;
         });
@@ -662,14 +648,11 @@ impl Service {
             return q.reply(&key, &ack).await;
         };
         l.inflight.remove(&id);
-        if acks < l.majority() {
+        if let Err(reason) = durability::replicated(l.voters.len(), acks) {
             let ack = TaskAck {
                 accepted: false,
                 by: me,
-                reason: Some(format!(
-                    "stored by {acks} of {} voters, short of a majority; try again with the same id",
-                    l.voters.len()
-                )),
+                reason: Some(reason),
             };
             return q.reply(&key, &ack).await;
         }
