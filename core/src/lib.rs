@@ -9,3 +9,4 @@ pub mod election;
 pub mod node;
 pub mod proposals;
 pub mod scale;
+pub mod tasks;

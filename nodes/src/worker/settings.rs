@@ -85,7 +85,7 @@ pub struct ResultSettings {
 
 impl Default for ResultSettings {
     fn default() -> Self {
-        let d = crate::tasks::Limits::default();
+        let d = crate::tasks::ResultBounds::default();
         Self {
             max_entries: d.max_entries,
             max_bytes: d.max_bytes,
@@ -96,8 +96,8 @@ impl Default for ResultSettings {
 }
 
 impl ResultSettings {
-    pub fn limits(&self) -> crate::tasks::Limits {
-        crate::tasks::Limits {
+    pub fn limits(&self) -> crate::tasks::ResultBounds {
+        crate::tasks::ResultBounds {
             max_entries: self.max_entries,
             max_bytes: self.max_bytes,
             ttl: std::time::Duration::from_secs(self.ttl_s),

@@ -140,6 +140,7 @@ impl Shell {
                 view: view_rx,
                 drops,
                 low_battery_pct: config.energy.low_power_threshold_percent,
+                epoch: shell.epoch,
             })
             .await?,
         );

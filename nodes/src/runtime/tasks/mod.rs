@@ -31,6 +31,7 @@ use swarm_bus::{
     Leaf, NodeId, Payload, SwarmKey, SwarmKeys, TaskAck, TaskAssign, TaskId, TaskLeaf, TaskRecord,
     TaskResult, TaskSpec, TaskState, WorkerInfo,
 };
+use swarm_core::clock::{At, Epoch};
 use swarm_node::tasks::durability::{
     self, Acks, CatchUp, GATHER_TIMEOUT, REPLICATE_TIMEOUT, Takeover,
 };
@@ -88,6 +89,8 @@ pub struct Context {
     pub view: tokio::sync::watch::Receiver<super::view::NodeView>,
     pub drops: DropCounters,
     pub low_battery_pct: u8,
+    /// The node's clock for the cores (`swarm_core::clock`).
+    pub epoch: Epoch,
 }
 
 struct Bus {
@@ -250,6 +253,7 @@ impl Service {
                 .as_ref()
                 .filter(|l| l.ready)
                 .and_then(|l| l.scheduler.next_wakeup())
+                .map(|at| self.cx.epoch.instant(at))
                 .unwrap_or_else(|| Instant::now() + IDLE);
             tokio::select! {
                 changed = ctl.changed() => {
@@ -324,12 +328,12 @@ impl Service {
             };
             self.leading = Some(Leading::new(new.term, new.voters.clone(), settings));
             tracing::info!(term = new.term, "tasks: taking over the task table");
-            self.gather(new.term, Instant::now());
+            self.gather(new.term, self.cx.epoch.at_now());
         }
         self.ctl = new;
         if !self.is_caught_up() && !self.catching_up && !self.ctl.voters.is_empty() {
             self.catching_up = true;
-            self.catch_up(1, Instant::now());
+            self.catch_up(1, self.cx.epoch.at_now());
         }
         if new_leader {
             // Whoever leads now learns what this node offers, whatever it heard before.
@@ -346,7 +350,7 @@ impl Service {
 
     /// Asks every caught-up node for its copy at `at`, in the background; `round` counts the
     /// tries.
-    fn catch_up(&self, round: u32, at: Instant) {
+    fn catch_up(&self, round: u32, at: At) {
         self.ask_copies(at, move |found| Internal::CatchUp {
             round,
             records: found.records,
@@ -356,12 +360,13 @@ impl Service {
 
     /// Asks for every caught-up copy of the table at `at`, off this loop, and hands what came
     /// back to it as the event `then` makes of it.
-    fn ask_copies(&self, at: Instant, then: impl FnOnce(Copies) -> Internal + Send + 'static) {
+    fn ask_copies(&self, at: At, then: impl FnOnce(Copies) -> Internal + Send + 'static) {
         let (session, keys, tx) = (
             self.cx.session.clone(),
             self.cx.keys.clone(),
             self.internal_tx.clone(),
         );
+        let at = self.cx.epoch.instant(at);
         tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             let found = copies(&session, &keys).await;
@@ -375,7 +380,7 @@ impl Service {
         if self.is_caught_up() {
             return;
         }
-        let now = Instant::now();
+        let now = self.cx.epoch.at_now();
         let (me, voters, leader) = (&self.cx.me, &self.ctl.voters, self.ctl.leader.as_ref());
         let (heard, needed, short) =
             match durability::catch_up(now, me, voters, leader, round, &answered) {
@@ -408,7 +413,7 @@ impl Service {
     }
 
     /// Collects the copies of the table and the workers' offers at `at`, in the background.
-    fn gather(&self, term: u64, at: Instant) {
+    fn gather(&self, term: u64, at: At) {
         self.ask_copies(at, move |found| Internal::Gathered {
             term,
             records: found.records,
@@ -425,7 +430,7 @@ impl Service {
                     .as_ref()
                     .is_some_and(|l| l.term == term && !l.ready)
                 {
-                    self.gather(term, Instant::now());
+                    self.gather(term, self.cx.epoch.at_now());
                 }
             }
             Internal::Gathered {
@@ -462,7 +467,7 @@ impl Service {
         };
         // `answered` holds the voters that sent a copy or, when their copy is empty, a worker
         // offer; this node's own copy counts only once it has caught up.
-        let now = Instant::now();
+        let now = self.cx.epoch.at_now();
         match durability::takeover(now, &me, &l.voters, self.is_caught_up(), answered) {
             Takeover::AskAgain { heard, needed, at } => {
                 tracing::warn!(
@@ -471,6 +476,7 @@ impl Service {
                     "tasks: too few voters' copies of the table; asking again"
                 );
                 let tx = self.internal_tx.clone();
+                let at = self.cx.epoch.instant(at);
                 tokio::spawn(async move {
                     tokio::time::sleep_until(at.into()).await;
                     let _ = tx.send(Internal::GatherAgain { term }).await;
@@ -595,7 +601,7 @@ impl Service {
         };
         // The leader's own copy first: it hands the task out as soon as a majority holds it,
         // and must then have the spec to hand out.
-        if let Err(e) = self.table.store(Instant::now(), record.clone()) {
+        if let Err(e) = self.table.store(self.cx.epoch.at_now(), record.clone()) {
             return q.reply(&key, &no(e.to_string())).await;
         }
         l.inflight.insert(id.clone());
@@ -657,7 +663,7 @@ impl Service {
             return q.reply(&key, &ack).await;
         }
         let actions = l.scheduler.handle(
-            Instant::now(),
+            self.cx.epoch.at_now(),
             Event::Submit {
                 id,
                 spec: leading::spec(&spec),
@@ -691,7 +697,9 @@ impl Service {
             reason: refusal.clone(),
         };
         if refusal.is_none() {
-            let actions = l.scheduler.handle(Instant::now(), Event::Cancel { id });
+            let actions = l
+                .scheduler
+                .handle(self.cx.epoch.at_now(), Event::Cancel { id });
             self.apply(actions, None).await;
         }
         q.reply(&key, &ack).await;
@@ -712,7 +720,7 @@ impl Service {
             Some(why) => Err(why),
             None => self
                 .table
-                .store(Instant::now(), record)
+                .store(self.cx.epoch.at_now(), record)
                 .map_err(|e| e.to_string()),
         };
         let ack = TaskAck {
@@ -724,7 +732,7 @@ impl Service {
     }
 
     async fn on_status(&mut self, q: HeldQuery<TaskSpec>) {
-        let now = Instant::now();
+        let now = self.cx.epoch.at_now();
         if let Some(id) = q.id.clone() {
             if let Some(status) = self.table.status(now, &id) {
                 q.reply(&self.cx.keys.task(&id, TaskLeaf::Result), &status)
@@ -784,7 +792,7 @@ impl Service {
                 }
             }
             s if s.is_final() => {
-                let evicted = self.table.finished(Instant::now(), &id, r);
+                let evicted = self.table.finished(self.cx.epoch.at_now(), &id, r);
                 self.runner.revoke(&id);
                 if let Some(l) = self.leading.as_mut() {
                     for gone in &evicted {
@@ -848,7 +856,7 @@ impl Service {
         let Some(l) = self.leading.as_mut().filter(|l| l.ready) else {
             return;
         };
-        let actions = l.scheduler.handle(Instant::now(), event);
+        let actions = l.scheduler.handle(self.cx.epoch.at_now(), event);
         self.apply(actions, None).await;
     }
 

@@ -3,9 +3,9 @@
 //! are records; finished ones live in the bounded result store, which decides what is
 //! forgotten. Pure: the caller passes the clock.
 
-use super::result_store::{Limits, ResultStore};
+use super::result_store::{ResultBounds, ResultStore};
+use crate::clock::At;
 use std::collections::BTreeMap;
-use std::time::Instant;
 use swarm_bus::{NodeId, Payload, TaskId, TaskRecord, TaskResult, TaskState};
 
 #[derive(Debug)]
@@ -23,7 +23,7 @@ pub struct TaskTable {
 pub struct Full;
 
 impl TaskTable {
-    pub fn new(limits: Limits, max_open: usize) -> Self {
+    pub fn new(limits: ResultBounds, max_open: usize) -> Self {
         Self {
             open: BTreeMap::new(),
             results: ResultStore::new(limits),
@@ -43,7 +43,7 @@ impl TaskTable {
 
     /// Takes a record (a leader's replication, or a copy a new leader merges) unless it holds
     /// a more advanced one. Returns the ids the result store evicted meanwhile.
-    pub fn store(&mut self, now: Instant, record: TaskRecord) -> Result<Vec<TaskId>, Full> {
+    pub fn store(&mut self, now: At, record: TaskRecord) -> Result<Vec<TaskId>, Full> {
         if let Some(held) = self.record(&record.id)
             && !advances(&record, held)
         {
@@ -94,7 +94,7 @@ impl TaskTable {
 
     /// The task is final: its result goes to the store, which may evict others; their ids are
     /// returned, and forgotten here too.
-    pub fn finished(&mut self, now: Instant, id: &TaskId, result: TaskResult) -> Vec<TaskId> {
+    pub fn finished(&mut self, now: At, id: &TaskId, result: TaskResult) -> Vec<TaskId> {
         let mut record = match self.open.remove(id).or_else(|| self.closed.remove(id)) {
             Some(r) => r,
             None => TaskRecord {
@@ -120,7 +120,7 @@ impl TaskTable {
     }
 
     /// Drops results past their TTL; returns their ids.
-    pub fn expire(&mut self, now: Instant) -> Vec<TaskId> {
+    pub fn expire(&mut self, now: At) -> Vec<TaskId> {
         let gone = self.results.expire(now);
         for id in &gone {
             self.closed.remove(id);
@@ -129,7 +129,7 @@ impl TaskTable {
     }
 
     /// Where a task stands, as `task status` shows it.
-    pub fn status(&mut self, now: Instant, id: &TaskId) -> Option<TaskResult> {
+    pub fn status(&mut self, now: At, id: &TaskId) -> Option<TaskResult> {
         if let Some(r) = self.open.get(id) {
             return Some(open_status(r));
         }
@@ -141,7 +141,7 @@ impl TaskTable {
     }
 
     /// Every task held, unfinished ones first.
-    pub fn statuses(&mut self, now: Instant) -> Vec<(TaskId, TaskResult)> {
+    pub fn statuses(&mut self, now: At) -> Vec<(TaskId, TaskResult)> {
         let mut all: Vec<(TaskId, TaskResult)> = self
             .open
             .values()
@@ -247,8 +247,8 @@ mod tests {
 
     #[test]
     fn a_task_goes_from_record_to_result_and_a_late_copy_cannot_undo_it() {
-        let now = Instant::now();
-        let mut t = TaskTable::new(Limits::default(), 10);
+        let now = At::from_millis(1_000_000);
+        let mut t = TaskTable::new(ResultBounds::default(), 10);
         t.store(now, queued("a")).unwrap();
         t.assigned(&id("a"), &node("w1"), 1);
         let running = t.status(now, &id("a")).unwrap();
@@ -277,8 +277,8 @@ mod tests {
 
     #[test]
     fn only_the_latest_attempts_report_is_kept() {
-        let now = Instant::now();
-        let mut t = TaskTable::new(Limits::default(), 10);
+        let now = At::from_millis(1_000_000);
+        let mut t = TaskTable::new(ResultBounds::default(), 10);
         t.store(now, queued("a")).unwrap();
         t.assigned(&id("a"), &node("w1"), 2);
         t.reported(&id("a"), result(TaskState::Succeeded, "w0", 1));
@@ -311,8 +311,8 @@ mod tests {
 
     #[test]
     fn a_full_table_refuses_new_tasks_but_takes_news_of_held_ones() {
-        let now = Instant::now();
-        let mut t = TaskTable::new(Limits::default(), 2);
+        let now = At::from_millis(1_000_000);
+        let mut t = TaskTable::new(ResultBounds::default(), 2);
         t.store(now, queued("a")).unwrap();
         t.store(now, queued("b")).unwrap();
         assert_eq!(t.store(now, queued("c")), Err(Full));
@@ -323,10 +323,10 @@ mod tests {
 
     #[test]
     fn evicted_results_are_forgotten_with_their_records() {
-        let now = Instant::now();
-        let limits = Limits {
+        let now = At::from_millis(1_000_000);
+        let limits = ResultBounds {
             max_entries: 2,
-            ..Limits::default()
+            ..ResultBounds::default()
         };
         let mut t = TaskTable::new(limits, 10);
         let mut evicted = Vec::new();

@@ -3,13 +3,14 @@
 //! majority's copies are merged, and a starting node catches up from a majority or, after the
 //! last round, from whatever it heard. Only voters count, each once.
 
+use core::time::Duration;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 use swarm_bus::{NodeId, TaskId, TaskRecord, TaskResult, TaskState, samples};
-use swarm_node::tasks::durability::{
+use swarm_core::clock::At;
+use swarm_core::tasks::durability::{
     self, Acks, CATCH_UP_ROUNDS, CatchUp, GATHER_RETRY, GATHER_TIMEOUT, Takeover,
 };
-use swarm_node::tasks::{Full, Limits, TaskTable};
+use swarm_core::tasks::{Full, ResultBounds, TaskTable};
 
 fn node(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
@@ -126,7 +127,7 @@ fn a_leader_outside_the_voter_set_does_not_count_its_own_copy() {
 fn a_takeover_waits_for_a_majority_of_the_voters_and_never_gives_up() {
     let me = node("l");
     let all = nodes(&["l", "a", "b", "c", "d"]);
-    let mut now = Instant::now();
+    let mut now = At::from_millis(1_000_000);
     // Strangers, however many, and the leader's own copy before it caught up: one voter.
     for caught_up in [false, true] {
         let answered = set(&["a", "x", "y", "z"]);
@@ -164,7 +165,7 @@ fn a_takeover_waits_for_a_majority_of_the_voters_and_never_gives_up() {
 
 #[test]
 fn a_takeover_in_swarms_of_one_and_two() {
-    let now = Instant::now();
+    let now = At::from_millis(1_000_000);
     let me = node("l");
     assert_eq!(
         durability::takeover(now, &me, &nodes(&["l"]), true, &BTreeSet::new()),
@@ -191,7 +192,7 @@ fn a_takeover_in_swarms_of_one_and_two() {
 
 #[test]
 fn the_merge_keeps_the_most_advanced_record_of_each_task() {
-    let now = Instant::now();
+    let now = At::from_millis(1_000_000);
     let mut reported = record("b", TaskState::Running, 2);
     reported.result = Some(report(TaskState::Succeeded, 2));
     let mut done = record("c", TaskState::Succeeded, 1);
@@ -217,7 +218,7 @@ fn the_merge_keeps_the_most_advanced_record_of_each_task() {
     ];
     // Whichever copy comes first, the same table.
     for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
-        let mut table = TaskTable::new(Limits::default(), 10);
+        let mut table = TaskTable::new(ResultBounds::default(), 10);
         let records = order.iter().flat_map(|&i| copies[i].clone()).collect();
         let refused = durability::merge(&mut table, now, records);
         assert!(refused.is_empty(), "{refused:?}");
@@ -236,8 +237,8 @@ fn the_merge_keeps_the_most_advanced_record_of_each_task() {
 
 #[test]
 fn a_merge_into_a_full_table_says_what_it_could_not_take() {
-    let now = Instant::now();
-    let mut table = TaskTable::new(Limits::default(), 1);
+    let now = At::from_millis(1_000_000);
+    let mut table = TaskTable::new(ResultBounds::default(), 1);
     let records = vec![
         record("a", TaskState::Queued, 0),
         record("b", TaskState::Queued, 0),
@@ -254,7 +255,7 @@ struct CatchingUp {
     me: NodeId,
     voters: Vec<NodeId>,
     leader: Option<NodeId>,
-    now: Instant,
+    now: At,
 }
 
 impl CatchingUp {
@@ -263,7 +264,7 @@ impl CatchingUp {
             me: node(me),
             voters: nodes(voters),
             leader: leader.map(node),
-            now: Instant::now(),
+            now: At::from_millis(1_000_000),
         }
     }
 

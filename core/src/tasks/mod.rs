@@ -10,7 +10,7 @@ mod strategy;
 mod table;
 
 pub use breaker::{Breaker, BreakerState};
-pub use result_store::{Eviction, Limits, ResultStore};
+pub use result_store::{Eviction, ResultBounds, ResultStore};
 pub use scheduler::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
 pub use strategy::{Candidate, Strategy};
 pub use table::{Full, TaskTable, advances};

@@ -9,8 +9,9 @@
 //! from the same voter, never makes up a majority.
 
 use super::table::{Full, TaskTable};
+use crate::clock::At;
+use core::time::Duration;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 use swarm_bus::{NodeId, TaskRecord};
 
 /// How long a leader waits for a majority to store a task before it says no.
@@ -42,7 +43,7 @@ pub fn heard(voters: &[NodeId], answered: &BTreeSet<NodeId>) -> usize {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CatchUp {
     /// Too few voters answered: ask again, in round `round`, at `at`.
-    AskAgain { round: u32, at: Instant },
+    AskAgain { round: u32, at: At },
     /// Merge what was heard and answer for this copy from now on. `short`: fewer than
     /// `needed` voters answered by the last round, so tasks none of them kept are lost.
     Merge {
@@ -60,7 +61,7 @@ pub enum CatchUp {
 /// whole swarm is starting: there is nothing to lose); or in round `CATCH_UP_ROUNDS`, whatever
 /// it heard. Otherwise it asks again `GATHER_RETRY` later.
 pub fn catch_up(
-    now: Instant,
+    now: At,
     me: &NodeId,
     voters: &[NodeId],
     leader: Option<&NodeId>,
@@ -89,11 +90,7 @@ pub fn catch_up(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Takeover {
     /// Too few voters answered: ask again at `at`.
-    AskAgain {
-        heard: usize,
-        needed: usize,
-        at: Instant,
-    },
+    AskAgain { heard: usize, needed: usize, at: At },
     /// A majority of the voters answered: merge their copies, then schedule.
     Merge { heard: usize },
 }
@@ -103,7 +100,7 @@ pub enum Takeover {
 /// emptied by a restart holds nothing. It never gives up: accepting or handing out anything
 /// on fewer than a majority's copies could lose or rerun accepted tasks.
 pub fn takeover(
-    now: Instant,
+    now: At,
     me: &NodeId,
     voters: &[NodeId],
     caught_up: bool,
@@ -128,7 +125,7 @@ pub fn takeover(
 /// Merges copies into `table`: for each task the most advanced record stays (`advances`: a
 /// final state, then a later attempt, then a worker's report), whichever copy it came from.
 /// Returns a refusal for each new task a full table could not take.
-pub fn merge(table: &mut TaskTable, now: Instant, records: Vec<TaskRecord>) -> Vec<Full> {
+pub fn merge(table: &mut TaskTable, now: At, records: Vec<TaskRecord>) -> Vec<Full> {
     records
         .into_iter()
         .filter_map(|record| table.store(now, record).err())

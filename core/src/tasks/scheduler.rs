@@ -4,9 +4,10 @@
 
 use super::breaker::Breaker;
 use super::strategy::{Candidate, Strategy};
+use crate::clock::At;
+use core::time::Duration;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::time::{Duration, Instant};
 use swarm_bus::{NodeId, Priority, TaskId, TaskState};
 
 #[derive(Debug, Clone)]
@@ -159,9 +160,9 @@ struct Task {
     state: TaskState,
     attempts: u32,
     worker: Option<NodeId>,
-    deadline: Option<Instant>,
+    deadline: Option<At>,
     /// Retry backoff: not before this.
-    not_before: Option<Instant>,
+    not_before: Option<At>,
     /// Dependencies not yet succeeded.
     waiting_on: usize,
     seq: u64,
@@ -221,7 +222,7 @@ impl Scheduler {
     }
 
     /// When the next timeout, backoff or breaker cool-down is due.
-    pub fn next_wakeup(&self) -> Option<Instant> {
+    pub fn next_wakeup(&self) -> Option<At> {
         let tasks = self
             .open
             .iter()
@@ -235,7 +236,7 @@ impl Scheduler {
         tasks.chain(breakers).min()
     }
 
-    pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
+    pub fn handle(&mut self, now: At, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
             Event::Submit { id, spec } => self.submit(id, spec, &mut out),
@@ -364,7 +365,7 @@ impl Scheduler {
     /// tasks can depend on them. A task running on a worker this scheduler knows keeps running
     /// there, with a fresh deadline: it is not run twice. Every other unfinished task is
     /// queued. Workers must be known (`WorkerUp`) first.
-    pub fn restore(&mut self, now: Instant, tasks: Vec<Restored>) -> Vec<Action> {
+    pub fn restore(&mut self, now: At, tasks: Vec<Restored>) -> Vec<Action> {
         let mut out = Vec::new();
         let mut restored = Vec::new();
         for r in tasks {
@@ -473,7 +474,7 @@ impl Scheduler {
     #[allow(clippy::too_many_arguments)]
     fn finished(
         &mut self,
-        now: Instant,
+        now: At,
         id: TaskId,
         worker: NodeId,
         attempt: u32,
@@ -530,7 +531,7 @@ impl Scheduler {
     }
 
     /// An attempt failed: again after a backoff while retries are left, else the task fails.
-    fn failed_attempt(&mut self, now: Instant, id: &TaskId, reason: String, out: &mut Vec<Action>) {
+    fn failed_attempt(&mut self, now: At, id: &TaskId, reason: String, out: &mut Vec<Action>) {
         let Some(t) = self.tasks.get(id) else {
             return;
         };
@@ -545,7 +546,7 @@ impl Scheduler {
     }
 
     /// Back to the queue: after a failed attempt (with a backoff) or from a worker that went.
-    fn requeue(&mut self, now: Instant, id: &TaskId, not_before: Option<Instant>) {
+    fn requeue(&mut self, now: At, id: &TaskId, not_before: Option<At>) {
         let Some(t) = self.tasks.get_mut(id) else {
             return;
         };
@@ -586,7 +587,7 @@ impl Scheduler {
         }
     }
 
-    fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn expire(&mut self, now: At, out: &mut Vec<Action>) {
         let late: Vec<(TaskId, NodeId)> = self
             .open
             .iter()
@@ -620,7 +621,7 @@ impl Scheduler {
     }
 
     /// Hands out ready tasks, best first, while workers have room for them.
-    fn dispatch(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn dispatch(&mut self, now: At, out: &mut Vec<Action>) {
         let mut held = Vec::new();
         while let Some(entry) = self.ready.pop() {
             // Every slot taken: nothing more can go out, whatever is queued.
@@ -672,7 +673,7 @@ impl Scheduler {
         self.ready.extend(held);
     }
 
-    fn choose(&mut self, now: Instant, capability: &str) -> Option<NodeId> {
+    fn choose(&mut self, now: At, capability: &str) -> Option<NodeId> {
         let eligible: Vec<NodeId> = self
             .workers
             .iter_mut()

@@ -1,10 +1,11 @@
 //! The leader's scheduler on simulated time: priorities, dependencies, timeouts, retries,
 //! the circuit breaker, reassignment, cancellation and refusals.
 
+use core::time::Duration;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 use swarm_bus::{NodeId, Priority, TaskId, TaskState};
-use swarm_node::tasks::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
+use swarm_core::clock::At;
+use swarm_core::tasks::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
 
 fn node(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
@@ -38,14 +39,14 @@ fn spec(cap: &str) -> Spec {
 
 struct Harness {
     s: Scheduler,
-    now: Instant,
+    now: At,
 }
 
 impl Harness {
     fn new(settings: Settings) -> Self {
         Self {
             s: Scheduler::new(settings),
-            now: Instant::now(),
+            now: At::from_millis(1_000_000),
         }
     }
 

@@ -1,13 +1,14 @@
 //! A circuit breaker per worker: after `threshold` failures in a row it opens and the worker
 //! gets no new work for `cooldown`; then one probe task decides whether it closes again.
 
-use std::time::{Duration, Instant};
+use crate::clock::At;
+use core::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
     Closed,
     Open {
-        until: Instant,
+        until: At,
     },
     /// The cool-down is over: one probe may run; `probing` once it has been handed out.
     HalfOpen {
@@ -37,7 +38,7 @@ impl Breaker {
 
     /// Whether the worker may take a task now; an open breaker whose cool-down is over
     /// becomes half-open here.
-    pub fn allows(&mut self, now: Instant) -> bool {
+    pub fn allows(&mut self, now: At) -> bool {
         match self.state {
             BreakerState::Closed => true,
             BreakerState::Open { until } if now >= until => {
@@ -62,7 +63,7 @@ impl Breaker {
     }
 
     /// Returns true when this failure opened the breaker.
-    pub fn failed(&mut self, now: Instant, threshold: u32, cooldown: Duration) -> bool {
+    pub fn failed(&mut self, now: At, threshold: u32, cooldown: Duration) -> bool {
         self.failures = self.failures.saturating_add(1);
         let open = match self.state {
             BreakerState::HalfOpen { .. } => true,
@@ -78,7 +79,7 @@ impl Breaker {
     }
 
     /// When an open breaker's cool-down ends.
-    pub fn reopens_at(&self) -> Option<Instant> {
+    pub fn reopens_at(&self) -> Option<At> {
         match self.state {
             BreakerState::Open { until } => Some(until),
             _ => None,
@@ -92,7 +93,7 @@ mod tests {
 
     #[test]
     fn opens_after_the_threshold_then_one_probe_decides() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let cool = Duration::from_secs(30);
         let mut b = Breaker::default();
         assert!(!b.failed(t0, 3, cool));

@@ -2,8 +2,9 @@
 //! `max_entries` results and `max_bytes` of output, none older than `ttl`; when full, the
 //! policy picks what goes. Pure: the caller passes the clock.
 
+use crate::clock::At;
+use core::time::Duration;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 use swarm_bus::{TaskId, TaskResult};
 
 /// What a full store drops first.
@@ -22,14 +23,14 @@ pub enum Eviction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
+pub struct ResultBounds {
     pub max_entries: usize,
     pub max_bytes: usize,
     pub ttl: Duration,
     pub policy: Eviction,
 }
 
-impl Default for Limits {
+impl Default for ResultBounds {
     fn default() -> Self {
         Self {
             max_entries: 10_000,
@@ -47,7 +48,7 @@ const ENTRY_OVERHEAD: usize = 128;
 struct Entry {
     result: TaskResult,
     size: usize,
-    stored_at: Instant,
+    stored_at: At,
     stored: u64,
     used: u64,
     reads: u64,
@@ -55,14 +56,14 @@ struct Entry {
 
 #[derive(Debug)]
 pub struct ResultStore {
-    limits: Limits,
+    limits: ResultBounds,
     entries: HashMap<TaskId, Entry>,
     bytes: usize,
     clock: u64,
 }
 
 impl ResultStore {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: ResultBounds) -> Self {
         Self {
             limits,
             entries: HashMap::new(),
@@ -85,7 +86,7 @@ impl ResultStore {
 
     /// Stores (or replaces) a result; returns the ids evicted to make room. The newest result
     /// always stays, even alone over `max_bytes`: it is the one someone is waiting for.
-    pub fn put(&mut self, now: Instant, id: TaskId, result: TaskResult) -> Vec<TaskId> {
+    pub fn put(&mut self, now: At, id: TaskId, result: TaskResult) -> Vec<TaskId> {
         let mut evicted = self.expire(now);
         self.remove(&id);
         self.clock += 1;
@@ -114,7 +115,7 @@ impl ResultStore {
     }
 
     /// A result, counted as a use; `None` once evicted or expired.
-    pub fn get(&mut self, now: Instant, id: &TaskId) -> Option<&TaskResult> {
+    pub fn get(&mut self, now: At, id: &TaskId) -> Option<&TaskResult> {
         if self
             .entries
             .get(id)
@@ -137,7 +138,7 @@ impl ResultStore {
     }
 
     /// Drops what has outlived the TTL; returns their ids.
-    pub fn expire(&mut self, now: Instant) -> Vec<TaskId> {
+    pub fn expire(&mut self, now: At) -> Vec<TaskId> {
         let ttl = self.limits.ttl;
         let old: Vec<TaskId> = self
             .entries
@@ -187,7 +188,7 @@ mod tests {
     }
 
     fn store(policy: Eviction) -> ResultStore {
-        ResultStore::new(Limits {
+        ResultStore::new(ResultBounds {
             max_entries: 3,
             max_bytes: 1 << 20,
             ttl: Duration::from_secs(60),
@@ -197,7 +198,7 @@ mod tests {
 
     /// Stores a, b, c; reads a twice and b once; then stores d into the full store.
     fn evicted_by(policy: Eviction) -> Vec<TaskId> {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut s = store(policy);
         for name in ["a", "b", "c"] {
             assert!(s.put(t0, id(name), result(1)).is_empty());
@@ -221,7 +222,7 @@ mod tests {
         assert_eq!(evicted_by(Eviction::Fifo), [id("a")], "a came first");
         assert_eq!(evicted_by(Eviction::Ttl), [id("a")], "a expires first");
         // LRU and LFU differ: a read often long ago; b and c once lately, b stored first.
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         for (policy, expected) in [(Eviction::Lru, "a"), (Eviction::Lfu, "b")] {
             let mut s = store(policy);
             s.put(t0, id("a"), result(1));
@@ -238,11 +239,11 @@ mod tests {
 
     #[test]
     fn bytes_are_bounded_and_the_newest_always_stays() {
-        let t0 = Instant::now();
-        let mut s = ResultStore::new(Limits {
+        let t0 = At::from_millis(1_000_000);
+        let mut s = ResultStore::new(ResultBounds {
             max_entries: 100,
             max_bytes: 1000,
-            ..Limits::default()
+            ..ResultBounds::default()
         });
         s.put(t0, id("a"), result(400));
         s.put(t0, id("b"), result(300));
@@ -255,7 +256,7 @@ mod tests {
 
     #[test]
     fn results_expire_after_the_ttl() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut s = store(Eviction::Lru);
         s.put(t0, id("a"), result(1));
         assert!(s.get(t0 + Duration::from_secs(59), &id("a")).is_some());
@@ -267,7 +268,7 @@ mod tests {
 
     #[test]
     fn replacing_a_result_does_not_count_it_twice() {
-        let t0 = Instant::now();
+        let t0 = At::from_millis(1_000_000);
         let mut s = store(Eviction::Fifo);
         s.put(t0, id("a"), result(10));
         s.put(t0, id("a"), result(20));
