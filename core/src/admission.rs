@@ -13,7 +13,7 @@
 //!   knows is refused, so no message can leave the swarm at a term that cannot grow;
 //! - a count of voters above `max_members` is refused: no swarm within the limit has it.
 
-use std::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use swarm_bus::Refused;
 use swarm_bus::{
     DeviceClass, Heartbeat, LeaderInfo, MAX_TERM, MAX_TERM_JUMP, NodeId, Role, Vote, VoteRequest,

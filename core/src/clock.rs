@@ -109,6 +109,7 @@ mod tests {
         assert_eq!(t.as_millis(), 5);
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn an_epoch_round_trips_instants() {
         let e = Epoch::now();

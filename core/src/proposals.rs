@@ -1,7 +1,9 @@
 //! Swarm-wide decisions: a proposed command every voter votes on, applied on every node once a
 //! majority of the voters said yes. Sans-IO: how a node votes, and how the leader counts.
 
-use std::collections::BTreeSet;
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::string::String;
 use swarm_bus::{CadenceMode, CommandOp, NodeId, UNPIN_MODE};
 
 /// What this node knows when it votes.

@@ -7,4 +7,4 @@ pub const SMALL_SWARM: u32 = 20;
 
 /// How often the leader of a large swarm announces itself on `swarm/<s>/leader` to every
 /// member, not only to its followers: a node that missed the election learns the winner.
-pub const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub const ANNOUNCE_EVERY: core::time::Duration = core::time::Duration::from_secs(5);

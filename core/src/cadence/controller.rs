@@ -236,7 +236,8 @@ impl CadenceController {
         // Size factors in percent: followers' heartbeats and energy (both gathered by the
         // leader alone) slow with N, anti-entropy with √N.
         let sqrt_factor = if large {
-            ((members as f64 / small as f64).sqrt() * 100.0) as u64
+            // 100·√(members/small) in integers (no floating-point sqrt without std).
+            (members.saturating_mul(100_000_000) / small).isqrt() / 100
         } else {
             100
         };

@@ -2,7 +2,7 @@
 //! interval that peer advertises, averaged over a sliding window across all peers.
 
 use super::windows::Windows;
-use std::collections::HashMap;
+use alloc::collections::BTreeMap;
 use swarm_bus::NodeId;
 
 /// Fewer samples than this say nothing: one late heartbeat is not a jittery network.
@@ -20,14 +20,14 @@ struct Sum {
 #[derive(Debug, Clone)]
 pub struct JitterTracker {
     /// Each peer's last sequence number and when it arrived.
-    last: HashMap<NodeId, (u64, u64)>,
+    last: BTreeMap<NodeId, (u64, u64)>,
     windows: Windows<Sum>,
 }
 
 impl JitterTracker {
     pub fn new(window_ms: u64) -> Self {
         Self {
-            last: HashMap::new(),
+            last: BTreeMap::new(),
             windows: Windows::new(window_ms),
         }
     }

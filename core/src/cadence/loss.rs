@@ -8,7 +8,7 @@
 //! A real loss leaves a time gap of about two intervals and still counts as one.
 
 use super::windows::Windows;
-use std::collections::HashMap;
+use alloc::collections::BTreeMap;
 use swarm_bus::NodeId;
 
 /// A jump this far back means the peer restarted and counts from 0 again.
@@ -24,7 +24,7 @@ struct Window {
 pub struct LossTracker {
     /// Each peer's last sequence number and when it arrived. One entry per peer heard since it
     /// last left (`forget`): the caller feeds admitted members only.
-    last: HashMap<NodeId, (u64, u64)>,
+    last: BTreeMap<NodeId, (u64, u64)>,
     /// An advertised interval shorter than this is taken as this long, so a sender claiming a
     /// tiny cadence cannot make a short pause look like many lost heartbeats.
     min_interval_ms: u64,
@@ -36,7 +36,7 @@ impl LossTracker {
     /// `min_interval_ms` (at least 1 ms).
     pub fn new(window_ms: u64, min_interval_ms: u64) -> Self {
         Self {
-            last: HashMap::new(),
+            last: BTreeMap::new(),
             min_interval_ms: min_interval_ms.max(1),
             windows: Windows::new(window_ms),
         }

@@ -21,7 +21,7 @@ impl<T: Default> Windows<T> {
 
     fn roll(&mut self, now_ms: u64) {
         while now_ms >= self.start_ms + self.window_ms {
-            self.previous = std::mem::take(&mut self.current);
+            self.previous = core::mem::take(&mut self.current);
             self.start_ms += self.window_ms;
             if now_ms >= self.start_ms + 2 * self.window_ms {
                 // Long silence: nothing of the old windows is worth keeping.

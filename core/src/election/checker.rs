@@ -1,6 +1,7 @@
 //! Records every (term, leader) claim seen and reports any term with two leaders.
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use swarm_bus::NodeId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,9 @@
 
 use super::voters::Voters;
 use crate::clock::At;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
 use swarm_bus::{DeviceClass, Heartbeat, MAX_TERM, NodeId, Role, VoteReply, VoteRequest};
 
 /// Who counts towards a majority (`consensus.quorum`).
@@ -277,7 +278,7 @@ impl Election {
             .filter(|v| **v != self.me)
             .filter_map(|v| self.heard.get(v).map(|(t, allowance)| (v, *t, *allowance)))
             .filter(|(_, t, allowance)| now.saturating_duration_since(*t) < *allowance)
-            .max_by_key(|(v, t, _)| (*t, std::cmp::Reverse((*v).clone())))
+            .max_by_key(|(v, t, _)| (*t, core::cmp::Reverse((*v).clone())))
             .map(|(v, _, _)| v.clone())
     }
 
@@ -446,7 +447,7 @@ impl Election {
                 if now < self.deadline {
                     return;
                 }
-                if std::mem::take(&mut self.discovering) && self.leader.is_none() {
+                if core::mem::take(&mut self.discovering) && self.leader.is_none() {
                     if self.voter_count(now) == 1 {
                         // Heard nobody yet: perhaps alone, perhaps not yet connected. Standing
                         // now would win a quorum of one, so wait a whole timeout.
@@ -1368,7 +1369,8 @@ mod tests {
             },
         );
         assert_eq!(
-            out.first().and_then(|a| persisted(std::slice::from_ref(a))),
+            out.first()
+                .and_then(|a| persisted(core::slice::from_ref(a))),
             Some(4),
             "{out:?}"
         );

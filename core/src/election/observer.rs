@@ -3,7 +3,7 @@
 //! any term with two leaders. Used by `swarm-node watch` and `swarm-node bench failover`.
 
 use super::{SafetyChecker, SplitBrain};
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 use swarm_bus::{Heartbeat, NodeId, Role};
 
 #[derive(Debug, Clone, PartialEq)]

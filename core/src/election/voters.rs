@@ -3,8 +3,9 @@
 //! a node that said Leave is removed at once.
 
 use crate::clock::At;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::time::Duration;
-use std::collections::BTreeMap;
 use swarm_bus::NodeId;
 
 #[derive(Debug, Clone)]

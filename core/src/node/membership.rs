@@ -3,8 +3,9 @@
 //! that merely publish (or spoof) heartbeats cannot grow the table.
 
 use crate::clock::At;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::time::Duration;
-use std::collections::BTreeMap;
 use swarm_bus::{Energy, Heartbeat, NodeId};
 
 #[derive(Debug, Default, Clone)]

@@ -13,6 +13,7 @@ pub mod membership;
 use crate::admission::Admission;
 use crate::clock::At;
 use crate::election::{Action, Election, Event, Persisted, Settings};
+use alloc::vec::Vec;
 use membership::{Heard, Membership};
 use swarm_bus::Refused;
 use swarm_bus::{

@@ -10,8 +10,11 @@
 
 use super::table::{Full, TaskTable};
 use crate::clock::At;
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::time::Duration;
-use std::collections::BTreeSet;
 use swarm_bus::{NodeId, TaskRecord};
 
 /// How long a leader waits for a majority to store a task before it says no.

@@ -3,8 +3,9 @@
 //! policy picks what goes. Pure: the caller passes the clock.
 
 use crate::clock::At;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::time::Duration;
-use std::collections::HashMap;
 use swarm_bus::{TaskId, TaskResult};
 
 /// What a full store drops first.
@@ -57,7 +58,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct ResultStore {
     limits: ResultBounds,
-    entries: HashMap<TaskId, Entry>,
+    entries: BTreeMap<TaskId, Entry>,
     bytes: usize,
     clock: u64,
 }
@@ -66,7 +67,7 @@ impl ResultStore {
     pub fn new(limits: ResultBounds) -> Self {
         Self {
             limits,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             bytes: 0,
             clock: 0,
         }

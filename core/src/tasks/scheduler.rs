@@ -5,9 +5,13 @@
 use super::breaker::Breaker;
 use super::strategy::{Candidate, Strategy};
 use crate::clock::At;
+use alloc::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
 use core::time::Duration;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use swarm_bus::{NodeId, Priority, TaskId, TaskState};
 
 #[derive(Debug, Clone)]
@@ -113,8 +117,8 @@ pub enum Rejection {
     ZeroTimeout,
 }
 
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Rejection::Duplicate => write!(f, "a task with this id exists"),
             Rejection::UnknownCapability(c) => write!(f, "no worker has capability `{c}`"),

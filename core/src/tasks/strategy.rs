@@ -1,5 +1,6 @@
 //! Which of the workers able to take a task gets it.
 
+use alloc::vec::Vec;
 use swarm_bus::NodeId;
 
 /// How the leader picks a worker among those with the capability and a free slot.

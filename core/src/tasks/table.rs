@@ -5,7 +5,9 @@
 
 use super::result_store::{ResultBounds, ResultStore};
 use crate::clock::At;
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
 use swarm_bus::{NodeId, Payload, TaskId, TaskRecord, TaskResult, TaskState};
 
 #[derive(Debug)]
