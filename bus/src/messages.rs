@@ -59,10 +59,6 @@ wire_enum! {
     }
 }
 
-/// Percentage points a battery must climb back above a threshold before the cadence speeds
-/// up again, so a cell hovering at the threshold does not flip it every sample.
-pub const BATTERY_MARGIN_PCT: u8 = 5;
-
 impl CadenceMode {
     /// The interval multiplier in halves: aggressive ½×, normal 1×, conservative 2×,
     /// emergency 4×. Nodes and the firmware scale their base intervals by it.
@@ -81,38 +77,6 @@ impl CadenceMode {
             self
         } else {
             other
-        }
-    }
-
-    /// The slowest mode a battery at `pct` % allows, moving from the floor in force now: below
-    /// `critical` emergency, below `low` conservative; none (`Normal`) on mains (`None`) or
-    /// while charging. A floor rises at its threshold and falls only
-    /// [`BATTERY_MARGIN_PCT`] points above it, so a battery hovering at a threshold does not
-    /// flap. Nodes and the firmware share it.
-    pub fn battery_floor(
-        self,
-        pct: Option<u8>,
-        charging: bool,
-        low: u8,
-        critical: u8,
-    ) -> CadenceMode {
-        let margin = BATTERY_MARGIN_PCT;
-        let Some(pct) = pct.filter(|_| !charging) else {
-            return CadenceMode::Normal;
-        };
-        let below = |threshold: u8, mode: CadenceMode| {
-            if self.slower(mode) == self {
-                pct < threshold.saturating_add(margin)
-            } else {
-                pct < threshold
-            }
-        };
-        if below(critical, CadenceMode::Emergency) {
-            CadenceMode::Emergency
-        } else if below(low, CadenceMode::Conservative) {
-            CadenceMode::Conservative
-        } else {
-            CadenceMode::Normal
         }
     }
 }

@@ -19,10 +19,11 @@
 //!
 //! Hysteresis, so noisy inputs do not flap the mode: loss turns `aggressive` on at
 //! `LOSS_ON` and off only below `LOSS_OFF` (jitter at `JITTER_ON`, below `JITTER_OFF`); the battery floor rises at a threshold and falls
-//! only `swarm_bus::BATTERY_MARGIN_PCT` above it; and any change the inputs ask for must hold for
+//! only `battery::MARGIN_PCT` above it; and any change the inputs ask for must hold for
 //! `dwell_ms` before it is taken. An operator's pin applies at once.
 
 use super::activity::ActivityMeter;
+use super::battery::BatteryFloor;
 use super::jitter::JitterTracker;
 use super::loss::LossTracker;
 use swarm_bus::{CadenceMode, NodeId};
@@ -99,7 +100,7 @@ pub struct CadenceController {
     lossy: bool,
     jittery: bool,
     busy: bool,
-    battery_floor: CadenceMode,
+    battery_floor: BatteryFloor,
     loss: LossTracker,
     jitter: JitterTracker,
     activity: ActivityMeter,
@@ -120,7 +121,7 @@ impl CadenceController {
             lossy: false,
             jittery: false,
             busy: false,
-            battery_floor: CadenceMode::Normal,
+            battery_floor: BatteryFloor::default(),
             live_peers: 0,
             leader: false,
         }
@@ -155,12 +156,8 @@ impl CadenceController {
     /// `None`: on mains. Charging lifts the floor like mains does.
     pub fn set_battery(&mut self, pct: Option<u8>, charging: bool) {
         let l = &self.settings;
-        self.battery_floor = self.battery_floor.battery_floor(
-            pct,
-            charging,
-            l.low_battery_pct,
-            l.critical_battery_pct,
-        );
+        self.battery_floor
+            .observe(pct, charging, l.low_battery_pct, l.critical_battery_pct);
     }
 
     /// The operator's mode, or `None` to let the inputs decide again. Takes effect at once.
@@ -179,11 +176,7 @@ impl CadenceController {
                 CadenceMode::Normal
             });
         // A battery about to die outranks the operator and the network.
-        if self.battery_floor == CadenceMode::Normal {
-            chosen
-        } else {
-            chosen.slower(self.battery_floor)
-        }
+        self.battery_floor.applied_to(chosen)
     }
 
     /// Re-evaluates the mode at `now_ms` and returns the intervals to use from now on.

@@ -3,6 +3,7 @@
 //! operator pinned. Time comes in as milliseconds; nothing here sleeps or sends.
 
 mod activity;
+pub mod battery;
 mod controller;
 mod jitter;
 mod loss;

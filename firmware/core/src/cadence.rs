@@ -3,12 +3,13 @@
 
 use crate::settings::CadenceSettings;
 use swarm_bus::CadenceMode;
+use swarm_core::cadence::battery::BatteryFloor;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cadence {
     settings: CadenceSettings,
     base_ms: u32,
-    battery_floor: CadenceMode,
+    battery_floor: BatteryFloor,
     pinned: Option<CadenceMode>,
 }
 
@@ -17,7 +18,7 @@ impl Cadence {
         Self {
             base_ms: settings.base_ms,
             settings,
-            battery_floor: CadenceMode::Normal,
+            battery_floor: BatteryFloor::default(),
             pinned: None,
         }
     }
@@ -26,16 +27,12 @@ impl Cadence {
         &self.settings
     }
 
-    /// Moves the floor with the battery (the nodes' rule, `CadenceMode::battery_floor`); on mains
-    /// or charging there is none.
+    /// Moves the floor with the battery, by the nodes' rule; on mains or charging there is
+    /// none.
     pub fn observe_battery(&mut self, pct: Option<u8>, charging: bool) {
         let st = &self.settings;
-        self.battery_floor = self.battery_floor.battery_floor(
-            pct,
-            charging,
-            st.low_battery_pct,
-            st.critical_battery_pct,
-        );
+        self.battery_floor
+            .observe(pct, charging, st.low_battery_pct, st.critical_battery_pct);
     }
 
     /// The operator's choice; `None` unpins.
@@ -50,13 +47,7 @@ impl Cadence {
 
     pub fn mode(&self) -> CadenceMode {
         let wanted = self.pinned.unwrap_or(CadenceMode::Normal);
-        // A healthy battery sets no floor: the operator may pin `aggressive`.
-        let floor_binds = self.battery_floor != CadenceMode::Normal;
-        if floor_binds {
-            wanted.slower(self.battery_floor)
-        } else {
-            wanted
-        }
+        self.battery_floor.applied_to(wanted)
     }
 
     pub fn heartbeat_ms(&self) -> u32 {
