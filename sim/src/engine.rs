@@ -489,11 +489,11 @@ impl Sim {
     /// heartbeat interval starts a new timer that fires at once, as the runtime's does.
     fn retune(&mut self, i: usize) {
         let live = self.up_count.saturating_sub(1);
-        let now_ms = self.now / 1000;
+        let now = self.instant();
         let n = &mut self.nodes[i];
         n.cadence.set_live_peers(live);
         n.cadence.set_leader(n.role == Role::Leader);
-        let d = n.cadence.tick(now_ms);
+        let d = n.cadence.tick(now);
         let before = std::mem::replace(&mut n.decision, d);
         if d.heartbeat_ms != before.heartbeat_ms {
             self.restart_timer(i, Timer::Heartbeat, self.now);
@@ -583,10 +583,10 @@ impl Sim {
                     seq,
                     cadence_ms,
                 } => {
-                    let now_ms = self.now / 1000;
+                    let now = self.instant();
                     self.nodes[i]
                         .cadence
-                        .heartbeat_from(&from, seq, cadence_ms, now_ms);
+                        .heartbeat_from(&from, seq, cadence_ms, now);
                 }
                 // No stranger, no token table and no energy here (`Admit::Everyone`).
                 Output::Refused { .. }
@@ -679,8 +679,8 @@ impl Sim {
 
     fn count_tx(&mut self, i: usize) {
         self.nodes[i].counters.tx += 1;
-        let now_ms = self.now / 1000;
-        self.nodes[i].cadence.sent(1, now_ms);
+        let now = self.instant();
+        self.nodes[i].cadence.sent(1, now);
         if let Some(s) = self.second() {
             s.sent += 1;
         }

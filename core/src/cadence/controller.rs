@@ -26,6 +26,7 @@ use super::activity::ActivityMeter;
 use super::battery::BatteryFloor;
 use super::jitter::JitterTracker;
 use super::loss::LossTracker;
+use crate::clock::At;
 use swarm_bus::{CadenceMode, NodeId};
 
 const LOSS_ON: f64 = 0.10;
@@ -130,13 +131,15 @@ impl CadenceController {
     /// A heartbeat from `peer`, numbered `seq`, advertising its interval `cadence_ms`. A gap in
     /// `seq` counts as loss only as far as the time since the peer's last heartbeat and its
     /// advertised interval (taken as at least `min_ms`) allow.
-    pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, cadence_ms: u32, now_ms: u64) {
+    pub fn heartbeat_from(&mut self, peer: &NodeId, seq: u64, cadence_ms: u32, now: At) {
+        let now_ms = now.as_millis();
         self.loss.heartbeat(peer, seq, cadence_ms, now_ms);
         self.jitter.heartbeat(peer, seq, cadence_ms, now_ms);
     }
 
     /// `count` messages left this node (heartbeats, energy, votes, announcements).
-    pub fn sent(&mut self, count: u64, now_ms: u64) {
+    pub fn sent(&mut self, count: u64, now: At) {
+        let now_ms = now.as_millis();
         self.activity.sent(count, now_ms);
     }
 
@@ -179,8 +182,9 @@ impl CadenceController {
         self.battery_floor.applied_to(chosen)
     }
 
-    /// Re-evaluates the mode at `now_ms` and returns the intervals to use from now on.
-    pub fn tick(&mut self, now_ms: u64) -> Decision {
+    /// Re-evaluates the mode at `now` and returns the intervals to use from now on.
+    pub fn tick(&mut self, now: At) -> Decision {
+        let now_ms = now.as_millis();
         let loss = self.loss.loss_rate(now_ms);
         self.lossy = if self.lossy {
             loss > LOSS_OFF
@@ -281,10 +285,10 @@ mod tests {
             let seq = now / 500;
             for p in ["a", "b", "c"] {
                 if !drop(seq) {
-                    c.heartbeat_from(&NodeId::new(p).unwrap(), seq, 500, now);
+                    c.heartbeat_from(&NodeId::new(p).unwrap(), seq, 500, At::from_millis(now));
                 }
             }
-            c.tick(now);
+            c.tick(At::from_millis(now));
             now += 500;
         }
         now
@@ -294,31 +298,34 @@ mod tests {
     fn battery_thresholds_slow_the_node_after_the_dwell() {
         let mut c = controller();
         c.set_battery(Some(50), false);
-        assert_eq!(c.tick(0).mode, CadenceMode::Normal);
+        assert_eq!(c.tick(At::from_millis(0)).mode, CadenceMode::Normal);
         c.set_battery(Some(15), false);
         assert_eq!(
-            c.tick(1_000).mode,
+            c.tick(At::from_millis(1_000)).mode,
             CadenceMode::Normal,
             "not before the dwell"
         );
-        assert_eq!(c.tick(11_000).mode, CadenceMode::Conservative);
+        assert_eq!(
+            c.tick(At::from_millis(11_000)).mode,
+            CadenceMode::Conservative
+        );
         c.set_battery(Some(5), false);
-        c.tick(12_000);
-        let d = c.tick(22_000);
+        c.tick(At::from_millis(12_000));
+        let d = c.tick(At::from_millis(22_000));
         assert_eq!(d.mode, CadenceMode::Emergency);
         assert_eq!(d.heartbeat_ms, 2_000);
         assert_eq!(d.energy_ms, 20_000);
         c.set_battery(Some(12), false);
-        c.tick(23_000);
+        c.tick(At::from_millis(23_000));
         assert_eq!(
-            c.tick(40_000).mode,
+            c.tick(At::from_millis(40_000)).mode,
             CadenceMode::Emergency,
             "12 % is inside the margin"
         );
         c.set_battery(Some(60), true);
-        c.tick(41_000);
+        c.tick(At::from_millis(41_000));
         assert_eq!(
-            c.tick(51_000).mode,
+            c.tick(At::from_millis(51_000)).mode,
             CadenceMode::Normal,
             "charging lifts the floor"
         );
@@ -345,7 +352,7 @@ mod tests {
         let run = |c: &mut CadenceController, from: u64, ms: u64, per_s: u64| {
             let mut now = from;
             while now < from + ms {
-                c.sent(per_s / 2, now);
+                c.sent(per_s / 2, At::from_millis(now));
                 now = feed(c, now, 500, |seq| seq % 5 == 0);
             }
             now
@@ -371,8 +378,8 @@ mod tests {
             now += 500;
             // Late ones arrive 400 ms after their time, so gaps alternate 900 and 100 ms.
             let at = if late && seq % 2 == 0 { now + 400 } else { now };
-            c.heartbeat_from(&peer, seq, 500, at);
-            c.tick(at).mode
+            c.heartbeat_from(&peer, seq, 500, At::from_millis(at));
+            c.tick(At::from_millis(at)).mode
         };
         for _ in 0..40 {
             beat(&mut c, false);
@@ -414,16 +421,16 @@ mod tests {
                 1 => 1_000_000,
                 _ => seq + 900,
             };
-            c.heartbeat_from(&liar, seq, 500, now);
-            modes.push(c.tick(now).mode);
+            c.heartbeat_from(&liar, seq, 500, At::from_millis(now));
+            modes.push(c.tick(At::from_millis(now)).mode);
         }
         assert!(modes.iter().all(|m| *m == CadenceMode::Normal), "{modes:?}");
         // Real loss from the same sender still counts: every other beat missing, in time too.
         for _ in 0..60 {
             now = feed(&mut c, now, 1_000, |_| false);
             seq += 2;
-            c.heartbeat_from(&liar, seq, 500, now);
-            c.tick(now);
+            c.heartbeat_from(&liar, seq, 500, At::from_millis(now));
+            c.tick(At::from_millis(now));
         }
         assert_eq!(c.decision().mode, CadenceMode::Aggressive);
     }
@@ -431,17 +438,17 @@ mod tests {
     #[test]
     fn a_bigger_swarm_talks_less_per_node_but_the_leader_keeps_its_pace() {
         let mut c = controller();
-        let small = c.tick(0);
+        let small = c.tick(At::from_millis(0));
         c.set_live_peers(999);
-        let big = c.tick(0);
+        let big = c.tick(At::from_millis(0));
         assert!(big.heartbeat_ms > small.heartbeat_ms, "{big:?}");
         assert!(big.energy_ms > small.energy_ms, "{big:?}");
         assert!(big.anti_entropy_ms > small.anti_entropy_ms, "{big:?}");
         c.set_leader(true);
-        assert_eq!(c.tick(0).heartbeat_ms, 500);
+        assert_eq!(c.tick(At::from_millis(0)).heartbeat_ms, 500);
         c.set_battery(Some(1), false);
-        c.tick(0);
-        let d = c.tick(20_000);
+        c.tick(At::from_millis(0));
+        let d = c.tick(At::from_millis(20_000));
         assert_eq!(d.mode, CadenceMode::Emergency);
         assert_eq!(d.heartbeat_ms, 500, "failover bounds hold in every mode");
     }
@@ -454,8 +461,8 @@ mod tests {
         assert!(c.decision().pinned);
         c.pin(Some(CadenceMode::Aggressive));
         c.set_battery(Some(3), false);
-        c.tick(0);
-        assert_eq!(c.tick(10_000).mode, CadenceMode::Emergency);
+        c.tick(At::from_millis(0));
+        assert_eq!(c.tick(At::from_millis(10_000)).mode, CadenceMode::Emergency);
         c.set_battery(None, false);
         c.pin(None);
         assert_eq!(c.decision().mode, CadenceMode::Normal);
@@ -468,7 +475,10 @@ mod tests {
         let mut normal = controller();
         let mut emergency = controller();
         emergency.pin(Some(CadenceMode::Emergency));
-        let (n, e) = (per_hour(normal.tick(0)), per_hour(emergency.tick(0)));
+        let (n, e) = (
+            per_hour(normal.tick(At::from_millis(0))),
+            per_hour(emergency.tick(At::from_millis(0))),
+        );
         assert!(n >= 4 * e, "normal {n}/h, emergency {e}/h");
     }
 
@@ -492,8 +502,8 @@ mod tests {
                 let skipped = u64::from(lost) / 8;
                 seq += 1 + skipped;
                 now += 500 * skipped;
-                c.heartbeat_from(&peer, seq, 500, now + late);
-                let mode = c.tick(now + late).mode;
+                c.heartbeat_from(&peer, seq, 500, At::from_millis(now + late));
+                let mode = c.tick(At::from_millis(now + late)).mode;
                 if mode != last {
                     changes += 1;
                     last = mode;

@@ -1,6 +1,6 @@
 //! Adaptive gossip cadence, sans-IO: how often a node sends heartbeats, energy telemetry and
 //! anti-entropy queries, from what it observes (loss, arrival jitter, swarm size, its own sending, its battery) and what the
-//! operator pinned. Time comes in as milliseconds; nothing here sleeps or sends.
+//! operator pinned. Time comes in as `clock::At`; nothing here sleeps or sends.
 
 mod activity;
 pub mod battery;

@@ -4,8 +4,9 @@
 use crate::config::Config;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use swarm_bus::{CadenceMode, Energy, NodeId};
+use swarm_core::clock::{At, Epoch};
 use swarm_node::cadence::{CadenceController, Decision};
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -15,7 +16,8 @@ pub const RETUNE_EVERY: Duration = Duration::from_secs(1);
 pub struct Pace {
     /// `None` with `adaptive_gossip.enabled = false`: the configured intervals, always.
     controller: Option<CadenceController>,
-    started: Instant,
+    /// The node's clock for the cadence core.
+    epoch: Epoch,
     current: Decision,
     pub heartbeat: Interval,
     pub energy: Interval,
@@ -36,7 +38,7 @@ fn timer(ms: u32) -> Interval {
 }
 
 impl Pace {
-    pub fn new(config: &Config, pinned: Option<CadenceMode>) -> Self {
+    pub fn new(config: &Config, pinned: Option<CadenceMode>, epoch: Epoch) -> Self {
         let limits = config.cadence_settings();
         let fixed = Decision {
             mode: CadenceMode::Normal,
@@ -53,7 +55,7 @@ impl Pace {
         let current = controller.as_ref().map_or(fixed, |c| c.decision());
         Self {
             controller,
-            started: Instant::now(),
+            epoch,
             heartbeat: timer(current.heartbeat_ms),
             energy: timer(current.energy_ms),
             anti_entropy: {
@@ -73,8 +75,8 @@ impl Pace {
         self.sent_total.clone()
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    fn now(&self) -> At {
+        self.epoch.at_now()
     }
 
     pub fn decision(&self) -> Decision {
@@ -82,7 +84,7 @@ impl Pace {
     }
 
     pub fn heartbeat_from(&mut self, from: &NodeId, seq: u64, cadence_ms: u32) {
-        let now = self.now_ms();
+        let now = self.now();
         if let Some(c) = &mut self.controller {
             c.heartbeat_from(from, seq, cadence_ms, now);
         }
@@ -97,7 +99,7 @@ impl Pace {
     /// `count` messages left this node.
     pub fn sent(&mut self, count: u64) {
         self.sent_total.fetch_add(count, Ordering::Relaxed);
-        let now = self.now_ms();
+        let now = self.now();
         if let Some(c) = &mut self.controller {
             c.sent(count, now);
         }
@@ -130,7 +132,7 @@ impl Pace {
     /// Asks the controller; when an interval changed, restarts that timer at the new period.
     /// Returns the new decision when anything changed.
     pub fn retune(&mut self) -> Option<Decision> {
-        let now = self.now_ms();
+        let now = self.now();
         let next = self.controller.as_mut()?.tick(now);
         if next == self.current {
             return None;

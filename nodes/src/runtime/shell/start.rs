@@ -78,7 +78,7 @@ impl Shell {
         if let Some(feed) = bridge.as_ref().and_then(|b| b.gateway_power.clone()) {
             sampler.measure_with(feed);
         }
-        let pace = Pace::new(&config, pin_store::load(&state_dir));
+        let pace = Pace::new(&config, pin_store::load(&state_dir), epoch);
         let board = BoardService::start(&config.board)?;
         if let Some(addr) = config.metrics.listen {
             let snapshot = answers::metrics_snapshot(
