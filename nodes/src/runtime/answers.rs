@@ -111,12 +111,3 @@ pub fn metrics_snapshot(
         }
     }
 }
-
-/// A spawned task that ends with its owner.
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}

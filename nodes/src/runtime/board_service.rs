@@ -1,7 +1,7 @@
 //! The board's pins at run time: `identify` blinks the LED, and watched inputs (power-good,
 //! button) are logged when they change and shown in the metrics.
 
-use super::answers::AbortOnDrop;
+use super::abort::AbortOnDrop;
 use crate::board::blink::{self, Blink};
 use crate::board::gpio::{self, Polarity};
 use crate::board::settings::BoardSettings;

@@ -74,7 +74,7 @@ impl HeartbeatFeed {
 
     /// The next heartbeat; never, while subscribed to none.
     pub async fn recv(&self) -> Option<Received<Heartbeat>> {
-        super::wake::next_of(&self.sub).await
+        super::recv::next_of(&self.sub).await
     }
 }
 

@@ -1,7 +1,8 @@
 //! `swarm-node run`: the async shell around the node's core. `run` is the whole loop: wait
-//! for the next thing to happen (`wake.rs`), hand it to the shell (`shell.rs`), which feeds
+//! for the next thing to happen (`shell/listen.rs`), hand it to the shell (`shell.rs`), which feeds
 //! the core (`swarm_node::node::NodeCore`) and carries out what it says.
 
+mod abort;
 mod answers;
 mod anti_entropy;
 mod board_service;
@@ -11,6 +12,7 @@ mod heartbeat_feed;
 mod pace;
 mod pin_store;
 mod proposals;
+mod recv;
 mod shell;
 mod tasks;
 mod view;

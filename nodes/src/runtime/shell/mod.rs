@@ -3,6 +3,7 @@
 //! is in `swarm_node::node::NodeCore`; the shell only moves it to and from the world.
 //!
 //! - `start.rs`: opening the bus and joining the swarm;
+//! - `listen.rs`: waiting for the next `Wake`;
 //! - `effects.rs`: the core's outputs carried out, and what a change of leadership sets off;
 //! - `chores.rs`: the periodic work (energy samples, anti-entropy surveys);
 //! - `snapshot.rs`: the read-only view the queryables, `/metrics` and the task service read;
@@ -11,6 +12,7 @@
 mod chores;
 mod effects;
 mod leave;
+mod listen;
 mod snapshot;
 mod start;
 
