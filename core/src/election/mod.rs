@@ -1,6 +1,7 @@
 //! Leader election as a sans-IO state machine: events with a timestamp in, actions out.
 //! No clock, no network, no tokio inside, so tests and a simulator drive it with simulated
-//! time; `swarm-node run` wires it to zenoh (see `runtime::consensus`).
+//! time. `NodeCore` (`crate::node`) puts it behind admission and membership; `swarm-node run`
+//! wires that to zenoh.
 
 mod agreement;
 mod checker;

@@ -98,7 +98,7 @@ fn node_logs(cmd: &mut Command, id: &str) -> anyhow::Result<()> {
         .with_context(|| format!("opening {} (SWARM_BENCH_LOGS)", path.display()))?;
     cmd.env(
         "SWARM_LOG",
-        "info,swarm_node::runtime::consensus=debug,zenoh=warn",
+        "info,swarm_node::runtime::shell::effects=debug,zenoh=warn",
     )
     .stderr(file);
     Ok(())
