@@ -171,19 +171,11 @@ async fn set_presence(uplink: &mut Uplink, id: &NodeId, online: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_bus::{Command, CommandOp, DeviceClass, Role, encode};
+    use swarm_bus::{Command, CommandOp, encode};
 
     #[test]
     fn the_tag_names_the_leaf() {
-        let hb = Heartbeat {
-            term: 0,
-            role: Role::Observer,
-            leader: None,
-            seq: 1,
-            cadence_ms: 1000,
-            class: DeviceClass::Minimal,
-            voters: None,
-        };
+        let hb = swarm_bus::samples::board_heartbeat(1, std::time::Duration::from_secs(1));
         assert_eq!(leaf_of(&encode(&hb)), Ok(Leaf::Heartbeat));
         let cmd = Command {
             op: CommandOp::Identify,

@@ -7,10 +7,7 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-use swarm_bus::{
-    Command, CommandOp, DeviceClass, Energy, Heartbeat, Leaf, NodeId, PowerSource, Role, SwarmKeys,
-    decode, encode,
-};
+use swarm_bus::{Command, CommandOp, Energy, Leaf, NodeId, PowerSource, SwarmKeys, decode, encode};
 
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -59,17 +56,7 @@ pub fn obey(cmd: &Command, interval: Duration, base: Duration) -> Result<Duratio
 }
 
 /// The heartbeat a board sends: an observer of class minimal advertising its interval.
-pub fn board_heartbeat(seq: u64, interval: Duration) -> Heartbeat {
-    Heartbeat {
-        term: 0,
-        role: Role::Observer,
-        leader: None,
-        seq,
-        cadence_ms: interval.as_millis().min(u128::from(u32::MAX)) as u32,
-        class: DeviceClass::Minimal,
-        voters: None,
-    }
-}
+pub use swarm_bus::samples::board_heartbeat;
 
 /// A board's energy report after `up`: 0.35 W and a battery draining 1 % a minute.
 pub fn board_energy(up: Duration) -> Energy {

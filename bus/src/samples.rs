@@ -18,6 +18,32 @@ pub fn heartbeat(leader_id_len: usize) -> Heartbeat {
     }
 }
 
+/// A leader's heartbeat at `term`, numbered `seq`.
+pub fn leader_heartbeat(term: u64, seq: u64) -> Heartbeat {
+    Heartbeat {
+        term,
+        role: Role::Leader,
+        leader: None,
+        seq,
+        cadence_ms: 500,
+        class: DeviceClass::Full,
+        voters: None,
+    }
+}
+
+/// The heartbeat a board sends: an observer of class minimal advertising its interval.
+pub fn board_heartbeat(seq: u64, interval: core::time::Duration) -> Heartbeat {
+    Heartbeat {
+        term: 0,
+        role: Role::Observer,
+        leader: None,
+        seq,
+        cadence_ms: interval.as_millis().min(u128::from(u32::MAX)) as u32,
+        class: DeviceClass::Minimal,
+        voters: None,
+    }
+}
+
 /// An energy sample with every optional field present.
 pub fn energy() -> Energy {
     Energy {

@@ -652,17 +652,9 @@ fn core<'a>(
     c
 }
 
-/// What a board's firmware sends (as `swarm_bridge::sim::board_heartbeat` simulates it).
+/// What a board's firmware sends.
 fn device_heartbeat() -> Heartbeat {
-    Heartbeat {
-        term: 0,
-        role: Role::Observer,
-        leader: None,
-        seq: 1,
-        cadence_ms: 1000,
-        class: DeviceClass::Minimal,
-        voters: None,
-    }
+    swarm_bus::samples::board_heartbeat(1, Duration::from_secs(1))
 }
 
 #[test]

@@ -138,22 +138,13 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_bus::{DeviceClass, Role};
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).unwrap()
     }
 
     fn hb(seq: u64) -> Heartbeat {
-        Heartbeat {
-            term: 4,
-            role: Role::Leader,
-            leader: None,
-            seq,
-            cadence_ms: 500,
-            class: DeviceClass::Full,
-            voters: None,
-        }
+        swarm_bus::samples::leader_heartbeat(4, seq)
     }
 
     #[test]

@@ -20,15 +20,7 @@ fn members() -> Admit {
 }
 
 fn leader_hb(term: u64, seq: u64) -> Heartbeat {
-    Heartbeat {
-        term,
-        role: Role::Leader,
-        leader: None,
-        seq,
-        cadence_ms: 500,
-        class: DeviceClass::Full,
-        voters: None,
-    }
+    swarm_bus::samples::leader_heartbeat(term, seq)
 }
 
 fn changed(out: &[Output]) -> Option<&Leadership> {
