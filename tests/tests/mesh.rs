@@ -16,7 +16,12 @@ async fn three_nodes_hear_each_other_and_answer_in_json() {
     let states = mesh.wait_for_full_mesh(&session, 3).await;
     for (me, state) in &states {
         assert!(!state.peers.contains(me), "{me} lists itself");
-        assert_eq!(state.dropped, 0);
+        assert_eq!(
+            state.dropped,
+            0,
+            "{me} dropped messages; logs:\n{}",
+            mesh.logs()
+        );
     }
 
     // A fourth session's query on swarm/**/energy: three JSON replies with numeric watts, and
@@ -152,4 +157,45 @@ async fn a_client_mode_node_joins_through_a_peer() {
     let client = Node::spawn_client(mesh.dir.path(), "client", "c0", via);
     mesh.nodes.push(client);
     mesh.wait_for_full_mesh(&session, 3).await;
+}
+
+/// What a joining node relies on to refuse no sound answer on who leads: a node that answers
+/// has declared its token already, so the members asked for after its answer include it. The
+/// observer asks as fast as it can while the node starts; each first answer is checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_answers_who_leads_only_once_its_token_can_be_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = swarm_bus::SwarmKeys::new(swarm_bus::SwarmName::new("joinorder").unwrap());
+    let port = swarm_tests::free_port();
+    let observer = swarm_tests::loopback_session(Some(port), None).await;
+    // Started beside the questions, not before them: `spawn` waits for each node's listener.
+    let path = dir.path().to_path_buf();
+    let starting = std::thread::spawn(move || {
+        ["j0", "j1", "j2"]
+            .map(|id| Node::spawn(&path, "joinorder", id, swarm_tests::free_port(), &[port]))
+    });
+    let mut unseen: BTreeSet<String> = ["j0", "j1", "j2"].map(String::from).into();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !unseen.is_empty() && std::time::Instant::now() < deadline {
+        let answered = swarm_tests::who_leads(&observer, &keys).await;
+        let fresh: Vec<String> = answered
+            .keys()
+            .map(|id| id.as_str().to_string())
+            .filter(|id| unseen.contains(id))
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        let members = swarm_tests::member_keys(&observer, &keys).await;
+        for id in fresh {
+            assert!(
+                members.iter().any(|k| k.ends_with(&format!("/{id}"))),
+                "{id} answered who leads before its token could be seen: {members:?}"
+            );
+            unseen.remove(&id);
+        }
+    }
+    let nodes = starting.join().expect("starting the nodes");
+    assert!(unseen.is_empty(), "never answered: {unseen:?}");
+    drop(nodes);
 }

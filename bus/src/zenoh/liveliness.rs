@@ -51,19 +51,35 @@ impl MemberWatch {
     pub async fn recv(&self) -> Option<MemberEvent> {
         loop {
             let sample = self.inner.recv_async().await.ok()?;
-            let key = sample.key_expr().as_str();
-            let Some(id) = key
-                .parse::<SwarmKey>()
-                .ok()
-                .and_then(|k| k.node_id().cloned())
-            else {
-                tracing::warn!(key, "ignored liveliness token that names no valid node");
-                continue;
-            };
-            return Some(match sample.kind() {
-                SampleKind::Put => MemberEvent::Joined(id),
-                SampleKind::Delete => MemberEvent::Left(id),
-            });
+            if let Some(event) = member_event(&sample) {
+                return Some(event);
+            }
         }
     }
+
+    /// A join or leave already received, without waiting.
+    pub fn try_recv(&self) -> Option<MemberEvent> {
+        while let Ok(Some(sample)) = self.inner.try_recv() {
+            if let Some(event) = member_event(&sample) {
+                return Some(event);
+            }
+        }
+        None
+    }
+}
+
+fn member_event(sample: &Sample) -> Option<MemberEvent> {
+    let key = sample.key_expr().as_str();
+    let Some(id) = key
+        .parse::<SwarmKey>()
+        .ok()
+        .and_then(|k| k.node_id().cloned())
+    else {
+        tracing::warn!(key, "ignored liveliness token that names no valid node");
+        return None;
+    };
+    Some(match sample.kind() {
+        SampleKind::Put => MemberEvent::Joined(id),
+        SampleKind::Delete => MemberEvent::Left(id),
+    })
 }

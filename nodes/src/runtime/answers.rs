@@ -48,10 +48,7 @@ pub async fn serve(
         Box::new(
             bus::serve(session, keys.leader(), {
                 let view = view.clone();
-                move || {
-                    let v = view.borrow();
-                    v.answers_for_swarm.then(|| v.leader_info())
-                }
+                move || view.borrow().answer_on_who_leads()
             })
             .await?,
         ),

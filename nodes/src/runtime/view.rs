@@ -42,6 +42,10 @@ pub struct NodeView {
     /// Whether this node answers `swarm/<s>/leader`: every member of a small swarm, only the
     /// leader of a large one (docs/protocol.md#scale).
     pub answers_for_swarm: bool,
+    /// Set once the token is declared and the join is done. Before that this node answers no
+    /// one on who leads: an answer from a node whose token a joiner cannot see yet would be
+    /// refused there as a stranger's.
+    pub joined: bool,
 }
 
 impl NodeView {
@@ -69,6 +73,7 @@ impl NodeView {
             peers: BTreeMap::new(),
             voters: None,
             answers_for_swarm: true,
+            joined: false,
         }
     }
 
@@ -140,6 +145,12 @@ impl NodeView {
         Some(summer.sum(unix_ms, own.into_iter().chain(peers)))
     }
 
+    /// Its answer on `swarm/<s>/leader`: none before it has joined, nor from a member of a
+    /// large swarm that is not its leader.
+    pub fn answer_on_who_leads(&self) -> Option<LeaderInfo> {
+        (self.joined && self.answers_for_swarm).then(|| self.leader_info())
+    }
+
     pub fn leader_info(&self) -> LeaderInfo {
         LeaderInfo {
             node: self.id.clone(),
@@ -183,6 +194,16 @@ mod tests {
         assert_eq!((total.nodes, total.watts, total.term), (2, 5.0, 2));
         // `a` sent no heartbeat yet: its class is not known, so only `me` is in a class.
         assert_eq!(total.by_class.iter().map(|s| s.nodes).sum::<u32>(), 1);
+    }
+
+    #[test]
+    fn a_node_answers_who_leads_only_once_it_has_joined() {
+        let mut v = NodeView::new(id("me"), DeviceClass::Full, 500, Instant::now());
+        assert_eq!(v.answer_on_who_leads(), None, "not joined yet");
+        v.joined = true;
+        assert_eq!(v.answer_on_who_leads().map(|i| i.node), Some(id("me")));
+        v.answers_for_swarm = false;
+        assert_eq!(v.answer_on_who_leads(), None, "a large swarm's follower");
     }
 
     #[test]

@@ -8,6 +8,10 @@ use std::time::Instant;
 use swarm_bus::zenoh::MemberEvent;
 use swarm_node::node::Input;
 
+/// How many membership changes in a row go before everything else, so a flood of tokens cannot
+/// starve the loop.
+const MEMBERS_FIRST_STREAK: u8 = 32;
+
 /// How long the election goes without a tick when it has no timer running.
 const ELECTION_IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -17,6 +21,16 @@ impl Shell {
         &mut self,
         stop: &mut (impl std::future::Future<Output = &'static str> + Unpin),
     ) -> Wake {
+        // A token is declared before its holder speaks, and zenoh hands both over in that
+        // order; left to `select!`'s random pick, a member's first heartbeat could be judged
+        // before its token and refused as a stranger's.
+        if self.members_streak < MEMBERS_FIRST_STREAK
+            && let Some(event) = self.bus.members.try_recv()
+        {
+            self.members_streak += 1;
+            return member_wake(event);
+        }
+        self.members_streak = 0;
         // Woken exactly when the election's next timer is due, not on a polling tick.
         let wakeup = match self.core.next_wakeup() {
             Some(at) => self.epoch.instant(at),
@@ -48,11 +62,15 @@ impl Shell {
             Some(r) = bus.leaves.recv() => Wake::Core(Input::Leave { from: r.from, term: r.msg.term }),
             Some(r) = next_of(&bus.energies) => Wake::Core(Input::PeerEnergy { from: r.from, sample: r.msg }),
             Some(r) = bus.commands.recv() => Wake::Command(r.msg),
-            Some(event) = bus.members.recv() => Wake::Core(match event {
-                MemberEvent::Joined(peer) => Input::TokenAppeared(peer),
-                MemberEvent::Left(peer) => Input::TokenGone(peer),
-            }),
+            Some(event) = bus.members.recv() => member_wake(event),
             signal = stop => Wake::Stop(signal),
         }
     }
+}
+
+fn member_wake(event: MemberEvent) -> Wake {
+    Wake::Core(match event {
+        MemberEvent::Joined(peer) => Input::TokenAppeared(peer),
+        MemberEvent::Left(peer) => Input::TokenGone(peer),
+    })
 }

@@ -53,6 +53,8 @@ pub struct Shell {
     pub surveys: mpsc::Receiver<Findings>,
     survey_tx: mpsc::Sender<Findings>,
     survey_running: bool,
+    /// Membership changes taken in a row ahead of everything else (listen.rs).
+    members_streak: u8,
     id: NodeId,
     keys: SwarmKeys,
     state_dir: PathBuf,

@@ -109,6 +109,7 @@ impl Shell {
             surveys,
             survey_tx,
             survey_running: false,
+            members_streak: 0,
             id: id.clone(),
             keys: keys.clone(),
             state_dir: state_dir.clone(),
@@ -153,12 +154,14 @@ impl Shell {
         Ok(shell)
     }
 
-    /// Who is a member first, then who leads: only members' answers on who leads count.
+    /// Who leads first, then who is a member, and only members' answers count. In that order
+    /// a sound answer is never refused: a node answers only after its token is declared
+    /// (`NodeView::joined`), so the members asked for after its answer include it.
     pub(super) async fn join(&mut self) {
+        let infos = anti_entropy::who_leads(&self.session, &self.keys).await;
         let members = anti_entropy::members(&self.session, &self.keys).await;
         self.feed_all(members.into_iter().map(Input::TokenAppeared))
             .await;
-        let infos = anti_entropy::who_leads(&self.session, &self.keys).await;
         if let Some(l) = self
             .feed_all(infos.into_iter().map(Input::LeaderInfo))
             .await
@@ -166,6 +169,7 @@ impl Shell {
             log_leadership(&l);
             self.view_since(&l);
         }
+        self.view.joined = true;
     }
 }
 
