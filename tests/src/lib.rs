@@ -824,11 +824,12 @@ impl Mesh {
         self.nodes.iter().map(|n| n.port).collect()
     }
 
-    /// Bus settings that reach every node of the mesh over loopback only.
+    /// Bus settings that reach every node of the mesh over loopback only. Nobody dials this
+    /// session, so the kernel picks its port: no window for another process to take it.
     pub fn settings(&self) -> ZenohSettings {
         ZenohSettings {
             mode: SessionMode::Peer,
-            listen: vec![endpoint(free_port())],
+            listen: vec![endpoint(0)],
             connect: self.ports().into_iter().map(endpoint).collect(),
             multicast_scouting: false,
             ..swarm_bus::zenoh::ZenohSettings::default()
