@@ -21,15 +21,9 @@ pub struct CommandHandler {
     pub idempotent: bool,
 }
 
-/// A capability's name as configs hold it and task specs carry it: a-z, 0-9, `.`, `_`, `-`,
-/// at most 63 characters. A message never names more, certainly not a command.
-pub fn is_capability_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-}
+// A capability's name as configs hold it and task specs carry it: a message never names
+// more, certainly not a command. The rule is the task core's.
+pub use swarm_core::tasks::is_capability_name;
 
 fn default_timeout_s() -> u32 {
     60

@@ -14,10 +14,8 @@
 //! table from a majority of the voters' copies (docs/tasks.md#durability), so a copy emptied
 //! by a restart never counts as one that holds the swarm's tasks.
 
-mod leading;
 mod runner;
 
-use leading::Leading;
 use runner::{Answer, Runner};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -35,7 +33,7 @@ use swarm_core::clock::{At, Epoch};
 use swarm_node::tasks::durability::{
     self, Acks, CatchUp, GATHER_TIMEOUT, REPLICATE_TIMEOUT, Takeover,
 };
-use swarm_node::tasks::{Action, Event, Rejection, TaskTable};
+use swarm_node::tasks::{Action, Event, Leading, Submission, TaskTable, spec_refusal, to_worker};
 use swarm_node::worker::settings::TasksSettings;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -181,22 +179,10 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     Ok(TaskService { task, ctl })
 }
 
-/// Every known worker as the scheduler sees it now: offer, load and power.
-fn workers_now(
-    cx: &Context,
-    workers: &std::collections::BTreeMap<NodeId, WorkerInfo>,
-) -> Vec<(NodeId, swarm_node::tasks::Worker)> {
-    let v = cx.view.borrow();
-    workers
-        .iter()
-        .map(|(id, info)| {
-            let energy = v.energy_of(id);
-            (
-                id.clone(),
-                leading::worker(info, energy, cx.low_battery_pct),
-            )
-        })
-        .collect()
+/// How a worker looks to the scheduler now: its offer, with the load and power of its
+/// latest energy sample.
+fn worker_now(cx: &Context, id: &NodeId, info: &WorkerInfo) -> swarm_node::tasks::Worker {
+    to_worker(info, cx.view.borrow().energy_of(id), cx.low_battery_pct)
 }
 
 /// The next query of a queryable that may not be declared; never, while it is not.
@@ -251,8 +237,7 @@ impl Service {
             let wake = self
                 .leading
                 .as_ref()
-                .filter(|l| l.ready)
-                .and_then(|l| l.scheduler.next_wakeup())
+                .and_then(Leading::next_wakeup)
                 .map(|at| self.cx.epoch.instant(at))
                 .unwrap_or_else(|| Instant::now() + IDLE);
             tokio::select! {
@@ -318,8 +303,8 @@ impl Service {
         let new_leader = new.leader != self.ctl.leader || new.term != self.ctl.term;
         if !new.leads {
             self.leading = None;
-        } else if let Some(l) = self.leading.as_mut().filter(|l| l.term == new.term) {
-            l.voters.clone_from(&new.voters);
+        } else if let Some(l) = self.leading.as_mut().filter(|l| l.term() == new.term) {
+            l.set_voters(&new.voters);
         } else {
             let settings = swarm_node::tasks::Settings {
                 strategy: self.settings.strategy,
@@ -428,7 +413,7 @@ impl Service {
                 if self
                     .leading
                     .as_ref()
-                    .is_some_and(|l| l.term == term && !l.ready)
+                    .is_some_and(|l| l.term() == term && !l.is_ready())
                 {
                     self.gather(term, self.cx.epoch.at_now());
                 }
@@ -462,13 +447,17 @@ impl Service {
         answered: &BTreeSet<NodeId>,
     ) {
         let me = self.cx.me.clone();
-        let Some(l) = self.leading.as_ref().filter(|l| l.term == term && !l.ready) else {
+        let Some(l) = self
+            .leading
+            .as_ref()
+            .filter(|l| l.term() == term && !l.is_ready())
+        else {
             return;
         };
         // `answered` holds the voters that sent a copy or, when their copy is empty, a worker
         // offer; this node's own copy counts only once it has caught up.
         let now = self.cx.epoch.at_now();
-        match durability::takeover(now, &me, &l.voters, self.is_caught_up(), answered) {
+        match durability::takeover(now, &me, l.voters(), self.is_caught_up(), answered) {
             Takeover::AskAgain { heard, needed, at } => {
                 tracing::warn!(
                     heard,
@@ -498,46 +487,20 @@ impl Service {
         let Some(l) = self.leading.as_mut() else {
             return;
         };
-        l.workers.insert(me.clone(), self.info.clone());
-        for (node, info) in workers {
-            if live.contains(&node) {
-                l.workers.insert(node, info);
-            }
-        }
-        for (id, worker) in workers_now(&self.cx, &l.workers) {
-            l.scheduler.handle(now, Event::WorkerUp { id, worker });
-        }
-        let records = self.table.records();
-        let restored: Vec<_> = records.iter().map(leading::restored).collect();
-        let mut actions = l.scheduler.restore(now, restored);
-        // Reports the old leader died before deciding on.
-        for r in &records {
-            if r.state != TaskState::Running {
-                continue;
-            }
-            if let Some(report) = r.result.as_ref().filter(|x| x.attempts == r.attempt)
-                && let Some(worker) = report.worker.clone()
-            {
-                actions.extend(l.scheduler.handle(
-                    now,
-                    Event::Finished {
-                        task: r.id.clone(),
-                        worker,
-                        attempt: report.attempts,
-                        ok: report.state == TaskState::Succeeded,
-                        reason: report.reason.clone(),
-                    },
-                ));
-            }
-        }
-        l.ready = true;
+        let cx = &self.cx;
+        // The offers heard may or may not include this node's own: it goes in last, as it is.
+        let mut offers: Vec<_> = workers.into_iter().filter(|(n, _)| *n != me).collect();
+        offers.push((me.clone(), self.info.clone()));
+        let actions = l.take_over(now, &self.table.records(), offers, &live, |id, info| {
+            worker_now(cx, id, info)
+        });
         // What a majority of the voters held is in this copy now.
         self.caught_up.store(true, Ordering::Relaxed);
         tracing::info!(
             term,
             tasks = merged,
-            pending = l.scheduler.pending(),
-            workers = l.workers.len(),
+            pending = l.pending(),
+            workers = l.workers().len(),
             "tasks: task table taken over"
         );
         self.apply(actions, None).await;
@@ -549,63 +512,30 @@ impl Service {
         let Some(l) = self.leading.as_mut() else {
             return;
         };
-        let me = self.cx.me.clone();
-        let no = |reason: String| TaskAck {
-            accepted: false,
-            by: me.clone(),
-            reason: Some(reason),
-        };
         let Some(id) = q.id.clone() else {
             return q
                 .reply_err("submit to one task's key, swarm/<s>/task/<id>/submit")
                 .await;
         };
         let key = self.cx.keys.task(&id, TaskLeaf::Submit);
-        if !l.ready {
-            let ack = no("the leader is taking over the task table; try again".into());
-            return q.reply(&key, &ack).await;
-        }
-        let Some(spec) = q.msg.clone() else {
-            return q
-                .reply(&key, &no("the query carries no task spec".into()))
-                .await;
+        let me = self.cx.me.clone();
+        let ack = |accepted: bool, reason: Option<String>| TaskAck {
+            accepted,
+            by: me.clone(),
+            reason,
         };
-        let refusal = if let Some(why) = spec_refusal(&spec, self.settings.max_payload_bytes) {
-            Some(why)
-        } else if l.inflight.contains(&id) {
-            Some("a submission of this id is being stored; try again".into())
-        } else {
-            match l.scheduler.check(&id, &leading::spec(&spec)) {
-                Ok(()) => None,
-                Err(Rejection::Duplicate) => {
-                    let yes = TaskAck {
-                        accepted: true,
-                        by: me.clone(),
-                        reason: None,
-                    };
-                    return q.reply(&key, &yes).await;
-                }
-                Err(r) => Some(r.to_string()),
-            }
-        };
-        if let Some(reason) = refusal {
-            return q.reply(&key, &no(reason)).await;
-        }
-        let record = TaskRecord {
-            id: id.clone(),
-            spec: spec.clone(),
-            state: TaskState::Queued,
-            worker: None,
-            attempt: 0,
-            result: None,
+        let record = match l.submit(&id, q.msg.as_ref(), self.settings.max_payload_bytes) {
+            Submission::Refuse(why) => return q.reply(&key, &ack(false, Some(why))).await,
+            Submission::AlreadyAccepted => return q.reply(&key, &ack(true, None)).await,
+            Submission::Replicate(record) => *record,
         };
         // The leader's own copy first: it hands the task out as soon as a majority holds it,
         // and must then have the spec to hand out.
         if let Err(e) = self.table.store(self.cx.epoch.at_now(), record.clone()) {
-            return q.reply(&key, &no(e.to_string())).await;
+            l.abandon(&id);
+            return q.reply(&key, &ack(false, Some(e.to_string()))).await;
         }
-        l.inflight.insert(id.clone());
-        let (mut acks, term) = (Acks::new(&me, &l.voters), l.term);
+        let (mut acks, term) = (Acks::new(&me, l.voters()), l.term());
         let (session, spec_key, tx) = (
             self.cx.session.clone(),
             self.cx.keys.task(&id, TaskLeaf::Spec),
@@ -627,7 +557,7 @@ impl Service {
                 .send(Internal::Replicated {
                     term,
                     id,
-                    spec: Box::new(spec),
+                    spec: Box::new(record.spec),
                     query: Box::new(q),
                     acks: acks.count(),
                 })
@@ -644,32 +574,22 @@ impl Service {
         acks: usize,
     ) {
         let key = self.cx.keys.task(&id, TaskLeaf::Submit);
-        let me = self.cx.me.clone();
-        let Some(l) = self.leading.as_mut().filter(|l| l.term == term) else {
-            let ack = TaskAck {
-                accepted: false,
-                by: me,
-                reason: Some("leadership changed while storing the task; try again".into()),
-            };
-            return q.reply(&key, &ack).await;
+        let now = self.cx.epoch.at_now();
+        let decided = match self.leading.as_mut() {
+            Some(l) => l.replicated(now, term, id, &spec, acks),
+            None => Err("leadership changed while storing the task; try again".into()),
         };
-        l.inflight.remove(&id);
-        if let Err(reason) = durability::replicated(l.voters.len(), acks) {
-            let ack = TaskAck {
-                accepted: false,
-                by: me,
-                reason: Some(reason),
-            };
-            return q.reply(&key, &ack).await;
+        match decided {
+            Ok(actions) => self.apply(actions, Some(q)).await,
+            Err(reason) => {
+                let ack = TaskAck {
+                    accepted: false,
+                    by: self.cx.me.clone(),
+                    reason: Some(reason),
+                };
+                q.reply(&key, &ack).await
+            }
         }
-        let actions = l.scheduler.handle(
-            self.cx.epoch.at_now(),
-            Event::Submit {
-                id,
-                spec: leading::spec(&spec),
-            },
-        );
-        self.apply(actions, Some(q)).await;
     }
 
     async fn on_cancel(&mut self, q: HeldQuery<TaskSpec>) {
@@ -682,24 +602,13 @@ impl Service {
                 .await;
         };
         let key = self.cx.keys.task(&id, TaskLeaf::Cancel);
-        let refusal = if !l.ready {
-            Some("the leader is taking over the task table; try again".to_string())
-        } else {
-            match l.scheduler.state(&id) {
-                None => Some(format!("no task `{id}`")),
-                Some((state, _, _)) if state.is_final() => Some(format!("the task is {state}")),
-                Some(_) => None,
-            }
-        };
+        let decided = l.cancel(self.cx.epoch.at_now(), id);
         let ack = TaskAck {
-            accepted: refusal.is_none(),
+            accepted: decided.is_ok(),
             by: self.cx.me.clone(),
-            reason: refusal.clone(),
+            reason: decided.as_ref().err().cloned(),
         };
-        if refusal.is_none() {
-            let actions = l
-                .scheduler
-                .handle(self.cx.epoch.at_now(), Event::Cancel { id });
+        if let Ok(actions) = decided {
             self.apply(actions, None).await;
         }
         q.reply(&key, &ack).await;
@@ -796,7 +705,7 @@ impl Service {
                 self.runner.revoke(&id);
                 if let Some(l) = self.leading.as_mut() {
                     for gone in &evicted {
-                        l.scheduler.forget(gone);
+                        l.forget(gone);
                     }
                 }
             }
@@ -823,29 +732,30 @@ impl Service {
     }
 
     async fn on_worker(&mut self, node: NodeId, info: WorkerInfo) {
-        let worker = {
-            let v = self.cx.view.borrow();
-            let energy = v.energy_of(&node);
-            leading::worker(&info, energy, self.cx.low_battery_pct)
-        };
+        let worker = worker_now(&self.cx, &node, &info);
         if let Some(l) = self.leading.as_mut() {
-            l.workers.insert(node.clone(), info);
+            let actions = l.worker_up(self.cx.epoch.at_now(), node, info, worker);
+            self.apply(actions, None).await;
         }
-        self.schedule(Event::WorkerUp { id: node, worker }).await;
     }
 
     async fn on_gone(&mut self, node: NodeId) {
         if let Some(l) = self.leading.as_mut() {
-            l.workers.remove(&node);
+            let actions = l.worker_gone(self.cx.epoch.at_now(), node);
+            self.apply(actions, None).await;
         }
-        self.schedule(Event::WorkerGone { id: node }).await;
     }
 
     async fn refresh_loads(&mut self) {
-        let Some(l) = self.leading.as_ref().filter(|l| l.ready) else {
+        let Some(l) = self.leading.as_ref().filter(|l| l.is_ready()) else {
             return;
         };
-        for (id, worker) in workers_now(&self.cx, &l.workers) {
+        let now: Vec<_> = l
+            .workers()
+            .iter()
+            .map(|(id, info)| (id.clone(), worker_now(&self.cx, id, info)))
+            .collect();
+        for (id, worker) in now {
             self.schedule(Event::WorkerUp { id, worker }).await;
         }
     }
@@ -853,17 +763,17 @@ impl Service {
     /// Feeds the scheduler, once the table is taken over; events before that are covered by
     /// the takeover itself.
     async fn schedule(&mut self, event: Event) {
-        let Some(l) = self.leading.as_mut().filter(|l| l.ready) else {
+        let Some(l) = self.leading.as_mut() else {
             return;
         };
-        let actions = l.scheduler.handle(self.cx.epoch.at_now(), event);
+        let actions = l.handle(self.cx.epoch.at_now(), event);
         self.apply(actions, None).await;
     }
 
     /// Carries out what the scheduler decided: answers, assignments, and the final word.
     async fn apply(&mut self, actions: Vec<Action>, held: Option<HeldQuery<TaskSpec>>) {
         let me = self.cx.me.clone();
-        let term = self.leading.as_ref().map_or(0, |l| l.term);
+        let term = self.leading.as_ref().map_or(0, Leading::term);
         for action in actions {
             match action {
                 Action::Accept { id } | Action::Reject { id, .. }
@@ -1024,21 +934,6 @@ async fn copies(session: &zenoh::Session, keys: &SwarmKeys) -> Copies {
     found
 }
 
-/// Why a task spec may not be held, submitted or replicated: a payload over the limit or a
-/// capability that is no capability name.
-fn spec_refusal(spec: &TaskSpec, max_payload: usize) -> Option<String> {
-    let size = spec.payload.as_bytes().len();
-    if size > max_payload {
-        Some(format!(
-            "a payload of {size} bytes is over this swarm's limit of {max_payload}"
-        ))
-    } else if !swarm_node::worker::settings::is_capability_name(&spec.cap) {
-        Some(format!("`{}` is not a capability name", spec.cap))
-    } else {
-        None
-    }
-}
-
 /// A worker takes orders only in the term of the leader it follows (itself when it leads):
 /// not a deposed leader's, nor a stranger's claiming a term nobody elected.
 fn from_the_leader(ctl: &Ctl, a: &TaskAssign) -> Result<(), Refused> {
@@ -1088,21 +983,5 @@ mod tests {
             from_the_leader(&leaderless, &assign(7)),
             Err(Refused::NotLeader)
         );
-    }
-
-    #[test]
-    fn replicas_and_submissions_share_the_limits() {
-        let spec = |cap: &str, size: usize| TaskSpec {
-            cap: cap.into(),
-            payload: swarm_bus::Payload::from(&vec![0u8; size][..]),
-            ..swarm_bus::samples::task_spec()
-        };
-        assert_eq!(spec_refusal(&spec("echo", 10), 10), None);
-        assert!(
-            spec_refusal(&spec("echo", 11), 10)
-                .unwrap()
-                .contains("limit of 10")
-        );
-        assert!(spec_refusal(&spec("Bad Cap!", 1), 10).is_some());
     }
 }
