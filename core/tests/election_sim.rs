@@ -239,8 +239,11 @@ impl Sim {
                 | Output::Gone(_)
                 | Output::LeftCleanly { .. }
                 | Output::FirstHeartbeat(_)
-                | Output::PeerHeartbeat { .. }
-                | Output::EnergyKept(_) => {}
+                | Output::EnergyKept(_)
+                | Output::Pace(_)
+                | Output::PersistPin(_)
+                | Output::Identify(_)
+                | Output::CommandRefused { .. } => {}
             }
         }
     }

@@ -5,10 +5,11 @@ use super::stats::{NodeCounters, PartitionReport, Report, Second, rates};
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use swarm_bus::{CadenceMode, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest};
-use swarm_core::cadence::{CadenceController, Decision, Settings as CadenceSettings};
+use swarm_bus::{Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest};
+use swarm_core::cadence::{Decision, Settings as CadenceSettings};
 use swarm_core::clock::At;
 use swarm_core::election::{Persisted, SafetyChecker, Settings};
+use swarm_core::node::pacing::{Pacing, configured};
 use swarm_core::node::{Admit, Input, NodeCore, Output};
 use swarm_core::scale::ANNOUNCE_EVERY;
 
@@ -143,7 +144,7 @@ enum Ev {
 struct Node {
     id: NodeId,
     core: NodeCore,
-    cadence: CadenceController,
+    /// The intervals its timers run at: the core's last `Output::Pace`.
     decision: Decision,
     up: bool,
     disk: Persisted,
@@ -223,13 +224,12 @@ impl Sim {
                 At::ZERO,
                 cfg.seed.wrapping_mul(31).wrapping_add(i as u64),
                 Admit::Everyone,
-            );
-            let cadence = CadenceController::new(cfg.cadence.clone());
+            )
+            .with_pacing(pacing(&cfg));
             nodes.push(Node {
                 id,
                 core,
-                decision: fixed(&cfg.cadence),
-                cadence,
+                decision: configured(&cfg.cadence),
                 up: true,
                 disk: Persisted::default(),
                 timers: [0; 3],
@@ -485,16 +485,24 @@ impl Sim {
         !self.cut.is_empty() && self.cut[a as usize] != self.cut[b as usize]
     }
 
-    /// The cadence controller's view: live members from liveliness, its role; a changed
-    /// heartbeat interval starts a new timer that fires at once, as the runtime's does.
+    /// Asks node `i`'s core for its pace, telling it first how many are up (the core keeps
+    /// no member table here).
     fn retune(&mut self, i: usize) {
-        let live = self.up_count.saturating_sub(1);
         let now = self.instant();
-        let n = &mut self.nodes[i];
-        n.cadence.set_live_peers(live);
-        n.cadence.set_leader(n.role == Role::Leader);
-        let d = n.cadence.tick(now);
-        let before = std::mem::replace(&mut n.decision, d);
+        let live = self.up_count.saturating_sub(1);
+        let core = &mut self.nodes[i].core;
+        core.handle(now, Input::Population(live));
+        for output in core.handle(now, Input::Retune) {
+            if let Output::Pace(d) = output {
+                self.paced(i, d);
+            }
+        }
+    }
+
+    /// Node `i`'s pace is `d` from now: a changed heartbeat interval starts a new timer that
+    /// fires at once, as the runtime's does.
+    fn paced(&mut self, i: usize, d: Decision) {
+        let before = std::mem::replace(&mut self.nodes[i].decision, d);
         if d.heartbeat_ms != before.heartbeat_ms {
             self.restart_timer(i, Timer::Heartbeat, self.now);
         }
@@ -503,6 +511,15 @@ impl Sim {
             if interval != timer.interval_ms(&before) {
                 self.restart_timer(i, timer, self.now + ms(interval));
             }
+        }
+    }
+
+    /// Every node that is up learns how many are (a crash or a restart changed it).
+    fn population_changed(&mut self) {
+        let now = self.instant();
+        let live = self.up_count.saturating_sub(1);
+        for n in self.nodes.iter_mut().filter(|n| n.up) {
+            n.core.handle(now, Input::Population(live));
         }
     }
 
@@ -560,7 +577,7 @@ impl Sim {
                 }
                 Output::PersistVoters(voters) => self.nodes[i].disk.voters = voters,
                 Output::RequestVotes(req) => {
-                    self.count_tx(i);
+                    self.tally_tx(i);
                     let msg = Rc::new(Msg::Req(req));
                     for j in 0..self.nodes.len() as u32 {
                         if j as usize != i && self.nodes[j as usize].up {
@@ -569,7 +586,7 @@ impl Sim {
                     }
                 }
                 Output::Reply(reply) => {
-                    self.count_tx(i);
+                    self.tally_tx(i);
                     if let Some(&c) = self.index.get(&reply.candidate) {
                         self.send(i as u32, c, Rc::new(Msg::Rep(reply)), false);
                     }
@@ -578,29 +595,22 @@ impl Sim {
                     changed = true;
                     self.role_changed(i, l.role, l.term);
                 }
-                Output::PeerHeartbeat {
-                    from,
-                    seq,
-                    cadence_ms,
-                } => {
-                    let now = self.instant();
-                    self.nodes[i]
-                        .cadence
-                        .heartbeat_from(&from, seq, cadence_ms, now);
-                }
-                // No stranger, no token table and no energy here (`Admit::Everyone`).
+                // Last after a `Changed`: the new leader's pace.
+                Output::Pace(d) => self.paced(i, d),
+                // No stranger, no token table, no energy and no operator here
+                // (`Admit::Everyone`).
                 Output::Refused { .. }
                 | Output::Joined(_)
                 | Output::Gone(_)
                 | Output::LeftCleanly { .. }
                 | Output::FirstHeartbeat(_)
-                | Output::EnergyKept(_) => {}
+                | Output::EnergyKept(_)
+                | Output::PersistPin(_)
+                | Output::Identify(_)
+                | Output::CommandRefused { .. } => {}
             }
         }
         if changed {
-            if self.cfg.adaptive {
-                self.retune(i);
-            }
             self.send_heartbeat(i);
         }
         self.schedule_wake(i);
@@ -677,10 +687,16 @@ impl Sim {
         }
     }
 
+    /// Node `i` sent a message: counted, and told to its core for its pace.
     fn count_tx(&mut self, i: usize) {
-        self.nodes[i].counters.tx += 1;
+        self.tally_tx(i);
         let now = self.instant();
-        self.nodes[i].cadence.sent(1, now);
+        self.nodes[i].core.handle(now, Input::Sent(1));
+    }
+
+    /// Node `i` sent a vote: its core counted that itself.
+    fn tally_tx(&mut self, i: usize) {
+        self.nodes[i].counters.tx += 1;
         if let Some(s) = self.second() {
             s.sent += 1;
         }
@@ -831,7 +847,6 @@ impl Sim {
             }
             Msg::Gone(node) => {
                 let gone = self.nodes[*node as usize].id.clone();
-                self.nodes[j].cadence.peer_left(&gone);
                 self.feed(j, Input::TokenGone(gone));
             }
             Msg::Energy => {}
@@ -863,6 +878,7 @@ impl Sim {
         self.nodes[i].up = false;
         self.nodes[i].role = Role::Follower;
         self.up_count -= 1;
+        self.population_changed();
         self.leaders.remove(&l);
         self.everyone.remove(&l);
         if self.pending_failover.replace((self.now, term)).is_some() {
@@ -889,14 +905,15 @@ impl Sim {
             now,
             seed,
             Admit::Everyone,
-        );
-        n.cadence = CadenceController::new(self.cfg.cadence.clone());
-        n.decision = fixed(&self.cfg.cadence);
+        )
+        .with_pacing(pacing(&self.cfg));
+        n.decision = configured(&self.cfg.cadence);
         n.up = true;
         n.role = Role::Follower;
         n.role_since = self.now;
         n.wake_at = None;
         self.up_count += 1;
+        self.population_changed();
         if self.cfg.adaptive {
             self.retune(i);
         }
@@ -964,12 +981,11 @@ impl Sim {
 }
 
 /// Intervals with the controller off: the configured base ones.
-fn fixed(l: &CadenceSettings) -> Decision {
-    Decision {
-        mode: CadenceMode::Normal,
-        pinned: false,
-        heartbeat_ms: l.heartbeat_ms,
-        energy_ms: l.energy_ms,
-        anti_entropy_ms: l.anti_entropy_ms,
+/// A node's pace: adaptive, or the configured intervals (`--fixed`).
+fn pacing(cfg: &SimConfig) -> Pacing {
+    if cfg.adaptive {
+        Pacing::adaptive(cfg.cadence.clone(), None)
+    } else {
+        Pacing::fixed(&cfg.cadence)
     }
 }

@@ -9,15 +9,19 @@
 //! that follow it in the same list, so a restarted node cannot vote twice in a term.
 
 pub mod membership;
+pub mod pacing;
 
 use crate::admission::Admission;
+use crate::cadence::Decision;
 use crate::clock::At;
 use crate::election::{Action, Election, Event, Persisted, Settings};
 use alloc::vec::Vec;
 use membership::{Heard, Membership};
+use pacing::Pacing;
 use swarm_bus::Refused;
 use swarm_bus::{
-    DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role, Vote, VoteReply, VoteRequest,
+    CadenceMode, Command, CommandOp, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role,
+    Vote, VoteReply, VoteRequest,
 };
 
 /// Who leads, as this node now sees it.
@@ -68,6 +72,22 @@ pub enum Input {
     },
     /// This node is on battery and below `energy.low_power_threshold_percent`.
     LowBattery(bool),
+    /// This node's own battery, from its latest energy sample (`None`: on mains).
+    Battery {
+        pct: Option<u8>,
+        charging: bool,
+    },
+    /// This node published `n` messages (heartbeats, energy, announcements; not the votes
+    /// the core asked for, which it counts itself). Has no outputs: it only feeds the
+    /// cadence's measure of this node's own sending.
+    Sent(u64),
+    /// Time to ask the cadence whether to change pace (every `RETUNE_EVERY`).
+    Retune,
+    /// How many other nodes are up, as the adapter knows it: only under [`Admit::Everyone`],
+    /// where the core keeps no member table. Has no outputs.
+    Population(usize),
+    /// A command on this node's `cmd` key.
+    Command(Command),
 }
 
 /// What the adapter must do, in this order.
@@ -97,14 +117,22 @@ pub enum Output {
     LeftCleanly { peer: NodeId, term: u64 },
     /// A member's first heartbeat since it (re)joined.
     FirstHeartbeat(NodeId),
-    /// A member's heartbeat, for the cadence's loss and pace trackers.
-    PeerHeartbeat {
-        from: NodeId,
-        seq: u64,
-        cadence_ms: u32,
-    },
     /// A member's energy sample newer than the one held.
     EnergyKept(NodeId),
+    /// The intervals in force from now on (on every `Retune`, when the operator's pin
+    /// changed, and last after a change of leadership): restart each timer whose interval
+    /// changed.
+    Pace(Decision),
+    /// Keep the operator's pinned cadence (`None`: unpinned) across restarts.
+    PersistPin(Option<CadenceMode>),
+    /// Make this node's board noticeable (a LED) for `seconds`, so an operator finds it.
+    Identify(u32),
+    /// A command this node does not obey, and why.
+    CommandRefused {
+        op: CommandOp,
+        arg: u32,
+        why: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -114,6 +142,7 @@ pub struct NodeCore {
     gate: Option<(Admission, Membership)>,
     class: DeviceClass,
     seq: u64,
+    pace: Pacing,
 }
 
 impl NodeCore {
@@ -139,7 +168,19 @@ impl NodeCore {
             gate,
             class,
             seq: 0,
+            pace: Pacing::fixed(&crate::cadence::Settings::default()),
         }
+    }
+
+    /// How this node paces itself; the configured defaults, fixed, until set.
+    pub fn with_pacing(mut self, pace: Pacing) -> Self {
+        self.pace = pace;
+        self
+    }
+
+    /// The intervals as they stand: what the adapter's timers start at.
+    pub fn pace(&self) -> Decision {
+        self.pace.decision()
     }
 
     /// The election, to read: timers, voters, whether this node hears everyone.
@@ -225,10 +266,29 @@ impl NodeCore {
 
     /// Hands the core one input that happened at `now`; returns what to do, in order.
     pub fn handle(&mut self, now: At, input: Input) -> Vec<Output> {
+        let mut out = self.decide(now, input);
+        // A change of leadership ends with its pace (a leader's interval is bounded by its
+        // followers' suspicion), so the heartbeat that tells of it goes out at the new one.
+        if out.iter().any(|o| matches!(o, Output::Changed(_))) {
+            out.push(Output::Pace(self.pace.retune(now)));
+        }
+        out
+    }
+
+    fn decide(&mut self, now: At, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Tick => self.elect(now, Event::Tick, &mut out),
             Input::LowBattery(low) => self.elect(now, Event::LowBattery(low), &mut out),
+            Input::Battery { pct, charging } => self.pace.battery(pct, charging),
+            Input::Sent(n) => self.pace.sent(n, now),
+            Input::Retune => out.push(Output::Pace(self.pace.retune(now))),
+            Input::Population(n) => {
+                if self.gate.is_none() {
+                    self.pace.live_peers(n);
+                }
+            }
+            Input::Command(cmd) => self.obey(now, cmd, &mut out),
             Input::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb, &mut out),
             Input::Vote { from, vote } => {
                 if self.admit(&from, "vote", |a| a.vote(&from, &vote), &mut out) {
@@ -253,9 +313,11 @@ impl NodeCore {
             }
             Input::TokenAppeared(id) => self.on_token(id, &mut out),
             Input::TokenGone(id) => {
+                self.pace.peer_left(&id);
                 if let Some((admission, members)) = &mut self.gate {
                     admission.token_gone(&id);
                     if members.gone(&id) {
+                        self.pace.live_peers(members.len());
                         out.push(Output::Gone(id.clone()));
                     }
                 }
@@ -307,6 +369,7 @@ impl NodeCore {
         match admission.token_appeared(&id) {
             Ok(_) if id != *self.election.me() => {
                 if members.joined(id.clone()) {
+                    self.pace.live_peers(members.len());
                     out.push(Output::Joined(id));
                 }
             }
@@ -333,11 +396,7 @@ impl NodeCore {
                 Heard::Again => {}
             }
         }
-        out.push(Output::PeerHeartbeat {
-            from: from.clone(),
-            seq: hb.seq,
-            cadence_ms: hb.cadence_ms,
-        });
+        self.pace.heartbeat_from(&from, hb.seq, hb.cadence_ms, now);
         self.elect(now, Event::Heartbeat { from, hb }, out);
     }
 
@@ -386,21 +445,56 @@ impl NodeCore {
         }
     }
 
-    /// The one place the election's actions become outputs.
+    /// The one place the election's actions become outputs. The votes it sends count as
+    /// this node's sending, here, so the pace after a change sees them.
     fn elect(&mut self, now: At, event: Event, out: &mut Vec<Output>) {
         for action in self.election.handle(now, event) {
-            out.push(match action {
+            let output = match action {
                 Action::PersistVote { term, voted_for } => Output::PersistVote { term, voted_for },
                 Action::PersistVoters(voters) => Output::PersistVoters(voters),
-                Action::RequestVotes(req) => Output::RequestVotes(req),
-                Action::Reply(reply) => Output::Reply(reply),
+                Action::RequestVotes(req) => {
+                    self.pace.sent(1, now);
+                    Output::RequestVotes(req)
+                }
+                Action::Reply(reply) => {
+                    self.pace.sent(1, now);
+                    Output::Reply(reply)
+                }
                 Action::Changed { role, term, leader } => {
                     if let Some((admission, _)) = &mut self.gate {
                         admission.own_term(term);
                     }
+                    self.pace.leader(role == Role::Leader);
                     Output::Changed(Leadership { role, term, leader })
                 }
-            });
+            };
+            out.push(output);
+        }
+    }
+
+    /// The operator's commands: `set_mode` pins the cadence (`UNPIN_MODE` unpins) at once
+    /// and for good; `identify` is the board's to carry out.
+    fn obey(&mut self, now: At, cmd: Command, out: &mut Vec<Output>) {
+        let refused = |why| Output::CommandRefused {
+            op: cmd.op,
+            arg: cmd.arg,
+            why,
+        };
+        match cmd.op {
+            CommandOp::SetMode => {
+                let mode = match cmd.arg {
+                    swarm_bus::UNPIN_MODE => None,
+                    n => match u8::try_from(n).ok().and_then(CadenceMode::from_u8) {
+                        Some(m) => Some(m),
+                        None => return out.push(refused("no such cadence mode")),
+                    },
+                };
+                out.push(Output::PersistPin(mode));
+                self.pace.pin(mode);
+                out.push(Output::Pace(self.pace.retune(now)));
+            }
+            CommandOp::Identify => out.push(Output::Identify(cmd.arg)),
+            _ => out.push(refused("not one a node obeys")),
         }
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
 use core::time::Duration;
+use pacing::configured;
 
 fn id(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
@@ -93,13 +94,9 @@ fn a_member_is_followed_and_its_heartbeats_counted() {
         },
     );
     assert_eq!(out[0], Output::FirstHeartbeat(id("b")));
-    assert_eq!(
-        out[1],
-        Output::PeerHeartbeat {
-            from: id("b"),
-            seq: 1,
-            cadence_ms: 500
-        }
+    assert!(
+        matches!(out.last(), Some(Output::Pace(_))),
+        "the change ends with its pace: {out:?}"
     );
     let l = changed(&out).expect("follows the leader it heard");
     assert_eq!(
@@ -277,4 +274,171 @@ fn heartbeats_count_up_and_a_leader_leaves_out_its_own_id() {
     }
     let hb = c.next_heartbeat(at, 500);
     assert_eq!((hb.role, hb.leader), (Role::Leader, None));
+}
+
+/// A node with adaptive pacing, in a swarm that is large beyond 2 members.
+fn adaptive(me: &str) -> (NodeCore, At) {
+    let (c, now) = core(me, members());
+    let settings = crate::cadence::Settings {
+        small_swarm: 2,
+        ..crate::cadence::Settings::default()
+    };
+    (c.with_pacing(Pacing::adaptive(settings, None)), now)
+}
+
+fn paces(out: &[Output]) -> Vec<Decision> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Pace(d) => Some(*d),
+            _ => None,
+        })
+        .collect()
+}
+
+fn command(op: CommandOp, arg: u32) -> Input {
+    Input::Command(Command { op, arg })
+}
+
+#[test]
+fn a_pinned_mode_is_kept_then_in_force_and_unpinning_lets_go() {
+    let (mut c, now) = adaptive("a");
+    let out = c.handle(
+        now,
+        command(CommandOp::SetMode, CadenceMode::Conservative as u32),
+    );
+    assert_eq!(
+        out[0],
+        Output::PersistPin(Some(CadenceMode::Conservative)),
+        "kept before it is applied"
+    );
+    let d = paces(&out);
+    assert_eq!(d.len(), 1, "{out:?}");
+    assert!(
+        d[0].pinned && d[0].mode == CadenceMode::Conservative,
+        "{d:?}"
+    );
+    let normal = configured(&crate::cadence::Settings::default());
+    assert!(
+        d[0].heartbeat_ms > normal.heartbeat_ms,
+        "conservative is slower: {d:?}"
+    );
+
+    let out = c.handle(now, command(CommandOp::SetMode, swarm_bus::UNPIN_MODE));
+    assert_eq!(out[0], Output::PersistPin(None));
+    assert_eq!(paces(&out)[0].mode, CadenceMode::Normal);
+    assert!(!paces(&out)[0].pinned);
+}
+
+#[test]
+fn a_bad_command_is_refused_by_name_and_changes_nothing() {
+    let (mut c, now) = adaptive("a");
+    let before = c.pace();
+    for (op, arg, why) in [
+        (CommandOp::SetMode, 77, "no such cadence mode"),
+        (CommandOp::SetMode, u32::MAX, "no such cadence mode"),
+        (CommandOp::Reboot, 0, "not one a node obeys"),
+    ] {
+        assert_eq!(
+            c.handle(now, command(op, arg)),
+            vec![Output::CommandRefused { op, arg, why }]
+        );
+    }
+    assert_eq!(c.pace(), before);
+    assert_eq!(
+        c.handle(now, command(CommandOp::Identify, 5)),
+        vec![Output::Identify(5)]
+    );
+}
+
+#[test]
+fn with_adaptive_gossip_off_the_configured_intervals_stay() {
+    let (mut c, now) = core("a", members());
+    let fixed = c.pace();
+    let out = c.handle(
+        now,
+        command(CommandOp::SetMode, CadenceMode::Conservative as u32),
+    );
+    assert_eq!(
+        paces(&out),
+        vec![fixed],
+        "a pin is kept but changes no interval"
+    );
+    assert_eq!(c.handle(now, Input::Retune), vec![Output::Pace(fixed)]);
+}
+
+#[test]
+fn a_dying_battery_slows_the_pace_whatever_the_pin() {
+    let (mut c, now) = adaptive("a");
+    c.handle(
+        now,
+        command(CommandOp::SetMode, CadenceMode::Aggressive as u32),
+    );
+    assert!(
+        c.handle(
+            now,
+            Input::Battery {
+                pct: Some(5),
+                charging: false
+            }
+        )
+        .is_empty()
+    );
+    // Asked for long enough (the dwell), not on one reading.
+    c.handle(now, Input::Retune);
+    let later = now + Duration::from_secs(11);
+    let d = paces(&c.handle(later, Input::Retune))[0];
+    assert_ne!(
+        d.mode,
+        CadenceMode::Aggressive,
+        "the floor outranks the operator: {d:?}"
+    );
+}
+
+#[test]
+fn the_member_count_paces_a_node_and_a_stranger_cannot_inflate_it() {
+    let (mut c, now) = adaptive("a");
+    let alone = paces(&c.handle(now, Input::Retune))[0];
+    // Under `Admit::Members` the count is the member table's, not what an adapter claims.
+    assert!(c.handle(now, Input::Population(5_000)).is_empty());
+    assert_eq!(paces(&c.handle(now, Input::Retune))[0], alone);
+    for peer in ["b", "c", "d"] {
+        c.handle(now, Input::TokenAppeared(id(peer)));
+    }
+    let four = paces(&c.handle(now, Input::Retune))[0];
+    assert!(four.energy_ms > alone.energy_ms, "{alone:?} then {four:?}");
+    c.handle(now, Input::TokenAppeared(id("e")));
+    let five = paces(&c.handle(now, Input::Retune))[0];
+    assert!(five.energy_ms > four.energy_ms, "{four:?} then {five:?}");
+    // The table is full (4 peers): a sixth token is refused, and the pace does not move.
+    let out = c.handle(now, Input::TokenAppeared(id("f")));
+    assert!(matches!(out[..], [Output::Refused { .. }]), "{out:?}");
+    assert_eq!(paces(&c.handle(now, Input::Retune))[0], five);
+    c.handle(now, Input::TokenGone(id("d")));
+    assert_eq!(paces(&c.handle(now, Input::Retune))[0], four);
+}
+
+#[test]
+fn the_simulator_tells_its_core_how_many_are_up() {
+    let (c, now) = core("a", Admit::Everyone);
+    let mut c = c.with_pacing(Pacing::adaptive(crate::cadence::Settings::default(), None));
+    // 500 is far beyond a small swarm: the intervals stretch.
+    let alone = paces(&c.handle(now, Input::Retune))[0];
+    c.handle(now, Input::Population(500));
+    assert!(paces(&c.handle(now, Input::Retune))[0].energy_ms > alone.energy_ms);
+}
+
+#[test]
+fn a_change_of_leadership_ends_with_its_pace() {
+    let (mut c, now) = adaptive("a");
+    c.handle(now, Input::TokenAppeared(id("b")));
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(3, 1),
+        },
+    );
+    let change_at = out.iter().position(|o| matches!(o, Output::Changed(_)));
+    assert!(change_at.is_some(), "{out:?}");
+    assert!(matches!(out.last(), Some(Output::Pace(_))), "{out:?}");
 }

@@ -6,7 +6,6 @@ mod abort;
 mod answers;
 mod anti_entropy;
 mod board_service;
-mod commands;
 mod handoff;
 mod heartbeat_feed;
 mod pace;

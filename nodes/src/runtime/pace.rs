@@ -1,23 +1,16 @@
-//! The cadence controller applied: the heartbeat and energy timers follow its decisions, and
-//! the heartbeat advertises the interval in force.
+//! The node's timers at the pace its core decides (`Output::Pace`): heartbeats, energy
+//! samples and anti-entropy surveys. The heartbeat advertises the interval in force.
 
-use crate::config::Config;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use swarm_bus::{CadenceMode, Energy, NodeId};
-use swarm_core::clock::{At, Epoch};
-use swarm_node::cadence::{CadenceController, Decision};
+use swarm_node::cadence::Decision;
 use tokio::time::{Interval, MissedTickBehavior};
 
-/// How often the controller is asked whether to change pace.
+/// How often the core is asked whether to change pace (`Input::Retune`).
 pub const RETUNE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Pace {
-    /// `None` with `adaptive_gossip.enabled = false`: the configured intervals, always.
-    controller: Option<CadenceController>,
-    /// The node's clock for the cadence core.
-    epoch: Epoch,
     current: Decision,
     pub heartbeat: Interval,
     pub energy: Interval,
@@ -38,34 +31,19 @@ fn timer(ms: u32) -> Interval {
 }
 
 impl Pace {
-    pub fn new(config: &Config, pinned: Option<CadenceMode>, epoch: Epoch) -> Self {
-        let limits = config.cadence_settings();
-        let fixed = Decision {
-            mode: CadenceMode::Normal,
-            pinned: false,
-            heartbeat_ms: limits.heartbeat_ms,
-            energy_ms: limits.energy_ms,
-            anti_entropy_ms: limits.anti_entropy_ms,
-        };
-        let controller = config.adaptive_gossip.enabled.then(|| {
-            let mut c = CadenceController::new(limits);
-            c.pin(pinned);
-            c
-        });
-        let current = controller.as_ref().map_or(fixed, |c| c.decision());
+    /// Timers at `start`, the core's pace as it starts.
+    pub fn new(start: Decision) -> Self {
         Self {
-            controller,
-            epoch,
-            heartbeat: timer(current.heartbeat_ms),
-            energy: timer(current.energy_ms),
+            heartbeat: timer(start.heartbeat_ms),
+            energy: timer(start.energy_ms),
             anti_entropy: {
-                let period = Duration::from_millis(u64::from(current.anti_entropy_ms.max(1)));
+                let period = Duration::from_millis(u64::from(start.anti_entropy_ms.max(1)));
                 let mut t =
                     tokio::time::interval_at(tokio::time::Instant::now() + FIRST_SURVEY, period);
                 t.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 t
             },
-            current,
+            current: start,
             sent_total: Arc::default(),
         }
     }
@@ -75,67 +53,18 @@ impl Pace {
         self.sent_total.clone()
     }
 
-    fn now(&self) -> At {
-        self.epoch.at_now()
+    pub fn count_sent(&self, count: u64) {
+        self.sent_total.fetch_add(count, Ordering::Relaxed);
     }
 
     pub fn decision(&self) -> Decision {
         self.current
     }
 
-    pub fn heartbeat_from(&mut self, from: &NodeId, seq: u64, cadence_ms: u32) {
-        let now = self.now();
-        if let Some(c) = &mut self.controller {
-            c.heartbeat_from(from, seq, cadence_ms, now);
-        }
-    }
-
-    pub fn members(&mut self, live_peers: usize) {
-        if let Some(c) = &mut self.controller {
-            c.set_live_peers(live_peers);
-        }
-    }
-
-    /// `count` messages left this node.
-    pub fn sent(&mut self, count: u64) {
-        self.sent_total.fetch_add(count, Ordering::Relaxed);
-        let now = self.now();
-        if let Some(c) = &mut self.controller {
-            c.sent(count, now);
-        }
-    }
-
-    pub fn peer_left(&mut self, peer: &NodeId) {
-        if let Some(c) = &mut self.controller {
-            c.peer_left(peer);
-        }
-    }
-
-    pub fn battery(&mut self, sample: &Energy) {
-        if let Some(c) = &mut self.controller {
-            c.set_battery(sample.battery_pct, sample.charging == Some(true));
-        }
-    }
-
-    pub fn leader(&mut self, leads: bool) {
-        if let Some(c) = &mut self.controller {
-            c.set_leader(leads);
-        }
-    }
-
-    pub fn pin(&mut self, mode: Option<CadenceMode>) {
-        if let Some(c) = &mut self.controller {
-            c.pin(mode);
-        }
-    }
-
-    /// Asks the controller; when an interval changed, restarts that timer at the new period.
-    /// Returns the new decision when anything changed.
-    pub fn retune(&mut self) -> Option<Decision> {
-        let now = self.now();
-        let next = self.controller.as_mut()?.tick(now);
+    /// Restarts each timer whose interval changed; true when anything changed.
+    pub fn apply(&mut self, next: Decision) -> bool {
         if next == self.current {
-            return None;
+            return false;
         }
         if next.heartbeat_ms != self.current.heartbeat_ms {
             self.heartbeat = timer(next.heartbeat_ms);
@@ -147,6 +76,6 @@ impl Pace {
             self.anti_entropy = timer(next.anti_entropy_ms);
         }
         self.current = next;
-        Some(next)
+        true
     }
 }

@@ -11,11 +11,15 @@ impl Shell {
     pub(super) async fn energy_due(&mut self) -> Option<Leadership> {
         let sample = self.sampler.sample(Instant::now());
         let low = is_low_battery(&sample, self.low_battery_pct);
-        self.pace.battery(&sample);
+        self.feed(Input::Battery {
+            pct: sample.battery_pct,
+            charging: sample.charging == Some(true),
+        })
+        .await;
         if let Err(e) = self.bus.energy.put(&sample).await {
             tracing::warn!("{e}");
         }
-        self.pace.sent(1);
+        self.sent(1);
         self.view.energy = Some(sample);
         self.view_dirty = true;
         self.publish_view_now();
@@ -27,7 +31,7 @@ impl Shell {
             if let Err(e) = self.bus.swarm_energy.put(&total).await {
                 tracing::warn!("{e}");
             }
-            self.pace.sent(1);
+            self.sent(1);
         }
         self.feed(Input::LowBattery(low)).await
     }

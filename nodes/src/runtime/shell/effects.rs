@@ -2,12 +2,13 @@
 
 use super::Shell;
 use crate::runtime::heartbeat_feed::Want;
+use crate::runtime::pin_store;
 use crate::runtime::tasks;
 use crate::runtime::view::NodeView;
 use swarm_bus::clock::unix_ms;
 use swarm_bus::zenoh::{self as bus, worth_logging};
 use swarm_bus::{LeaderInfo, NodeId, Role};
-use swarm_node::node::{Leadership, Output};
+use swarm_node::node::{Input, Leadership, Output};
 
 impl Shell {
     /// The one place the core's outputs meet the world. Stores what must be stored before
@@ -36,7 +37,8 @@ impl Shell {
                         voters = req.voters,
                         "asking for votes"
                     );
-                    self.pace.sent(1);
+                    // The core counted it for its pace; this is for `/metrics`.
+                    self.pace.count_sent(1);
                     if let Err(e) = self.bus.vote_requests.put(&req).await {
                         tracing::warn!("{e}");
                     }
@@ -44,7 +46,8 @@ impl Shell {
                 Output::Reply(reply) if !unsafe_to_send => {
                     tracing::debug!(candidate = %reply.candidate, term = reply.term, pre_vote = reply.pre_vote, granted = reply.granted, "vote");
                     let key = self.keys.vote_reply(&self.id, &reply.candidate);
-                    self.pace.sent(1);
+                    // The core counted it for its pace; this is for `/metrics`.
+                    self.pace.count_sent(1);
                     if let Err(e) = bus::publish_droppable(&self.session, &key, &reply).await {
                         tracing::warn!("{e}");
                     }
@@ -63,7 +66,6 @@ impl Shell {
                 }
                 Output::Gone(peer) => {
                     tracing::info!(%peer, "peer gone (liveliness token withdrawn)");
-                    self.pace.peer_left(&peer);
                     self.members_changed();
                 }
                 Output::LeftCleanly { peer, term } => {
@@ -74,21 +76,39 @@ impl Shell {
                     tracing::info!(%peer, "first heartbeat from peer");
                     self.members_changed();
                 }
-                Output::PeerHeartbeat {
-                    from,
-                    seq,
-                    cadence_ms,
-                } => self.pace.heartbeat_from(&from, seq, cadence_ms),
                 Output::EnergyKept(_) => self.view_dirty = true,
+                Output::Pace(d) => {
+                    if self.pace.apply(d) {
+                        tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, energy_ms = d.energy_ms, "cadence");
+                        self.view.set_cadence(&d);
+                        self.view_dirty = true;
+                    }
+                }
+                Output::PersistPin(mode) => {
+                    tracing::info!(?mode, "cadence pinned by command");
+                    if let Err(e) = pin_store::save(&self.state_dir, mode) {
+                        tracing::warn!("keeping the pinned cadence: {e}; it holds until restart");
+                    }
+                }
+                Output::Identify(seconds) => self.board.identify(seconds),
+                Output::CommandRefused { op, arg, why } => {
+                    tracing::warn!(%op, arg, "command refused: {why}");
+                }
             }
         }
         changed
     }
 
     pub(super) fn members_changed(&mut self) {
-        let live = self.core.members().map_or(0, |m| m.len());
-        self.pace.members(live);
         (self.view_dirty, self.view_urgent) = (true, true);
+    }
+
+    /// `count` messages left this node: for `/metrics`, and for the core's measure of its
+    /// own sending (which has no outputs).
+    pub(super) fn sent(&mut self, count: u64) {
+        self.pace.count_sent(count);
+        let now = self.now();
+        self.core.handle(now, Input::Sent(count));
     }
 
     /// Role, term or leader changed: said at once with a heartbeat, and a new leader gathers
@@ -96,7 +116,6 @@ impl Shell {
     pub(super) async fn took_office_or_left_it(&mut self, l: Leadership) {
         log_leadership(&l);
         let leads = l.role == Role::Leader;
-        self.pace.leader(leads);
         let had_energies = self.bus.energies.is_some();
         self.bus
             .gather_energy(&self.session, &self.keys, leads, &self.drops)
@@ -106,11 +125,9 @@ impl Shell {
             // before the members' next samples come in.
             self.pace.anti_entropy.reset_immediately();
         }
+        // Its pace came with the change (`Output::Pace`, last in the list), so the heartbeat
+        // below goes out at the new interval.
         self.view_since(&l);
-        // A new leader takes the election's pace before its first heartbeat goes out.
-        if let Some(d) = self.pace.retune() {
-            self.view.set_cadence(&d);
-        }
         self.update_tasks();
         self.send_heartbeat().await;
         self.pace.heartbeat.reset();
@@ -173,7 +190,7 @@ impl Shell {
         if let Err(e) = self.bus.heartbeat.put(&hb).await {
             tracing::warn!("{e}");
         }
-        self.pace.sent(1);
+        self.sent(1);
     }
 
     pub(super) async fn announce(&mut self) {
@@ -185,7 +202,7 @@ impl Shell {
         if let Err(e) = self.bus.announcer.put(&info).await {
             tracing::warn!("{e}");
         }
-        self.pace.sent(1);
+        self.sent(1);
     }
 }
 

@@ -19,7 +19,6 @@ mod start;
 use super::answers::Held;
 use super::anti_entropy::Findings;
 use super::board_service::BoardService;
-use super::commands;
 use super::pace::Pace;
 use super::proposals;
 use super::tasks::TaskService;
@@ -104,14 +103,7 @@ impl Shell {
                 None
             }
             Wake::Surveyed(found) => self.surveyed(found).await,
-            Wake::RetuneDue => {
-                if let Some(d) = self.pace.retune() {
-                    tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, energy_ms = d.energy_ms, "cadence");
-                    self.view.set_cadence(&d);
-                    self.view_dirty = true;
-                }
-                None
-            }
+            Wake::RetuneDue => self.feed(Input::Retune).await,
             Wake::SaveDue => {
                 self.sampler.save();
                 None
@@ -153,16 +145,7 @@ impl Shell {
                 None
             }
             Wake::Core(input) => self.feed(input).await,
-            Wake::Command(cmd) => {
-                if cmd.op == swarm_bus::CommandOp::Identify {
-                    self.board.identify(cmd.arg);
-                } else if let Some(d) = commands::obey(&cmd, &mut self.pace, &self.state_dir) {
-                    tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, "cadence set by command");
-                    self.view.set_cadence(&d);
-                    self.view_dirty = true;
-                }
-                None
-            }
+            Wake::Command(cmd) => self.feed(Input::Command(cmd)).await,
             Wake::Stop(_) => None,
         };
         if let Some(l) = changed {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters};
 use swarm_bus::{NodeId, SwarmKeys};
 use swarm_core::clock::Epoch;
+use swarm_node::node::pacing::Pacing;
 use swarm_node::node::{Admit, Input, NodeCore};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Interval, MissedTickBehavior};
@@ -79,7 +80,13 @@ impl Shell {
         if let Some(feed) = bridge.as_ref().and_then(|b| b.gateway_power.clone()) {
             sampler.measure_with(feed);
         }
-        let pace = Pace::new(&config, pin_store::load(&state_dir), epoch);
+        let pacing = if config.adaptive_gossip.enabled {
+            Pacing::adaptive(config.cadence_settings(), pin_store::load(&state_dir))
+        } else {
+            Pacing::fixed(&config.cadence_settings())
+        };
+        let core = core.with_pacing(pacing);
+        let pace = Pace::new(core.pace());
         let board = BoardService::start(&config.board)?;
         if let Some(addr) = config.metrics.listen {
             let snapshot = answers::metrics_snapshot(
