@@ -243,7 +243,8 @@ impl Sim {
                 | Output::Pace(_)
                 | Output::PersistPin(_)
                 | Output::Identify(_)
-                | Output::CommandRefused { .. } => {}
+                | Output::CommandRefused { .. }
+                | Output::Subscribe(_) => {}
             }
         }
     }

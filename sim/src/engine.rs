@@ -607,7 +607,9 @@ impl Sim {
                 | Output::EnergyKept(_)
                 | Output::PersistPin(_)
                 | Output::Identify(_)
-                | Output::CommandRefused { .. } => {}
+                | Output::CommandRefused { .. }
+                // Who hears whom is the simulated network's (`refresh_hearing`).
+                | Output::Subscribe(_) => {}
             }
         }
         if changed {

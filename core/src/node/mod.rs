@@ -10,6 +10,7 @@
 
 pub mod membership;
 pub mod pacing;
+mod want;
 
 use crate::admission::Admission;
 use crate::cadence::Decision;
@@ -23,6 +24,7 @@ use swarm_bus::{
     CadenceMode, Command, CommandOp, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role,
     Vote, VoteReply, VoteRequest,
 };
+pub use want::Want;
 
 /// Who leads, as this node now sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +135,8 @@ pub enum Output {
         arg: u32,
         why: &'static str,
     },
+    /// Subscribe to these heartbeats from now on (last in the list, when it changed).
+    Subscribe(Want),
 }
 
 #[derive(Debug)]
@@ -143,6 +147,8 @@ pub struct NodeCore {
     class: DeviceClass,
     seq: u64,
     pace: Pacing,
+    /// The heartbeats asked for; a node starts hearing everyone, as its adapter subscribes.
+    want: Want,
 }
 
 impl NodeCore {
@@ -169,6 +175,7 @@ impl NodeCore {
             class,
             seq: 0,
             pace: Pacing::fixed(&crate::cadence::Settings::default()),
+            want: Want::Everyone,
         }
     }
 
@@ -266,11 +273,27 @@ impl NodeCore {
 
     /// Hands the core one input that happened at `now`; returns what to do, in order.
     pub fn handle(&mut self, now: At, input: Input) -> Vec<Output> {
+        // These two promise no outputs, so their adapters may drop what comes back.
+        let quiet = matches!(input, Input::Sent(_) | Input::Population(_));
         let mut out = self.decide(now, input);
+        if quiet {
+            return out;
+        }
         // A change of leadership ends with its pace (a leader's interval is bounded by its
         // followers' suspicion), so the heartbeat that tells of it goes out at the new one.
         if out.iter().any(|o| matches!(o, Output::Changed(_))) {
             out.push(Output::Pace(self.pace.retune(now)));
+        }
+        // Whether the swarm counts as large moves with the voters it heard and with time, so
+        // it is asked after every input, not only after a change of leadership.
+        let want = Want::from(
+            self.election.hears_everyone(now),
+            self.election.leader(),
+            self.election.me(),
+        );
+        if self.want != want {
+            self.want = want.clone();
+            out.push(Output::Subscribe(want));
         }
         out
     }

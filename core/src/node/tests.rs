@@ -442,3 +442,76 @@ fn a_change_of_leadership_ends_with_its_pace() {
     assert!(change_at.is_some(), "{out:?}");
     assert!(matches!(out.last(), Some(Output::Pace(_))), "{out:?}");
 }
+
+fn subscribed(out: &[Output]) -> Option<&Want> {
+    out.iter().find_map(|o| match o {
+        Output::Subscribe(w) => Some(w),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_follower_of_a_large_swarm_hears_its_leader_alone_and_says_so_once() {
+    let now = At::from_millis(1_000_000);
+    // Large beyond 2 voters, so a handful of members make one.
+    let settings = Settings {
+        bootstrap_expect: 0,
+        small_swarm: 2,
+        ..Settings::default()
+    };
+    let mut c = NodeCore::new(id("a"), settings, Persisted::default(), now, 7, members());
+    for peer in ["b", "c", "d"] {
+        c.handle(now, Input::TokenAppeared(id(peer)));
+    }
+    let follower_hb = |seq| Heartbeat {
+        role: Role::Follower,
+        leader: Some(id("b")),
+        ..leader_hb(3, seq)
+    };
+    let mut wants = Vec::new();
+    for (from, hb) in [
+        ("b", leader_hb(3, 1)),
+        ("c", follower_hb(1)),
+        ("d", follower_hb(1)),
+    ] {
+        let out = c.handle(now, Input::Heartbeat { from: id(from), hb });
+        wants.extend(subscribed(&out).cloned());
+    }
+    assert_eq!(
+        wants,
+        vec![Want::Leader(id("b"))],
+        "said once, when it became large"
+    );
+    // The leader's next heartbeat, and a stranger's, change nothing.
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(3, 2),
+        },
+    );
+    assert_eq!(subscribed(&out), None, "{out:?}");
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("x"),
+            hb: leader_hb(9, 1),
+        },
+    );
+    assert_eq!(subscribed(&out), None, "{out:?}");
+}
+
+#[test]
+fn a_small_swarm_keeps_hearing_everyone_without_a_word() {
+    let (mut c, now) = core("a", members());
+    c.handle(now, Input::TokenAppeared(id("b")));
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(3, 1),
+        },
+    );
+    assert!(changed(&out).is_some());
+    assert_eq!(subscribed(&out), None, "everyone, as at the start: {out:?}");
+}

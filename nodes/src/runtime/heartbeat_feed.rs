@@ -4,26 +4,9 @@
 //! even send a follower the heartbeats it has no use for (docs/protocol.md#scale).
 
 use swarm_bus::zenoh::{self as bus, BusError, DropCounters, Received, TypedSubscriber};
-use swarm_bus::{Heartbeat, Leaf, NodeId, SwarmKeys};
+use swarm_bus::{Heartbeat, Leaf, SwarmKeys};
+pub use swarm_node::node::Want;
 use zenoh::Session;
-
-/// The heartbeats a node wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Want {
-    Everyone,
-    Leader(NodeId),
-    Nobody,
-}
-
-impl Want {
-    pub fn from(hears_everyone: bool, leader: Option<&NodeId>, me: &NodeId) -> Self {
-        match leader {
-            _ if hears_everyone => Want::Everyone,
-            Some(l) if l != me => Want::Leader(l.clone()),
-            _ => Want::Nobody,
-        }
-    }
-}
 
 pub struct HeartbeatFeed {
     want: Want,
@@ -75,27 +58,5 @@ impl HeartbeatFeed {
     /// The next heartbeat; never, while subscribed to none.
     pub async fn recv(&self) -> Option<Received<Heartbeat>> {
         super::recv::next_of(&self.sub).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(s: &str) -> NodeId {
-        NodeId::new(s).unwrap()
-    }
-
-    #[test]
-    fn a_follower_of_a_large_swarm_wants_its_leader_only() {
-        let me = id("me");
-        assert_eq!(Want::from(true, Some(&id("l")), &me), Want::Everyone);
-        assert_eq!(Want::from(true, None, &me), Want::Everyone);
-        assert_eq!(
-            Want::from(false, Some(&id("l")), &me),
-            Want::Leader(id("l"))
-        );
-        assert_eq!(Want::from(false, None, &me), Want::Nobody);
-        assert_eq!(Want::from(false, Some(&me), &me), Want::Nobody);
     }
 }

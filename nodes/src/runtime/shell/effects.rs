@@ -1,7 +1,6 @@
 //! The core's outputs carried out, and what a change of leadership sets off.
 
 use super::Shell;
-use crate::runtime::heartbeat_feed::Want;
 use crate::runtime::pin_store;
 use crate::runtime::tasks;
 use crate::runtime::view::NodeView;
@@ -94,6 +93,12 @@ impl Shell {
                 Output::CommandRefused { op, arg, why } => {
                     tracing::warn!(%op, arg, "command refused: {why}");
                 }
+                Output::Subscribe(want) => {
+                    let (session, keys) = (&self.session, &self.keys);
+                    if let Err(e) = self.bus.heartbeats.follow(session, keys, want).await {
+                        tracing::warn!("{e}");
+                    }
+                }
             }
         }
         changed
@@ -133,7 +138,7 @@ impl Shell {
         self.pace.heartbeat.reset();
         if leads {
             // Whatever the swarm's size: followers of a large one hear only this.
-            self.follow_the_election().await;
+            self.follow_the_election();
             self.announce().await;
             self.ticks.announce.reset();
         }
@@ -162,20 +167,13 @@ impl Shell {
 
     /// Subscribes to the heartbeats the election now needs, and answers for the swarm only
     /// when it hears everyone (docs/protocol.md#scale).
-    pub(super) async fn follow_the_election(&mut self) {
+    /// Whether this node answers for the swarm, and the voter count it states, as the
+    /// election has it now.
+    pub(super) fn follow_the_election(&mut self) {
         let now = self.now();
         let election = self.core.election();
         let everyone = election.hears_everyone(now);
-        let want = Want::from(everyone, election.leader(), election.me());
         let voters = election.announced_voters(now);
-        if let Err(e) = self
-            .bus
-            .heartbeats
-            .follow(&self.session, &self.keys, want)
-            .await
-        {
-            tracing::warn!("{e}");
-        }
         if (self.view.answers_for_swarm, self.view.voters) != (everyone, voters) {
             (self.view.answers_for_swarm, self.view.voters) = (everyone, voters);
             (self.view_dirty, self.view_urgent) = (true, true);

@@ -151,7 +151,7 @@ impl Shell {
         if let Some(l) = changed {
             self.took_office_or_left_it(l).await;
         }
-        self.follow_the_election().await;
+        self.follow_the_election();
         self.publish_view();
     }
 
