@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn json_devices_send_json() {
-        let board = crate::sim::board_heartbeat(4, std::time::Duration::from_millis(500));
+        let board = crate::devices::board_heartbeat(4, std::time::Duration::from_millis(500));
         let text = serde_json::to_vec(&board).unwrap();
         let got = ingest()
             .classify("swarm/lab/node/json-1/heartbeat", &text)
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn a_device_heartbeat_that_speaks_for_the_election_is_refused() {
         let mut i = ingest();
-        let board = crate::sim::board_heartbeat(4, std::time::Duration::from_millis(500));
+        let board = crate::devices::board_heartbeat(4, std::time::Duration::from_millis(500));
         assert!(
             i.classify("swarm/lab/node/esp-1/heartbeat", &encode(&board))
                 .is_ok()

@@ -9,10 +9,11 @@
 pub mod auth;
 pub mod bench;
 pub mod config;
+pub mod devices;
 pub mod embedded;
 pub mod external;
+pub mod firmware_devices;
 pub mod frame;
-pub mod fw_sim;
 pub mod gate;
 pub mod i2c_peripheral;
 pub mod i2c_sensors;
@@ -22,13 +23,12 @@ pub mod mesh;
 pub mod run;
 pub mod serial;
 pub mod serial_frame;
-pub mod serial_sim;
-pub mod sim;
 pub mod stats;
 pub mod table;
 pub mod taken;
 pub mod tls;
 pub mod topic;
+pub mod uart_device;
 
 pub use config::{BridgeConfig, MqttMode};
 pub use run::{Bridge, run_bridge};

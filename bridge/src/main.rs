@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_bridge::config::{BridgeConfig, MqttMode};
-use swarm_bridge::sim::{SimCounters, SimOptions};
+use swarm_bridge::devices::{DeviceCounters, DeviceOptions};
 use swarm_bus::zenoh::{ZenohSettings, open};
 use swarm_bus::{SwarmKeys, SwarmName};
 
@@ -309,7 +309,7 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     if args.firmware_core {
         return firmware_devices(args, host, port).await;
     }
-    let opts = SimOptions {
+    let opts = DeviceOptions {
         host,
         port,
         keys: SwarmKeys::new(args.swarm),
@@ -319,9 +319,9 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         keep_alive: Duration::from_secs(args.keep_alive_s),
         password: args.password,
     };
-    let counters = Arc::new(SimCounters::default());
+    let counters = Arc::new(DeviceCounters::default());
     tokio::select! {
-        r = swarm_bridge::sim::run(opts, counters.clone()) => r?,
+        r = swarm_bridge::devices::run(opts, counters.clone()) => r?,
         _ = shutdown() => {}
     }
     Ok(())
@@ -330,7 +330,7 @@ async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
 async fn firmware_devices(args: DevicesArgs, host: String, port: u16) -> anyhow::Result<()> {
     let interval_ms = u32::try_from(args.interval_ms.clamp(100, 3_600_000))?;
     let keep_alive_s = u16::try_from(args.keep_alive_s).context("--keep-alive-s is too long")?;
-    let opts = swarm_bridge::fw_sim::FirmwareSimOptions {
+    let opts = swarm_bridge::firmware_devices::FirmwareDeviceOptions {
         host,
         port,
         swarm: args.swarm,
@@ -343,9 +343,9 @@ async fn firmware_devices(args: DevicesArgs, host: String, port: u16) -> anyhow:
         battery_pin_mv: args.battery_pin_mv,
         drain_mv_per_min: args.drain_mv_per_min,
     };
-    let counters = Arc::new(swarm_bridge::fw_sim::FirmwareSimCounters::default());
+    let counters = Arc::new(swarm_bridge::firmware_devices::FirmwareDeviceCounters::default());
     tokio::select! {
-        r = swarm_bridge::fw_sim::run(opts, counters.clone()) => r?,
+        r = swarm_bridge::firmware_devices::run(opts, counters.clone()) => r?,
         _ = shutdown() => {}
     }
     use std::sync::atomic::Ordering::Relaxed;
@@ -364,7 +364,7 @@ async fn firmware_devices(args: DevicesArgs, host: String, port: u16) -> anyhow:
 async fn uart_device(args: UartArgs) -> anyhow::Result<()> {
     let interval = Duration::from_millis(args.interval_ms.max(10));
     tokio::select! {
-        r = swarm_bridge::serial_sim::run(&args.port, args.baud, &args.id, interval) => {
+        r = swarm_bridge::uart_device::run(&args.port, args.baud, &args.id, interval) => {
             r.with_context(|| format!("serial port {}", args.port.display()))?
         }
         _ = shutdown() => {}

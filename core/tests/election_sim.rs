@@ -244,7 +244,8 @@ impl Sim {
                 | Output::PersistPin(_)
                 | Output::Identify(_)
                 | Output::CommandRefused { .. }
-                | Output::Subscribe(_) => {}
+                | Output::Subscribe(_)
+                | Output::Snapshot(_) => {}
             }
         }
     }

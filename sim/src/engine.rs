@@ -609,7 +609,9 @@ impl Sim {
                 | Output::Identify(_)
                 | Output::CommandRefused { .. }
                 // Who hears whom is the simulated network's (`refresh_hearing`).
-                | Output::Subscribe(_) => {}
+                | Output::Subscribe(_)
+                // Not asked for (`NodeCore::with_snapshots`): nobody reads them here.
+                | Output::Snapshot(_) => {}
             }
         }
         if changed {

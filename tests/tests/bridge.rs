@@ -637,7 +637,7 @@ async fn an_mqtt_client_cannot_take_a_nodes_id() {
     let status = keys().node_leaf(&node, Leaf::Status);
     let out = mosquitto_pub(s.mqtt_port, "mqttv5", &status, b"online", &[]);
     assert!(out.status.success());
-    let board = swarm_bridge::sim::board_heartbeat(1, Duration::from_millis(500));
+    let board = swarm_bridge::devices::board_heartbeat(1, Duration::from_millis(500));
     let heartbeat = keys().heartbeat(&node);
     let out = mosquitto_pub(s.mqtt_port, "mqttv5", &heartbeat, &encode(&board), &[]);
     assert!(out.status.success());

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::time::Duration;
 use swarm_bridge::config::{BridgeConfig, SerialPort};
+use swarm_bridge::devices::{board_energy, board_heartbeat};
 use swarm_bridge::run_bridge;
 use swarm_bridge::serial_frame::{Deframer, encode_frame};
-use swarm_bridge::sim::{board_energy, board_heartbeat};
 use swarm_bus::zenoh::{publish, query_cbor};
 use swarm_bus::{
     Command, CommandOp, Energy, Heartbeat, NodeId, SwarmKeys, SwarmName, decode, encode,

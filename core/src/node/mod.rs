@@ -10,6 +10,7 @@
 
 pub mod membership;
 pub mod pacing;
+mod snapshot;
 mod want;
 
 use crate::admission::Admission;
@@ -19,6 +20,8 @@ use crate::election::{Action, Election, Event, Persisted, Settings};
 use alloc::vec::Vec;
 use membership::{Heard, Membership};
 use pacing::Pacing;
+use snapshot::{Change, Publishing};
+pub use snapshot::{MemberView, Snapshot};
 use swarm_bus::Refused;
 use swarm_bus::{
     CadenceMode, Command, CommandOp, DeviceClass, Energy, Heartbeat, LeaderInfo, NodeId, Role,
@@ -74,14 +77,12 @@ pub enum Input {
     },
     /// This node is on battery and below `energy.low_power_threshold_percent`.
     LowBattery(bool),
-    /// This node's own battery, from its latest energy sample (`None`: on mains).
-    Battery {
-        pct: Option<u8>,
-        charging: bool,
-    },
+    /// This node's own energy sample: its battery paces the node, and the snapshot shows it
+    /// at once (a leader sums the swarm's energy from the snapshot right after).
+    OwnEnergy(Energy),
     /// This node published `n` messages (heartbeats, energy, announcements; not the votes
-    /// the core asked for, which it counts itself). Has no outputs: it only feeds the
-    /// cadence's measure of this node's own sending.
+    /// the core asked for, which it counts itself). It feeds the cadence's measure of this
+    /// node's own sending; its only output is a snapshot that fell due (a heartbeat's seq).
     Sent(u64),
     /// Time to ask the cadence whether to change pace (every `RETUNE_EVERY`).
     Retune,
@@ -135,8 +136,12 @@ pub enum Output {
         arg: u32,
         why: &'static str,
     },
-    /// Subscribe to these heartbeats from now on (last in the list, when it changed).
+    /// Subscribe to these heartbeats from now on (after everything but a snapshot, when it
+    /// changed).
     Subscribe(Want),
+    /// Publish this snapshot for readers (last in the list; only with
+    /// [`NodeCore::with_snapshots`]).
+    Snapshot(alloc::boxed::Box<Snapshot>),
 }
 
 #[derive(Debug)]
@@ -149,6 +154,9 @@ pub struct NodeCore {
     pace: Pacing,
     /// The heartbeats asked for; a node starts hearing everyone, as its adapter subscribes.
     want: Want,
+    /// `None`: no snapshots (the simulators).
+    snapshots: Option<Publishing>,
+    energy: Option<Energy>,
 }
 
 impl NodeCore {
@@ -176,7 +184,16 @@ impl NodeCore {
             seq: 0,
             pace: Pacing::fixed(&crate::cadence::Settings::default()),
             want: Want::Everyone,
+            snapshots: None,
+            energy: None,
         }
+    }
+
+    /// Hands out [`Output::Snapshot`]s: at once after a change of leadership or membership,
+    /// at most every `every` when only samples, counters or the pace moved.
+    pub fn with_snapshots(mut self, every: core::time::Duration) -> Self {
+        self.snapshots = Some(Publishing::new(every));
+        self
     }
 
     /// How this node paces itself; the configured defaults, fixed, until set.
@@ -216,9 +233,13 @@ impl NodeCore {
         self.gate.as_ref().is_none_or(|(a, _)| a.is_member(id))
     }
 
-    /// When the next `Tick` is due.
+    /// When the next `Tick` is due: the election's next timer, or a snapshot held back.
     pub fn next_wakeup(&self) -> Option<At> {
-        self.election.next_wakeup()
+        let snapshot = self.snapshots.as_ref().and_then(Publishing::next_wakeup);
+        match (self.election.next_wakeup(), snapshot) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The voters learnt since they were last stored; on a clean stop.
@@ -234,6 +255,9 @@ impl NodeCore {
     /// The next heartbeat to send; advances the sequence number.
     pub fn next_heartbeat(&mut self, now: At, cadence_ms: u32) -> Heartbeat {
         self.seq += 1;
+        if let Some(s) = &mut self.snapshots {
+            s.mark(Change::Minor);
+        }
         self.heartbeat_now(now, cadence_ms)
     }
 
@@ -273,10 +297,11 @@ impl NodeCore {
 
     /// Hands the core one input that happened at `now`; returns what to do, in order.
     pub fn handle(&mut self, now: At, input: Input) -> Vec<Output> {
-        // These two promise no outputs, so their adapters may drop what comes back.
+        // These two change nothing but counts, and promise no outputs but a snapshot.
         let quiet = matches!(input, Input::Sent(_) | Input::Population(_));
         let mut out = self.decide(now, input);
         if quiet {
+            self.snapshot_if_due(now, &mut out);
             return out;
         }
         // A change of leadership ends with its pace (a leader's interval is bounded by its
@@ -295,7 +320,57 @@ impl NodeCore {
             self.want = want.clone();
             out.push(Output::Subscribe(want));
         }
+        self.snapshot_if_due(now, &mut out);
         out
+    }
+
+    /// What this node knows now, as its readers see it.
+    pub fn snapshot(&self, now: At) -> Snapshot {
+        let members = self.members().into_iter().flat_map(|m| m.iter());
+        Snapshot {
+            leadership: self.leadership(),
+            seq: self.seq,
+            pace: self.pace.decision(),
+            energy: self.energy.clone(),
+            members: members
+                .map(|(id, p)| {
+                    let heard = p.last_heartbeat.as_ref();
+                    let member = MemberView {
+                        heard: heard.is_some(),
+                        class: heard.map(|(_, hb)| hb.class),
+                        energy: p.energy.clone(),
+                    };
+                    (id.clone(), member)
+                })
+                .collect(),
+            voters: self.election.announced_voters(now),
+            answers_for_swarm: self.election.hears_everyone(now),
+        }
+    }
+
+    /// Ends the list with a snapshot when one is due, judged by what the list says changed.
+    fn snapshot_if_due(&mut self, now: At, out: &mut Vec<Output>) {
+        let Some(publishing) = &mut self.snapshots else {
+            return;
+        };
+        for o in out.iter() {
+            match o {
+                Output::Changed(_)
+                | Output::Joined(_)
+                | Output::Gone(_)
+                | Output::LeftCleanly { .. }
+                | Output::FirstHeartbeat(_) => publishing.mark(Change::Urgent),
+                Output::EnergyKept(_) | Output::Pace(_) => publishing.mark(Change::Minor),
+                _ => {}
+            }
+        }
+        publishing.answering(
+            self.election.hears_everyone(now),
+            self.election.announced_voters(now),
+        );
+        if publishing.take(now) {
+            out.push(Output::Snapshot(alloc::boxed::Box::new(self.snapshot(now))));
+        }
     }
 
     fn decide(&mut self, now: At, input: Input) -> Vec<Output> {
@@ -303,7 +378,14 @@ impl NodeCore {
         match input {
             Input::Tick => self.elect(now, Event::Tick, &mut out),
             Input::LowBattery(low) => self.elect(now, Event::LowBattery(low), &mut out),
-            Input::Battery { pct, charging } => self.pace.battery(pct, charging),
+            Input::OwnEnergy(sample) => {
+                self.pace
+                    .battery(sample.battery_pct, sample.charging == Some(true));
+                self.energy = Some(sample);
+                if let Some(s) = &mut self.snapshots {
+                    s.mark(Change::Urgent);
+                }
+            }
             Input::Sent(n) => self.pace.sent(n, now),
             Input::Retune => out.push(Output::Pace(self.pace.retune(now))),
             Input::Population(n) => {

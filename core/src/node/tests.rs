@@ -376,10 +376,11 @@ fn a_dying_battery_slows_the_pace_whatever_the_pin() {
     assert!(
         c.handle(
             now,
-            Input::Battery {
-                pct: Some(5),
-                charging: false
-            }
+            Input::OwnEnergy(Energy {
+                battery_pct: Some(5),
+                charging: Some(false),
+                ..swarm_bus::samples::energy()
+            })
         )
         .is_empty()
     );
@@ -514,4 +515,114 @@ fn a_small_swarm_keeps_hearing_everyone_without_a_word() {
     );
     assert!(changed(&out).is_some());
     assert_eq!(subscribed(&out), None, "everyone, as at the start: {out:?}");
+}
+
+fn snapshots(out: &[Output]) -> Vec<&Snapshot> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Snapshot(s) => Some(&**s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn without_snapshots_asked_for_the_core_hands_out_none() {
+    let (mut c, now) = core("a", members());
+    let out = c.handle(now, Input::TokenAppeared(id("b")));
+    assert!(snapshots(&out).is_empty());
+    assert_eq!(c.next_wakeup(), c.election().next_wakeup());
+}
+
+#[test]
+fn a_change_of_membership_or_leadership_is_shown_at_once() {
+    let every = Duration::from_millis(100);
+    let (c, now) = core("a", members());
+    let mut c = c.with_snapshots(every);
+    let first = c.handle(now, Input::Tick);
+    assert_eq!(snapshots(&first).len(), 1, "readers start with one");
+    assert!(matches!(first.last(), Some(Output::Snapshot(_))), "last");
+    let out = c.handle(now, Input::TokenAppeared(id("b")));
+    let shown = snapshots(&out);
+    assert_eq!(shown.len(), 1, "a joiner goes out at once: {out:?}");
+    assert_eq!(
+        shown[0].members.get(&id("b")),
+        Some(&MemberView::default()),
+        "known, not heard yet"
+    );
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("b"),
+            hb: leader_hb(3, 1),
+        },
+    );
+    let shown = snapshots(&out);
+    assert_eq!(shown.len(), 1, "{out:?}");
+    assert_eq!(shown[0].leadership.leader, Some(id("b")));
+    assert_eq!(shown[0].leadership.term, 3);
+    assert!(shown[0].members[&id("b")].heard);
+}
+
+#[test]
+fn samples_and_counters_are_shown_at_most_every_interval() {
+    let every = Duration::from_millis(100);
+    let (c, now) = core("a", members());
+    let mut c = c.with_snapshots(every);
+    c.handle(now, Input::Tick);
+    c.handle(now, Input::TokenAppeared(id("b")));
+    let hb = c.next_heartbeat(now, 500);
+    // The seq moved: due within `every`, and the core wakes its adapter for it.
+    assert_eq!(
+        c.next_wakeup(),
+        Some(now + every).min(c.election().next_wakeup())
+    );
+    let out = c.handle(now + Duration::from_millis(10), Input::Tick);
+    assert!(snapshots(&out).is_empty(), "held back: {out:?}");
+    let out = c.handle(now + every, Input::Tick);
+    assert_eq!(snapshots(&out).len(), 1, "{out:?}");
+    assert_eq!(snapshots(&out)[0].seq, hb.seq);
+    assert!(
+        snapshots(&c.handle(now + every * 2, Input::Tick)).is_empty(),
+        "nothing moved since"
+    );
+}
+
+#[test]
+fn its_own_energy_is_shown_at_once_and_a_stranger_changes_no_snapshot() {
+    let (c, now) = core("a", members());
+    let mut c = c.with_snapshots(Duration::from_secs(3600));
+    c.handle(now, Input::Tick);
+    let sample = swarm_bus::samples::energy();
+    let out = c.handle(now, Input::OwnEnergy(sample.clone()));
+    assert_eq!(snapshots(&out)[0].energy, Some(sample));
+    let out = c.handle(
+        now,
+        Input::Heartbeat {
+            from: id("x"),
+            hb: leader_hb(9, 1),
+        },
+    );
+    assert!(
+        snapshots(&out).is_empty(),
+        "a refusal shows nothing: {out:?}"
+    );
+    assert!(c.snapshot(now).members.is_empty());
+}
+
+#[test]
+fn a_heartbeat_sent_once_the_interval_passed_is_shown_with_its_count() {
+    let every = Duration::from_millis(100);
+    let (c, now) = core("a", members());
+    let mut c = c.with_snapshots(every);
+    c.handle(now, Input::Tick);
+    let later = now + every;
+    let hb = c.next_heartbeat(later, 500);
+    let out = c.handle(later, Input::Sent(1));
+    assert_eq!(
+        snapshots(&out).iter().map(|s| s.seq).collect::<Vec<_>>(),
+        vec![hb.seq],
+        "no extra wake-up needed: {out:?}"
+    );
+    assert!(out.len() == 1, "a count has no other output: {out:?}");
 }

@@ -57,10 +57,6 @@ impl Pace {
         self.sent_total.fetch_add(count, Ordering::Relaxed);
     }
 
-    pub fn decision(&self) -> Decision {
-        self.current
-    }
-
     /// Restarts each timer whose interval changed; true when anything changed.
     pub fn apply(&mut self, next: Decision) -> bool {
         if next == self.current {

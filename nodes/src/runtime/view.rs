@@ -1,6 +1,7 @@
-//! What this node knows, as a read-only snapshot: the main loop builds it from the core and
-//! publishes it on a `watch` channel; the queryables, `/metrics` and the task service read it.
-//! Nothing writes to it but the loop, so nobody waits on a lock held by another.
+//! What this node knows, as a read-only snapshot: the core hands it out
+//! (`Output::Snapshot`), the loop adds its wall-clock facts and publishes it on a `watch`
+//! channel; the queryables, `/metrics` and the task service read it. Nothing writes to it but
+//! the loop, so nobody waits on a lock held by another.
 
 use crate::energy::aggregate::{Member, Summer};
 use std::collections::BTreeMap;
@@ -10,15 +11,7 @@ use swarm_bus::{
 };
 
 /// A member as the snapshot shows it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeerView {
-    /// Heard since it (re)joined.
-    pub heard: bool,
-    /// From its last heartbeat.
-    pub class: Option<DeviceClass>,
-    /// Its latest energy sample, kept by the leader (which sums the swarm's).
-    pub energy: Option<Energy>,
-}
+pub use swarm_node::node::MemberView as PeerView;
 
 #[derive(Debug, Clone)]
 pub struct NodeView {

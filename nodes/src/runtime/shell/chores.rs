@@ -11,18 +11,12 @@ impl Shell {
     pub(super) async fn energy_due(&mut self) -> Option<Leadership> {
         let sample = self.sampler.sample(Instant::now());
         let low = is_low_battery(&sample, self.low_battery_pct);
-        self.feed(Input::Battery {
-            pct: sample.battery_pct,
-            charging: sample.charging == Some(true),
-        })
-        .await;
         if let Err(e) = self.bus.energy.put(&sample).await {
             tracing::warn!("{e}");
         }
         self.sent(1);
-        self.view.energy = Some(sample);
-        self.view_dirty = true;
-        self.publish_view_now();
+        // The core shows its own sample at once, so the total below includes it.
+        self.feed(Input::OwnEnergy(sample)).await;
         let total = self
             .view_tx
             .borrow()

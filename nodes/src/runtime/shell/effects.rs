@@ -52,35 +52,30 @@ impl Shell {
                     }
                 }
                 Output::RequestVotes(_) | Output::Reply(_) => {}
-                Output::Changed(l) => changed = Some(l),
+                Output::Changed(l) => {
+                    self.view.leader_since_ms = leader_since(&self.view, &l, unix_ms());
+                    (self.view.role, self.view.term, self.view.leader) =
+                        (l.role, l.term, l.leader.clone());
+                    changed = Some(l);
+                }
                 Output::Refused { from, what, why } => {
                     let n = self.drops.count_refused(why);
                     if worth_logging(n) {
                         tracing::warn!(peer = %from, reason = %why, count = n, "refused a {what}");
                     }
                 }
-                Output::Joined(peer) => {
-                    tracing::info!(%peer, "peer joined");
-                    self.members_changed();
-                }
+                Output::Joined(peer) => tracing::info!(%peer, "peer joined"),
                 Output::Gone(peer) => {
                     tracing::info!(%peer, "peer gone (liveliness token withdrawn)");
-                    self.members_changed();
                 }
                 Output::LeftCleanly { peer, term } => {
                     tracing::info!(%peer, term, "peer left cleanly");
-                    self.members_changed();
                 }
-                Output::FirstHeartbeat(peer) => {
-                    tracing::info!(%peer, "first heartbeat from peer");
-                    self.members_changed();
-                }
-                Output::EnergyKept(_) => self.view_dirty = true,
+                Output::FirstHeartbeat(peer) => tracing::info!(%peer, "first heartbeat from peer"),
+                Output::EnergyKept(_) => {}
                 Output::Pace(d) => {
                     if self.pace.apply(d) {
                         tracing::info!(mode = %d.mode, pinned = d.pinned, heartbeat_ms = d.heartbeat_ms, energy_ms = d.energy_ms, "cadence");
-                        self.view.set_cadence(&d);
-                        self.view_dirty = true;
                     }
                 }
                 Output::PersistPin(mode) => {
@@ -99,21 +94,22 @@ impl Shell {
                         tracing::warn!("{e}");
                     }
                 }
+                Output::Snapshot(s) => self.show(*s),
             }
         }
         changed
     }
 
-    pub(super) fn members_changed(&mut self) {
-        (self.view_dirty, self.view_urgent) = (true, true);
-    }
-
     /// `count` messages left this node: for `/metrics`, and for the core's measure of its
-    /// own sending (which has no outputs).
+    /// own sending (whose only output is a snapshot that fell due).
     pub(super) fn sent(&mut self, count: u64) {
         self.pace.count_sent(count);
         let now = self.now();
-        self.core.handle(now, Input::Sent(count));
+        for output in self.core.handle(now, Input::Sent(count)) {
+            if let Output::Snapshot(s) = output {
+                self.show(*s);
+            }
+        }
     }
 
     /// Role, term or leader changed: said at once with a heartbeat, and a new leader gathers
@@ -130,27 +126,16 @@ impl Shell {
             // before the members' next samples come in.
             self.pace.anti_entropy.reset_immediately();
         }
-        // Its pace came with the change (`Output::Pace`, last in the list), so the heartbeat
-        // below goes out at the new interval.
-        self.view_since(&l);
+        // Its pace came with the change (`Output::Pace`), so the heartbeat below goes out at
+        // the new interval.
         self.update_tasks();
         self.send_heartbeat().await;
         self.pace.heartbeat.reset();
         if leads {
             // Whatever the swarm's size: followers of a large one hear only this.
-            self.follow_the_election();
             self.announce().await;
             self.ticks.announce.reset();
         }
-    }
-
-    /// When this node learnt of the current leader (Unix ms), kept across heartbeats.
-    pub(super) fn view_since(&mut self, l: &Leadership) {
-        self.view.leader_since_ms = leader_since(&self.view, l, unix_ms());
-        self.view.role = l.role;
-        self.view.term = l.term;
-        self.view.leader = l.leader.clone();
-        (self.view_dirty, self.view_urgent) = (true, true);
     }
 
     pub(super) fn update_tasks(&self) {
@@ -165,26 +150,12 @@ impl Shell {
         }
     }
 
-    /// Subscribes to the heartbeats the election now needs, and answers for the swarm only
-    /// when it hears everyone (docs/protocol.md#scale).
-    /// Whether this node answers for the swarm, and the voter count it states, as the
-    /// election has it now.
-    pub(super) fn follow_the_election(&mut self) {
-        let now = self.now();
-        let election = self.core.election();
-        let everyone = election.hears_everyone(now);
-        let voters = election.announced_voters(now);
-        if (self.view.answers_for_swarm, self.view.voters) != (everyone, voters) {
-            (self.view.answers_for_swarm, self.view.voters) = (everyone, voters);
-            (self.view_dirty, self.view_urgent) = (true, true);
-        }
-    }
-
     pub(super) async fn send_heartbeat(&mut self) {
-        let hb = self.core.next_heartbeat(self.now(), self.view.cadence_ms);
-        self.view.seq = hb.seq;
+        let hb = self
+            .core
+            .next_heartbeat(self.now(), self.core.pace().heartbeat_ms);
+        // Shown with the next snapshot, which the new seq makes due.
         self.view.last_heartbeat_ms = unix_ms();
-        self.view_dirty = true;
         if let Err(e) = self.bus.heartbeat.put(&hb).await {
             tracing::warn!("{e}");
         }

@@ -6,7 +6,8 @@
 //! - `listen.rs`: waiting for the next `Wake`;
 //! - `effects.rs`: the core's outputs carried out, and what a change of leadership sets off;
 //! - `chores.rs`: the periodic work (energy samples, anti-entropy surveys);
-//! - `snapshot.rs`: the read-only view the queryables, `/metrics` and the task service read;
+//! - `snapshot.rs`: the core's snapshot published for the queryables, `/metrics` and the
+//!   task service;
 //! - `leave.rs`: a clean stop.
 
 mod chores;
@@ -28,7 +29,6 @@ use super::wake::Wake;
 use super::wiring::Bus;
 use crate::energy::sampler::Sampler;
 use std::path::PathBuf;
-use std::time::Instant;
 use swarm_bus::zenoh::DropCounters;
 use swarm_bus::{Leaf, NodeId, Role, SwarmKeys};
 use swarm_core::clock::{At, Epoch};
@@ -65,12 +65,10 @@ pub struct Shell {
     bridge: Option<swarm_bridge::Bridge>,
     token: Option<zenoh::liveliness::LivelinessToken>,
     tasks: Option<TaskService>,
-    /// The snapshot this loop keeps and publishes; the core's parts are filled in on publish.
+    /// The snapshot as last published: the core's `Output::Snapshot` and the shell's own
+    /// wall-clock facts.
     view: NodeView,
     view_tx: watch::Sender<NodeView>,
-    view_dirty: bool,
-    view_urgent: bool,
-    view_published: Instant,
     /// The cores' clock: `At`s are microseconds since the node started.
     pub epoch: Epoch,
     gco2_per_kwh: f32,
@@ -151,8 +149,6 @@ impl Shell {
         if let Some(l) = changed {
             self.took_office_or_left_it(l).await;
         }
-        self.follow_the_election();
-        self.publish_view();
     }
 
     /// Feeds one input to the core and carries out what it says; returns the new leadership

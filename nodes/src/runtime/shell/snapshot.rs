@@ -1,43 +1,24 @@
-//! The read-only snapshot: built from the core and the shell's own state, published on a
-//! `watch` channel.
+//! The core's snapshot published on the `watch` channel, with the shell's own wall-clock facts
+//! (when it last sent a heartbeat, when it learnt of the leader, whether it has joined).
 
 use super::Shell;
-use crate::runtime::view::PeerView;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use swarm_node::node::Snapshot;
 
-/// How often the snapshot is published when only samples and counters changed; a change of
-/// leadership or membership is published at once.
-const VIEW_EVERY: Duration = Duration::from_millis(100);
+/// How often the core hands out a snapshot when only samples and counters changed; a change of
+/// leadership or membership goes out at once.
+pub(super) const VIEW_EVERY: Duration = Duration::from_millis(100);
 
 impl Shell {
-    /// Publishes the snapshot if it changed: at once after a change of leadership or
-    /// membership, at most every `VIEW_EVERY` otherwise.
-    pub(super) fn publish_view(&mut self) {
-        if self.view_dirty && (self.view_urgent || self.view_published.elapsed() >= VIEW_EVERY) {
-            self.publish_view_now();
-        }
-    }
-
-    pub(super) fn publish_view_now(&mut self) {
-        let l = self.core.leadership();
-        (self.view.role, self.view.term, self.view.leader) = (l.role, l.term, l.leader);
-        self.view.peers = self
-            .core
-            .members()
-            .into_iter()
-            .flat_map(|m| m.iter())
-            .map(|(id, p)| {
-                let heard = p.last_heartbeat.as_ref();
-                let peer = PeerView {
-                    heard: heard.is_some(),
-                    class: heard.map(|(_, hb)| hb.class),
-                    energy: p.energy.clone(),
-                };
-                (id.clone(), peer)
-            })
-            .collect();
+    /// Publishes the core's snapshot.
+    pub(super) fn show(&mut self, s: Snapshot) {
+        let v = &mut self.view;
+        (v.role, v.term, v.leader) = (s.leadership.role, s.leadership.term, s.leadership.leader);
+        v.seq = s.seq;
+        v.set_cadence(&s.pace);
+        v.energy = s.energy;
+        v.peers = s.members;
+        (v.voters, v.answers_for_swarm) = (s.voters, s.answers_for_swarm);
         self.view_tx.send_replace(self.view.clone());
-        (self.view_dirty, self.view_urgent) = (false, false);
-        self.view_published = Instant::now();
     }
 }

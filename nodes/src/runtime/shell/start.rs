@@ -52,13 +52,13 @@ impl Shell {
             },
         );
         let mut sampler = new_sampler(&config.energy, &state_dir);
-        let mut view = NodeView::new(
+        let view = NodeView::new(
             id.clone(),
             config.node.class,
             config.consensus.heartbeat_interval_ms,
             now,
         );
-        view.energy = Some(sampler.sample(now));
+        let first_sample = sampler.sample(now);
         let (view_tx, view_rx) = watch::channel(view.clone());
 
         let session = bus::open(&config.zenoh).await?;
@@ -85,7 +85,9 @@ impl Shell {
         } else {
             Pacing::fixed(&config.cadence_settings())
         };
-        let core = core.with_pacing(pacing);
+        let core = core
+            .with_pacing(pacing)
+            .with_snapshots(super::snapshot::VIEW_EVERY);
         let pace = Pace::new(core.pace());
         let board = BoardService::start(&config.board)?;
         if let Some(addr) = config.metrics.listen {
@@ -130,15 +132,12 @@ impl Shell {
             tasks: None,
             view,
             view_tx,
-            view_dirty: true,
-            view_urgent: true,
-            view_published: now,
             epoch,
             gco2_per_kwh,
             low_battery_pct: config.energy.low_power_threshold_percent,
             _held: held,
         };
-        shell.view.set_cadence(&shell.pace.decision());
+        shell.feed(Input::OwnEnergy(first_sample)).await;
         shell.join().await;
         shell.tasks = Some(
             tasks::start(tasks::Context {
@@ -153,7 +152,6 @@ impl Shell {
             })
             .await?,
         );
-        shell.publish_view();
         tracing::info!(
             id = %id, swarm = %shell.keys.swarm(), class = %config.node.class,
             state_dir = %state_dir.display(), "node running"
@@ -174,9 +172,9 @@ impl Shell {
             .await
         {
             log_leadership(&l);
-            self.view_since(&l);
         }
         self.view.joined = true;
+        self.view_tx.send_modify(|v| v.joined = true);
     }
 }
 

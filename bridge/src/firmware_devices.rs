@@ -2,7 +2,7 @@
 //! connect state machine, MQTT 5 session, cadence, command checks and energy estimate as an
 //! ESP32-C3, with Wi-Fi and DHCP taken as instant and a battery that drains on a schedule.
 
-use crate::sim::device_ids;
+use crate::devices::device_ids;
 use embedded_io_adapters::tokio_1::FromTokio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
-pub struct FirmwareSimOptions {
+pub struct FirmwareDeviceOptions {
     pub host: String,
     pub port: u16,
     pub swarm: SwarmName,
@@ -34,7 +34,7 @@ pub struct FirmwareSimOptions {
 }
 
 #[derive(Debug, Default)]
-pub struct FirmwareSimCounters {
+pub struct FirmwareDeviceCounters {
     pub sessions: AtomicU64,
     pub cycles: AtomicU64,
     pub bytes_sent: AtomicU64,
@@ -71,7 +71,7 @@ struct SimulatedHardware {
     connected: bool,
     /// Printed for the first board only, so a hundred boards do not flood the terminal.
     verbose: bool,
-    counters: Arc<FirmwareSimCounters>,
+    counters: Arc<FirmwareDeviceCounters>,
 }
 
 impl Hardware for SimulatedHardware {
@@ -126,8 +126,8 @@ impl Hardware for SimulatedHardware {
 
 /// Runs the boards until the future is dropped.
 pub async fn run(
-    opts: FirmwareSimOptions,
-    counters: Arc<FirmwareSimCounters>,
+    opts: FirmwareDeviceOptions,
+    counters: Arc<FirmwareDeviceCounters>,
 ) -> Result<(), swarm_bus::NameError> {
     let ids = device_ids(&opts.prefix, opts.count)?;
     // The core's futures are not `Send` (no_std traits), so the boards share one thread.
@@ -152,7 +152,7 @@ pub async fn run(
     Ok(())
 }
 
-fn settings(opts: &FirmwareSimOptions, id: NodeId) -> Settings {
+fn settings(opts: &FirmwareDeviceOptions, id: NodeId) -> Settings {
     let mut s = Settings::new(opts.swarm.clone(), id.clone());
     s.keep_alive_s = opts.keep_alive_s;
     s.cadence.base_ms = opts.interval_ms;
@@ -166,10 +166,10 @@ fn settings(opts: &FirmwareSimOptions, id: NodeId) -> Settings {
 }
 
 async fn board(
-    opts: FirmwareSimOptions,
+    opts: FirmwareDeviceOptions,
     id: NodeId,
     verbose: bool,
-    counters: Arc<FirmwareSimCounters>,
+    counters: Arc<FirmwareDeviceCounters>,
 ) {
     let clock = HostClock {
         start: Instant::now(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use swarm_bus::{Command, CommandOp, Energy, Leaf, NodeId, PowerSource, SwarmKeys, decode, encode};
 
 #[derive(Debug, Clone)]
-pub struct SimOptions {
+pub struct DeviceOptions {
     pub host: String,
     pub port: u16,
     pub keys: SwarmKeys,
@@ -23,7 +23,7 @@ pub struct SimOptions {
 }
 
 #[derive(Debug, Default)]
-pub struct SimCounters {
+pub struct DeviceCounters {
     pub connected: AtomicU64,
     pub published: AtomicU64,
     pub commands: AtomicU64,
@@ -76,7 +76,10 @@ pub fn board_energy(up: Duration) -> Energy {
 }
 
 /// Runs `count` boards until the task is dropped.
-pub async fn run(opts: SimOptions, counters: Arc<SimCounters>) -> Result<(), swarm_bus::NameError> {
+pub async fn run(
+    opts: DeviceOptions,
+    counters: Arc<DeviceCounters>,
+) -> Result<(), swarm_bus::NameError> {
     let ids = device_ids(&opts.prefix, opts.count)?;
     let mut tasks = Vec::new();
     for id in ids {
@@ -90,7 +93,7 @@ pub async fn run(opts: SimOptions, counters: Arc<SimCounters>) -> Result<(), swa
     Ok(())
 }
 
-async fn board(opts: SimOptions, id: NodeId, counters: Arc<SimCounters>) {
+async fn board(opts: DeviceOptions, id: NodeId, counters: Arc<DeviceCounters>) {
     let status = opts.keys.node_leaf(&id, Leaf::Status);
     let mut mqtt = MqttOptions::new(id.as_str(), opts.host.clone(), opts.port);
     mqtt.set_keep_alive(opts.keep_alive);

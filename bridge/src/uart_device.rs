@@ -2,8 +2,8 @@
 //! read back and obeyed like the MQTT boards do. Pair it with the bridge through
 //! `socat pty,raw,echo=0,link=A pty,raw,echo=0,link=B`.
 
+use crate::devices::{board_energy, board_heartbeat, obey};
 use crate::serial_frame::{Deframer, encode_frame};
-use crate::sim::{board_energy, board_heartbeat, obey};
 use std::path::Path;
 use std::time::Duration;
 use swarm_bus::{Command, NodeId, decode, encode};
