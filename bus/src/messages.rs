@@ -222,6 +222,24 @@ impl TaskState {
     }
 }
 
+wire_enum! {
+    /// How the answers of a task run on several workers become one (docs/tasks.md#federated).
+    pub enum TaskPick {
+        /// The first successful answer; the other replicas are cancelled.
+        FirstValid = 0 => "first-valid",
+        /// The output more than half of the replicas gave, byte for byte.
+        Majority = 1 => "majority",
+        /// Like `majority`, each worker weighted by its reputation.
+        Weighted = 2 => "weighted",
+        /// The median of numeric outputs, outliers named.
+        Median = 3 => "median",
+        /// The mean of numeric outputs, outliers left out and named.
+        Mean = 4 => "mean",
+        /// The successful answer its handler scored highest.
+        BestOf = 5 => "best-of",
+    }
+}
+
 wire_message! {
     /// A task as its submitter asks for it (`swarm/<s>/task/<id>/submit`, a query to the leader).
     pub struct TaskSpec = 10 {
@@ -234,6 +252,11 @@ wire_message! {
         /// Further attempts after a failure.
         pub retries: u8,
         pub payload: Payload,
+        ;
+        /// Run on this many distinct workers (absent: one).
+        pub replicas: Option<u8>,
+        /// How their answers become one (absent: `majority`, when replicated).
+        pub pick: Option<TaskPick>,
     }
 }
 

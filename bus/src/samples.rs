@@ -117,6 +117,8 @@ pub fn task_spec() -> TaskSpec {
         timeout_ms: 30_000,
         retries: 2,
         payload: crate::payload::Payload::from(&b"{\"res\":\"720p\"}"[..]),
+        replicas: None,
+        pick: None,
     }
 }
 

@@ -311,3 +311,23 @@ fn replicas_and_submissions_share_the_limits() {
     );
     assert!(spec_refusal(&sized("Bad Cap!", 1), 10).is_some());
 }
+
+#[test]
+fn a_replicated_task_is_refused_with_a_reason_not_run_once() {
+    let replicated = |replicas, pick| TaskSpec {
+        replicas,
+        pick,
+        ..swarm_bus::samples::task_spec()
+    };
+    assert_eq!(spec_refusal(&replicated(Some(1), None), 1_000), None);
+    assert_eq!(spec_refusal(&replicated(None, None), 1_000), None);
+    assert!(
+        spec_refusal(&replicated(Some(0), None), 1_000)
+            .unwrap()
+            .contains("at least 1")
+    );
+    for (replicas, pick) in [(Some(3), None), (None, Some(swarm_bus::TaskPick::Median))] {
+        let why = spec_refusal(&replicated(replicas, pick), 1_000).expect("refused");
+        assert!(why.contains("not supported"), "{why}");
+    }
+}

@@ -90,6 +90,8 @@ fn spec(cap: &str, after: Vec<TaskId>, payload: &str) -> TaskSpec {
         timeout_ms: 60_000,
         retries: 0,
         payload: Payload(payload.as_bytes().to_vec()),
+        replicas: None,
+        pick: None,
     }
 }
 

@@ -80,6 +80,29 @@ fn task_spec_wire() {
 }
 
 #[test]
+fn replicated_task_spec_wire() {
+    let spec = swarm_bus::TaskSpec {
+        replicas: Some(3),
+        pick: Some(swarm_bus::TaskPick::Majority),
+        ..samples::task_spec()
+    };
+    insta::assert_snapshot!(wire(&spec));
+}
+
+#[test]
+fn a_spec_naming_a_pick_nobody_defined_does_not_decode() {
+    let spec = swarm_bus::TaskSpec {
+        replicas: Some(3),
+        pick: Some(swarm_bus::TaskPick::BestOf),
+        ..samples::task_spec()
+    };
+    let mut bytes = encode(&spec);
+    assert_eq!(bytes.last(), Some(&(swarm_bus::TaskPick::BestOf as u8)));
+    *bytes.last_mut().unwrap() = 9;
+    assert!(decode::<swarm_bus::TaskSpec>(&bytes).is_err());
+}
+
+#[test]
 fn task_ack_wire() {
     insta::assert_snapshot!(wire(&samples::task_ack()));
 }

@@ -258,6 +258,15 @@ pub fn spec_refusal(spec: &TaskSpec, max_payload: usize) -> Option<String> {
         ))
     } else if !is_capability_name(&spec.cap) {
         Some(format!("`{}` is not a capability name", spec.cap))
+    } else if spec.replicas == Some(0) {
+        Some("a task runs on at least 1 worker (`replicas` 0)".into())
+    } else if spec.replicas.is_some_and(|n| n > 1) || spec.pick.is_some() {
+        // Said, not ignored: a leader that ran it once would hand back one unchecked answer
+        // as if several had agreed.
+        Some(
+            "this leader runs each task on one worker: `replicas` and `pick` are not supported yet"
+                .into(),
+        )
     } else {
         None
     }

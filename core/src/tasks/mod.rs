@@ -6,10 +6,13 @@
 mod breaker;
 pub mod durability;
 mod leading;
+pub mod replicas;
+pub mod reputation;
 mod result_store;
 mod scheduler;
 mod strategy;
 mod table;
+pub mod verdict;
 
 pub use breaker::{Breaker, BreakerState};
 pub use leading::{Leading, Submission, is_capability_name, spec_refusal, to_spec, to_worker};

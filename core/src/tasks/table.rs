@@ -210,6 +210,8 @@ fn empty_spec() -> swarm_bus::TaskSpec {
         timeout_ms: 0,
         retries: 0,
         payload: Payload::default(),
+        replicas: None,
+        pick: None,
     }
 }
 

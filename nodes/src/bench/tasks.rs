@@ -109,6 +109,8 @@ fn echo() -> TaskSpec {
         timeout_ms: 30_000,
         retries: 0,
         payload: Payload(b"x".to_vec()),
+        replicas: None,
+        pick: None,
     }
 }
 

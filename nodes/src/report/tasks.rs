@@ -55,6 +55,8 @@ pub async fn submit(config: &Config, args: &SubmitArgs) -> anyhow::Result<TaskId
         timeout_ms: args.timeout,
         retries: args.retries,
         payload: read_payload(args.payload.as_deref())?,
+        replicas: None,
+        pick: None,
     };
     let session = super::open_settled(config).await?;
     let outcome = submit_on(&session, &keys, &id, &spec, args.wait_ms).await;
