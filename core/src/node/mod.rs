@@ -148,15 +148,16 @@ pub enum Output {
 pub struct NodeCore {
     election: Election,
     /// `None` under [`Admit::Everyone`].
-    gate: Option<(Admission, Membership)>,
+    /// Boxed: the large simulator runs 10,000 cores without one.
+    gate: Option<alloc::boxed::Box<(Admission, Membership)>>,
     class: DeviceClass,
     seq: u64,
     pace: Pacing,
     /// The heartbeats asked for; a node starts hearing everyone, as its adapter subscribes.
     want: Want,
     /// `None`: no snapshots (the simulators).
-    snapshots: Option<Publishing>,
-    energy: Option<Energy>,
+    snapshots: Option<alloc::boxed::Box<Publishing>>,
+    energy: Option<alloc::boxed::Box<Energy>>,
 }
 
 impl NodeCore {
@@ -170,10 +171,10 @@ impl NodeCore {
         admit: Admit,
     ) -> Self {
         let gate = match admit {
-            Admit::Members { max_members } => Some((
+            Admit::Members { max_members } => Some(alloc::boxed::Box::new((
                 Admission::new(me.clone(), persisted.term, max_members),
                 Membership::default(),
-            )),
+            ))),
             Admit::Everyone => None,
         };
         let class = settings.class;
@@ -192,7 +193,7 @@ impl NodeCore {
     /// Hands out [`Output::Snapshot`]s: at once after a change of leadership or membership,
     /// at most every `every` when only samples, counters or the pace moved.
     pub fn with_snapshots(mut self, every: core::time::Duration) -> Self {
-        self.snapshots = Some(Publishing::new(every));
+        self.snapshots = Some(alloc::boxed::Box::new(Publishing::new(every)));
         self
     }
 
@@ -226,16 +227,16 @@ impl NodeCore {
 
     /// The members as liveliness says; empty under [`Admit::Everyone`].
     pub fn members(&self) -> Option<&Membership> {
-        self.gate.as_ref().map(|(_, m)| m)
+        self.gate.as_deref().map(|(_, m)| m)
     }
 
     pub fn is_member(&self, id: &NodeId) -> bool {
-        self.gate.as_ref().is_none_or(|(a, _)| a.is_member(id))
+        self.gate.as_deref().is_none_or(|(a, _)| a.is_member(id))
     }
 
     /// When the next `Tick` is due: the election's next timer, or a snapshot held back.
     pub fn next_wakeup(&self) -> Option<At> {
-        let snapshot = self.snapshots.as_ref().and_then(Publishing::next_wakeup);
+        let snapshot = self.snapshots.as_deref().and_then(Publishing::next_wakeup);
         match (self.election.next_wakeup(), snapshot) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -255,7 +256,7 @@ impl NodeCore {
     /// The next heartbeat to send; advances the sequence number.
     pub fn next_heartbeat(&mut self, now: At, cadence_ms: u32) -> Heartbeat {
         self.seq += 1;
-        if let Some(s) = &mut self.snapshots {
+        if let Some(s) = self.snapshots.as_deref_mut() {
             s.mark(Change::Minor);
         }
         self.heartbeat_now(now, cadence_ms)
@@ -331,7 +332,7 @@ impl NodeCore {
             leadership: self.leadership(),
             seq: self.seq,
             pace: self.pace.decision(),
-            energy: self.energy.clone(),
+            energy: self.energy.as_deref().cloned(),
             members: members
                 .map(|(id, p)| {
                     let heard = p.last_heartbeat.as_ref();
@@ -350,7 +351,7 @@ impl NodeCore {
 
     /// Ends the list with a snapshot when one is due, judged by what the list says changed.
     fn snapshot_if_due(&mut self, now: At, out: &mut Vec<Output>) {
-        let Some(publishing) = &mut self.snapshots else {
+        let Some(publishing) = self.snapshots.as_deref_mut() else {
             return;
         };
         for o in out.iter() {
@@ -381,8 +382,8 @@ impl NodeCore {
             Input::OwnEnergy(sample) => {
                 self.pace
                     .battery(sample.battery_pct, sample.charging == Some(true));
-                self.energy = Some(sample);
-                if let Some(s) = &mut self.snapshots {
+                self.energy = Some(alloc::boxed::Box::new(sample));
+                if let Some(s) = self.snapshots.as_deref_mut() {
                     s.mark(Change::Urgent);
                 }
             }
@@ -406,7 +407,7 @@ impl NodeCore {
             }
             Input::Leave { from, term } => {
                 if self.admit(&from, "leave", |a| a.leave(&from, term), &mut out) {
-                    if let Some((_, members)) = &mut self.gate {
+                    if let Some((_, members)) = self.gate.as_deref_mut() {
                         members.left_cleanly(&from, term, now);
                     }
                     out.push(Output::LeftCleanly {
@@ -419,7 +420,7 @@ impl NodeCore {
             Input::TokenAppeared(id) => self.on_token(id, &mut out),
             Input::TokenGone(id) => {
                 self.pace.peer_left(&id);
-                if let Some((admission, members)) = &mut self.gate {
+                if let Some((admission, members)) = self.gate.as_deref_mut() {
                     admission.token_gone(&id);
                     if members.gone(&id) {
                         self.pace.live_peers(members.len());
@@ -431,7 +432,7 @@ impl NodeCore {
             Input::LeaderInfo(info) => self.on_leader_info(now, info, &mut out),
             Input::PeerEnergy { from, sample } => {
                 if self.admit(&from, "energy sample", |a| a.report(&from), &mut out)
-                    && let Some((_, members)) = &mut self.gate
+                    && let Some((_, members)) = self.gate.as_deref_mut()
                     && members.energy_from(&from, sample)
                 {
                     out.push(Output::EnergyKept(from));
@@ -450,7 +451,7 @@ impl NodeCore {
         rule: impl FnOnce(&mut Admission) -> Result<(), Refused>,
         out: &mut Vec<Output>,
     ) -> bool {
-        let Some((admission, _)) = &mut self.gate else {
+        let Some((admission, _)) = self.gate.as_deref_mut() else {
             return true;
         };
         match rule(admission) {
@@ -467,7 +468,7 @@ impl NodeCore {
     }
 
     fn on_token(&mut self, id: NodeId, out: &mut Vec<Output>) {
-        let Some((admission, members)) = &mut self.gate else {
+        let Some((admission, members)) = self.gate.as_deref_mut() else {
             return;
         };
         // A token refused (the member table is full) creates no state anywhere.
@@ -491,7 +492,7 @@ impl NodeCore {
         if !self.admit(&from, "heartbeat", |a| a.heartbeat(&from, &hb), out) {
             return;
         }
-        if let Some((_, members)) = &mut self.gate {
+        if let Some((_, members)) = self.gate.as_deref_mut() {
             match members.heard(&from, hb.clone(), now) {
                 // Its sender said Leave since (it no longer leads or votes), or it is not a
                 // member this node knows (a newcomer's first heartbeat may beat its token
@@ -516,7 +517,7 @@ impl NodeCore {
         if !self.admit(&from, "leader announcement", |a| a.leader_info(&info), out) {
             return;
         }
-        if let Some((_, members)) = &self.gate
+        if let Some((_, members)) = self.gate.as_deref()
             && members.said_before_leave(&from, info.term)
         {
             return;
@@ -566,7 +567,7 @@ impl NodeCore {
                     Output::Reply(reply)
                 }
                 Action::Changed { role, term, leader } => {
-                    if let Some((admission, _)) = &mut self.gate {
+                    if let Some((admission, _)) = self.gate.as_deref_mut() {
                         admission.own_term(term);
                     }
                     self.pace.leader(role == Role::Leader);
