@@ -40,45 +40,60 @@ impl Strategy {
         candidates: &[Candidate<'a>],
         last: Option<&NodeId>,
     ) -> Option<&'a NodeId> {
-        let share = |c: &Candidate| c.running as f32 / c.slots.max(1) as f32;
-        let by = |a: f32, b: f32| a.total_cmp(&b);
         match self {
-            Strategy::RoundRobin => {
-                let mut ids: Vec<&NodeId> = candidates.iter().map(|c| c.id).collect();
-                ids.sort();
-                let after = last.and_then(|l| ids.iter().position(|id| *id > l));
-                ids.get(after.unwrap_or(0)).copied()
-            }
-            Strategy::LeastLoaded => candidates
+            Strategy::RoundRobin => round_robin(candidates, last).first().copied(),
+            _ => candidates
                 .iter()
-                .min_by(|a, b| {
-                    by(share(a), share(b))
-                        .then(by(a.cpu_load, b.cpu_load))
-                        .then(a.id.cmp(b.id))
-                })
-                .map(|c| c.id),
-            Strategy::Capability => candidates
-                .iter()
-                .min_by(|a, b| {
-                    a.capabilities
-                        .cmp(&b.capabilities)
-                        .then(by(share(a), share(b)))
-                        .then(a.id.cmp(b.id))
-                })
-                .map(|c| c.id),
-            Strategy::EnergyAware => candidates
-                .iter()
-                .min_by(|a, b| {
-                    a.battery_low
-                        .cmp(&b.battery_low)
-                        .then(a.on_battery.cmp(&b.on_battery))
-                        .then(b.eff_pct.unwrap_or(0).cmp(&a.eff_pct.unwrap_or(0)))
-                        .then(by(share(a), share(b)))
-                        .then(a.id.cmp(b.id))
-                })
+                .min_by(|a, b| self.order(a, b))
                 .map(|c| c.id),
         }
     }
+
+    /// Every candidate, best first: the workers for a task run on several, by the same rule
+    /// as [`pick`](Self::pick).
+    pub fn rank<'a>(self, candidates: &[Candidate<'a>], last: Option<&NodeId>) -> Vec<&'a NodeId> {
+        match self {
+            Strategy::RoundRobin => round_robin(candidates, last),
+            _ => {
+                let mut order: Vec<&Candidate<'a>> = candidates.iter().collect();
+                order.sort_by(|a, b| self.order(a, b));
+                order.into_iter().map(|c| c.id).collect()
+            }
+        }
+    }
+
+    /// Which of two candidates goes first; ids break ties, so the order is total.
+    fn order(self, a: &Candidate, b: &Candidate) -> core::cmp::Ordering {
+        let share = |c: &Candidate| c.running as f32 / c.slots.max(1) as f32;
+        let by = |a: f32, b: f32| a.total_cmp(&b);
+        match self {
+            Strategy::RoundRobin => a.id.cmp(b.id),
+            Strategy::LeastLoaded => by(share(a), share(b))
+                .then(by(a.cpu_load, b.cpu_load))
+                .then(a.id.cmp(b.id)),
+            Strategy::Capability => a
+                .capabilities
+                .cmp(&b.capabilities)
+                .then(by(share(a), share(b)))
+                .then(a.id.cmp(b.id)),
+            Strategy::EnergyAware => a
+                .battery_low
+                .cmp(&b.battery_low)
+                .then(a.on_battery.cmp(&b.on_battery))
+                .then(b.eff_pct.unwrap_or(0).cmp(&a.eff_pct.unwrap_or(0)))
+                .then(by(share(a), share(b)))
+                .then(a.id.cmp(b.id)),
+        }
+    }
+}
+
+/// By node id, starting after the previous pick and wrapping.
+fn round_robin<'a>(candidates: &[Candidate<'a>], last: Option<&NodeId>) -> Vec<&'a NodeId> {
+    let mut ids: Vec<&NodeId> = candidates.iter().map(|c| c.id).collect();
+    ids.sort();
+    let after = last.and_then(|l| ids.iter().position(|id| *id > l));
+    ids.rotate_left(after.unwrap_or(0));
+    ids
 }
 
 #[cfg(test)]
@@ -189,6 +204,43 @@ mod tests {
         assert_eq!(
             Strategy::EnergyAware.pick(&two_mains, None),
             Some(&efficient)
+        );
+    }
+
+    #[test]
+    fn ranking_puts_the_pick_first_and_lists_every_candidate_once() {
+        let ids: Vec<NodeId> = ["a", "b", "c", "d"].into_iter().map(id).collect();
+        let mut all: Vec<Candidate> = ids.iter().map(candidate).collect();
+        all[0].running = 3;
+        all[1].on_battery = true;
+        all[2].capabilities = 1;
+        all[3].eff_pct = Some(90);
+        for s in [
+            Strategy::RoundRobin,
+            Strategy::LeastLoaded,
+            Strategy::Capability,
+            Strategy::EnergyAware,
+        ] {
+            for last in [None, Some(&ids[1]), Some(&ids[3])] {
+                let ranked = s.rank(&all, last);
+                assert_eq!(
+                    ranked.first().copied(),
+                    s.pick(&all, last),
+                    "{s:?} {last:?}"
+                );
+                let mut sorted = ranked.clone();
+                sorted.sort();
+                assert_eq!(sorted, ids.iter().collect::<Vec<_>>(), "{s:?}");
+            }
+        }
+        assert_eq!(
+            Strategy::RoundRobin.rank(&all, Some(&ids[1])),
+            vec![&ids[2], &ids[3], &ids[0], &ids[1]]
+        );
+        assert_eq!(
+            Strategy::EnergyAware.rank(&all, None),
+            vec![&ids[3], &ids[2], &ids[0], &ids[1]],
+            "the most efficient, then the idle, then the busy, then the one on battery"
         );
     }
 }
