@@ -209,6 +209,9 @@ wire_enum! {
         Succeeded = 2 => "succeeded",
         Failed = 3 => "failed",
         Cancelled = 4 => "cancelled",
+        /// Run on several workers whose answers decided nothing (no majority, too few in
+        /// time, none valid): final, with every answer attached.
+        Undecided = 5 => "undecided",
     }
 }
 
@@ -217,7 +220,7 @@ impl TaskState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled
+            TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled | TaskState::Undecided
         )
     }
 }
@@ -274,6 +277,30 @@ wire_message! {
         pub joules: Option<f32>,
         /// Why it failed or was refused, for people.
         pub reason: Option<String>,
+        /// The handler's own score of its answer (`best-of`), from `$SWARM_SCORE_FILE`.
+        pub score: Option<f64>,
+        /// A task run on several workers: every replica's answer and its vote.
+        pub answers: Option<Vec<TaskAnswer>>,
+        /// The value decided by `median` or `mean`.
+        pub value: Option<f64>,
+    }
+}
+
+wire_message! {
+    /// One replica of a task run on several workers: who runs it, what it answered, and
+    /// whether that agrees with the decision. In a `TaskRecord` while the vote runs (so a new
+    /// leader resumes it), in the final `TaskResult` after.
+    pub struct TaskAnswer = 19 {
+        pub worker: NodeId,
+        pub attempt: u32,
+        /// `running` until it answers, then `succeeded` or `failed`.
+        pub state: TaskState,
+        pub output: Payload,
+        ;
+        pub score: Option<f64>,
+        pub joules: Option<f32>,
+        /// Its vote once decided: it agrees with the decision, or dissents.
+        pub agrees: Option<bool>,
     }
 }
 
@@ -330,6 +357,8 @@ wire_message! {
         ;
         /// The final result, or a worker's report on the latest attempt.
         pub result: Option<TaskResult>,
+        /// A task run on several workers: each replica handed out, and its answer once in.
+        pub replicas: Option<Vec<TaskAnswer>>,
     }
 }
 

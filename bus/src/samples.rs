@@ -133,6 +133,9 @@ pub fn task_result() -> TaskResult {
         duration_ms: 3,
         joules: Some(0.02),
         reason: None,
+        score: None,
+        answers: None,
+        value: None,
     }
 }
 
@@ -176,6 +179,20 @@ pub fn task_record() -> TaskRecord {
         worker: NodeId::new("pi-gw-02").ok(),
         attempt: 1,
         result: Some(task_result()),
+        replicas: None,
+    }
+}
+
+/// One replica's answer to a reading taken on three boards, agreeing with the decision.
+pub fn task_answer() -> TaskAnswer {
+    TaskAnswer {
+        worker: NodeId::new("esp-04").expect("a valid id"),
+        attempt: 2,
+        state: TaskState::Succeeded,
+        output: crate::payload::Payload::from(&b"21.5"[..]),
+        score: None,
+        joules: Some(0.004),
+        agrees: Some(true),
     }
 }
 

@@ -36,6 +36,7 @@ fn record(id: &str, state: TaskState, attempt: u32) -> TaskRecord {
         worker: (attempt > 0).then(|| node("w")),
         attempt,
         result: None,
+        replicas: None,
     }
 }
 

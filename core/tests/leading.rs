@@ -44,6 +44,7 @@ fn record(id: &str, state: TaskState, worker: Option<&str>, attempt: u32) -> Tas
         worker: worker.map(node),
         attempt,
         result: None,
+        replicas: None,
     }
 }
 
@@ -92,7 +93,7 @@ impl Office {
     }
 
     fn submit(&mut self, id: &str, spec: &TaskSpec) -> Submission {
-        self.l.submit(&task(id), Some(spec), MAX_PAYLOAD)
+        self.l.submit(self.now, &task(id), Some(spec), MAX_PAYLOAD)
     }
 
     fn advance(&mut self, by: Duration) {
@@ -227,7 +228,7 @@ fn an_offer_from_a_node_that_is_not_a_live_member_makes_no_worker() {
 fn bad_specs_are_refused_before_anything_is_stored() {
     let mut o = Office::new();
     o.take_over(&[]);
-    assert!(refused(&o.l.submit(&task("t1"), None, MAX_PAYLOAD)).contains("no task spec"));
+    assert!(refused(&o.l.submit(o.now, &task("t1"), None, MAX_PAYLOAD)).contains("no task spec"));
     let big = TaskSpec {
         payload: Payload::from(&vec![0u8; MAX_PAYLOAD + 1][..]),
         ..spec("echo", 1_000)
@@ -313,7 +314,7 @@ fn replicas_and_submissions_share_the_limits() {
 }
 
 #[test]
-fn a_replicated_task_is_refused_with_a_reason_not_run_once() {
+fn a_pick_without_replicas_or_zero_replicas_is_refused_with_a_reason() {
     let replicated = |replicas, pick| TaskSpec {
         replicas,
         pick,
@@ -326,8 +327,29 @@ fn a_replicated_task_is_refused_with_a_reason_not_run_once() {
             .unwrap()
             .contains("at least 1")
     );
-    for (replicas, pick) in [(Some(3), None), (None, Some(swarm_bus::TaskPick::Median))] {
-        let why = spec_refusal(&replicated(replicas, pick), 1_000).expect("refused");
-        assert!(why.contains("not supported"), "{why}");
+    assert_eq!(spec_refusal(&replicated(Some(3), None), 1_000), None);
+    for replicas in [None, Some(1)] {
+        let why = spec_refusal(
+            &replicated(replicas, Some(swarm_bus::TaskPick::Median)),
+            1_000,
+        )
+        .expect("refused");
+        assert!(why.contains("2 or more"), "{why}");
     }
+}
+
+#[test]
+fn more_replicas_than_workers_offering_the_capability_is_refused() {
+    let mut o = Office::new();
+    o.take_over(&[]);
+    let three = TaskSpec {
+        replicas: Some(3),
+        pick: Some(swarm_bus::TaskPick::Majority),
+        ..spec("echo", 1_000)
+    };
+    let why = refused(&o.submit("t1", &three)).to_string();
+    assert!(
+        why.contains("3 replicas") && why.contains("only 1"),
+        "{why}"
+    );
 }

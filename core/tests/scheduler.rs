@@ -34,6 +34,7 @@ fn spec(cap: &str) -> Spec {
         after: vec![],
         timeout: Duration::from_secs(10),
         retries: 0,
+        fanout: None,
     }
 }
 
@@ -73,6 +74,9 @@ impl Harness {
             attempt,
             ok,
             reason: (!ok).then(|| "exit 1".to_string()),
+            output: Vec::new(),
+            score: None,
+            joules: None,
         })
     }
 
@@ -273,6 +277,7 @@ fn a_timed_out_attempt_is_revoked_and_retried_after_a_backoff() {
         "t",
         Spec {
             retries: 2,
+            fanout: None,
             timeout: Duration::from_secs(5),
             ..spec("echo")
         },
@@ -423,6 +428,7 @@ fn a_timed_out_task_whose_handler_is_not_idempotent_fails_rather_than_run_twice(
         "snap",
         Spec {
             retries: 3,
+            fanout: None,
             timeout: Duration::from_secs(5),
             ..spec("camera")
         },
@@ -445,6 +451,7 @@ fn a_new_leader_restores_the_table_without_running_anything_twice() {
         state,
         attempts,
         worker: worker.map(node),
+        replicas: vec![],
     };
     let out = h.s.restore(
         h.now,

@@ -143,6 +143,66 @@ fn task_result_wire() {
 }
 
 #[test]
+fn task_answer_wire() {
+    insta::assert_snapshot!(wire(&samples::task_answer()));
+}
+
+/// A reading taken on three boards, decided by its median: every answer with its vote, the
+/// value, and the joules the three cost together.
+#[test]
+fn decided_replicated_result_wire() {
+    let dissent = TaskAnswer {
+        worker: id("esp-07"),
+        output: Payload::from(&b"85.0"[..]),
+        agrees: Some(false),
+        ..samples::task_answer()
+    };
+    let result = TaskResult {
+        worker: Some(id("esp-04")),
+        output: Payload::from(&b"21.5"[..]),
+        joules: Some(0.012),
+        answers: Some(vec![samples::task_answer(), dissent]),
+        value: Some(21.5),
+        ..samples::task_result()
+    };
+    insta::assert_snapshot!(wire(&result));
+}
+
+/// A replicated task in a voter's copy while its vote runs: one replica answered, one out.
+#[test]
+fn replicated_task_record_wire() {
+    let out = TaskAnswer {
+        worker: id("esp-07"),
+        attempt: 3,
+        state: TaskState::Running,
+        output: Payload::default(),
+        score: None,
+        joules: None,
+        agrees: None,
+    };
+    let answered = TaskAnswer {
+        agrees: None,
+        ..samples::task_answer()
+    };
+    let record = TaskRecord {
+        replicas: Some(vec![answered, out]),
+        ..samples::task_record()
+    };
+    insta::assert_snapshot!(wire(&record));
+}
+
+#[test]
+fn an_undecided_task_is_final_and_named() {
+    let result = TaskResult {
+        state: TaskState::Undecided,
+        ..samples::task_result()
+    };
+    assert!(TaskState::Undecided.is_final());
+    assert_eq!(json::to_json(&result, None)["state"], "undecided");
+    assert_eq!(decode::<TaskResult>(&encode(&result)).unwrap(), result);
+}
+
+#[test]
 fn binary_output_is_numbers_for_humans_and_bytes_on_the_wire() {
     let result = TaskResult {
         output: Payload(vec![0xff, 0x00, 0x41]),

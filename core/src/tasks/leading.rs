@@ -5,7 +5,12 @@
 //! in the tests (`core/tests/leading.rs`).
 
 use super::durability;
-use super::scheduler::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
+use super::replicas::Reply;
+use super::reputation::{Reputation, Standing};
+use super::scheduler::{
+    Action, Event, Fanout, Rejection, Replica, Restored, Scheduler, Settings, Spec, Worker,
+};
+use super::verdict::Pick;
 use crate::clock::At;
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -51,6 +56,17 @@ impl Leading {
             workers: BTreeMap::new(),
             inflight: BTreeSet::new(),
         }
+    }
+
+    /// Starts from the standing of the workers this node followed as a member.
+    pub fn with_reputation(mut self, reputation: Reputation) -> Self {
+        self.scheduler = self.scheduler.with_reputation(reputation);
+        self
+    }
+
+    /// Each worker's agreement with the decisions made so far.
+    pub fn standings(&self, now: At) -> Vec<(NodeId, Standing)> {
+        self.scheduler.standings(now)
     }
 
     pub fn term(&self) -> u64 {
@@ -114,7 +130,11 @@ impl Leading {
         }
         let restored = records.iter().map(restored).collect();
         let mut actions = self.scheduler.restore(now, restored);
-        for r in records.iter().filter(|r| r.state == TaskState::Running) {
+        // A replicated task's answers are in its record's replicas, resumed by `restore`.
+        for r in records
+            .iter()
+            .filter(|r| r.state == TaskState::Running && r.spec.replicas.unwrap_or(1) <= 1)
+        {
             if let Some(report) = r.result.as_ref().filter(|x| x.attempts == r.attempt)
                 && let Some(worker) = report.worker.clone()
             {
@@ -126,6 +146,9 @@ impl Leading {
                         attempt: report.attempts,
                         ok: report.state == TaskState::Succeeded,
                         reason: report.reason.clone(),
+                        output: report.output.as_bytes().to_vec(),
+                        score: report.score,
+                        joules: report.joules,
                     },
                 ));
             }
@@ -138,6 +161,7 @@ impl Leading {
     /// the id is held until `replicated`, so a second submission of it waits.
     pub fn submit(
         &mut self,
+        now: At,
         id: &TaskId,
         spec: Option<&TaskSpec>,
         max_payload: usize,
@@ -154,7 +178,7 @@ impl Leading {
         if self.inflight.contains(id) {
             return Submission::Refuse("a submission of this id is being stored; try again".into());
         }
-        match self.scheduler.check(id, &to_spec(spec)) {
+        match self.scheduler.check(now, id, &to_spec(spec)) {
             Ok(()) => {}
             Err(Rejection::Duplicate) => return Submission::AlreadyAccepted,
             Err(r) => return Submission::Refuse(r.to_string()),
@@ -167,6 +191,7 @@ impl Leading {
             worker: None,
             attempt: 0,
             result: None,
+            replicas: None,
         }))
     }
 
@@ -260,13 +285,9 @@ pub fn spec_refusal(spec: &TaskSpec, max_payload: usize) -> Option<String> {
         Some(format!("`{}` is not a capability name", spec.cap))
     } else if spec.replicas == Some(0) {
         Some("a task runs on at least 1 worker (`replicas` 0)".into())
-    } else if spec.replicas.is_some_and(|n| n > 1) || spec.pick.is_some() {
-        // Said, not ignored: a leader that ran it once would hand back one unchecked answer
-        // as if several had agreed.
-        Some(
-            "this leader runs each task on one worker: `replicas` and `pick` are not supported yet"
-                .into(),
-        )
+    } else if spec.pick.is_some() && spec.replicas.unwrap_or(1) <= 1 {
+        // Said, not ignored: one answer is no vote.
+        Some("a `pick` decides between the answers of several replicas: ask for 2 or more".into())
     } else {
         None
     }
@@ -290,6 +311,10 @@ pub fn to_spec(s: &TaskSpec) -> Spec {
         after: s.after.clone(),
         timeout: Duration::from_millis(u64::from(s.timeout_ms)),
         retries: u32::from(s.retries),
+        fanout: s.replicas.filter(|n| *n > 1).map(|n| Fanout {
+            replicas: usize::from(n),
+            pick: s.pick.unwrap_or(Pick::Majority),
+        }),
     }
 }
 
@@ -300,6 +325,23 @@ fn restored(r: &TaskRecord) -> Restored {
         state: r.state,
         attempts: r.attempt,
         worker: r.worker.clone(),
+        replicas: r
+            .replicas
+            .iter()
+            .flatten()
+            .map(|a| Replica {
+                worker: a.worker.clone(),
+                attempt: a.attempt,
+                reply: a.state.is_final().then(|| Reply {
+                    worker: a.worker.clone(),
+                    attempt: a.attempt,
+                    ok: a.state == TaskState::Succeeded,
+                    output: a.output.as_bytes().to_vec(),
+                    score: a.score,
+                    joules: a.joules,
+                }),
+            })
+            .collect(),
     }
 }
 

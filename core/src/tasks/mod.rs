@@ -17,6 +17,8 @@ pub mod verdict;
 pub use breaker::{Breaker, BreakerState};
 pub use leading::{Leading, Submission, is_capability_name, spec_refusal, to_spec, to_worker};
 pub use result_store::{Eviction, ResultBounds, ResultStore};
-pub use scheduler::{Action, Event, Rejection, Restored, Scheduler, Settings, Spec, Worker};
+pub use scheduler::{
+    Action, Event, Fanout, Rejection, Replica, Restored, Scheduler, Settings, Spec, Voted, Worker,
+};
 pub use strategy::{Candidate, Strategy};
 pub use table::{Full, TaskTable, advances};

@@ -73,6 +73,62 @@ impl Replicas {
         }
     }
 
+    /// Takes up a vote a previous leader left: `out` still running (worker, attempt), the
+    /// `replies` already in. Workers named twice, or more answers than `wanted`, count once
+    /// and up to `wanted`: a copy of the table is data from the wire.
+    /// `earlier`: replicas handed out before that neither run nor answered any more (their
+    /// worker went); they are not given the task again, and their attempts are not reused.
+    pub fn resume(
+        wanted: usize,
+        pick: Pick,
+        deadline: At,
+        out: impl IntoIterator<Item = (NodeId, u32)>,
+        replies: impl IntoIterator<Item = Reply>,
+        earlier: impl IntoIterator<Item = (NodeId, u32)>,
+    ) -> Self {
+        let mut r = Self::new(wanted, pick, deadline);
+        for (worker, attempt) in earlier {
+            r.attempts = r.attempts.max(attempt);
+            r.tried.insert(worker);
+        }
+        for reply in replies {
+            if r.replies.len() < r.wanted && r.tried.insert(reply.worker.clone()) {
+                r.attempts = r.attempts.max(reply.attempt);
+                r.replies.push(reply);
+            }
+        }
+        for (worker, attempt) in out {
+            if r.running.len() + r.replies.len() < r.wanted && r.tried.insert(worker.clone()) {
+                r.attempts = r.attempts.max(attempt);
+                r.running.insert(worker, attempt);
+            }
+        }
+        r
+    }
+
+    /// Whether `worker` runs the task as `attempt`: a report that answers it counts.
+    pub fn awaits(&self, worker: &NodeId, attempt: u32) -> bool {
+        !self.done && self.running.get(worker) == Some(&attempt)
+    }
+
+    /// The answers in hand decide now, if they can (after a takeover).
+    pub fn settle(&mut self, now: At, weight: impl Fn(&NodeId) -> f64) -> Vec<Step> {
+        if self.done || self.replies.is_empty() {
+            return Vec::new();
+        }
+        self.judge(now >= self.deadline, weight)
+    }
+
+    /// How many replicas it runs.
+    pub fn wanted(&self) -> usize {
+        self.wanted
+    }
+
+    /// Assignments handed out so far, the latest attempt's number.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
     pub fn is_done(&self) -> bool {
         self.done
     }
@@ -357,6 +413,30 @@ mod tests {
         let steps = r.expire(deadline(), same);
         assert!(
             matches!(steps.last(), Some(Step::Undecided { replies, .. }) if replies.len() == 1),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_resumed_vote_counts_each_worker_once_and_decides_on_what_is_in() {
+        let mut r = Replicas::resume(
+            3,
+            Pick::Majority,
+            deadline(),
+            [(id("c"), 3), (id("a"), 9)],
+            [reply("a", 1, "x"), reply("a", 1, "x"), reply("b", 2, "x")],
+            [],
+        );
+        assert_eq!(r.attempts(), 3);
+        assert!(
+            r.awaits(&id("c"), 3) && !r.awaits(&id("a"), 9),
+            "a answered already"
+        );
+        let steps = r.settle(T0, same);
+        assert_eq!(revoked(&steps), vec![id("c")]);
+        assert!(
+            matches!(steps.last(), Some(Step::Decided { decision, replies, .. })
+                if decision.agreeing == ids(&["a", "b"]) && replies.len() == 2),
             "{steps:?}"
         );
     }

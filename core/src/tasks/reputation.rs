@@ -11,6 +11,13 @@ use swarm_bus::NodeId;
 
 /// Outcomes kept per worker.
 pub const HISTORY: usize = 32;
+/// Workers with a record at most: one more makes the stalest make room.
+pub const MAX_WORKERS: usize = 1024;
+/// How long an outcome counts.
+pub const MEMORY: Duration = Duration::from_secs(3600);
+/// The score below which a worker is not chosen for replicated tasks, unless configured.
+pub const FLOOR: f64 = 0.5;
+
 /// A worker with no history counts as this many agreements: a newcomer is trusted, and one
 /// disagreement does not drop it.
 const PRIOR: u32 = 2;

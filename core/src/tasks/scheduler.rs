@@ -3,7 +3,10 @@
 //! circuit breaker per worker and reassignment when a worker goes; no clock, no bus inside.
 
 use super::breaker::Breaker;
+use super::replicas::{Replicas, Reply, Step};
+use super::reputation::{Reputation, Standing};
 use super::strategy::{Candidate, Strategy};
+use super::verdict::{Decision, Pick};
 use crate::clock::At;
 use alloc::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use alloc::format;
@@ -26,6 +29,8 @@ pub struct Settings {
     /// Most tasks the table holds unfinished; more are refused, so a flood cannot exhaust the
     /// leader's memory.
     pub max_pending: usize,
+    /// Reputation below which a worker is not chosen for replicated tasks (0 to 1).
+    pub reputation_floor: f64,
 }
 
 impl Default for Settings {
@@ -37,6 +42,7 @@ impl Default for Settings {
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_pending: 100_000,
+            reputation_floor: super::reputation::FLOOR,
         }
     }
 }
@@ -51,6 +57,33 @@ pub struct Spec {
     pub timeout: Duration,
     /// Further attempts after a failure.
     pub retries: u32,
+    /// Run on several distinct workers and decide by their answers (docs/tasks.md#federated).
+    pub fanout: Option<Fanout>,
+}
+
+/// A task run on several workers: how many, and how their answers become one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fanout {
+    pub replicas: usize,
+    pub pick: Pick,
+}
+
+/// A replica of a task as a copy of the table holds it: handed out, and answered or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replica {
+    pub worker: NodeId,
+    pub attempt: u32,
+    pub reply: Option<Reply>,
+}
+
+/// How the replicas of a task ended: the decision (none when undecided, with why), every
+/// answer, and the joules they cost together. Comes right before the task's `Done`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Voted {
+    pub decision: Option<Decision>,
+    pub why: Option<String>,
+    pub replies: Vec<Reply>,
+    pub joules: f32,
 }
 
 /// A worker as it advertises itself.
@@ -76,6 +109,8 @@ pub struct Restored {
     pub state: TaskState,
     pub attempts: u32,
     pub worker: Option<NodeId>,
+    /// A replicated task's replicas as the copy held them: the vote resumes where it stood.
+    pub replicas: Vec<Replica>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +137,10 @@ pub enum Event {
         attempt: u32,
         ok: bool,
         reason: Option<String>,
+        /// What it answered: counted when the task runs on several workers.
+        output: Vec<u8>,
+        score: Option<f64>,
+        joules: Option<f32>,
     },
     /// Time passed: timeouts, backoffs and breaker cool-downs are due.
     Tick,
@@ -115,6 +154,12 @@ pub enum Rejection {
     Cycle,
     TableFull,
     ZeroTimeout,
+    /// More replicas asked for than workers offer the capability (and are trusted with it).
+    TooFewWorkers {
+        capability: String,
+        wanted: usize,
+        offering: usize,
+    },
 }
 
 impl core::fmt::Display for Rejection {
@@ -126,6 +171,15 @@ impl core::fmt::Display for Rejection {
             Rejection::Cycle => write!(f, "the task depends on itself"),
             Rejection::TableFull => write!(f, "the task table is full; try again later"),
             Rejection::ZeroTimeout => write!(f, "a timeout of 0 can never succeed"),
+            Rejection::TooFewWorkers {
+                capability,
+                wanted,
+                offering,
+            } => write!(
+                f,
+                "{wanted} replicas asked for, but only {offering} worker(s) offer `{capability}` \
+                 (and are above the reputation floor)"
+            ),
         }
     }
 }
@@ -150,6 +204,11 @@ pub enum Action {
         task: TaskId,
         worker: NodeId,
     },
+    /// A replicated task's vote ended; its `Done` follows.
+    Voted {
+        task: TaskId,
+        voted: Box<Voted>,
+    },
     /// The task reached a final state.
     Done {
         task: TaskId,
@@ -170,6 +229,8 @@ struct Task {
     /// Dependencies not yet succeeded.
     waiting_on: usize,
     seq: u64,
+    /// A replicated task's replicas, once it runs.
+    replicas: Option<Box<Replicas>>,
 }
 
 /// A task ready to run, highest priority first, then first come.
@@ -190,6 +251,11 @@ pub struct Scheduler {
     open: BTreeSet<TaskId>,
     /// Results from an old attempt or a worker the task is not on.
     pub stale_results: u64,
+    /// Agreement of each worker with past decisions: weighs `weighted` votes, and keeps a
+    /// worker below the floor out of replicated tasks.
+    reputation: Reputation,
+    /// Replicated tasks running with places to fill (a worker went, or too few were free).
+    filling: BTreeSet<TaskId>,
 }
 
 #[derive(Debug)]
@@ -202,6 +268,11 @@ struct WorkerSlot {
 impl Scheduler {
     pub fn new(settings: Settings) -> Self {
         Self {
+            reputation: Reputation::new(
+                super::reputation::MAX_WORKERS,
+                super::reputation::MEMORY,
+                settings.reputation_floor,
+            ),
             settings,
             tasks: BTreeMap::new(),
             dependents: BTreeMap::new(),
@@ -211,7 +282,23 @@ impl Scheduler {
             seq: 0,
             open: BTreeSet::new(),
             stale_results: 0,
+            filling: BTreeSet::new(),
         }
+    }
+
+    /// Starts from what the swarm already knows of its workers (a new leader takes the
+    /// standing its node followed as a member).
+    pub fn with_reputation(mut self, reputation: Reputation) -> Self {
+        self.reputation = reputation;
+        self
+    }
+
+    /// Each worker's agreement with the decisions so far.
+    pub fn standings(&self, now: At) -> Vec<(NodeId, Standing)> {
+        self.reputation
+            .workers()
+            .map(|w| (w.clone(), self.reputation.standing(now, w)))
+            .collect()
     }
 
     pub fn state(&self, id: &TaskId) -> Option<(TaskState, u32, Option<&NodeId>)> {
@@ -232,7 +319,10 @@ impl Scheduler {
             .iter()
             .filter_map(|id| self.tasks.get(id))
             .filter_map(|t| match t.state {
-                TaskState::Running => t.deadline,
+                TaskState::Running => match &t.replicas {
+                    Some(r) => Some(r.deadline()),
+                    None => t.deadline,
+                },
                 TaskState::Queued => t.not_before,
                 _ => None,
             });
@@ -243,7 +333,7 @@ impl Scheduler {
     pub fn handle(&mut self, now: At, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Submit { id, spec } => self.submit(id, spec, &mut out),
+            Event::Submit { id, spec } => self.submit(now, id, spec, &mut out),
             Event::Cancel { id } => self.cancel(id, &mut out),
             Event::WorkerUp { id, worker } => match self.workers.get_mut(&id) {
                 Some(w) => w.info = worker,
@@ -261,7 +351,13 @@ impl Scheduler {
             Event::WorkerGone { id } => {
                 if let Some(w) = self.workers.remove(&id) {
                     for task in w.running {
-                        self.requeue(now, &task, None);
+                        match self.tasks.get_mut(&task).and_then(|t| t.replicas.as_mut()) {
+                            Some(r) => {
+                                r.gone(&id);
+                                self.filling.insert(task);
+                            }
+                            None => self.requeue(now, &task, None),
+                        }
                     }
                 }
             }
@@ -271,7 +367,25 @@ impl Scheduler {
                 attempt,
                 ok,
                 reason,
-            } => self.finished(now, task, worker, attempt, ok, reason, &mut out),
+                output,
+                score,
+                joules,
+            } => {
+                let replicated = self.tasks.get(&task).is_some_and(|t| t.replicas.is_some());
+                if replicated {
+                    let reply = Reply {
+                        worker,
+                        attempt,
+                        ok,
+                        output,
+                        score,
+                        joules,
+                    };
+                    self.replica_answered(now, task, reply, &mut out);
+                } else {
+                    self.finished(now, task, worker, attempt, ok, reason, &mut out);
+                }
+            }
             Event::Tick => self.expire(now, &mut out),
         }
         self.dispatch(now, &mut out);
@@ -281,7 +395,7 @@ impl Scheduler {
     /// Why a submission would be refused, without taking it: the leader asks before it
     /// replicates a task, and submits it once a majority holds the record.
     /// `Err(Duplicate)` means the id is taken: a retried submission, to be accepted again.
-    pub fn check(&self, id: &TaskId, spec: &Spec) -> Result<(), Rejection> {
+    pub fn check(&self, now: At, id: &TaskId, spec: &Spec) -> Result<(), Rejection> {
         if self.tasks.contains_key(id) {
             return Err(Rejection::Duplicate);
         }
@@ -304,11 +418,28 @@ impl Scheduler {
         if self.pending() >= self.settings.max_pending {
             return Err(Rejection::TableFull);
         }
+        if let Some(f) = spec.fanout {
+            let offering = self
+                .workers
+                .iter()
+                .filter(|(id, w)| {
+                    w.info.capabilities.contains(&spec.capability)
+                        && self.reputation.eligible(now, id)
+                })
+                .count();
+            if offering < f.replicas {
+                return Err(Rejection::TooFewWorkers {
+                    capability: spec.capability.clone(),
+                    wanted: f.replicas,
+                    offering,
+                });
+            }
+        }
         Ok(())
     }
 
-    fn submit(&mut self, id: TaskId, spec: Spec, out: &mut Vec<Action>) {
-        match self.check(&id, &spec) {
+    fn submit(&mut self, now: At, id: TaskId, spec: Spec, out: &mut Vec<Action>) {
+        match self.check(now, &id, &spec) {
             Ok(()) => {}
             // The same id again is a retry of a submission that was accepted: say so again.
             Err(Rejection::Duplicate) => return out.push(Action::Accept { id }),
@@ -349,6 +480,7 @@ impl Scheduler {
                 not_before: None,
                 waiting_on,
                 seq: self.seq,
+                replicas: None,
             },
         );
         self.open.insert(id.clone());
@@ -389,6 +521,39 @@ impl Scheduler {
             if let Some(w) = worker.as_ref().and_then(|w| self.workers.get_mut(w)) {
                 w.running.insert(r.id.clone());
             }
+            // A vote under way resumes: the answers in stay, the replicas still out on live
+            // workers keep running (with a fresh deadline), the places of the others refill.
+            let resumed = match r.spec.fanout {
+                Some(f) if r.state == TaskState::Running && !r.replicas.is_empty() => {
+                    let out: Vec<(NodeId, u32)> = r
+                        .replicas
+                        .iter()
+                        .filter(|x| x.reply.is_none() && self.workers.contains_key(&x.worker))
+                        .map(|x| (x.worker.clone(), x.attempt))
+                        .collect();
+                    let replies = r.replicas.iter().filter_map(|x| x.reply.clone());
+                    let earlier = r
+                        .replicas
+                        .iter()
+                        .filter(|x| x.reply.is_none() && !self.workers.contains_key(&x.worker))
+                        .map(|x| (x.worker.clone(), x.attempt));
+                    let deadline = now + r.spec.timeout;
+                    let resumed =
+                        Replicas::resume(f.replicas, f.pick, deadline, out, replies, earlier);
+                    for w in resumed.running() {
+                        if let Some(slot) = self.workers.get_mut(w) {
+                            slot.running.insert(r.id.clone());
+                        }
+                    }
+                    Some(Box::new(resumed))
+                }
+                _ => None,
+            };
+            let state = if resumed.is_some() {
+                TaskState::Running
+            } else {
+                state
+            };
             if !state.is_final() {
                 self.open.insert(r.id.clone());
             }
@@ -404,6 +569,7 @@ impl Scheduler {
                     not_before: None,
                     waiting_on: 0,
                     seq: self.seq,
+                    replicas: resumed,
                 },
             );
             restored.push(r.id);
@@ -443,6 +609,22 @@ impl Scheduler {
             let reason = format!("dependency `{dep}` did not succeed");
             self.fail(&id, TaskState::Failed, reason, &mut out);
         }
+        // Votes the answers in hand already settle are decided now; the others refill.
+        let voting: Vec<TaskId> = self
+            .open
+            .iter()
+            .filter(|id| self.tasks.get(*id).is_some_and(|t| t.replicas.is_some()))
+            .cloned()
+            .collect();
+        for id in voting {
+            let rep = &self.reputation;
+            let steps = match self.tasks.get_mut(&id).and_then(|t| t.replicas.as_mut()) {
+                Some(r) => r.settle(now, |w| rep.score(now, w)),
+                None => continue,
+            };
+            self.carry_out(now, &id, steps, &mut out);
+            self.filling.insert(id);
+        }
         self.dispatch(now, &mut out);
         out
     }
@@ -462,6 +644,20 @@ impl Scheduler {
         };
         if task.state.is_final() {
             return;
+        }
+        let replicas: Vec<NodeId> = task
+            .replicas
+            .as_ref()
+            .map(|r| r.running().cloned().collect())
+            .unwrap_or_default();
+        for worker in replicas {
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.running.remove(&id);
+            }
+            out.push(Action::Revoke {
+                task: id.clone(),
+                worker,
+            });
         }
         if let Some(worker) = task.worker.clone() {
             if let Some(w) = self.workers.get_mut(&worker) {
@@ -515,6 +711,7 @@ impl Scheduler {
     fn succeed(&mut self, id: &TaskId, out: &mut Vec<Action>) {
         if let Some(t) = self.tasks.get_mut(id) {
             self.open.remove(id);
+            self.filling.remove(id);
             t.state = TaskState::Succeeded;
             t.deadline = None;
         }
@@ -576,6 +773,7 @@ impl Scheduler {
                 continue;
             }
             self.open.remove(&id);
+            self.filling.remove(&id);
             t.state = state;
             t.deadline = None;
             t.worker = None;
@@ -592,10 +790,41 @@ impl Scheduler {
     }
 
     fn expire(&mut self, now: At, out: &mut Vec<Action>) {
+        let votes_due: Vec<TaskId> = self
+            .open
+            .iter()
+            .filter(|id| {
+                self.tasks
+                    .get(*id)
+                    .and_then(|t| t.replicas.as_ref())
+                    .is_some_and(|r| r.deadline() <= now)
+            })
+            .cloned()
+            .collect();
+        for id in votes_due {
+            let rep = &self.reputation;
+            let steps = match self.tasks.get_mut(&id).and_then(|t| t.replicas.as_mut()) {
+                Some(r) => r.expire(now, |w| rep.score(now, w)),
+                None => continue,
+            };
+            // A replica still out at the deadline counts against its worker, as a late
+            // single attempt does.
+            for step in &steps {
+                if let Step::Revoke { worker } = step
+                    && let Some(w) = self.workers.get_mut(worker)
+                {
+                    let s = &self.settings;
+                    w.breaker
+                        .failed(now, s.breaker_failures, s.breaker_cooldown);
+                }
+            }
+            self.carry_out(now, &id, steps, out);
+        }
         let late: Vec<(TaskId, NodeId)> = self
             .open
             .iter()
             .filter_map(|id| self.tasks.get(id).map(|t| (id, t)))
+            .filter(|(_, t)| t.replicas.is_none())
             .filter(|(_, t)| t.state == TaskState::Running && t.deadline.is_some_and(|d| d <= now))
             .filter_map(|(id, t)| t.worker.clone().map(|w| (id.clone(), w)))
             .collect();
@@ -626,6 +855,11 @@ impl Scheduler {
 
     /// Hands out ready tasks, best first, while workers have room for them.
     fn dispatch(&mut self, now: At, out: &mut Vec<Action>) {
+        for id in core::mem::take(&mut self.filling) {
+            if self.fill(now, &id, out) {
+                self.filling.insert(id);
+            }
+        }
         let mut held = Vec::new();
         while let Some(entry) = self.ready.pop() {
             // Every slot taken: nothing more can go out, whatever is queued.
@@ -650,6 +884,21 @@ impl Scheduler {
                 continue;
             }
             let (capability, timeout) = (task.spec.capability.clone(), task.spec.timeout);
+            if let Some(f) = task.spec.fanout {
+                if self.ranked(now, &capability, true).is_empty() {
+                    held.push(entry);
+                    continue;
+                }
+                if let Some(t) = self.tasks.get_mut(&id) {
+                    t.state = TaskState::Running;
+                    t.not_before = None;
+                    t.replicas = Some(Box::new(Replicas::new(f.replicas, f.pick, now + timeout)));
+                }
+                if self.fill(now, &id, out) {
+                    self.filling.insert(id);
+                }
+                continue;
+            }
             let Some(worker) = self.choose(now, &capability) else {
                 held.push(entry);
                 continue;
@@ -677,13 +926,149 @@ impl Scheduler {
         self.ready.extend(held);
     }
 
+    /// Hands a running replicated task's missing places to the best free workers that have
+    /// not run it; true while places are left to fill.
+    fn fill(&mut self, now: At, id: &TaskId, out: &mut Vec<Action>) -> bool {
+        let Some(capability) = self.tasks.get(id).map(|t| t.spec.capability.clone()) else {
+            return false;
+        };
+        let missing = self
+            .tasks
+            .get(id)
+            .and_then(|t| t.replicas.as_ref())
+            .map_or(0, |r| r.missing());
+        if missing == 0 {
+            return false;
+        }
+        let ranked = self.ranked(now, &capability, true);
+        let steps = match self.tasks.get_mut(id).and_then(|t| t.replicas.as_mut()) {
+            Some(r) => r.fill(now, ranked),
+            None => return false,
+        };
+        self.carry_out(now, id, steps, out);
+        self.tasks
+            .get(id)
+            .and_then(|t| t.replicas.as_ref())
+            .is_some_and(|r| r.missing() > 0 && now < r.deadline())
+    }
+
+    /// A replica's answer: counted, and the vote decided once it can be.
+    fn replica_answered(&mut self, now: At, id: TaskId, reply: Reply, out: &mut Vec<Action>) {
+        let (worker, ok) = (reply.worker.clone(), reply.ok);
+        let rep = &self.reputation;
+        let steps = match self.tasks.get_mut(&id).and_then(|t| t.replicas.as_mut()) {
+            Some(r) if r.awaits(&reply.worker, reply.attempt) => {
+                r.answered(now, reply, |w| rep.score(now, w))
+            }
+            _ => {
+                self.stale_results += 1;
+                return;
+            }
+        };
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.running.remove(&id);
+            if ok {
+                w.breaker.succeeded();
+            } else {
+                let s = &self.settings;
+                w.breaker
+                    .failed(now, s.breaker_failures, s.breaker_cooldown);
+            }
+        }
+        self.carry_out(now, &id, steps, out);
+    }
+
+    /// Carries out a replica set's steps: assignments and revocations on the workers' slots,
+    /// and the vote's end as `Voted` then `Done`, with each voter's agreement remembered.
+    fn carry_out(&mut self, now: At, id: &TaskId, steps: Vec<Step>, out: &mut Vec<Action>) {
+        for step in steps {
+            match step {
+                Step::Assign { worker, attempt } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.running.insert(id.clone());
+                        w.breaker.assigned();
+                    }
+                    if let Some(t) = self.tasks.get_mut(id) {
+                        t.attempts = t.attempts.max(attempt);
+                    }
+                    self.last_pick = Some(worker.clone());
+                    out.push(Action::Assign {
+                        task: id.clone(),
+                        worker,
+                        attempt,
+                    });
+                }
+                Step::Revoke { worker } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.running.remove(id);
+                    }
+                    out.push(Action::Revoke {
+                        task: id.clone(),
+                        worker,
+                    });
+                }
+                Step::Decided {
+                    decision,
+                    replies,
+                    joules,
+                } => {
+                    for w in &decision.agreeing {
+                        self.reputation.record(now, w, true);
+                    }
+                    for w in &decision.dissenting {
+                        self.reputation.record(now, w, false);
+                    }
+                    if let Some(t) = self.tasks.get_mut(id) {
+                        t.worker = replies.get(decision.chosen).map(|r| r.worker.clone());
+                    }
+                    let voted = Voted {
+                        decision: Some(decision),
+                        why: None,
+                        replies,
+                        joules,
+                    };
+                    out.push(Action::Voted {
+                        task: id.clone(),
+                        voted: Box::new(voted),
+                    });
+                    self.succeed(id, out);
+                }
+                Step::Undecided {
+                    why,
+                    replies,
+                    joules,
+                } => {
+                    let voted = Voted {
+                        decision: None,
+                        why: Some(why.clone()),
+                        replies,
+                        joules,
+                    };
+                    out.push(Action::Voted {
+                        task: id.clone(),
+                        voted: Box::new(voted),
+                    });
+                    self.fail(id, TaskState::Undecided, why, out);
+                }
+            }
+        }
+    }
+
     fn choose(&mut self, now: At, capability: &str) -> Option<NodeId> {
+        self.ranked(now, capability, false).into_iter().next()
+    }
+
+    /// The workers free to run `capability` now, best first by the strategy; for a replicated
+    /// task (`vouched`) only those whose reputation is above the floor.
+    fn ranked(&mut self, now: At, capability: &str, vouched: bool) -> Vec<NodeId> {
+        let rep = &self.reputation;
         let eligible: Vec<NodeId> = self
             .workers
             .iter_mut()
             .filter(|(_, w)| {
                 w.info.capabilities.contains(capability) && (w.running.len() as u32) < w.info.slots
             })
+            .filter(|(id, _)| !vouched || rep.eligible(now, id))
             .filter_map(|(id, w)| w.breaker.allows(now).then(|| id.clone()))
             .collect();
         let candidates: Vec<Candidate> = eligible
@@ -704,7 +1089,9 @@ impl Scheduler {
             .collect();
         self.settings
             .strategy
-            .pick(&candidates, self.last_pick.as_ref())
+            .rank(&candidates, self.last_pick.as_ref())
+            .into_iter()
             .cloned()
+            .collect()
     }
 }

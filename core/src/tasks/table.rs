@@ -8,7 +8,11 @@ use crate::clock::At;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use swarm_bus::{NodeId, Payload, TaskId, TaskRecord, TaskResult, TaskState};
+use swarm_bus::{NodeId, Payload, TaskAnswer, TaskId, TaskRecord, TaskResult, TaskState};
+
+/// Replicas a record lists at most: a task runs on at most 255 workers, and the workers that
+/// replace them are bounded by the same count again.
+const MAX_REPLICA_ENTRIES: usize = 2 * u8::MAX as usize;
 
 #[derive(Debug)]
 pub struct TaskTable {
@@ -65,6 +69,29 @@ impl TaskTable {
     /// The leader handed `attempt` to `worker`.
     pub fn assigned(&mut self, id: &TaskId, worker: &NodeId, attempt: u32) {
         if let Some(r) = self.open.get_mut(id)
+            && is_replicated(r)
+        {
+            r.state = TaskState::Running;
+            r.attempt = r.attempt.max(attempt);
+            let list = r.replicas.get_or_insert_with(Vec::new);
+            let full = list.len() >= MAX_REPLICA_ENTRIES;
+            match list.iter_mut().find(|a| a.worker == *worker) {
+                Some(a) if a.state == TaskState::Running => a.attempt = a.attempt.max(attempt),
+                Some(_) => {}
+                None if !full => list.push(TaskAnswer {
+                    worker: worker.clone(),
+                    attempt,
+                    state: TaskState::Running,
+                    output: Payload::default(),
+                    score: None,
+                    joules: None,
+                    agrees: None,
+                }),
+                None => {}
+            }
+            return;
+        }
+        if let Some(r) = self.open.get_mut(id)
             && attempt >= r.attempt
         {
             r.state = TaskState::Running;
@@ -74,6 +101,20 @@ impl TaskTable {
     }
 
     /// The leader put the task back in its queue (a worker went, or an attempt failed).
+    /// The leader took a task from `worker`: a replica of a replicated task is dropped from
+    /// its list (its place is filled by another), any other task goes back to the queue.
+    pub fn revoked(&mut self, id: &TaskId, worker: Option<&NodeId>) {
+        if let Some(r) = self.open.get_mut(id)
+            && is_replicated(r)
+        {
+            if let (Some(list), Some(w)) = (r.replicas.as_mut(), worker) {
+                list.retain(|a| a.worker != *w || a.state != TaskState::Running);
+            }
+            return;
+        }
+        self.requeued(id);
+    }
+
     pub fn requeued(&mut self, id: &TaskId) {
         if let Some(r) = self.open.get_mut(id) {
             r.state = TaskState::Queued;
@@ -84,6 +125,25 @@ impl TaskTable {
     /// A worker's report on an attempt. Kept only for the latest attempt handed out: a new
     /// leader replays it when the old one died before deciding.
     pub fn reported(&mut self, id: &TaskId, result: TaskResult) {
+        if let Some(r) = self.open.get_mut(id)
+            && is_replicated(r)
+        {
+            // Kept only as the answer of a replica handed out, once.
+            let held = r.replicas.iter_mut().flatten().find(|a| {
+                Some(&a.worker) == result.worker.as_ref()
+                    && a.attempt == result.attempts
+                    && a.state == TaskState::Running
+            });
+            if let Some(a) = held
+                && result.state.is_final()
+            {
+                a.state = result.state;
+                a.output = result.output;
+                a.score = result.score;
+                a.joules = result.joules;
+            }
+            return;
+        }
         if let Some(r) = self.open.get_mut(id)
             && result.attempts >= r.attempt
             && result.worker.is_some()
@@ -106,6 +166,7 @@ impl TaskTable {
                 worker: None,
                 attempt: 0,
                 result: None,
+                replicas: None,
             },
         };
         record.state = result.state;
@@ -177,8 +238,23 @@ pub fn advances(new: &TaskRecord, held: &TaskRecord) -> bool {
         (false, false) => {
             new.attempt > held.attempt
                 || (new.attempt == held.attempt && new.result.is_some() && held.result.is_none())
+                || (new.attempt == held.attempt && answered(new) > answered(held))
         }
     }
+}
+
+/// A task run on several workers.
+fn is_replicated(r: &TaskRecord) -> bool {
+    r.spec.replicas.is_some_and(|n| n > 1)
+}
+
+/// Replicas that answered.
+fn answered(r: &TaskRecord) -> usize {
+    r.replicas
+        .iter()
+        .flatten()
+        .filter(|a| a.state.is_final())
+        .count()
 }
 
 fn open_status(r: &TaskRecord) -> TaskResult {
@@ -191,6 +267,9 @@ fn open_status(r: &TaskRecord) -> TaskResult {
         duration_ms: 0,
         joules: None,
         reason: None,
+        score: None,
+        answers: r.replicas.clone(),
+        value: None,
     }
 }
 
@@ -237,6 +316,7 @@ mod tests {
             worker: None,
             attempt: 0,
             result: None,
+            replicas: None,
         }
     }
 

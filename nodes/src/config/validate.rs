@@ -185,6 +185,7 @@ impl Config {
             16 * 1024 * 1024,
         )?;
         check("tasks.max_pending", t.max_pending, 1, 10_000_000)?;
+        check("tasks.reputation_floor", t.reputation_floor, 0.0, 1.0)?;
         check(
             "tasks.results.max_entries",
             t.results.max_entries,

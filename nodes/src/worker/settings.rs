@@ -47,6 +47,9 @@ pub struct TasksSettings {
     pub max_payload_bytes: usize,
     /// The most unfinished tasks the table holds; more are refused.
     pub max_pending: usize,
+    /// A worker whose answers agreed with fewer than this share of recent decisions on
+    /// replicated tasks is no longer chosen for them (docs/tasks.md#reputation).
+    pub reputation_floor: f64,
     /// The bounded store of finished tasks' results.
     pub results: ResultSettings,
     pub handlers: BTreeMap<String, CommandHandler>,
@@ -60,6 +63,7 @@ impl Default for TasksSettings {
             strategy: crate::tasks::Strategy::default(),
             max_payload_bytes: 64 * 1024,
             max_pending: 100_000,
+            reputation_floor: crate::tasks::reputation::FLOOR,
             results: ResultSettings::default(),
             handlers: BTreeMap::new(),
         }

@@ -33,7 +33,10 @@ use swarm_core::clock::{At, Epoch};
 use swarm_node::tasks::durability::{
     self, Acks, CatchUp, GATHER_TIMEOUT, REPLICATE_TIMEOUT, Takeover,
 };
-use swarm_node::tasks::{Action, Event, Leading, Submission, TaskTable, spec_refusal, to_worker};
+use swarm_node::tasks::reputation::{self, Reputation};
+use swarm_node::tasks::{
+    Action, Event, Leading, Submission, TaskTable, Voted, spec_refusal, to_worker,
+};
 use swarm_node::worker::settings::TasksSettings;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -165,7 +168,7 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
     let table = TaskTable::new(settings.results.limits(), settings.max_pending);
     let service = Service {
         cx,
-        settings,
+        settings: settings.clone(),
         info,
         table,
         runner,
@@ -174,6 +177,11 @@ pub async fn start(cx: Context) -> anyhow::Result<TaskService> {
         internal_tx,
         caught_up,
         catching_up: false,
+        reputation: Reputation::new(
+            reputation::MAX_WORKERS,
+            reputation::MEMORY,
+            settings.reputation_floor,
+        ),
     };
     let task = tokio::spawn(service.run(bus, ctl_rx, finished, internal));
     Ok(TaskService { task, ctl })
@@ -221,6 +229,9 @@ struct Service {
     /// This copy holds every task a majority of voters held when it started.
     caught_up: Arc<AtomicBool>,
     catching_up: bool,
+    /// Each worker's agreement with the decisions on replicated tasks this node heard: what
+    /// `status` shows, and what this node's scheduler starts from when it takes office.
+    reputation: Reputation,
 }
 
 impl Service {
@@ -309,9 +320,12 @@ impl Service {
             let settings = swarm_node::tasks::Settings {
                 strategy: self.settings.strategy,
                 max_pending: self.settings.max_pending,
+                reputation_floor: self.settings.reputation_floor,
                 ..Default::default()
             };
-            self.leading = Some(Leading::new(new.term, new.voters.clone(), settings));
+            let leading = Leading::new(new.term, new.voters.clone(), settings)
+                .with_reputation(self.reputation.clone());
+            self.leading = Some(leading);
             tracing::info!(term = new.term, "tasks: taking over the task table");
             self.gather(new.term, self.cx.epoch.at_now());
         }
@@ -524,7 +538,8 @@ impl Service {
             by: me.clone(),
             reason,
         };
-        let record = match l.submit(&id, q.msg.as_ref(), self.settings.max_payload_bytes) {
+        let now = self.cx.epoch.at_now();
+        let record = match l.submit(now, &id, q.msg.as_ref(), self.settings.max_payload_bytes) {
             Submission::Refuse(why) => return q.reply(&key, &ack(false, Some(why))).await,
             Submission::AlreadyAccepted => return q.reply(&key, &ack(true, None)).await,
             Submission::Replicate(record) => *record,
@@ -695,12 +710,13 @@ impl Service {
     fn on_state(&mut self, id: TaskId, r: TaskResult) {
         match r.state {
             TaskState::Queued => {
-                self.table.requeued(&id);
+                self.table.revoked(&id, r.worker.as_ref());
                 if r.worker.as_ref() == Some(&self.cx.me) {
                     self.runner.revoke(&id);
                 }
             }
             s if s.is_final() => {
+                self.learn_agreement(&r);
                 let evicted = self.table.finished(self.cx.epoch.at_now(), &id, r);
                 self.runner.revoke(&id);
                 if let Some(l) = self.leading.as_mut() {
@@ -710,6 +726,17 @@ impl Service {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The votes of a decided replicated task, from the leader's final word: every node keeps
+    /// the same standing of each worker, so a new leader starts from it.
+    fn learn_agreement(&mut self, r: &TaskResult) {
+        let now = self.cx.epoch.at_now();
+        for a in r.answers.iter().flatten() {
+            if let Some(agrees) = a.agrees {
+                self.reputation.record(now, &a.worker, agrees);
+            }
         }
     }
 
@@ -727,6 +754,9 @@ impl Service {
             attempt: r.attempts,
             ok: r.state == TaskState::Succeeded,
             reason: r.reason,
+            output: r.output.0,
+            score: r.score,
+            joules: r.joules,
         })
         .await;
     }
@@ -774,6 +804,8 @@ impl Service {
     async fn apply(&mut self, actions: Vec<Action>, held: Option<HeldQuery<TaskSpec>>) {
         let me = self.cx.me.clone();
         let term = self.leading.as_ref().map_or(0, Leading::term);
+        // A vote's end comes right before its task's `Done`, which carries it.
+        let mut votes: std::collections::BTreeMap<TaskId, Box<Voted>> = Default::default();
         for action in actions {
             match action {
                 Action::Accept { id } | Action::Reject { id, .. }
@@ -833,18 +865,81 @@ impl Service {
                         duration_ms: 0,
                         joules: None,
                         reason: None,
+                        score: None,
+                        answers: None,
+                        value: None,
                     };
                     self.publish_state(&task, &word).await;
+                }
+                Action::Voted { task, voted } => {
+                    votes.insert(task, voted);
                 }
                 Action::Done {
                     task,
                     state,
                     reason,
                 } => {
-                    let result = self.final_result(&task, state, reason);
+                    let result = match votes.remove(&task) {
+                        Some(voted) => self.voted_result(&task, state, reason, &voted),
+                        None => self.final_result(&task, state, reason),
+                    };
                     self.publish_state(&task, &result).await;
                 }
             }
+        }
+    }
+
+    /// The final word on a replicated task: the chosen answer, every answer with its vote,
+    /// and what they cost together.
+    fn voted_result(
+        &self,
+        id: &TaskId,
+        state: TaskState,
+        reason: Option<String>,
+        voted: &Voted,
+    ) -> TaskResult {
+        let decision = voted.decision.as_ref();
+        let vote = |w: &NodeId| {
+            decision.and_then(|d| {
+                if d.agreeing.contains(w) {
+                    Some(true)
+                } else if d.dissenting.contains(w) {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+        };
+        let answers = voted
+            .replies
+            .iter()
+            .map(|r| swarm_bus::TaskAnswer {
+                worker: r.worker.clone(),
+                attempt: r.attempt,
+                state: if r.ok {
+                    TaskState::Succeeded
+                } else {
+                    TaskState::Failed
+                },
+                output: Payload(r.output.clone()),
+                score: r.score,
+                joules: r.joules,
+                agrees: vote(&r.worker),
+            })
+            .collect();
+        let chosen = decision.and_then(|d| voted.replies.get(d.chosen));
+        TaskResult {
+            state,
+            worker: chosen.map(|r| r.worker.clone()),
+            attempts: self.table.record(id).map_or(0, |r| r.attempt),
+            exit_code: None,
+            output: Payload(chosen.map(|r| r.output.clone()).unwrap_or_default()),
+            duration_ms: 0,
+            joules: Some(voted.joules),
+            reason: reason.or_else(|| voted.why.clone()),
+            score: chosen.and_then(|r| r.score),
+            answers: Some(answers),
+            value: decision.and_then(|d| d.value),
         }
     }
 
@@ -869,6 +964,9 @@ impl Service {
                 duration_ms: 0,
                 joules: None,
                 reason,
+                score: None,
+                answers: None,
+                value: None,
             },
         }
     }

@@ -128,6 +128,9 @@ impl Runner {
                     .truncated
                     .then(|| "output cut at max_output_bytes".to_string())
             }),
+            score: None,
+            answers: None,
+            value: None,
         };
         // Only a success is answered again: a failed attempt may be retried here.
         if result.state == swarm_bus::TaskState::Succeeded {
