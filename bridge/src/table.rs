@@ -218,6 +218,8 @@ impl DeviceTable {
             // Boards do not say; their heartbeats advertise the interval they keep.
             cadence_mode: swarm_bus::CadenceMode::Normal,
             cadence_pinned: false,
+            agreed: None,
+            decided: None,
         })
     }
 }

@@ -439,6 +439,11 @@ wire_message! {
         /// The cadence mode in force, and whether an operator pinned it.
         pub cadence_mode: CadenceMode,
         pub cadence_pinned: bool,
+        ;
+        /// Of the recent decisions on replicated tasks this node took part in (as it heard the
+        /// leader's word), how many its answer agreed with, out of how many.
+        pub agreed: Option<u32>,
+        pub decided: Option<u32>,
     }
 }
 

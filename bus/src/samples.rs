@@ -244,5 +244,7 @@ pub fn node_state() -> NodeState {
         dropped: 2,
         cadence_mode: CadenceMode::Conservative,
         cadence_pinned: true,
+        agreed: None,
+        decided: None,
     }
 }

@@ -342,6 +342,14 @@ pub struct SubmitArgs {
     /// The task's input: text, or @FILE for a file's bytes.
     #[arg(long, value_name = "TEXT|@FILE")]
     pub payload: Option<String>,
+    /// Run it on this many distinct workers and decide by their answers (2 to 255); at most
+    /// the number of workers offering the capability.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
+    pub replicas: Option<u8>,
+    /// How the replicas' answers become one: first-valid, majority (default), weighted,
+    /// median, mean or best-of.
+    #[arg(long, value_name = "PICK", requires = "replicas")]
+    pub pick: Option<swarm_bus::TaskPick>,
     /// The task's id; by default a new random one. Submitting an id again is safe: it is the
     /// same task, accepted once.
     #[arg(long, value_name = "ID")]

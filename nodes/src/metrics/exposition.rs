@@ -65,6 +65,9 @@ pub struct Snapshot {
     pub board_inputs: Vec<(&'static str, bool)>,
     /// What the bridge in this node refused, by reason; empty without `--bridge`.
     pub bridge_dropped: Vec<(&'static str, u64)>,
+    /// Each worker's agreement with recent decisions on replicated tasks: (worker, agreed,
+    /// decided).
+    pub agreement: Vec<(String, u32, u32)>,
 }
 
 /// Units the registry has no name for.
@@ -224,6 +227,30 @@ fn render_openmetrics(s: &Snapshot) -> Result<String, std::fmt::Error> {
     }
     if let Some(total) = &s.total {
         swarm_energy(&mut registry, total);
+    }
+    if !s.agreement.is_empty() {
+        let ratio = Family::<Vec<(String, String)>, FloatGauge>::default();
+        let decided = Labelled::<Gauge>::default();
+        for (worker, agreed, out_of) in &s.agreement {
+            let l = label("worker", worker);
+            let share = if *out_of == 0 {
+                1.0
+            } else {
+                f64::from(*agreed) / f64::from(*out_of)
+            };
+            ratio.get_or_create(&l).set(share);
+            decided.get_or_create(&l).set(i64::from(*out_of));
+        }
+        registry.register(
+            "task_agreement_ratio",
+            "Share of recent decisions on replicated tasks each worker's answer agreed with",
+            ratio,
+        );
+        registry.register(
+            "task_agreement_decisions",
+            "Recent decisions on replicated tasks each worker answered in",
+            decided,
+        );
     }
     if !s.board_inputs.is_empty() {
         let inputs = Labelled::<Gauge>::default();
@@ -404,6 +431,7 @@ mod tests {
             total: Some(swarm_bus::samples::swarm_energy()),
             board_inputs: vec![("power_good", true)],
             bridge_dropped: vec![("device_claim", 3), ("acl", 0)],
+            agreement: vec![("esp-04".into(), 3, 4)],
         }
     }
 
@@ -425,6 +453,8 @@ mod tests {
             r#"swarm_total_power_watts{swarm="lab",node="pi-a"} 14.75"#,
             r#"swarm_total_source_power_watts{swarm="lab",node="pi-a",source="rapl"} 8.25"#,
             r#"swarm_board_input{swarm="lab",node="pi-a",input="power_good"} 1"#,
+            r#"swarm_task_agreement_ratio{swarm="lab",node="pi-a",worker="esp-04"} 0.75"#,
+            r#"swarm_task_agreement_decisions{swarm="lab",node="pi-a",worker="esp-04"} 4"#,
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }

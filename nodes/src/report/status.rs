@@ -24,6 +24,16 @@ pub struct StatusRow {
     pub peers: usize,
     pub dropped: u64,
     pub version: String,
+    /// Of the recent decisions on replicated tasks it answered in, how many its answer
+    /// agreed with; absent for a node that answered in none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Agreement {
+    pub agreed: u32,
+    pub decided: u32,
 }
 
 /// `limits`: `(suspect_after, min_interval_ms)` from `[adaptive_gossip]`.
@@ -58,13 +68,22 @@ pub fn rows(view: &SwarmView, now_ms: u64, limits: (u32, u32)) -> Vec<StatusRow>
                 peers: s.peers.len(),
                 dropped: s.dropped,
                 version: s.version.clone(),
+                agreement: match (s.agreed, s.decided) {
+                    (Some(agreed), Some(decided)) if decided > 0 => Some(Agreement {
+                        agreed: agreed.min(decided),
+                        decided,
+                    }),
+                    _ => None,
+                },
             }
         })
         .collect()
 }
 
 pub fn render(rows: &[StatusRow]) -> String {
-    let mut t = table(&[
+    // The column appears once any node has answered in a vote.
+    let votes = rows.iter().any(|r| r.agreement.is_some());
+    let mut header = vec![
         "ID",
         "CLASS",
         "ROLE",
@@ -75,9 +94,13 @@ pub fn render(rows: &[StatusRow]) -> String {
         "BATTERY",
         "TEMP",
         "PEERS",
-    ]);
+    ];
+    if votes {
+        header.push("AGREED");
+    }
+    let mut t = table(&header);
     for r in rows {
-        t.add_row(vec![
+        let mut row = vec![
             r.id.to_string(),
             r.class.to_string(),
             r.role.to_string(),
@@ -92,7 +115,13 @@ pub fn render(rows: &[StatusRow]) -> String {
             or_dash(r.battery_pct.map(|b| format!("{b}%"))),
             or_dash(r.temp_c.map(|c| format!("{c:.0} °C"))),
             r.peers.to_string(),
-        ]);
+        ];
+        if votes {
+            row.push(or_dash(
+                r.agreement.map(|a| format!("{}/{}", a.agreed, a.decided)),
+            ));
+        }
+        t.add_row(row);
     }
     let leader = rows.iter().find_map(|r| r.leader.as_ref());
     format!(
@@ -124,6 +153,8 @@ mod tests {
             dropped: 0,
             cadence_mode: CadenceMode::Normal,
             cadence_pinned: false,
+            agreed: None,
+            decided: None,
         }
     }
 

@@ -55,8 +55,8 @@ pub async fn submit(config: &Config, args: &SubmitArgs) -> anyhow::Result<TaskId
         timeout_ms: args.timeout,
         retries: args.retries,
         payload: read_payload(args.payload.as_deref())?,
-        replicas: None,
-        pick: None,
+        replicas: args.replicas,
+        pick: args.pick,
     };
     let session = super::open_settled(config).await?;
     let outcome = submit_on(&session, &keys, &id, &spec, args.wait_ms).await;
@@ -101,8 +101,14 @@ pub async fn submit_on(
 }
 
 /// How far along a copy's word on a task is: a final state, then more attempts, then a report.
-fn progress(r: &TaskResult) -> (bool, u32, bool) {
-    (r.state.is_final(), r.attempts, r.worker.is_some())
+fn progress(r: &TaskResult) -> (bool, u32, bool, usize) {
+    let answered = r
+        .answers
+        .iter()
+        .flatten()
+        .filter(|a| a.state.is_final())
+        .count();
+    (r.state.is_final(), r.attempts, r.worker.is_some(), answered)
 }
 
 /// What the task tables answered.
@@ -172,11 +178,41 @@ pub async fn status(config: &Config, args: &TaskIdArgs) -> anyhow::Result<std::p
         println!("{}", json(&args.id, r));
     } else {
         println!("{}", line(&args.id, r));
+        if let Some(answers) = &r.answers {
+            println!("{}", answers_table(answers));
+        }
         if !r.output.as_bytes().is_empty() {
             println!("{}", output_text(&r.output));
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Every replica's answer and its vote.
+fn answers_table(answers: &[swarm_bus::TaskAnswer]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(["worker", "attempt", "state", "vote", "joules", "output"]);
+    for a in answers {
+        let vote = match a.agrees {
+            Some(true) => "agrees",
+            Some(false) => "dissents",
+            None => "-",
+        };
+        let mut out = output_text(&a.output);
+        if out.chars().count() > 40 {
+            out = out.chars().take(39).chain(['…']).collect();
+        }
+        t.add_row([
+            a.worker.to_string(),
+            a.attempt.to_string(),
+            a.state.to_string(),
+            vote.to_string(),
+            a.joules.map_or("-".into(), |j| format!("{j:.3}")),
+            out.replace('\n', " "),
+        ]);
+    }
+    t
 }
 
 fn line(id: &TaskId, r: &TaskResult) -> String {
@@ -190,6 +226,12 @@ fn line(id: &TaskId, r: &TaskResult) -> String {
     }
     if r.state.is_final() && r.duration_ms > 0 {
         s.push_str(&format!(", {} ms", r.duration_ms));
+    }
+    if let Some(v) = r.value {
+        s.push_str(&format!(", value {v}"));
+    }
+    if let (Some(answers), Some(j)) = (&r.answers, r.joules) {
+        s.push_str(&format!(", {} answers costing {j:.3} J", answers.len()));
     }
     if let Some(reason) = &r.reason {
         s.push_str(&format!(" ({reason})"));

@@ -19,17 +19,30 @@ const RELAY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Things to hold for as long as the node runs.
 pub type Held = Vec<Box<dyn std::any::Any + Send>>;
 
+/// What the answers are read from: the snapshot, the bus counters, and the workers'
+/// agreement the task service keeps.
+#[derive(Clone)]
+pub struct Sources {
+    pub view: watch::Receiver<NodeView>,
+    pub drops: DropCounters,
+    pub agreement: super::tasks::Agreement,
+}
+
 /// Serves `energy`, `state`, `leader` and the swarm's energy from the snapshot, and relays
 /// queries for every member's (docs/protocol.md#first-answer).
 pub async fn serve(
     session: &Session,
     keys: &SwarmKeys,
     id: &NodeId,
-    view: &watch::Receiver<NodeView>,
-    drops: &DropCounters,
+    sources: &Sources,
     gco2_per_kwh: f32,
     tls: bool,
 ) -> anyhow::Result<Held> {
+    let Sources {
+        view,
+        drops,
+        agreement,
+    } = sources;
     let mut held: Held = vec![
         Box::new(
             bus::serve(session, keys.energy(id), {
@@ -40,8 +53,21 @@ pub async fn serve(
         ),
         Box::new(
             bus::serve(session, keys.state(id), {
-                let (view, drops) = (view.clone(), drops.clone());
-                move || Some(view.borrow().state(Instant::now(), drops.total()))
+                let (view, drops, agreement) = (view.clone(), drops.clone(), agreement.clone());
+                let id = id.clone();
+                move || {
+                    let mut state = view.borrow().state(Instant::now(), drops.total());
+                    let own = agreement
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&id)
+                        .copied();
+                    if let Some(s) = own {
+                        state.agreed = Some(s.agreed);
+                        state.decided = Some(s.decided);
+                    }
+                    Some(state)
+                }
             })
             .await?,
         ),
@@ -73,8 +99,7 @@ pub async fn serve(
 
 /// What one scrape of `/metrics` reads: the snapshot, and the bus counters.
 pub fn metrics_snapshot(
-    view: watch::Receiver<NodeView>,
-    drops: DropCounters,
+    sources: Sources,
     sent: Arc<AtomicU64>,
     keys: &SwarmKeys,
     gco2_per_kwh: f32,
@@ -82,6 +107,11 @@ pub fn metrics_snapshot(
     bridge: Option<Arc<swarm_bridge::stats::Stats>>,
 ) -> impl Fn() -> crate::metrics::exposition::Snapshot + Send + Sync + 'static {
     let swarm = keys.swarm().to_string();
+    let Sources {
+        view,
+        drops,
+        agreement,
+    } = sources;
     move || {
         let board_inputs = inputs
             .lock()
@@ -105,6 +135,12 @@ pub fn metrics_snapshot(
             total: v.swarm_energy(unix_ms(), gco2_per_kwh),
             board_inputs,
             bridge_dropped: bridge.as_ref().map(|b| b.refusals()).unwrap_or_default(),
+            agreement: agreement
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(w, s)| (w.to_string(), s.agreed, s.decided))
+                .collect(),
         }
     }
 }

@@ -111,6 +111,8 @@ impl NodeView {
             dropped,
             cadence_mode: self.cadence_mode,
             cadence_pinned: self.cadence_pinned,
+            agreed: None,
+            decided: None,
         }
     }
 

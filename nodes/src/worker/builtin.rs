@@ -24,6 +24,7 @@ pub async fn run(name: &str, payload: &[u8], timeout: Duration) -> Outcome {
             truncated,
             duration: started.elapsed(),
             reason: None,
+            score: None,
         }
     };
     match name {

@@ -1,5 +1,6 @@
 //! Runs a configured command for a task: a clean environment (only the allowlisted variables
 //! and the task's id), the payload on stdin, stdout read up to the bound, killed at the timeout.
+//! A handler may score its answer (for `best-of`) by writing a number to `$SWARM_SCORE_FILE`.
 
 use super::Outcome;
 use super::settings::CommandHandler;
@@ -13,6 +14,13 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
     let Some((program, args)) = handler.command.split_first() else {
         return Outcome::failed("the handler's command is empty", started.elapsed());
     };
+    // A private file of its own (not a name in /tmp another user could plant), gone after.
+    let score_file = match tempfile::NamedTempFile::new() {
+        Ok(f) => f,
+        Err(e) => {
+            return Outcome::failed(format!("no file for the score: {e}"), started.elapsed());
+        }
+    };
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .env_clear()
@@ -23,6 +31,7 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
                 .filter_map(|name| std::env::var_os(name).map(|v| (name, v))),
         )
         .env("SWARM_TASK_ID", task_id)
+        .env("SWARM_SCORE_FILE", score_file.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -76,6 +85,7 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
                 truncated,
                 duration: started.elapsed(),
                 reason: (!ok).then(|| format!("{status}")),
+                score: read_score(score_file.path()),
             }
         }
         Ok((Err(e), _, _)) => {
@@ -84,6 +94,19 @@ pub async fn run(handler: &CommandHandler, task_id: &str, payload: &[u8]) -> Out
         // Dropping the future drops the child, which kill_on_drop kills.
         Err(_) => Outcome::failed(format!("timed out after {timeout:?}"), started.elapsed()),
     }
+}
+
+/// The number a handler wrote to its score file, if it wrote a finite one: read no further
+/// than a number's length, so a handler filling the file costs nothing.
+fn read_score(path: &std::path::Path) -> Option<f64> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.trim().parse::<f64>().ok().filter(|s| s.is_finite())
 }
 
 /// Kills the handler's process group when the run ends in any way (done, timed out, or its
@@ -112,6 +135,24 @@ mod tests {
             max_output_bytes: 16,
             env: vec![],
             idempotent: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_scores_its_answer_through_its_score_file_or_not_at_all() {
+        let scored = run(
+            &handler(&["sh", "-c", "echo 0.75 > \"$SWARM_SCORE_FILE\""]),
+            "t1",
+            b"",
+        )
+        .await;
+        assert_eq!(scored.score, Some(0.75));
+        let silent = run(&handler(&["true"]), "t1", b"").await;
+        assert_eq!(silent.score, None);
+        for junk in ["nan", "inf", "high", "1e999"] {
+            let cmd = format!("echo {junk} > \"$SWARM_SCORE_FILE\"");
+            let out = run(&handler(&["sh", "-c", &cmd]), "t1", b"").await;
+            assert_eq!(out.score, None, "{junk}");
         }
     }
 

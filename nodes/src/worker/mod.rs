@@ -20,6 +20,8 @@ pub struct Outcome {
     pub duration: Duration,
     /// Why it failed, for people.
     pub reason: Option<String>,
+    /// The handler's score of its answer, for `best-of` (docs/tasks.md#federated).
+    pub score: Option<f64>,
 }
 
 impl Outcome {
@@ -31,6 +33,7 @@ impl Outcome {
             truncated: false,
             duration,
             reason: Some(reason.into()),
+            score: None,
         }
     }
 }

@@ -65,8 +65,13 @@ impl Shell {
         let drops = DropCounters::default();
         let gco2_per_kwh = config.energy.carbon_intensity_gco2_kwh;
         let tls = config.zenoh.tls_dir.is_some();
-        let mut held =
-            answers::serve(&session, &keys, &id, &view_rx, &drops, gco2_per_kwh, tls).await?;
+        let agreement = tasks::Agreement::default();
+        let sources = answers::Sources {
+            view: view_rx.clone(),
+            drops: drops.clone(),
+            agreement: agreement.clone(),
+        };
+        let mut held = answers::serve(&session, &keys, &id, &sources, gco2_per_kwh, tls).await?;
         let bus = Bus::open(&session, &keys, &id, &drops).await?;
         let token = bus::declare_token(&session, &keys, &id).await?;
         let bridge = if config.bridge.enabled {
@@ -92,8 +97,7 @@ impl Shell {
         let board = BoardService::start(&config.board)?;
         if let Some(addr) = config.metrics.listen {
             let snapshot = answers::metrics_snapshot(
-                view_rx.clone(),
-                drops.clone(),
+                sources,
                 pace.sent_total(),
                 &keys,
                 gco2_per_kwh,
@@ -149,6 +153,7 @@ impl Shell {
                 drops,
                 low_battery_pct: config.energy.low_power_threshold_percent,
                 epoch: shell.epoch,
+                agreement,
             })
             .await?,
         );

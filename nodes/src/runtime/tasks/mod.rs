@@ -33,7 +33,7 @@ use swarm_core::clock::{At, Epoch};
 use swarm_node::tasks::durability::{
     self, Acks, CatchUp, GATHER_TIMEOUT, REPLICATE_TIMEOUT, Takeover,
 };
-use swarm_node::tasks::reputation::{self, Reputation};
+use swarm_node::tasks::reputation::{self, Reputation, Standing};
 use swarm_node::tasks::{
     Action, Event, Leading, Submission, TaskTable, Voted, spec_refusal, to_worker,
 };
@@ -49,6 +49,10 @@ use tokio::task::JoinHandle;
 const LOAD_EVERY: Duration = Duration::from_secs(1);
 /// The longest the loop sleeps without a timer of its own.
 const IDLE: Duration = Duration::from_secs(3600);
+
+/// Each worker's agreement with the decisions on replicated tasks, as this node heard them:
+/// written by the task service, read for `state` (its own line) and `/metrics` (every worker).
+pub type Agreement = Arc<std::sync::Mutex<std::collections::BTreeMap<NodeId, Standing>>>;
 
 /// What the election tells the task service.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -92,6 +96,7 @@ pub struct Context {
     pub low_battery_pct: u8,
     /// The node's clock for the cores (`swarm_core::clock`).
     pub epoch: Epoch,
+    pub agreement: Agreement,
 }
 
 struct Bus {
@@ -275,7 +280,9 @@ impl Service {
                     }
                 }
                 Some((id, outcome)) = finished.recv() => {
-                    if let Some(result) = self.runner.finished(id.clone(), outcome) {
+                    let sharing = self.runner.running() as f32;
+                    if let Some(mut result) = self.runner.finished(id.clone(), outcome) {
+                        result.joules = self.joules_of(result.duration_ms, sharing);
                         self.publish_report(&id, &result).await;
                     }
                 }
@@ -729,14 +736,33 @@ impl Service {
         }
     }
 
+    /// What a run of `duration_ms` cost: this node's power over it, shared among the `sharing`
+    /// tasks that ran at once; none before the node has measured its power.
+    fn joules_of(&self, duration_ms: u32, sharing: f32) -> Option<f32> {
+        let watts = self.cx.view.borrow().energy.as_ref()?.watts;
+        let j = watts * duration_ms as f32 / 1000.0 / sharing.max(1.0);
+        (j.is_finite() && j >= 0.0).then_some(j)
+    }
+
     /// The votes of a decided replicated task, from the leader's final word: every node keeps
     /// the same standing of each worker, so a new leader starts from it.
     fn learn_agreement(&mut self, r: &TaskResult) {
         let now = self.cx.epoch.at_now();
+        let mut learnt = false;
         for a in r.answers.iter().flatten() {
             if let Some(agrees) = a.agrees {
                 self.reputation.record(now, &a.worker, agrees);
+                learnt = true;
             }
+        }
+        if learnt {
+            self.reputation.forget_old(now);
+            let table = self
+                .reputation
+                .workers()
+                .map(|w| (w.clone(), self.reputation.standing(now, w)))
+                .collect();
+            *self.cx.agreement.lock().unwrap_or_else(|p| p.into_inner()) = table;
         }
     }
 

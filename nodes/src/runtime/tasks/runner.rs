@@ -103,6 +103,11 @@ impl Runner {
         Answer::Started
     }
 
+    /// Tasks running here now.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
     /// The leader took the task away (cancelled, timed out, handed elsewhere): stop it.
     /// A command handler's process is killed with its task.
     pub fn revoke(&mut self, id: &TaskId) {
@@ -128,7 +133,7 @@ impl Runner {
                     .truncated
                     .then(|| "output cut at max_output_bytes".to_string())
             }),
-            score: None,
+            score: outcome.score,
             answers: None,
             value: None,
         };
