@@ -8,6 +8,7 @@ use super::reputation::{Reputation, Standing};
 use super::strategy::{Candidate, Strategy};
 use super::verdict::{Decision, Pick};
 use crate::clock::At;
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use alloc::format;
 use alloc::string::String;

@@ -49,7 +49,11 @@ impl TaskTable {
 
     /// Takes a record (a leader's replication, or a copy a new leader merges) unless it holds
     /// a more advanced one. Returns the ids the result store evicted meanwhile.
-    pub fn store(&mut self, now: At, record: TaskRecord) -> Result<Vec<TaskId>, Full> {
+    pub fn store(&mut self, now: At, mut record: TaskRecord) -> Result<Vec<TaskId>, Full> {
+        // A copy is data from the wire: its replica list is held to what a real one can be.
+        if let Some(list) = record.replicas.as_mut() {
+            list.truncate(MAX_REPLICA_ENTRIES);
+        }
         if let Some(held) = self.record(&record.id)
             && !advances(&record, held)
         {
@@ -152,6 +156,32 @@ impl TaskTable {
             r.worker.clone_from(&result.worker);
             r.result = Some(result);
         }
+    }
+
+    /// The votes in a final word on `id` this copy can vouch for: only for a replicated task
+    /// it holds open, only of workers its record lists as replicas, each once and at most as
+    /// many as the task ran on. A forged word cannot invent workers or vote twice; once the task
+    /// is final, a second word on it finds no open record and counts nothing.
+    pub fn votes_in(&self, id: &TaskId, result: &TaskResult) -> Vec<(NodeId, bool)> {
+        let Some(record) = self.open.get(id).filter(|r| is_replicated(r)) else {
+            return Vec::new();
+        };
+        let listed: alloc::collections::BTreeSet<&NodeId> = record
+            .replicas
+            .iter()
+            .flatten()
+            .map(|a| &a.worker)
+            .collect();
+        let most = usize::from(record.spec.replicas.unwrap_or(1));
+        let mut seen = alloc::collections::BTreeSet::new();
+        result
+            .answers
+            .iter()
+            .flatten()
+            .filter(|a| listed.contains(&a.worker) && seen.insert(a.worker.clone()))
+            .filter_map(|a| Some((a.worker.clone(), a.agrees?)))
+            .take(most)
+            .collect()
     }
 
     /// The task is final: its result goes to the store, which may evict others; their ids are
@@ -422,5 +452,97 @@ mod tests {
         assert_eq!(evicted, [id("a")]);
         assert!(t.record(&id("a")).is_none() && t.status(now, &id("a")).is_none());
         assert_eq!(t.records().len(), 2);
+    }
+
+    fn replicated(task: &str, replicas: u8) -> TaskRecord {
+        let mut r = queued(task);
+        r.spec.replicas = Some(replicas);
+        r
+    }
+
+    fn answer(worker: &str, agrees: bool) -> swarm_bus::TaskAnswer {
+        swarm_bus::TaskAnswer {
+            worker: node(worker),
+            agrees: Some(agrees),
+            ..samples::task_answer()
+        }
+    }
+
+    #[test]
+    fn a_replicas_reports_are_kept_per_worker_and_only_for_replicas_handed_out() {
+        let now = At::from_millis(1_000_000);
+        let mut t = TaskTable::new(ResultBounds::default(), 10);
+        t.store(now, replicated("v", 3)).unwrap();
+        t.assigned(&id("v"), &node("a"), 1);
+        t.assigned(&id("v"), &node("b"), 2);
+        t.reported(&id("v"), result(TaskState::Succeeded, "a", 1));
+        // A stranger's report, and one for an attempt b was not given: nothing changes.
+        t.reported(&id("v"), result(TaskState::Succeeded, "x", 1));
+        t.reported(&id("v"), result(TaskState::Failed, "b", 9));
+        let held = t.record(&id("v")).unwrap();
+        assert_eq!(held.state, TaskState::Running);
+        let states: Vec<_> = held
+            .replicas
+            .iter()
+            .flatten()
+            .map(|a| (a.worker.to_string(), a.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a".into(), TaskState::Succeeded),
+                ("b".into(), TaskState::Running)
+            ]
+        );
+        // Revoking b drops its replica; the task stays running for the one that replaces it.
+        t.revoked(&id("v"), Some(&node("b")));
+        assert_eq!(
+            t.record(&id("v")).unwrap().replicas.as_ref().unwrap().len(),
+            1
+        );
+        assert_eq!(t.record(&id("v")).unwrap().state, TaskState::Running);
+    }
+
+    #[test]
+    fn a_copy_from_the_wire_holds_a_bounded_replica_list() {
+        let now = At::from_millis(1_000_000);
+        let mut t = TaskTable::new(ResultBounds::default(), 10);
+        let mut r = replicated("v", 3);
+        r.replicas = Some(vec![answer("a", true); 10_000]);
+        t.store(now, r).unwrap();
+        let held = t.record(&id("v")).unwrap();
+        assert_eq!(held.replicas.as_ref().unwrap().len(), MAX_REPLICA_ENTRIES);
+    }
+
+    #[test]
+    fn only_votes_of_listed_replicas_count_once_and_only_while_the_task_is_open() {
+        let now = At::from_millis(1_000_000);
+        let mut t = TaskTable::new(ResultBounds::default(), 10);
+        t.store(now, replicated("v", 2)).unwrap();
+        t.assigned(&id("v"), &node("a"), 1);
+        t.assigned(&id("v"), &node("b"), 2);
+        let word = TaskResult {
+            answers: Some(vec![
+                answer("a", true),
+                answer("a", false),
+                answer("stranger", false),
+                answer("b", false),
+            ]),
+            ..result(TaskState::Succeeded, "a", 1)
+        };
+        assert_eq!(
+            t.votes_in(&id("v"), &word),
+            [(node("a"), true), (node("b"), false)]
+        );
+        t.finished(now, &id("v"), word.clone());
+        assert!(
+            t.votes_in(&id("v"), &word).is_empty(),
+            "a second word counts nothing"
+        );
+        t.store(now, queued("single")).unwrap();
+        assert!(
+            t.votes_in(&id("single"), &word).is_empty(),
+            "not a replicated task"
+        );
     }
 }

@@ -723,7 +723,8 @@ impl Service {
                 }
             }
             s if s.is_final() => {
-                self.learn_agreement(&r);
+                let votes = self.table.votes_in(&id, &r);
+                self.learn_agreement(&votes);
                 let evicted = self.table.finished(self.cx.epoch.at_now(), &id, r);
                 self.runner.revoke(&id);
                 if let Some(l) = self.leading.as_mut() {
@@ -746,16 +747,13 @@ impl Service {
 
     /// The votes of a decided replicated task, from the leader's final word: every node keeps
     /// the same standing of each worker, so a new leader starts from it.
-    fn learn_agreement(&mut self, r: &TaskResult) {
+    /// `votes` are those this copy vouches for (`TaskTable::votes_in`).
+    fn learn_agreement(&mut self, votes: &[(NodeId, bool)]) {
         let now = self.cx.epoch.at_now();
-        let mut learnt = false;
-        for a in r.answers.iter().flatten() {
-            if let Some(agrees) = a.agrees {
-                self.reputation.record(now, &a.worker, agrees);
-                learnt = true;
-            }
+        for (worker, agrees) in votes {
+            self.reputation.record(now, worker, *agrees);
         }
-        if learnt {
+        if !votes.is_empty() {
             self.reputation.forget_old(now);
             let table = self
                 .reputation
