@@ -688,6 +688,18 @@ pub struct TasksBenchArgs {
     /// First loopback TCP port to use.
     #[arg(long, default_value_t = 27800, value_parser = clap::value_parser!(u16).range(1024..=60000))]
     pub base_port: u16,
+    /// Also run every task on this many workers (at most --nodes) and print both runs side
+    /// by side: what redundancy costs in latency and throughput.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..))]
+    pub replicas: Option<u8>,
+    /// How the replicas' answers become one (with --replicas).
+    #[arg(
+        long,
+        value_name = "PICK",
+        requires = "replicas",
+        default_value = "majority"
+    )]
+    pub pick: swarm_bus::TaskPick,
 }
 
 #[derive(Debug, Args, Clone)]

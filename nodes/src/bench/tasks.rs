@@ -70,38 +70,54 @@ pub async fn run(args: TasksBenchArgs) -> anyhow::Result<()> {
     drop(heartbeats);
     // The leader accepts once it has taken the table over and knows its workers.
     let warm = TaskId::new("warm-up")?;
-    submit_on(&session, &keys, &warm, &echo(), 20_000).await?;
+    submit_on(&session, &keys, &warm, &echo(None), 20_000).await?;
     wait_final(&mut finals, &warm).await?;
     println!(
         "{} nodes on loopback, leader {leader}; built-in echo; submit -> final state as the leader publishes it",
         args.nodes
     );
-
-    let one = args.tasks.min(1000);
-    let (lat, _) = measure(&session, &keys, &mut finals, "l", one, 1).await?;
-    report("one at a time", one, &lat, None);
-    let (lat, wall) = measure(
-        &session,
-        &keys,
-        &mut finals,
-        "t",
-        args.tasks,
-        args.in_flight,
-    )
-    .await?;
-    report(
-        &format!("{} in flight", args.in_flight),
-        args.tasks,
-        &lat,
-        Some(wall),
-    );
+    let mut runs = vec![(String::from("1 replica"), echo(None))];
+    if let Some(n) = args.replicas {
+        anyhow::ensure!(
+            u16::from(n) <= args.nodes,
+            "--replicas {n} needs at least {n} nodes (--nodes {})",
+            args.nodes
+        );
+        runs.push((
+            format!("{n} replicas, {}", args.pick),
+            echo(Some((n, args.pick))),
+        ));
+    }
+    for (i, (name, spec)) in runs.iter().enumerate() {
+        let one = args.tasks.min(1000);
+        let run = |p: &str| format!("{p}{i}");
+        let (lat, _) = measure(&session, &keys, &mut finals, &run("l"), spec, one, 1).await?;
+        report(&format!("{name}: one at a time"), one, &lat, None);
+        let (lat, wall) = measure(
+            &session,
+            &keys,
+            &mut finals,
+            &run("t"),
+            spec,
+            args.tasks,
+            args.in_flight,
+        )
+        .await?;
+        report(
+            &format!("{name}: {} in flight", args.in_flight),
+            args.tasks,
+            &lat,
+            Some(wall),
+        );
+    }
     if drops.total() > 0 {
         println!("messages dropped by the bench's session: {}", drops.total());
     }
     Ok(())
 }
 
-fn echo() -> TaskSpec {
+/// The built-in echo, on one worker or on `replicas` decided by their pick.
+fn echo(replicas: Option<(u8, swarm_bus::TaskPick)>) -> TaskSpec {
     TaskSpec {
         cap: "echo".into(),
         priority: Priority::Normal,
@@ -109,8 +125,8 @@ fn echo() -> TaskSpec {
         timeout_ms: 30_000,
         retries: 0,
         payload: Payload(b"x".to_vec()),
-        replicas: None,
-        pick: None,
+        replicas: replicas.map(|(n, _)| n),
+        pick: replicas.map(|(_, p)| p),
     }
 }
 
@@ -134,6 +150,7 @@ async fn measure(
     keys: &SwarmKeys,
     finals: &mut TaskSubscriber<TaskResult>,
     prefix: &str,
+    spec: &TaskSpec,
     count: u32,
     in_flight: u32,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
@@ -144,6 +161,7 @@ async fn measure(
     let submitter = {
         let (session, keys, permits) = (session.clone(), keys.clone(), permits.clone());
         let prefix = prefix.to_string();
+        let spec = spec.clone();
         tokio::spawn(async move {
             for i in 0..count {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -153,8 +171,9 @@ async fn measure(
                 let id = TaskId::new(format!("{prefix}-{i}")).expect("a valid id");
                 let _ = started_tx.send((id.clone(), Instant::now()));
                 let (session, keys, fail_tx) = (session.clone(), keys.clone(), fail_tx.clone());
+                let spec = spec.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = submit_on(&session, &keys, &id, &echo(), 10_000).await {
+                    if let Err(e) = submit_on(&session, &keys, &id, &spec, 10_000).await {
                         let _ = fail_tx.send(format!("{id}: {e}"));
                     }
                 });
