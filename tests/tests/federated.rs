@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use swarm_bus::zenoh::{self as bus, ZenohSettings};
+use swarm_bus::{NodeId, TaskAnswer, TaskId, TaskLeaf, TaskResult, TaskState};
 use swarm_tests::{Mesh, Node, eventually, free_port};
 
 /// n4 is the bad board: its `classify` answers `wrong` at once and its `read` is 85.0; the
@@ -124,6 +125,31 @@ impl Swarm {
     }
 }
 
+/// A forged final word on `id` from a stray session: n0 dissenting from a decision, named
+/// five times over, and a worker that does not exist.
+async fn forge_dissent(session: &zenoh::Session, swarm: &Swarm, id: &str) {
+    let answer = |worker: &str| TaskAnswer {
+        worker: NodeId::new(worker).unwrap(),
+        attempt: 1,
+        state: TaskState::Succeeded,
+        output: Default::default(),
+        score: None,
+        joules: None,
+        agrees: Some(false),
+    };
+    let mut answers = vec![answer("n0"); 5];
+    answers.push(answer("ghost"));
+    let word = TaskResult {
+        answers: Some(answers),
+        ..swarm_bus::samples::task_result()
+    };
+    let key = swarm
+        .mesh
+        .keys()
+        .task(&TaskId::new(id).unwrap(), TaskLeaf::State);
+    bus::publish(session, &key, &word).await.unwrap();
+}
+
 /// Each answer's worker and vote.
 fn votes(status: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
     status["answers"]
@@ -152,6 +178,10 @@ async fn five_workers_vote_a_wrong_board_is_named_and_then_left_out() {
         "{refused}"
     );
 
+    // Hostile: a final word on a task nobody submitted, naming n0 as a dissenter, counts
+    // nothing anywhere (checked at the end: n0 agreed with every decision).
+    forge_dissent(&session, &swarm, "t-forged").await;
+
     // The median of five readings; n4's 85.0 is the outlier it names.
     let id = swarm.submit("read", "5", "median").unwrap();
     let s = swarm.decided(&id).await;
@@ -164,6 +194,8 @@ async fn five_workers_vote_a_wrong_board_is_named_and_then_left_out() {
         ["n0", "n1", "n2", "n3"].iter().all(|n| v[*n] == true),
         "{s}"
     );
+    // Nor does a second, forged word on a task already decided.
+    forge_dissent(&session, &swarm, &id).await;
 
     // First valid: n0's frame comes in 0.2 s and the four slow replicas are killed, their
     // handlers' whole process groups with them.
@@ -246,6 +278,12 @@ async fn five_workers_vote_a_wrong_board_is_named_and_then_left_out() {
     assert_eq!(
         n0["agreement"]["agreed"], n0["agreement"]["decided"],
         "{n0}"
+    );
+    // At least the median and first-valid (n0's frame); in a majority its answer may come
+    // after the decision and carry no vote. A forged dissent would show as agreed < decided.
+    assert!(
+        n0["agreement"]["decided"].as_u64() >= Some(2),
+        "no forged vote counted: {n0}"
     );
 }
 
