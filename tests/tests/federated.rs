@@ -2,7 +2,8 @@
 //! n4's handlers answer wrong (fast), the others right (after a pause), so n4's answer is in
 //! every vote it takes part in: `median` names it as the outlier, `majority` as the dissenter
 //! until its reputation keeps it out; `first-valid` kills the slow replicas' process groups;
-//! more replicas than workers is refused; and a vote outlives its leader, decided once.
+//! `best-of` takes the answer its handler scored highest; more replicas than workers is
+//! refused; forged final words count no vote; and a vote outlives its leader, decided once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ fn config(node: &str, i: usize, dir: &Path, pause: &str) -> String {
          env = [\"PATH\"]\n\
          [tasks.handlers.read]\n\
          command = [\"/bin/sh\", \"-c\", \"sleep {wait}; echo {reading}\"]\n\
+         env = [\"PATH\"]\n\
+         [tasks.handlers.guess]\n\
+         command = [\"/bin/sh\", \"-c\", \"echo {i}.5 > \\\"$SWARM_SCORE_FILE\\\"; echo {node}\"]\n\
          env = [\"PATH\"]\n\
          [tasks.handlers.render]\n\
          command = [\"/bin/sh\", \"-c\", \"echo $$ > {pgid}; sleep {render_wait}; echo frame\"]\n\
@@ -285,6 +289,22 @@ async fn five_workers_vote_a_wrong_board_is_named_and_then_left_out() {
         n0["agreement"]["decided"].as_u64() >= Some(2),
         "no forged vote counted: {n0}"
     );
+
+    // Best of four by the handlers' own scores (n<i> scores i.5; n4 is left out by now).
+    let id = swarm.submit("guess", "4", "best-of").unwrap();
+    let s = swarm.decided(&id).await;
+    assert_eq!(
+        (&s["worker"], &s["score"]),
+        (&"n3".into(), &3.5.into()),
+        "{s}"
+    );
+    let scores: Vec<f64> = s["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["score"].as_f64())
+        .collect();
+    assert_eq!(scores.len(), 4, "every answer carries its score: {s}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
