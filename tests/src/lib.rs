@@ -744,6 +744,23 @@ impl Mesh {
         }
     }
 
+    /// One more node, `id`, with a config file of its own (`<dir>/<id>.toml`), linked to every
+    /// node started before it.
+    pub fn add_configured(&mut self, id: &str, config: &str) {
+        let path = self.dir.path().join(format!("{id}.toml"));
+        std::fs::write(&path, config).expect("writing a node's config file");
+        let earlier = self.ports();
+        let node = Node::spawn_configured(
+            self.dir.path(),
+            &self.swarm,
+            id,
+            free_port(),
+            &earlier,
+            Some(&path),
+        );
+        self.nodes.push(node);
+    }
+
     pub fn keys(&self) -> SwarmKeys {
         SwarmKeys::new(SwarmName::new(self.swarm.as_str()).expect("valid swarm name in a test"))
     }

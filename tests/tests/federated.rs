@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use swarm_bus::zenoh::{self as bus, ZenohSettings};
 use swarm_bus::{NodeId, TaskAnswer, TaskId, TaskLeaf, TaskResult, TaskState};
-use swarm_tests::{Mesh, Node, eventually, free_port};
+use swarm_tests::{Mesh, eventually};
 
 /// n4 is the bad board: its `classify` answers `wrong` at once and its `read` is 85.0; the
 /// others answer `right` and 20.x after `pause` seconds. `render` writes its process group
@@ -55,18 +55,8 @@ impl Swarm {
         let runs = mesh.dir.path().join("runs.log");
         for i in 0..5 {
             let id = format!("n{i}");
-            let path = mesh.dir.path().join(format!("{id}.toml"));
-            std::fs::write(&path, config(&id, i, mesh.dir.path(), pause)).unwrap();
-            let earlier = mesh.ports();
-            let node = Node::spawn_configured(
-                mesh.dir.path(),
-                swarm,
-                &id,
-                free_port(),
-                &earlier,
-                Some(&path),
-            );
-            mesh.nodes.push(node);
+            let text = config(&id, i, mesh.dir.path(), pause);
+            mesh.add_configured(&id, &text);
         }
         Swarm { mesh, runs }
     }

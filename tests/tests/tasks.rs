@@ -10,7 +10,7 @@ use swarm_bus::{
     Leaf, NodeId, Payload, Priority, SwarmKey, SwarmKeys, TaskAck, TaskId, TaskLeaf, TaskRecord,
     TaskSpec, WorkerInfo,
 };
-use swarm_tests::{Mesh, Node, eventually, free_port};
+use swarm_tests::{Mesh, Node, eventually};
 
 /// A node's config: the `echo` built-in, `count` (logs `<task> <node>` to `runs`, waits
 /// `secs`, prints its payload) and `slow` (10 s, never idempotent).
@@ -39,18 +39,7 @@ impl Swarm {
         let runs = mesh.dir.path().join("runs.log");
         for i in 0..count {
             let id = format!("n{i}");
-            let path = mesh.dir.path().join(format!("{id}.toml"));
-            std::fs::write(&path, config(&id, &runs, secs)).unwrap();
-            let earlier = mesh.ports();
-            let node = Node::spawn_configured(
-                mesh.dir.path(),
-                swarm,
-                &id,
-                free_port(),
-                &earlier,
-                Some(&path),
-            );
-            mesh.nodes.push(node);
+            mesh.add_configured(&id, &config(&id, &runs, secs));
         }
         Swarm { mesh, runs }
     }

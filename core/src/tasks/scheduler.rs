@@ -692,16 +692,7 @@ impl Scheduler {
             self.stale_results += 1;
             return;
         }
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.running.remove(&id);
-            if ok {
-                w.breaker.succeeded();
-            } else {
-                let s = &self.settings;
-                w.breaker
-                    .failed(now, s.breaker_failures, s.breaker_cooldown);
-            }
-        }
+        self.release(now, &worker, &id, ok);
         if ok {
             self.succeed(&id, out);
         } else {
@@ -953,6 +944,20 @@ impl Scheduler {
             .is_some_and(|r| r.missing() > 0 && now < r.deadline())
     }
 
+    /// A run of `id` on `worker` ended: its slot is free, and its breaker hears how it went.
+    fn release(&mut self, now: At, worker: &NodeId, id: &TaskId, ok: bool) {
+        if let Some(w) = self.workers.get_mut(worker) {
+            w.running.remove(id);
+            if ok {
+                w.breaker.succeeded();
+            } else {
+                let s = &self.settings;
+                w.breaker
+                    .failed(now, s.breaker_failures, s.breaker_cooldown);
+            }
+        }
+    }
+
     /// A replica's answer: counted, and the vote decided once it can be.
     fn replica_answered(&mut self, now: At, id: TaskId, reply: Reply, out: &mut Vec<Action>) {
         let (worker, ok) = (reply.worker.clone(), reply.ok);
@@ -966,16 +971,7 @@ impl Scheduler {
                 return;
             }
         };
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.running.remove(&id);
-            if ok {
-                w.breaker.succeeded();
-            } else {
-                let s = &self.settings;
-                w.breaker
-                    .failed(now, s.breaker_failures, s.breaker_cooldown);
-            }
-        }
+        self.release(now, &worker, &id, ok);
         self.carry_out(now, &id, steps, out);
     }
 
