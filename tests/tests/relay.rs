@@ -165,9 +165,16 @@ async fn a_flood_of_queries_is_refused_and_counted_not_fanned_out() {
             }
         }
     }
-    // 16 fan-outs in flight and 64 waiting: the other 40 are refused at once.
-    assert_eq!(refusals, 40, "refused queries");
-    assert_eq!(drops.refused(Refused::Busy), 40, "counted by reason");
+    // At most 16 fan-outs in flight and 64 waiting: at least the other 40 are refused at once.
+    // How many of the first queries the relay's worker takes off the queue before the flood
+    // fills it depends on scheduling (a loaded machine refused 44), but the queue itself is
+    // never refused: at most 120 - 64 are.
+    assert!((40..=56).contains(&refusals), "refused queries: {refusals}");
+    assert_eq!(
+        drops.refused(Refused::Busy),
+        refusals,
+        "every refusal counted by reason"
+    );
 }
 
 async fn wait_until_answered(session: &zenoh::Session, key: &str) {

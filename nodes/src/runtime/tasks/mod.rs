@@ -14,6 +14,7 @@
 //! table from a majority of the voters' copies (docs/tasks.md#durability), so a copy emptied
 //! by a restart never counts as one that holds the swarm's tasks.
 
+mod final_word;
 mod runner;
 
 use runner::{Answer, Runner};
@@ -904,94 +905,12 @@ impl Service {
                     reason,
                 } => {
                     let result = match votes.remove(&task) {
-                        Some(voted) => self.voted_result(&task, state, reason, &voted),
-                        None => self.final_result(&task, state, reason),
+                        Some(voted) => final_word::voted(&self.table, &task, state, reason, &voted),
+                        None => final_word::single(&self.table, &task, state, reason),
                     };
                     self.publish_state(&task, &result).await;
                 }
             }
-        }
-    }
-
-    /// The final word on a replicated task: the chosen answer, every answer with its vote,
-    /// and what they cost together.
-    fn voted_result(
-        &self,
-        id: &TaskId,
-        state: TaskState,
-        reason: Option<String>,
-        voted: &Voted,
-    ) -> TaskResult {
-        let decision = voted.decision.as_ref();
-        let vote = |w: &NodeId| {
-            decision.and_then(|d| {
-                if d.agreeing.contains(w) {
-                    Some(true)
-                } else if d.dissenting.contains(w) {
-                    Some(false)
-                } else {
-                    None
-                }
-            })
-        };
-        let answers = voted
-            .replies
-            .iter()
-            .map(|r| swarm_bus::TaskAnswer {
-                worker: r.worker.clone(),
-                attempt: r.attempt,
-                state: if r.ok {
-                    TaskState::Succeeded
-                } else {
-                    TaskState::Failed
-                },
-                output: Payload(r.output.clone()),
-                score: r.score,
-                joules: r.joules,
-                agrees: vote(&r.worker),
-            })
-            .collect();
-        let chosen = decision.and_then(|d| voted.replies.get(d.chosen));
-        TaskResult {
-            state,
-            worker: chosen.map(|r| r.worker.clone()),
-            attempts: self.table.record(id).map_or(0, |r| r.attempt),
-            exit_code: None,
-            output: Payload(chosen.map(|r| r.output.clone()).unwrap_or_default()),
-            duration_ms: 0,
-            joules: Some(voted.joules),
-            reason: reason.or_else(|| voted.why.clone()),
-            score: chosen.and_then(|r| r.score),
-            answers: Some(answers),
-            value: decision.and_then(|d| d.value),
-        }
-    }
-
-    /// The final word on a task: the worker's report when it decided the outcome.
-    fn final_result(&self, id: &TaskId, state: TaskState, reason: Option<String>) -> TaskResult {
-        let record = self.table.record(id);
-        let report = record
-            .and_then(|r| r.result.clone().filter(|x| x.attempts == r.attempt))
-            .filter(|_| matches!(state, TaskState::Succeeded | TaskState::Failed));
-        match report {
-            Some(rep) => TaskResult {
-                state,
-                reason: reason.or(rep.reason.clone()),
-                ..rep
-            },
-            None => TaskResult {
-                state,
-                worker: record.and_then(|r| r.worker.clone()),
-                attempts: record.map_or(0, |r| r.attempt),
-                exit_code: None,
-                output: Payload::default(),
-                duration_ms: 0,
-                joules: None,
-                reason,
-                score: None,
-                answers: None,
-                value: None,
-            },
         }
     }
 
