@@ -51,7 +51,9 @@ pub fn obey(cmd: &Command, interval: Duration, base: Duration) -> Result<Duratio
             .and_then(swarm_bus::CadenceMode::from_u8)
             .map(|m| base * m.interval_halves() as u32 / 2)
             .ok_or_else(|| format!("unknown cadence mode {}", cmd.arg)),
-        CommandOp::Identify | CommandOp::Sleep | CommandOp::Reboot => Ok(interval),
+        CommandOp::Identify | CommandOp::Sleep | CommandOp::Reboot | CommandOp::Time => {
+            Ok(interval)
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::devices::device_ids;
 use embedded_io_adapters::tokio_1::FromTokio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use swarm_bus::{NodeId, SwarmName};
 use swarm_fw_core::backoff::Backoff;
 use swarm_fw_core::link::{Link, LinkEvent, Stage, Step};
@@ -51,11 +51,9 @@ impl Clock for HostClock {
         self.start.elapsed().as_millis() as u64
     }
 
+    /// None, as on an ESP32-C3: a board's time comes from the gateway (`CommandOp::Time`).
     fn unix_ms(&self) -> Option<u64> {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_millis() as u64)
+        None
     }
 
     async fn sleep_until(&self, at_ms: u64) {

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod board_time;
 pub mod config;
 pub mod devices;
 pub mod embedded;

@@ -76,6 +76,13 @@ pub struct MeshHandles {
     _cache: Queryable<()>,
     _commands: zenoh::pubsub::Subscriber<()>,
     _members: zenoh::pubsub::Subscriber<()>,
+    time: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MeshHandles {
+    fn drop(&mut self) {
+        self.time.abort();
+    }
 }
 
 /// `peripherals`: devices on the bridge's own serial and I2C ports; their commands do not go
@@ -104,6 +111,12 @@ pub async fn start(
     let members = crate::taken::watch(&session, &keys, table.clone()).await?;
     let cache = serve_cache(&session, &keys, table.clone()).await?;
     let (tx, rx) = mpsc::channel(1024);
+    let time = crate::board_time::start(
+        session.clone(),
+        keys.clone(),
+        table.clone(),
+        peripherals.clone(),
+    );
     let commands = forward_commands(
         &session,
         &keys,
@@ -127,6 +140,7 @@ pub async fn start(
             _cache: cache,
             _commands: commands,
             _members: members,
+            time,
         },
         table,
     ))

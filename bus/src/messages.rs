@@ -97,6 +97,9 @@ wire_enum! {
         Sleep = 3 => "sleep",
         /// arg: unused.
         Reboot = 4 => "reboot",
+        /// arg: the Unix second that starts as the command is sent: the gateway's time, for a
+        /// board with no clock of its own (docs/bridge.md#time).
+        Time = 5 => "time",
     }
 }
 

@@ -873,6 +873,26 @@ async fn firmware_core_boards_join_obey_and_drop_out_when_killed() {
     })
     .await;
     assert!(obeyed.is_some(), "boards' log:\n{}", boards.log());
+    // The boards have no clock: the bridge's time, sent as they came online, stamps their
+    // samples from then on.
+    let stamped = eventually(Duration::from_secs(10), || async {
+        let now = swarm_bus::clock::unix_ms();
+        let replies = s.energy_from(3, Duration::from_secs(5)).await?;
+        let close = |r: &swarm_bus::zenoh::QueryReply<swarm_bus::Energy>| {
+            r.msg.as_ref().is_ok_and(|e| e.ts_ms.abs_diff(now) < 3_000)
+        };
+        replies.iter().all(close).then_some(())
+    })
+    .await;
+    assert!(
+        stamped.is_some(),
+        "samples without the gateway's time: {:?}\nboards' log:\n{}",
+        s.energy_from(3, Duration::from_secs(5)).await.map(|r| r
+            .into_iter()
+            .map(|x| x.msg.map(|e| e.ts_ms))
+            .collect::<Vec<_>>()),
+        boards.log()
+    );
     assert!(
         boards.log().contains("command rejected: no cadence mode 9"),
         "boards' log:\n{}",

@@ -262,6 +262,15 @@ fn command_wire() {
     }));
 }
 
+/// The gateway's time for a board: the Unix second that starts as it is sent.
+#[test]
+fn time_command_wire() {
+    insta::assert_snapshot!(wire(&Command {
+        op: CommandOp::Time,
+        arg: 1_780_000_000,
+    }));
+}
+
 #[test]
 fn leave_wire() {
     insta::assert_snapshot!(wire(&Leave { term: 42 }));

@@ -5,6 +5,7 @@ use crate::cadence::Cadence;
 use crate::command::{self, Order, Rejection};
 use crate::power::{EnergyMeter, PowerState};
 use crate::settings::Settings;
+use crate::time::TimeSync;
 use alloc::string::String;
 use alloc::vec::Vec;
 use swarm_bus::{
@@ -80,6 +81,8 @@ pub struct Board {
     charging: Option<bool>,
     pub rejected: u32,
     cycle: CycleFigures,
+    /// Wall-clock time from the gateway.
+    pub time: TimeSync,
 }
 
 impl Board {
@@ -103,6 +106,7 @@ impl Board {
             charging: None,
             rejected: 0,
             cycle: CycleFigures::default(),
+            time: TimeSync::default(),
         }
     }
 
@@ -158,8 +162,10 @@ impl Board {
     }
 
     /// The publications due at `now_ms`: a heartbeat, and an energy report every
-    /// `energy_every`-th time. `unix_ms`: wall-clock time if the board knows it.
+    /// `energy_every`-th time. `unix_ms`: wall-clock time if the board has a clock of its own;
+    /// the gateway's time, once heard, comes first.
     pub fn due(&mut self, now_ms: u64, unix_ms: Option<u64>) -> Vec<Outgoing> {
+        let unix_ms = self.time.unix_ms(now_ms).or(unix_ms);
         let Some(at) = self.next_report_ms.filter(|at| now_ms >= *at) else {
             return Vec::new();
         };
@@ -246,6 +252,10 @@ impl Board {
                 ms: u64::from(secs) * 1000,
             },
             Order::Reboot => Action::Reboot,
+            Order::Time { unix_s } => {
+                self.time.heard(now_ms, unix_s);
+                Action::Continue
+            }
         })
     }
 
@@ -418,5 +428,28 @@ mod tests {
             arg: 30,
         });
         assert_eq!(b.on_command(&sleep, 0), Ok(Action::Sleep { ms: 30_000 }));
+    }
+
+    #[test]
+    fn the_gateways_time_stamps_the_samples_from_then_on() {
+        let mut b = board();
+        b.on_connected(1000);
+        let before: Energy = decode(&b.due(1000, None)[1].payload).unwrap();
+        assert_eq!(before.ts_ms, 0, "no time known yet");
+        let time = encode(&Command {
+            op: CommandOp::Time,
+            arg: 1_780_000_000,
+        });
+        assert_eq!(b.on_command(&time, 5_000), Ok(Action::Continue));
+        // The next energy report, 10 s after the first, at the gateway's time plus 6 s.
+        let later = b.due(11_000, Some(42));
+        let energy: Energy = decode(&later[1].payload).unwrap();
+        assert_eq!(energy.ts_ms, 1_780_000_006_000, "the gateway's time wins");
+        let stale = encode(&Command {
+            op: CommandOp::Time,
+            arg: 12,
+        });
+        assert!(b.on_command(&stale, 12_000).is_err());
+        assert_eq!(b.rejected, 1);
     }
 }

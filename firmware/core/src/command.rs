@@ -24,6 +24,10 @@ pub enum Order {
         secs: u32,
     },
     Reboot,
+    /// The gateway's time: the Unix second starting now.
+    Time {
+        unix_s: u32,
+    },
 }
 
 /// Why a command was not obeyed, said in the board's log and counted.
@@ -62,6 +66,10 @@ pub fn check(cmd: &Command, cadence: &CadenceSettings) -> Result<Order, Rejectio
             "sleep for {arg} s is outside 1..={MAX_SLEEP_S} s"
         ))),
         CommandOp::Reboot => Ok(Order::Reboot),
+        CommandOp::Time if arg >= crate::time::EARLIEST_UNIX_S => Ok(Order::Time { unix_s: arg }),
+        CommandOp::Time => Err(Rejection(format!(
+            "time {arg} is before 2024: the gateway's clock is not set"
+        ))),
     }
 }
 
@@ -98,6 +106,12 @@ mod tests {
             Ok(Order::Sleep { secs: 60 })
         );
         assert_eq!(read(&cmd(CommandOp::Reboot, 0), &c), Ok(Order::Reboot));
+        assert_eq!(
+            read(&cmd(CommandOp::Time, 1_780_000_000), &c),
+            Ok(Order::Time {
+                unix_s: 1_780_000_000
+            })
+        );
     }
 
     #[test]
@@ -108,6 +122,7 @@ mod tests {
         assert!(reason(&cmd(CommandOp::SetMode, 7)).contains("no cadence mode 7"));
         assert!(reason(&cmd(CommandOp::SetMode, 1 << 20)).contains("no cadence mode"));
         assert!(reason(&cmd(CommandOp::Identify, 0)).contains("identify"));
+        assert!(reason(&cmd(CommandOp::Time, 0)).contains("not set"));
         assert!(reason(&cmd(CommandOp::Sleep, u32::MAX)).contains("sleep"));
         assert!(reason(b"").contains("unreadable"));
         assert!(reason(b"{\"op\":\"reboot\"}").contains("unreadable"));

@@ -15,6 +15,7 @@ pub mod link;
 pub mod power;
 pub mod session;
 pub mod settings;
+pub mod time;
 
 pub use board::Board;
 pub use settings::Settings;

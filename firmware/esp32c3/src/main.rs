@@ -31,6 +31,11 @@ use esp_println::println;
 #[ram(unstable(rtc_fast, persistent))]
 static mut METER_WORDS: [u64; 4] = [0; 4];
 
+/// The gateway's time carried across deep sleep (`swarm_fw_core::time::Carried`), checked the
+/// same way; written just before a deep sleep and cleared once read.
+#[ram(unstable(rtc_fast, persistent))]
+static mut TIME_WORDS: [u64; 2] = [0; 2];
+
 // The ESP-IDF second-stage bootloader refuses images without this descriptor.
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -59,7 +64,9 @@ async fn main(spawner: Spawner) -> ! {
     let power = power::Power::new(peripherals.LPWR);
     let stack = wifi::start(spawner, peripherals.WIFI);
 
-    // SAFETY: the only reference to this static, taken once, before any task could race it.
+    // SAFETY: the only references to these statics, taken once, before any task could race
+    // them.
     let words = unsafe { &mut *core::ptr::addr_of_mut!(METER_WORDS) };
-    node::run(stack, battery, power, words).await
+    let time_words = unsafe { &mut *core::ptr::addr_of_mut!(TIME_WORDS) };
+    node::run(stack, battery, power, words, time_words).await
 }

@@ -11,6 +11,7 @@ use swarm_fw_core::backoff::Backoff;
 use swarm_fw_core::link::{Link, LinkEvent, Stage, Step};
 use swarm_fw_core::power::{EnergyMeter, PowerState};
 use swarm_fw_core::session::{self, Clock, End, Hardware, Note};
+use swarm_fw_core::time::{Carried, TimeSync};
 
 use crate::{battery::Battery, power::Power, settings};
 
@@ -72,13 +73,14 @@ impl Hardware for EspHardware<'_> {
     }
 }
 
-/// Runs until deep sleep or reset. `rtc_words` is RTC memory that outlives deep sleep: the
-/// energy meter's totals.
+/// Runs until deep sleep or reset. `rtc_words` and `time_words` are RTC memory that outlives
+/// deep sleep: the energy meter's totals, and the gateway's time carried through the sleep.
 pub async fn run(
     stack: Stack<'static>,
     mut battery: Battery,
     mut power: Power,
     rtc_words: &mut [u64; 4],
+    time_words: &mut [u64; 2],
 ) -> ! {
     let Some(settings) = settings::core_settings() else {
         // build.rs checks the names with the same rules, so only a hand-edited build gets here.
@@ -92,6 +94,11 @@ pub async fn run(
     let meter = EnergyMeter::from_words(*rtc_words).unwrap_or_default();
     let mut board = Board::new(settings, meter);
     board.meter.enter(PowerState::CpuActive, clock.now_ms());
+    // Taken once: a reset that is not a wake from this sleep must not find it again.
+    if let Some(carried) = Carried::from_words(*time_words) {
+        board.time = TimeSync::resume(carried, clock.now_ms());
+    }
+    *time_words = [0; 2];
     let mut link = Link::new(backoff.clone());
     let rng = Rng::new();
     let mut rx_buffer = [0u8; TCP_BUFFER];
@@ -159,6 +166,9 @@ pub async fn run(
                         board.meter.settle(now);
                         board.meter.add_sleep(ms);
                         *rtc_words = board.meter.to_words();
+                        if let Some(carried) = board.time.carry(now, ms) {
+                            *time_words = carried.to_words();
+                        }
                         power.deep_sleep(ms)
                     }
                     End::Reboot => {
