@@ -191,11 +191,16 @@ async fn board(
     loop {
         random = random.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         let now = clock.now_ms();
+        // With no session, readings go on into the backlog.
+        board.measure_offline(now);
         match link.next(now) {
             // The host has no radio to bring up.
             Step::JoinWifi => link.on(LinkEvent::Reached(Stage::Wifi), now, random),
             Step::WaitForIp => link.on(LinkEvent::Reached(Stage::Ip), now, random),
-            Step::Wait { until_ms } => clock.sleep_until(until_ms).await,
+            Step::Wait { until_ms } => {
+                let reading = board.next_offline_due_ms().unwrap_or(u64::MAX);
+                clock.sleep_until(until_ms.min(reading)).await
+            }
             Step::OpenTcp => match TcpStream::connect((opts.host.as_str(), opts.port)).await {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);

@@ -19,6 +19,9 @@ pub enum Format {
 pub enum Telemetry {
     Heartbeat(Heartbeat),
     Energy(Energy),
+    /// A reading taken while the board could not publish, sent late with the time it was
+    /// taken: it goes on the board's `energy` key, marked as replayed.
+    Replay(Energy),
     Leave(Leave),
 }
 
@@ -194,6 +197,17 @@ impl Ingest {
             }
             Leaf::Heartbeat => Telemetry::Heartbeat(read(payload, format).map_err(malformed)?),
             Leaf::Energy => Telemetry::Energy(read(payload, format).map_err(malformed)?),
+            Leaf::Replay => {
+                let energy = read(payload, format).map_err(malformed)?;
+                let key = OwnedKeyExpr::try_from(self.keys.energy(&id))
+                    .map_err(|e| malformed(e.to_string()))?;
+                return Ok(Inbound::Telemetry {
+                    id,
+                    key,
+                    format,
+                    msg: Telemetry::Replay(energy),
+                });
+            }
             Leaf::Leave => Telemetry::Leave(read(payload, format).map_err(malformed)?),
             Leaf::Cmd => return Ok(Inbound::Command),
             // Devices never vote (in elections or on proposals), the bridge answers `state`
@@ -239,7 +253,7 @@ fn election_claim(msg: &Telemetry) -> Option<&'static str> {
             }
         }
         Telemetry::Leave(leave) if leave.term != 0 => Some("a term"),
-        Telemetry::Leave(_) | Telemetry::Energy(_) => None,
+        Telemetry::Leave(_) | Telemetry::Energy(_) | Telemetry::Replay(_) => None,
     }
 }
 
@@ -264,6 +278,23 @@ mod tests {
         )
         .unwrap();
         Ingest::new(keys, scope, vec![NodeId::new("json-1").unwrap()])
+    }
+
+    #[test]
+    fn a_replayed_reading_goes_on_the_boards_energy_key() {
+        let bytes = encode(&samples::energy());
+        let Ok(Inbound::Telemetry { id, key, msg, .. }) =
+            ingest().classify("swarm/lab/node/esp-1/replay", &bytes)
+        else {
+            panic!("a replay is telemetry");
+        };
+        assert_eq!(id.as_str(), "esp-1");
+        assert_eq!(key.as_str(), "swarm/lab/node/esp-1/energy");
+        assert_eq!(msg, Telemetry::Replay(samples::energy()));
+        let err = ingest()
+            .classify("swarm/lab/node/esp-1/replay", b"\x01")
+            .unwrap_err();
+        assert_eq!(err.kind(), "malformed");
     }
 
     #[test]

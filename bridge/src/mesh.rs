@@ -8,6 +8,7 @@ use crate::table::{DeviceTable, PresenceChange};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use swarm_bus::json::to_json;
 use swarm_bus::zenoh::{BusError, ReplyFormat, declare_token};
 use swarm_bus::{Leaf, NodeId, SwarmKey, SwarmKeys, WireMessage, encode};
@@ -21,6 +22,7 @@ use zenoh::pubsub::Publisher;
 use zenoh::qos::CongestionControl;
 use zenoh::query::{Query, Queryable};
 use zenoh::sample::SampleKind;
+use zenoh::time::Timestamp;
 
 /// Publishers are kept per key so each sample skips key resolution; past this many keys the
 /// bridge publishes without declaring, so a device inventing keys cannot grow memory.
@@ -225,6 +227,12 @@ impl Uplink {
                 format,
                 msg,
             }) => {
+                if let Telemetry::Replay(e) = &msg
+                    && let Err(why) = replay_in_time(e.ts_ms, now)
+                {
+                    self.refuse_from(&id, "bad_replay", &why);
+                    return false;
+                }
                 let recorded = {
                     let mut table = lock(&self.table);
                     if table.taken.contains(&id) {
@@ -244,6 +252,9 @@ impl Uplink {
                     if let Ok(Some(change)) = change {
                         self.apply(change).await;
                     }
+                }
+                if let Telemetry::Replay(e) = &msg {
+                    return self.put_replayed(key, payload, format, e.ts_ms).await;
                 }
                 self.put(key, payload, format, next).await
             }
@@ -340,6 +351,44 @@ impl Uplink {
         }
     }
 
+    /// A reading sent late goes on the board's `energy` key at the time it was taken (the
+    /// sample's zenoh timestamp, so storages place it in history) and marked as replayed, so
+    /// live readers leave their current value alone (`swarm_bus::zenoh::is_replayed`).
+    async fn put_replayed(
+        &mut self,
+        key: OwnedKeyExpr,
+        payload: Bytes,
+        format: Format,
+        ts_ms: u64,
+    ) -> bool {
+        let encoding = match format {
+            Format::Cbor => Encoding::APPLICATION_CBOR,
+            Format::Json => Encoding::APPLICATION_JSON,
+        };
+        let own = self.session.new_timestamp();
+        let at = Timestamp::new(Duration::from_millis(ts_ms).into(), *own.get_id());
+        let result = self
+            .session
+            .put(key.clone(), payload)
+            .encoding(encoding)
+            .timestamp(at)
+            .attachment(swarm_bus::zenoh::REPLAYED)
+            .congestion_control(CongestionControl::Block)
+            .await;
+        match result {
+            Ok(()) => {
+                self.stats
+                    .replayed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(%key, "publishing a replayed reading into zenoh failed: {e}");
+                false
+            }
+        }
+    }
+
     pub async fn apply(&mut self, change: PresenceChange) {
         let keys = self.ingest.keys();
         match change {
@@ -368,6 +417,25 @@ impl Uplink {
             self.apply(change).await;
         }
     }
+}
+
+/// A replayed reading must carry real time: after the gateways' earliest (2024) and not ahead
+/// of this bridge's clock by more than a minute of drift.
+fn replay_in_time(ts_ms: u64, now_ms: u64) -> Result<(), String> {
+    const EARLIEST_MS: u64 = 1_704_067_200_000;
+    const AHEAD_MS: u64 = 60_000;
+    if ts_ms < EARLIEST_MS {
+        return Err(format!(
+            "a replayed reading stamped {ts_ms} ms, before 2024"
+        ));
+    }
+    if ts_ms > now_ms.saturating_add(AHEAD_MS) {
+        return Err(format!(
+            "a replayed reading stamped {} s ahead of the bridge's clock",
+            (ts_ms - now_ms) / 1000
+        ));
+    }
+    Ok(())
 }
 
 /// One queryable for every device key: answers from the table, only for devices this bridge
@@ -487,4 +555,20 @@ async fn forward_commands(
             context: format!("subscribing to device commands on {key}"),
             message: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_must_carry_real_time() {
+        let now = 1_780_000_000_000;
+        assert!(replay_in_time(now - 600_000, now).is_ok());
+        assert!(replay_in_time(now + 59_000, now).is_ok(), "a board's drift");
+        assert!(replay_in_time(0, now).is_err());
+        assert!(replay_in_time(1_700_000_000_000, now).is_err(), "2023");
+        assert!(replay_in_time(now + 61_000, now).is_err());
+        assert!(replay_in_time(u64::MAX, now).is_err());
+    }
 }

@@ -16,6 +16,8 @@ pub struct Stats {
     pub dropped_devices_full: AtomicU64,
     /// Device messages under an id whose token is a node's (or another bridge's device).
     pub dropped_id_taken: AtomicU64,
+    /// Replayed readings stamped before 2024 or more than a minute ahead of the bridge's clock.
+    pub dropped_bad_replay: AtomicU64,
     pub dropped_other: AtomicU64,
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
@@ -23,6 +25,8 @@ pub struct Stats {
     /// TLS handshakes that failed (plain MQTT on the TLS port, an untrusted certificate…).
     pub refused_tls: AtomicU64,
     pub commands_down: AtomicU64,
+    /// Board readings sent late and put into zenoh at their own time.
+    pub replayed: AtomicU64,
 }
 
 impl Stats {
@@ -35,6 +39,7 @@ impl Stats {
             "device_claim" => &self.dropped_device_claim,
             "devices_full" => &self.dropped_devices_full,
             "id_taken" => &self.dropped_id_taken,
+            "bad_replay" => &self.dropped_bad_replay,
             _ => &self.dropped_other,
         };
         counter.fetch_add(1, Relaxed) + 1
@@ -49,6 +54,7 @@ impl Stats {
             &self.dropped_device_claim,
             &self.dropped_devices_full,
             &self.dropped_id_taken,
+            &self.dropped_bad_replay,
             &self.dropped_other,
         ]
         .iter()
@@ -68,6 +74,7 @@ impl Stats {
             ("device_claim", &self.dropped_device_claim),
             ("devices_full", &self.dropped_devices_full),
             ("id_taken", &self.dropped_id_taken),
+            ("bad_replay", &self.dropped_bad_replay),
             ("other", &self.dropped_other),
             ("login", &self.refused_logins),
             ("acl", &self.refused_acl),

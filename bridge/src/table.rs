@@ -19,6 +19,8 @@ pub struct DeviceRecord {
     pub offline_since_ms: u64,
     pub accepted: u64,
     pub dropped: u64,
+    /// Readings it sent late (`Telemetry::Replay`).
+    pub replayed: u64,
 }
 
 /// A presence change the bridge must turn into a liveliness token.
@@ -156,6 +158,8 @@ impl DeviceTable {
                 record.heartbeat_ms = now_ms;
             }
             Telemetry::Energy(e) => record.energy = Some(e.clone()),
+            // An old reading: history, not the board's current value.
+            Telemetry::Replay(_) => record.replayed += 1,
             Telemetry::Leave(_) => {}
         }
         Ok(())

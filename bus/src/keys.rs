@@ -18,7 +18,9 @@ use alloc::string::{String, ToString};
 pub const ROOT: &str = "swarm";
 
 wire_key_words! {
-    /// The last chunk of a node's key.
+    /// The last chunk of a node's key. `replay` carries a board's energy readings sent late,
+    /// with the time they were taken: MQTT only, the bridge puts them on the board's `energy`
+    /// key, marked as replayed.
     pub enum Leaf {
         Heartbeat => "heartbeat",
         Vote => "vote",
@@ -30,6 +32,7 @@ wire_key_words! {
         Worker => "worker",
         Tasks => "tasks",
         Ballot => "ballot",
+        Replay => "replay",
     }
 }
 

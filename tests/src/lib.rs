@@ -1,6 +1,7 @@
 //! Helpers for multi-process tests: real `swarm-node` processes on loopback ports, real zenoh
 //! sessions watching them, real signals.
 
+pub mod boards;
 pub mod netlab;
 pub mod partition;
 pub mod roles;
@@ -102,6 +103,8 @@ pub struct BridgeProcess {
     pub zenoh_port: u16,
     pub log: PathBuf,
     child: Child,
+    swarm: String,
+    flags: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -111,9 +114,34 @@ impl BridgeProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let (mqtt_port, zenoh_port) = (free_port(), free_port());
         let log = dir.path().join("bridge.log");
-        let out = std::fs::File::create(&log).expect("bridge log");
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let child = Self::spawn(dir.path(), &log, swarm, mqtt_port, zenoh_port, &flags);
+        BridgeProcess {
+            mqtt_port,
+            zenoh_port,
+            log,
+            child,
+            swarm: swarm.into(),
+            flags,
+            _dir: dir,
+        }
+    }
+
+    fn spawn(
+        dir: &Path,
+        log: &Path,
+        swarm: &str,
+        mqtt_port: u16,
+        zenoh_port: u16,
+        flags: &[String],
+    ) -> Child {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("bridge log");
         let mut cmd = Command::new(swarm_bridge_bin());
-        isolate(&mut cmd, dir.path());
+        isolate(&mut cmd, dir);
         cmd.args(["run", "--no-multicast", "--swarm", swarm])
             .args(["--listen", &endpoint(zenoh_port)])
             .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")])
@@ -127,13 +155,26 @@ impl BridgeProcess {
             .stderr(out);
         let child = cmd.spawn().expect("starting swarm-bridge run");
         wait_for_listener("swarm-bridge", mqtt_port, Duration::from_secs(15));
-        BridgeProcess {
-            mqtt_port,
-            zenoh_port,
-            log,
-            child,
-            _dir: dir,
-        }
+        child
+    }
+
+    /// SIGKILL: the gateway gone without a word, its broker with it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The same bridge again, on the same ports, with the same flags.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(
+            self._dir.path(),
+            &self.log,
+            &self.swarm,
+            self.mqtt_port,
+            self.zenoh_port,
+            &self.flags,
+        );
     }
 
     pub fn log_text(&self) -> String {

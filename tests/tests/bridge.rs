@@ -4,7 +4,7 @@
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use swarm_bridge::config::{BridgeConfig, MqttMode};
@@ -14,16 +14,12 @@ use swarm_bus::{
     Command as Cmd, CommandOp, Energy, Leaf, NodeId, NodeState, SwarmKeys, SwarmName, encode,
     samples,
 };
-use swarm_tests::{
-    Mosquitto, eventually, free_port, loopback_session, member_keys, mosquitto_pub,
-    swarm_bridge_bin,
-};
+use swarm_tests::boards::{Boards, SWARM};
+use swarm_tests::{Mosquitto, eventually, free_port, loopback_session, member_keys, mosquitto_pub};
 use zenoh::Session;
 use zenoh::handlers::FifoChannelHandler;
 use zenoh::pubsub::Subscriber;
 use zenoh::sample::Sample;
-
-const SWARM: &str = "br";
 
 fn keys() -> SwarmKeys {
     SwarmKeys::new(SwarmName::new(SWARM).unwrap())
@@ -770,62 +766,6 @@ async fn qos1_through_an_external_broker_survives_a_bridge_restart() {
         &missing[..missing.len().min(10)]
     );
     let _ = s.zenoh_port;
-}
-
-/// `swarm-bridge devices` in its own process.
-struct Boards {
-    child: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl Boards {
-    fn spawn(port: u16, count: usize, prefix: &str, keep_alive_s: u64) -> Boards {
-        Self::spawn_with(port, count, prefix, keep_alive_s, &["--interval-ms", "500"])
-    }
-
-    fn spawn_with(
-        port: u16,
-        count: usize,
-        prefix: &str,
-        keep_alive_s: u64,
-        extra: &[&str],
-    ) -> Boards {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(swarm_bridge_bin())
-            .args([
-                "devices",
-                "--count",
-                &count.to_string(),
-                "--mqtt",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--swarm", SWARM, "--prefix", prefix])
-            .args(extra)
-            .args(["--keep-alive-s", &keep_alive_s.to_string()])
-            .env_remove("SWARM_CONFIG")
-            .env("SWARM_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("starting swarm-bridge devices");
-        Boards { child, log }
-    }
-
-    fn signal(&mut self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, signal);
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
-impl Drop for Boards {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The firmware's end-to-end test: boards running the firmware core (`firmware/core`) over std

@@ -21,7 +21,9 @@ pub use query::{QueryReply, ReplyFault, ask_with, query_cbor};
 pub use queryable::{ReplyFormat, ServedQueryable, serve};
 pub use relay::{Relay, relay};
 pub use session::{SessionMode, ZenohSettings, open, open_observer, open_observer_waiting};
-pub use subscribe::{Received, TypedSubscriber, subscribe, subscribe_swarm_level};
+pub use subscribe::{
+    REPLAYED, Received, TypedSubscriber, is_replayed, subscribe, subscribe_swarm_level,
+};
 pub use tasks::{
     HeldQuery, HeldQueryable, TaskReceived, TaskSubscriber, ask_until, serve_held, subscribe_tasks,
     task_of,

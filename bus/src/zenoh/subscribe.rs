@@ -15,6 +15,17 @@ use zenoh::Session;
 use zenoh::pubsub::Subscriber;
 use zenoh::sample::{Sample, SampleKind};
 
+/// The attachment of a sample sent late (a board's reading replayed after an outage), put at
+/// the time it was taken: history for storages and for whoever asks, but not a current value.
+pub const REPLAYED: &str = "replayed";
+
+/// The sample is a reading sent late (`REPLAYED`).
+pub fn is_replayed(sample: &Sample) -> bool {
+    sample
+        .attachment()
+        .is_some_and(|a| *a.to_bytes() == *REPLAYED.as_bytes())
+}
+
 /// A decoded message and the node whose key it came on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received<T> {
@@ -92,11 +103,13 @@ async fn declare<T: Decode>(
 }
 
 impl<T: Decode> TypedSubscriber<T> {
-    /// The next well-formed message; `None` once the session is closed.
+    /// The next well-formed current message; `None` once the session is closed. Readings
+    /// sent late (`is_replayed`) are history and are passed over: they would set a member's
+    /// current value back.
     pub async fn recv(&self) -> Option<Received<T>> {
         loop {
             let sample = self.samples.recv_async().await.ok()?;
-            if sample.kind() == SampleKind::Delete {
+            if sample.kind() == SampleKind::Delete || is_replayed(&sample) {
                 continue;
             }
             if let Some(received) = self.accept(&sample) {

@@ -1,5 +1,6 @@
 //! The board's reporting: what to publish and when, what a command changes, and when to sleep.
 
+use crate::backlog::{Backlog, Reading, Stamp};
 use crate::battery::BatteryModel;
 use crate::cadence::Cadence;
 use crate::command::{self, Order, Rejection};
@@ -8,9 +9,7 @@ use crate::settings::Settings;
 use crate::time::TimeSync;
 use alloc::string::String;
 use alloc::vec::Vec;
-use swarm_bus::{
-    CadenceMode, DeviceClass, Energy, Heartbeat, Leaf, PowerSource, Role, SwarmKeys, encode,
-};
+use swarm_bus::{CadenceMode, DeviceClass, Heartbeat, Leaf, Role, SwarmKeys, encode};
 
 pub const ONLINE: &[u8] = b"online";
 pub const OFFLINE: &[u8] = b"offline";
@@ -21,6 +20,7 @@ pub struct Topics {
     pub heartbeat: String,
     pub energy: String,
     pub cmd: String,
+    pub replay: String,
 }
 
 /// One publication the session should send.
@@ -31,6 +31,8 @@ pub struct Outgoing {
     /// QoS 1 when set: the broker acknowledges it.
     pub acked: bool,
     pub retain: bool,
+    /// The backlog's reading this publication carries: acknowledged, it leaves the backlog.
+    pub reading: Option<u32>,
 }
 
 impl Outgoing {
@@ -83,6 +85,10 @@ pub struct Board {
     cycle: CycleFigures,
     /// Wall-clock time from the gateway.
     pub time: TimeSync,
+    /// Energy readings the broker has not acknowledged yet.
+    pub backlog: Backlog,
+    /// While no session is up: when the next reading is taken for the backlog.
+    next_offline_ms: Option<u64>,
 }
 
 impl Board {
@@ -94,8 +100,9 @@ impl Board {
             heartbeat: keys.heartbeat(id),
             energy: keys.energy(id),
             cmd: keys.node_leaf(id, Leaf::Cmd),
+            replay: keys.node_leaf(id, Leaf::Replay),
         };
-        Self {
+        let mut board = Self {
             cadence: Cadence::new(settings.cadence.clone()),
             settings,
             topics,
@@ -107,7 +114,13 @@ impl Board {
             rejected: 0,
             cycle: CycleFigures::default(),
             time: TimeSync::default(),
-        }
+            backlog: Backlog::default(),
+            next_offline_ms: None,
+        };
+        // Until a first session comes up, readings go into the backlog from one interval
+        // after boot.
+        board.next_offline_ms = Some(board.energy_interval_ms());
+        board
     }
 
     pub fn settings(&self) -> &Settings {
@@ -133,6 +146,7 @@ impl Board {
             payload: ONLINE.into(),
             acked: true,
             retain: true,
+            reading: None,
         }
     }
 
@@ -140,6 +154,7 @@ impl Board {
     pub fn on_connected(&mut self, now_ms: u64) {
         self.meter.enter(PowerState::RadioOn, now_ms);
         self.next_report_ms = Some(now_ms);
+        self.next_offline_ms = None;
     }
 
     /// A fresh ADC reading of the battery pin, or `None` on mains power.
@@ -193,14 +208,18 @@ impl Board {
             payload: encode(&heartbeat),
             acked: false,
             retain: false,
+            reading: None,
         });
         let every = u64::from(self.settings.cadence.energy_every.max(1));
         if self.seq.is_multiple_of(every) {
+            let reading = self.reading(now_ms, unix_ms);
+            let seq = self.backlog.push(reading);
             out.push(Outgoing {
                 topic: self.topics.energy.clone(),
-                payload: encode(&self.energy(unix_ms)),
+                payload: encode(&reading.energy(unix_ms.unwrap_or(0))),
                 acked: true,
                 retain: false,
+                reading: Some(seq),
             });
         }
         self.seq += 1;
@@ -211,23 +230,72 @@ impl Board {
         out
     }
 
-    fn energy(&mut self, unix_ms: Option<u64>) -> Energy {
+    /// The energy reading at `now_ms`, on the wall clock if it is known. A board's awake share
+    /// is not work done: it carries no efficiency rating of its own.
+    fn reading(&mut self, now_ms: u64, unix_ms: Option<u64>) -> Reading {
         let profile = self.settings.power;
-        let watts = self.meter.period_watts(&profile);
-        Energy {
-            ts_ms: unix_ms.unwrap_or(0),
-            watts,
-            source: PowerSource::Device,
+        Reading {
+            at: unix_ms.map_or(Stamp::Boot(now_ms), Stamp::Unix),
+            watts: self.meter.period_watts(&profile),
+            wh_total: self.meter.wh_total(&profile),
             // The estimate's own view: share of time awake.
             cpu_pct: awake_pct(&self.meter),
-            temp_c: None,
             battery_pct: self.battery_pct,
             charging: self.charging,
-            wh_total: self.meter.wh_total(&profile),
-            co2_g: 0.0,
-            // A board's awake share is not work done: no rating of its own.
-            eff_pct: None,
         }
+    }
+
+    /// How often an energy reading is taken.
+    fn energy_interval_ms(&self) -> u64 {
+        u64::from(self.cadence.heartbeat_ms())
+            .saturating_mul(u64::from(self.settings.cadence.energy_every.max(1)))
+    }
+
+    /// While no session is up, readings go on at the energy cadence, into the backlog. Returns
+    /// whether one was taken; `next_offline_due_ms` says when to call again.
+    pub fn measure_offline(&mut self, now_ms: u64) -> bool {
+        let Some(at) = self.next_offline_ms.filter(|at| now_ms >= *at) else {
+            return false;
+        };
+        let interval = self.energy_interval_ms();
+        let next = at.saturating_add(interval);
+        self.next_offline_ms = Some(if next <= now_ms {
+            now_ms.saturating_add(interval)
+        } else {
+            next
+        });
+        self.meter.settle(now_ms);
+        let unix_ms = self.time.unix_ms(now_ms);
+        let reading = self.reading(now_ms, unix_ms);
+        self.backlog.push(reading);
+        true
+    }
+
+    /// When the next offline reading is due, while no session is up.
+    pub fn next_offline_due_ms(&self) -> Option<u64> {
+        self.next_offline_ms
+    }
+
+    /// The oldest reading the broker has not taken and that is not in flight, on the `replay`
+    /// topic, once its time is known.
+    pub fn replay(&mut self, now_ms: u64, in_flight: &[u32]) -> Option<Outgoing> {
+        let time = self.time;
+        self.backlog.place(|at| boot_to_unix(&time, now_ms, at));
+        let (seq, reading) = self.backlog.oldest_not_in(in_flight)?;
+        let Stamp::Unix(ts_ms) = reading.at else {
+            // Wait for the gateway's time.
+            return None;
+        };
+        let o = Outgoing {
+            topic: self.topics.replay.clone(),
+            payload: encode(&reading.energy(ts_ms)),
+            acked: true,
+            retain: false,
+            reading: Some(seq),
+        };
+        self.cycle.bytes_sent += o.wire_bytes();
+        self.cycle.publications += 1;
+        Some(o)
     }
 
     /// Applies a command from the `cmd` topic. Cadence orders take effect at once (the next
@@ -254,6 +322,8 @@ impl Board {
             Order::Reboot => Action::Reboot,
             Order::Time { unix_s } => {
                 self.time.heard(now_ms, unix_s);
+                let time = self.time;
+                self.backlog.place(|at| boot_to_unix(&time, now_ms, at));
                 Action::Continue
             }
         })
@@ -279,8 +349,16 @@ impl Board {
     /// The session ended; reports wait for the next one.
     pub fn on_disconnected(&mut self, now_ms: u64) {
         self.next_report_ms = None;
+        self.next_offline_ms = Some(now_ms.saturating_add(self.energy_interval_ms()));
         self.meter.enter(PowerState::CpuActive, now_ms);
     }
+}
+
+/// A monotonic time of this boot on the wall clock, if the time is known now. Readings older
+/// than the boot's start (`at > now`) cannot be.
+fn boot_to_unix(time: &TimeSync, now_ms: u64, at_ms: u64) -> Option<u64> {
+    let age = now_ms.checked_sub(at_ms)?;
+    time.unix_ms(now_ms)?.checked_sub(age)
 }
 
 fn awake_pct(m: &EnergyMeter) -> u8 {
@@ -294,7 +372,7 @@ fn awake_pct(m: &EnergyMeter) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_bus::{Command, CommandOp, NodeId, SwarmName, decode};
+    use swarm_bus::{Command, CommandOp, Energy, NodeId, SwarmName, decode};
 
     fn board() -> Board {
         let settings = Settings::new(SwarmName::new("lab").unwrap(), NodeId::new("c3").unwrap());
@@ -308,6 +386,7 @@ mod tests {
             payload: alloc::vec![0; 10],
             acked: true,
             retain: false,
+            reading: None,
         };
         // 1 type + 1 length + 2 topic length + 3 topic + 2 packet id + 1 properties + 10.
         assert_eq!(o.wire_bytes(), 20);
@@ -451,5 +530,81 @@ mod tests {
         });
         assert!(b.on_command(&stale, 12_000).is_err());
         assert_eq!(b.rejected, 1);
+    }
+
+    fn time(unix_s: u32) -> Vec<u8> {
+        encode(&Command {
+            op: CommandOp::Time,
+            arg: unix_s,
+        })
+    }
+
+    #[test]
+    fn readings_taken_offline_are_replayed_oldest_first_with_the_time_they_were_taken() {
+        let mut b = board();
+        b.on_connected(0);
+        b.on_command(&time(1_780_000_000), 0).unwrap();
+        let live = b.due(0, None);
+        let seq = live[1].reading.expect("the live reading is in the backlog");
+        assert_eq!(b.backlog.len(), 1);
+        b.backlog.acked(seq);
+        assert!(b.backlog.is_empty(), "acknowledged: delivered");
+        b.on_disconnected(1_000);
+        assert!(!b.measure_offline(5_000), "not due yet");
+        assert_eq!(b.next_offline_due_ms(), Some(11_000));
+        assert!(b.measure_offline(11_000));
+        assert!(b.measure_offline(21_000));
+        // Back 4 s later: the live report first, then the backlog, oldest first.
+        b.on_connected(25_000);
+        let live = b.due(25_000, None);
+        let live_seq = live[1].reading.unwrap();
+        let first = b.replay(25_000, &[live_seq]).expect("a reading to replay");
+        assert_eq!(first.topic, "swarm/lab/node/c3/replay");
+        assert!(first.acked);
+        let energy: Energy = decode(&first.payload).unwrap();
+        assert_eq!(energy.ts_ms, 1_780_000_011_000);
+        let second = b
+            .replay(25_000, &[live_seq, first.reading.unwrap()])
+            .unwrap();
+        let energy: Energy = decode(&second.payload).unwrap();
+        assert_eq!(energy.ts_ms, 1_780_000_021_000);
+        assert_eq!(
+            b.replay(
+                25_000,
+                &[live_seq, first.reading.unwrap(), second.reading.unwrap()]
+            ),
+            None
+        );
+        // The session dropped before the acknowledgements: everything is sent again.
+        b.on_disconnected(26_000);
+        b.on_connected(27_000);
+        assert_eq!(b.replay(27_000, &[]).unwrap().payload, first.payload);
+        assert!(
+            !b.measure_offline(40_000),
+            "a session is up: no offline readings"
+        );
+    }
+
+    #[test]
+    fn readings_from_before_the_gateways_time_wait_for_it_and_then_carry_it() {
+        let mut b = board();
+        b.on_connected(0);
+        b.due(0, None);
+        b.on_disconnected(500);
+        assert!(b.measure_offline(10_500));
+        b.on_connected(12_000);
+        let live = b.due(12_000, None);
+        let live_seq = live[1].reading.unwrap();
+        let energy: Energy = decode(&live[1].payload).unwrap();
+        assert_eq!(energy.ts_ms, 0, "no time known yet");
+        assert_eq!(
+            b.replay(12_000, &[live_seq]),
+            None,
+            "no time to send it with"
+        );
+        b.on_command(&time(1_780_000_000), 13_000).unwrap();
+        let first: Energy = decode(&b.replay(13_000, &[]).unwrap().payload).unwrap();
+        // The reading of the first report, at monotonic 0, 13 s before the word.
+        assert_eq!(first.ts_ms, 1_780_000_000_000 - 13_000);
     }
 }

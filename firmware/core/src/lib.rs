@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod backlog;
 pub mod backoff;
 pub mod battery;
 pub mod board;

@@ -69,8 +69,13 @@ pub enum End {
 const ACK_WAIT_MS: u64 = 5_000;
 const CONNECT_TIMEOUT_MS: u64 = 10_000;
 const MAX_PACKET_BYTES: u32 = 4096;
+/// QoS 1 publications in flight at once: the broker may allow fewer (its receive maximum).
+const SEND_MAXIMUM: usize = 4;
+/// The backlog is replayed while fewer than this many publications await acknowledgement,
+/// so a live report always finds room in the quota.
+const REPLAY_IN_FLIGHT: u32 = 2;
 
-type MqttClient<'c, N> = Client<'c, 'c, N, AllocBuffer, 1, 4, 4, 1, 0, 0, 0>;
+type MqttClient<'c, N> = Client<'c, 'c, N, AllocBuffer, 1, 4, SEND_MAXIMUM, 1, 0, 0, 0>;
 
 /// Connects on `net` and serves until the session ends. The board keeps its cadence, meter and
 /// sequence numbers across sessions.
@@ -160,6 +165,8 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
     // The online status and every energy report ask for PUBACK; sleep waits for them.
     let mut unacked: u32 = 1;
     let mut acks_since: u64 = now;
+    // Backlog readings on their way, by packet id: acknowledged, they leave the backlog.
+    let mut in_flight: Vec<(u16, u32)> = Vec::with_capacity(SEND_MAXIMUM);
     loop {
         let now = clock.now_ms();
         if board.next_due_ms().is_some_and(|at| now >= at) {
@@ -168,8 +175,12 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         let due = board.due(now, clock.unix_ms());
         if !due.is_empty() {
             for o in &due {
-                if let Err(e) = publish(&mut client, o).await {
-                    return End::Lost(e);
+                match publish(&mut client, o).await {
+                    Ok(id) => track(&mut in_flight, id, o),
+                    Err(e) => {
+                        board.on_disconnected(clock.now_ms());
+                        return End::Lost(e);
+                    }
                 }
                 if o.acked {
                     unacked += 1;
@@ -183,8 +194,27 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
                 publications: figures.publications,
             });
         }
+        // The backlog goes out a little at a time, oldest first, leaving the broker's quota
+        // for the live reports.
+        while unacked < REPLAY_IN_FLIGHT {
+            let seqs: Vec<u32> = in_flight.iter().map(|(_, seq)| *seq).collect();
+            let Some(o) = board.replay(now, &seqs) else {
+                break;
+            };
+            match publish(&mut client, &o).await {
+                Ok(id) => track(&mut in_flight, id, &o),
+                Err(e) => {
+                    board.on_disconnected(clock.now_ms());
+                    return End::Lost(e);
+                }
+            }
+            unacked += 1;
+            last_sent = now;
+            acks_since = now;
+        }
+        let settled = unacked == 0 && board.backlog.is_empty();
         if let Some(ms) = board.sleep_after_reports(now)
-            && (unacked == 0 || now >= acks_since + ACK_WAIT_MS)
+            && (settled || now >= acks_since + ACK_WAIT_MS)
         {
             board.on_disconnected(now);
             board.observe_battery(hw.battery_pin_mv(), hw.charging());
@@ -229,8 +259,16 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
                 ping_sent = None;
                 None
             }
-            Ok(Event::PublishAcknowledged(_) | Event::PublishRejected(_)) => {
+            Ok(Event::PublishAcknowledged(ack)) => {
                 unacked = unacked.saturating_sub(1);
+                acks_since = clock.now_ms();
+                delivered(board, &mut in_flight, ack.packet_identifier.get().get());
+                None
+            }
+            // A broker that refuses a reading will refuse it again: it leaves the backlog too.
+            Ok(Event::PublishRejected(ack)) => {
+                unacked = unacked.saturating_sub(1);
+                delivered(board, &mut in_flight, ack.packet_identifier.get().get());
                 None
             }
             Ok(_) => None,
@@ -262,7 +300,26 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
     }
 }
 
-async fn publish<N: Transport>(client: &mut MqttClient<'_, N>, o: &Outgoing) -> Result<(), String> {
+/// Remembers which backlog reading a QoS 1 publication carries.
+fn track(in_flight: &mut Vec<(u16, u32)>, packet: Option<u16>, o: &Outgoing) {
+    if let (Some(packet), Some(seq)) = (packet, o.reading) {
+        in_flight.retain(|(p, _)| *p != packet);
+        in_flight.push((packet, seq));
+    }
+}
+
+fn delivered(board: &mut Board, in_flight: &mut Vec<(u16, u32)>, packet: u16) {
+    if let Some(i) = in_flight.iter().position(|(p, _)| *p == packet) {
+        let (_, seq) = in_flight.swap_remove(i);
+        board.backlog.acked(seq);
+    }
+}
+
+/// Sends `o`; its packet id when it asks for an acknowledgement.
+async fn publish<N: Transport>(
+    client: &mut MqttClient<'_, N>,
+    o: &Outgoing,
+) -> Result<Option<u16>, String> {
     let Some(topic) = MqttString::try_from(o.topic.as_str())
         .ok()
         .and_then(TopicName::new)
@@ -279,6 +336,6 @@ async fn publish<N: Transport>(client: &mut MqttClient<'_, N>, o: &Outgoing) -> 
     client
         .publish(&options, Bytes::from(o.payload.as_slice()))
         .await
-        .map(|_| ())
+        .map(|id| id.map(|id| id.get().get()))
         .map_err(|e| format!("publishing on {}: {e:?}", o.topic))
 }

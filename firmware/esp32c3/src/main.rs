@@ -36,6 +36,11 @@ static mut METER_WORDS: [u64; 4] = [0; 4];
 #[ram(unstable(rtc_fast, persistent))]
 static mut TIME_WORDS: [u64; 2] = [0; 2];
 
+/// Energy readings the broker has not acknowledged (`swarm_fw_core::backlog`), kept through
+/// deep sleep the same way: 2 KiB.
+#[ram(unstable(rtc_fast, persistent))]
+static mut BACKLOG_WORDS: [u64; swarm_fw_core::backlog::WORDS] = [0; swarm_fw_core::backlog::WORDS];
+
 // The ESP-IDF second-stage bootloader refuses images without this descriptor.
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -66,7 +71,10 @@ async fn main(spawner: Spawner) -> ! {
 
     // SAFETY: the only references to these statics, taken once, before any task could race
     // them.
-    let words = unsafe { &mut *core::ptr::addr_of_mut!(METER_WORDS) };
-    let time_words = unsafe { &mut *core::ptr::addr_of_mut!(TIME_WORDS) };
-    node::run(stack, battery, power, words, time_words).await
+    let kept = node::Kept {
+        meter: unsafe { &mut *core::ptr::addr_of_mut!(METER_WORDS) },
+        time: unsafe { &mut *core::ptr::addr_of_mut!(TIME_WORDS) },
+        backlog: unsafe { &mut *core::ptr::addr_of_mut!(BACKLOG_WORDS) },
+    };
+    node::run(stack, battery, power, kept).await
 }

@@ -3,10 +3,11 @@
 //! and reads the clock.
 
 use embassy_net::{IpEndpoint, Stack, dns::DnsQueryType, tcp::TcpSocket};
-use embassy_time::{Duration, Instant, Timer, with_timeout};
+use embassy_time::{Duration, Instant, Timer, with_deadline, with_timeout};
 use esp_hal::rng::Rng;
 use esp_println::println;
 use swarm_fw_core::Board;
+use swarm_fw_core::backlog::{self, Backlog};
 use swarm_fw_core::backoff::Backoff;
 use swarm_fw_core::link::{Link, LinkEvent, Stage, Step};
 use swarm_fw_core::power::{EnergyMeter, PowerState};
@@ -73,15 +74,21 @@ impl Hardware for EspHardware<'_> {
     }
 }
 
-/// Runs until deep sleep or reset. `rtc_words` and `time_words` are RTC memory that outlives
-/// deep sleep: the energy meter's totals, and the gateway's time carried through the sleep.
-pub async fn run(
-    stack: Stack<'static>,
-    mut battery: Battery,
-    mut power: Power,
-    rtc_words: &mut [u64; 4],
-    time_words: &mut [u64; 2],
-) -> ! {
+/// RTC memory that outlives deep sleep: the energy meter's totals, the gateway's time carried
+/// through the sleep, and the readings not yet delivered.
+pub struct Kept {
+    pub meter: &'static mut [u64; 4],
+    pub time: &'static mut [u64; 2],
+    pub backlog: &'static mut [u64; backlog::WORDS],
+}
+
+/// Runs until deep sleep or reset.
+pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, kept: Kept) -> ! {
+    let Kept {
+        meter: rtc_words,
+        time: time_words,
+        backlog: backlog_words,
+    } = kept;
     let Some(settings) = settings::core_settings() else {
         // build.rs checks the names with the same rules, so only a hand-edited build gets here.
         println!("SWARM or NODE_ID is not a valid swarm name; not starting");
@@ -99,6 +106,8 @@ pub async fn run(
         board.time = TimeSync::resume(carried, clock.now_ms());
     }
     *time_words = [0; 2];
+    board.backlog = Backlog::from_words(backlog_words);
+    *backlog_words = [0; backlog::WORDS];
     let mut link = Link::new(backoff.clone());
     let rng = Rng::new();
     let mut rx_buffer = [0u8; TCP_BUFFER];
@@ -106,6 +115,8 @@ pub async fn run(
     loop {
         let now = clock.now_ms();
         let random = rng.random();
+        // With no session, readings go on into the backlog.
+        board.measure_offline(now);
         // Waiting out a backoff or about to join anyway: nothing to fall back from.
         let past_wifi = !matches!(link.next(now), Step::JoinWifi | Step::Wait { .. });
         if past_wifi && !stack.is_link_up() {
@@ -114,8 +125,14 @@ pub async fn run(
         match link.next(now) {
             // The Wi-Fi task associates on its own; this waits for it.
             Step::JoinWifi => {
-                stack.wait_link_up().await;
-                link.on(LinkEvent::Reached(Stage::Wifi), clock.now_ms(), random);
+                let reading = board.next_offline_due_ms().unwrap_or(u64::MAX);
+                // Woken for a reading: taken at the top of the loop, then back to waiting.
+                if with_deadline(Instant::from_millis(reading), stack.wait_link_up())
+                    .await
+                    .is_ok()
+                {
+                    link.on(LinkEvent::Reached(Stage::Wifi), clock.now_ms(), random);
+                }
             }
             Step::WaitForIp => {
                 let event = match with_timeout(STEP_TIMEOUT, stack.wait_config_up()).await {
@@ -124,7 +141,10 @@ pub async fn run(
                 };
                 link.on(event, clock.now_ms(), random);
             }
-            Step::Wait { until_ms } => Timer::at(Instant::from_millis(until_ms)).await,
+            Step::Wait { until_ms } => {
+                let reading = board.next_offline_due_ms().unwrap_or(u64::MAX);
+                Timer::at(Instant::from_millis(until_ms.min(reading))).await
+            }
             Step::OpenTcp => {
                 let mut socket = TcpSocket::new(stack, &mut rx_buffer, &mut tx_buffer);
                 socket.set_timeout(Some(SOCKET_TIMEOUT));
@@ -169,10 +189,12 @@ pub async fn run(
                         if let Some(carried) = board.time.carry(now, ms) {
                             *time_words = carried.to_words();
                         }
+                        *backlog_words = board.backlog.to_words();
                         power.deep_sleep(ms)
                     }
                     End::Reboot => {
                         *rtc_words = board.meter.to_words();
+                        *backlog_words = board.backlog.to_words();
                         esp_hal::system::software_reset()
                     }
                 }

@@ -1,0 +1,288 @@
+//! Fleet care end to end: boards running the firmware core (`swarm-bridge devices
+//! --firmware-core`, a process of their own) against a real bridge in this process, watched from
+//! a zenoh session on loopback.
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use swarm_bridge::config::BridgeConfig;
+use swarm_bridge::{Bridge, run_bridge};
+use swarm_bus::zenoh::{is_replayed, query_cbor};
+use swarm_bus::{Energy, Leaf, NodeId, SwarmKey, SwarmKeys, SwarmName, encode, samples};
+use swarm_tests::boards::{Boards, SWARM};
+use swarm_tests::{BridgeProcess, endpoint, eventually, free_port, loopback_session};
+use zenoh::Session;
+use zenoh::sample::Sample;
+
+fn keys() -> SwarmKeys {
+    SwarmKeys::new(SwarmName::new(SWARM).unwrap())
+}
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+struct Rig {
+    bridge: Option<Bridge>,
+    observer: Session,
+    mqtt_port: u16,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        let zenoh_port = free_port();
+        let config = BridgeConfig {
+            listen: ([127, 0, 0, 1], free_port()).into(),
+            ..BridgeConfig::default()
+        };
+        let bridge_session = loopback_session(Some(zenoh_port), None).await;
+        let observer = loopback_session(Some(free_port()), Some(zenoh_port)).await;
+        let bridge = run_bridge(bridge_session, SwarmName::new(SWARM).unwrap(), &config)
+            .await
+            .expect("bridge starts");
+        // The observer's link to the bridge comes up just after opening.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Rig {
+            bridge: Some(bridge),
+            observer,
+            mqtt_port: config.listen.port(),
+        }
+    }
+
+    fn bridge(&self) -> &Bridge {
+        self.bridge.as_ref().expect("bridge running")
+    }
+}
+
+/// Every energy sample on the mesh from now on, per device.
+async fn record_energy(
+    observer: &Session,
+) -> (Arc<Mutex<Readings>>, zenoh::pubsub::Subscriber<()>) {
+    let seen: Arc<Mutex<Readings>> = Arc::default();
+    let sink = seen.clone();
+    let sub = observer
+        .declare_subscriber(keys().all(Leaf::Energy))
+        .callback(move |sample: Sample| {
+            let Ok(SwarmKey::NodeLeaf { id, .. }) = sample.key_expr().as_str().parse() else {
+                return;
+            };
+            let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes()) else {
+                return;
+            };
+            let stamp = sample
+                .timestamp()
+                .map(|t| t.get_time().to_duration().as_millis() as u64);
+            sink.lock().unwrap().entry(id).or_default().push(Seen {
+                ts_ms: e.ts_ms,
+                replayed: is_replayed(&sample),
+                stamp,
+            });
+        })
+        .await
+        .unwrap();
+    (seen, sub)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    ts_ms: u64,
+    replayed: bool,
+    stamp: Option<u64>,
+}
+
+type Readings = BTreeMap<NodeId, Vec<Seen>>;
+
+const OUTAGE: Duration = Duration::from_secs(60);
+const INTERVAL_MS: u64 = 1000;
+
+/// The outage: the gateway's broker is gone for a minute while three boards keep
+/// measuring; afterwards every reading of the minute arrives, at the time it was taken, marked
+/// as replayed, and the bridge's current value for each board is a live one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_taken_through_a_minute_long_broker_outage_all_arrive_with_their_time() {
+    let observer_port = free_port();
+    let observer = loopback_session(Some(observer_port), None).await;
+    let (seen, _sub) = record_energy(&observer).await;
+    let mut bridge = BridgeProcess::start(SWARM, &["--connect", &endpoint(observer_port)]);
+    let extra = ["--firmware-core", "--interval-ms", "1000"];
+    let boards = Boards::spawn_with(bridge.mqtt_port, 3, "out", 5, &extra);
+    let real_time = |s: &Seen| s.ts_ms > 1_704_067_200_000;
+    let timed = eventually(Duration::from_secs(20), || async {
+        let seen = seen.lock().unwrap();
+        (seen.len() == 3
+            && seen
+                .values()
+                .all(|v| v.iter().filter(|s| real_time(s)).count() >= 3))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        timed.is_some(),
+        "boards never sent timed readings; log:\n{}",
+        boards.log()
+    );
+
+    let down_at = swarm_bus::clock::unix_ms();
+    bridge.kill();
+    tokio::time::sleep(OUTAGE).await;
+    let up_at = swarm_bus::clock::unix_ms();
+    bridge.restart();
+
+    // Each board is back with live readings and its whole backlog delivered.
+    let back = eventually(Duration::from_secs(90), || async {
+        let seen = seen.lock().unwrap();
+        let done = seen.values().all(|v| {
+            v.iter().any(|s| !s.replayed && s.ts_ms > up_at + 2_000)
+                && v.iter().filter(|s| s.replayed).count() >= 50
+        });
+        done.then_some(())
+    })
+    .await;
+    // Replays still in flight when the last live reading was seen settle within a second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = seen.lock().unwrap().clone();
+    let summary: Vec<(String, usize, usize)> = seen
+        .iter()
+        .map(|(k, v)| {
+            let replayed = v.iter().filter(|s| s.replayed).count();
+            (k.to_string(), v.len(), replayed)
+        })
+        .collect();
+    assert!(
+        back.is_some(),
+        "(device, samples, replayed): {summary:?}\nboards' log:\n{}",
+        boards.log()
+    );
+    for (device, readings) in &seen {
+        // The outage is covered with no gap wider than two readings: nothing was lost.
+        let mut times: Vec<u64> = readings
+            .iter()
+            .filter(|s| real_time(s))
+            .map(|s| s.ts_ms)
+            .filter(|t| (down_at - 3_000..=up_at + 2_000).contains(t))
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        let widest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        assert!(
+            times.first().is_some_and(|t| *t <= down_at)
+                && times.last().is_some_and(|t| *t >= up_at),
+            "{device}: readings from {:?} to {:?}, outage {down_at}..{up_at}",
+            times.first(),
+            times.last()
+        );
+        assert!(
+            widest <= 2 * INTERVAL_MS + 500,
+            "{device}: a gap of {widest} ms in the readings across the outage"
+        );
+        for s in readings.iter().filter(|s| s.replayed) {
+            assert_eq!(
+                s.stamp,
+                Some(s.ts_ms),
+                "{device}: a replayed reading's zenoh timestamp is the time it was taken"
+            );
+            assert!(s.ts_ms < swarm_bus::clock::unix_ms());
+        }
+        let replayed_in_outage = readings
+            .iter()
+            .filter(|s| s.replayed && (down_at..up_at).contains(&s.ts_ms))
+            .count();
+        assert!(
+            replayed_in_outage >= 55,
+            "{device}: {replayed_in_outage} readings of the 60 s outage replayed"
+        );
+    }
+    // The bridge's current value is live, not the last replayed one.
+    let now = swarm_bus::clock::unix_ms();
+    let current =
+        query_cbor::<Energy>(&observer, &keys().all(Leaf::Energy), Duration::from_secs(2))
+            .await
+            .unwrap();
+    assert_eq!(current.len(), 3, "bridge log:\n{}", bridge.log_text());
+    for r in current {
+        let e = r.msg.expect("an energy sample");
+        assert!(
+            now.abs_diff(e.ts_ms) < 3_000,
+            "{}: the current value is from {} ms ago",
+            r.key,
+            now.saturating_sub(e.ts_ms)
+        );
+    }
+}
+
+/// A replayed reading is history with a time of its own: one with no real time, or from the
+/// future, is refused and counted; a good one reaches zenoh marked, at its time, and leaves
+/// the current value alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_without_real_time_are_refused_and_good_ones_do_not_replace_the_current_value() {
+    let rig = Rig::start().await;
+    let (seen, _sub) = record_energy(&rig.observer).await;
+    let device = id("esp-replay");
+    let mut options = MqttOptions::new(device.as_str(), "127.0.0.1", rig.mqtt_port);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(options, 16);
+    tokio::spawn(async move {
+        while let Ok(Event::Incoming(_) | Event::Outgoing(_)) = events.poll().await {}
+    });
+    let now = swarm_bus::clock::unix_ms();
+    let sample = |ts_ms: u64| {
+        encode(&Energy {
+            ts_ms,
+            ..samples::energy()
+        })
+    };
+    let replay = keys().node_leaf(&device, Leaf::Replay);
+    client
+        .publish(
+            keys().node_leaf(&device, Leaf::Status),
+            QoS::AtLeastOnce,
+            true,
+            "online",
+        )
+        .await
+        .unwrap();
+    client
+        .publish(keys().energy(&device), QoS::AtLeastOnce, false, sample(now))
+        .await
+        .unwrap();
+    for ts in [0, 1_600_000_000_000, now + 3_600_000, now - 120_000] {
+        client
+            .publish(replay.clone(), QoS::AtLeastOnce, false, sample(ts))
+            .await
+            .unwrap();
+    }
+    let arrived = eventually(Duration::from_secs(10), || async {
+        let seen = seen.lock().unwrap();
+        (seen.get(&device).map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
+    let got = seen
+        .lock()
+        .unwrap()
+        .get(&device)
+        .cloned()
+        .unwrap_or_default();
+    assert!(arrived.is_some(), "{got:?}");
+    assert!(!got[0].replayed && got[0].ts_ms == now);
+    assert!(got[1].replayed && got[1].ts_ms == now - 120_000);
+    assert_eq!(got[1].stamp, Some(now - 120_000));
+    let stats = &rig.bridge().stats;
+    assert_eq!(stats.dropped_bad_replay.load(Relaxed), 3);
+    assert_eq!(stats.replayed.load(Relaxed), 1);
+    let current = query_cbor::<Energy>(
+        &rig.observer,
+        &keys().energy(&device),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(
+        current[0].msg.as_ref().unwrap().ts_ms,
+        now,
+        "the current value stays"
+    );
+}
