@@ -62,8 +62,9 @@ pub fn start(
                 tracing::warn!("the clock is past 2106; boards get no time");
                 return;
             };
+            // A sleeping board hears the time as it wakes, not a held stale word.
             let online: Vec<NodeId> = lock(&table)
-                .online()
+                .awake()
                 .filter(|id| !peripherals.contains(id))
                 .cloned()
                 .collect();

@@ -173,8 +173,10 @@ pub async fn start(
     tokio::spawn(gate::serve(listener, gate, None));
 
     Ok(tokio::spawn(async move {
+        let mut sleepers = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
+                _ = sleepers.tick() => uplink.check_sleepers().await,
                 Some(handoff) = handoffs.recv() => {
                     let last = handoff.publications.len().saturating_sub(1);
                     for (i, p) in handoff.publications.into_iter().enumerate() {

@@ -97,8 +97,10 @@ macro_rules! client_loop {
                 }
                 let (client, mut events) = AsyncClient::new(options, REQUESTS);
                 let mut backoff = BACKOFF_MIN;
+                let mut sleepers = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
+                        _ = sleepers.tick() => uplink.check_sleepers().await,
                         event = events.poll() => match event {
                             Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                                 backoff = BACKOFF_MIN;

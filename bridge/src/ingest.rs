@@ -2,8 +2,8 @@
 
 use crate::topic::{Scope, TopicError, topic_to_key};
 use swarm_bus::{
-    Decode, DecodeError, DeviceClass, Energy, Heartbeat, Leaf, Leave, NodeId, Role, SwarmKey,
-    SwarmKeys, WireMessage,
+    Decode, DecodeError, DeviceClass, Energy, Heartbeat, Leaf, Leave, NodeId, Presence, Role,
+    SwarmKey, SwarmKeys, WireMessage,
 };
 use zenoh::key_expr::OwnedKeyExpr;
 
@@ -34,8 +34,8 @@ pub enum Inbound {
         format: Format,
         msg: Telemetry,
     },
-    /// The retained `status` topic: online or offline (the Last-Will).
-    Presence { id: NodeId, online: bool },
+    /// The retained `status` topic: online, offline (the Last-Will) or asleep.
+    Presence { id: NodeId, presence: Presence },
     /// A command on its way down to a device, seen again on the uplink: not for the mesh.
     Command,
 }
@@ -61,7 +61,7 @@ pub enum Refusal {
         format: Format,
         reason: String,
     },
-    #[error("status must be `online` or `offline`")]
+    #[error("status must be `online`, `offline` or `asleep <seconds, at most a week>`")]
     BadStatus { device: NodeId },
     /// Devices never speak for the election (docs/bridge.md#what-a-device-may-say).
     #[error("{} claims a part in the election: {claim}", leaf.as_str())]
@@ -189,10 +189,9 @@ impl Ingest {
         };
         let msg = match leaf {
             Leaf::Status => {
-                return match payload {
-                    b"online" => Ok(Inbound::Presence { id, online: true }),
-                    b"offline" => Ok(Inbound::Presence { id, online: false }),
-                    _ => Err(Refusal::BadStatus { device: id }),
+                return match Presence::parse(payload) {
+                    Some(presence) => Ok(Inbound::Presence { id, presence }),
+                    None => Err(Refusal::BadStatus { device: id }),
                 };
             }
             Leaf::Heartbeat => Telemetry::Heartbeat(read(payload, format).map_err(malformed)?),
@@ -349,7 +348,7 @@ mod tests {
                 .unwrap(),
             Inbound::Presence {
                 id: NodeId::new("esp-1").unwrap(),
-                online: true
+                presence: Presence::Online
             }
         );
         assert_eq!(
@@ -357,7 +356,15 @@ mod tests {
                 .unwrap(),
             Inbound::Presence {
                 id: NodeId::new("esp-1").unwrap(),
-                online: false
+                presence: Presence::Offline
+            }
+        );
+        assert_eq!(
+            i.classify("swarm/lab/node/esp-1/status", b"asleep 30")
+                .unwrap(),
+            Inbound::Presence {
+                id: NodeId::new("esp-1").unwrap(),
+                presence: Presence::Asleep { secs: 30 }
             }
         );
         assert_eq!(

@@ -4,14 +4,14 @@
 
 use crate::ingest::{Format, Inbound, Ingest, Refusal, Telemetry};
 use crate::stats::{Stats, worth_logging};
-use crate::table::{DeviceTable, PresenceChange};
+use crate::table::{DeviceTable, Held, MAX_HELD, PresenceChange};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use swarm_bus::json::to_json;
 use swarm_bus::zenoh::{BusError, ReplyFormat, declare_token};
-use swarm_bus::{Leaf, NodeId, SwarmKey, SwarmKeys, WireMessage, encode};
+use swarm_bus::{Leaf, NodeId, Presence, SwarmKey, SwarmKeys, WireMessage, encode};
 use tokio::sync::mpsc;
 use zenoh::Session;
 use zenoh::Wait;
@@ -71,6 +71,8 @@ pub struct Uplink {
     stats: Arc<Stats>,
     tokens: HashMap<NodeId, LivelinessToken>,
     publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
+    /// Commands held for a sleeping board go down this way when it wakes.
+    downlink: mpsc::Sender<Downlink>,
 }
 
 /// Declarations that live as long as the bridge.
@@ -125,7 +127,7 @@ pub async fn start(
         table.clone(),
         stats.clone(),
         peripherals,
-        tx,
+        tx.clone(),
     )
     .await?;
     Ok((
@@ -136,6 +138,7 @@ pub async fn start(
             stats,
             tokens: HashMap::new(),
             publishers: HashMap::new(),
+            downlink: tx,
         },
         rx,
         MeshHandles {
@@ -171,6 +174,7 @@ impl Uplink {
             stats: self.stats.clone(),
             tokens: HashMap::new(),
             publishers: HashMap::new(),
+            downlink: self.downlink.clone(),
         }
     }
 
@@ -201,15 +205,22 @@ impl Uplink {
         let now = unix_ms();
         match self.ingest.classify(topic, &payload) {
             Ok(Inbound::Command) => false,
-            Ok(Inbound::Presence { id, online }) => {
+            Ok(Inbound::Presence { id, presence }) => {
                 let change = {
                     let mut table = lock(&self.table);
-                    if online && table.taken.contains(&id) {
+                    if presence != Presence::Offline && table.taken.contains(&id) {
                         drop(table);
                         self.id_taken(&id, topic);
                         return false;
                     }
-                    table.set_online(&id, online, now)
+                    match presence {
+                        Presence::Online => table.set_online(&id, true, now),
+                        Presence::Offline => table.set_online(&id, false, now),
+                        Presence::Asleep { secs } => {
+                            let until = now.saturating_add(u64::from(secs) * 1000);
+                            table.set_asleep(&id, until, now)
+                        }
+                    }
                 };
                 match change {
                     Ok(Some(change)) => self.apply(change).await,
@@ -218,6 +229,13 @@ impl Uplink {
                         self.table_full(&id, &full);
                         return false;
                     }
+                }
+                match presence {
+                    Presence::Online => self.deliver_held(&id),
+                    Presence::Asleep { secs } => {
+                        tracing::info!(device = %id, secs, "device asleep");
+                    }
+                    Presence::Offline => {}
                 }
                 true
             }
@@ -410,6 +428,44 @@ impl Uplink {
         }
     }
 
+    /// A board awake again gets what came for it while it slept, oldest first. It subscribes
+    /// to its commands before it says `online` (the firmware waits for its SUBACK), so none
+    /// is sent before it listens.
+    fn deliver_held(&self, id: &NodeId) {
+        let held = lock(&self.table).take_held(id);
+        if held.is_empty() {
+            return;
+        }
+        tracing::info!(device = %id, commands = held.len(), "device awake: delivering held commands");
+        let topic = self.ingest.keys().node_leaf(id, Leaf::Cmd);
+        for payload in held {
+            let down = Downlink {
+                topic: topic.clone(),
+                payload,
+            };
+            match self.downlink.try_send(down) {
+                Ok(()) => {
+                    self.stats
+                        .commands_down
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(device = %id, "held command dropped: {e}"),
+            }
+        }
+    }
+
+    /// Boards that missed their wake by more than the margin go offline; called every second
+    /// by the loop that owns this uplink.
+    pub async fn check_sleepers(&mut self) {
+        let changes = lock(&self.table).overslept(unix_ms());
+        for change in changes {
+            if let PresenceChange::Offline(id) = &change {
+                tracing::warn!(device = %id, "device missed its wake: offline");
+            }
+            self.apply(change).await;
+        }
+    }
+
     /// The MQTT side lost its broker: nobody can tell us about Last-Wills any more.
     pub async fn broker_lost(&mut self) {
         let changes = lock(&self.table).all_offline();
@@ -537,9 +593,24 @@ async fn forward_commands(
             if lock(&table).get(&id).is_none() || peripherals.contains(&id) {
                 return; // a zenoh node's command, or a peripheral's: not for MQTT
             }
+            let payload = sample.payload().to_bytes().into_owned();
+            match lock(&table).hold(&id, payload.clone()) {
+                Held::No => {}
+                Held::Yes => {
+                    stats.commands_held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(device = %id, "device asleep: command held for its wake");
+                    return;
+                }
+                Held::DroppedOldest => {
+                    stats.commands_held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let n = stats.count_refusal("held_full");
+                    tracing::warn!(device = %id, count = n, "device asleep with {MAX_HELD} commands held: the oldest dropped");
+                    return;
+                }
+            }
             let down = Downlink {
                 topic: topic.to_string(),
-                payload: sample.payload().to_bytes().into_owned(),
+                payload,
             };
             match tx.try_send(down) {
                 Ok(()) => {

@@ -18,6 +18,8 @@ pub struct Stats {
     pub dropped_id_taken: AtomicU64,
     /// Replayed readings stamped before 2024 or more than a minute ahead of the bridge's clock.
     pub dropped_bad_replay: AtomicU64,
+    /// Commands dropped because a sleeping board already had `MAX_HELD` waiting.
+    pub dropped_held_full: AtomicU64,
     pub dropped_other: AtomicU64,
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
@@ -25,6 +27,8 @@ pub struct Stats {
     /// TLS handshakes that failed (plain MQTT on the TLS port, an untrusted certificate…).
     pub refused_tls: AtomicU64,
     pub commands_down: AtomicU64,
+    /// Commands held for a sleeping board's wake.
+    pub commands_held: AtomicU64,
     /// Board readings sent late and put into zenoh at their own time.
     pub replayed: AtomicU64,
 }
@@ -40,6 +44,7 @@ impl Stats {
             "devices_full" => &self.dropped_devices_full,
             "id_taken" => &self.dropped_id_taken,
             "bad_replay" => &self.dropped_bad_replay,
+            "held_full" => &self.dropped_held_full,
             _ => &self.dropped_other,
         };
         counter.fetch_add(1, Relaxed) + 1
@@ -55,6 +60,7 @@ impl Stats {
             &self.dropped_devices_full,
             &self.dropped_id_taken,
             &self.dropped_bad_replay,
+            &self.dropped_held_full,
             &self.dropped_other,
         ]
         .iter()
@@ -75,6 +81,7 @@ impl Stats {
             ("devices_full", &self.dropped_devices_full),
             ("id_taken", &self.dropped_id_taken),
             ("bad_replay", &self.dropped_bad_replay),
+            ("held_full", &self.dropped_held_full),
             ("other", &self.dropped_other),
             ("login", &self.refused_logins),
             ("acl", &self.refused_acl),

@@ -3,7 +3,7 @@
 
 use crate::ingest::{Format, Telemetry};
 use crate::taken::TakenIds;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use swarm_bus::{DeviceClass, Energy, Heartbeat, NodeId, NodeState, Role};
 
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,32 @@ pub struct DeviceRecord {
     pub dropped: u64,
     /// Readings it sent late (`Telemetry::Replay`).
     pub replayed: u64,
+    /// In deep sleep: when it said so and when it wakes (Unix ms). Present, silent.
+    pub asleep: Option<(u64, u64)>,
+    /// Commands that came while it slept, oldest first, for its wake.
+    pub held: VecDeque<Vec<u8>>,
+    /// Its clock against ours at its latest live energy sample (ms, positive: ahead).
+    pub clock_skew_ms: Option<i32>,
+}
+
+/// Commands held for one sleeping board at most; past it the oldest goes (counted).
+pub const MAX_HELD: usize = 16;
+
+/// How late a board may wake before it is offline: half a minute for Wi-Fi and DHCP, and a
+/// tenth of the sleep for its RTC's drift (±5 % on an ESP32-C3's internal oscillator).
+pub fn wake_margin_ms(sleep_ms: u64) -> u64 {
+    30_000u64.saturating_add(sleep_ms / 10)
+}
+
+/// What became of a command for a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Awake (or unknown): send it now.
+    No,
+    /// Held for its wake.
+    Yes,
+    /// Held, and the oldest held one was dropped to make room.
+    DroppedOldest,
 }
 
 /// A presence change the bridge must turn into a liveliness token.
@@ -128,6 +154,8 @@ impl DeviceTable {
             return Ok(None);
         }
         let record = self.entry(id, now_ms)?;
+        // Awake, or gone: either way no longer asleep.
+        record.asleep = None;
         if record.online == online {
             return Ok(None);
         }
@@ -157,7 +185,16 @@ impl DeviceTable {
                 record.heartbeat = Some(hb.clone());
                 record.heartbeat_ms = now_ms;
             }
-            Telemetry::Energy(e) => record.energy = Some(e.clone()),
+            Telemetry::Energy(e) => {
+                // The board's reckoning of our time when it took the sample, against ours
+                // as it arrives (a LAN's delivery time is within the error).
+                if e.ts_ms > 0 {
+                    let skew = i128::from(e.ts_ms) - i128::from(now_ms);
+                    record.clock_skew_ms =
+                        Some(skew.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32);
+                }
+                record.energy = Some(e.clone());
+            }
             // An old reading: history, not the board's current value.
             Telemetry::Replay(_) => record.replayed += 1,
             Telemetry::Leave(_) => {}
@@ -188,6 +225,74 @@ impl DeviceTable {
             .map(|(id, _)| id)
     }
 
+    /// The board says it deep-sleeps until `until_ms`: present (online if it was not: a bridge
+    /// that restarted reads the retained word), silent, its commands held.
+    pub fn set_asleep(
+        &mut self,
+        id: &NodeId,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<PresenceChange>, TableFull> {
+        let record = self.entry(id, now_ms)?;
+        record.asleep = Some((now_ms, until_ms));
+        if record.online {
+            return Ok(None);
+        }
+        record.online = true;
+        Ok(Some(PresenceChange::Online(id.clone())))
+    }
+
+    /// Holds a command for a sleeping device; `Held::No` for one awake (or unknown).
+    pub fn hold(&mut self, id: &NodeId, payload: Vec<u8>) -> Held {
+        let Some(record) = self.devices.get_mut(id).filter(|r| r.asleep.is_some()) else {
+            return Held::No;
+        };
+        let dropped = record.held.len() >= MAX_HELD;
+        if dropped {
+            record.held.pop_front();
+        }
+        record.held.push_back(payload);
+        if dropped {
+            Held::DroppedOldest
+        } else {
+            Held::Yes
+        }
+    }
+
+    /// The commands held for a device that just woke, oldest first.
+    pub fn take_held(&mut self, id: &NodeId) -> Vec<Vec<u8>> {
+        self.devices
+            .get_mut(id)
+            .map(|r| r.held.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sleeping devices that missed their wake by more than the margin: offline now.
+    pub fn overslept(&mut self, now_ms: u64) -> Vec<PresenceChange> {
+        let mut out = Vec::new();
+        for (id, r) in self.devices.iter_mut() {
+            let Some((since, until)) = r.asleep else {
+                continue;
+            };
+            let late = until.saturating_add(wake_margin_ms(until.saturating_sub(since)));
+            if r.online && now_ms > late {
+                r.online = false;
+                r.asleep = None;
+                r.offline_since_ms = now_ms;
+                out.push(PresenceChange::Offline(id.clone()));
+            }
+        }
+        out
+    }
+
+    /// Online devices not asleep: those that can hear a command now.
+    pub fn awake(&self) -> impl Iterator<Item = &NodeId> {
+        self.devices
+            .iter()
+            .filter(|(_, r)| r.online && r.asleep.is_none())
+            .map(|(id, _)| id)
+    }
+
     /// Every device marked offline; used when the broker connection is lost, since the
     /// devices' Last-Wills can no longer reach us.
     pub fn all_offline(&mut self) -> Vec<PresenceChange> {
@@ -196,6 +301,7 @@ impl DeviceTable {
             .filter(|(_, r)| r.online)
             .map(|(id, r)| {
                 r.online = false;
+                r.asleep = None;
                 // Not forgotten before the broker could tell again.
                 r.offline_since_ms = r.offline_since_ms.max(r.heartbeat_ms);
                 PresenceChange::Offline(id.clone())
@@ -224,6 +330,8 @@ impl DeviceTable {
             cadence_pinned: false,
             agreed: None,
             decided: None,
+            asleep_until_ms: r.asleep.map(|(_, until)| until),
+            clock_skew_ms: r.clock_skew_ms,
         })
     }
 }
@@ -317,5 +425,83 @@ mod tests {
         assert_eq!(t.forget_offline(40 + hour - 1), 0);
         assert_eq!(t.forget_offline(40 + hour), 2, "b, and d never came online");
         assert_eq!(t.online().cloned().collect::<Vec<_>>(), vec![id("c")]);
+    }
+
+    #[test]
+    fn a_sleeping_device_is_present_its_commands_held_until_it_wakes_or_oversleeps() {
+        let mut t = DeviceTable::new("bridge");
+        let a = id("a");
+        t.set_online(&a, true, 0).unwrap();
+        assert_eq!(t.hold(&a, vec![1]), Held::No, "awake: sent at once");
+        assert_eq!(t.set_asleep(&a, 30_000, 0), Ok(None), "still present");
+        assert_eq!(t.awake().count(), 0);
+        assert_eq!(t.state(&a, 1_000).unwrap().asleep_until_ms, Some(30_000));
+        for n in 0..MAX_HELD as u8 {
+            assert_eq!(t.hold(&a, vec![n]), Held::Yes);
+        }
+        assert_eq!(t.hold(&a, vec![99]), Held::DroppedOldest);
+        // 30 s of sleep: a margin of 33 s.
+        assert!(t.overslept(63_000).is_empty());
+        t.set_online(&a, true, 40_000).unwrap();
+        let held = t.take_held(&a);
+        assert_eq!(held.len(), MAX_HELD);
+        assert_eq!(
+            (held[0][0], held[MAX_HELD - 1][0]),
+            (1, 99),
+            "oldest first, oldest dropped"
+        );
+        assert_eq!(t.state(&a, 41_000).unwrap().asleep_until_ms, None);
+        assert!(t.take_held(&a).is_empty());
+        t.set_asleep(&a, 50_000, 40_000).unwrap();
+        assert!(t.overslept(50_000 + 31_000).is_empty());
+        assert_eq!(
+            t.overslept(50_000 + 31_001),
+            [PresenceChange::Offline(a.clone())]
+        );
+        assert!(t.overslept(200_000).is_empty(), "once");
+        // A bridge that restarts reads the retained word of a board it never saw.
+        assert_eq!(
+            t.set_asleep(&id("b"), 9_000, 1_000),
+            Ok(Some(PresenceChange::Online(id("b"))))
+        );
+    }
+
+    #[test]
+    fn a_boards_clock_skew_comes_from_its_live_samples() {
+        let mut t = DeviceTable::new("bridge");
+        let a = id("a");
+        t.set_online(&a, true, 0).unwrap();
+        let mut e = samples::energy();
+        e.ts_ms = 1_780_000_000_250;
+        t.record(
+            &a,
+            Format::Cbor,
+            &Telemetry::Energy(e.clone()),
+            1_780_000_000_000,
+        )
+        .unwrap();
+        assert_eq!(t.state(&a, 0).unwrap().clock_skew_ms, Some(250));
+        e.ts_ms = 0;
+        t.record(
+            &a,
+            Format::Cbor,
+            &Telemetry::Energy(e.clone()),
+            1_780_000_001_000,
+        )
+        .unwrap();
+        assert_eq!(
+            t.state(&a, 0).unwrap().clock_skew_ms,
+            Some(250),
+            "no time: no word"
+        );
+        e.ts_ms = 1_000;
+        t.record(&a, Format::Cbor, &Telemetry::Replay(e), 1_780_000_002_000)
+            .unwrap();
+        assert_eq!(
+            t.state(&a, 0).unwrap().clock_skew_ms,
+            Some(250),
+            "replays are old"
+        );
+        assert_eq!(t.get(&a).unwrap().replayed, 1);
     }
 }

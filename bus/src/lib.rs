@@ -13,6 +13,7 @@ pub mod keys;
 pub mod messages;
 pub mod names;
 pub mod payload;
+pub mod presence;
 pub mod refused;
 pub mod samples;
 
@@ -28,5 +29,6 @@ pub use keys::{Leaf, SwarmKey, SwarmKeys, TaskLeaf};
 pub use messages::*;
 pub use names::{NameError, NodeId, SwarmName, TaskId};
 pub use payload::Payload;
+pub use presence::Presence;
 pub use refused::Refused;
 pub use wire::{VERSION, WireMessage};

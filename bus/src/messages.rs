@@ -447,6 +447,12 @@ wire_message! {
         /// leader's word), how many its answer agreed with, out of how many.
         pub agreed: Option<u32>,
         pub decided: Option<u32>,
+        /// A board in deep sleep: the Unix ms it said it wakes at. It is present but silent
+        /// until then (and a margin); its bridge holds its commands.
+        pub asleep_until_ms: Option<u64>,
+        /// A board's clock against its gateway's, ms (positive: the board runs ahead), from
+        /// its latest live energy sample.
+        pub clock_skew_ms: Option<i32>,
     }
 }
 

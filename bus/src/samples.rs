@@ -246,5 +246,7 @@ pub fn node_state() -> NodeState {
         cadence_pinned: true,
         agreed: None,
         decided: None,
+        asleep_until_ms: None,
+        clock_skew_ms: None,
     }
 }

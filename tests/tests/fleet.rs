@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use swarm_bridge::config::BridgeConfig;
 use swarm_bridge::{Bridge, run_bridge};
-use swarm_bus::zenoh::{is_replayed, query_cbor};
-use swarm_bus::{Energy, Leaf, NodeId, SwarmKey, SwarmKeys, SwarmName, encode, samples};
+use swarm_bus::zenoh::{is_replayed, publish, query_cbor};
+use swarm_bus::{
+    Command as Cmd, CommandOp, Energy, Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, SwarmName,
+    encode, samples,
+};
 use swarm_tests::boards::{Boards, SWARM};
-use swarm_tests::{BridgeProcess, endpoint, eventually, free_port, loopback_session};
+use swarm_tests::{BridgeProcess, endpoint, eventually, free_port, loopback_session, member_keys};
 use zenoh::Session;
 use zenoh::sample::Sample;
 
@@ -285,4 +288,163 @@ async fn replays_without_real_time_are_refused_and_good_ones_do_not_replace_the_
         now,
         "the current value stays"
     );
+}
+
+async fn state_of(observer: &Session, device: &NodeId) -> Option<NodeState> {
+    let replies = query_cbor::<NodeState>(
+        observer,
+        &keys().node_leaf(device, Leaf::State),
+        Duration::from_secs(2),
+    )
+    .await
+    .ok()?;
+    replies.into_iter().find_map(|r| r.msg.ok())
+}
+
+async fn present(observer: &Session, device: &NodeId) -> bool {
+    member_keys(observer, &keys())
+        .await
+        .contains(&keys().node(device))
+}
+
+/// The sleeping board: told to deep-sleep 30 s, it says so before it goes; the bridge
+/// keeps it present, says `asleep until` in its state, holds a command sent meanwhile and
+/// hands it over as the board wakes, which obeys it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_asleep_30_s_stays_present_and_gets_the_command_held_for_it_at_its_wake() {
+    let rig = Rig::start().await;
+    let extra = ["--firmware-core", "--interval-ms", "1000"];
+    let boards = Boards::spawn_with(rig.mqtt_port, 1, "nap", 5, &extra);
+    let device = id("nap-0");
+    let joined = eventually(Duration::from_secs(20), || async {
+        state_of(&rig.observer, &device).await.map(|_| ())
+    })
+    .await;
+    assert!(
+        joined.is_some(),
+        "board never joined; log:\n{}",
+        boards.log()
+    );
+    let cmd_key = keys().node_leaf(&device, Leaf::Cmd);
+    let sleep = Cmd {
+        op: CommandOp::Sleep,
+        arg: 30,
+    };
+    let told_at = swarm_bus::clock::unix_ms();
+    publish(&rig.observer, &cmd_key, &sleep).await.unwrap();
+    let asleep = eventually(Duration::from_secs(10), || async {
+        state_of(&rig.observer, &device)
+            .await
+            .and_then(|s| s.asleep_until_ms)
+    })
+    .await
+    .unwrap_or_else(|| panic!("never asleep in its state; log:\n{}", boards.log()));
+    assert!(
+        (told_at + 29_000..=told_at + 33_000).contains(&asleep),
+        "wakes {} ms after the command",
+        asleep - told_at
+    );
+    let faster = Cmd {
+        op: CommandOp::SetInterval,
+        arg: 2000,
+    };
+    publish(&rig.observer, &cmd_key, &faster).await.unwrap();
+    let held = eventually(Duration::from_secs(5), || async {
+        (rig.bridge().stats.commands_held.load(Relaxed) == 1).then_some(())
+    })
+    .await;
+    assert!(held.is_some(), "the command was not held");
+    // Silent, and present the whole time it sleeps.
+    while swarm_bus::clock::unix_ms() + 2_000 < asleep {
+        assert!(
+            present(&rig.observer, &device).await,
+            "the sleeping board was taken for gone; log:\n{}",
+            boards.log()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Awake: the held command is obeyed, and the state says awake.
+    let hb = rig
+        .observer
+        .declare_subscriber(keys().heartbeat(&device))
+        .await
+        .unwrap();
+    let obeyed = eventually(Duration::from_secs(20), || async {
+        let sample = tokio::time::timeout(Duration::from_secs(3), hb.recv_async())
+            .await
+            .ok()?
+            .ok()?;
+        let msg: swarm_bus::Heartbeat = swarm_bus::decode(&sample.payload().to_bytes()).ok()?;
+        (msg.cadence_ms == 2000).then_some(())
+    })
+    .await;
+    assert!(
+        obeyed.is_some(),
+        "held command not obeyed; log:\n{}",
+        boards.log()
+    );
+    let awake = state_of(&rig.observer, &device).await.unwrap();
+    assert_eq!(awake.asleep_until_ms, None);
+    assert!(present(&rig.observer, &device).await);
+}
+
+/// A board that says it sleeps a second and never comes back is offline once it misses its
+/// wake by the margin (30 s and a tenth of the sleep), not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_that_oversleeps_is_offline_after_the_margin() {
+    let rig = Rig::start().await;
+    let device = id("esp-nap");
+    let mut options = MqttOptions::new(device.as_str(), "127.0.0.1", rig.mqtt_port);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(options, 16);
+    tokio::spawn(async move {
+        while let Ok(Event::Incoming(_) | Event::Outgoing(_)) = events.poll().await {}
+    });
+    let status = keys().node_leaf(&device, Leaf::Status);
+    client
+        .publish(status.clone(), QoS::AtLeastOnce, true, "online")
+        .await
+        .unwrap();
+    let online = eventually(Duration::from_secs(10), || async {
+        present(&rig.observer, &device).await.then_some(())
+    })
+    .await;
+    assert!(online.is_some());
+    for bad in ["asleep soon", "asleep -1", "asleep 999999999"] {
+        client
+            .publish(status.clone(), QoS::AtLeastOnce, false, bad)
+            .await
+            .unwrap();
+    }
+    client
+        .publish(status, QoS::AtLeastOnce, true, "asleep 1")
+        .await
+        .unwrap();
+    let said_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.disconnect().await.unwrap();
+    let bad = eventually(Duration::from_secs(5), || async {
+        // `bad_status` is counted with the other refusals.
+        (rig.bridge().stats.dropped_other.load(Relaxed) == 3).then_some(())
+    })
+    .await;
+    assert!(bad.is_some(), "bad words not counted");
+    // Present through the sleep and well into the margin.
+    while said_at.elapsed() < Duration::from_secs(25) {
+        assert!(
+            present(&rig.observer, &device).await,
+            "gone before the margin"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let gone = eventually(Duration::from_secs(15), || async {
+        (!present(&rig.observer, &device).await).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "still present {:?} after it said asleep 1",
+        said_at.elapsed()
+    );
+    assert!(said_at.elapsed() >= Duration::from_secs(31));
 }

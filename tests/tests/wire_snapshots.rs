@@ -271,6 +271,30 @@ fn time_command_wire() {
     }));
 }
 
+/// A board's state as its bridge serves it while the board deep-sleeps: the wake time and its
+/// clock's skew against the gateway on the tail.
+#[test]
+fn asleep_board_state_wire() {
+    insta::assert_snapshot!(wire(&NodeState {
+        class: swarm_bus::DeviceClass::Minimal,
+        role: Role::Observer,
+        term: 0,
+        leader: None,
+        cadence_ms: 30_000,
+        peers: Vec::new(),
+        asleep_until_ms: Some(1_780_000_030_000),
+        clock_skew_ms: Some(-12),
+        ..samples::node_state()
+    }));
+}
+
+/// What a board says on its retained status topic before a deep sleep: plain words.
+#[test]
+fn asleep_status_words() {
+    let words = swarm_bus::Presence::Asleep { secs: 30 }.to_bytes();
+    insta::assert_snapshot!(String::from_utf8(words).unwrap(), @"asleep 30");
+}
+
 #[test]
 fn leave_wire() {
     insta::assert_snapshot!(wire(&Leave { term: 42 }));

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 use crate::time::TimeSync;
 use alloc::string::String;
 use alloc::vec::Vec;
-use swarm_bus::{CadenceMode, DeviceClass, Heartbeat, Leaf, Role, SwarmKeys, encode};
+use swarm_bus::{CadenceMode, DeviceClass, Heartbeat, Leaf, Presence, Role, SwarmKeys, encode};
 
 pub const ONLINE: &[u8] = b"online";
 pub const OFFLINE: &[u8] = b"offline";
@@ -194,22 +194,7 @@ impl Board {
         });
         self.meter.settle(now_ms);
         let mut out = Vec::with_capacity(2);
-        let heartbeat = Heartbeat {
-            term: 0,
-            role: Role::Observer,
-            leader: None,
-            seq: self.seq,
-            cadence_ms: interval,
-            class: DeviceClass::Minimal,
-            voters: None,
-        };
-        out.push(Outgoing {
-            topic: self.topics.heartbeat.clone(),
-            payload: encode(&heartbeat),
-            acked: false,
-            retain: false,
-            reading: None,
-        });
+        out.push(self.heartbeat(interval));
         let every = u64::from(self.settings.cadence.energy_every.max(1));
         if self.seq.is_multiple_of(every) {
             let reading = self.reading(now_ms, unix_ms);
@@ -228,6 +213,44 @@ impl Board {
             self.cycle.publications += 1;
         }
         out
+    }
+
+    /// A heartbeat promising the next within `cadence_ms`.
+    fn heartbeat(&self, cadence_ms: u32) -> Outgoing {
+        let heartbeat = Heartbeat {
+            term: 0,
+            role: Role::Observer,
+            leader: None,
+            seq: self.seq,
+            cadence_ms,
+            class: DeviceClass::Minimal,
+            voters: None,
+        };
+        Outgoing {
+            topic: self.topics.heartbeat.clone(),
+            payload: encode(&heartbeat),
+            acked: false,
+            retain: false,
+            reading: None,
+        }
+    }
+
+    /// Said just before a deep sleep of `sleep_ms`: `asleep <seconds>` on the retained status
+    /// (the bridge keeps the board present and holds its commands), and a heartbeat that
+    /// promises the next one after the sleep, so nobody takes the silence for a fault.
+    pub fn asleep(&mut self, sleep_ms: u64) -> Vec<Outgoing> {
+        let secs = u32::try_from(sleep_ms.div_ceil(1000)).unwrap_or(u32::MAX);
+        let status = Outgoing {
+            topic: self.topics.status.clone(),
+            payload: Presence::Asleep { secs }.to_bytes(),
+            acked: true,
+            retain: true,
+            reading: None,
+        };
+        let cadence = u32::try_from(sleep_ms).unwrap_or(u32::MAX);
+        let heartbeat = self.heartbeat(cadence.max(self.cadence.heartbeat_ms()));
+        self.seq += 1;
+        alloc::vec![status, heartbeat]
     }
 
     /// The energy reading at `now_ms`, on the wall clock if it is known. A board's awake share
@@ -606,5 +629,27 @@ mod tests {
         let first: Energy = decode(&b.replay(13_000, &[]).unwrap().payload).unwrap();
         // The reading of the first report, at monotonic 0, 13 s before the word.
         assert_eq!(first.ts_ms, 1_780_000_000_000 - 13_000);
+    }
+
+    #[test]
+    fn before_deep_sleep_the_board_says_when_it_wakes() {
+        let mut b = board();
+        b.on_connected(0);
+        b.due(0, None);
+        let said = b.asleep(29_500);
+        assert_eq!(said[0].topic, "swarm/lab/node/c3/status");
+        assert_eq!(said[0].payload, b"asleep 30");
+        assert!(said[0].retain && said[0].acked);
+        let hb: Heartbeat = decode(&said[1].payload).unwrap();
+        assert_eq!(
+            (hb.seq, hb.cadence_ms),
+            (1, 29_500),
+            "the next heartbeat after the sleep"
+        );
+        let short: Heartbeat = decode(&b.asleep(10)[1].payload).unwrap();
+        assert_eq!(
+            short.cadence_ms, 10_000,
+            "never promises sooner than its cadence"
+        );
     }
 }

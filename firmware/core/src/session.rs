@@ -14,7 +14,8 @@ use rust_mqtt::buffer::AllocBuffer;
 use rust_mqtt::client::Client;
 use rust_mqtt::client::event::Event;
 use rust_mqtt::client::options::{
-    ConnectOptions, PublicationOptions, SubscriptionOptions, TopicReference, WillOptions,
+    ConnectOptions, DisconnectOptions, PublicationOptions, SubscriptionOptions, TopicReference,
+    WillOptions,
 };
 use rust_mqtt::config::KeepAlive;
 use rust_mqtt::io::Transport;
@@ -149,15 +150,31 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         Either::Second(()) => return End::Lost("no CONNACK within 10 s".into()),
     }
     hw.note(Note::Connected);
-    let now = clock.now_ms();
     board.observe_battery(hw.battery_pin_mv(), hw.charging());
-    board.on_connected(now);
-    if let Err(e) = publish(&mut client, &board.online()).await {
-        return End::Lost(e);
-    }
+    // Listening before saying `online`: the bridge sends the commands it held for a sleeping
+    // board as soon as it hears `online`, and the broker has the subscription once it acks.
     let subscription = SubscriptionOptions::new().at_least_once();
     if let Err(e) = client.subscribe(cmd_filter, &subscription).await {
         return End::Lost(format!("subscribe: {e:?}"));
+    }
+    let give_up = clock.now_ms() + ACK_WAIT_MS;
+    loop {
+        let header = match select(client.poll_header(), clock.sleep_until(give_up)).await {
+            Either::First(Ok(h)) => h,
+            Either::First(Err(e)) => return End::Lost(format!("reading: {e:?}")),
+            Either::Second(()) => return End::Lost("no SUBACK within 5 s".into()),
+        };
+        match client.poll_body(header).await {
+            Ok(Event::Suback(_)) => break,
+            Ok(_) => {}
+            Err(e) => return End::Lost(format!("reading: {e:?}")),
+        }
+    }
+    let now = clock.now_ms();
+    board.on_connected(now);
+    if let Err(e) = publish(&mut client, &board.online()).await {
+        board.on_disconnected(now);
+        return End::Lost(e);
     }
     let half_keep_alive = u64::from(keep_alive_s) * 500;
     let mut last_sent = now;
@@ -216,6 +233,7 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         if let Some(ms) = board.sleep_after_reports(now)
             && (settled || now >= acks_since + ACK_WAIT_MS)
         {
+            say_asleep(&mut client, board, ms).await;
             board.on_disconnected(now);
             board.observe_battery(hw.battery_pin_mv(), hw.charging());
             return End::Sleep { ms };
@@ -287,6 +305,7 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
                     Action::Continue => {}
                     Action::Identify { secs } => hw.identify(secs),
                     Action::Sleep { ms } => {
+                        say_asleep(&mut client, board, ms).await;
                         board.on_disconnected(clock.now_ms());
                         return End::Sleep { ms };
                     }
@@ -298,6 +317,18 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
             }),
         }
     }
+}
+
+/// Before a deep sleep: the board says when it wakes, then leaves with a DISCONNECT, which
+/// tells the broker not to publish its Last-Will (`offline`): asleep is not gone. Best
+/// effort: a board that cannot say it is offline for the bridge, as before.
+async fn say_asleep<N: Transport>(client: &mut MqttClient<'_, N>, board: &mut Board, ms: u64) {
+    for o in board.asleep(ms) {
+        if publish(client, &o).await.is_err() {
+            return;
+        }
+    }
+    let _ = client.disconnect(&DisconnectOptions::new()).await;
 }
 
 /// Remembers which backlog reading a QoS 1 publication carries.

@@ -161,8 +161,13 @@ pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, 
                 };
                 let end = session::serve(&mut board, &mut socket, &clock, &mut hw).await;
                 let connected = hw.connected;
-                // A reset, not a FIN: the broker drops the session (and publishes the will) now
-                // rather than after its keep-alive, and never holds a half-open connection.
+                if matches!(end, End::Sleep { .. }) {
+                    // The session said `asleep` and sent DISCONNECT: let them leave first.
+                    let _ = with_timeout(Duration::from_secs(1), socket.flush()).await;
+                }
+                // A reset, not a FIN: the broker drops the session (and publishes the will, unless
+                // the board disconnected cleanly) now rather than after its keep-alive, and never
+                // holds a half-open connection.
                 socket.abort();
                 let _ = with_timeout(Duration::from_secs(1), socket.flush()).await;
                 drop(socket);

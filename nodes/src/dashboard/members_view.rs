@@ -3,6 +3,7 @@
 use super::Ui;
 use super::format::{ago, cadence, interval, or_dash, waiting};
 use super::model::{Departure, EventKind, Member, Model};
+use crate::report::time_of_day;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
@@ -125,6 +126,12 @@ fn member_row<'a>(model: &Model, m: &Member, now_ms: u64) -> Row<'a> {
     // Unconfirmed says more than an age that only grows because we cannot hear.
     let heard = match age {
         _ if m.unconfirmed => "unconfirmed".into(),
+        _ if m.asleep(now_ms).is_some() => {
+            format!(
+                "asleep until {}",
+                time_of_day(m.asleep_until_ms.unwrap_or(0))
+            )
+        }
         Some(a) if suspect => format!("{a} suspect"),
         Some(a) => a,
         None => "-".into(),

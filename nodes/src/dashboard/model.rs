@@ -111,6 +111,8 @@ pub struct Member {
     pub energy: Option<Energy>,
     pub energy_ms: Option<u64>,
     pub watts: History,
+    /// A board in deep sleep, from its bridge's state answer: the Unix ms it wakes at.
+    pub asleep_until_ms: Option<u64>,
     /// The interval its last state answer advertised, to notice a mode change in heartbeats.
     state_cadence_ms: Option<u32>,
     asked_state_ms: Option<u64>,
@@ -118,6 +120,11 @@ pub struct Member {
 }
 
 impl Member {
+    /// Asleep now (present but silent): until when, on the wall clock.
+    pub fn asleep(&self, now_ms: u64) -> Option<u64> {
+        self.asleep_until_ms.filter(|until| *until > now_ms)
+    }
+
     fn new(id: NodeId, now_ms: u64) -> Self {
         Self {
             id,
@@ -130,6 +137,7 @@ impl Member {
             energy: None,
             energy_ms: None,
             watts: History::new(HISTORY),
+            asleep_until_ms: None,
             state_cadence_ms: None,
             asked_state_ms: None,
             touched_ms: now_ms,
@@ -379,6 +387,9 @@ impl Model {
     }
 
     pub fn suspect(&self, m: &Member, now_ms: u64) -> bool {
+        if m.asleep(now_ms).is_some() {
+            return false;
+        }
         match (m.heard_ms, &m.heartbeat) {
             (Some(heard), Some(hb)) => is_suspect(
                 heard,
@@ -589,6 +600,7 @@ impl Model {
         m.class = Some(s.class);
         m.cadence = Some((s.cadence_mode, s.cadence_pinned));
         m.state_cadence_ms = Some(s.cadence_ms);
+        m.asleep_until_ms = s.asleep_until_ms;
         self.changed = true;
     }
 

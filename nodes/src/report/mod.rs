@@ -110,6 +110,12 @@ pub fn age(ms: Option<u64>) -> String {
     }
 }
 
+/// A Unix time in ms as the time of day, UTC: `14:03:20 UTC`.
+pub fn time_of_day(unix_ms: u64) -> String {
+    let s = (unix_ms / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}
+
 pub fn or_dash<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }

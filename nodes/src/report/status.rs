@@ -1,6 +1,6 @@
 //! `swarm-node status [--json]`.
 
-use super::{SwarmView, age, or_dash, table};
+use super::{SwarmView, age, or_dash, table, time_of_day};
 use serde::Serialize;
 use swarm_bus::{DeviceClass, NodeId, Role};
 use swarm_node::cadence::is_suspect;
@@ -28,6 +28,13 @@ pub struct StatusRow {
     /// agreed with; absent for a node that answered in none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<Agreement>,
+    /// A board in deep sleep: the Unix ms it wakes at. Present but silent until then, so not
+    /// suspect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asleep_until_ms: Option<u64>,
+    /// A board's clock against its gateway's (ms, positive: ahead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ms: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -53,7 +60,8 @@ pub fn rows(view: &SwarmView, now_ms: u64, limits: (u32, u32)) -> Vec<StatusRow>
                 heartbeat_age_ms: (s.last_heartbeat_ms > 0)
                     .then(|| now_ms.saturating_sub(s.last_heartbeat_ms)),
                 cadence_ms: s.cadence_ms,
-                suspect: s.last_heartbeat_ms > 0
+                suspect: s.asleep_until_ms.is_none()
+                    && s.last_heartbeat_ms > 0
                     && is_suspect(
                         s.last_heartbeat_ms,
                         s.cadence_ms,
@@ -75,6 +83,8 @@ pub fn rows(view: &SwarmView, now_ms: u64, limits: (u32, u32)) -> Vec<StatusRow>
                     }),
                     _ => None,
                 },
+                asleep_until_ms: s.asleep_until_ms,
+                clock_skew_ms: s.clock_skew_ms,
             }
         })
         .collect()
@@ -106,10 +116,10 @@ pub fn render(rows: &[StatusRow]) -> String {
             r.role.to_string(),
             r.term.to_string(),
             or_dash(r.leader.as_ref()),
-            if r.suspect {
-                format!("{} suspect", age(r.heartbeat_age_ms))
-            } else {
-                age(r.heartbeat_age_ms)
+            match r.asleep_until_ms {
+                Some(until) => format!("asleep until {}", time_of_day(until)),
+                None if r.suspect => format!("{} suspect", age(r.heartbeat_age_ms)),
+                None => age(r.heartbeat_age_ms),
             },
             or_dash(r.watts.map(|w| format!("{w:.1} W"))),
             or_dash(r.battery_pct.map(|b| format!("{b}%"))),
@@ -155,6 +165,8 @@ mod tests {
             cadence_pinned: false,
             agreed: None,
             decided: None,
+            asleep_until_ms: None,
+            clock_skew_ms: None,
         }
     }
 
@@ -175,5 +187,22 @@ mod tests {
         let suspect: Vec<(&str, bool)> = rows.iter().map(|r| (r.id.as_str(), r.suspect)).collect();
         assert_eq!(suspect, [("new", false), ("quiet", true), ("slow", false)]);
         assert!(render(&rows).contains("2.0 s suspect"));
+    }
+
+    #[test]
+    fn a_board_asleep_is_not_suspect_and_says_until_when() {
+        let mut view = SwarmView::default();
+        let now = 100_000_000;
+        let mut board = state(10_000, now - 60_000);
+        board.asleep_until_ms = Some(now + 3_723_000);
+        view.states.insert(NodeId::new("esp").unwrap(), board);
+        let rows = rows(&view, now, (3, 250));
+        assert!(!rows[0].suspect, "silent as promised");
+        // 100,000 s + 3,723 s past the epoch: 28:48:43, so 04:48:43 the next day.
+        assert!(
+            render(&rows).contains("asleep until 04:48:43 UTC"),
+            "{}",
+            render(&rows)
+        );
     }
 }

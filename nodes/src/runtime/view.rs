@@ -113,6 +113,8 @@ impl NodeView {
             cadence_pinned: self.cadence_pinned,
             agreed: None,
             decided: None,
+            asleep_until_ms: None,
+            clock_skew_ms: None,
         }
     }
 
