@@ -2,8 +2,8 @@
 
 use crate::topic::{Scope, TopicError, topic_to_key};
 use swarm_bus::{
-    Decode, DecodeError, DeviceClass, Energy, Heartbeat, Leaf, Leave, NodeId, Presence, Role,
-    SwarmKey, SwarmKeys, WireMessage,
+    Decode, DecodeError, DeviceClass, Energy, FirmwareReport, Heartbeat, Leaf, Leave, NodeId,
+    Presence, Role, SwarmKey, SwarmKeys, WireMessage,
 };
 use zenoh::key_expr::OwnedKeyExpr;
 
@@ -23,6 +23,8 @@ pub enum Telemetry {
     /// taken: it goes on the board's `energy` key, marked as replayed.
     Replay(Energy),
     Leave(Leave),
+    /// What firmware it runs and how an update goes.
+    Firmware(FirmwareReport),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +210,9 @@ impl Ingest {
                 });
             }
             Leaf::Leave => Telemetry::Leave(read(payload, format).map_err(malformed)?),
-            Leaf::Cmd => return Ok(Inbound::Command),
+            Leaf::Firmware => Telemetry::Firmware(read(payload, format).map_err(malformed)?),
+            // Commands and updates on their way down, seen again on the uplink.
+            Leaf::Cmd | Leaf::Ota => return Ok(Inbound::Command),
             // Devices never vote (in elections or on proposals), the bridge answers `state`
             // for them, and they neither run tasks nor hold the task table.
             Leaf::Vote | Leaf::State | Leaf::Worker | Leaf::Tasks | Leaf::Ballot => {
@@ -252,7 +256,10 @@ fn election_claim(msg: &Telemetry) -> Option<&'static str> {
             }
         }
         Telemetry::Leave(leave) if leave.term != 0 => Some("a term"),
-        Telemetry::Leave(_) | Telemetry::Energy(_) | Telemetry::Replay(_) => None,
+        Telemetry::Leave(_)
+        | Telemetry::Energy(_)
+        | Telemetry::Replay(_)
+        | Telemetry::Firmware(_) => None,
     }
 }
 

@@ -79,6 +79,7 @@ pub struct Uplink {
 pub struct MeshHandles {
     _cache: Queryable<()>,
     _commands: zenoh::pubsub::Subscriber<()>,
+    _updates: zenoh::pubsub::Subscriber<()>,
     _members: zenoh::pubsub::Subscriber<()>,
     time: tokio::task::JoinHandle<()>,
 }
@@ -121,9 +122,18 @@ pub async fn start(
         table.clone(),
         peripherals.clone(),
     );
+    let updates = forward_commands(
+        &session,
+        keys.all(Leaf::Ota),
+        table.clone(),
+        stats.clone(),
+        peripherals.clone(),
+        tx.clone(),
+    )
+    .await?;
     let commands = forward_commands(
         &session,
-        &keys,
+        keys.all(Leaf::Cmd),
         table.clone(),
         stats.clone(),
         peripherals,
@@ -144,6 +154,7 @@ pub async fn start(
         MeshHandles {
             _cache: cache,
             _commands: commands,
+            _updates: updates,
             _members: members,
             time,
         },
@@ -437,12 +448,8 @@ impl Uplink {
             return;
         }
         tracing::info!(device = %id, commands = held.len(), "device awake: delivering held commands");
-        let topic = self.ingest.keys().node_leaf(id, Leaf::Cmd);
-        for payload in held {
-            let down = Downlink {
-                topic: topic.clone(),
-                payload,
-            };
+        for (topic, payload) in held {
+            let down = Downlink { topic, payload };
             match self.downlink.try_send(down) {
                 Ok(()) => {
                     self.stats
@@ -528,7 +535,13 @@ fn answer(query: &Query, keys: &SwarmKeys, table: &Mutex<DeviceTable>) {
         let mut out = Vec::new();
         for id in ids {
             let record = table.get(&id);
-            for leaf in [Leaf::Heartbeat, Leaf::Energy, Leaf::State, Leaf::Status] {
+            for leaf in [
+                Leaf::Heartbeat,
+                Leaf::Energy,
+                Leaf::State,
+                Leaf::Status,
+                Leaf::Firmware,
+            ] {
                 let key = keys.node_leaf(&id, leaf);
                 let Ok(ke) = zenoh::key_expr::KeyExpr::try_from(key.as_str()) else {
                     continue;
@@ -544,6 +557,12 @@ fn answer(query: &Query, keys: &SwarmKeys, table: &Mutex<DeviceTable>) {
                         .and_then(|r| r.energy.clone())
                         .map(|m| render(&m, &id, format)),
                     Leaf::State => table.state(&id, now).map(|m| render(&m, &id, format)),
+                    Leaf::Firmware => record
+                        .and_then(|r| r.firmware.clone())
+                        .map(|m| render(&m, &id, format)),
+                    _ if record.is_some_and(|r| r.asleep.is_some()) => {
+                        Some((b"\"asleep\"".to_vec(), Encoding::APPLICATION_JSON))
+                    }
                     _ => Some((b"\"online\"".to_vec(), Encoding::APPLICATION_JSON)),
                 };
                 if let Some((bytes, enc)) = reply {
@@ -570,16 +589,16 @@ fn render<T: WireMessage>(msg: &T, id: &NodeId, format: ReplyFormat) -> (Vec<u8>
     }
 }
 
-/// Commands published in zenoh for a device the bridge has seen go down to MQTT unchanged.
+/// Commands (or updates: `key` is `node/*/cmd` or `node/*/ota`) published in zenoh for a
+/// device the bridge has seen go down to MQTT unchanged; held while the device sleeps.
 async fn forward_commands(
     session: &Session,
-    keys: &SwarmKeys,
+    key: String,
     table: Arc<Mutex<DeviceTable>>,
     stats: Arc<Stats>,
     peripherals: Vec<NodeId>,
     tx: mpsc::Sender<Downlink>,
 ) -> Result<zenoh::pubsub::Subscriber<()>, BusError> {
-    let key = keys.all(Leaf::Cmd);
     session
         .declare_subscriber(key.clone())
         .callback(move |sample| {
@@ -594,7 +613,7 @@ async fn forward_commands(
                 return; // a zenoh node's command, or a peripheral's: not for MQTT
             }
             let payload = sample.payload().to_bytes().into_owned();
-            match lock(&table).hold(&id, payload.clone()) {
+            match lock(&table).hold(&id, topic, payload.clone()) {
                 Held::No => {}
                 Held::Yes => {
                     stats.commands_held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

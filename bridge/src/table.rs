@@ -4,7 +4,7 @@
 use crate::ingest::{Format, Telemetry};
 use crate::taken::TakenIds;
 use std::collections::{BTreeMap, VecDeque};
-use swarm_bus::{DeviceClass, Energy, Heartbeat, NodeId, NodeState, Role};
+use swarm_bus::{DeviceClass, Energy, FirmwareReport, Heartbeat, NodeId, NodeState, Role};
 
 #[derive(Debug, Clone, Default)]
 pub struct DeviceRecord {
@@ -23,10 +23,13 @@ pub struct DeviceRecord {
     pub replayed: u64,
     /// In deep sleep: when it said so and when it wakes (Unix ms). Present, silent.
     pub asleep: Option<(u64, u64)>,
-    /// Commands that came while it slept, oldest first, for its wake.
-    pub held: VecDeque<Vec<u8>>,
+    /// Commands (and update offers) that came while it slept, oldest first, for its wake:
+    /// topic and payload.
+    pub held: VecDeque<(String, Vec<u8>)>,
     /// Its clock against ours at its latest live energy sample (ms, positive: ahead).
     pub clock_skew_ms: Option<i32>,
+    /// Its latest firmware report: what it runs, and any update under way.
+    pub firmware: Option<FirmwareReport>,
 }
 
 /// Commands held for one sleeping board at most; past it the oldest goes (counted).
@@ -197,6 +200,7 @@ impl DeviceTable {
             }
             // An old reading: history, not the board's current value.
             Telemetry::Replay(_) => record.replayed += 1,
+            Telemetry::Firmware(f) => record.firmware = Some(f.clone()),
             Telemetry::Leave(_) => {}
         }
         Ok(())
@@ -243,7 +247,7 @@ impl DeviceTable {
     }
 
     /// Holds a command for a sleeping device; `Held::No` for one awake (or unknown).
-    pub fn hold(&mut self, id: &NodeId, payload: Vec<u8>) -> Held {
+    pub fn hold(&mut self, id: &NodeId, topic: &str, payload: Vec<u8>) -> Held {
         let Some(record) = self.devices.get_mut(id).filter(|r| r.asleep.is_some()) else {
             return Held::No;
         };
@@ -251,7 +255,7 @@ impl DeviceTable {
         if dropped {
             record.held.pop_front();
         }
-        record.held.push_back(payload);
+        record.held.push_back((topic.to_string(), payload));
         if dropped {
             Held::DroppedOldest
         } else {
@@ -260,7 +264,7 @@ impl DeviceTable {
     }
 
     /// The commands held for a device that just woke, oldest first.
-    pub fn take_held(&mut self, id: &NodeId) -> Vec<Vec<u8>> {
+    pub fn take_held(&mut self, id: &NodeId) -> Vec<(String, Vec<u8>)> {
         self.devices
             .get_mut(id)
             .map(|r| r.held.drain(..).collect())
@@ -322,7 +326,11 @@ impl DeviceTable {
             cadence_ms: hb.map(|h| h.cadence_ms).unwrap_or(0),
             uptime_s: now_ms.saturating_sub(r.first_seen_ms) / 1000,
             last_heartbeat_ms: r.heartbeat_ms,
-            version: self.version.clone(),
+            // The board's own firmware version once it said; the bridge's before.
+            version: r
+                .firmware
+                .as_ref()
+                .map_or_else(|| self.version.clone(), |f| f.version.clone()),
             peers: Vec::new(),
             dropped: r.dropped,
             // Boards do not say; their heartbeats advertise the interval they keep.
@@ -432,14 +440,14 @@ mod tests {
         let mut t = DeviceTable::new("bridge");
         let a = id("a");
         t.set_online(&a, true, 0).unwrap();
-        assert_eq!(t.hold(&a, vec![1]), Held::No, "awake: sent at once");
+        assert_eq!(t.hold(&a, "c", vec![1]), Held::No, "awake: sent at once");
         assert_eq!(t.set_asleep(&a, 30_000, 0), Ok(None), "still present");
         assert_eq!(t.awake().count(), 0);
         assert_eq!(t.state(&a, 1_000).unwrap().asleep_until_ms, Some(30_000));
         for n in 0..MAX_HELD as u8 {
-            assert_eq!(t.hold(&a, vec![n]), Held::Yes);
+            assert_eq!(t.hold(&a, "c", vec![n]), Held::Yes);
         }
-        assert_eq!(t.hold(&a, vec![99]), Held::DroppedOldest);
+        assert_eq!(t.hold(&a, "o", vec![99]), Held::DroppedOldest);
         // 30 s of sleep: a margin of 33 s.
         assert!(t.overslept(63_000).is_empty());
         t.set_online(&a, true, 40_000).unwrap();

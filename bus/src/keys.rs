@@ -20,7 +20,8 @@ pub const ROOT: &str = "swarm";
 wire_key_words! {
     /// The last chunk of a node's key. `replay` carries a board's energy readings sent late,
     /// with the time they were taken: MQTT only, the bridge puts them on the board's `energy`
-    /// key, marked as replayed.
+    /// key, marked as replayed. `ota` carries an update down to a board (an offer, then
+    /// chunks); `firmware` its report back up.
     pub enum Leaf {
         Heartbeat => "heartbeat",
         Vote => "vote",
@@ -33,6 +34,8 @@ wire_key_words! {
         Tasks => "tasks",
         Ballot => "ballot",
         Replay => "replay",
+        Ota => "ota",
+        Firmware => "firmware",
     }
 }
 

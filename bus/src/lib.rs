@@ -9,6 +9,7 @@ extern crate alloc;
 #[macro_use]
 mod wire;
 pub mod codec;
+pub mod firmware;
 pub mod keys;
 pub mod messages;
 pub mod names;
@@ -25,6 +26,7 @@ pub mod json;
 pub mod zenoh;
 
 pub use codec::{Decode, DecodeError, decode, encode};
+pub use firmware::{FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport};
 pub use keys::{Leaf, SwarmKey, SwarmKeys, TaskLeaf};
 pub use messages::*;
 pub use names::{NameError, NodeId, SwarmName, TaskId};

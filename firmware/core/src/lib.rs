@@ -17,6 +17,7 @@ pub mod power;
 pub mod session;
 pub mod settings;
 pub mod time;
+pub mod update;
 
 pub use board::Board;
 pub use settings::Settings;
