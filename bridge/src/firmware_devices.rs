@@ -3,6 +3,7 @@
 //! ESP32-C3, with Wi-Fi and DHCP taken as instant and a battery that drains on a schedule.
 
 use crate::devices::device_ids;
+use crate::firmware_slot::{Boot, RamSlot, Reboot};
 use embedded_io_adapters::tokio_1::FromTokio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -12,6 +13,7 @@ use swarm_fw_core::backoff::Backoff;
 use swarm_fw_core::link::{Link, LinkEvent, Stage, Step};
 use swarm_fw_core::power::{EnergyMeter, PowerState};
 use swarm_fw_core::session::{self, Clock, End, Hardware, Note};
+use swarm_fw_core::update::{self, Running, Slot, Updater, Verdict};
 use swarm_fw_core::{Board, Settings};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -31,6 +33,14 @@ pub struct FirmwareDeviceOptions {
     /// The battery pin at start (mV, behind the default 1:2 divider) and its fall per minute.
     pub battery_pin_mv: u16,
     pub drain_mv_per_min: u16,
+    /// The version the boards run at start.
+    pub version: String,
+    /// Boards whose updated images never rejoin the swarm: their trials fail and roll back.
+    pub broken_updates: Vec<NodeId>,
+    /// How long a new image has to rejoin before the previous one boots again.
+    pub trial_deadline_ms: u64,
+    /// Bytes an OTA slot holds.
+    pub slot_bytes: u32,
 }
 
 #[derive(Debug, Default)]
@@ -70,9 +80,22 @@ struct SimulatedHardware {
     /// Printed for the first board only, so a hundred boards do not flood the terminal.
     verbose: bool,
     counters: Arc<FirmwareDeviceCounters>,
+    slot: RamSlot,
+    /// The image on trial rejoined and the session confirmed it.
+    confirmed: bool,
 }
 
 impl Hardware for SimulatedHardware {
+    fn slot(&mut self) -> &mut dyn Slot {
+        &mut self.slot
+    }
+
+    fn confirm_image(&mut self) -> Result<(), String> {
+        self.confirmed = true;
+        tracing::info!(device = %self.id, "new image rejoined the swarm: confirmed");
+        Ok(())
+    }
+
     fn battery_pin_mv(&mut self) -> Option<u16> {
         let minutes = self.start.elapsed().as_secs() / 60;
         let drop = u64::from(self.drain_mv_per_min) * minutes;
@@ -150,8 +173,20 @@ pub async fn run(
     Ok(())
 }
 
+/// The board after a reboot into `running`: what RTC memory keeps (the meter, the backlog)
+/// survives; the rest starts over.
+fn rebooted(settings: &Settings, running: &Running, old: Board) -> Board {
+    let mut s = settings.clone();
+    s.version = running.version.clone();
+    let mut board = Board::new(s, old.meter);
+    board.backlog = old.backlog;
+    board.update = Updater::new(running.clone(), settings.chip);
+    board
+}
+
 fn settings(opts: &FirmwareDeviceOptions, id: NodeId) -> Settings {
     let mut s = Settings::new(opts.swarm.clone(), id.clone());
+    s.version = opts.version.clone();
     s.keep_alive_s = opts.keep_alive_s;
     s.cadence.base_ms = opts.interval_ms;
     s.cadence.min_ms = s.cadence.min_ms.min(opts.interval_ms);
@@ -180,17 +215,48 @@ async fn board(
         connected: false,
         verbose,
         counters,
+        slot: RamSlot::new(opts.slot_bytes),
+        confirmed: false,
     };
     let settings = settings(&opts, id.clone());
     let backoff = Backoff::new(settings.backoff_min_ms, settings.backoff_max_ms);
     let mut link = Link::new(backoff.clone());
-    let mut board = Board::new(settings, EnergyMeter::default());
+    let chip = settings.chip;
+    let mut boot = Boot::new(
+        Running {
+            version: settings.version.clone(),
+            sha256: None,
+            slot: 0,
+        },
+        opts.broken_updates.contains(&id),
+    );
+    let mut board = Board::new(settings.clone(), EnergyMeter::default());
     board.meter.enter(PowerState::CpuActive, 0);
     let mut random = u32::from_le_bytes(rand::random::<[u8; 4]>());
     let mut awake_before = 0;
     loop {
         random = random.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         let now = clock.now_ms();
+        match boot.check(now, hw.confirmed) {
+            Some(Verdict::Confirm) => boot.confirm(),
+            Some(Verdict::RollBack) => {
+                if let Some(failed) = boot.roll_back() {
+                    tracing::warn!(device = %id, "{failed} did not rejoin in time: rolled back");
+                    let why = update::trial_failure(false);
+                    board = rebooted(&settings, &boot.running, board);
+                    board.update = Updater::rolled_back(boot.running.clone(), chip, &failed, why);
+                    link = Link::new(backoff.clone());
+                }
+            }
+            // A broken image: it never gets as far as the broker.
+            Some(Verdict::Wait) if boot.broken => {
+                if let Some((_, trial)) = &boot.trial {
+                    clock.sleep_until(trial.deadline_ms()).await;
+                }
+                continue;
+            }
+            Some(Verdict::Wait) | None => {}
+        }
         // With no session, readings go on into the backlog.
         board.measure_offline(now);
         match link.next(now) {
@@ -239,7 +305,17 @@ async fn board(
                             link = Link::new(backoff.clone());
                         }
                         End::Reboot => {
-                            tracing::info!(device = %id, "rebooting");
+                            let incoming = board.update.incoming(1 - boot.running.slot.min(1));
+                            let deadline = opts.trial_deadline_ms;
+                            if let Reboot::Updated = boot.reboot(incoming, now, deadline) {
+                                tracing::info!(device = %id, version = boot.running.version, "rebooting into the update, on trial");
+                                board = rebooted(&settings, &boot.running, board);
+                                board.update = Updater::on_trial(boot.running.clone(), chip);
+                                hw.slot = RamSlot::new(opts.slot_bytes);
+                                hw.confirmed = false;
+                            } else {
+                                tracing::info!(device = %id, "rebooting");
+                            }
                             link = Link::new(backoff.clone());
                         }
                     }

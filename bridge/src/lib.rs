@@ -14,6 +14,7 @@ pub mod devices;
 pub mod embedded;
 pub mod external;
 pub mod firmware_devices;
+pub mod firmware_slot;
 pub mod frame;
 pub mod gate;
 pub mod i2c_peripheral;

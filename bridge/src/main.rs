@@ -9,7 +9,7 @@ use std::time::Duration;
 use swarm_bridge::config::{BridgeConfig, MqttMode};
 use swarm_bridge::devices::{DeviceCounters, DeviceOptions};
 use swarm_bus::zenoh::{ZenohSettings, open};
-use swarm_bus::{SwarmKeys, SwarmName};
+use swarm_bus::{NodeId, SwarmKeys, SwarmName};
 
 #[derive(Parser)]
 #[command(
@@ -161,6 +161,19 @@ struct DevicesArgs {
     /// With --firmware-core: how many mV the pin falls each minute.
     #[arg(long, default_value_t = 0, requires = "firmware_core")]
     drain_mv_per_min: u16,
+    /// With --firmware-core: the firmware version the boards run at start.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"), requires = "firmware_core")]
+    firmware_version: String,
+    /// With --firmware-core: boards (by id, repeatable) whose updated images never rejoin the
+    /// swarm, so their trials fail and the previous image boots again.
+    #[arg(long, requires = "firmware_core")]
+    broken_update: Vec<NodeId>,
+    /// With --firmware-core: how long a new image has to rejoin the swarm, in ms.
+    #[arg(long, default_value_t = swarm_fw_core::update::TRIAL_DEADLINE_MS, requires = "firmware_core")]
+    trial_deadline_ms: u64,
+    /// With --firmware-core: bytes an OTA slot holds (the partition table's 0x1E0000).
+    #[arg(long, default_value_t = 0x1E_0000, requires = "firmware_core")]
+    slot_bytes: u32,
 }
 
 fn main() -> std::process::ExitCode {
@@ -342,6 +355,10 @@ async fn firmware_devices(args: DevicesArgs, host: String, port: u16) -> anyhow:
         deep_sleep_from_ms: args.deep_sleep_from_ms,
         battery_pin_mv: args.battery_pin_mv,
         drain_mv_per_min: args.drain_mv_per_min,
+        version: args.firmware_version,
+        broken_updates: args.broken_update,
+        trial_deadline_ms: args.trial_deadline_ms,
+        slot_bytes: args.slot_bytes,
     };
     let counters = Arc::new(swarm_bridge::firmware_devices::FirmwareDeviceCounters::default());
     tokio::select! {

@@ -56,6 +56,9 @@ pub enum Command {
     /// Submit tasks to the swarm, see where they stand, cancel them.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Update MQTT boards over the mesh, and see what each one runs.
+    #[command(subcommand)]
+    Firmware(FirmwareCommand),
     /// Live view of the members, the leader and recent events (joins, leaves, elections);
     /// q, Esc or Ctrl-C quits. A zenoh client of the first node it reaches unless --mode peer;
     /// give several --connect endpoints to fail over when that node goes.
@@ -306,6 +309,39 @@ pub struct ProposeArgs {
     /// Pin every node's cadence: aggressive, normal, conservative, emergency, or auto (unpin).
     #[arg(long, value_name = "MODE")]
     pub cadence: String,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirmwareCommand {
+    /// Send an image to boards through their bridge: one board at a time, stopping at the
+    /// first that refuses it, fails to come back with it (and rolls back) or does not answer.
+    /// A sleeping board gets it when it wakes.
+    Push(FirmwarePushArgs),
+    /// Each board's firmware: version, image SHA-256, slot, and any update under way.
+    Status(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FirmwarePushArgs {
+    /// The image, as `espflash save-image --chip esp32c3` writes it.
+    pub image: PathBuf,
+    /// A board to update (repeatable: in the order given).
+    #[arg(long, value_name = "ID", required_unless_present = "class")]
+    pub node: Vec<NodeId>,
+    /// Every board of this class that reports its firmware, in id order (a rolling push).
+    #[arg(long, conflicts_with = "node", value_parser = parse_class)]
+    pub class: Option<DeviceClass>,
+    /// The version to announce; by default the one in the image's app descriptor.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Bytes per chunk (1 to 2048).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=2048))]
+    pub chunk_bytes: u32,
+    /// How long each board may take, from the offer to its confirmation, in seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_s: u64,
     #[command(flatten)]
     pub query: QueryArgs,
 }

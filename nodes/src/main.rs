@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod dashboard;
 mod energy;
+mod firmware;
 mod identity;
 mod metrics;
 mod report;
@@ -16,7 +17,7 @@ mod watch;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CadenceCommand, Cli, Command, ConfigCommand, QueryArgs, TaskCommand};
+use cli::{CadenceCommand, Cli, Command, ConfigCommand, FirmwareCommand, QueryArgs, TaskCommand};
 use std::time::Duration;
 // State files are written through the library's atomic writer (`crate::atomic_file`).
 use swarm_node::atomic_file;
@@ -83,6 +84,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Watch(args) => return watch(&path, explicit, &args),
         Command::Cadence(c) => return cadence(&path, explicit, c),
         Command::Task(t) => return task(&path, explicit, t),
+        Command::Firmware(f) => {
+            let bus = match &f {
+                FirmwareCommand::Push(a) => &a.query.bus,
+                FirmwareCommand::Status(a) => &a.bus,
+            };
+            let mut cfg = config::load(&path, explicit)?;
+            bus.overrides().apply(&mut cfg);
+            cfg.validate()?;
+            return match &f {
+                FirmwareCommand::Push(args) => runtime_block_on(firmware::push(&cfg, args)),
+                FirmwareCommand::Status(args) => runtime_block_on(firmware::status(&cfg, args)),
+            };
+        }
         Command::Propose(args) => {
             let mut cfg = config::load(&path, explicit)?;
             args.query.bus.overrides().apply(&mut cfg);

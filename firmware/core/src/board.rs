@@ -7,9 +7,13 @@ use crate::command::{self, Order, Rejection};
 use crate::power::{EnergyMeter, PowerState};
 use crate::settings::Settings;
 use crate::time::TimeSync;
+use crate::update::{Running, Slot, Step, Updater};
 use alloc::string::String;
 use alloc::vec::Vec;
-use swarm_bus::{CadenceMode, DeviceClass, Heartbeat, Leaf, Presence, Role, SwarmKeys, encode};
+use swarm_bus::{
+    CadenceMode, DeviceClass, FirmwareChunk, FirmwareOffer, Heartbeat, Leaf, Presence, Role,
+    SwarmKeys, decode, encode,
+};
 
 pub const ONLINE: &[u8] = b"online";
 pub const OFFLINE: &[u8] = b"offline";
@@ -21,6 +25,9 @@ pub struct Topics {
     pub energy: String,
     pub cmd: String,
     pub replay: String,
+    /// Updates come down here; reports go up on `firmware`.
+    pub ota: String,
+    pub firmware: String,
 }
 
 /// One publication the session should send.
@@ -89,6 +96,8 @@ pub struct Board {
     pub backlog: Backlog,
     /// While no session is up: when the next reading is taken for the backlog.
     next_offline_ms: Option<u64>,
+    /// The firmware it runs and any update under way.
+    pub update: Updater,
 }
 
 impl Board {
@@ -101,7 +110,17 @@ impl Board {
             energy: keys.energy(id),
             cmd: keys.node_leaf(id, Leaf::Cmd),
             replay: keys.node_leaf(id, Leaf::Replay),
+            ota: keys.node_leaf(id, Leaf::Ota),
+            firmware: keys.node_leaf(id, Leaf::Firmware),
         };
+        let update = Updater::new(
+            Running {
+                version: settings.version.clone(),
+                sha256: None,
+                slot: 0,
+            },
+            settings.chip,
+        );
         let mut board = Self {
             cadence: Cadence::new(settings.cadence.clone()),
             settings,
@@ -116,6 +135,7 @@ impl Board {
             time: TimeSync::default(),
             backlog: Backlog::default(),
             next_offline_ms: None,
+            update,
         };
         // Until a first session comes up, readings go into the backlog from one interval
         // after boot.
@@ -352,9 +372,38 @@ impl Board {
         })
     }
 
+    /// The firmware report, QoS 0: a lost one is asked again by the pusher's next offer.
+    pub fn firmware_report(&self) -> Outgoing {
+        Outgoing {
+            topic: self.topics.firmware.clone(),
+            payload: encode(&self.update.report()),
+            acked: false,
+            retain: false,
+            reading: None,
+        }
+    }
+
+    /// An update message from the `ota` topic: an offer or a chunk, told apart by its tag.
+    pub fn on_update(&mut self, payload: &[u8], slot: &mut dyn Slot) -> Result<Step, Rejection> {
+        if let Ok(chunk) = decode::<FirmwareChunk>(payload) {
+            return Ok(self.update.on_chunk(&chunk, slot));
+        }
+        match decode::<FirmwareOffer>(payload) {
+            Ok(offer) => Ok(self.update.on_offer(&offer, slot)),
+            Err(e) => {
+                self.rejected = self.rejected.saturating_add(1);
+                Err(Rejection(alloc::format!("not an update message: {e}")))
+            }
+        }
+    }
+
     /// After the reports of a cycle went out: how long to deep-sleep, when the settings ask
-    /// for sleep at this cadence. The time already awake in this cycle is taken off.
+    /// for sleep at this cadence. The time already awake in this cycle is taken off. Never
+    /// while an update comes in.
     pub fn sleep_after_reports(&self, now_ms: u64) -> Option<u64> {
+        if self.update.busy() {
+            return None;
+        }
         let from = self.settings.deep_sleep_from_ms?;
         let interval = self.cadence.heartbeat_ms();
         if interval < from {

@@ -12,6 +12,7 @@ pub mod battery;
 pub mod board;
 pub mod cadence;
 pub mod command;
+pub mod image;
 pub mod link;
 pub mod power;
 pub mod session;

@@ -4,6 +4,7 @@
 //! the board's reports and commands to it.
 
 use crate::board::{Action, Board, OFFLINE, Outgoing};
+use crate::update::{Slot, Step};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -20,6 +21,7 @@ use rust_mqtt::client::options::{
 use rust_mqtt::config::KeepAlive;
 use rust_mqtt::io::Transport;
 use rust_mqtt::types::{MqttBinary, MqttString, TopicFilter, TopicName};
+use swarm_bus::FirmwarePhase;
 
 /// The board's clock. `now_ms` is monotonic; `unix_ms` is wall-clock time if known.
 pub trait Clock {
@@ -36,6 +38,10 @@ pub trait Hardware {
     fn identify(&mut self, secs: u32);
     /// Where the board says what happened: serial on the ESP32, tracing on the host.
     fn note(&mut self, note: Note<'_>);
+    /// The OTA slot an update is written to.
+    fn slot(&mut self) -> &mut dyn Slot;
+    /// The image on trial rejoined the swarm: keep it (on the ESP32, mark its OTA slot valid).
+    fn confirm_image(&mut self) -> Result<(), String>;
 }
 
 #[derive(Debug)]
@@ -69,6 +75,7 @@ pub enum End {
 /// How long to wait for a PINGRESP or for the acknowledgements before sleeping.
 const ACK_WAIT_MS: u64 = 5_000;
 const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Commands of a few bytes, and update chunks of up to `update::MAX_CHUNK`.
 const MAX_PACKET_BYTES: u32 = 4096;
 /// QoS 1 publications in flight at once: the broker may allow fewer (its receive maximum).
 const SEND_MAXIMUM: usize = 4;
@@ -76,7 +83,8 @@ const SEND_MAXIMUM: usize = 4;
 /// so a live report always finds room in the quota.
 const REPLAY_IN_FLIGHT: u32 = 2;
 
-type MqttClient<'c, N> = Client<'c, 'c, N, AllocBuffer, 1, 4, SEND_MAXIMUM, 1, 0, 0, 0>;
+/// Two subscriptions: `cmd` and `ota`.
+type MqttClient<'c, N> = Client<'c, 'c, N, AllocBuffer, 2, 4, SEND_MAXIMUM, 1, 0, 0, 0>;
 
 /// Connects on `net` and serves until the session ends. The board keeps its cadence, meter and
 /// sequence numbers across sessions.
@@ -90,11 +98,14 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
     let mut client: MqttClient<'_, N> = Client::new(&mut buffer);
     let settings = board.settings().clone();
     let topics = board.topics().clone();
-    let (Some(will_topic), Some(cmd_filter)) = (
+    let (Some(will_topic), Some(cmd_filter), Some(ota_filter)) = (
         MqttString::try_from(topics.status.as_str())
             .ok()
             .and_then(TopicName::new),
         MqttString::try_from(topics.cmd.as_str())
+            .ok()
+            .and_then(TopicFilter::new),
+        MqttString::try_from(topics.ota.as_str())
             .ok()
             .and_then(TopicFilter::new),
     ) else {
@@ -133,8 +144,8 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         options = options.password(pass);
     }
     let client_id = MqttString::try_from(settings.node.as_str()).ok();
-    // Incoming packets are commands of a few bytes; a broker may not make the board allocate
-    // for more.
+    // Incoming packets are commands and update chunks; a broker may not make the board
+    // allocate for more.
     if let Some(max) = NonZero::new(MAX_PACKET_BYTES) {
         options = options.maximum_packet_size(max);
     }
@@ -154,28 +165,35 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
     // Listening before saying `online`: the bridge sends the commands it held for a sleeping
     // board as soon as it hears `online`, and the broker has the subscription once it acks.
     let subscription = SubscriptionOptions::new().at_least_once();
-    if let Err(e) = client.subscribe(cmd_filter, &subscription).await {
-        return End::Lost(format!("subscribe: {e:?}"));
+    for filter in [cmd_filter, ota_filter] {
+        if let Err(e) = client.subscribe(filter, &subscription).await {
+            return End::Lost(format!("subscribe: {e:?}"));
+        }
     }
     let give_up = clock.now_ms() + ACK_WAIT_MS;
-    loop {
+    let mut subacks = 0;
+    while subacks < 2 {
         let header = match select(client.poll_header(), clock.sleep_until(give_up)).await {
             Either::First(Ok(h)) => h,
             Either::First(Err(e)) => return End::Lost(format!("reading: {e:?}")),
             Either::Second(()) => return End::Lost("no SUBACK within 5 s".into()),
         };
         match client.poll_body(header).await {
-            Ok(Event::Suback(_)) => break,
+            Ok(Event::Suback(_)) => subacks += 1,
             Ok(_) => {}
             Err(e) => return End::Lost(format!("reading: {e:?}")),
         }
     }
     let now = clock.now_ms();
     board.on_connected(now);
-    if let Err(e) = publish(&mut client, &board.online()).await {
-        board.on_disconnected(now);
-        return End::Lost(e);
+    for o in [board.online(), board.firmware_report()] {
+        if let Err(e) = publish(&mut client, &o).await {
+            board.on_disconnected(now);
+            return End::Lost(e);
+        }
     }
+    // A new image on trial is kept once the broker has taken its `online`.
+    let mut rejoined = false;
     let half_keep_alive = u64::from(keep_alive_s) * 500;
     let mut last_sent = now;
     let mut ping_sent: Option<u64> = None;
@@ -272,7 +290,39 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         };
         // Copied out: the event borrows the client's buffer, and acting may publish.
         let command = match client.poll_body(header).await {
-            Ok(Event::Publish(p)) => Some(Vec::from(&*p.message)),
+            Ok(Event::Publish(p)) => {
+                let is_update = match &p.topic {
+                    TopicReference::Name(t) | TopicReference::Mapping(t, _) => {
+                        AsRef::<str>::as_ref(t.as_ref()) == topics.ota
+                    }
+                    TopicReference::Alias(_) => false,
+                };
+                if is_update {
+                    let payload = Vec::from(&*p.message);
+                    let step = match board.on_update(&payload, hw.slot()) {
+                        Ok(step) => step,
+                        Err(rejection) => {
+                            hw.note(Note::CommandRejected {
+                                reason: &rejection.0,
+                            });
+                            Step::Quiet
+                        }
+                    };
+                    if step != Step::Quiet
+                        && let Err(e) = publish(&mut client, &board.firmware_report()).await
+                    {
+                        board.on_disconnected(clock.now_ms());
+                        return End::Lost(e);
+                    }
+                    if step == Step::Reboot {
+                        board.on_disconnected(clock.now_ms());
+                        return End::Reboot;
+                    }
+                    None
+                } else {
+                    Some(Vec::from(&*p.message))
+                }
+            }
             Ok(Event::Pingresp) => {
                 ping_sent = None;
                 None
@@ -281,6 +331,19 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
                 unacked = unacked.saturating_sub(1);
                 acks_since = clock.now_ms();
                 delivered(board, &mut in_flight, ack.packet_identifier.get().get());
+                if !rejoined {
+                    rejoined = true;
+                    if board.update.phase() == FirmwarePhase::Trial {
+                        match hw.confirm_image() {
+                            Ok(()) => board.update.confirmed(),
+                            Err(why) => hw.note(Note::CommandRejected { reason: &why }),
+                        }
+                        if let Err(e) = publish(&mut client, &board.firmware_report()).await {
+                            board.on_disconnected(clock.now_ms());
+                            return End::Lost(e);
+                        }
+                    }
+                }
                 None
             }
             // A broker that refuses a reading will refuse it again: it leaves the backlog too.

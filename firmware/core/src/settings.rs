@@ -23,6 +23,10 @@ pub struct Settings {
     /// Reconnect backoff bounds.
     pub backoff_min_ms: u32,
     pub backoff_max_ms: u32,
+    /// The running image's version, reported in `FirmwareReport`.
+    pub version: String,
+    /// The chip id an update's image must name (`update::CHIP_ESP32C3`).
+    pub chip: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +68,8 @@ impl Settings {
             power: PowerProfile::default(),
             backoff_min_ms: 1_000,
             backoff_max_ms: 60_000,
+            version: String::from(env!("CARGO_PKG_VERSION")),
+            chip: crate::update::CHIP_ESP32C3,
         }
     }
 }

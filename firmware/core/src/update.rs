@@ -16,8 +16,6 @@ use swarm_bus::{FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport, Pay
 
 /// The ESP image header's chip id of an ESP32-C3.
 pub const CHIP_ESP32C3: u16 = 5;
-/// An ESP image starts with this byte.
-const IMAGE_MAGIC: u8 = 0xE9;
 /// The largest chunk a board takes: it fits the session's 4 KiB packet limit with room.
 pub const MAX_CHUNK: u32 = 2048;
 /// How long a new image has to rejoin the swarm before the previous one boots again.
@@ -268,10 +266,9 @@ impl Updater {
     }
 
     fn check_header(&self, data: &[u8]) -> Result<(), String> {
-        if data.first() != Some(&IMAGE_MAGIC) || data.len() < 14 {
+        let Some(chip) = crate::image::chip_id(data) else {
             return Err("not an ESP image (no 0xE9 header)".into());
-        }
-        let chip = u16::from_le_bytes([data[12], data[13]]);
+        };
         if chip != self.chip {
             return Err(format!(
                 "an image for chip id {chip}; this board is chip id {}",
@@ -445,10 +442,7 @@ mod tests {
     }
 
     fn image(len: usize, chip: u16) -> Vec<u8> {
-        let mut bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-        bytes[0] = IMAGE_MAGIC;
-        bytes[12..14].copy_from_slice(&chip.to_le_bytes());
-        bytes
+        crate::image::sample("0.2.0", chip, len)
     }
 
     fn offer(bytes: &[u8], chunk: u32) -> FirmwareOffer {
