@@ -448,3 +448,237 @@ async fn a_board_that_oversleeps_is_offline_after_the_margin() {
     );
     assert!(said_at.elapsed() >= Duration::from_secs(31));
 }
+
+fn push_cli(dir: &std::path::Path, bridge: &BridgeProcess, args: &[&str]) -> (i32, String, String) {
+    let connect = endpoint(bridge.zenoh_port);
+    let mut all = vec!["firmware"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--swarm", SWARM, "--connect", &connect, "--no-multicast"]);
+    swarm_tests::run_cli(dir, &all)
+}
+
+/// The rolling update: ten boards, the fourth of which cannot run the new image. The
+/// push updates the first three, sees the fourth roll back, and stops; the six after it keep
+/// their version. `firmware status --json` shows each board as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_push_to_ten_boards_stops_at_the_one_that_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProcess::start(SWARM, &[]);
+    let extra = [
+        "--firmware-core",
+        "--interval-ms",
+        "1000",
+        "--firmware-version",
+        "0.1.0",
+        "--broken-update",
+        "upd-3",
+        "--trial-deadline-ms",
+        "4000",
+    ];
+    let boards = Boards::spawn_with(bridge.mqtt_port, 10, "upd", 5, &extra);
+    let image_path = dir.path().join("fw.bin");
+    let image = swarm_fw_core::image::sample("0.2.0", 5, 300_000);
+    std::fs::write(&image_path, &image).unwrap();
+    let sha = hex(&swarm_fw_core::update::sha256(&image));
+    let status = || async {
+        let (code, out, err) = tokio::task::spawn_blocking({
+            let dir = dir.path().to_path_buf();
+            let args = ["status", "--json"];
+            let connect = endpoint(bridge.zenoh_port);
+            move || {
+                swarm_tests::run_cli(
+                    &dir,
+                    &[
+                        "firmware",
+                        args[0],
+                        args[1],
+                        "--swarm",
+                        SWARM,
+                        "--connect",
+                        &connect,
+                        "--no-multicast",
+                    ],
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let all_in = eventually(Duration::from_secs(20), || async {
+        let s = status().await;
+        (s.as_array().map_or(0, Vec::len) == 10).then_some(())
+    })
+    .await;
+    assert!(all_in.is_some(), "boards' log:\n{}", boards.log());
+
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        let image_path = image_path.clone();
+        let connect = endpoint(bridge.zenoh_port);
+        move || {
+            swarm_tests::run_cli(
+                &dir,
+                &[
+                    "firmware",
+                    "push",
+                    image_path.to_str().unwrap(),
+                    "--class",
+                    "minimal",
+                    "--json",
+                    "--swarm",
+                    SWARM,
+                    "--connect",
+                    &connect,
+                    "--no-multicast",
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "the push fails at upd-3: {out}\n{err}");
+    let pushed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcomes: Vec<(String, String)> = pushed["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_str().unwrap().into(),
+                b["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("upd-0", "updated"),
+        ("upd-1", "updated"),
+        ("upd-2", "updated"),
+        ("upd-3", "rolled_back"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(outcomes, want, "{out}\nboards' log:\n{}", boards.log());
+    assert_eq!(pushed["not_tried"].as_array().unwrap().len(), 6);
+    assert!(
+        pushed["boards"][3]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not rejoin")
+    );
+
+    let s = status().await;
+    for board in s.as_array().unwrap() {
+        let id = board["id"].as_str().unwrap();
+        let n: u32 = id.trim_start_matches("upd-").parse().unwrap();
+        if n < 3 {
+            assert_eq!(board["version"], "0.2.0", "{board}");
+            assert_eq!(board["image_sha256"], sha.as_str(), "{board}");
+            assert_eq!(
+                (board["slot"].as_u64(), board["phase"].as_str()),
+                (Some(1), Some("confirmed"))
+            );
+        } else {
+            assert_eq!(board["version"], "0.1.0", "{board}");
+            assert_eq!(board["slot"].as_u64(), Some(0), "{board}");
+            let phase = if n == 3 { "rolled_back" } else { "idle" };
+            assert_eq!(board["phase"], phase, "{board}");
+        }
+    }
+    // An image for another chip is refused before anything is sent.
+    let other = dir.path().join("s3.bin");
+    std::fs::write(&other, swarm_fw_core::image::sample("0.2.0", 9, 4096)).unwrap();
+    let (code, _, err) = push_cli(
+        dir.path(),
+        &bridge,
+        &["push", other.to_str().unwrap(), "--node", "upd-4"],
+    );
+    assert_eq!(code, 2, "an error, as every refused input: {err}");
+    assert!(err.contains("chip id 9"), "{err}");
+}
+
+/// A board asleep when the push starts gets the update when it wakes: its bridge holds the
+/// offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleeping_board_is_updated_when_it_wakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProcess::start(SWARM, &[]);
+    let observer = loopback_session(None, Some(bridge.zenoh_port)).await;
+    let extra = [
+        "--firmware-core",
+        "--interval-ms",
+        "1000",
+        "--firmware-version",
+        "0.1.0",
+    ];
+    let boards = Boards::spawn_with(bridge.mqtt_port, 1, "doze", 5, &extra);
+    let device = id("doze-0");
+    let joined = eventually(Duration::from_secs(20), || async {
+        state_of(&observer, &device).await.map(|_| ())
+    })
+    .await;
+    assert!(joined.is_some(), "log:\n{}", boards.log());
+    let sleep = Cmd {
+        op: CommandOp::Sleep,
+        arg: 8,
+    };
+    publish(&observer, &keys().node_leaf(&device, Leaf::Cmd), &sleep)
+        .await
+        .unwrap();
+    let asleep = eventually(Duration::from_secs(10), || async {
+        state_of(&observer, &device)
+            .await
+            .and_then(|s| s.asleep_until_ms)
+    })
+    .await;
+    assert!(asleep.is_some(), "log:\n{}", boards.log());
+    let image_path = dir.path().join("fw.bin");
+    std::fs::write(
+        &image_path,
+        swarm_fw_core::image::sample("0.3.0", 5, 100_000),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        let connect = endpoint(bridge.zenoh_port);
+        move || {
+            swarm_tests::run_cli(
+                &dir,
+                &[
+                    "firmware",
+                    "push",
+                    image_path.to_str().unwrap(),
+                    "--node",
+                    "doze-0",
+                    "--json",
+                    "--swarm",
+                    SWARM,
+                    "--connect",
+                    &connect,
+                    "--no-multicast",
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}\n{err}\nlog:\n{}", boards.log());
+    assert!(out.contains("\"outcome\":\"updated\""), "{out}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "updated while asleep? {:?}",
+        started.elapsed()
+    );
+    let state = state_of(&observer, &device).await.unwrap();
+    assert_eq!(
+        state.version, "0.3.0",
+        "the board's state names its new version"
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

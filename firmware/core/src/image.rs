@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn a_sample_image_says_its_chip_and_version() {
         let bytes = sample("0.2.0", 5, 4096);
-        assert_eq!((chip_id(&bytes), app_version(&bytes).as_deref()), (Some(5), Some("0.2.0")));
+        assert_eq!(
+            (chip_id(&bytes), app_version(&bytes).as_deref()),
+            (Some(5), Some("0.2.0"))
+        );
         assert_eq!(chip_id(b"#!"), None);
         let mut bare = bytes.clone();
         bare[APP_DESC_AT] = 0;

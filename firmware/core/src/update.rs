@@ -138,7 +138,7 @@ impl Updater {
     pub fn rolled_back(running: Running, chip: u16, version: &str, why: &str) -> Self {
         Self {
             phase: FirmwarePhase::RolledBack,
-            reason: Some(format!("{version} rolled back: {why}")),
+            reason: Some(format!("{version}: {why}")),
             ..Self::new(running, chip)
         }
     }
@@ -160,11 +160,12 @@ impl Updater {
             return Step::Report;
         }
         if self.running.sha256 == Some(sha256) {
+            // Already runs it: on trial, confirmed, or settled. The report says which.
             self.target = None;
             self.next = 0;
-            self.reason = None;
-            if self.phase != FirmwarePhase::Confirmed {
+            if !matches!(self.phase, FirmwarePhase::Trial | FirmwarePhase::Confirmed) {
                 self.phase = FirmwarePhase::Idle;
+                self.reason = None;
             }
             return Step::Report;
         }
@@ -652,7 +653,10 @@ mod tests {
         );
         let r = back.report();
         assert_eq!(r.phase, FirmwarePhase::RolledBack);
-        assert!(r.reason.unwrap().starts_with("0.2.0 rolled back"));
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("0.2.0: it did not rejoin the swarm before the deadline")
+        );
         let mut kept = Updater::on_trial(Running::default(), CHIP_ESP32C3);
         assert_eq!(kept.phase(), FirmwarePhase::Trial);
         kept.confirmed();

@@ -60,6 +60,8 @@ pub struct Push {
     outcome: Option<Outcome>,
     /// Chunks sent again after a loss or a stall.
     pub resent: u32,
+    /// Where the window last started again after a loss, so a loss rewinds it once.
+    rewound_at: Option<u32>,
 }
 
 impl Push {
@@ -84,6 +86,7 @@ impl Push {
             deadline_ms: now_ms.saturating_add(timeout_ms),
             outcome: None,
             resent: 0,
+            rewound_at: None,
         }
     }
 
@@ -129,14 +132,22 @@ impl Push {
             return Vec::new();
         }
         let runs_ours = self.is_ours(&r.image_sha256);
+        // Anything sent yet: the board's image is ours because this push put it there.
+        let sent_any = self.stage != Stage::Offering;
         match r.phase {
             FirmwarePhase::Confirmed | FirmwarePhase::Idle if runs_ours => {
-                let outcome = if self.stage == Stage::Switching {
+                let outcome = if sent_any {
                     Outcome::Updated
                 } else {
                     Outcome::AlreadyRunning
                 };
                 self.finish(outcome)
+            }
+            // Booted ours, not confirmed yet (its `rebooting` report may have been lost).
+            FirmwarePhase::Trial if runs_ours => {
+                self.stage = Stage::Switching;
+                self.acked = self.size();
+                Vec::new()
             }
             FirmwarePhase::RolledBack if self.stage == Stage::Switching => self.finish(
                 Outcome::RolledBack(r.reason.clone().unwrap_or_else(|| "no reason given".into())),
@@ -152,8 +163,7 @@ impl Push {
                 self.acked = self.size();
                 Vec::new()
             }
-            // A report about something else (an earlier update, a trial of ours not yet
-            // confirmed): wait for the next.
+            // A report about something else (an earlier update): wait for the next.
             _ => Vec::new(),
         }
     }
@@ -178,14 +188,17 @@ impl Push {
                 self.stage = Stage::Switching;
                 return Vec::new();
             }
-        } else if self.sent > self.acked {
-            // The board did not advance: the chunk at `acked` was lost. Send from there.
+        } else if self.sent > self.acked && self.rewound_at != Some(self.acked) {
+            // The board did not advance: the chunk at `acked` was lost. Send from there, once:
+            // the rest of the window still in flight brings more reports like this one.
             self.resent = self
                 .resent
                 .saturating_add((self.sent - self.acked).div_ceil(self.chunk_bytes));
-            self.sent = self.acked.max(next);
-            self.acked = self.acked.max(next);
+            self.rewound_at = Some(self.acked);
+            self.sent = self.acked;
             self.last_progress_ms = now_ms;
+        } else {
+            return Vec::new();
         }
         self.fill()
     }
@@ -233,6 +246,7 @@ impl Push {
                 self.resent = self.resent.saturating_add(1);
                 self.last_progress_ms = now_ms;
                 self.sent = self.acked;
+                self.rewound_at = None;
                 vec![Out::Offer(self.offer())]
             }
             _ => Vec::new(),
@@ -309,6 +323,19 @@ mod tests {
         let again = p.on_report(&report(FirmwarePhase::Receiving, 100, [1; 32]), 2);
         assert_eq!(offsets(&again)[0], 100);
         assert!(p.resent > 0);
+        // The rest of the old window brings the same report: the window is not sent again.
+        let resent = p.resent;
+        for t in 3..9 {
+            assert!(
+                p.on_report(&report(FirmwarePhase::Receiving, 100, [1; 32]), t)
+                    .is_empty()
+            );
+        }
+        assert_eq!(p.resent, resent);
+        assert_eq!(
+            offsets(&p.on_report(&report(FirmwarePhase::Receiving, 200, [1; 32]), 10)),
+            [900]
+        );
     }
 
     #[test]
@@ -355,6 +382,15 @@ mod tests {
         same.start(0);
         same.on_report(&report(FirmwarePhase::Idle, 0, [7; 32]), 1);
         assert_eq!(same.outcome(), Some(&Outcome::AlreadyRunning));
+
+        // The board's `rebooting` report was lost: its trial, then its confirmation, say it.
+        let mut switched = push(100);
+        switched.start(0);
+        switched.on_report(&report(FirmwarePhase::Receiving, 0, [1; 32]), 1);
+        switched.on_report(&report(FirmwarePhase::Trial, 0, [7; 32]), 2);
+        assert_eq!(switched.outcome(), None);
+        switched.on_report(&report(FirmwarePhase::Confirmed, 0, [7; 32]), 3);
+        assert_eq!(switched.outcome(), Some(&Outcome::Updated));
 
         let mut lost = push(100);
         lost.start(0);
