@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the ESP32-C3 firmware (release) and packs it into a flashable app
-# image at target/swarm-fw.bin, checks that image with esptool, and prints its
-# size in bytes.
+# Builds the ESP32-C3 firmware (release) and packs it into an app image at
+# target/swarm-fw.bin (what `swarm-node firmware push` sends to a board's OTA
+# slot) and a whole-flash image at target/swarm-fw-merged.bin (bootloader,
+# the two-slot partition table firmware/partitions.csv, the app: for the first
+# flash over USB), checks the app image with esptool, and fails if it is over
+# the 700 KB budget of a slot.
 #
 # Usage:
 #   WIFI_SSID=... WIFI_PASS=... MQTT_HOST=... NODE_ID=... scripts/firmware-image.sh
@@ -84,8 +87,14 @@ start=$SECONDS
 echo "firmware-image: build took $((SECONDS - start)) s"
 
 mkdir -p "$(dirname "$IMAGE")"
-espflash save-image --chip esp32c3 "$ELF" "$IMAGE"
+PARTITIONS="$FIRMWARE/partitions.csv"
+espflash save-image --chip esp32c3 --partition-table "$PARTITIONS" "$ELF" "$IMAGE"
+espflash save-image --chip esp32c3 --partition-table "$PARTITIONS" --merge "$ELF" "${IMAGE%.bin}-merged.bin"
 # Independent check of the header, segments and checksum/SHA-256.
 "$VENV/bin/esptool" --chip esp32c3 image-info "$IMAGE"
 
-echo "firmware-image: $IMAGE: $(stat -c %s "$IMAGE") bytes"
+size=$(stat -c %s "$IMAGE")
+echo "firmware-image: $IMAGE: $size bytes"
+echo "firmware-image: ${IMAGE%.bin}-merged.bin: $(stat -c %s "${IMAGE%.bin}-merged.bin") bytes"
+BUDGET=716800
+((size <= BUDGET)) || die "the image is $size bytes, over the ${BUDGET}-byte budget of an OTA slot"

@@ -11,6 +11,7 @@ extern crate alloc;
 
 mod battery;
 mod node;
+mod ota;
 mod power;
 mod settings;
 mod wifi;
@@ -38,6 +39,11 @@ static mut TIME_WORDS: [u64; 2] = [0; 2];
 
 /// Energy readings the broker has not acknowledged (`swarm_fw_core::backlog`), kept through
 /// deep sleep the same way: 2 KiB.
+/// What an update carries across its reset (`ota::Carried`): the image coming on trial, the
+/// running one's SHA-256, or a rollback to report.
+#[ram(unstable(rtc_fast, persistent))]
+static mut OTA_WORDS: [u64; 6] = [0; 6];
+
 #[ram(unstable(rtc_fast, persistent))]
 static mut BACKLOG_WORDS: [u64; swarm_fw_core::backlog::WORDS] = [0; swarm_fw_core::backlog::WORDS];
 
@@ -75,6 +81,10 @@ async fn main(spawner: Spawner) -> ! {
         meter: unsafe { &mut *core::ptr::addr_of_mut!(METER_WORDS) },
         time: unsafe { &mut *core::ptr::addr_of_mut!(TIME_WORDS) },
         backlog: unsafe { &mut *core::ptr::addr_of_mut!(BACKLOG_WORDS) },
+        ota: unsafe { &mut *core::ptr::addr_of_mut!(OTA_WORDS) },
     };
-    node::run(stack, battery, power, kept).await
+    let flash = ota::Flash::new(esp_bootloader_esp_idf::partitions::FlashStorage::new(
+        peripherals.FLASH,
+    ));
+    node::run(stack, battery, power, flash, kept).await
 }

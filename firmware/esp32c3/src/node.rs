@@ -12,9 +12,12 @@ use swarm_fw_core::backoff::Backoff;
 use swarm_fw_core::link::{Link, LinkEvent, Stage, Step};
 use swarm_fw_core::power::{EnergyMeter, PowerState};
 use swarm_fw_core::session::{self, Clock, End, Hardware, Note};
-use swarm_fw_core::time::{Carried, TimeSync};
+use swarm_fw_core::time::{Carried as CarriedTime, TimeSync};
+use swarm_fw_core::update::{self, BootPlan, Slot, Trial, Updater, Verdict};
 
+use crate::ota::{Carried, Flash};
 use crate::{battery::Battery, power::Power, settings};
+use alloc::string::String;
 
 /// Bound for DHCP, DNS and the TCP connect, so a dead network cannot stall the board.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,10 +45,24 @@ impl Clock for EspClock {
 
 struct EspHardware<'a> {
     battery: &'a mut Battery,
+    flash: &'a mut Flash,
     connected: bool,
+    /// The image on trial rejoined the swarm and is marked valid.
+    confirmed: bool,
 }
 
 impl Hardware for EspHardware<'_> {
+    fn slot(&mut self) -> &mut dyn Slot {
+        self.flash
+    }
+
+    fn confirm_image(&mut self) -> Result<(), String> {
+        self.flash.confirm()?;
+        self.confirmed = true;
+        println!("ota: the new image rejoined the swarm; confirmed");
+        Ok(())
+    }
+
     fn battery_pin_mv(&mut self) -> Option<u16> {
         self.battery.pin_mv()
     }
@@ -80,14 +97,22 @@ pub struct Kept {
     pub meter: &'static mut [u64; 4],
     pub time: &'static mut [u64; 2],
     pub backlog: &'static mut [u64; backlog::WORDS],
+    pub ota: &'static mut [u64; 6],
 }
 
 /// Runs until deep sleep or reset.
-pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, kept: Kept) -> ! {
+pub async fn run(
+    stack: Stack<'static>,
+    mut battery: Battery,
+    mut power: Power,
+    mut flash: Flash,
+    kept: Kept,
+) -> ! {
     let Kept {
         meter: rtc_words,
         time: time_words,
         backlog: backlog_words,
+        ota: ota_words,
     } = kept;
     let Some(settings) = settings::core_settings() else {
         // build.rs checks the names with the same rules, so only a hand-edited build gets here.
@@ -102,12 +127,55 @@ pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, 
     let mut board = Board::new(settings, meter);
     board.meter.enter(PowerState::CpuActive, clock.now_ms());
     // Taken once: a reset that is not a wake from this sleep must not find it again.
-    if let Some(carried) = Carried::from_words(*time_words) {
+    if let Some(carried) = CarriedTime::from_words(*time_words) {
         board.time = TimeSync::resume(carried, clock.now_ms());
     }
     *time_words = [0; 2];
     board.backlog = Backlog::from_words(backlog_words);
     *backlog_words = [0; backlog::WORDS];
+    let chip = board.settings().chip;
+    let carried = Carried::from_words(ota_words);
+    let mut trial = None;
+    board.update = match update::plan(flash.boot_state()) {
+        BootPlan::Run => {
+            let sha = match carried {
+                Carried::Running(sha) => Some(sha),
+                _ => None,
+            };
+            let running = flash.running(sha);
+            match carried {
+                Carried::RolledBack { after_reset } => {
+                    *ota_words = Carried::Nothing.to_words();
+                    let why = update::trial_failure(after_reset);
+                    println!("ota: the update was rolled back: {why}");
+                    Updater::rolled_back(running, chip, "the update", why)
+                }
+                _ => Updater::new(running, chip),
+            }
+        }
+        BootPlan::StartTrial => {
+            let sha = match carried {
+                Carried::Incoming(sha) => Some(sha),
+                _ => None,
+            };
+            if let Err(e) = flash.start_trial() {
+                println!("ota: marking the trial: {e}");
+            }
+            trial = Some(Trial::start(clock.now_ms(), update::TRIAL_DEADLINE_MS));
+            println!("ota: a new image, on trial until it rejoins the swarm");
+            Updater::on_trial(flash.running(sha), chip)
+        }
+        BootPlan::RollBack => {
+            // It reset during its trial: back to the previous image.
+            println!("ota: the new image reset before it was confirmed; rolling back");
+            if let Err(e) = flash.roll_back() {
+                println!("ota: rolling back: {e}");
+            }
+            *ota_words = Carried::RolledBack { after_reset: true }.to_words();
+            esp_hal::system::software_reset()
+        }
+    };
+    let mut confirmed = false;
     let mut link = Link::new(backoff.clone());
     let rng = Rng::new();
     let mut rx_buffer = [0u8; TCP_BUFFER];
@@ -115,6 +183,27 @@ pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, 
     loop {
         let now = clock.now_ms();
         let random = rng.random();
+        if let Some(t) = trial {
+            match t.check(now, confirmed) {
+                Verdict::Confirm => {
+                    trial = None;
+                    if let Some(sha) = board.update.running().sha256 {
+                        *ota_words = Carried::Running(sha).to_words();
+                    }
+                }
+                Verdict::RollBack => {
+                    println!("ota: the new image did not rejoin the swarm in time; rolling back");
+                    if let Err(e) = flash.roll_back() {
+                        println!("ota: rolling back: {e}");
+                    }
+                    *ota_words = Carried::RolledBack { after_reset: false }.to_words();
+                    *rtc_words = board.meter.to_words();
+                    *backlog_words = board.backlog.to_words();
+                    esp_hal::system::software_reset()
+                }
+                Verdict::Wait => {}
+            }
+        }
         // With no session, readings go on into the backlog.
         board.measure_offline(now);
         // Waiting out a backoff or about to join anyway: nothing to fall back from.
@@ -157,10 +246,13 @@ pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, 
                 board.meter.enter(PowerState::RadioOn, clock.now_ms());
                 let mut hw = EspHardware {
                     battery: &mut battery,
+                    flash: &mut flash,
                     connected: false,
+                    confirmed: false,
                 };
                 let end = session::serve(&mut board, &mut socket, &clock, &mut hw).await;
                 let connected = hw.connected;
+                confirmed |= hw.confirmed;
                 if matches!(end, End::Sleep { .. }) {
                     // The session said `asleep` and sent DISCONNECT: let them leave first.
                     let _ = with_timeout(Duration::from_secs(1), socket.flush()).await;
@@ -200,6 +292,10 @@ pub async fn run(stack: Stack<'static>, mut battery: Battery, mut power: Power, 
                     End::Reboot => {
                         *rtc_words = board.meter.to_words();
                         *backlog_words = board.backlog.to_words();
+                        // Into a checked and switched update: its SHA-256 goes along.
+                        if let Some(sha) = board.update.incoming(0).and_then(|r| r.sha256) {
+                            *ota_words = Carried::Incoming(sha).to_words();
+                        }
                         esp_hal::system::software_reset()
                     }
                 }

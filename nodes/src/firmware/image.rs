@@ -6,7 +6,7 @@ use std::path::Path;
 use swarm_fw_core::image::{app_version, chip_id};
 use swarm_fw_core::update::CHIP_ESP32C3;
 
-/// The largest image pushed: an OTA slot of the partition table (`config/partitions.csv`).
+/// The largest image pushed: an OTA slot of the partition table (`firmware/partitions.csv`).
 pub const MAX_IMAGE_BYTES: usize = 0x1E_0000;
 
 pub struct Image {
