@@ -454,7 +454,11 @@ mod tests {
         let held = t.take_held(&a);
         assert_eq!(held.len(), MAX_HELD);
         assert_eq!(
-            (held[0].1[0], &held[MAX_HELD - 1].0[..], held[MAX_HELD - 1].1[0]),
+            (
+                held[0].1[0],
+                &held[MAX_HELD - 1].0[..],
+                held[MAX_HELD - 1].1[0]
+            ),
             (1, "o", 99),
             "oldest first, oldest dropped"
         );

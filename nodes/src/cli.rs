@@ -708,6 +708,22 @@ pub enum BenchCommand {
     /// Tasks through the leader: submit -> result latency (one at a time, then many in
     /// flight) and tasks per second, with the built-in echo handler on real nodes.
     Tasks(TasksBenchArgs),
+    /// Firmware updates over the mesh: KiB/s of an image to one simulated board through a real
+    /// bridge, and the time to update a fleet one board at a time.
+    Firmware(FirmwareBenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FirmwareBenchArgs {
+    /// Simulated boards (firmware core) to update.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub boards: u16,
+    /// Size of the image pushed, in KiB (the release image is about 660).
+    #[arg(long, default_value_t = 660, value_parser = clap::value_parser!(u32).range(1..=1920))]
+    pub image_kib: u32,
+    /// Bytes per chunk.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=2048))]
+    pub chunk_bytes: u32,
 }
 
 #[derive(Debug, Args, Clone)]

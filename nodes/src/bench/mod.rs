@@ -1,6 +1,7 @@
 //! `swarm-node bench`: measurements of real node processes on loopback that print figures.
 
 mod failover;
+mod firmware;
 mod idle;
 mod procs;
 mod tasks;
@@ -15,5 +16,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchCommand::Failover(f)) => failover::run(f).await,
         Some(BenchCommand::Telemetry(t)) => telemetry::run(&t),
         Some(BenchCommand::Tasks(t)) => tasks::run(t).await,
+        Some(BenchCommand::Firmware(f)) => firmware::run(f).await,
     }
 }

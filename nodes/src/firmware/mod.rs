@@ -116,7 +116,10 @@ pub struct Pushed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub bytes: u32,
+    /// From the offer to the board's confirmation (or other outcome).
     pub seconds: f64,
+    /// From the offer to the last chunk taken.
+    pub transfer_seconds: f64,
     pub resent_chunks: u32,
 }
 
@@ -180,6 +183,9 @@ pub async fn push_one(
         reason,
         bytes: push.acked(),
         seconds: started.elapsed().as_secs_f64(),
+        transfer_seconds: push
+            .switched_ms()
+            .map_or(started.elapsed().as_secs_f64(), |ms| ms as f64 / 1000.0),
         resent_chunks: push.resent,
     })
 }

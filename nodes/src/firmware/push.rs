@@ -62,6 +62,8 @@ pub struct Push {
     pub resent: u32,
     /// Where the window last started again after a loss, so a loss rewinds it once.
     rewound_at: Option<u32>,
+    /// When the board had the whole image.
+    switched_ms: Option<u64>,
 }
 
 impl Push {
@@ -87,6 +89,7 @@ impl Push {
             outcome: None,
             resent: 0,
             rewound_at: None,
+            switched_ms: None,
         }
     }
 
@@ -96,6 +99,11 @@ impl Push {
 
     pub fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
+    }
+
+    /// When the board had the whole image (ms on the caller's clock).
+    pub fn switched_ms(&self) -> Option<u64> {
+        self.switched_ms
     }
 
     /// Bytes the board has acknowledged.
@@ -145,8 +153,7 @@ impl Push {
             }
             // Booted ours, not confirmed yet (its `rebooting` report may have been lost).
             FirmwarePhase::Trial if runs_ours => {
-                self.stage = Stage::Switching;
-                self.acked = self.size();
+                self.switch(now_ms);
                 Vec::new()
             }
             FirmwarePhase::RolledBack if self.stage == Stage::Switching => self.finish(
@@ -159,13 +166,18 @@ impl Push {
                 self.on_progress(r.next_offset, now_ms)
             }
             FirmwarePhase::Rebooting if self.is_ours(&r.update_sha256) => {
-                self.stage = Stage::Switching;
-                self.acked = self.size();
+                self.switch(now_ms);
                 Vec::new()
             }
             // A report about something else (an earlier update): wait for the next.
             _ => Vec::new(),
         }
+    }
+
+    fn switch(&mut self, now_ms: u64) {
+        self.stage = Stage::Switching;
+        self.acked = self.size();
+        self.switched_ms.get_or_insert(now_ms);
     }
 
     fn on_progress(&mut self, next: u32, now_ms: u64) -> Vec<Out> {
@@ -185,7 +197,7 @@ impl Push {
             self.last_progress_ms = now_ms;
             self.sent = self.sent.max(self.acked);
             if self.acked == self.size() {
-                self.stage = Stage::Switching;
+                self.switch(now_ms);
                 return Vec::new();
             }
         } else if self.sent > self.acked && self.rewound_at != Some(self.acked) {
