@@ -87,6 +87,16 @@ impl Flash {
             capacity: 0,
             running_slot: 0,
         };
+        // After a USB flash the OTA data is blank ("factory"), and with no factory partition
+        // esp-bootloader-esp-idf 0.6 would take the booted slot for the next one. espflash
+        // writes the app to ota_0: say so, so the next slot is ota_1.
+        if let Ok(mut ota) = OtaUpdater::new(&mut flash.storage, &mut flash.table)
+            && ota.selected_partition() == Ok(AppPartitionSubType::Factory)
+            && let Ok(mut data) = ota.ota_data()
+        {
+            let _ = data.set_current_app_partition(AppPartitionSubType::Ota0);
+            let _ = data.set_current_ota_state(OtaImageState::Valid);
+        }
         if let Ok(mut ota) = OtaUpdater::new(&mut flash.storage, &mut flash.table)
             && let Ok((region, next)) = ota.next_partition()
         {
