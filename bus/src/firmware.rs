@@ -2,6 +2,7 @@
 //! image's chunks go down on `node/<id>/ota`, told apart by their tag; the board's report comes
 //! up on `node/<id>/firmware`.
 
+use crate::digest::Digest;
 use crate::payload::Payload;
 use alloc::string::String;
 
@@ -30,7 +31,7 @@ wire_message! {
     pub struct FirmwareOffer = 20 {
         pub version: String,
         /// SHA-256 of the whole image (32 bytes).
-        pub sha256: Payload,
+        pub sha256: Digest,
         pub size: u32,
         /// Bytes in each chunk but the last.
         pub chunk_bytes: u32,
@@ -55,12 +56,12 @@ wire_message! {
         pub version: String,
         /// The running image's SHA-256 when the board knows it (an image flashed by USB may
         /// not say); else empty.
-        pub image_sha256: Payload,
+        pub image_sha256: Digest,
         /// The OTA slot it runs from.
         pub slot: u8,
         pub phase: FirmwarePhase,
         /// The image offered, while receiving (and after, for the outcome); else empty.
-        pub update_sha256: Payload,
+        pub update_sha256: Digest,
         /// The next byte of the update it expects, and the update's size.
         pub next_offset: u32,
         pub size: u32,

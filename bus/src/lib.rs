@@ -9,6 +9,7 @@ extern crate alloc;
 #[macro_use]
 mod wire;
 pub mod codec;
+pub mod digest;
 pub mod firmware;
 pub mod keys;
 pub mod messages;
@@ -26,6 +27,7 @@ pub mod json;
 pub mod zenoh;
 
 pub use codec::{Decode, DecodeError, decode, encode};
+pub use digest::Digest;
 pub use firmware::{FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport};
 pub use keys::{Leaf, SwarmKey, SwarmKeys, TaskLeaf};
 pub use messages::*;

@@ -295,6 +295,48 @@ fn asleep_status_words() {
     insta::assert_snapshot!(String::from_utf8(words).unwrap(), @"asleep 30");
 }
 
+/// An update offered to a board: a 640 KiB image in 2 KiB chunks.
+#[test]
+fn firmware_offer_wire() {
+    insta::assert_snapshot!(wire(&FirmwareOffer {
+        version: "0.2.0".into(),
+        sha256: Digest((0..32).collect()),
+        size: 655_360,
+        chunk_bytes: 2048,
+    }));
+}
+
+/// A piece of it (8 bytes here; 2048 in practice, 2,062 on the wire).
+#[test]
+fn firmware_chunk_wire() {
+    let chunk = FirmwareChunk {
+        image: FirmwareChunk::image_of(&(0..32).collect::<Vec<u8>>()),
+        offset: 4096,
+        data: Payload(vec![0xE9, 0x03, 0x02, 0x20, 0, 0, 0, 0]),
+    };
+    insta::assert_snapshot!(wire(&chunk));
+    let full = FirmwareChunk {
+        data: Payload(vec![0; 2048]),
+        ..chunk
+    };
+    assert_eq!(encode(&full).len(), 2_062);
+}
+
+/// A board halfway through an update, running an image flashed by USB.
+#[test]
+fn firmware_report_wire() {
+    insta::assert_snapshot!(wire(&FirmwareReport {
+        version: "0.1.0".into(),
+        image_sha256: Digest(Vec::new()),
+        slot: 0,
+        phase: FirmwarePhase::Receiving,
+        update_sha256: Digest((0..32).collect()),
+        next_offset: 327_680,
+        size: 655_360,
+        reason: None,
+    }));
+}
+
 #[test]
 fn leave_wire() {
     insta::assert_snapshot!(wire(&Leave { term: 42 }));

@@ -146,9 +146,13 @@ impl Roster {
                    "permission": "allow", "key_exprs": ["**"]}),
             json!({"id": "swarm-keys", "messages": writes, "flows": ["ingress"],
                    "permission": "allow", "key_exprs": swarm_level_keys()}),
+            // Commands, and updates for MQTT boards (`ota`), which an operator sends.
             json!({"id": "commands", "messages": ["put"], "flows": ["ingress"],
-                   "permission": "allow",
-                   "key_exprs": [format!("{ROOT}/*/node/*/{}", Leaf::Cmd.as_str())]}),
+            "permission": "allow",
+            "key_exprs": [
+                format!("{ROOT}/*/node/*/{}", Leaf::Cmd.as_str()),
+                format!("{ROOT}/*/node/*/{}", Leaf::Ota.as_str()),
+            ]}),
             json!({"id": "devices", "messages": writes.iter().copied().chain(["liveliness_token"]).collect::<Vec<_>>(),
                    "flows": ["ingress"], "permission": "allow",
                    "key_exprs": [format!("{ROOT}/*/node/**")]}),

@@ -11,8 +11,8 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use sha2::{Digest, Sha256};
-use swarm_bus::{FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport, Payload};
+use sha2::{Digest as _, Sha256};
+use swarm_bus::{Digest, FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport};
 
 /// The ESP image header's chip id of an ESP32-C3.
 pub const CHIP_ESP32C3: u16 = 5;
@@ -110,10 +110,10 @@ impl Updater {
         let target = self.target.as_ref();
         FirmwareReport {
             version: self.running.version.clone(),
-            image_sha256: Payload(self.running.sha256.map(|s| s.to_vec()).unwrap_or_default()),
+            image_sha256: Digest(self.running.sha256.map(|s| s.to_vec()).unwrap_or_default()),
             slot: self.running.slot,
             phase: self.phase,
-            update_sha256: Payload(target.map(|t| t.sha256.to_vec()).unwrap_or_default()),
+            update_sha256: Digest(target.map(|t| t.sha256.to_vec()).unwrap_or_default()),
             next_offset: self.next,
             size: target.map_or(0, |t| t.size),
             reason: self.reason.clone(),
@@ -387,6 +387,7 @@ impl Default for Running {
 mod tests {
     use super::*;
     use alloc::vec;
+    use swarm_bus::Payload;
     use alloc::vec::Vec;
 
     /// A slot in RAM that can fail on cue.
@@ -449,7 +450,7 @@ mod tests {
     fn offer(bytes: &[u8], chunk: u32) -> FirmwareOffer {
         FirmwareOffer {
             version: "0.2.0".into(),
-            sha256: Payload(sha256(bytes).to_vec()),
+            sha256: Digest(sha256(bytes).to_vec()),
             size: bytes.len() as u32,
             chunk_bytes: chunk,
         }
@@ -567,7 +568,7 @@ mod tests {
         // An offer whose hash is not the image's: the same.
         let mut slot = RamSlot::new(10_000);
         let mut lie = offer(&bytes, 1000);
-        lie.sha256 = Payload(vec![9; 32]);
+        lie.sha256 = Digest(vec![9; 32]);
         u.on_offer(&lie, &mut slot);
         let mut at = 0;
         while at < 3_000 {
@@ -606,7 +607,7 @@ mod tests {
         u.on_offer(&offer(&image(3_000, CHIP_ESP32C3), 4096), &mut slot);
         assert!(u.report().reason.unwrap().contains("chunks of 4096"));
         let mut short = offer(&image(3_000, CHIP_ESP32C3), 1000);
-        short.sha256 = Payload(vec![1; 31]);
+        short.sha256 = Digest(vec![1; 31]);
         u.on_offer(&short, &mut slot);
         assert!(u.report().reason.unwrap().contains("32 bytes"));
         assert!(slot.bytes.is_empty() || !slot.activated);

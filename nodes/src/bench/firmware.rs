@@ -22,7 +22,9 @@ pub async fn run(args: FirmwareBenchArgs) -> anyhow::Result<()> {
     let keys = SwarmKeys::new(swarm.clone());
     // The bridge's session and the pusher's, linked over loopback TCP as a gateway and a
     // `firmware push` on another machine would be.
-    let zenoh_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let zenoh_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let endpoint = format!("tcp/127.0.0.1:{zenoh_port}");
     let gateway = bus::open(&bus::ZenohSettings {
         mode: bus::SessionMode::Peer,

@@ -703,6 +703,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_board_asleep_is_present_silent_and_not_suspect_until_its_wake() {
+        let mut m = Model::new(Suspicion::default());
+        m.apply(1_000, Input::Joined(id("esp")));
+        m.apply(
+            2_000,
+            Input::Heartbeat(id("esp"), hb(Role::Observer, 0, None, 1_000)),
+        );
+        let mut asleep = state(CadenceMode::Normal, false, 1_000);
+        asleep.asleep_until_ms = Some(62_000);
+        m.apply(2_100, Input::State(id("esp"), asleep));
+        let esp = m.members().next().unwrap();
+        assert_eq!(esp.asleep(30_000), Some(62_000));
+        assert!(!m.suspect(esp, 30_000), "silent as it said it would be");
+        assert_eq!(esp.asleep(62_001), None, "past its wake");
+        assert!(m.suspect(esp, 62_001), "and now its silence counts");
+    }
+
+    #[test]
     fn only_members_with_a_token_are_listed_and_leftovers_expire() {
         let mut m = linked();
         m.apply(

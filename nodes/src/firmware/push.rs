@@ -8,7 +8,7 @@
 //! `STALL_MS`. After the last chunk the board checks the image, reboots into it, and reports
 //! `confirmed` once the new image has rejoined the swarm, or `rolled_back`.
 
-use swarm_bus::{FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport, Payload};
+use swarm_bus::{Digest, FirmwareChunk, FirmwareOffer, FirmwarePhase, FirmwareReport, Payload};
 
 pub const OFFER_EVERY_MS: u64 = 5_000;
 pub const WINDOW_CHUNKS: u32 = 8;
@@ -114,7 +114,7 @@ impl Push {
     pub fn offer(&self) -> FirmwareOffer {
         FirmwareOffer {
             version: self.version.clone(),
-            sha256: Payload(self.sha256.to_vec()),
+            sha256: Digest(self.sha256.to_vec()),
             size: self.size(),
             chunk_bytes: self.chunk_bytes,
         }
@@ -131,7 +131,7 @@ impl Push {
         Vec::new()
     }
 
-    fn is_ours(&self, sha: &Payload) -> bool {
+    fn is_ours(&self, sha: &Digest) -> bool {
         sha.as_bytes() == self.sha256
     }
 
@@ -278,10 +278,10 @@ mod tests {
     fn report(phase: FirmwarePhase, next: u32, running: [u8; 32]) -> FirmwareReport {
         FirmwareReport {
             version: "0.1.0".into(),
-            image_sha256: Payload(running.to_vec()),
+            image_sha256: Digest(running.to_vec()),
             slot: 0,
             phase,
-            update_sha256: Payload(vec![7; 32]),
+            update_sha256: Digest(vec![7; 32]),
             next_offset: next,
             size: 2_000,
             reason: None,
@@ -417,7 +417,7 @@ mod tests {
         let mut p = push(2_000);
         p.start(0);
         let mut other = report(FirmwarePhase::Receiving, 500, [1; 32]);
-        other.update_sha256 = Payload(vec![3; 32]);
+        other.update_sha256 = Digest(vec![3; 32]);
         assert!(p.on_report(&other, 1).is_empty());
         let mut old_refusal = report(FirmwarePhase::RolledBack, 0, [1; 32]);
         old_refusal.reason = Some("an earlier update".into());
