@@ -333,10 +333,7 @@ impl Uplink {
     }
 
     async fn put(&mut self, key: OwnedKeyExpr, payload: Bytes, format: Format, next: Next) -> bool {
-        let encoding = match format {
-            Format::Cbor => Encoding::APPLICATION_CBOR,
-            Format::Json => Encoding::APPLICATION_JSON,
-        };
+        let encoding = encoding_of(format);
         if !self.publishers.contains_key(&key) && self.publishers.len() < MAX_DECLARED_PUBLISHERS {
             match self
                 .session
@@ -390,10 +387,7 @@ impl Uplink {
         format: Format,
         ts_ms: u64,
     ) -> bool {
-        let encoding = match format {
-            Format::Cbor => Encoding::APPLICATION_CBOR,
-            Format::Json => Encoding::APPLICATION_JSON,
-        };
+        let encoding = encoding_of(format);
         let own = self.session.new_timestamp();
         let at = Timestamp::new(Duration::from_millis(ts_ms).into(), *own.get_id());
         let result = self
@@ -479,6 +473,13 @@ impl Uplink {
         for change in changes {
             self.apply(change).await;
         }
+    }
+}
+
+fn encoding_of(format: Format) -> Encoding {
+    match format {
+        Format::Cbor => Encoding::APPLICATION_CBOR,
+        Format::Json => Encoding::APPLICATION_JSON,
     }
 }
 

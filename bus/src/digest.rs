@@ -60,7 +60,7 @@ impl<'de> serde::de::Visitor<'de> for Visitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Digest, E> {
-        if v.len() % 2 != 0 || v.len() > 128 {
+        if !v.len().is_multiple_of(2) || v.len() > 128 {
             return Err(E::custom(
                 "a digest is an even number of hex digits, at most 128",
             ));

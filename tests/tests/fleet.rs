@@ -449,12 +449,23 @@ async fn a_board_that_oversleeps_is_offline_after_the_margin() {
     assert!(said_at.elapsed() >= Duration::from_secs(31));
 }
 
-fn push_cli(dir: &std::path::Path, bridge: &BridgeProcess, args: &[&str]) -> (i32, String, String) {
-    let connect = endpoint(bridge.zenoh_port);
-    let mut all = vec!["firmware"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--swarm", SWARM, "--connect", &connect, "--no-multicast"]);
-    swarm_tests::run_cli(dir, &all)
+/// `swarm-node firmware <args>` against the bridge's zenoh port, off the async runtime.
+async fn firmware_cli(
+    dir: &std::path::Path,
+    zenoh_port: u16,
+    args: &[&str],
+) -> (i32, String, String) {
+    let dir = dir.to_path_buf();
+    let mut all: Vec<String> = vec!["firmware".into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.extend(["--swarm", SWARM, "--no-multicast", "--connect"].map(String::from));
+    all.push(endpoint(zenoh_port));
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        swarm_tests::run_cli(&dir, &refs)
+    })
+    .await
+    .unwrap()
 }
 
 /// The rolling update: ten boards, the fourth of which cannot run the new image. The
@@ -481,28 +492,8 @@ async fn a_rolling_push_to_ten_boards_stops_at_the_one_that_rolls_back() {
     std::fs::write(&image_path, &image).unwrap();
     let sha = hex(&swarm_fw_core::update::sha256(&image));
     let status = || async {
-        let (code, out, err) = tokio::task::spawn_blocking({
-            let dir = dir.path().to_path_buf();
-            let args = ["status", "--json"];
-            let connect = endpoint(bridge.zenoh_port);
-            move || {
-                swarm_tests::run_cli(
-                    &dir,
-                    &[
-                        "firmware",
-                        args[0],
-                        args[1],
-                        "--swarm",
-                        SWARM,
-                        "--connect",
-                        &connect,
-                        "--no-multicast",
-                    ],
-                )
-            }
-        })
-        .await
-        .unwrap();
+        let (code, out, err) =
+            firmware_cli(dir.path(), bridge.zenoh_port, &["status", "--json"]).await;
         assert_eq!(code, 0, "{err}");
         serde_json::from_str::<serde_json::Value>(&out).unwrap()
     };
@@ -513,31 +504,9 @@ async fn a_rolling_push_to_ten_boards_stops_at_the_one_that_rolls_back() {
     .await;
     assert!(all_in.is_some(), "boards' log:\n{}", boards.log());
 
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        let image_path = image_path.clone();
-        let connect = endpoint(bridge.zenoh_port);
-        move || {
-            swarm_tests::run_cli(
-                &dir,
-                &[
-                    "firmware",
-                    "push",
-                    image_path.to_str().unwrap(),
-                    "--class",
-                    "minimal",
-                    "--json",
-                    "--swarm",
-                    SWARM,
-                    "--connect",
-                    &connect,
-                    "--no-multicast",
-                ],
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let image_arg = image_path.to_str().unwrap();
+    let push = ["push", image_arg, "--class", "minimal", "--json"];
+    let (code, out, err) = firmware_cli(dir.path(), bridge.zenoh_port, &push).await;
     assert_eq!(code, 1, "the push fails at upd-3: {out}\n{err}");
     let pushed: serde_json::Value = serde_json::from_str(&out).unwrap();
     let outcomes: Vec<(String, String)> = pushed["boards"]
@@ -590,11 +559,8 @@ async fn a_rolling_push_to_ten_boards_stops_at_the_one_that_rolls_back() {
     // An image for another chip is refused before anything is sent.
     let other = dir.path().join("s3.bin");
     std::fs::write(&other, swarm_fw_core::image::sample("0.2.0", 9, 4096)).unwrap();
-    let (code, _, err) = push_cli(
-        dir.path(),
-        &bridge,
-        &["push", other.to_str().unwrap(), "--node", "upd-4"],
-    );
+    let push = ["push", other.to_str().unwrap(), "--node", "upd-4"];
+    let (code, _, err) = firmware_cli(dir.path(), bridge.zenoh_port, &push).await;
     assert_eq!(code, 2, "an error, as every refused input: {err}");
     assert!(err.contains("chip id 9"), "{err}");
 }
@@ -641,30 +607,9 @@ async fn a_sleeping_board_is_updated_when_it_wakes() {
     )
     .unwrap();
     let started = std::time::Instant::now();
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        let connect = endpoint(bridge.zenoh_port);
-        move || {
-            swarm_tests::run_cli(
-                &dir,
-                &[
-                    "firmware",
-                    "push",
-                    image_path.to_str().unwrap(),
-                    "--node",
-                    "doze-0",
-                    "--json",
-                    "--swarm",
-                    SWARM,
-                    "--connect",
-                    &connect,
-                    "--no-multicast",
-                ],
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let image_arg = image_path.to_str().unwrap();
+    let push = ["push", image_arg, "--node", "doze-0", "--json"];
+    let (code, out, err) = firmware_cli(dir.path(), bridge.zenoh_port, &push).await;
     assert_eq!(code, 0, "{out}\n{err}\nlog:\n{}", boards.log());
     assert!(out.contains("\"outcome\":\"updated\""), "{out}");
     assert!(

@@ -387,8 +387,8 @@ impl Default for Running {
 mod tests {
     use super::*;
     use alloc::vec;
-    use swarm_bus::Payload;
     use alloc::vec::Vec;
+    use swarm_bus::Payload;
 
     /// A slot in RAM that can fail on cue.
     struct RamSlot {
