@@ -438,6 +438,36 @@ mod tests {
     }
 
     #[test]
+    fn firmware_reports_are_carried_and_updates_never_come_up_from_a_device() {
+        let report = swarm_bus::FirmwareReport {
+            version: "0.1.0".into(),
+            image_sha256: swarm_bus::Digest::default(),
+            slot: 0,
+            phase: swarm_bus::FirmwarePhase::Idle,
+            update_sha256: swarm_bus::Digest::default(),
+            next_offset: 0,
+            size: 0,
+            reason: None,
+        };
+        let Ok(Inbound::Telemetry { msg, key, .. }) =
+            ingest().classify("swarm/lab/node/esp-1/firmware", &encode(&report))
+        else {
+            panic!("a report is telemetry");
+        };
+        assert_eq!(key.as_str(), "swarm/lab/node/esp-1/firmware");
+        assert_eq!(msg, Telemetry::Firmware(report));
+        let err = ingest()
+            .classify("swarm/lab/node/esp-1/firmware", &encode(&samples::energy()))
+            .unwrap_err();
+        assert_eq!(err.kind(), "malformed", "an energy sample is no report");
+        // An update published by a device (to itself or another) is not carried into the mesh.
+        assert_eq!(
+            ingest().classify("swarm/lab/node/esp-2/ota", b"\x01"),
+            Ok(Inbound::Command)
+        );
+    }
+
+    #[test]
     fn refusals_name_their_reason() {
         assert_eq!(
             ingest().classify("swarm/lab/node/a/cmd", b""),

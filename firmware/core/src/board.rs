@@ -572,6 +572,37 @@ mod tests {
     }
 
     #[test]
+    fn garbage_on_the_update_topic_is_rejected_and_counted() {
+        struct NoSlot;
+        impl Slot for NoSlot {
+            fn capacity(&self) -> u32 {
+                0
+            }
+            fn write(&mut self, _: u32, _: &[u8]) -> Result<(), String> {
+                Err("no".into())
+            }
+            fn read(&mut self, _: u32, _: &mut [u8]) -> Result<(), String> {
+                Err("no".into())
+            }
+            fn activate(&mut self) -> Result<(), String> {
+                Err("no".into())
+            }
+        }
+        let mut b = board();
+        assert!(b.on_update(b"\xff\x00", &mut NoSlot).is_err());
+        let cmd = encode(&Command {
+            op: CommandOp::Reboot,
+            arg: 0,
+        });
+        assert!(
+            b.on_update(&cmd, &mut NoSlot).is_err(),
+            "a command is no update"
+        );
+        assert_eq!(b.rejected, 2);
+        assert_eq!(b.update.phase(), swarm_bus::FirmwarePhase::Idle);
+    }
+
+    #[test]
     fn a_sleep_command_asks_the_session_to_sleep() {
         let mut b = board();
         let sleep = encode(&Command {
