@@ -55,6 +55,18 @@ impl Rig {
         }
     }
 
+    /// An MQTT 5 client of the bridge's broker as `device`, its events polled in the
+    /// background.
+    fn mqtt_client(&self, device: &NodeId) -> AsyncClient {
+        let mut options = MqttOptions::new(device.as_str(), "127.0.0.1", self.mqtt_port);
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut events) = AsyncClient::new(options, 16);
+        tokio::spawn(async move {
+            while let Ok(Event::Incoming(_) | Event::Outgoing(_)) = events.poll().await {}
+        });
+        client
+    }
+
     fn bridge(&self) -> &Bridge {
         self.bridge.as_ref().expect("bridge running")
     }
@@ -224,12 +236,7 @@ async fn replays_without_real_time_are_refused_and_good_ones_do_not_replace_the_
     let rig = Rig::start().await;
     let (seen, _sub) = record_energy(&rig.observer).await;
     let device = id("esp-replay");
-    let mut options = MqttOptions::new(device.as_str(), "127.0.0.1", rig.mqtt_port);
-    options.set_keep_alive(Duration::from_secs(5));
-    let (client, mut events) = AsyncClient::new(options, 16);
-    tokio::spawn(async move {
-        while let Ok(Event::Incoming(_) | Event::Outgoing(_)) = events.poll().await {}
-    });
+    let client = rig.mqtt_client(&device);
     let now = swarm_bus::clock::unix_ms();
     let sample = |ts_ms: u64| {
         encode(&Energy {
@@ -394,12 +401,7 @@ async fn a_board_asleep_30_s_stays_present_and_gets_the_command_held_for_it_at_i
 async fn a_board_that_oversleeps_is_offline_after_the_margin() {
     let rig = Rig::start().await;
     let device = id("esp-nap");
-    let mut options = MqttOptions::new(device.as_str(), "127.0.0.1", rig.mqtt_port);
-    options.set_keep_alive(Duration::from_secs(5));
-    let (client, mut events) = AsyncClient::new(options, 16);
-    tokio::spawn(async move {
-        while let Ok(Event::Incoming(_) | Event::Outgoing(_)) = events.poll().await {}
-    });
+    let client = rig.mqtt_client(&device);
     let status = keys().node_leaf(&device, Leaf::Status);
     client
         .publish(status.clone(), QoS::AtLeastOnce, true, "online")
