@@ -937,6 +937,37 @@ fn mqtt_3_1_4_2_a_second_connection_with_the_same_client_id_takes_over() {
     });
 }
 
+/// [MQTT-3.14.4-1], [MQTT-3.14.4-2]: after a DISCONNECT the server closes that connection, and
+/// no other. rumqttd reused a gone connection's index at once, and the link's own "closed" word
+/// that followed a DISCONNECT closed whichever client had taken the index meanwhile: one
+/// conformance run in fifteen saw a fresh watcher closed before its SUBACK.
+#[test]
+fn mqtt_3_14_4_2_a_disconnect_closes_only_its_own_connection() {
+    let b = bridge();
+    both(|v5| {
+        for round in 0..150 {
+            let (mut leaving, _) =
+                Raw::accepted(b.mqtt_port, &Connect::new(v5, &format!("go-{v5}-{round}")));
+            leaving.send(&disconnect(v5, 0));
+            drop(leaving);
+            let (mut arriving, _) = Raw::accepted(
+                b.mqtt_port,
+                &Connect::new(v5, &format!("come-{v5}-{round}")),
+            );
+            let filter = format!("stay/{v5}/{round}");
+            assert_eq!(
+                arriving.subscribe(1, &[(&filter, 0)], &[]),
+                [0],
+                "v5={v5} round {round}"
+            );
+            assert!(
+                arriving.ping(),
+                "v5={v5} round {round}: closed by another's DISCONNECT"
+            );
+        }
+    });
+}
+
 /// [MQTT-3.1.3-9]: a client id the Server rejects gets CONNACK 0x02, then the connection
 /// closes (5: [MQTT-3.1.3-8], 0x85). rumqttd's router dropped ids with `+ # / $` without an
 /// answer, and the second such CONNECT panicked its listener for everybody; an id like the

@@ -139,6 +139,7 @@ impl<'a> LinkBuilder<'a> {
             .last_will(self.last_will, self.last_will_properties)
             .topic_alias_max(self.topic_alias_max);
         connection.session_expiry = self.session_expiry;
+        let incarnation = connection.incarnation;
         let incoming = Incoming::new(connection.client_id.to_owned());
         let (mut outgoing, link_rx) = Outgoing::new(connection.client_id.to_owned());
         outgoing.set_receive_maximum(self.receive_maximum);
@@ -166,7 +167,8 @@ impl<'a> LinkBuilder<'a> {
             _message => return Err(LinkError::NotConnectionAck),
         };
 
-        let tx = LinkTx::new(id, self.router_tx.clone(), incoming_data_buffer);
+        let mut tx = LinkTx::new(id, self.router_tx.clone(), incoming_data_buffer);
+        tx.incarnation = incarnation;
         let rx = LinkRx::new(id, self.router_tx, link_rx, outgoing_data_buffer);
         Ok((tx, rx, notification))
     }
@@ -174,6 +176,8 @@ impl<'a> LinkBuilder<'a> {
 
 pub struct LinkTx {
     pub(crate) connection_id: ConnectionId,
+    /// swarm-mesh patch: see `Connection::incarnation`.
+    pub(crate) incarnation: u64,
     router_tx: Sender<(ConnectionId, Event)>,
     recv_buffer: Arc<Mutex<VecDeque<Packet>>>,
 }
@@ -186,6 +190,7 @@ impl LinkTx {
     ) -> LinkTx {
         LinkTx {
             connection_id,
+            incarnation: 0,
             router_tx,
             recv_buffer,
         }

@@ -39,7 +39,14 @@ pub struct Connection {
     pub(crate) broker_topic_aliases: Option<BrokerAliases>,
     /// subscription IDs for a connection
     pub(crate) subscription_ids: HashMap<Filter, usize>,
+    /// swarm-mesh patch: which connection this is, unique for the broker's life. A connection id
+    /// is a slab index, reused as soon as a connection is gone; a link's late `LinkClosed` (its
+    /// peer closed the socket just after the router had dropped it for a DISCONNECT) then
+    /// disconnected whichever new client had taken the index.
+    pub(crate) incarnation: u64,
 }
+
+static INCARNATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Connection {
     /// Create connection state to hold identifying information of connecting device
@@ -73,6 +80,7 @@ impl Connection {
             topic_aliases: HashMap::new(),
             broker_topic_aliases: None,
             subscription_ids: HashMap::new(),
+            incarnation: INCARNATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -55,6 +55,9 @@ pub enum Event {
     DeviceData,
     /// Disconnection request
     Disconnect,
+    /// swarm-mesh patch: a remote link's network side ended; the router disconnects the
+    /// connection only if the id still names that incarnation (see `Connection::incarnation`).
+    LinkClosed { incarnation: u64 },
     /// Shadow
     Shadow(ShadowRequest),
     /// Collect and send alerts to all alerts links

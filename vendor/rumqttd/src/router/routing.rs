@@ -257,6 +257,12 @@ impl Router {
             Event::NewAlert(tx) => self.handle_new_alert(tx),
             Event::DeviceData => self.handle_device_payload(id),
             Event::Disconnect => self.handle_disconnection(id, None),
+            Event::LinkClosed { incarnation } => {
+                match self.connections.get(id).map(|c| c.incarnation) {
+                    Some(current) if current == incarnation => self.handle_disconnection(id, None),
+                    _ => debug!(incarnation, "link closed after its connection was gone"),
+                }
+            }
             Event::Ready => self.scheduler.reschedule(id, ScheduleReason::Ready),
             Event::Shadow(request) => {
                 retrieve_shadow(&mut self.datalog, &mut self.obufs[id], request)

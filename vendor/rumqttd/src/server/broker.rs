@@ -572,6 +572,7 @@ async fn remote<P: Protocol>(
     };
 
     let connection_id = link.connection_id;
+    let incarnation = link.incarnation;
     let will_delay_interval = link.will_delay_interval;
     let mut send_disconnect = true;
 
@@ -597,8 +598,8 @@ async fn remote<P: Protocol>(
     };
 
     if send_disconnect {
-        let disconnect = Event::Disconnect;
-        let message = (connection_id, disconnect);
+        // swarm-mesh patch: see `Connection::incarnation`.
+        let message = (connection_id, Event::LinkClosed { incarnation });
         router_tx.send(message).ok();
     }
 
