@@ -4,13 +4,14 @@
 use crate::auth::Users;
 use crate::config::BridgeConfig;
 use crate::gate::{self, Gate, Handoff};
+use crate::homeassistant::HomeAssistantConfig;
 use crate::mesh::{Downlink, Next, Uplink};
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
 use std::time::Duration;
-use swarm_bus::{Leaf, SwarmKeys};
+use swarm_bus::{Leaf, NodeId, SwarmKeys};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -111,6 +112,7 @@ pub async fn start(
     tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     mut uplink: Uplink,
     mut downlink: mpsc::Receiver<Downlink>,
+    home_assistant: Option<&HomeAssistantConfig>,
 ) -> Result<tokio::task::JoinHandle<()>, EmbeddedError> {
     let users = match &settings.users_file {
         Some(path) => Some(Arc::new(Users::load(path)?)),
@@ -150,9 +152,17 @@ pub async fn start(
     // Last-Wills appear only inside rumqttd; everything else comes through the gate.
     let presence = crate::topic::key_expr_to_filter(&keys.all(Leaf::Status))
         .map_err(|e| EmbeddedError::Broker(format!("status filter: {e}")))?;
-    link_tx
-        .subscribe(presence.clone())
-        .map_err(|e| EmbeddedError::Broker(format!("subscribing to {presence}: {e}")))?;
+    // Home Assistant's births do not go to the mesh through the gate either.
+    let births = home_assistant.map(|ha| ha.status_topic());
+    for filter in std::iter::once(presence).chain(births) {
+        link_tx
+            .subscribe(filter.clone())
+            .map_err(|e| EmbeddedError::Broker(format!("subscribing to {filter}: {e}")))?;
+    }
+    let ha_login = home_assistant.and_then(|ha| {
+        let user = ha.user.as_deref()?;
+        Some((NodeId::new(user).ok()?, ha.prefix.clone()))
+    });
     let (handoff_tx, mut handoffs) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let gate = Arc::new(Gate {
         keys,
@@ -164,6 +174,7 @@ pub async fn start(
         stats: uplink.stats().clone(),
         slots: Arc::new(Semaphore::new(settings.max_connections)),
         uplink: handoff_tx,
+        home_assistant: ha_login,
     });
     tracing::info!(listen = %settings.listen, "MQTT broker ready (3.1.1 and 5)");
     if let Some((tls_listener, acceptor)) = tls {
@@ -211,8 +222,14 @@ pub async fn start(
                 },
                 down = downlink.recv() => match down {
                     Some(d) => {
-                        if let Err(e) = link_tx.publish(d.topic.clone(), d.payload) {
-                            tracing::warn!(topic = d.topic, "command not handed to the broker: {e}");
+                        let topic = d.topic.clone();
+                        let handed = if d.retain {
+                            link_tx.send(retained(d)).await
+                        } else {
+                            link_tx.publish(d.topic, d.payload)
+                        };
+                        if let Err(e) = handed {
+                            tracing::warn!(topic, "message not handed to the broker: {e}");
                         }
                     }
                     None => return,
@@ -220,6 +237,17 @@ pub async fn start(
             }
         }
     }))
+}
+
+/// A retained QoS 0 publication from the bridge's own link (the link's `publish` cannot
+/// retain).
+fn retained(d: Downlink) -> rumqttd::protocol::Packet {
+    let publish = rumqttd::protocol::Publish::new(
+        bytes::Bytes::from(d.topic),
+        bytes::Bytes::from(d.payload),
+        true,
+    );
+    rumqttd::protocol::Packet::Publish(publish, None)
 }
 
 /// Waits until rumqttd holds the port (our own bind then fails), without connecting to it.

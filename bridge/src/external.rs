@@ -32,10 +32,13 @@ pub fn parse_broker(text: &str) -> Result<(String, u16), ExternalError> {
     Ok((host.trim_matches(['[', ']']).to_string(), port))
 }
 
+/// `will`: a topic the broker sets retained to `offline` if the bridge vanishes (Home
+/// Assistant's gateway availability).
 pub fn start(
     settings: &BridgeConfig,
     swarm: &str,
     filters: Vec<String>,
+    will: Option<String>,
     uplink: Uplink,
     downlink: mpsc::Receiver<Downlink>,
 ) -> Result<tokio::task::JoinHandle<()>, ExternalError> {
@@ -50,14 +53,26 @@ pub fn start(
         .clone()
         .map(|u| (u, settings.broker_password.clone().unwrap_or_default()));
     tracing::info!(%broker, %client_id, version = ?settings.broker_version, "connecting to the MQTT broker");
+    let who = Client {
+        client_id,
+        host,
+        port,
+        login,
+        will,
+    };
     Ok(match settings.broker_version {
-        MqttVersion::V5 => tokio::spawn(v5::run(
-            client_id, host, port, login, filters, uplink, downlink,
-        )),
-        MqttVersion::V4 => tokio::spawn(v4::run(
-            client_id, host, port, login, filters, uplink, downlink,
-        )),
+        MqttVersion::V5 => tokio::spawn(v5::run(who, filters, uplink, downlink)),
+        MqttVersion::V4 => tokio::spawn(v4::run(who, filters, uplink, downlink)),
     })
+}
+
+/// Who the bridge is to the broker, and where.
+struct Client {
+    client_id: String,
+    host: String,
+    port: u16,
+    login: Option<(String, String)>,
+    will: Option<String>,
 }
 
 /// rumqttc gives the topic as `String` (3.1.1) or `Bytes` (5).
@@ -72,26 +87,28 @@ fn next_backoff(current: Duration) -> Duration {
 // One client loop for both protocol versions: rumqttc has a module per version with the same
 // names in each.
 macro_rules! client_loop {
-    ($module:ident, [$($client:ident)::+], [$($qos:ident)::+], $persist:expr) => {
+    ($module:ident, [$($client:ident)::+], [$($qos:ident)::+], $persist:expr, $will:expr) => {
         mod $module {
             use super::*;
             use $($client)::+::{AsyncClient, Event, Incoming, MqttOptions};
             use $($qos)::+::QoS;
 
             pub async fn run(
-                client_id: String,
-                host: String,
-                port: u16,
-                login: Option<(String, String)>,
+                who: Client,
                 filters: Vec<String>,
                 mut uplink: Uplink,
                 mut downlink: mpsc::Receiver<Downlink>,
             ) {
+                let Client { client_id, host, port, login, will } = who;
                 let mut options = MqttOptions::new(client_id, host, port);
                 options.set_keep_alive(Duration::from_secs(10));
                 options.set_manual_acks(true);
                 let persist: fn(&mut MqttOptions) = $persist;
                 persist(&mut options);
+                if let Some(topic) = will {
+                    let set_will: fn(&mut MqttOptions, String) = $will;
+                    set_will(&mut options, topic);
+                }
                 if let Some((user, pass)) = login {
                     options.set_credentials(user, pass);
                 }
@@ -131,8 +148,8 @@ macro_rules! client_loop {
                         },
                         down = downlink.recv() => match down {
                             Some(d) => {
-                                if let Err(e) = client.try_publish(d.topic.clone(), QoS::AtLeastOnce, false, d.payload) {
-                                    tracing::warn!(topic = d.topic, "command not handed to the broker: {e}");
+                                if let Err(e) = client.try_publish(d.topic.clone(), QoS::AtLeastOnce, d.retain, d.payload) {
+                                    tracing::warn!(topic = d.topic, "message not handed to the broker: {e}");
                                 }
                             }
                             None => {
@@ -158,12 +175,32 @@ fn persist_v5(o: &mut rumqttc::v5::MqttOptions) {
     o.set_session_expiry_interval(Some(u32::MAX));
 }
 
-client_loop!(v4, [rumqttc], [rumqttc], super::persist_v4);
+fn will_v4(o: &mut rumqttc::MqttOptions, topic: String) {
+    o.set_last_will(rumqttc::LastWill::new(
+        topic,
+        "offline",
+        rumqttc::QoS::AtLeastOnce,
+        true,
+    ));
+}
+
+fn will_v5(o: &mut rumqttc::v5::MqttOptions, topic: String) {
+    o.set_last_will(rumqttc::v5::mqttbytes::v5::LastWill::new(
+        topic,
+        "offline",
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        true,
+        None,
+    ));
+}
+
+client_loop!(v4, [rumqttc], [rumqttc], super::persist_v4, super::will_v4);
 client_loop!(
     v5,
     [rumqttc::v5],
     [rumqttc::v5::mqttbytes],
-    super::persist_v5
+    super::persist_v5,
+    super::will_v5
 );
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,8 @@ pub struct Gate {
     pub slots: Arc<Semaphore>,
     /// Where accepted publications for the mesh go; bounded, so a flood waits here.
     pub uplink: mpsc::Sender<Handoff>,
+    /// With logins: the one that is Home Assistant, and its discovery prefix.
+    pub home_assistant: Option<(NodeId, String)>,
 }
 
 /// One device publication on its way to the mesh, sliced out of the bytes read from the
@@ -527,6 +529,13 @@ impl Gate {
     /// A logged-in device reads its own keys (its commands) and the swarm-wide ones a device
     /// may need (who leads, the swarm's energy); nothing of other devices or nodes.
     fn may_subscribe(&self, id: &NodeId, filter: &str) -> bool {
+        // Home Assistant reads its discovery configs and the states and availability they
+        // name, and nothing a device says.
+        if let Some((ha, prefix)) = &self.home_assistant
+            && ha == id
+        {
+            return under(filter, prefix) || under(filter, &self.keys.ha_root());
+        }
         let own = self.keys.node(id);
         let in_own = filter
             .strip_prefix(own.as_str())
@@ -536,6 +545,12 @@ impl Gate {
 
     /// A device writes only under its own `swarm/<s>/node/<id>/`.
     fn may_publish(&self, id: &NodeId, topic: &str) -> bool {
+        // Home Assistant says only `online`/`offline` on its status topic.
+        if let Some((ha, prefix)) = &self.home_assistant
+            && ha == id
+        {
+            return topic == format!("{prefix}/status");
+        }
         let own = self.keys.node(id);
         topic
             .strip_prefix(own.as_str())
@@ -573,6 +588,13 @@ fn within((header, remaining): (usize, usize), limit: usize) -> Result<(), Close
     Ok(())
 }
 
+/// `filter` is `prefix` itself or lies under it.
+fn under(filter: &str, prefix: &str) -> bool {
+    filter
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +613,7 @@ mod tests {
             stats: Arc::new(Stats::default()),
             slots: Arc::new(Semaphore::new(1)),
             uplink: tx,
+            home_assistant: None,
         };
         (gate, rx)
     }
@@ -840,5 +863,63 @@ mod tests {
                     .is_ok()
             );
         }
+    }
+
+    #[test]
+    fn home_assistant_reads_its_topics_and_says_only_its_status() {
+        use crate::frame::testing::subscribe;
+        let (mut gate, _rx) = gate(None);
+        let ha = NodeId::new("hass").unwrap();
+        gate.home_assistant = Some((ha.clone(), "homeassistant".into()));
+        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut spotted = Vec::new();
+        for v5 in [false, true] {
+            let fine = subscribe(&["homeassistant/#", "swarm/lab/ha/#", "homeassistant"], v5);
+            assert!(
+                gate.checked_prefix(&fine, Some(&ha), v5, &mut mesh, &mut spotted)
+                    .is_ok()
+            );
+            for filter in [
+                "#",
+                "swarm/lab/node/+/cmd",
+                "homeassistantx/#",
+                "swarm/lab/hax",
+            ] {
+                let bad = subscribe(&[filter], v5);
+                assert!(
+                    matches!(
+                        gate.checked_prefix(&bad, Some(&ha), v5, &mut mesh, &mut spotted),
+                        Err(Closed::SubscribeAcl { .. })
+                    ),
+                    "{filter}"
+                );
+            }
+            let birth = publish("homeassistant/status", b"online", 0, v5);
+            assert!(
+                gate.checked_prefix(&birth, Some(&ha), v5, &mut mesh, &mut spotted)
+                    .is_ok()
+            );
+            for topic in [
+                "homeassistant/sensor/lab_a/power_w/config",
+                "swarm/lab/ha/a/availability",
+                "swarm/lab/node/hass/energy",
+            ] {
+                let forged = publish(topic, b"x", 0, v5);
+                assert!(
+                    matches!(
+                        gate.checked_prefix(&forged, Some(&ha), v5, &mut mesh, &mut spotted),
+                        Err(Closed::Acl { .. })
+                    ),
+                    "{topic}"
+                );
+            }
+        }
+        // Another login is still a device.
+        let device = NodeId::new("esp-1").unwrap();
+        let birth = publish("homeassistant/status", b"online", 0, false);
+        assert!(matches!(
+            gate.checked_prefix(&birth, Some(&device), false, &mut mesh, &mut spotted),
+            Err(Closed::Acl { .. })
+        ));
     }
 }

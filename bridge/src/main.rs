@@ -220,6 +220,8 @@ struct FileConfig {
     #[serde(default)]
     bridge: BridgeConfig,
     #[serde(default)]
+    homeassistant: swarm_bridge::homeassistant::HomeAssistantConfig,
+    #[serde(default)]
     node: NodeTable,
     #[serde(default)]
     zenoh: ZenohSettings,
@@ -279,7 +281,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         zenoh.multicast_scouting = false;
     }
     let session = open(&zenoh).await?;
-    let bridge = swarm_bridge::run_bridge(session.clone(), swarm.clone(), &config).await?;
+    let bridge =
+        swarm_bridge::run_bridge(session.clone(), swarm.clone(), &config, &file.homeassistant)
+            .await?;
     // Like a node, a bridge of its own answers a querier linked to it alone for the whole
     // network (docs/protocol.md#first-answer); not with TLS, whose roster drops relayed replies.
     let relay_drops = swarm_bus::zenoh::DropCounters::default();

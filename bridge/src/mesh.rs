@@ -54,6 +54,8 @@ pub struct TableLimits {
 pub struct Downlink {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// Kept by the broker for later subscribers (Home Assistant's discovery configs).
+    pub retain: bool,
 }
 
 pub use swarm_bus::clock::unix_ms;
@@ -73,6 +75,8 @@ pub struct Uplink {
     publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
     /// Commands held for a sleeping board go down this way when it wakes.
     downlink: mpsc::Sender<Downlink>,
+    /// Home Assistant's status topic, and where its `online` births go.
+    births: Option<(String, mpsc::Sender<()>)>,
 }
 
 /// Declarations that live as long as the bridge.
@@ -149,6 +153,7 @@ pub async fn start(
             tokens: HashMap::new(),
             publishers: HashMap::new(),
             downlink: tx,
+            births: None,
         },
         rx,
         MeshHandles {
@@ -186,7 +191,20 @@ impl Uplink {
             tokens: HashMap::new(),
             publishers: HashMap::new(),
             downlink: self.downlink.clone(),
+            births: None,
         }
+    }
+
+    /// Home Assistant's side of this uplink: its births on `status_topic` come out of the
+    /// receiver (one pending at most: a flood of births is one re-announce), and what it
+    /// announces goes down the sender.
+    pub fn home_assistant(
+        &mut self,
+        status_topic: String,
+    ) -> (mpsc::Sender<Downlink>, mpsc::Receiver<()>) {
+        let (tx, rx) = mpsc::channel(1);
+        self.births = Some((status_topic, tx));
+        (self.downlink.clone(), rx)
     }
 
     /// Whether the bridge has this device online now.
@@ -213,6 +231,14 @@ impl Uplink {
 
     /// As `carry`, told whether the caller already holds more publications to carry.
     pub async fn carry_then(&mut self, topic: &str, payload: Bytes, next: Next) -> bool {
+        if let Some((status, births)) = &self.births
+            && topic == status
+        {
+            if payload.as_ref() == b"online" {
+                let _ = births.try_send(());
+            }
+            return false;
+        }
         let now = unix_ms();
         match self.ingest.classify(topic, &payload) {
             Ok(Inbound::Command) => false,
@@ -443,7 +469,11 @@ impl Uplink {
         }
         tracing::info!(device = %id, commands = held.len(), "device awake: delivering held commands");
         for (topic, payload) in held {
-            let down = Downlink { topic, payload };
+            let down = Downlink {
+                topic,
+                payload,
+                retain: false,
+            };
             match self.downlink.try_send(down) {
                 Ok(()) => {
                     self.stats
@@ -631,6 +661,7 @@ async fn forward_commands(
             let down = Downlink {
                 topic: topic.to_string(),
                 payload,
+                retain: false,
             };
             match tx.try_send(down) {
                 Ok(()) => {

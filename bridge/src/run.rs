@@ -1,6 +1,7 @@
 //! Wiring: one zenoh session, one MQTT side (embedded or external), the mesh in between.
 
 use crate::config::{BridgeConfig, ConfigError, MqttMode};
+use crate::homeassistant::HomeAssistantConfig;
 use crate::i2c_peripheral::{self, GatewayFeed};
 use crate::ingest::Ingest;
 use crate::mesh::{self, MeshHandles};
@@ -25,6 +26,8 @@ pub enum BridgeError {
     Embedded(#[from] embedded::EmbeddedError),
     #[error(transparent)]
     External(#[from] external::ExternalError),
+    #[error(transparent)]
+    HomeAssistant(#[from] crate::homeassistant::HomeAssistantError),
 }
 
 /// A running bridge; dropping it stops carrying messages.
@@ -35,6 +38,7 @@ pub struct Bridge {
     pub gateway_power: Option<GatewayFeed>,
     task: tokio::task::JoinHandle<()>,
     peripherals: Vec<tokio::task::JoinHandle<()>>,
+    home_assistant: Option<tokio::task::JoinHandle<()>>,
     _mesh: MeshHandles,
 }
 
@@ -43,6 +47,9 @@ impl Drop for Bridge {
         self.task.abort();
         for p in &self.peripherals {
             p.abort();
+        }
+        if let Some(h) = &self.home_assistant {
+            h.abort();
         }
     }
 }
@@ -58,8 +65,10 @@ pub async fn run_bridge(
     session: Session,
     swarm: SwarmName,
     config: &BridgeConfig,
+    home_assistant: &HomeAssistantConfig,
 ) -> Result<Bridge, BridgeError> {
     config.validate()?;
+    home_assistant.validate()?;
     config.check_exposure()?;
     let keys = SwarmKeys::new(swarm);
     let include = if config.scope.is_empty() {
@@ -89,8 +98,8 @@ pub async fn run_bridge(
         .map(|s| s.node_id.clone())
         .chain(config.i2c.iter().filter_map(|m| m.node_id.clone()))
         .collect();
-    let (uplink, downlink, handles, devices) = mesh::start(
-        session,
+    let (mut uplink, downlink, handles, devices) = mesh::start(
+        session.clone(),
         ingest,
         stats.clone(),
         peripherals,
@@ -118,11 +127,43 @@ pub async fn run_bridge(
             feed,
         ));
     }
+    let ha = if home_assistant.enabled {
+        let (out, births) = uplink.home_assistant(home_assistant.status_topic());
+        Some(
+            crate::homeassistant::spawn(
+                session,
+                keys.clone(),
+                home_assistant.clone(),
+                stats.clone(),
+                out,
+                births,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let task = match listener {
         Some(listener) => {
-            embedded::start(config, keys.clone(), listener, tls, uplink, downlink).await?
+            let ha = home_assistant.enabled.then_some(home_assistant);
+            embedded::start(config, keys.clone(), listener, tls, uplink, downlink, ha).await?
         }
-        None => external::start(config, keys.swarm().as_str(), filters, uplink, downlink)?,
+        None => {
+            let mut filters = filters;
+            let mut will = None;
+            if home_assistant.enabled {
+                filters.push(home_assistant.status_topic());
+                will = Some(keys.ha_gateway_availability());
+            }
+            external::start(
+                config,
+                keys.swarm().as_str(),
+                filters,
+                will,
+                uplink,
+                downlink,
+            )?
+        }
     };
     Ok(Bridge {
         stats,
@@ -130,6 +171,7 @@ pub async fn run_bridge(
         gateway_power,
         task,
         peripherals,
+        home_assistant: ha,
         _mesh: handles,
     })
 }

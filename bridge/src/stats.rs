@@ -20,6 +20,12 @@ pub struct Stats {
     pub dropped_bad_replay: AtomicU64,
     /// Commands dropped because a sleeping board already had `MAX_HELD` waiting.
     pub dropped_held_full: AtomicU64,
+    /// Home Assistant: values for an id with no liveliness token.
+    pub dropped_ha_not_member: AtomicU64,
+    /// Home Assistant: tokens past `homeassistant.max_members`.
+    pub dropped_ha_full: AtomicU64,
+    /// Home Assistant: readings no device could give (NaN, negative energy…), left out.
+    pub dropped_ha_bad_value: AtomicU64,
     pub dropped_other: AtomicU64,
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
@@ -31,6 +37,10 @@ pub struct Stats {
     pub commands_held: AtomicU64,
     /// Board readings sent late and put into zenoh at their own time.
     pub replayed: AtomicU64,
+    /// Home Assistant: messages handed to the broker (configs, availability, states).
+    pub ha_published: AtomicU64,
+    /// Home Assistant: `online` births heard on its status topic.
+    pub ha_births: AtomicU64,
 }
 
 impl Stats {
@@ -45,6 +55,9 @@ impl Stats {
             "id_taken" => &self.dropped_id_taken,
             "bad_replay" => &self.dropped_bad_replay,
             "held_full" => &self.dropped_held_full,
+            "ha_not_member" => &self.dropped_ha_not_member,
+            "ha_full" => &self.dropped_ha_full,
+            "ha_bad_value" => &self.dropped_ha_bad_value,
             _ => &self.dropped_other,
         };
         counter.fetch_add(1, Relaxed) + 1
@@ -61,6 +74,9 @@ impl Stats {
             &self.dropped_id_taken,
             &self.dropped_bad_replay,
             &self.dropped_held_full,
+            &self.dropped_ha_not_member,
+            &self.dropped_ha_full,
+            &self.dropped_ha_bad_value,
             &self.dropped_other,
         ]
         .iter()
@@ -82,6 +98,9 @@ impl Stats {
             ("id_taken", &self.dropped_id_taken),
             ("bad_replay", &self.dropped_bad_replay),
             ("held_full", &self.dropped_held_full),
+            ("ha_not_member", &self.dropped_ha_not_member),
+            ("ha_full", &self.dropped_ha_full),
+            ("ha_bad_value", &self.dropped_ha_bad_value),
             ("other", &self.dropped_other),
             ("login", &self.refused_logins),
             ("acl", &self.refused_acl),

@@ -121,6 +121,28 @@ impl SwarmKeys {
         format!("{ROOT}/{}/task/*/{}", self.swarm, leaf.as_str())
     }
 
+    /// MQTT only: where everything for Home Assistant but its discovery configs lies.
+    pub fn ha_root(&self) -> String {
+        format!("{ROOT}/{}/ha", self.swarm)
+    }
+
+    /// MQTT only, for Home Assistant: a member's sensor values as one JSON object. Outside
+    /// `node/**`, so the bridge never carries it into zenoh.
+    pub fn ha_state(&self, id: &NodeId) -> String {
+        format!("{}/{id}/state", self.ha_root())
+    }
+
+    /// MQTT only: `online`/`offline` for a member, retained, from its liveliness token.
+    pub fn ha_availability(&self, id: &NodeId) -> String {
+        format!("{}/{id}/availability", self.ha_root())
+    }
+
+    /// MQTT only: whether the bridge that announces the swarm is up (its Last-Will says
+    /// `offline`). `_gateway` cannot be a node id, which starts with a letter or digit.
+    pub fn ha_gateway_availability(&self) -> String {
+        format!("{}/_gateway/availability", self.ha_root())
+    }
+
     /// Every node's liveliness token: `swarm/<s>/node/*`.
     pub fn all_nodes(&self) -> String {
         format!("{ROOT}/{}/node/*", self.swarm)

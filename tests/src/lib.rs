@@ -105,17 +105,36 @@ pub struct BridgeProcess {
     child: Child,
     swarm: String,
     flags: Vec<String>,
+    /// A client of the broker at `mqtt_port` (`--mqtt-broker`) rather than its own broker.
+    external: bool,
     _dir: tempfile::TempDir,
 }
 
 impl BridgeProcess {
+    /// A bridge in external mode: a client of the broker on `broker_port` (say `Mosquitto`);
+    /// returns once its zenoh port is open.
+    pub fn start_external(swarm: &str, broker_port: u16, flags: &[&str]) -> BridgeProcess {
+        Self::start_on(swarm, broker_port, true, flags)
+    }
+
     /// A bridge of swarm `swarm` with more `run` flags; returns once its MQTT port is open.
     pub fn start(swarm: &str, flags: &[&str]) -> BridgeProcess {
+        Self::start_on(swarm, free_port(), false, flags)
+    }
+
+    fn start_on(swarm: &str, mqtt_port: u16, external: bool, flags: &[&str]) -> BridgeProcess {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mqtt_port, zenoh_port) = (free_port(), free_port());
+        let zenoh_port = free_port();
         let log = dir.path().join("bridge.log");
         let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        let child = Self::spawn(dir.path(), &log, swarm, mqtt_port, zenoh_port, &flags);
+        let child = Self::spawn(
+            dir.path(),
+            &log,
+            swarm,
+            (mqtt_port, external),
+            zenoh_port,
+            &flags,
+        );
         BridgeProcess {
             mqtt_port,
             zenoh_port,
@@ -123,6 +142,7 @@ impl BridgeProcess {
             child,
             swarm: swarm.into(),
             flags,
+            external,
             _dir: dir,
         }
     }
@@ -131,7 +151,7 @@ impl BridgeProcess {
         dir: &Path,
         log: &Path,
         swarm: &str,
-        mqtt_port: u16,
+        (mqtt_port, external): (u16, bool),
         zenoh_port: u16,
         flags: &[String],
     ) -> Child {
@@ -144,7 +164,14 @@ impl BridgeProcess {
         isolate(&mut cmd, dir);
         cmd.args(["run", "--no-multicast", "--swarm", swarm])
             .args(["--listen", &endpoint(zenoh_port)])
-            .args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")])
+            .args([
+                if external {
+                    "--mqtt-broker"
+                } else {
+                    "--mqtt-listen"
+                },
+                &format!("127.0.0.1:{mqtt_port}"),
+            ])
             .args(flags)
             .env(
                 "SWARM_LOG",
@@ -154,7 +181,8 @@ impl BridgeProcess {
             .stdout(Stdio::null())
             .stderr(out);
         let child = cmd.spawn().expect("starting swarm-bridge run");
-        wait_for_listener("swarm-bridge", mqtt_port, Duration::from_secs(15));
+        let ready = if external { zenoh_port } else { mqtt_port };
+        wait_for_listener("swarm-bridge", ready, Duration::from_secs(15));
         child
     }
 
@@ -171,7 +199,7 @@ impl BridgeProcess {
             self._dir.path(),
             &self.log,
             &self.swarm,
-            self.mqtt_port,
+            (self.mqtt_port, self.external),
             self.zenoh_port,
             &self.flags,
         );

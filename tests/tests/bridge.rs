@@ -51,6 +51,7 @@ async fn setup(tweak: impl FnOnce(&mut BridgeConfig)) -> Setup {
         bridge_session.clone(),
         SwarmName::new(SWARM).unwrap(),
         &config,
+        &Default::default(),
     )
     .await
     .expect("bridge starts");
@@ -748,9 +749,14 @@ async fn qos1_through_an_external_broker_survives_a_bridge_restart() {
     let mut c = BridgeConfig::default();
     config(&mut c);
     s.bridge = Some(
-        run_bridge(s.bridge_session.clone(), SwarmName::new(SWARM).unwrap(), &c)
-            .await
-            .unwrap(),
+        run_bridge(
+            s.bridge_session.clone(),
+            SwarmName::new(SWARM).unwrap(),
+            &c,
+            &Default::default(),
+        )
+        .await
+        .unwrap(),
     );
     let _client = sender.await.unwrap();
     while let Some(sample) = next(&sub, Duration::from_secs(3)).await {

@@ -43,9 +43,14 @@ impl Rig {
         };
         let bridge_session = loopback_session(Some(zenoh_port), None).await;
         let observer = loopback_session(Some(free_port()), Some(zenoh_port)).await;
-        let bridge = run_bridge(bridge_session, SwarmName::new(SWARM).unwrap(), &config)
-            .await
-            .expect("bridge starts");
+        let bridge = run_bridge(
+            bridge_session,
+            SwarmName::new(SWARM).unwrap(),
+            &config,
+            &Default::default(),
+        )
+        .await
+        .expect("bridge starts");
         // The observer's link to the bridge comes up just after opening.
         tokio::time::sleep(Duration::from_millis(300)).await;
         Rig {

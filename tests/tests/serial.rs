@@ -106,9 +106,14 @@ async fn a_uart_board_joins_loses_bad_frames_obeys_commands_and_goes_offline_whe
         }],
         ..BridgeConfig::default()
     };
-    let bridge = run_bridge(session.clone(), SwarmName::new(SWARM).unwrap(), &config)
-        .await
-        .expect("bridge starts");
+    let bridge = run_bridge(
+        session.clone(),
+        SwarmName::new(SWARM).unwrap(),
+        &config,
+        &Default::default(),
+    )
+    .await
+    .expect("bridge starts");
     let observer = loopback_session(Some(free_port()), Some(zenoh_port)).await;
     let heartbeats = observer
         .declare_subscriber(keys().heartbeat(&board))

@@ -45,7 +45,12 @@ pub async fn run(args: FirmwareBenchArgs) -> anyhow::Result<()> {
         listen: mqtt,
         ..BridgeConfig::default()
     };
-    let _bridge = swarm_bridge::run_bridge(gateway.clone(), swarm.clone(), &config).await?;
+    // The figures are the update's alone: nothing announces to Home Assistant meanwhile.
+    let ha = swarm_bridge::homeassistant::HomeAssistantConfig {
+        enabled: false,
+        ..Default::default()
+    };
+    let _bridge = swarm_bridge::run_bridge(gateway.clone(), swarm.clone(), &config, &ha).await?;
     let opts = FirmwareDeviceOptions {
         host: "127.0.0.1".into(),
         port: mqtt.port(),

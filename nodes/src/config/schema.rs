@@ -15,6 +15,8 @@ pub struct Config {
     pub energy: crate::energy::settings::EnergySettings,
     pub adaptive_gossip: AdaptiveGossip,
     pub bridge: swarm_bridge::BridgeConfig,
+    /// Home Assistant discovery, wherever the bridge runs.
+    pub homeassistant: swarm_bridge::homeassistant::HomeAssistantConfig,
     pub metrics: MetricsSettings,
     pub tasks: swarm_node::worker::settings::TasksSettings,
     pub board: crate::board::settings::BoardSettings,

@@ -76,8 +76,13 @@ impl Shell {
         let token = bus::declare_token(&session, &keys, &id).await?;
         let bridge = if config.bridge.enabled {
             Some(
-                swarm_bridge::run_bridge(session.clone(), keys.swarm().clone(), &config.bridge)
-                    .await?,
+                swarm_bridge::run_bridge(
+                    session.clone(),
+                    keys.swarm().clone(),
+                    &config.bridge,
+                    &config.homeassistant,
+                )
+                .await?,
             )
         } else {
             None
