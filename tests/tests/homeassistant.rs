@@ -174,7 +174,7 @@ fn nodes_and_boards_appear_leave_come_back_and_are_forgotten() {
     let config = dir.path().join("bridge.toml");
     std::fs::write(
         &config,
-        "[homeassistant]\nforget_after_s = 6\nstate_every_s = 3\n",
+        "[homeassistant]\nenabled = true\nforget_after_s = 6\nstate_every_s = 3\n",
     )
     .unwrap();
     let bridge = BridgeProcess::start_external(
@@ -328,7 +328,10 @@ fn nodes_and_boards_appear_leave_come_back_and_are_forgotten() {
 /// its birth heard although it is no mesh topic.
 #[test]
 fn the_embedded_broker_keeps_configs_and_hears_births() {
-    let bridge = BridgeProcess::start(SWARM, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(&config, "[homeassistant]\nenabled = true\n").unwrap();
+    let bridge = BridgeProcess::start(SWARM, &["--config", config.to_str().unwrap()]);
     let _boards = Boards::spawn(bridge.mqtt_port, 1, "emb", 5);
     let watcher = Watcher::start(bridge.mqtt_port);
     watcher.wait_for("emb-0's configs and state", Duration::from_secs(20), |w| {
