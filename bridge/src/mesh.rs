@@ -552,6 +552,9 @@ async fn serve_cache(
 }
 
 fn answer(query: &Query, keys: &SwarmKeys, table: &Mutex<DeviceTable>) {
+    if swarm_bus::zenoh::asks_history(query) {
+        return;
+    }
     let format = match ReplyFormat::from_parameter(query.parameters().get("format")) {
         Ok(f) => f,
         Err(reason) => {

@@ -668,6 +668,10 @@ pub struct EnergyArgs {
     /// How often --watch asks, in ms.
     #[arg(long, default_value_t = 2000, value_name = "MS", value_parser = clap::value_parser!(u64).range(200..=3_600_000))]
     pub every_ms: u64,
+    /// Every member's samples over the past SPAN (90s, 30m, 1h, 2d), from the history a
+    /// gateway keeps: a line per member, or with --json every sample.
+    #[arg(long, value_name = "SPAN", conflicts_with_all = ["watch", "total"])]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod config;
 mod dashboard;
 mod energy;
 mod firmware;
+mod history;
 mod identity;
 mod metrics;
 mod report;
@@ -75,6 +76,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             args.query.bus.overrides().apply(&mut cfg);
             cfg.validate()?;
             runtime_block_on(report::energy_watch::run(&cfg, &args))?;
+        }
+        Command::Energy(args) if args.since.is_some() => {
+            let mut cfg = config::load(&path, explicit)?;
+            args.query.bus.overrides().apply(&mut cfg);
+            cfg.validate()?;
+            let since = args.since.as_deref().unwrap_or_default();
+            runtime_block_on(report::energy_history::run(
+                &cfg,
+                since,
+                args.query.timeout_ms,
+                args.query.json,
+            ))?;
         }
         Command::Energy(args) => {
             let report = Report::Energy { total: args.total };

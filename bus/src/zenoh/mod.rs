@@ -18,8 +18,8 @@ pub use drops::{DropCounters, DropSnapshot, Refused, worth_logging};
 pub use liveliness::{MemberEvent, MemberWatch, declare_token, watch_members};
 pub use publish::{TypedPublisher, publish, publish_droppable};
 pub use query::{QueryReply, ReplyFault, ask_with, query_cbor};
-pub use queryable::{ReplyFormat, ServedQueryable, serve};
-pub use relay::{Relay, relay};
+pub use queryable::{ReplyFormat, ServedQueryable, asks_history, serve};
+pub use relay::{Relay, relay, relayed_selector};
 pub use session::{SessionMode, ZenohSettings, open, open_observer, open_observer_waiting};
 pub use subscribe::{
     REPLAYED, Received, TypedSubscriber, is_replayed, subscribe, subscribe_swarm_level,

@@ -30,6 +30,13 @@ impl ReplyFormat {
     }
 }
 
+/// A query for samples over a time range (`_time=[..]`, zenoh's selector parameter): for
+/// storages that keep history (docs/history.md), not for the current value a member serves.
+/// Answering it with the current value too would put one stray sample among the history.
+pub fn asks_history(query: &Query) -> bool {
+    query.parameters().get("_time").is_some()
+}
+
 /// Keeps the queryable declared while alive.
 pub struct ServedQueryable {
     _inner: Queryable<()>,
@@ -53,6 +60,9 @@ where
     let inner = session
         .declare_queryable(key.clone())
         .callback(move |query: Query| {
+            if asks_history(&query) {
+                return;
+            }
             let result = match ReplyFormat::from_parameter(query.parameters().get("format")) {
                 Err(reason) => query.reply_err(reason).wait(),
                 Ok(format) => match answer() {

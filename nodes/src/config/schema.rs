@@ -17,6 +17,8 @@ pub struct Config {
     pub bridge: swarm_bridge::BridgeConfig,
     /// Home Assistant discovery, wherever the bridge runs.
     pub homeassistant: swarm_bridge::homeassistant::HomeAssistantConfig,
+    /// Energy history kept for `_time` queries, by default where the bridge runs.
+    pub history: crate::history::HistorySettings,
     pub metrics: MetricsSettings,
     pub tasks: swarm_node::worker::settings::TasksSettings,
     pub board: crate::board::settings::BoardSettings,

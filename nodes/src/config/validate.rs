@@ -97,6 +97,15 @@ impl Config {
         )?;
         check("consensus.bootstrap_expect", c.bootstrap_expect, 0, 1000)?;
         check("limits.max_members", self.limits.max_members, 2, 1_000_000)?;
+        let h = &self.history;
+        check(
+            "history.samples_per_member",
+            h.samples_per_member,
+            1,
+            10_000_000,
+        )?;
+        check("history.max_members", h.max_members, 1, 100_000)?;
+        check("history.max_age_s", h.max_age_s, 1, 86_400 * 366)?;
 
         let e = &self.energy;
         if e.profile != "auto" && profile::by_name(&e.profile).is_none() {

@@ -2,6 +2,7 @@
 
 pub mod cadence;
 pub mod energy;
+pub mod energy_history;
 pub mod energy_watch;
 pub mod identify;
 pub mod propose;

@@ -61,7 +61,11 @@ impl Shell {
         let first_sample = sampler.sample(now);
         let (view_tx, view_rx) = watch::channel(view.clone());
 
-        let session = bus::open(&config.zenoh).await?;
+        let session = if config.history.runs(config.bridge.enabled) {
+            crate::history::open(&config.zenoh, &keys, &config.history).await?
+        } else {
+            bus::open(&config.zenoh).await?
+        };
         let drops = DropCounters::default();
         let gco2_per_kwh = config.energy.carbon_intensity_gco2_kwh;
         let tls = config.zenoh.tls_dir.is_some();
