@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HomeAssistantConfig {
-    /// Every member becomes a Home Assistant device. Off by default until the finding in
-    /// docs/homeassistant.md#open-finding is understood.
+    /// On by default wherever the bridge runs: every member becomes a Home Assistant device.
     pub enabled: bool,
     /// Home Assistant's discovery prefix (its MQTT integration's setting of the same name).
     pub prefix: String,
@@ -24,7 +23,7 @@ pub struct HomeAssistantConfig {
 impl Default for HomeAssistantConfig {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             prefix: "homeassistant".into(),
             forget_after_s: 24 * 3600,
             max_members: 512,
