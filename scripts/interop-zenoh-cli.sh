@@ -6,6 +6,8 @@
 #   get -s 'swarm/**/energy'     every member's sample (nodes and boards) and the swarm total
 #   get -s 'swarm/**/state'      every member's state
 #   get -s 'swarm/<s>/leader'    who leads
+# and once per topology, the history the gateway (n0, which runs the bridge) keeps:
+#   get -s 'swarm/<s>/node/*/energy?_time=[now(-5m)..]'   every member's samples, in order
 # Every first answer must be complete: no retries (docs/protocol.md#first-answer). Behind the
 # router, zenohd's REST API is asked the same way with curl.
 # Usage: scripts/interop-zenoh-cli.sh SWARM_NODE SWARM_BRIDGE ZENOH_CLI [TOPOLOGY...]
@@ -63,6 +65,33 @@ elif kind == "state":
 else:
     if len(replies) != 1 or replies[0].get("leader") not in nodes or replies[0].get("term", 0) < 1:
         fail("no leader")
+EOF
+)
+# History: every member has samples, each member's in time order and each once.
+history_check=$(cat <<'EOF'
+import json, sys
+nodes, boards = set(sys.argv[1].split(",")), set(sys.argv[2].split(","))
+lines = [l for l in sys.stdin.read().splitlines() if l.startswith("{")]
+def fail(why):
+    sys.exit("history: %s in %d replies:\n%s" % (why, len(lines), "\n".join(lines[-40:])))
+try:
+    replies = [json.loads(l) for l in lines]
+except ValueError:
+    fail("a reply that is not JSON")
+times = {}
+for r in replies:
+    if not isinstance(r.get("ts_ms"), int) or not isinstance(r.get("watts"), (int, float)):
+        fail("a reply without ts_ms and watts")
+    times.setdefault(r.get("id"), []).append(r["ts_ms"])
+if set(times) != nodes | boards:
+    fail("members %s" % sorted(times))
+for member, ts in times.items():
+    # Boards report every 500 ms; a node every 5 s, so a young swarm's nodes may have one.
+    if len(ts) < (2 if member in boards else 1):
+        fail("%s has %d samples" % (member, len(ts)))
+    if any(b <= a for a, b in zip(ts, ts[1:])):
+        fail("%s out of order or twice: %s" % (member, ts))
+print(sum(len(ts) for ts in times.values()))
 EOF
 )
 nodes_csv=$(IFS=,; echo "${nodes[*]}")
@@ -162,6 +191,12 @@ for topology in "${topologies[@]}"; do
     done
     complete=$((complete + 1))
   done
+  # The history holds what reached the gateway: a node's samples from before its links to n0
+  # formed never did. One node sample interval (5 s) later, every node has one that did.
+  sleep 6
+  history=$(ask "swarm/$swarm/node/*/energy?_time=[now(-5m)..]" |
+    python3 -c "$history_check" "$nodes_csv" "$boards_csv") ||
+    { echo "$topology: the first answer from history was incomplete" >&2; exit 1; }
   rest_note=""
   if [ "$topology" = router ]; then
     for run in $(seq 1 "$runs"); do
@@ -175,7 +210,7 @@ sys.exit(0 if ids == want else "REST: members %s" % ids)
     done
     rest_note=", and $runs of $runs REST answers"
   fi
-  echo "zenoh-cli interop, $topology: $complete of $runs fresh processes got every member's energy, state and the leader on their first query$rest_note ($((SECONDS - start)) s)"
+  echo "zenoh-cli interop, $topology: $complete of $runs fresh processes got every member's energy, state and the leader on their first query$rest_note; one query of the past 5 minutes gave every member's samples in order ($history samples) ($((SECONDS - start)) s)"
   stop_all
   base=$((base + 50))
 done
