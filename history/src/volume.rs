@@ -12,7 +12,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, UNIX_EPOCH};
-use swarm_bus::{Energy, SwarmKey, decode, json::to_json};
+use swarm_bus::{Energy, SwarmKey, decode, encode, json::to_json};
 use tokio::sync::RwLock;
 use zenoh::Result as ZResult;
 use zenoh::bytes::{Encoding, ZBytes};
@@ -104,10 +104,11 @@ pub fn limits_of(cfg: &serde_json::Value) -> ZResult<Limits> {
     })
 }
 
+/// A sample as kept: decoded, about half the size of its bytes and their allocation. Replies
+/// encode it again (JSON, or CBOR with `format=cbor`).
 #[derive(Debug, Clone)]
 struct Stored {
-    payload: Box<[u8]>,
-    encoding: Encoding,
+    energy: Energy,
     timestamp: Timestamp,
 }
 
@@ -156,17 +157,13 @@ impl Storage for HistoryStorage {
         encoding: Encoding,
         timestamp: Timestamp,
     ) -> ZResult<StorageInsertionResult> {
-        let bytes = payload.to_bytes();
         // Only what a member could have sent is kept: a stray peer's junk takes no room.
-        if decode::<Energy>(&bytes).is_err() {
+        let Ok(energy) = decode::<Energy>(&payload.to_bytes()) else {
             self.refused.malformed.fetch_add(1, Relaxed);
             return Ok(StorageInsertionResult::Outdated);
-        }
-        let stored = Stored {
-            payload: bytes.into_owned().into_boxed_slice(),
-            encoding,
-            timestamp,
         };
+        let _ = encoding;
+        let stored = Stored { energy, timestamp };
         let put = self
             .series
             .write()
@@ -218,15 +215,12 @@ impl Storage for HistoryStorage {
             .into_iter()
             .map(|(_, s)| {
                 let (payload, encoding) = if cbor {
-                    (ZBytes::from(s.payload.to_vec()), s.encoding)
+                    (ZBytes::from(encode(&s.energy)), Encoding::APPLICATION_CBOR)
                 } else {
-                    match decode::<Energy>(&s.payload) {
-                        Ok(e) => (
-                            ZBytes::from(to_json(&e, node.as_ref()).to_string()),
-                            Encoding::APPLICATION_JSON,
-                        ),
-                        Err(_) => (ZBytes::from(s.payload.to_vec()), s.encoding),
-                    }
+                    (
+                        ZBytes::from(to_json(&s.energy, node.as_ref()).to_string()),
+                        Encoding::APPLICATION_JSON,
+                    )
                 };
                 StoredData {
                     payload,

@@ -715,6 +715,22 @@ pub enum BenchCommand {
     /// Firmware updates over the mesh: KiB/s of an image to one simulated board through a real
     /// bridge, and the time to update a fleet one board at a time.
     Firmware(FirmwareBenchArgs),
+    /// What Home Assistant discovery sends per member per hour, and the gateway's memory and
+    /// query times with a day of history for every member.
+    History(HistoryBenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HistoryBenchArgs {
+    /// Members whose samples the history holds.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub members: u16,
+    /// Hours of samples fed.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=168))]
+    pub hours: u64,
+    /// Seconds between a member's samples.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval_s: u64,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -2,6 +2,7 @@
 
 mod failover;
 mod firmware;
+mod history;
 mod idle;
 mod procs;
 mod tasks;
@@ -17,5 +18,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchCommand::Telemetry(t)) => telemetry::run(&t),
         Some(BenchCommand::Tasks(t)) => tasks::run(t).await,
         Some(BenchCommand::Firmware(f)) => firmware::run(f).await,
+        Some(BenchCommand::History(h)) => history::run(h).await,
     }
 }
