@@ -8,13 +8,15 @@
 #   tmux                          runs the dashboards as a user would
 #   curl                          asks zenohd's REST API and the metrics endpoint
 #   prometheus                    promtool checks a real /metrics scrape in both formats
-#   zenohd + REST plugin          the routers of the two-site test (scripts/install-zenohd.sh)
+#   influxdb                      InfluxDB 1.x behind zenohd's storage manager (history test)
+#   zenohd and its plugins        the routers of the two-site test, the REST API, storages with
+#                                 InfluxDB (scripts/install-zenohd.sh)
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh -p swarm-node`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mosquitto mosquitto-clients socat nftables tmux curl prometheus)
-commands=(mosquitto mosquitto_pub socat nft tmux curl promtool)
+packages=(mosquitto mosquitto-clients socat nftables tmux curl prometheus influxdb)
+commands=(mosquitto mosquitto_pub socat nft tmux curl promtool influxd)
 missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null || missing+=("${packages[$i]}")
@@ -30,7 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "test.sh: installing ${missing[*]}"
   "${as_root[@]}" apt-get update -q
-  # The prometheus package brings promtool; its server is not needed and is not started here.
+  # The prometheus package brings promtool and influxdb its server; neither is started here
+  # (the tests start their own on loopback).
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q --no-install-recommends \
     "${missing[@]}"
 fi

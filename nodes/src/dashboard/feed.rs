@@ -35,6 +35,8 @@ pub struct Feed {
     states: mpsc::Receiver<(NodeId, NodeState)>,
     roll_calls_tx: mpsc::Sender<(u64, BTreeSet<NodeId>)>,
     roll_calls: mpsc::Receiver<(u64, BTreeSet<NodeId>)>,
+    past: mpsc::Receiver<(NodeId, Vec<(u64, f32)>)>,
+    _asking_past: AbortOnDrop,
     permits: Arc<Semaphore>,
     asking_all: Arc<AtomicBool>,
 }
@@ -51,6 +53,12 @@ impl Feed {
         let (states_tx, states) = mpsc::channel(1024);
         // One roll call is due at a time; a few more only if the link flaps.
         let (roll_calls_tx, roll_calls) = mpsc::channel(4);
+        let (past_tx, past) = mpsc::channel(64);
+        let asking_past = AbortOnDrop(tokio::spawn(ask_past(
+            session.clone(),
+            keys.clone(),
+            past_tx,
+        )));
         Ok(Feed {
             session,
             keys,
@@ -63,6 +71,8 @@ impl Feed {
             states,
             roll_calls_tx,
             roll_calls,
+            past,
+            _asking_past: asking_past,
             permits: Arc::new(Semaphore::new(STATE_QUERIES)),
             asking_all: Arc::new(AtomicBool::new(false)),
         })
@@ -81,6 +91,7 @@ impl Feed {
             }),
             Some((id, s)) = self.states.recv() => Some(Input::State(id, s)),
             Some((epoch, ids)) = self.roll_calls.recv() => Some(Input::RollCall(epoch, ids)),
+            Some((id, past)) = self.past.recv() => Some(Input::Past(id, past)),
             else => None,
         }
     }
@@ -165,5 +176,38 @@ async fn answer(session: &zenoh::Session, key: &str, tx: &mpsc::Sender<(NodeId, 
         {
             return;
         }
+    }
+}
+
+/// How far back the sparklines are filled from: a screen's width of samples at the default
+/// cadence.
+const PAST_S: u64 = 600;
+
+/// Once the members are listed, their recent samples from the gateway's history (none if no
+/// gateway keeps it: the sparklines then fill as samples arrive).
+async fn ask_past(
+    session: zenoh::Session,
+    keys: SwarmKeys,
+    out: mpsc::Sender<(NodeId, Vec<(u64, f32)>)>,
+) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let Ok((by_member, _)) =
+        crate::report::energy_history::gather(&session, &keys, PAST_S, STATE_TIMEOUT).await
+    else {
+        return;
+    };
+    for (id, samples) in by_member {
+        let watts = samples.iter().map(|e| (e.ts_ms, e.watts)).collect();
+        if out.send((id, watts)).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -28,6 +28,16 @@ impl History {
         self.samples.push_back(value);
     }
 
+    /// Samples from before the first one pushed (the gateway's history, oldest first) go in
+    /// front of it; past `cap` the oldest of them are left out.
+    pub fn backfill(&mut self, older: &[f32]) {
+        let room = self.cap.saturating_sub(self.samples.len());
+        let skip = older.len().saturating_sub(room);
+        for v in older[skip..].iter().rev() {
+            self.samples.push_front(*v);
+        }
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.samples.len()
@@ -70,6 +80,20 @@ mod tests {
         }
         assert_eq!(h.iter().collect::<Vec<_>>(), [3.0, 4.0, 5.0]);
         assert_eq!(h.len(), 3);
+    }
+
+    #[test]
+    fn history_goes_in_front_and_never_past_the_cap() {
+        let mut h = History::new(5);
+        h.push(10.0);
+        h.push(11.0);
+        h.backfill(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(h.iter().collect::<Vec<_>>(), [2.0, 3.0, 4.0, 10.0, 11.0]);
+        let mut full = History::new(2);
+        full.push(1.0);
+        full.push(2.0);
+        full.backfill(&[0.5]);
+        assert_eq!(full.iter().collect::<Vec<_>>(), [1.0, 2.0]);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub enum Input {
     /// The swarm's answer to the roll call asked for this epoch (`Model::take_roll_call`):
     /// every member whose token it holds.
     RollCall(u64, BTreeSet<NodeId>),
+    /// A member's earlier samples from the gateway's history, `(ts_ms, watts)` oldest first:
+    /// its sparkline starts filled.
+    Past(NodeId, Vec<(u64, f32)>),
 }
 
 /// How a member was seen to leave.
@@ -111,6 +114,8 @@ pub struct Member {
     pub energy: Option<Energy>,
     pub energy_ms: Option<u64>,
     pub watts: History,
+    /// The `ts_ms` of the first sample heard live: history only goes in front of it.
+    first_live_ts: Option<u64>,
     /// A board in deep sleep, from its bridge's state answer: the Unix ms it wakes at.
     pub asleep_until_ms: Option<u64>,
     /// The interval its last state answer advertised, to notice a mode change in heartbeats.
@@ -137,6 +142,7 @@ impl Member {
             energy: None,
             energy_ms: None,
             watts: History::new(HISTORY),
+            first_live_ts: None,
             asleep_until_ms: None,
             state_cadence_ms: None,
             asked_state_ms: None,
@@ -241,6 +247,26 @@ impl Model {
             Input::Energy(id, e) => self.energy(now_ms, id, e),
             Input::State(id, s) => self.state(id, s),
             Input::RollCall(epoch, present) => self.contact.roll_call(now_ms, epoch, present),
+            Input::Past(id, samples) => self.past(&id, &samples),
+        }
+    }
+
+    /// History for a member already listed: nothing from it creates one, and what overlaps the
+    /// samples heard live is left out (the same samples would be drawn twice). Values a device
+    /// could not report are left out too.
+    fn past(&mut self, id: &NodeId, samples: &[(u64, f32)]) {
+        let Some(m) = self.members.get_mut(id) else {
+            return;
+        };
+        let before = m.first_live_ts.unwrap_or(u64::MAX);
+        let older: Vec<f32> = samples
+            .iter()
+            .filter(|(ts, w)| *ts < before && w.is_finite() && *w >= 0.0 && *w <= MAX_WATTS)
+            .map(|(_, w)| *w)
+            .collect();
+        if !older.is_empty() {
+            m.watts.backfill(&older);
+            self.changed = true;
         }
     }
 
@@ -587,6 +613,7 @@ impl Model {
             return;
         };
         m.watts.push(e.watts);
+        m.first_live_ts.get_or_insert(e.ts_ms);
         m.energy = Some(e);
         m.energy_ms = Some(now_ms);
         self.changed = true;
@@ -949,6 +976,22 @@ pub(crate) mod tests {
         assert_eq!(x.watts.len(), HISTORY);
         assert_eq!(x.watts.iter().last(), Some(199.0));
         assert_eq!(m.total_history().len(), HISTORY);
+    }
+
+    #[test]
+    fn history_fills_a_listed_members_sparkline_in_front_of_what_was_heard_live() {
+        let mut m = linked();
+        m.apply(0, Input::Joined(id("x")));
+        let mut live = energy(9.0, 0.0, 0.0);
+        live.ts_ms = 5_000;
+        m.apply(1, Input::Energy(id("x"), live));
+        let past = vec![(3_000, 1.0), (4_000, 2.0), (5_000, 9.0), (4_500, f32::NAN)];
+        m.apply(2, Input::Past(id("x"), past.clone()));
+        let x = m.members().next().unwrap();
+        assert_eq!(x.watts.iter().collect::<Vec<_>>(), [1.0, 2.0, 9.0]);
+        // Nobody is listed from history alone.
+        m.apply(3, Input::Past(id("ghost"), past));
+        assert_eq!(m.member_count(), 1);
     }
 
     #[test]
