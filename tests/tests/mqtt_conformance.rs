@@ -25,7 +25,20 @@ const QUIET: Duration = Duration::from_millis(700);
 const GRACE: Duration = Duration::from_millis(300);
 
 fn bridge() -> BridgeProcess {
-    BridgeProcess::start(SWARM, &[])
+    // The broker alone: Home Assistant's announcements (on by default) would be retained
+    // messages these tests do not expect on `#`.
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("bridge.toml"),
+            "[homeassistant]\nenabled = false\n",
+        )
+        .expect("writing the bridge's config");
+        dir
+    });
+    let config = dir.path().join("bridge.toml");
+    BridgeProcess::start(SWARM, &["--config", config.to_str().expect("a UTF-8 path")])
 }
 
 // ---------------------------------------------------------------------------------------------
