@@ -65,9 +65,20 @@ impl Drop for Swarm {
 impl Swarm {
     pub fn start(lab: NetLab, swarm: &str) -> Swarm {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        // A fleet of known size, configured as docs/protocol.md advises: nodes started in
+        // turn cannot split the very first election (two pairs each winning term 1), which
+        // the trials would otherwise report as two leaders in a term.
+        let config = dir.path().join("swarm.toml");
+        std::fs::write(
+            &config,
+            format!("[consensus]\nbootstrap_expect = {}\n", lab.size()),
+        )
+        .expect("the swarm's config written");
         let nodes = (0..lab.size())
             .map(|i| {
                 let mut flags = vec![
+                    "--config".to_string(),
+                    config.display().to_string(),
                     "--no-multicast".to_string(),
                     "--listen".into(),
                     lab.endpoint(i, PORT),
