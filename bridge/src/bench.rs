@@ -299,41 +299,70 @@ async fn phase(
 
 /// Opens `connections` idle MQTT sessions and counts those still up after 5 s.
 async fn hold_connections(opts: &BenchOptions) -> usize {
-    let up = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for c in 0..opts.connections {
-        let mut mqtt = MqttOptions::new(
-            format!("idle-{c}-{}", std::process::id()),
-            opts.host.clone(),
-            opts.port,
-        );
-        mqtt.set_keep_alive(Duration::from_secs(30));
-        let (_client, mut events) = AsyncClient::new(mqtt, 10);
-        let (up, failed) = (up.clone(), failed.clone());
-        tasks.push(tokio::spawn(async move {
-            let _keep = _client;
-            loop {
-                match events.poll().await {
-                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                        up.fetch_add(1, Relaxed);
-                    }
-                    Ok(_) => {}
-                    Err(_) => {
-                        failed.fetch_add(1, Relaxed);
-                        return;
+    let held = HeldConnections::open(&opts.host, opts.port, opts.connections).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    held.up()
+}
+
+/// Idle MQTT sessions kept open against a broker until dropped: what a gateway's devices cost
+/// it while they say nothing.
+pub struct HeldConnections {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    up: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl HeldConnections {
+    /// Starts `count` clients (keep-alive 30 s), a hundred at a time so the broker's accept
+    /// queue is not what is measured. Returns at once: [`HeldConnections::up`] tells how
+    /// many are connected by now.
+    pub async fn open(host: &str, port: u16, count: usize) -> Self {
+        let up = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::with_capacity(count);
+        for c in 0..count {
+            let mut mqtt = MqttOptions::new(
+                format!("idle-{c}-{}", std::process::id()),
+                host.to_string(),
+                port,
+            );
+            mqtt.set_keep_alive(Duration::from_secs(30));
+            let (client, mut events) = AsyncClient::new(mqtt, 10);
+            let (up, failed) = (up.clone(), failed.clone());
+            tasks.push(tokio::spawn(async move {
+                let _keep = client;
+                loop {
+                    match events.poll().await {
+                        Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                            up.fetch_add(1, Relaxed);
+                        }
+                        Ok(_) => {}
+                        Err(_) => {
+                            failed.fetch_add(1, Relaxed);
+                            return;
+                        }
                     }
                 }
+            }));
+            if c % 100 == 99 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        }));
-        if c % 100 == 99 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { tasks, up, failed }
+    }
+
+    /// Sessions acknowledged and not failed since.
+    pub fn up(&self) -> usize {
+        self.up
+            .load(Relaxed)
+            .saturating_sub(self.failed.load(Relaxed)) as usize
+    }
+}
+
+impl Drop for HeldConnections {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
         }
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let held = up.load(Relaxed).saturating_sub(failed.load(Relaxed)) as usize;
-    for t in tasks {
-        t.abort();
-    }
-    held
 }

@@ -37,6 +37,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// mesh keys) and v5 properties.
 const PACKET_OVERHEAD: usize = 4096;
 
+/// Bounds of the room made for a device's next read, in bytes.
+const MIN_READ_CHUNK: usize = 256;
+const MAX_READ_CHUNK: usize = 64 * 1024;
+/// The buffer between rumqttd and a device, per connection.
+const DOWN_BUFFER: usize = 2048;
+
 pub struct Gate {
     pub keys: SwarmKeys,
     /// `None`: anyone may connect, and nobody is held to an ACL.
@@ -240,7 +246,8 @@ impl Gate {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let mut buf = BytesMut::with_capacity(4096);
+        // Grows as the CONNECT needs; an idle device should cost little (docs/bridge.md).
+        let mut buf = BytesMut::with_capacity(MIN_READ_CHUNK);
         let limit = self.max_packet();
         let (header_len, remaining) = tokio::time::timeout(CONNECT_TIMEOUT, async {
             loop {
@@ -354,14 +361,18 @@ impl Gate {
         let _ = broker.set_nodelay(true);
         broker.write_all(&out).await?;
 
-        let (mut broker_r, mut broker_w) = broker.into_split();
+        let (broker_r, mut broker_w) = broker.into_split();
         let down = tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut broker_r, &mut device_w).await;
+            // Devices are sent little (commands, acknowledgements): a small buffer, not
+            // tokio's 8 KiB a connection.
+            let mut from_broker = tokio::io::BufReader::with_capacity(DOWN_BUFFER, broker_r);
+            let _ = tokio::io::copy_buf(&mut from_broker, &mut device_w).await;
             let _ = device_w.shutdown().await;
         });
         let mut mesh = MeshTopics::new(&self.keys);
         let up = async {
             let mut spotted = Vec::new();
+            let mut chunk = MIN_READ_CHUNK;
             loop {
                 let (ready, last) =
                     match self.checked_prefix(&buf, identity.as_ref(), v5, &mut mesh, &mut spotted)
@@ -384,12 +395,21 @@ impl Gate {
                     tokio::time::sleep(CONNECT_TIMEOUT).await;
                     return Err(last);
                 }
-                if buf.capacity() - buf.len() < 1024 {
-                    buf.reserve(8192);
+                // Room for a chunk that doubles while reads fill it (a flood: fewer, larger
+                // reads) and halves when they do not (a device saying a few bytes a minute).
+                if buf.capacity() - buf.len() < chunk {
+                    buf.reserve(chunk);
                 }
-                if device_r.read_buf(&mut buf).await? == 0 {
+                let room = buf.capacity() - buf.len();
+                let read = device_r.read_buf(&mut buf).await?;
+                if read == 0 {
                     return Ok::<_, Closed>(());
                 }
+                chunk = if read >= room {
+                    (chunk * 2).min(MAX_READ_CHUNK)
+                } else {
+                    (chunk / 2).max(MIN_READ_CHUNK)
+                };
             }
         };
         let result = tokio::select! {

@@ -718,6 +718,31 @@ pub enum BenchCommand {
     /// What Home Assistant discovery sends per member per hour, and the gateway's memory and
     /// query times with a day of history for every member.
     History(HistoryBenchArgs),
+    /// Where memory goes (anonymous and file-backed pages, per MQTT connection), and what an
+    /// idle swarm costs in bytes, packets and CPU.
+    Footprint(FootprintArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FootprintArgs {
+    /// Idle nodes started on loopback, each connected to those started before it.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=32))]
+    pub nodes: u16,
+    /// Seconds the swarm runs before it is measured (joined, elected, quiet).
+    #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub settle_s: u64,
+    /// Seconds over which bytes, packets and CPU are counted.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub seconds: u64,
+    /// Idle MQTT connections held against the gateway (0: leave the gateway out).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=20000))]
+    pub connections: u32,
+    /// Seconds of the gateway's flood before the connections (4 clients, QoS 0 then 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub flood_s: u64,
+    /// First loopback port used; the bench takes `nodes` + 3 from there.
+    #[arg(long, default_value_t = 17800, value_parser = clap::value_parser!(u16).range(1024..=60000))]
+    pub base_port: u16,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -72,6 +72,16 @@ impl ZenohSettings {
                 .map_err(|e| BusError::new(format!("zenoh setting {key} = {value}"), e))
         };
         set(&mut config, "mode", mode.to_string())?;
+        if self.config_file.is_none() {
+            // An idle link sends a keep-alive every lease / this; zenoh's 4 made the links
+            // between quiet followers (which carry nothing else) the bulk of an idle swarm's
+            // packets. Over TCP a keep-alive is late, never lost, so 2 keeps a lease's margin.
+            set(
+                &mut config,
+                "transport/link/tx/keep_alive",
+                KEEP_ALIVES_PER_LEASE.to_string(),
+            )?;
+        }
         if !self.listen.is_empty() {
             set(&mut config, "listen/endpoints", json_list(&self.listen))?;
         }
@@ -110,6 +120,9 @@ impl ZenohSettings {
         Ok(config)
     }
 }
+
+/// Keep-alives per lease (zenoh's `transport.link.tx.keep_alive`, default 4).
+pub const KEEP_ALIVES_PER_LEASE: u32 = 2;
 
 fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())

@@ -52,6 +52,14 @@ pub struct Settings {
     /// The leader's heartbeat never gets slower than this, whatever the mode: followers start
     /// an election after `election_timeout_min_ms`, so a third of it leaves room for two losses.
     pub leader_heartbeat_max_ms: u32,
+    /// The leader's bound in a quiet (or battery-saving) swarm: two thirds of
+    /// `election_timeout_min_ms`, so a follower still hears it before its shortest timeout
+    /// with one heartbeat late; one lost makes a follower ask for a pre-vote, which the others
+    /// refuse while they hear the leader.
+    pub quiet_leader_heartbeat_max_ms: u32,
+    /// A healthy swarm slows down: with a leader, no loss, no late heartbeats and no burst of
+    /// sending for `dwell_ms`, the mode becomes `conservative` (`adaptive_gossip.quiet`).
+    pub quiet: bool,
     /// The slowest a follower of a large swarm heartbeats: a third of the membership window,
     /// so it stays a voter with two heartbeats lost.
     pub follower_heartbeat_max_ms: u32,
@@ -72,6 +80,8 @@ impl Default for Settings {
             min_ms: 250,
             max_ms: 10_000,
             leader_heartbeat_max_ms: 500,
+            quiet_leader_heartbeat_max_ms: 1_000,
+            quiet: true,
             follower_heartbeat_max_ms: 200_000,
             low_battery_pct: 20,
             critical_battery_pct: 10,
@@ -107,6 +117,8 @@ pub struct CadenceController {
     activity: ActivityMeter,
     live_peers: usize,
     leader: bool,
+    /// A leader is known (this node or another): a swarm in an election is never quiet.
+    led: bool,
 }
 
 impl CadenceController {
@@ -125,6 +137,7 @@ impl CadenceController {
             battery_floor: BatteryFloor::default(),
             live_peers: 0,
             leader: false,
+            led: false,
         }
     }
 
@@ -156,6 +169,23 @@ impl CadenceController {
         self.leader = leader;
     }
 
+    /// Whether a leader is known. Losing it ends a quiet pace at once, not after the dwell:
+    /// the election that follows needs every heartbeat.
+    pub fn set_led(&mut self, led: bool) {
+        self.led = led;
+        if !led && self.quiet() {
+            self.mode = self.wanted();
+            self.pending = None;
+        }
+    }
+
+    /// Slowed because all is well, not because the operator or the battery asked.
+    pub fn quiet(&self) -> bool {
+        self.mode == CadenceMode::Conservative
+            && self.pinned.is_none()
+            && self.battery_floor.applied_to(CadenceMode::Normal) == CadenceMode::Normal
+    }
+
     /// `None`: on mains. Charging lifts the floor like mains does.
     pub fn set_battery(&mut self, pct: Option<u8>, charging: bool) {
         let l = &self.settings;
@@ -171,10 +201,13 @@ impl CadenceController {
     }
 
     fn wanted(&self) -> CadenceMode {
+        let healthy = !self.lossy && !self.jittery && !self.busy;
         let chosen = self
             .pinned
             .unwrap_or(if (self.lossy || self.jittery) && !self.busy {
                 CadenceMode::Aggressive
+            } else if self.settings.quiet && self.led && healthy {
+                CadenceMode::Conservative
             } else {
                 CadenceMode::Normal
             });
@@ -249,7 +282,15 @@ impl CadenceController {
         };
         let mut heartbeat_ms = scaled(l.heartbeat_ms, linear_factor, u64::from(heartbeat_ceiling));
         if self.leader {
-            heartbeat_ms = heartbeat_ms.min(l.leader_heartbeat_max_ms.max(l.min_ms.min(l.max_ms)));
+            // A slowed swarm (quiet, or saving a battery) may stretch the leader too, as far
+            // as its followers' shortest timeout allows.
+            let bound = if self.mode.interval_halves() > CadenceMode::Normal.interval_halves() {
+                l.quiet_leader_heartbeat_max_ms
+                    .max(l.leader_heartbeat_max_ms)
+            } else {
+                l.leader_heartbeat_max_ms
+            };
+            heartbeat_ms = heartbeat_ms.min(bound.max(l.min_ms.min(l.max_ms)));
         }
         Decision {
             mode: self.mode,
@@ -344,6 +385,70 @@ mod tests {
         assert_eq!(c.decision().mode, CadenceMode::Aggressive, "not healed yet");
         feed(&mut c, now, 40_000, |_| false);
         assert_eq!(c.decision().mode, CadenceMode::Normal);
+    }
+
+    #[test]
+    fn a_healthy_led_swarm_goes_quiet_after_the_dwell_and_wakes_at_once_without_a_leader() {
+        let mut c = controller();
+        // No leader known: never quiet, however healthy.
+        let now = feed(&mut c, 0, 20_000, |_| false);
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+        c.set_led(true);
+        let now = feed(&mut c, now, 5_000, |_| false);
+        assert_eq!(
+            c.decision().mode,
+            CadenceMode::Normal,
+            "not before the dwell"
+        );
+        let now = feed(&mut c, now, 10_000, |_| false);
+        let d = c.decision();
+        assert_eq!(d.mode, CadenceMode::Conservative);
+        assert!(c.quiet());
+        assert_eq!((d.heartbeat_ms, d.energy_ms), (1_000, 10_000));
+        // As leader it stretches to its quiet bound, not past it; in normal mode to 500.
+        c.set_leader(true);
+        assert_eq!(c.decision().heartbeat_ms, 1_000);
+        // The leader is lost: normal pace at once, no dwell.
+        c.set_led(false);
+        assert_eq!(c.decision().mode, CadenceMode::Normal);
+        assert_eq!(c.decision().heartbeat_ms, 500);
+        assert!(!c.quiet());
+        let now = feed(&mut c, now, 20_000, |_| false);
+        assert_eq!(c.decision().mode, CadenceMode::Normal, "still leaderless");
+        // Quiet again, then loss: the swarm speeds up past normal.
+        c.set_led(true);
+        let now = feed(&mut c, now, 20_000, |_| false);
+        assert_eq!(c.decision().mode, CadenceMode::Conservative);
+        feed(&mut c, now, 30_000, |seq| seq % 5 == 0);
+        assert_eq!(c.decision().mode, CadenceMode::Aggressive);
+    }
+
+    #[test]
+    fn quiet_is_off_when_configured_so_pinned_or_the_battery_decides() {
+        let mut off = CadenceController::new(Settings {
+            quiet: false,
+            ..Settings::default()
+        });
+        off.set_led(true);
+        feed(&mut off, 0, 30_000, |_| false);
+        assert_eq!(off.decision().mode, CadenceMode::Normal);
+
+        let mut pinned = controller();
+        pinned.set_led(true);
+        pinned.pin(Some(CadenceMode::Normal));
+        feed(&mut pinned, 0, 30_000, |_| false);
+        assert_eq!(pinned.decision().mode, CadenceMode::Normal);
+
+        // A low battery also means conservative, but that is not quiet: losing the leader
+        // keeps it saving.
+        let mut low = controller();
+        low.set_battery(Some(15), false);
+        low.set_led(true);
+        feed(&mut low, 0, 30_000, |_| false);
+        assert_eq!(low.decision().mode, CadenceMode::Conservative);
+        assert!(!low.quiet());
+        low.set_led(false);
+        assert_eq!(low.decision().mode, CadenceMode::Conservative);
     }
 
     #[test]
@@ -450,7 +555,10 @@ mod tests {
         c.tick(At::from_millis(0));
         let d = c.tick(At::from_millis(20_000));
         assert_eq!(d.mode, CadenceMode::Emergency);
-        assert_eq!(d.heartbeat_ms, 500, "failover bounds hold in every mode");
+        assert_eq!(
+            d.heartbeat_ms, 1_000,
+            "a slowed leader stays within two thirds of the shortest election timeout"
+        );
     }
 
     #[test]

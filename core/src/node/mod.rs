@@ -312,8 +312,13 @@ impl NodeCore {
         }
         // Whether the swarm counts as large moves with the voters it heard and with time, so
         // it is asked after every input, not only after a change of leadership.
+        // A follower of a quiet swarm needs only its leader's heartbeats, as in a large one:
+        // zenoh then carries the others' to the leader alone.
+        let quiet_follower = self.pace.quiet()
+            && self.election.role() == Role::Follower
+            && self.election.leader().is_some();
         let want = Want::from(
-            self.election.hears_everyone(now),
+            self.election.hears_everyone(now) && !quiet_follower,
             self.election.leader(),
             self.election.me(),
         );
@@ -571,6 +576,7 @@ impl NodeCore {
                         admission.own_term(term);
                     }
                     self.pace.leader(role == Role::Leader);
+                    self.pace.led(leader.is_some());
                     Output::Changed(Leadership { role, term, leader })
                 }
             };

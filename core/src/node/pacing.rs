@@ -80,6 +80,17 @@ impl Pacing {
         }
     }
 
+    pub(super) fn led(&mut self, led: bool) {
+        if let Some(c) = &mut self.controller {
+            c.set_led(led);
+        }
+    }
+
+    /// Slowed because the swarm is healthy (see `CadenceController::quiet`).
+    pub fn quiet(&self) -> bool {
+        self.controller.as_ref().is_some_and(|c| c.quiet())
+    }
+
     pub(super) fn battery(&mut self, pct: Option<u8>, charging: bool) {
         if let Some(c) = &mut self.controller {
             c.set_battery(pct, charging);

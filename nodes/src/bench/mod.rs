@@ -2,11 +2,13 @@
 
 mod failover;
 mod firmware;
+mod footprint;
 mod history;
 mod idle;
 mod procs;
 mod tasks;
 mod telemetry;
+mod wire;
 
 use crate::cli::{BenchArgs, BenchCommand};
 
@@ -19,5 +21,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchCommand::Tasks(t)) => tasks::run(t).await,
         Some(BenchCommand::Firmware(f)) => firmware::run(f).await,
         Some(BenchCommand::History(h)) => history::run(h).await,
+        Some(BenchCommand::Footprint(f)) => footprint::run(f).await,
     }
 }

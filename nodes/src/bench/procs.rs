@@ -58,6 +58,22 @@ pub fn spawn_node(
     state: &Path,
     link: &Link,
 ) -> anyhow::Result<Child> {
+    spawn_node_with(id, swarm, port, connect, state, link, &[], true)
+}
+
+/// [`spawn_node`] with more `run` flags (a gateway's `--mqtt-listen`, say); `warnings` false
+/// leaves its warnings out of the bench's output (a flood makes many, by design).
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_node_with(
+    id: &str,
+    swarm: &SwarmName,
+    port: u16,
+    connect: &[u16],
+    state: &Path,
+    link: &Link,
+    extra: &[String],
+    warnings: bool,
+) -> anyhow::Result<Child> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args([
         "run",
@@ -73,12 +89,16 @@ pub fn spawn_node(
     .stdin(Stdio::null())
     .stdout(Stdio::null());
     node_logs(&mut cmd, id)?;
+    if !warnings && std::env::var_os("SWARM_BENCH_LOGS").is_none() {
+        cmd.stderr(Stdio::null());
+    }
     for p in connect {
         cmd.args(["--connect", &link.endpoint(*p)]);
     }
     if let Some(dir) = link.tls_dir() {
         cmd.arg("--tls-dir").arg(dir);
     }
+    cmd.args(extra);
     die_with_parent(&mut cmd);
     cmd.spawn().context("starting swarm-node run")
 }
@@ -185,4 +205,33 @@ pub fn clock_ticks() -> f64 {
         .flatten()
         .map(|t| t as f64)
         .unwrap_or(100.0)
+}
+
+/// A process's memory as /proc reports it, in KiB. File-backed pages are mostly the binary's
+/// own code, shared by every process that runs it; PSS splits shared pages among them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    pub rss: u64,
+    pub anon: u64,
+    pub file: u64,
+    pub peak: u64,
+    pub pss: u64,
+}
+
+pub fn memory(pid: u32) -> anyhow::Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Memory {
+        rss: field(&status, "VmRSS:"),
+        anon: field(&status, "RssAnon:"),
+        file: field(&status, "RssFile:"),
+        peak: field(&status, "VmHWM:"),
+        pss: field(&rollup, "Pss:"),
+    })
 }

@@ -110,6 +110,9 @@ pub struct AdaptiveGossip {
     /// Up to this many members every node hears every heartbeat; beyond it a follower hears
     /// only its leader (docs/protocol.md#scale).
     pub small_swarm: u32,
+    /// A healthy swarm slows down (conservative mode, followers heard by the leader alone)
+    /// and speeds up again at the first loss or election (docs/protocol.md#quiet).
+    pub quiet: bool,
 }
 
 impl Default for AdaptiveGossip {
@@ -120,6 +123,7 @@ impl Default for AdaptiveGossip {
             max_interval_ms: 10_000,
             suspect_after: 3,
             small_swarm: swarm_node::scale::SMALL_SWARM,
+            quiet: true,
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct Shell {
     pub surveys: mpsc::Receiver<Findings>,
     survey_tx: mpsc::Sender<Findings>,
     survey_running: bool,
+    /// An energy sample is due and goes out with the next heartbeat.
+    energy_waiting: bool,
     /// Membership changes taken in a row ahead of everything else (listen.rs).
     members_streak: u8,
     id: NodeId,
@@ -89,13 +91,21 @@ impl Shell {
             Wake::ElectionDue => self.feed(Input::Tick).await,
             Wake::HeartbeatDue => {
                 // The tick first: a leader thawed after SIGSTOP steps down before it speaks.
-                let changed = self.feed(Input::Tick).await;
+                let mut changed = self.feed(Input::Tick).await;
+                if changed.is_none() && std::mem::take(&mut self.energy_waiting) {
+                    changed = self.energy_due().await;
+                }
                 if changed.is_none() {
                     self.send_heartbeat().await;
                 }
                 changed
             }
-            Wake::EnergyDue => self.energy_due().await,
+            // The sample waits for the next heartbeat (at most one interval), so both leave in
+            // one batch: one packet and one acknowledgement instead of two of each.
+            Wake::EnergyDue => {
+                self.energy_waiting = true;
+                None
+            }
             Wake::SurveyDue => {
                 self.survey();
                 None

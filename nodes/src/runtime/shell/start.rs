@@ -131,6 +131,7 @@ impl Shell {
             surveys,
             survey_tx,
             survey_running: false,
+            energy_waiting: false,
             members_streak: 0,
             id: id.clone(),
             keys: keys.clone(),

@@ -373,7 +373,7 @@ impl LinkRx {
             router_tx,
             router_rx,
             send_buffer: outgoing_data_buffer,
-            cache: VecDeque::with_capacity(100),
+            cache: VecDeque::new(), // swarm-mesh patch: grows with use
         }
     }
 

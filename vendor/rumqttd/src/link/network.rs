@@ -40,7 +40,13 @@ pub struct Network<P> {
     keepalive: Duration,
     /// Protocol
     protocol: P,
+    /// swarm-mesh patch: the room made before the next read.
+    read_chunk: usize,
 }
+
+/// swarm-mesh patch: bounds of a connection's read chunk, in bytes.
+const MIN_READ_CHUNK: usize = 256;
+const MAX_READ_CHUNK: usize = 64 * 1024;
 
 impl<P: Protocol> Network<P> {
     pub fn new(
@@ -51,8 +57,12 @@ impl<P: Protocol> Network<P> {
     ) -> Network<P> {
         Network {
             socket,
-            read: BytesMut::with_capacity(10 * 1024),
-            write: BytesMut::with_capacity(10 * 1024),
+            // swarm-mesh patch: buffers start small and grow with what the connection
+            // carries (see `read_bytes`); 10 KiB each up front made a thousand idle devices
+            // cost 20 MB.
+            read: BytesMut::new(),
+            write: BytesMut::new(),
+            read_chunk: MIN_READ_CHUNK,
             max_incoming_size,
             max_connection_buffer_len,
             // Overwritten by keepalive value in connect packet, otherwise we
@@ -79,7 +89,19 @@ impl<P: Protocol> Network<P> {
         // TODO: Fix this cancellation bug and write unit test
         let mut total_read = 0;
         loop {
+            // swarm-mesh patch: room for at least a chunk, which doubles while reads fill it
+            // (a flood: fewer, larger reads) and halves when they do not (an idle device).
+            let spare = self.read.capacity() - self.read.len();
+            if spare < self.read_chunk.max(required.saturating_sub(total_read)) {
+                self.read.reserve(self.read_chunk.max(required.saturating_sub(total_read)));
+            }
+            let room = self.read.capacity() - self.read.len();
             let read = self.socket.read_buf(&mut self.read).await?;
+            self.read_chunk = if read >= room {
+                (self.read_chunk * 2).min(MAX_READ_CHUNK)
+            } else {
+                (self.read_chunk / 2).max(MIN_READ_CHUNK)
+            };
             if 0 == read {
                 let error = if self.read.is_empty() {
                     io::Error::new(ErrorKind::ConnectionAborted, "connection closed by peer")

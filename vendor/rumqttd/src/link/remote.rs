@@ -128,7 +128,7 @@ impl<P: Protocol> RemoteLink<P> {
             network,
             link_tx,
             link_rx,
-            notifications: VecDeque::with_capacity(100),
+            notifications: VecDeque::new(), // swarm-mesh patch: grows with use
             will_delay_interval,
         })
     }

@@ -1,0 +1,194 @@
+//! `swarm-node bench footprint`: where memory goes and what quiet costs. An idle swarm of
+//! real nodes on loopback (each node's RSS split into anonymous and file-backed pages, its
+//! CPU by the process clock, and the swarm's bytes and packets from the sockets' own
+//! counters), then a gateway (`run --mqtt-listen`) through a flood and a thousand idle device
+//! connections, with the cost of one connection. Figures only; nothing is asserted.
+
+use super::procs::{
+    Link, Memory, Nodes, clock_ticks, cpu_ticks, memory, spawn_node_with, state_dir,
+};
+use super::wire;
+use crate::cli::FootprintArgs;
+use std::time::{Duration, Instant};
+use swarm_bus::{SwarmKeys, SwarmName};
+
+pub async fn run(args: FootprintArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let size = std::fs::metadata(&exe).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{} ({} build, {:.1} MiB on disk)",
+        exe.display(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "optimised"
+        },
+        mib(size / 1024)
+    );
+    let state = state_dir()?;
+    let outcome = async {
+        idle_swarm(&args, &state).await?;
+        if args.connections > 0 {
+            gateway(&args, &state).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&state);
+    outcome
+}
+
+async fn idle_swarm(args: &FootprintArgs, state: &std::path::Path) -> anyhow::Result<()> {
+    let swarm = SwarmName::new("footprint")?;
+    // Bounded by clap (nodes ≤ 32, base port ≤ 60000): no overflow.
+    let ports: Vec<u16> = (0..args.nodes).map(|i| args.base_port + i).collect();
+    let mut nodes = Nodes(Vec::new());
+    for (i, port) in ports.iter().enumerate() {
+        let id = format!("fp-{i}");
+        nodes.0.push(spawn_node_with(
+            &id,
+            &swarm,
+            *port,
+            &ports[..i],
+            state,
+            &Link::Tcp,
+            &[],
+            true,
+        )?);
+    }
+    println!(
+        "\n{} idle nodes on loopback, each connected to every other; measured after {} s, over {} s",
+        args.nodes, args.settle_s, args.seconds
+    );
+    tokio::time::sleep(Duration::from_secs(args.settle_s)).await;
+    let range = args.base_port..=args.base_port + args.nodes - 1;
+    let pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
+    let cpu0 = pids
+        .iter()
+        .map(|p| cpu_ticks(*p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sent0 = wire::sent(range.clone())?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let sent = wire::sent(range)?.since(sent0);
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "node", "RSS", "anon", "file", "PSS", "CPU"
+    );
+    for (i, (pid, c0)) in pids.iter().zip(cpu0).enumerate() {
+        let m = memory(*pid)?;
+        let cpu = cpu_ticks(*pid)?.saturating_sub(c0) as f64 / clock_ticks() / secs * 100.0;
+        println!(
+            "  {:<8} {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>8.3} %",
+            format!("fp-{i}"),
+            mib(m.rss),
+            mib(m.anon),
+            mib(m.file),
+            mib(m.pss),
+            cpu
+        );
+    }
+    println!(
+        "  the swarm on the wire: {:.0} B/s TCP payload, {:.1} packets/s, {:.0} B/s with headers \
+         ({} B a packet on loopback)",
+        sent.payload as f64 / secs,
+        sent.segments as f64 / secs,
+        sent.on_the_wire() as f64 / secs,
+        wire::HEADER_BYTES
+    );
+    Ok(())
+}
+
+async fn gateway(args: &FootprintArgs, state: &std::path::Path) -> anyhow::Result<()> {
+    let swarm = SwarmName::new("footprint-gw")?;
+    let zenoh_port = args.base_port + args.nodes;
+    let observer_port = zenoh_port + 1;
+    let mqtt_port = zenoh_port + 2;
+    let observer = super::procs::open_observer(observer_port, &Link::Tcp).await?;
+    let extra = [
+        "--mqtt-listen".to_string(),
+        format!("127.0.0.1:{mqtt_port}"),
+    ];
+    let gw = Nodes(vec![spawn_node_with(
+        "fp-gateway",
+        &swarm,
+        zenoh_port,
+        &[observer_port],
+        state,
+        &Link::Tcp,
+        &extra,
+        false,
+    )?]);
+    let pid = gw.0[0].id();
+    wait_for_port(mqtt_port, Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = memory(pid)?;
+    println!("\ngateway (swarm-node run --mqtt-listen: node, bridge, embedded broker, history)");
+    row("idle", idle);
+    let opts = swarm_bridge::bench::BenchOptions {
+        host: "127.0.0.1".into(),
+        port: mqtt_port,
+        keys: SwarmKeys::new(swarm),
+        clients: 4,
+        flood: Duration::from_secs(args.flood_s),
+        rate: 1000,
+        rate_for: Duration::from_secs(args.flood_s),
+        connections: 0,
+    };
+    for r in swarm_bridge::bench::run(opts, observer.clone()).await? {
+        println!("  {}", r.line());
+    }
+    let flooded = memory(pid)?;
+    row("after the flood", flooded);
+    let count = args.connections as usize;
+    let held = swarm_bridge::bench::HeldConnections::open("127.0.0.1", mqtt_port, count).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let up = held.up();
+    let connected = memory(pid)?;
+    row(&format!("{up} of {count} devices connected"), connected);
+    if up > 0 {
+        let per = connected.rss.saturating_sub(flooded.rss) as f64 * 1024.0 / up as f64;
+        println!("  per idle device connection: {per:.0} B of RSS");
+    }
+    drop(held);
+    println!(
+        "  peak RSS over the run: {:.1} MiB",
+        mib(connected.peak.max(memory(pid)?.peak))
+    );
+    let _ = observer.close().await;
+    drop(gw);
+    Ok(())
+}
+
+fn row(what: &str, m: Memory) {
+    println!(
+        "  {what:<34} RSS {:>6.1} MiB (anon {:.1}, file {:.1}, PSS {:.1}), peak {:.1} MiB",
+        mib(m.rss),
+        mib(m.anon),
+        mib(m.file),
+        mib(m.pss),
+        mib(m.peak)
+    );
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the gateway's broker did not listen on 127.0.0.1:{port} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
