@@ -94,7 +94,12 @@ async fn a_pinned_mode_is_applied_shown_kept_across_a_restart_and_lifted() {
     assert_eq!(code, 0, "cadence set auto: {out}{err}");
     let rows = show(&mesh);
     assert_eq!(row(&rows, pinned)["pinned"], false);
-    assert_eq!(row(&rows, pinned)["mode"], "normal");
+    // The inputs decide again at once: normal, or conservative in a swarm already quiet.
+    let mode = row(&rows, pinned)["mode"].clone();
+    assert!(
+        mode == "normal" || mode == "conservative",
+        "{mode} after the pin was lifted"
+    );
 
     let (code, _, err) = mesh.cli(&["cadence", "set", "--mode", "turbo"]);
     assert_ne!(code, 0);

@@ -522,9 +522,10 @@ async fn a_member_jumping_its_sequence_does_not_turn_the_swarm_aggressive() {
     let states = swarm_tests::states(&session, &keys).await;
     assert_eq!(states.len(), 3, "{states:?}");
     for (node, state) in states {
-        assert_eq!(
+        // Normal, or conservative once the swarm is quiet (the leader still hears the jumper).
+        assert_ne!(
             state.cadence_mode,
-            swarm_bus::CadenceMode::Normal,
+            swarm_bus::CadenceMode::Aggressive,
             "{node} read fake loss"
         );
     }

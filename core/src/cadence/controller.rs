@@ -52,11 +52,6 @@ pub struct Settings {
     /// The leader's heartbeat never gets slower than this, whatever the mode: followers start
     /// an election after `election_timeout_min_ms`, so a third of it leaves room for two losses.
     pub leader_heartbeat_max_ms: u32,
-    /// The leader's bound in a quiet (or battery-saving) swarm: two thirds of
-    /// `election_timeout_min_ms`, so a follower still hears it before its shortest timeout
-    /// with one heartbeat late; one lost makes a follower ask for a pre-vote, which the others
-    /// refuse while they hear the leader.
-    pub quiet_leader_heartbeat_max_ms: u32,
     /// A healthy swarm slows down: with a leader, no loss, no late heartbeats and no burst of
     /// sending for `dwell_ms`, the mode becomes `conservative` (`adaptive_gossip.quiet`).
     pub quiet: bool,
@@ -80,7 +75,6 @@ impl Default for Settings {
             min_ms: 250,
             max_ms: 10_000,
             leader_heartbeat_max_ms: 500,
-            quiet_leader_heartbeat_max_ms: 1_000,
             quiet: true,
             follower_heartbeat_max_ms: 200_000,
             low_battery_pct: 20,
@@ -282,15 +276,10 @@ impl CadenceController {
         };
         let mut heartbeat_ms = scaled(l.heartbeat_ms, linear_factor, u64::from(heartbeat_ceiling));
         if self.leader {
-            // A slowed swarm (quiet, or saving a battery) may stretch the leader too, as far
-            // as its followers' shortest timeout allows.
-            let bound = if self.mode.interval_halves() > CadenceMode::Normal.interval_halves() {
-                l.quiet_leader_heartbeat_max_ms
-                    .max(l.leader_heartbeat_max_ms)
-            } else {
-                l.leader_heartbeat_max_ms
-            };
-            heartbeat_ms = heartbeat_ms.min(bound.max(l.min_ms.min(l.max_ms)));
+            // Not even in a quiet swarm: followers grant a pre-vote once they have not heard
+            // the leader for the shortest timeout less an interval, so a slower leader would
+            // be replaced whenever one of its heartbeats ran a little late.
+            heartbeat_ms = heartbeat_ms.min(l.leader_heartbeat_max_ms.max(l.min_ms.min(l.max_ms)));
         }
         Decision {
             mode: self.mode,
@@ -405,9 +394,10 @@ mod tests {
         assert_eq!(d.mode, CadenceMode::Conservative);
         assert!(c.quiet());
         assert_eq!((d.heartbeat_ms, d.energy_ms), (1_000, 10_000));
-        // As leader it stretches to its quiet bound, not past it; in normal mode to 500.
+        // The leader keeps its pace: failover waits on it.
         c.set_leader(true);
-        assert_eq!(c.decision().heartbeat_ms, 1_000);
+        assert_eq!(c.decision().heartbeat_ms, 500);
+        c.set_leader(false);
         // The leader is lost: normal pace at once, no dwell.
         c.set_led(false);
         assert_eq!(c.decision().mode, CadenceMode::Normal);
@@ -555,10 +545,7 @@ mod tests {
         c.tick(At::from_millis(0));
         let d = c.tick(At::from_millis(20_000));
         assert_eq!(d.mode, CadenceMode::Emergency);
-        assert_eq!(
-            d.heartbeat_ms, 1_000,
-            "a slowed leader stays within two thirds of the shortest election timeout"
-        );
+        assert_eq!(d.heartbeat_ms, 500, "failover bounds hold in every mode");
     }
 
     #[test]

@@ -34,10 +34,6 @@ impl Config {
             // lost heartbeats.
             leader_heartbeat_max_ms: (self.consensus.election_timeout_min_ms / 3)
                 .max(g.min_interval_ms),
-            // Two thirds: a follower hears a quiet leader before its shortest timeout even
-            // when one heartbeat is late.
-            quiet_leader_heartbeat_max_ms: (self.consensus.election_timeout_min_ms / 3 * 2)
-                .max(g.min_interval_ms),
             quiet: g.quiet,
             follower_heartbeat_max_ms: self.consensus.membership_window_s.saturating_mul(1000) / 3,
             low_battery_pct: self.energy.low_power_threshold_percent,

@@ -100,11 +100,18 @@ impl Shell {
                 }
                 changed
             }
-            // The sample waits for the next heartbeat (at most one interval), so both leave in
-            // one batch: one packet and one acknowledgement instead of two of each.
+            // A sample due at least two heartbeats apart waits for the next heartbeat, so both
+            // leave in one batch: one packet and one acknowledgement instead of two of each.
+            // Faster sampling, or a sample already waiting, goes at once: none is skipped.
             Wake::EnergyDue => {
-                self.energy_waiting = true;
-                None
+                let pace = self.core.pace();
+                if pace.energy_ms >= pace.heartbeat_ms.saturating_mul(2) && !self.energy_waiting {
+                    self.energy_waiting = true;
+                    None
+                } else {
+                    self.energy_waiting = false;
+                    self.energy_due().await
+                }
             }
             Wake::SurveyDue => {
                 self.survey();
