@@ -626,3 +626,43 @@ fn a_heartbeat_sent_once_the_interval_passed_is_shown_with_its_count() {
     );
     assert!(out.len() == 1, "a count has no other output: {out:?}");
 }
+
+#[test]
+fn a_follower_of_a_quiet_small_swarm_hears_its_leader_alone_until_the_leader_is_gone() {
+    let (c, start) = core("a", members());
+    let mut c = c.with_pacing(Pacing::adaptive(crate::cadence::Settings::default(), None));
+    for peer in ["b", "c"] {
+        c.handle(start, Input::TokenAppeared(id(peer)));
+    }
+    let follower_hb = |seq| Heartbeat {
+        role: Role::Follower,
+        leader: Some(id("b")),
+        ..leader_hb(3, seq)
+    };
+    let mut wants = Vec::new();
+    let mut now = start;
+    // Twelve healthy seconds: past the 10 s dwell.
+    for seq in 1..=24 {
+        now = start + core::time::Duration::from_millis(500 * seq);
+        for (from, hb) in [("b", leader_hb(3, seq)), ("c", follower_hb(seq))] {
+            let out = c.handle(now, Input::Heartbeat { from: id(from), hb });
+            wants.extend(subscribed(&out).cloned());
+        }
+        let out = c.handle(now, Input::Retune);
+        wants.extend(subscribed(&out).cloned());
+    }
+    assert_eq!(
+        wants,
+        vec![Want::Leader(id("b"))],
+        "quiet: the leader alone"
+    );
+    assert_eq!(c.pace().mode, CadenceMode::Conservative);
+    // The leader goes: the pace is normal and everyone is heard again at once.
+    let out = c.handle(now, Input::TokenGone(id("b")));
+    let mut out_all = out;
+    for ms in (100..6_000).step_by(100) {
+        out_all.extend(c.handle(now + core::time::Duration::from_millis(ms), Input::Tick));
+    }
+    assert_eq!(subscribed(&out_all), Some(&Want::Everyone), "{out_all:?}");
+    assert_eq!(c.pace().mode, CadenceMode::Normal);
+}
