@@ -52,6 +52,9 @@ pub struct Settings {
     /// The leader's heartbeat never gets slower than this, whatever the mode: followers start
     /// an election after `election_timeout_min_ms`, so a third of it leaves room for two losses.
     pub leader_heartbeat_max_ms: u32,
+    /// The slowest a follower of a quiet swarm heartbeats: two thirds of
+    /// `election_timeout_max_ms`, the time within which its leader must hear a majority.
+    pub quiet_follower_heartbeat_max_ms: u32,
     /// A healthy swarm slows down: with a leader, no loss, no late heartbeats and no burst of
     /// sending for `dwell_ms`, the mode becomes `conservative` (`adaptive_gossip.quiet`).
     pub quiet: bool,
@@ -76,6 +79,7 @@ impl Default for Settings {
             max_ms: 10_000,
             leader_heartbeat_max_ms: 500,
             quiet: true,
+            quiet_follower_heartbeat_max_ms: 2_000,
             follower_heartbeat_max_ms: 200_000,
             low_battery_pct: 20,
             critical_battery_pct: 10,
@@ -280,6 +284,12 @@ impl CadenceController {
             // the leader for the shortest timeout less an interval, so a slower leader would
             // be replaced whenever one of its heartbeats ran a little late.
             heartbeat_ms = heartbeat_ms.min(l.leader_heartbeat_max_ms.max(l.min_ms.min(l.max_ms)));
+        } else if self.quiet() {
+            // A quiet follower is heard by the leader alone, which needs a majority within
+            // the longest election timeout: its bound leaves room for one late heartbeat.
+            heartbeat_ms = heartbeat_ms
+                .saturating_mul(2)
+                .min(l.quiet_follower_heartbeat_max_ms.max(heartbeat_ms));
         }
         Decision {
             mode: self.mode,
@@ -393,7 +403,8 @@ mod tests {
         let d = c.decision();
         assert_eq!(d.mode, CadenceMode::Conservative);
         assert!(c.quiet());
-        assert_eq!((d.heartbeat_ms, d.energy_ms), (1_000, 10_000));
+        // A follower heartbeats every 2 s (its leader's quorum check allows 3 s).
+        assert_eq!((d.heartbeat_ms, d.energy_ms), (2_000, 10_000));
         // The leader keeps its pace: failover waits on it.
         c.set_leader(true);
         assert_eq!(c.decision().heartbeat_ms, 500);

@@ -208,6 +208,27 @@ impl NodeCore {
         self.pace.decision()
     }
 
+    /// Whether this node's heartbeat should answer the leader's heartbeat from `from` that
+    /// just arrived: a follower of a quiet swarm whose own beat is due before the leader's
+    /// next one (it has been at least its interval less the leader's since `last_beat_ms`).
+    /// Sent at once, it carries the acknowledgement of the leader's packet: one packet less
+    /// on each link every time.
+    pub fn answers_leader(
+        &self,
+        from: &NodeId,
+        leader_cadence_ms: u32,
+        since_beat_ms: u64,
+    ) -> bool {
+        let mine = u64::from(self.pace().heartbeat_ms);
+        // Never sooner than half its own interval, whatever the wire says the leader's pace
+        // is: heartbeats forged under the leader's key cannot make it send faster than twice.
+        let theirs = u64::from(leader_cadence_ms).min(mine / 2);
+        self.pace.quiet()
+            && self.election.role() == Role::Follower
+            && self.election.leader() == Some(from)
+            && since_beat_ms.saturating_add(theirs) >= mine
+    }
+
     /// The election, to read: timers, voters, whether this node hears everyone.
     pub fn election(&self) -> &Election {
         &self.election

@@ -666,3 +666,30 @@ fn a_follower_of_a_quiet_small_swarm_hears_its_leader_alone_until_the_leader_is_
     assert_eq!(subscribed(&out_all), Some(&Want::Everyone), "{out_all:?}");
     assert_eq!(c.pace().mode, CadenceMode::Normal);
 }
+
+#[test]
+fn a_quiet_follower_answers_its_leaders_heartbeat_only_when_its_own_is_nearly_due() {
+    let (c, start) = core("a", members());
+    let mut c = c.with_pacing(Pacing::adaptive(crate::cadence::Settings::default(), None));
+    c.handle(start, Input::TokenAppeared(id("b")));
+    assert!(!c.answers_leader(&id("b"), 500, 10_000), "not quiet yet");
+    for seq in 1..=24 {
+        let now = start + core::time::Duration::from_millis(500 * seq);
+        c.handle(
+            now,
+            Input::Heartbeat {
+                from: id("b"),
+                hb: leader_hb(3, seq),
+            },
+        );
+        c.handle(now, Input::Retune);
+    }
+    assert_eq!(c.pace().heartbeat_ms, 2_000);
+    // Due within the leader's next interval: answer now.
+    assert!(c.answers_leader(&id("b"), 500, 1_600));
+    assert!(!c.answers_leader(&id("b"), 500, 1_400), "not due yet");
+    // Only the leader's heartbeat, and a forged pace cannot make it answer every time.
+    assert!(!c.answers_leader(&id("x"), 500, 1_600));
+    assert!(!c.answers_leader(&id("b"), u32::MAX, 900));
+    assert!(c.answers_leader(&id("b"), u32::MAX, 1_000));
+}

@@ -35,6 +35,9 @@ impl Config {
             leader_heartbeat_max_ms: (self.consensus.election_timeout_min_ms / 3)
                 .max(g.min_interval_ms),
             quiet: g.quiet,
+            // The leader steps down without a majority heard within the longest timeout.
+            quiet_follower_heartbeat_max_ms: (self.consensus.election_timeout_max_ms / 3 * 2)
+                .max(g.min_interval_ms),
             follower_heartbeat_max_ms: self.consensus.membership_window_s.saturating_mul(1000) / 3,
             low_battery_pct: self.energy.low_power_threshold_percent,
             critical_battery_pct: self.energy.critical_threshold_percent,

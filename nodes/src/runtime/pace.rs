@@ -17,6 +17,8 @@ pub struct Pace {
     pub anti_entropy: Interval,
     /// Every message this node has published, for `/metrics`.
     sent_total: Arc<AtomicU64>,
+    /// When this node last sent its heartbeat.
+    pub last_beat: tokio::time::Instant,
 }
 
 /// The first anti-entropy round comes soon after joining; later ones at the cadence.
@@ -45,6 +47,7 @@ impl Pace {
             },
             current: start,
             sent_total: Arc::default(),
+            last_beat: tokio::time::Instant::now(),
         }
     }
 

@@ -156,6 +156,7 @@ impl Shell {
             .next_heartbeat(self.now(), self.core.pace().heartbeat_ms);
         // Shown with the next snapshot, which the new seq makes due.
         self.view.last_heartbeat_ms = unix_ms();
+        self.pace.last_beat = tokio::time::Instant::now();
         if let Err(e) = self.bus.heartbeat.put(&hb).await {
             tracing::warn!("{e}");
         }

@@ -159,6 +159,22 @@ impl Shell {
                 }
                 None
             }
+            Wake::Core(Input::Heartbeat { from, hb }) => {
+                let cadence = hb.cadence_ms;
+                let changed = self
+                    .feed(Input::Heartbeat {
+                        from: from.clone(),
+                        hb,
+                    })
+                    .await;
+                let since = self.pace.last_beat.elapsed().as_millis();
+                let since = u64::try_from(since).unwrap_or(u64::MAX);
+                if changed.is_none() && self.core.answers_leader(&from, cadence, since) {
+                    self.send_heartbeat().await;
+                    self.pace.heartbeat.reset();
+                }
+                changed
+            }
             Wake::Core(input) => self.feed(input).await,
             Wake::Command(cmd) => self.feed(Input::Command(cmd)).await,
             Wake::Stop(_) => None,
