@@ -826,6 +826,10 @@ pub struct FailoverArgs {
     /// Link the nodes with mutual TLS (certificates made for the run), to compare with TCP.
     #[arg(long)]
     pub tls: bool,
+    /// Seconds the swarm runs with its leader before each trial: 15 or more lets it turn
+    /// quiet first (docs/protocol.md#quiet); 0 takes the leader down as soon as all agree.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub settle_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

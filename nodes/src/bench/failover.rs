@@ -116,6 +116,16 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         let Some((leader, term, _)) = watch.agreed(&ids, 0, Instant::now() + GIVE_UP).await else {
             anyhow::bail!("trial {trial}: the swarm did not settle on a leader before the trial");
         };
+        if args.settle_s > 0 {
+            tokio::time::sleep(Duration::from_secs(args.settle_s)).await;
+            let Some((still, ..)) = watch.agreed(&ids, 0, Instant::now() + GIVE_UP).await else {
+                anyhow::bail!("trial {trial}: the swarm lost its leader while settling");
+            };
+            anyhow::ensure!(
+                still == leader,
+                "trial {trial}: the leader changed while the swarm settled ({leader} → {still})"
+            );
+        }
         let li = ids
             .iter()
             .position(|id| *id == leader)
