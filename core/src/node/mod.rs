@@ -208,9 +208,17 @@ impl NodeCore {
         self.pace.decision()
     }
 
+    /// A follower of a quiet swarm that knows its leader: it hears only that leader, and its
+    /// own heartbeat goes to the leader alone.
+    fn quiet_follower(&self) -> bool {
+        self.pace.quiet()
+            && self.election.role() == Role::Follower
+            && self.election.leader().is_some()
+    }
+
     /// Whether this node's heartbeat should answer the leader's heartbeat from `from` that
-    /// just arrived: a follower of a quiet swarm whose own beat is due before the leader's
-    /// next one (it has been at least its interval less the leader's since `last_beat_ms`).
+    /// just arrived: a quiet follower whose own beat is due before the leader's next one (its
+    /// interval less the leader's has passed in `since_beat_ms`).
     /// Sent at once, it carries the acknowledgement of the leader's packet: one packet less
     /// on each link every time.
     pub fn answers_leader(
@@ -223,8 +231,7 @@ impl NodeCore {
         // Never sooner than half its own interval, whatever the wire says the leader's pace
         // is: heartbeats forged under the leader's key cannot make it send faster than twice.
         let theirs = u64::from(leader_cadence_ms).min(mine / 2);
-        self.pace.quiet()
-            && self.election.role() == Role::Follower
+        self.quiet_follower()
             && self.election.leader() == Some(from)
             && since_beat_ms.saturating_add(theirs) >= mine
     }
@@ -335,11 +342,8 @@ impl NodeCore {
         // it is asked after every input, not only after a change of leadership.
         // A follower of a quiet swarm needs only its leader's heartbeats, as in a large one:
         // zenoh then carries the others' to the leader alone.
-        let quiet_follower = self.pace.quiet()
-            && self.election.role() == Role::Follower
-            && self.election.leader().is_some();
         let want = Want::from(
-            self.election.hears_everyone(now) && !quiet_follower,
+            self.election.hears_everyone(now) && !self.quiet_follower(),
             self.election.leader(),
             self.election.me(),
         );
