@@ -245,6 +245,7 @@ impl Sim {
                 | Output::Identify(_)
                 | Output::CommandRefused { .. }
                 | Output::Subscribe(_)
+                | Output::Resubscribe(_)
                 | Output::Snapshot(_) => {}
             }
         }

@@ -610,6 +610,7 @@ impl Sim {
                 | Output::CommandRefused { .. }
                 // Who hears whom is the simulated network's (`refresh_hearing`).
                 | Output::Subscribe(_)
+                | Output::Resubscribe(_)
                 // Not asked for (`NodeCore::with_snapshots`): nobody reads them here.
                 | Output::Snapshot(_) => {}
             }

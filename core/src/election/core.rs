@@ -239,6 +239,15 @@ impl Election {
         self.leader.as_ref()
     }
 
+    /// Whether this node is led by a leader it hears: it leads, or it heard its leader within
+    /// the shortest election timeout. A follower that still believes in a leader it no longer
+    /// hears (a subscription whose declaration a lossy link dropped, a one-way link) is not.
+    pub fn hears_leader(&self, now: At) -> bool {
+        let heard = |t: At| now.saturating_duration_since(t) < self.settings.timeout_min;
+        self.leader.is_some()
+            && (self.role == Role::Leader || self.leader_contact.is_some_and(heard))
+    }
+
     /// When the next `Tick` is due for a timer to fire; `None` for a leader or an observer,
     /// which only need the regular tick the adapter sends before each heartbeat.
     pub fn next_wakeup(&self) -> Option<At> {

@@ -139,6 +139,10 @@ pub enum Output {
     /// Subscribe to these heartbeats from now on (after everything but a snapshot, when it
     /// changed).
     Subscribe(Want),
+    /// Declare the subscription to these heartbeats anew, old one first: this follower has
+    /// asked for votes twice for a leader it cannot hear. Zenoh does not resend a declaration
+    /// an unreliable link (UDP) lost, and such a follower would stay deaf for good.
+    Resubscribe(Want),
     /// Publish this snapshot for readers (last in the list; only with
     /// [`NodeCore::with_snapshots`]).
     Snapshot(alloc::boxed::Box<Snapshot>),
@@ -155,6 +159,10 @@ pub struct NodeCore {
     pace: Pacing,
     /// The heartbeats asked for; a node starts hearing everyone, as its adapter subscribes.
     want: Want,
+    /// This node hears its leader (see `Election::hears_leader`): its pace knows it.
+    led: bool,
+    /// Rounds of pre-votes this follower asked for since it last heard the leader it knows.
+    deaf_rounds: u8,
     /// `None`: no snapshots (the simulators).
     snapshots: Option<alloc::boxed::Box<Publishing>>,
     energy: Option<alloc::boxed::Box<Energy>>,
@@ -185,6 +193,8 @@ impl NodeCore {
             seq: 0,
             pace: Pacing::fixed(&crate::cadence::Settings::default()),
             want: Want::Everyone,
+            led: false,
+            deaf_rounds: 0,
             snapshots: None,
             energy: None,
         }
@@ -333,9 +343,10 @@ impl NodeCore {
             self.snapshot_if_due(now, &mut out);
             return out;
         }
+        let led_changed = self.hearing(now);
         // A change of leadership ends with its pace (a leader's interval is bounded by its
         // followers' suspicion), so the heartbeat that tells of it goes out at the new one.
-        if out.iter().any(|o| matches!(o, Output::Changed(_))) {
+        if led_changed || out.iter().any(|o| matches!(o, Output::Changed(_))) {
             out.push(Output::Pace(self.pace.retune(now)));
         }
         // Whether the swarm counts as large moves with the voters it heard and with time, so
@@ -347,12 +358,49 @@ impl NodeCore {
             self.election.leader(),
             self.election.me(),
         );
+        let deaf = self.deaf_round(&out);
         if self.want != want {
             self.want = want.clone();
             out.push(Output::Subscribe(want));
+        } else if deaf {
+            out.push(Output::Resubscribe(want));
         }
         self.snapshot_if_due(now, &mut out);
         out
+    }
+
+    /// Tells the pace whether this node hears its leader; true when that changed. A quiet
+    /// follower that stops hearing it leaves its quiet pace (and its leader-only
+    /// subscription) at once.
+    fn hearing(&mut self, now: At) -> bool {
+        let led = self.election.hears_leader(now);
+        if led {
+            self.deaf_rounds = 0;
+        }
+        if led == self.led {
+            return false;
+        }
+        self.led = led;
+        self.pace.led(led);
+        true
+    }
+
+    /// Whether this follower, which asked for pre-votes in `out`, has now done so twice for a
+    /// leader it knows but cannot hear. Not the first round: when a leader really goes, the
+    /// first pre-vote usually wins, and a subscription declared anew mid-failover would only
+    /// add packets to it.
+    fn deaf_round(&mut self, out: &[Output]) -> bool {
+        let prevoted = out
+            .iter()
+            .any(|o| matches!(o, Output::RequestVotes(r) if r.pre_vote));
+        if !prevoted || self.led || self.election.role() != Role::Follower {
+            return false;
+        }
+        if self.election.leader().is_none() {
+            return false;
+        }
+        self.deaf_rounds = self.deaf_rounds.saturating_add(1);
+        self.deaf_rounds >= 2
     }
 
     /// What this node knows now, as its readers see it.
@@ -601,7 +649,6 @@ impl NodeCore {
                         admission.own_term(term);
                     }
                     self.pace.leader(role == Role::Leader);
-                    self.pace.led(leader.is_some());
                     Output::Changed(Leadership { role, term, leader })
                 }
             };

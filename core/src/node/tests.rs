@@ -693,3 +693,78 @@ fn a_quiet_follower_answers_its_leaders_heartbeat_only_when_its_own_is_nearly_du
     assert!(!c.answers_leader(&id("b"), u32::MAX, 900));
     assert!(c.answers_leader(&id("b"), u32::MAX, 1_000));
 }
+
+fn resubscribed(out: &[Output]) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::Resubscribe(_)))
+        .count()
+}
+
+#[test]
+fn a_quiet_follower_that_stops_hearing_its_leader_hears_everyone_and_declares_it_anew_until_heard()
+{
+    let (c, start) = core("a", members());
+    let mut c = c.with_pacing(Pacing::adaptive(crate::cadence::Settings::default(), None));
+    for peer in ["b", "c"] {
+        c.handle(start, Input::TokenAppeared(id(peer)));
+    }
+    let ms = core::time::Duration::from_millis;
+    let mut now = start;
+    for seq in 1..=24 {
+        now = start + ms(500 * seq);
+        c.handle(
+            now,
+            Input::Heartbeat {
+                from: id("b"),
+                hb: leader_hb(3, seq),
+            },
+        );
+        c.handle(now, Input::Retune);
+    }
+    assert_eq!(c.pace().mode, CadenceMode::Conservative);
+    assert!(c.quiet_follower());
+    // The leader's heartbeats stop reaching this node (its subscription's declaration was
+    // lost), while its token stays and nobody grants a pre-vote: the others still hear it.
+    let deaf_from = now;
+    let mut wants = Vec::new();
+    let mut fresh = Vec::new();
+    let mut prevotes = 0;
+    for step in 1..=120 {
+        now = deaf_from + ms(100 * step);
+        let out = c.handle(now, Input::Tick);
+        prevotes += out
+            .iter()
+            .filter(|o| matches!(o, Output::RequestVotes(r) if r.pre_vote))
+            .count();
+        wants.extend(subscribed(&out).cloned());
+        fresh.push(resubscribed(&out));
+    }
+    assert_eq!(c.election().leader(), Some(&id("b")), "still believed in");
+    assert!(prevotes >= 3, "{prevotes} rounds of pre-votes in 12 s");
+    assert_eq!(wants, vec![Want::Everyone], "the first round: everyone");
+    assert_eq!(c.pace().mode, CadenceMode::Normal, "no longer quiet");
+    assert_eq!(
+        fresh.iter().sum::<usize>(),
+        prevotes - 1,
+        "declared anew on every later round"
+    );
+    // Heard again: no more declarations, and quiet again once the silence, which counts as
+    // loss, has aged out and the dwell has passed.
+    let heard_from = now;
+    let mut out_all = Vec::new();
+    for seq in 1..=80 {
+        now = heard_from + ms(500 * seq);
+        out_all.extend(c.handle(
+            now,
+            Input::Heartbeat {
+                from: id("b"),
+                hb: leader_hb(3, 100 + seq),
+            },
+        ));
+        out_all.extend(c.handle(now, Input::Tick));
+        out_all.extend(c.handle(now, Input::Retune));
+    }
+    assert_eq!(resubscribed(&out_all), 0, "{out_all:?}");
+    assert_eq!(subscribed(&out_all), Some(&Want::Leader(id("b"))));
+    assert_eq!(c.pace().mode, CadenceMode::Conservative);
+}

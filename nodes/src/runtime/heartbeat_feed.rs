@@ -55,6 +55,20 @@ impl HeartbeatFeed {
         Ok(())
     }
 
+    /// Declares the subscription to `want` anew, the old one dropped first: zenoh sends a
+    /// declaration for a key only while none stands for it, and one that an unreliable link
+    /// lost is never resent. Heartbeats in between are missed; this node already hears none.
+    pub async fn refollow(
+        &mut self,
+        session: &Session,
+        keys: &SwarmKeys,
+        want: Want,
+    ) -> Result<(), BusError> {
+        self.sub = None;
+        self.want = Want::Nobody;
+        self.follow(session, keys, want).await
+    }
+
     /// The next heartbeat; never, while subscribed to none.
     pub async fn recv(&self) -> Option<Received<Heartbeat>> {
         super::recv::next_of(&self.sub).await

@@ -94,6 +94,16 @@ impl Shell {
                         tracing::warn!("{e}");
                     }
                 }
+                Output::Resubscribe(want) => {
+                    tracing::warn!(
+                        ?want,
+                        "hearing no leader that others hear: declaring the heartbeat subscription anew"
+                    );
+                    let (session, keys) = (&self.session, &self.keys);
+                    if let Err(e) = self.bus.heartbeats.refollow(session, keys, want).await {
+                        tracing::warn!("{e}");
+                    }
+                }
                 Output::Snapshot(s) => self.show(*s),
             }
         }
