@@ -11,6 +11,7 @@ mod firmware;
 mod history;
 mod identity;
 mod metrics;
+mod process_memory;
 mod report;
 mod runtime;
 mod signals;
@@ -68,7 +69,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Run(args) => {
             let cfg = effective(&path, explicit, &args)?;
             let id = cfg.node.id.clone().unwrap_or_else(identity::local_id);
-            runtime_block_on(runtime::run(cfg, id))?;
+            runtime_block_on(runtime::run_on_worker(cfg, id))?;
         }
         Command::Status(args) => return ask(&path, explicit, &args, Report::Status),
         Command::Energy(args) if args.watch => {

@@ -19,6 +19,17 @@ async fn boards_on_the_gateway_are_members_until_they_go() {
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
     let gw = Node::spawn_gateway(dir.path(), "gw", "gw", free_port(), mqtt_port);
+    // Asked before it runs, the gateway could not answer: wait until it says it runs (its
+    // queryables are declared by then), so every `status` below must be answered.
+    let running = eventually(Duration::from_secs(30), || async {
+        gw.log_text().contains("node running").then_some(())
+    })
+    .await;
+    assert!(
+        running.is_some(),
+        "the gateway never ran:\n{}",
+        gw.log_text()
+    );
     let mesh = Mesh {
         swarm: "gw".into(),
         nodes: vec![gw],

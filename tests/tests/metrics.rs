@@ -153,6 +153,35 @@ async fn both_nodes_serve_metrics_that_parse_and_add_up() {
         "only the leader sums"
     );
 
+    // Each node reports its own memory, and it is what the kernel says of that process.
+    for (node, port) in [(&n0, m0), (&n1, m1)] {
+        let e = scrape(port).expect("a scrape");
+        let anon = value(
+            &e,
+            "swarm_process_resident_memory_bytes",
+            Some(("kind", "anonymous")),
+        );
+        let file = value(
+            &e,
+            "swarm_process_resident_memory_bytes",
+            Some(("kind", "file")),
+        );
+        let (anon, file) = (anon.expect("anonymous"), file.expect("file"));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap();
+        let rss_kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS");
+        let reported_kib = (anon + file) / 1024.0;
+        assert!(
+            anon > 0.0 && reported_kib > rss_kib * 0.8 && reported_kib < rss_kib * 1.25,
+            "{} reports {reported_kib} KiB resident, the kernel says {rss_kib}",
+            node.id
+        );
+        assert!(value(&e, "swarm_process_proportional_memory_bytes", None).unwrap() > 0.0);
+    }
+
     // Anything but /metrics is not found.
     let (status, _, _) = get(m0, "/").unwrap();
     assert!(status.contains("404"), "{status}");

@@ -667,14 +667,12 @@ fn a_follower_of_a_quiet_small_swarm_hears_its_leader_alone_until_the_leader_is_
     assert_eq!(c.pace().mode, CadenceMode::Normal);
 }
 
-#[test]
-fn a_quiet_follower_answers_its_leaders_heartbeat_only_when_its_own_is_nearly_due() {
-    let (c, start) = core("a", members());
-    let mut c = c.with_pacing(Pacing::adaptive(crate::cadence::Settings::default(), None));
-    c.handle(start, Input::TokenAppeared(id("b")));
-    assert!(!c.answers_leader(&id("b"), 500, 10_000), "not quiet yet");
+/// Twelve healthy seconds of b's heartbeats, past the 10 s dwell: the swarm is quiet. Returns
+/// the time of the last.
+fn led_quietly_by_b(c: &mut NodeCore, start: At) -> At {
+    let mut now = start;
     for seq in 1..=24 {
-        let now = start + core::time::Duration::from_millis(500 * seq);
+        now = start + core::time::Duration::from_millis(500 * seq);
         c.handle(
             now,
             Input::Heartbeat {
@@ -684,6 +682,16 @@ fn a_quiet_follower_answers_its_leaders_heartbeat_only_when_its_own_is_nearly_du
         );
         c.handle(now, Input::Retune);
     }
+    now
+}
+
+#[test]
+fn a_quiet_follower_answers_its_leaders_heartbeat_only_when_its_own_is_nearly_due() {
+    let (c, start) = core("a", members());
+    let mut c = c.with_pacing(Pacing::adaptive(crate::cadence::Settings::default(), None));
+    c.handle(start, Input::TokenAppeared(id("b")));
+    assert!(!c.answers_leader(&id("b"), 500, 10_000), "not quiet yet");
+    led_quietly_by_b(&mut c, start);
     assert_eq!(c.pace().heartbeat_ms, 2_000);
     // Due within the leader's next interval: answer now.
     assert!(c.answers_leader(&id("b"), 500, 1_600));
@@ -709,18 +717,7 @@ fn a_quiet_follower_that_stops_hearing_its_leader_hears_everyone_and_declares_it
         c.handle(start, Input::TokenAppeared(id(peer)));
     }
     let ms = core::time::Duration::from_millis;
-    let mut now = start;
-    for seq in 1..=24 {
-        now = start + ms(500 * seq);
-        c.handle(
-            now,
-            Input::Heartbeat {
-                from: id("b"),
-                hb: leader_hb(3, seq),
-            },
-        );
-        c.handle(now, Input::Retune);
-    }
+    let mut now = led_quietly_by_b(&mut c, start);
     assert_eq!(c.pace().mode, CadenceMode::Conservative);
     assert!(c.quiet_follower());
     // The leader's heartbeats stop reaching this node (its subscription's declaration was

@@ -1,12 +1,10 @@
 //! `swarm-node bench footprint`: where memory goes and what quiet costs. An idle swarm of
 //! real nodes on loopback (each node's RSS split into anonymous and file-backed pages, its
-//! CPU by the process clock, and the swarm's bytes and packets from the sockets' own
-//! counters), then a gateway (`run --mqtt-listen`) through a flood and a thousand idle device
+//! CPU time and wakeups from the scheduler's per-thread counters, and the swarm's bytes and
+//! packets from the sockets' own counters), then a gateway (`run --mqtt-listen`) through a flood and a thousand idle device
 //! connections, with the cost of one connection. Figures only; nothing is asserted.
 
-use super::procs::{
-    Link, Memory, Nodes, clock_ticks, cpu_ticks, memory, spawn_node_with, state_dir,
-};
+use super::procs::{Link, Memory, Nodes, memory, sched, spawn_node_with, state_dir};
 use super::wire;
 use crate::cli::FootprintArgs;
 use std::time::{Duration, Instant};
@@ -63,9 +61,9 @@ async fn idle_swarm(args: &FootprintArgs, state: &std::path::Path) -> anyhow::Re
     tokio::time::sleep(Duration::from_secs(args.settle_s)).await;
     let range = args.base_port..=args.base_port + args.nodes - 1;
     let pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
-    let cpu0 = pids
+    let sched0 = pids
         .iter()
-        .map(|p| cpu_ticks(*p))
+        .map(|p| sched(*p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sent0 = wire::sent(range.clone())?;
     let t0 = Instant::now();
@@ -73,22 +71,26 @@ async fn idle_swarm(args: &FootprintArgs, state: &std::path::Path) -> anyhow::Re
     let sent = wire::sent(range)?.since(sent0);
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "node", "RSS", "anon", "file", "PSS", "CPU"
+        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "node", "RSS", "anon", "file", "PSS", "CPU", "wakeups/s"
     );
-    for (i, (pid, c0)) in pids.iter().zip(cpu0).enumerate() {
+    for (i, (pid, s0)) in pids.iter().zip(sched0).enumerate() {
         let m = memory(*pid)?;
-        let cpu = cpu_ticks(*pid)?.saturating_sub(c0) as f64 / clock_ticks() / secs * 100.0;
+        let s = sched(*pid)?.since(s0);
         println!(
-            "  {:<8} {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>8.3} %",
+            "  {:<8} {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>8.3} % {:>10.1}",
             format!("fp-{i}"),
             mib(m.rss),
             mib(m.anon),
             mib(m.file),
             mib(m.pss),
-            cpu
+            s.cpu_ns as f64 / 1e9 / secs * 100.0,
+            s.runs as f64 / secs
         );
     }
+    println!(
+        "  (CPU and wakeups from the scheduler's per-thread counters; the leader is the busiest)"
+    );
     println!(
         "  the swarm on the wire: {:.0} B/s TCP payload, {:.1} packets/s, {:.0} B/s with headers \
          ({} B a packet on loopback)",

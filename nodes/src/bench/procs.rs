@@ -199,6 +199,44 @@ pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(field(11)? + field(12)?)
 }
 
+/// What the scheduler counted for every thread of a process: time on a CPU, in nanoseconds,
+/// and how many times a thread was put on one. Exact, where /proc/PID/stat's utime and stime
+/// are sampled at the 100 Hz tick that an idle node's brief wakeups mostly fall between.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sched {
+    pub cpu_ns: u64,
+    pub runs: u64,
+}
+
+impl Sched {
+    pub fn since(self, earlier: Sched) -> Sched {
+        Sched {
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
+            runs: self.runs.saturating_sub(earlier.runs),
+        }
+    }
+}
+
+/// Threads that ended between two readings take their counts with them; a node's threads
+/// live as long as it does.
+pub fn sched(pid: u32) -> anyhow::Result<Sched> {
+    let mut total = Sched::default();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(text) = std::fs::read_to_string(task?.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+        let (Some(Some(cpu_ns)), _, Some(Some(runs))) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            anyhow::bail!("bad /proc/{pid}/task/*/schedstat: {text:?}");
+        };
+        total.cpu_ns = total.cpu_ns.saturating_add(cpu_ns);
+        total.runs = total.runs.saturating_add(runs);
+    }
+    Ok(total)
+}
+
 pub fn clock_ticks() -> f64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
@@ -207,31 +245,30 @@ pub fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// A process's memory as /proc reports it, in KiB. File-backed pages are mostly the binary's
-/// own code, shared by every process that runs it; PSS splits shared pages among them.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Memory {
-    pub rss: u64,
-    pub anon: u64,
-    pub file: u64,
-    pub peak: u64,
-    pub pss: u64,
-}
+pub use crate::process_memory::Memory;
 
 pub fn memory(pid: u32) -> anyhow::Result<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    let field = |text: &str, name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Memory {
-        rss: field(&status, "VmRSS:"),
-        anon: field(&status, "RssAnon:"),
-        file: field(&status, "RssFile:"),
-        peak: field(&status, "VmHWM:"),
-        pss: field(&rollup, "Pss:"),
-    })
+    Ok(Memory::of(Some(pid))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheduler_counts_this_process_and_only_forward() {
+        let before = sched(std::process::id()).expect("this process's schedstat");
+        // Work that takes a measurable moment on a CPU.
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        let after = sched(std::process::id()).expect("this process's schedstat");
+        let spent = after.since(before);
+        assert!(
+            spent.cpu_ns > 0 && after.runs >= before.runs,
+            "{before:?} {after:?}"
+        );
+        assert_eq!(before.since(after).cpu_ns, 0, "never below zero");
+    }
 }

@@ -68,6 +68,8 @@ pub struct Snapshot {
     /// Each worker's agreement with recent decisions on replicated tasks: (worker, agreed,
     /// decided).
     pub agreement: Vec<(String, u32, u32)>,
+    /// This process's memory as its own /proc says; `None` where it cannot be read.
+    pub memory: Option<crate::process_memory::Memory>,
 }
 
 /// Units the registry has no name for.
@@ -158,6 +160,9 @@ fn render_openmetrics(s: &Snapshot) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix_and_labels("swarm", labels.into_iter());
     if let Some(e) = &s.energy {
         node_energy(&mut registry, e);
+    }
+    if let Some(m) = &s.memory {
+        process_memory(&mut registry, m);
     }
     let cadence = Labelled::<FloatGauge>::default();
     cadence
@@ -400,6 +405,38 @@ fn swarm_energy(registry: &mut Registry, t: &SwarmEnergy) {
     }
 }
 
+/// The node's own memory, as it reads it: on a Pi, the figure to hold against the footprint
+/// bench's (docs/bridge.md).
+fn process_memory(registry: &mut Registry, m: &crate::process_memory::Memory) {
+    const KIB: f64 = 1024.0;
+    let resident = Labelled::<FloatGauge>::default();
+    for (kind, kib) in [("anonymous", m.anon), ("file", m.file)] {
+        resident
+            .get_or_create(&label("kind", kind))
+            .set(kib as f64 * KIB);
+    }
+    registry.register_with_unit(
+        "process_resident_memory",
+        "This process's resident memory by kind: anonymous (its own heap and stacks) or file-backed (mostly the binary's code, shared with other processes running it)",
+        Unit::Bytes,
+        resident,
+    );
+    gauge(
+        registry,
+        "process_proportional_memory",
+        "This process's proportional set size: resident memory with shared pages split among the processes sharing them",
+        Some(Unit::Bytes),
+        m.pss as f64 * KIB,
+    );
+    gauge(
+        registry,
+        "process_peak_resident_memory",
+        "The most resident memory this process has held",
+        Some(Unit::Bytes),
+        m.peak as f64 * KIB,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +469,13 @@ mod tests {
             board_inputs: vec![("power_good", true)],
             bridge_dropped: vec![("device_claim", 3), ("acl", 0)],
             agreement: vec![("esp-04".into(), 3, 4)],
+            memory: Some(crate::process_memory::Memory {
+                rss: 18_000,
+                anon: 2_500,
+                file: 15_500,
+                peak: 20_000,
+                pss: 6_000,
+            }),
         }
     }
 
@@ -455,6 +499,10 @@ mod tests {
             r#"swarm_board_input{swarm="lab",node="pi-a",input="power_good"} 1"#,
             r#"swarm_task_agreement_ratio{swarm="lab",node="pi-a",worker="esp-04"} 0.75"#,
             r#"swarm_task_agreement_decisions{swarm="lab",node="pi-a",worker="esp-04"} 4"#,
+            r#"swarm_process_resident_memory_bytes{swarm="lab",node="pi-a",kind="anonymous"} 2560000.0"#,
+            r#"swarm_process_resident_memory_bytes{swarm="lab",node="pi-a",kind="file"} 15872000.0"#,
+            r#"swarm_process_proportional_memory_bytes{swarm="lab",node="pi-a"} 6144000.0"#,
+            r#"swarm_process_peak_resident_memory_bytes{swarm="lab",node="pi-a"} 20480000.0"#,
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }

@@ -24,6 +24,19 @@ use shell::Shell;
 use swarm_bus::NodeId;
 use wake::Wake;
 
+/// `run` on a runtime worker rather than in `block_on`: the worker that holds the timer
+/// driver then runs the loop itself when a tick falls due, instead of waking the main thread
+/// for each one, which halves an idle node's wakeups. A panic in it is the process's still.
+pub async fn run_on_worker(config: Config, id: NodeId) -> anyhow::Result<()> {
+    match tokio::spawn(run(config, id)).await {
+        Ok(done) => done,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(anyhow::anyhow!("the node's loop was cancelled: {e}")),
+        },
+    }
+}
+
 pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Installed before anything slow (opening the session can take seconds in client mode),
     // so a stop request is never met by the default action of killing the process.

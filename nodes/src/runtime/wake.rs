@@ -15,7 +15,6 @@ pub enum Wake {
     Surveyed(Findings),
     RetuneDue,
     SaveDue,
-    TasksDue,
     AnnounceDue,
     /// The leader calls for this node's ballot.
     BallotCall(HeldQuery<Proposal>),

@@ -43,6 +43,7 @@ impl Shell {
                 tokio::time::sleep_until(wakeup.into()).await;
             }
         };
+        let announcing = self.core.election().announces(self.now());
         let bus = &mut self.bus;
         tokio::select! {
             _ = due => Wake::ElectionDue,
@@ -52,8 +53,7 @@ impl Shell {
             Some(found) = self.surveys.recv() => Wake::Surveyed(found),
             _ = self.ticks.retune.tick() => Wake::RetuneDue,
             _ = self.ticks.save.tick() => Wake::SaveDue,
-            _ = self.ticks.tasks.tick() => Wake::TasksDue,
-            _ = self.ticks.announce.tick() => Wake::AnnounceDue,
+            _ = self.ticks.announce.tick(), if announcing => Wake::AnnounceDue,
             Some(q) = bus.proposals.calls.recv() => Wake::BallotCall(q),
             Some(q) = bus.proposals.asks.recv() => Wake::Proposal(q),
             Some(r) = bus.announcements.recv() => Wake::Core(Input::LeaderInfo(r.msg)),

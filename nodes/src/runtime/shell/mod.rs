@@ -36,11 +36,13 @@ use swarm_node::node::{Input, Leadership, NodeCore};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Interval;
 
-/// The loop's own timers; the cadence's are in `Pace`.
+/// The loop's own timers; the cadence's are in `Pace`. Few, and in step: each timer that
+/// fires on its own wakes the process (docs/protocol.md#quiet).
 pub struct Ticks {
+    /// Asks the core whether to change pace, and tells the task service the voter set.
     pub retune: Interval,
     pub save: Interval,
-    pub tasks: Interval,
+    /// Polled only while this node announces itself (the leader of a large swarm).
     pub announce: Interval,
 }
 
@@ -118,13 +120,14 @@ impl Shell {
                 None
             }
             Wake::Surveyed(found) => self.surveyed(found).await,
-            Wake::RetuneDue => self.feed(Input::Retune).await,
+            Wake::RetuneDue => {
+                // The voter set changes without a change of leadership; the task service
+                // hears it on the same tick, and is woken only when it changed.
+                self.update_tasks();
+                self.feed(Input::Retune).await
+            }
             Wake::SaveDue => {
                 self.sampler.save();
-                None
-            }
-            Wake::TasksDue => {
-                self.update_tasks();
                 None
             }
             Wake::AnnounceDue => {

@@ -24,8 +24,6 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 /// How often the cumulative energy total is written: rarely, to spare SD cards.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
-/// How often the task service hears the voter set (leadership changes reach it at once).
-const TASKS_EVERY: Duration = Duration::from_secs(1);
 
 impl Shell {
     pub async fn start(config: Config, id: NodeId) -> anyhow::Result<Shell> {
@@ -125,8 +123,7 @@ impl Shell {
             ticks: Ticks {
                 retune: delayed(pace::RETUNE_EVERY),
                 save: tokio::time::interval(SAVE_EVERY),
-                tasks: delayed(TASKS_EVERY),
-                announce: tokio::time::interval(swarm_node::scale::ANNOUNCE_EVERY),
+                announce: delayed(swarm_node::scale::ANNOUNCE_EVERY),
             },
             surveys,
             survey_tx,

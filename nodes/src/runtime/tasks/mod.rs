@@ -291,7 +291,9 @@ impl Service {
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.schedule(Event::Tick).await;
                 }
-                _ = loads.tick() => self.refresh_loads().await,
+                // Only the leader refreshes loads: a follower's loop stays asleep, not woken
+                // every second for nothing (docs/protocol.md#quiet).
+                _ = loads.tick(), if self.leading.is_some() => self.refresh_loads().await,
             }
         }
     }
