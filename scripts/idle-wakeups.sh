@@ -7,7 +7,7 @@ set -euo pipefail
 bin=${1:?usage: $0 BIN [BASE_PORT] [SETTLE_S] [SECONDS]}
 base=${2:-17900}; settle=${3:-45}; secs=${4:-60}
 dir=$(mktemp -d); pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 for i in 0 1 2 3 4; do
   flags=(--id "w$i" --swarm "wake$base" --no-multicast --listen "tcp/127.0.0.1:$((base + i))"
     --state-dir "$dir/w$i")
