@@ -1,9 +1,7 @@
 //! `swarm-node bench [idle]`: prints payload sizes, start-to-first-heartbeat time, and idle
 //! RSS/CPU of real `swarm-node run` processes on loopback. Figures only; no pass/fail.
 
-use super::procs::{
-    Link, Nodes, clock_ticks, cpu_ticks, open_observer, rss_kib, spawn_node, state_dir,
-};
+use super::procs::{Link, Nodes, open_observer, rss_kib, sched, spawn_node, state_dir};
 use crate::cli::IdleArgs;
 use std::time::{Duration, Instant};
 use swarm_bus::zenoh::{self as bus, DropCounters};
@@ -63,16 +61,21 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
 idle bench-0 with {} nodes up, watched for {} s:",
         args.nodes, args.seconds
     );
-    let cpu0 = cpu_ticks(pid)?;
+    let sched0 = sched(pid)?;
     let t0 = Instant::now();
     let mut peak_rss = 0;
     for _ in 0..args.seconds {
         tokio::time::sleep(Duration::from_secs(1)).await;
         peak_rss = peak_rss.max(rss_kib(pid)?);
     }
-    let cpu = (cpu_ticks(pid)? - cpu0) as f64 / clock_ticks() / t0.elapsed().as_secs_f64() * 100.0;
+    let spent = sched(pid)?.since(sched0);
+    let secs = t0.elapsed().as_secs_f64();
     println!("  RSS now {} KiB, peak {} KiB", rss_kib(pid)?, peak_rss);
-    println!("  CPU {cpu:.3} % of one core (utime+stime from /proc)");
+    println!(
+        "  CPU {:.3} % of one core, {:.1} wakeups/s (the scheduler's per-thread counters)",
+        spent.cpu_ns as f64 / 1e9 / secs * 100.0,
+        spent.runs as f64 / secs
+    );
     // The observer closes first, and closes before its subscriber is dropped: a fifo subscriber
     // dropped while samples still arrive, or a session that watches every node stop at once,
     // logs zenoh teardown errors that are no part of what is measured here.

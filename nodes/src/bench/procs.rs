@@ -174,29 +174,9 @@ impl Drop for Nodes {
 }
 
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS in /proc status")
-}
-
-pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("bad /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .context("bad /proc stat")
-    };
-    Ok(field(11)? + field(12)?)
+    let rss = memory(pid)?.rss;
+    anyhow::ensure!(rss > 0, "no VmRSS in /proc/{pid}/status");
+    Ok(rss)
 }
 
 /// What the scheduler counted for every thread of a process: time on a CPU, in nanoseconds,
@@ -235,14 +215,6 @@ pub fn sched(pid: u32) -> anyhow::Result<Sched> {
         total.runs = total.runs.saturating_add(runs);
     }
     Ok(total)
-}
-
-pub fn clock_ticks() -> f64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .map(|t| t as f64)
-        .unwrap_or(100.0)
 }
 
 pub use crate::process_memory::Memory;
