@@ -101,11 +101,9 @@ async fn a_gateway_answers_time_ranges_with_every_sample_once() {
             "{key}: history starts late at +{} ms",
             first - started
         );
-        assert!(
-            asked_at - last < 2 * INTERVAL_MS + 500,
-            "{key}: newest is {} ms old",
-            asked_at - last
-        );
+        // The range is open-ended, so a sample stamped after `asked_at` may be in the answer.
+        let age = asked_at.saturating_sub(last);
+        assert!(age < 2 * INTERVAL_MS + 500, "{key}: newest is {age} ms old");
         let missing: Vec<&u64> = heard[key].iter().filter(|t| !times.contains(t)).collect();
         assert!(
             missing.is_empty(),
