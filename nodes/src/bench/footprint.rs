@@ -99,6 +99,11 @@ async fn idle_swarm(args: &FootprintArgs, state: &std::path::Path) -> anyhow::Re
         sent.on_the_wire() as f64 / secs,
         wire::HEADER_BYTES
     );
+    println!(
+        "  of the packets: {:.1}/s carry data, {:.1}/s are pure TCP acknowledgements",
+        sent.data_segments as f64 / secs,
+        sent.segments.saturating_sub(sent.data_segments) as f64 / secs
+    );
     Ok(())
 }
 

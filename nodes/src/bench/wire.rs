@@ -13,6 +13,10 @@ pub const HEADER_BYTES: u64 = 66;
 pub struct Sent {
     pub payload: u64,
     pub segments: u64,
+    /// Segments that carried payload; the others are pure acknowledgements, which TCP on
+    /// Linux sends at once for a lone small segment, so idle traffic costs about two packets
+    /// a message whatever its size.
+    pub data_segments: u64,
 }
 
 impl Sent {
@@ -26,6 +30,7 @@ impl Sent {
         Sent {
             payload: self.payload.saturating_sub(before.payload),
             segments: self.segments.saturating_sub(before.segments),
+            data_segments: self.data_segments.saturating_sub(before.data_segments),
         }
     }
 }
@@ -58,6 +63,8 @@ fn parse(ss: &str) -> Sent {
             sum.payload = sum.payload.saturating_add(n);
         } else if let Some(n) = value("segs_out:") {
             sum.segments = sum.segments.saturating_add(n);
+        } else if let Some(n) = value("data_segs_out:") {
+            sum.data_segments = sum.data_segments.saturating_add(n);
         }
     }
     sum
@@ -70,7 +77,8 @@ mod tests {
     #[test]
     fn sums_each_sockets_payload_and_segments() {
         let ss = "ESTAB 0 0 127.0.0.1:17800 127.0.0.1:40000\n\t cubic rto:201 \
-                  bytes_sent:1200 bytes_acked:1201 bytes_received:300 segs_out:20 segs_in:12\n\
+                  bytes_sent:1200 bytes_acked:1201 bytes_received:300 segs_out:20 segs_in:12 \
+                  data_segs_out:11 data_segs_in:6\n\
                   ESTAB 0 0 127.0.0.1:40000 127.0.0.1:17800\n\t cubic bytes_sent:300 \
                   bytes_retrans:40 segs_out:15 segs_in:20\n";
         let s = parse(ss);
@@ -78,18 +86,22 @@ mod tests {
             s,
             Sent {
                 payload: 1500,
-                segments: 35
-            }
+                segments: 35,
+                data_segments: 11
+            },
+            "a socket that never sent data has no data_segs_out"
         );
         assert_eq!(s.on_the_wire(), 1500 + 35 * HEADER_BYTES);
         assert_eq!(
             s.since(Sent {
                 payload: 500,
-                segments: 5
+                segments: 5,
+                data_segments: 4
             }),
             Sent {
                 payload: 1000,
-                segments: 30
+                segments: 30,
+                data_segments: 7
             }
         );
     }
