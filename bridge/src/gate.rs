@@ -43,7 +43,8 @@ const PACKET_OVERHEAD: usize = 4096;
 /// (`swarm-bridge bench`), and 8 KiB reads the flood as fast.
 const MIN_READ_CHUNK: usize = 256;
 const MAX_READ_CHUNK: usize = 8 * 1024;
-/// The buffer between rumqttd and a device, per connection.
+/// The most read at once from rumqttd for a device: devices are sent little (commands,
+/// acknowledgements), so a small buffer, and only while there is something to send.
 const DOWN_BUFFER: usize = 2048;
 
 pub struct Gate {
@@ -197,15 +198,18 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>, tls: Option<TlsAccept
             continue;
         };
         let gate = gate.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let result = match tls {
-                None => {
-                    let (r, w) = stream.into_split();
-                    gate.handle(r, w).await
-                }
-                Some(acceptor) => {
+        let _ = stream.set_nodelay(true);
+        // One task type per transport: a task is as large as its largest state, and a plain
+        // connection need not carry room for a TLS handshake and session.
+        match tls.clone() {
+            None => tokio::spawn(async move {
+                let (r, w) = stream.into_split();
+                let result = gate.handle(r, w).await;
+                gate.closed(&peer, result);
+                drop(slot);
+            }),
+            Some(acceptor) => tokio::spawn(async move {
+                let result =
                     match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let (r, w) = tokio::io::split(tls);
@@ -213,18 +217,46 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>, tls: Option<TlsAccept
                         }
                         Ok(Err(e)) => Err(Closed::Tls(e)),
                         Err(_) => Err(Closed::Timeout),
-                    }
-                }
-            };
-            if let Err(e) = result {
-                gate.log_close(&peer, &e);
-            }
-            drop(slot);
-        });
+                    };
+                gate.closed(&peer, result);
+                drop(slot);
+            }),
+        };
     }
 }
 
+/// Copies what rumqttd sends a device (acknowledgements, commands) until either side closes.
+/// The buffer exists only while bytes flow: an idle device costs none.
+async fn copy_down<W>(broker_r: tokio::net::tcp::OwnedReadHalf, mut device_w: W)
+where
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        if broker_r.readable().await.is_err() {
+            break;
+        }
+        let mut buf = BytesMut::with_capacity(DOWN_BUFFER);
+        match broker_r.try_read_buf(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {
+                if device_w.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+    }
+    let _ = device_w.shutdown().await;
+}
+
 impl Gate {
+    fn closed(&self, peer: &SocketAddr, result: Result<(), Closed>) {
+        if let Err(e) = result {
+            self.log_close(peer, &e);
+        }
+    }
+
     fn log_close(&self, peer: &SocketAddr, e: &Closed) {
         let counter = match e {
             Closed::Login(_) => Some(&self.stats.refused_logins),
@@ -365,13 +397,7 @@ impl Gate {
         broker.write_all(&out).await?;
 
         let (broker_r, mut broker_w) = broker.into_split();
-        let down = tokio::spawn(async move {
-            // Devices are sent little (commands, acknowledgements): a small buffer, not
-            // tokio's 8 KiB a connection.
-            let mut from_broker = tokio::io::BufReader::with_capacity(DOWN_BUFFER, broker_r);
-            let _ = tokio::io::copy_buf(&mut from_broker, &mut device_w).await;
-            let _ = device_w.shutdown().await;
-        });
+        let down = tokio::spawn(copy_down(broker_r, device_w));
         let mut mesh = MeshTopics::new(&self.keys);
         let up = async {
             let mut spotted = Vec::new();

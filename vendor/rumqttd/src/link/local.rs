@@ -148,6 +148,7 @@ impl<'a> LinkBuilder<'a> {
             .and_then(|max| usize::try_from(max).ok());
         let outgoing_data_buffer = outgoing.buffer();
         let incoming_data_buffer = incoming.buffer();
+        let taken = incoming.taken();
 
         let event = Event::Connect {
             connection,
@@ -169,6 +170,7 @@ impl<'a> LinkBuilder<'a> {
 
         let mut tx = LinkTx::new(id, self.router_tx.clone(), incoming_data_buffer);
         tx.incarnation = incarnation;
+        tx.taken = taken;
         let rx = LinkRx::new(id, self.router_tx, link_rx, outgoing_data_buffer);
         Ok((tx, rx, notification))
     }
@@ -180,6 +182,8 @@ pub struct LinkTx {
     pub(crate) incarnation: u64,
     router_tx: Sender<(ConnectionId, Event)>,
     recv_buffer: Arc<Mutex<VecDeque<Packet>>>,
+    /// swarm-mesh patch: see `Incoming::taken`.
+    pub(crate) taken: Arc<tokio::sync::Notify>,
 }
 
 impl LinkTx {
@@ -193,6 +197,7 @@ impl LinkTx {
             incarnation: 0,
             router_tx,
             recv_buffer,
+            taken: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

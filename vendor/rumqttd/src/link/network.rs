@@ -140,6 +140,11 @@ impl<P: Protocol> Network<P> {
 
     /// Read packets in bulk. This allow replies to be in bulk. This method is used
     /// after the connection is established to read a bunch of incoming packets
+    /// swarm-mesh patch: how many packets a read fills a link's buffer to.
+    pub(crate) fn max_connection_buffer_len(&self) -> usize {
+        self.max_connection_buffer_len
+    }
+
     pub fn readv(&mut self, packets: &mut VecDeque<Packet>) -> Result<usize, Error> {
         loop {
             match self

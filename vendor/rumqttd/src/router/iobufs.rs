@@ -24,6 +24,9 @@ pub struct Incoming {
     pub(crate) client_id: String,
     /// Recv buffer
     pub(crate) buffer: Arc<Mutex<VecDeque<Packet>>>,
+    /// swarm-mesh patch: told each time the router takes the buffer, so a link that has
+    /// filled it waits for the router before it reads more (`RemoteLink::start`).
+    pub(crate) taken: Arc<tokio::sync::Notify>,
     /// incoming metrics
     pub(crate) meter: IncomingMeter,
 }
@@ -34,6 +37,7 @@ impl Incoming {
         Self {
             // swarm-mesh patch: grows with use, not 200 packets up front per connection.
             buffer: Arc::new(Mutex::new(VecDeque::new())),
+            taken: Arc::new(tokio::sync::Notify::new()),
             meter: Default::default(),
             client_id,
         }
@@ -45,8 +49,14 @@ impl Incoming {
     }
 
     #[inline]
+    pub(crate) fn taken(&self) -> Arc<tokio::sync::Notify> {
+        self.taken.clone()
+    }
+
+    #[inline]
     pub(crate) fn exchange(&mut self, mut v: VecDeque<Packet>) -> VecDeque<Packet> {
         std::mem::swap(&mut v, &mut self.buffer.lock());
+        self.taken.notify_one();
         v
     }
 }

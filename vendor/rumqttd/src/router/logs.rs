@@ -384,7 +384,10 @@ impl AckLog {
     /// New log
     pub fn new() -> AckLog {
         AckLog {
-            committed: VecDeque::with_capacity(100),
+            // swarm-mesh patch: grows with use. A hundred acks up front (an `Ack` holds a
+            // CONNACK's properties) were 23 KB for every connection, most of a gateway's cost
+            // per device (`heaptrack` with 1,000 idle connections).
+            committed: VecDeque::new(),
             recorded: HashSet::new(),
         }
     }

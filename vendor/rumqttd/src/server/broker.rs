@@ -506,7 +506,9 @@ async fn remote<P: Protocol>(
 
     let dynamic_filters = config.dynamic_filters;
 
-    let connect_packet = match mqtt_connect(config, &mut network).await {
+    // swarm-mesh patch: the CONNECT phase's futures are boxed, so they are freed once it is
+    // over rather than sizing every connection's task for the rest of its life.
+    let connect_packet = match Box::pin(mqtt_connect(config, &mut network)).await {
         Ok(p) => p,
         Err(e) => {
             error!(error=?e, "Error while handling MQTT connect packet");
@@ -554,14 +556,14 @@ async fn remote<P: Protocol>(
         .insert(client_id.clone(), will_tx);
 
     // Start the link
-    let mut link = match RemoteLink::new(
+    let mut link = match Box::pin(RemoteLink::new(
         router_tx.clone(),
         tenant_id.clone(),
         network,
         connect_packet,
         dynamic_filters,
         assigned_client_id,
-    )
+    ))
     .await
     {
         Ok(l) => l,
