@@ -86,6 +86,11 @@ impl PhaseResult {
     }
 }
 
+/// The node id the bench's client `c` publishes as.
+fn client_id(c: usize) -> Result<NodeId, BenchError> {
+    Ok(NodeId::new(format!("bench-{c}"))?)
+}
+
 /// What the zenoh side counts: arrivals and, when asked, latencies.
 struct Receiver {
     received: AtomicU64,
@@ -123,9 +128,17 @@ pub async fn run(opts: BenchOptions, session: Session) -> Result<Vec<PhaseResult
     });
     let sink = rx.clone();
     let key = opts.keys.node_subtree();
+    // Only the bench's own clients count: a gateway's node publishes in the same subtree, and
+    // its heartbeats counted as arrivals would hide as many losses.
+    let ours = (0..opts.clients)
+        .map(|c| Ok(opts.keys.energy(&client_id(c)?)))
+        .collect::<Result<Vec<_>, BenchError>>()?;
     let _sub = session
         .declare_subscriber(&key)
         .callback(move |sample| {
+            if !ours.iter().any(|k| k.as_str() == sample.key_expr().as_str()) {
+                return;
+            }
             sink.received.fetch_add(1, Relaxed);
             if sink.record.load(Relaxed)
                 && let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes())
@@ -202,8 +215,7 @@ async fn phase(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..opts.clients {
-        let id = NodeId::new(format!("bench-{c}"))?;
-        let topic = opts.keys.energy(&id);
+        let topic = opts.keys.energy(&client_id(c)?);
         let mut mqtt = MqttOptions::new(
             format!("bench-{c}-{}", std::process::id()),
             opts.host.clone(),
