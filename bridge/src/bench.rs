@@ -136,7 +136,10 @@ pub async fn run(opts: BenchOptions, session: Session) -> Result<Vec<PhaseResult
     let _sub = session
         .declare_subscriber(&key)
         .callback(move |sample| {
-            if !ours.iter().any(|k| k.as_str() == sample.key_expr().as_str()) {
+            if !ours
+                .iter()
+                .any(|k| k.as_str() == sample.key_expr().as_str())
+            {
                 return;
             }
             sink.received.fetch_add(1, Relaxed);
