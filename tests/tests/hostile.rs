@@ -530,3 +530,112 @@ async fn a_member_jumping_its_sequence_does_not_turn_the_swarm_aggressive() {
         );
     }
 }
+
+/// The peak resident set of a process, in KiB (0 when it is gone).
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One MQTT 3.1.1 QoS 0 PUBLISH, written out by hand: the flood below must not wait on a
+/// client library's own flow control.
+fn raw_publish(topic: &str, payload: &[u8]) -> Vec<u8> {
+    let remaining = 2 + topic.len() + payload.len();
+    assert!(remaining < 128, "one length byte");
+    let mut packet = vec![0x30, remaining as u8, 0, topic.len() as u8];
+    packet.extend_from_slice(topic.as_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// What four flooding boards may add to the gateway's peak: a read's worth of packets per
+/// connection waiting for rumqttd's router, the gate's read chunks, and the allocator's slack.
+const FLOOD_BOUND_KIB: u64 = 4 * 1024;
+
+/// Board `b` connects as `flood-b` and publishes 300,000 QoS 0 messages of 40 bytes; returns the
+/// bytes written.
+fn flood(port: u16, b: u8) -> std::io::Result<usize> {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let connect = [
+        0x10,
+        18,
+        0,
+        4,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        4,
+        0x02,
+        0,
+        60,
+        0,
+        6,
+        b'f',
+        b'l',
+        b'o',
+        b'o',
+        b'd',
+        b'0' + b,
+    ];
+    socket.write_all(&connect)?;
+    let mut connack = [0u8; 4];
+    socket.read_exact(&mut connack)?;
+    assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK");
+    let batch: Vec<u8> = (0..1000)
+        .flat_map(|_| raw_publish("flood/x", &[0x5a; 40]))
+        .collect();
+    for _ in 0..300 {
+        socket.write_all(&batch)?;
+    }
+    socket.write_all(&[0xe0, 0])?;
+    Ok(300 * batch.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boards_flooding_the_broker_are_slowed_not_buffered() {
+    let mut swarm = Swarm::start("hostile-flood");
+    let session = swarm.session().await;
+    let ids = swarm.ids();
+    let before = swarm.leader(&session, &ids).await;
+    let rss: Vec<u64> = (0..3).map(|i| swarm.rss(i)).collect();
+    let gateway = swarm.nodes[0].pid();
+    let peak_before = peak_rss_kib(gateway);
+
+    // Four boards write 15 MB of publications each as fast as their sockets take them, to a
+    // topic no one subscribes to: the gate passes them to rumqttd, whose one router thread
+    // takes each link's packets in turn. Queued rather than slowed, the packets the router
+    // has not reached pile up in the broker: the gateway's peak grew by 6.5-7.5 MiB in a
+    // debug build before the links waited for the router, and by 1.3-1.5 MiB since.
+    let port = swarm.mqtt;
+    let boards: Vec<_> = (0..4)
+        .map(|b| tokio::task::spawn_blocking(move || flood(port, b)))
+        .collect();
+    let mut written = 0;
+    for board in boards {
+        written += board
+            .await
+            .expect("a flooding board")
+            .expect("the gateway took the whole flood");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let grown = peak_rss_kib(gateway).saturating_sub(peak_before);
+    println!(
+        "hostile-flood: {written} bytes on 4 connections; gateway peak RSS {peak_before} KiB \
+         + {grown} KiB"
+    );
+    assert!(
+        grown < FLOOD_BOUND_KIB,
+        "the gateway's peak grew by {grown} KiB under four flooding boards (bound \
+         {FLOOD_BOUND_KIB} KiB)"
+    );
+    swarm.survives(&session, before, &rss).await;
+}
