@@ -10,7 +10,8 @@ use swarm_bus::{
     DeviceClass, Heartbeat, Leaf, NodeId, Role, SwarmKeys, SwarmName, VoteRequest, encode,
 };
 use swarm_tests::{
-    Node, endpoint, eventually, free_port, http_get, mosquitto_pub, rss_kib, wait_for_leader,
+    Node, endpoint, eventually, free_port, http_get, mosquitto_pub, peak_rss_kib, rss_kib,
+    wait_for_leader,
 };
 use zenoh::bytes::Encoding;
 use zenoh::qos::CongestionControl;
@@ -529,18 +530,6 @@ async fn a_member_jumping_its_sequence_does_not_turn_the_swarm_aggressive() {
             "{node} read fake loss"
         );
     }
-}
-
-/// The peak resident set of a process, in KiB (0 when it is gone).
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// One MQTT 3.1.1 QoS 0 PUBLISH, written out by hand: the flood below must not wait on a
