@@ -4,6 +4,7 @@ mod bench;
 mod board;
 mod certs;
 mod cli;
+mod code_pages;
 mod config;
 mod dashboard;
 mod energy;
@@ -15,6 +16,7 @@ mod process_memory;
 mod report;
 mod runtime;
 mod signals;
+mod threads;
 mod watch;
 
 use anyhow::Context;
@@ -69,7 +71,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Run(args) => {
             let cfg = effective(&path, explicit, &args)?;
             let id = cfg.node.id.clone().unwrap_or_else(identity::local_id);
-            runtime_block_on(runtime::run_on_worker(cfg, id))?;
+            let shape = threads::Shape::for_node(cfg.bridge.enabled);
+            threads::block_on(shape, runtime::run_on_worker(cfg, id))?;
         }
         Command::Status(args) => return ask(&path, explicit, &args, Report::Status),
         Command::Energy(args) if args.watch => {

@@ -42,6 +42,7 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // so a stop request is never met by the default action of killing the process.
     let mut stop = Box::pin(crate::signals::shutdown_signal()?);
     let mut shell = Shell::start(config, id).await?;
+    let trimming = tokio::spawn(crate::code_pages::keep_trimmed());
     loop {
         match shell.next(&mut stop).await {
             Wake::Stop(signal) => {
@@ -51,5 +52,6 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             wake => shell.handle(wake).await,
         }
     }
+    trimming.abort();
     shell.leave().await
 }
