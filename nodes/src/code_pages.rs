@@ -8,14 +8,17 @@
 //!
 //! Only private read-only mappings of files that hold no private copies are unmapped: the
 //! relocated read-only data (RELRO) is such a copy, and unmapping it would lose the
-//! relocations. Devices (`/dev`) and shared mappings are left alone.
+//! relocations. Devices (`/dev`) and shared mappings are left alone. A gateway does not trim
+//! (`runtime/mod.rs`): its bridge would fault its hot code back in under traffic.
 
 use std::ops::Range;
 use std::time::Duration;
 
 /// Long enough for a node to have joined, voted and gone quiet.
 pub const FIRST_TRIM: Duration = Duration::from_secs(30);
-/// Rare paths (an election, a reconnect) map code in again; this gives it back.
+/// Paths taken once in a while (an election, a reconnect) map code in again; this gives it
+/// back. Not more often: what the node runs each minute comes back within that minute, so
+/// trimming it again would only make the same faults again.
 pub const TRIM_EVERY: Duration = Duration::from_secs(600);
 
 /// What one trim gave back.

@@ -1,23 +1,26 @@
 //! How many threads `swarm-node run` wakes. zenoh starts five runtimes of its own (app, acc,
-//! tx, rx with two workers, net) beside the node's, and an idle node's CPU time is mostly the
-//! kernel switching between them for each message. A node without the bridge moves little
-//! data, so it hands all of zenoh's work to one worker and runs its own loop on one more. A
-//! gateway keeps the full set: the bridge's flood needs the parallel receive path.
+//! tx, rx with two workers, net), and an idle node's CPU time is mostly the kernel switching
+//! between them for each message. A node without the bridge moves little data, so it runs
+//! zenoh's receiving, application, accepting and network work on one worker and keeps the
+//! transmit runtime apart. Not everything on one worker: then a busy receive path starves the
+//! transmit queue, zenoh closes the transport ("Unable to push non droppable network message")
+//! and a failover takes 5-10 s (28 times in 100 `bench failover` trials). A gateway keeps
+//! zenoh's set: the bridge's flood needs the parallel receive path.
 
 use anyhow::Context;
 use std::future::Future;
 
 const ZENOH_RUNTIME: &str = "ZENOH_RUNTIME";
 
-/// Every zenoh runtime handed over to `app`, which gets one worker (zenoh's own syntax).
-const ONE_WORKER: &str = "(app: (worker_threads: 1), acc: (handover: app), tx: (handover: app), \
-                          rx: (handover: app), net: (handover: app))";
+/// zenoh's own syntax: `rx` gets one worker and the app, acceptor and network runtimes' tasks.
+const LEAN: &str = "(rx: (worker_threads: 1), app: (handover: rx), acc: (handover: rx), \
+                    net: (handover: rx))";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
-    /// zenoh's runtimes as it ships them and two workers of the node's: a gateway.
+    /// zenoh's runtimes as it ships them: a gateway.
     Full,
-    /// One worker for zenoh and one for the node: a node without the bridge.
+    /// Two workers for zenoh, receiving and transmitting: a node without the bridge.
     Lean,
 }
 
@@ -27,13 +30,6 @@ impl Shape {
             Shape::Full
         } else {
             Shape::Lean
-        }
-    }
-
-    fn workers(self) -> usize {
-        match self {
-            Shape::Full => 2,
-            Shape::Lean => 1,
         }
     }
 }
@@ -48,10 +44,10 @@ where
     if shape == Shape::Lean && std::env::var_os(ZENOH_RUNTIME).is_none() {
         // SAFETY: called from `main` before any runtime starts, so no other thread can be
         // reading the environment.
-        unsafe { std::env::set_var(ZENOH_RUNTIME, ONE_WORKER) };
+        unsafe { std::env::set_var(ZENOH_RUNTIME, LEAN) };
     }
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(shape.workers())
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?
@@ -66,6 +62,5 @@ mod tests {
     fn only_a_node_without_the_bridge_is_lean() {
         assert_eq!(Shape::for_node(false), Shape::Lean);
         assert_eq!(Shape::for_node(true), Shape::Full);
-        assert!(Shape::Lean.workers() < Shape::Full.workers());
     }
 }

@@ -67,29 +67,39 @@ async fn idle_swarm(args: &FootprintArgs, state: &std::path::Path) -> anyhow::Re
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sent0 = wire::sent(range.clone())?;
     let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    // Sampled each second: a node gives back its code pages now and then
+    // (`code_pages.rs`), so one reading at the end would depend on when it fell.
+    let mut seen = vec![Sampled::default(); pids.len()];
+    let end = t0 + Duration::from_secs(args.seconds);
+    while Instant::now() < end {
+        for (pid, s) in pids.iter().zip(seen.iter_mut()) {
+            s.add(memory(*pid)?);
+        }
+        tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now())).await;
+    }
     let sent = wire::sent(range)?.since(sent0);
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "node", "RSS", "anon", "file", "PSS", "CPU", "wakeups/s"
+        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "node", "RSS", "RSS max", "anon", "file", "PSS", "CPU", "wakeups/s"
     );
-    for (i, (pid, s0)) in pids.iter().zip(sched0).enumerate() {
-        let m = memory(*pid)?;
+    for (i, ((pid, s0), m)) in pids.iter().zip(sched0).zip(&seen).enumerate() {
         let s = sched(*pid)?.since(s0);
         println!(
-            "  {:<8} {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>8.3} % {:>10.1}",
+            "  {:<8} {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>6.1} MiB {:>8.3} % {:>10.1}",
             format!("fp-{i}"),
-            mib(m.rss),
-            mib(m.anon),
-            mib(m.file),
-            mib(m.pss),
+            m.mean(|m| m.rss),
+            mib(m.max_rss),
+            m.mean(|m| m.anon),
+            m.mean(|m| m.file),
+            m.mean(|m| m.pss),
             s.cpu_ns as f64 / 1e9 / secs * 100.0,
             s.runs as f64 / secs
         );
     }
     println!(
-        "  (CPU and wakeups from the scheduler's per-thread counters; the leader is the busiest)"
+        "  (memory: the mean of a reading a second, and the largest RSS read; CPU and wakeups \
+         from the scheduler's per-thread counters; the leader is the busiest)"
     );
     println!(
         "  the swarm on the wire: {:.0} B/s TCP payload, {:.1} packets/s, {:.0} B/s with headers \
@@ -197,5 +207,30 @@ async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
             "the gateway's broker did not listen on 127.0.0.1:{port} within {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A node's memory read once a second.
+#[derive(Debug, Clone, Default)]
+struct Sampled {
+    sum: Memory,
+    readings: u64,
+    max_rss: u64,
+}
+
+impl Sampled {
+    fn add(&mut self, m: Memory) {
+        // KiB of a process's memory: far from overflowing in any run a bench makes.
+        self.sum.rss += m.rss;
+        self.sum.anon += m.anon;
+        self.sum.file += m.file;
+        self.sum.pss += m.pss;
+        self.readings += 1;
+        self.max_rss = self.max_rss.max(m.rss);
+    }
+
+    /// In MiB.
+    fn mean(&self, field: impl Fn(&Memory) -> u64) -> f64 {
+        mib(field(&self.sum)) / self.readings.max(1) as f64
     }
 }

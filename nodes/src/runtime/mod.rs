@@ -41,8 +41,11 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
     // Installed before anything slow (opening the session can take seconds in client mode),
     // so a stop request is never met by the default action of killing the process.
     let mut stop = Box::pin(crate::signals::shutdown_signal()?);
+    // Not on a gateway: a trim makes the bridge fault its hot code back in at once, a
+    // latency spike of milliseconds for every device in flight.
+    let trims = !config.bridge.enabled;
     let mut shell = Shell::start(config, id).await?;
-    let trimming = tokio::spawn(crate::code_pages::keep_trimmed());
+    let trimming = trims.then(|| tokio::spawn(crate::code_pages::keep_trimmed()));
     loop {
         match shell.next(&mut stop).await {
             Wake::Stop(signal) => {
@@ -52,6 +55,8 @@ pub async fn run(config: Config, id: NodeId) -> anyhow::Result<()> {
             wake => shell.handle(wake).await,
         }
     }
-    trimming.abort();
+    if let Some(t) = trimming {
+        t.abort();
+    }
     shell.leave().await
 }
