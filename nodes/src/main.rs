@@ -19,7 +19,6 @@ mod signals;
 mod threads;
 mod watch;
 
-use anyhow::Context;
 use clap::Parser;
 use cli::{CadenceCommand, Cli, Command, ConfigCommand, FirmwareCommand, QueryArgs, TaskCommand};
 use std::time::Duration;
@@ -343,13 +342,9 @@ fn cadence(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// A command's runtime: zenoh's as it ships, two workers of ours.
 fn runtime_block_on<F: std::future::Future<Output = anyhow::Result<T>>, T>(
     f: F,
 ) -> anyhow::Result<T> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(f)
+    threads::block_on(threads::Shape::Full, f)
 }
