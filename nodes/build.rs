@@ -4,13 +4,16 @@
 //! functions a settled node runs (`hot-symbols.txt`, recorded by `scripts/hot-symbols.sh`)
 //! next to each other lets those 64 KiB windows hold only hot code.
 //!
-//! Only where the linker is known to take an ordering file: rust-lld, rustc's default linker
-//! for x86_64 Linux since 1.90. Names in the file that a build no longer has are skipped, so
-//! a stale file costs memory, never a build. `SWARM_HOT_SYMBOLS=none` turns it off;
-//! `SWARM_HOT_SYMBOLS=<path>` links with another file (the recording script's rounds).
+//! Only where the linker is known to take an ordering file (`hot_layout.rs`). Names in the
+//! file that a build no longer has are skipped, so a stale file costs memory, never a build.
+//! `SWARM_HOT_SYMBOLS=none` turns it off; `SWARM_HOT_SYMBOLS=<path>` links with another file
+//! (the recording script's rounds).
 
 use std::path::PathBuf;
 use std::process::Command;
+
+#[path = "hot_layout.rs"]
+mod hot_layout;
 
 fn main() {
     println!("cargo:rerun-if-changed=hot-symbols.txt");
@@ -20,7 +23,13 @@ fn main() {
         Ok(v) => PathBuf::from(v),
         Err(_) => PathBuf::from(env("CARGO_MANIFEST_DIR")).join("hot-symbols.txt"),
     };
-    if env("PROFILE") != "release" || !links_with_rust_lld() {
+    let applies = hot_layout::applies(
+        &env("TARGET"),
+        &env("PROFILE"),
+        &env("CARGO_ENCODED_RUSTFLAGS"),
+        &rustc_version(),
+    );
+    if !applies {
         return;
     }
     let Some(file) = file.to_str() else {
@@ -36,23 +45,13 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
 }
 
-/// x86_64 Linux with rustc 1.90 or later and no linker chosen in RUSTFLAGS. A linker set in
-/// a cargo config (`target.<triple>.linker`) is not visible here: `SWARM_HOT_SYMBOLS=none`
-/// is the way out if it does not take `--symbol-ordering-file`.
-fn links_with_rust_lld() -> bool {
-    let flags = env("CARGO_ENCODED_RUSTFLAGS");
-    env("TARGET") == "x86_64-unknown-linux-gnu"
-        && !flags.contains("linker")
-        && !flags.contains("link-self-contained")
-        && rustc_minor().is_some_and(|minor| minor >= 90)
-}
-
-fn rustc_minor() -> Option<u32> {
+/// What `rustc --version` prints; empty if it cannot be run.
+fn rustc_version() -> String {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(rustc).arg("--version").output().ok()?;
-    // "rustc 1.95.0 (…)"
-    let version = String::from_utf8(out.stdout).ok()?;
-    let mut parts = version.split_whitespace().nth(1)?.split('.');
-    (parts.next()? == "1").then_some(())?;
-    parts.next()?.parse().ok()
+    Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .unwrap_or_default()
 }

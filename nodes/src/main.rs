@@ -10,6 +10,10 @@ mod dashboard;
 mod energy;
 mod firmware;
 mod history;
+// The build script's rule for the hot-first code layout, tested with the node.
+#[cfg(test)]
+#[path = "../hot_layout.rs"]
+mod hot_layout;
 mod identity;
 mod metrics;
 mod process_memory;
