@@ -17,6 +17,7 @@ pub mod firmware_devices;
 pub mod firmware_slot;
 pub mod frame;
 pub mod gate;
+pub mod heap;
 pub mod homeassistant;
 pub mod i2c_peripheral;
 pub mod i2c_sensors;

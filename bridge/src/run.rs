@@ -39,6 +39,7 @@ pub struct Bridge {
     task: tokio::task::JoinHandle<()>,
     peripherals: Vec<tokio::task::JoinHandle<()>>,
     home_assistant: Option<tokio::task::JoinHandle<()>>,
+    heap: tokio::task::JoinHandle<()>,
     _mesh: MeshHandles,
 }
 
@@ -51,6 +52,7 @@ impl Drop for Bridge {
         if let Some(h) = &self.home_assistant {
             h.abort();
         }
+        self.heap.abort();
     }
 }
 
@@ -172,6 +174,7 @@ pub async fn run_bridge(
         task,
         peripherals,
         home_assistant: ha,
+        heap: tokio::spawn(crate::heap::keep_trimmed()),
         _mesh: handles,
     })
 }

@@ -10,9 +10,10 @@ mod dashboard;
 mod energy;
 mod firmware;
 mod history;
-// The build script's rule for the hot-first code layout, tested with the node.
+// The build scripts' rule for the hot-first code layout, tested with the node.
 #[cfg(test)]
-#[path = "../hot_layout.rs"]
+#[allow(dead_code)]
+#[path = "../../build-support/hot_layout.rs"]
 mod hot_layout;
 mod identity;
 mod metrics;

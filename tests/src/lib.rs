@@ -208,6 +208,10 @@ impl BridgeProcess {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for BridgeProcess {
@@ -1104,6 +1108,12 @@ pub fn mosquitto_pub(
 /// A process's resident set in KiB, from /proc; 0 once it is gone.
 pub fn rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS:")
+}
+
+/// A process's anonymous resident memory (its heap, stacks and buffers) in KiB; 0 once it is
+/// gone.
+pub fn anon_kib(pid: u32) -> u64 {
+    status_kib(pid, "RssAnon:")
 }
 
 /// The peak resident set of a process, in KiB (0 when it is gone).
