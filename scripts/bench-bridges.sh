@@ -16,7 +16,7 @@ CARGO_TARGET_DIR="$target" cargo build --release -q -p swarm-bridge
 ours="$target/release/swarm-bridge"
 theirs="$eclipse_target/release/eclipse-mqtt-bridge"
 
-peak_rss() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+peak_rss() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
 
 # Waits until something accepts connections on 127.0.0.1:$1.
 wait_port() {
