@@ -18,15 +18,7 @@ theirs="$eclipse_target/release/eclipse-mqtt-bridge"
 
 peak_rss() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
 
-# Waits until something accepts connections on 127.0.0.1:$1.
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listening on port $1" >&2
-  return 1
-}
+. scripts/wait-port.sh
 
 measure() { # name mqtt-port zenoh-endpoint command...
   local name=$1 port=$2 endpoint=$3

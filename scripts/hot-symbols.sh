@@ -14,8 +14,9 @@
 # fault the workload's processes take (perf record -e page-faults -d). A fault in the binary
 # names a function the workload runs that is not yet with the hot code; it joins the order.
 #
-# node: three nodes on loopback settle and give back their start-up pages (30 s); then their
-# faults are recorded for RECORD_S seconds, so start-up code stays out of the hot code.
+# node: three nodes on loopback settle and give back their start-up pages (30 s); their
+# faults are recorded from 25 s for RECORD_S seconds, so start-up code stays out of the hot
+# code, and go first in the file.
 # The recorded processes map one page a fault (below): the kernel maps 64 KiB around a fault
 # in a cached file, so otherwise a round would see only the first function touched in each
 # 64 KiB; rounds still repeat for the functions that share a page with one already found.
@@ -58,15 +59,7 @@ stop_all() {
 }
 trap 'readahead_on; stop_all; rm -rf "$work"' EXIT
 
-# Waits until something accepts connections on 127.0.0.1:$1.
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listening on port $1" >&2
-  return 1
-}
+. scripts/wait-port.sh
 
 # Three nodes settle and give back their start-up pages; the binary leaves the page cache
 # again, and RECORD_S seconds of their faults go to $faults; sets $memory.
@@ -83,8 +76,11 @@ record_node() { # bin round faults
   done
   sleep 3
   readahead_on
-  sleep 30
-  evict "$bin"
+  sleep 22
+  # From before the trim (30 s): what a node maps back within seconds of it is its hottest
+  # code, and it would not fault again after the eviction. Those faults still map 64 KiB of
+  # the pages start-up left in the cache; after the eviction, one page each.
+  (sleep 8 && evict "$bin") &
   perf record -q -c 1 -e page-faults -d -o "$faults" \
     -p "$(IFS=,; echo "${pids[*]}")" -- sleep "$RECORD_S" 2>/dev/null
   memory="RSS MiB per node $(for p in "${pids[@]}"; do awk '/^VmRSS/ {printf "%.1f ", $2 / 1024}' "/proc/$p/status"; done)"
@@ -165,7 +161,12 @@ for round in $(seq 1 "$ROUNDS"); do
     awk -v dso="($bin)" '$3 == dso && $2 != "[unknown]" {print $2}' |
     sort | uniq -c | sort -rn | awk '{print $2}' >"$work/found-$round"
   next=$work/order-$round.txt
-  cat "$order" "$work/found-$round" | awk '!seen[$0]++' >"$next"
+  # A settled node's functions go first, before a gateway's; the others add theirs at the end.
+  if [ "$what" = node ]; then
+    cat "$work/found-$round" "$order"
+  else
+    cat "$order" "$work/found-$round"
+  fi | awk '!seen[$0]++' >"$next"
   new=$(($(wc -l <"$next") - $(wc -l <"$order")))
   echo "round $round: $memory; $new functions joined the hot code ($(wc -l <"$next") in all)"
   order=$next
