@@ -4,7 +4,9 @@
 use crate::ingest::{Format, Telemetry};
 use crate::taken::TakenIds;
 use std::collections::{BTreeMap, VecDeque};
-use swarm_bus::{DeviceClass, Energy, FirmwareReport, Heartbeat, NodeId, NodeState, Role};
+use swarm_bus::{
+    DeviceClass, Energy, FirmwareReport, Heartbeat, Leaf, NodeId, NodeState, Role, SwarmKey,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct DeviceRecord {
@@ -26,10 +28,34 @@ pub struct DeviceRecord {
     /// Commands (and update offers) that came while it slept, oldest first, for its wake:
     /// topic and payload.
     pub held: VecDeque<(String, Vec<u8>)>,
-    /// Its clock against ours at its latest live energy sample (ms, positive: ahead).
+    /// Its clock against ours at its latest stamped heartbeat or live energy sample (ms,
+    /// positive: ahead).
     pub clock_skew_ms: Option<i32>,
     /// Its latest firmware report: what it runs, and any update under way.
     pub firmware: Option<FirmwareReport>,
+}
+
+impl DeviceRecord {
+    /// The board's reckoning of our time when it sent `stamp_ms` (0: it knows no time),
+    /// against ours as it arrives: a LAN's delivery time is within the error.
+    fn note_clock(&mut self, stamp_ms: u64, now_ms: u64) {
+        if stamp_ms > 0 {
+            let skew = i128::from(stamp_ms) - i128::from(now_ms);
+            self.clock_skew_ms =
+                Some(skew.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32);
+        }
+    }
+}
+
+/// Whether `topic` is a board's `ota` key, whose words supersede one another.
+fn is_update_word(topic: &str) -> bool {
+    matches!(
+        topic.parse::<SwarmKey>(),
+        Ok(SwarmKey::NodeLeaf {
+            leaf: Leaf::Ota,
+            ..
+        })
+    )
 }
 
 /// Commands held for one sleeping board at most; past it the oldest goes (counted).
@@ -185,17 +211,12 @@ impl DeviceTable {
         record.format = Some(format);
         match msg {
             Telemetry::Heartbeat(hb) => {
+                record.note_clock(hb.at_ms.unwrap_or(0), now_ms);
                 record.heartbeat = Some(hb.clone());
                 record.heartbeat_ms = now_ms;
             }
             Telemetry::Energy(e) => {
-                // The board's reckoning of our time when it took the sample, against ours
-                // as it arrives (a LAN's delivery time is within the error).
-                if e.ts_ms > 0 {
-                    let skew = i128::from(e.ts_ms) - i128::from(now_ms);
-                    record.clock_skew_ms =
-                        Some(skew.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32);
-                }
+                record.note_clock(e.ts_ms, now_ms);
                 record.energy = Some(e.clone());
             }
             // An old reading: history, not the board's current value.
@@ -247,10 +268,18 @@ impl DeviceTable {
     }
 
     /// Holds a command for a sleeping device; `Held::No` for one awake (or unknown).
+    ///
+    /// An update word replaces the one held before it: a pusher re-offers every few seconds
+    /// while the board sleeps, and those repeats would otherwise push its commands out of
+    /// the queue. The newest offer is all a waking board needs: it answers with where to
+    /// resume, and the pusher sends from there.
     pub fn hold(&mut self, id: &NodeId, topic: &str, payload: Vec<u8>) -> Held {
         let Some(record) = self.devices.get_mut(id).filter(|r| r.asleep.is_some()) else {
             return Held::No;
         };
+        if is_update_word(topic) {
+            record.held.retain(|(held, _)| held != topic);
+        }
         let dropped = record.held.len() >= MAX_HELD;
         if dropped {
             record.held.pop_front();
@@ -464,6 +493,23 @@ mod tests {
         );
         assert_eq!(t.state(&a, 41_000).unwrap().asleep_until_ms, None);
         assert!(t.take_held(&a).is_empty());
+        // A push re-offering while the board sleeps keeps one offer, and the commands.
+        t.set_asleep(&a, 45_000, 41_000).unwrap();
+        let (cmd, ota) = ("swarm/lab/node/a/cmd", "swarm/lab/node/a/ota");
+        assert_eq!(t.hold(&a, cmd, vec![1]), Held::Yes);
+        for n in 0..(MAX_HELD as u8 * 2) {
+            assert_eq!(t.hold(&a, ota, vec![n]), Held::Yes, "offer {n}");
+        }
+        assert_eq!(t.hold(&a, cmd, vec![2]), Held::Yes);
+        assert_eq!(
+            t.take_held(&a),
+            [
+                (cmd.to_string(), vec![1]),
+                (ota.to_string(), vec![MAX_HELD as u8 * 2 - 1]),
+                (cmd.to_string(), vec![2]),
+            ],
+            "the newest offer, the commands around it in order"
+        );
         t.set_asleep(&a, 50_000, 40_000).unwrap();
         assert!(t.overslept(50_000 + 31_000).is_empty());
         assert_eq!(
@@ -479,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn a_boards_clock_skew_comes_from_its_live_samples() {
+    fn a_boards_clock_skew_comes_from_its_stamped_heartbeats_and_live_samples() {
         let mut t = DeviceTable::new("bridge");
         let a = id("a");
         t.set_online(&a, true, 0).unwrap();
@@ -515,5 +561,27 @@ mod tests {
             "replays are old"
         );
         assert_eq!(t.get(&a).unwrap().replayed, 1);
+        let mut hb = samples::board_heartbeat(3, std::time::Duration::from_secs(10));
+        hb.at_ms = Some(1_780_000_002_900);
+        t.record(
+            &a,
+            Format::Cbor,
+            &Telemetry::Heartbeat(hb.clone()),
+            1_780_000_003_000,
+        )
+        .unwrap();
+        assert_eq!(
+            t.state(&a, 0).unwrap().clock_skew_ms,
+            Some(-100),
+            "a stamped heartbeat is a word too"
+        );
+        hb.at_ms = Some(u64::MAX);
+        t.record(&a, Format::Cbor, &Telemetry::Heartbeat(hb), 0)
+            .unwrap();
+        assert_eq!(
+            t.state(&a, 0).unwrap().clock_skew_ms,
+            Some(i32::MAX),
+            "an absurd stamp is clamped, not wrapped"
+        );
     }
 }

@@ -131,6 +131,10 @@ wire_message! {
         /// A leader's count of voters, itself included. Followers of a large swarm hear only
         /// the leader, so this is how they know what a majority is.
         pub voters: Option<u32>,
+        /// When it was sent, in Unix ms, from a sender whose clock is borrowed: a board
+        /// stamps its heartbeats with the gateway's time (docs/bridge.md#time), so the bridge
+        /// can tell its skew between readings. Nodes, whose clocks are their own, leave it out.
+        pub at_ms: Option<u64>,
     }
 }
 

@@ -15,6 +15,7 @@ pub fn heartbeat(leader_id_len: usize) -> Heartbeat {
         cadence_ms: 500,
         class: DeviceClass::Full,
         voters: None,
+        at_ms: None,
     }
 }
 
@@ -28,6 +29,7 @@ pub fn leader_heartbeat(term: u64, seq: u64) -> Heartbeat {
         cadence_ms: 500,
         class: DeviceClass::Full,
         voters: None,
+        at_ms: None,
     }
 }
 
@@ -41,6 +43,7 @@ pub fn board_heartbeat(seq: u64, interval: core::time::Duration) -> Heartbeat {
         cadence_ms: interval.as_millis().min(u128::from(u32::MAX)) as u32,
         class: DeviceClass::Minimal,
         voters: None,
+        at_ms: None,
     }
 }
 

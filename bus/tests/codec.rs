@@ -17,6 +17,7 @@ fn heartbeat() -> Heartbeat {
         cadence_ms: 500,
         class: DeviceClass::Full,
         voters: None,
+        at_ms: None,
     }
 }
 

@@ -238,6 +238,7 @@ mod tests {
             cadence_ms: 500,
             class,
             voters: None,
+            at_ms: None,
         }
     }
 

@@ -349,6 +349,7 @@ impl Sim {
                 cadence_ms: 500,
                 class,
                 voters: Some(voters).filter(|_| role == Role::Leader),
+                at_ms: None,
             }),
             1 => Payload::Req(VoteRequest {
                 term,

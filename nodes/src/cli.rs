@@ -339,7 +339,8 @@ pub struct FirmwarePushArgs {
     /// Bytes per chunk (1 to 2048).
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=2048))]
     pub chunk_bytes: u32,
-    /// How long each board may take, from the offer to its confirmation, in seconds.
+    /// How long each board may take, from the offer to its confirmation, in seconds; for a
+    /// board asleep when its turn comes, from its wake.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_s: u64,
     #[command(flatten)]

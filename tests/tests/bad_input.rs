@@ -40,6 +40,7 @@ async fn bad_payloads_are_counted_and_dropped() {
         cadence_ms: 500,
         class: DeviceClass::Full,
         voters: None,
+        at_ms: None,
     });
     let mut wrong_version = good.clone();
     wrong_version[1] = 9;

@@ -593,9 +593,10 @@ async fn a_sleeping_board_is_updated_when_it_wakes() {
     })
     .await;
     assert!(joined.is_some(), "log:\n{}", boards.log());
+    // Longer than the push's --timeout-s below: the time to answer starts at the wake.
     let sleep = Cmd {
         op: CommandOp::Sleep,
-        arg: 8,
+        arg: 20,
     };
     publish(&observer, &keys().node_leaf(&device, Leaf::Cmd), &sleep)
         .await
@@ -615,12 +616,20 @@ async fn a_sleeping_board_is_updated_when_it_wakes() {
     .unwrap();
     let started = std::time::Instant::now();
     let image_arg = image_path.to_str().unwrap();
-    let push = ["push", image_arg, "--node", "doze-0", "--json"];
+    let push = [
+        "push",
+        image_arg,
+        "--node",
+        "doze-0",
+        "--timeout-s",
+        "10",
+        "--json",
+    ];
     let (code, out, err) = firmware_cli(dir.path(), bridge.zenoh_port, &push).await;
     assert_eq!(code, 0, "{out}\n{err}\nlog:\n{}", boards.log());
     assert!(out.contains("\"outcome\":\"updated\""), "{out}");
     assert!(
-        started.elapsed() >= Duration::from_secs(4),
+        started.elapsed() >= Duration::from_secs(15),
         "updated while asleep? {:?}",
         started.elapsed()
     );

@@ -205,6 +205,7 @@ fn leader_hb(term: u64, class: DeviceClass) -> Heartbeat {
         cadence_ms: 500,
         class,
         voters: None,
+        at_ms: None,
     }
 }
 
@@ -369,6 +370,7 @@ async fn twenty_thousand_ids_without_tokens_change_nothing() {
         cadence_ms: 500,
         class: DeviceClass::Full,
         voters: None,
+        at_ms: None,
     });
     const GHOSTS: u64 = 20_000;
     // Two waves of ids never seen before. The first warms what any flood warms (zenoh's
@@ -516,6 +518,7 @@ async fn a_member_jumping_its_sequence_does_not_turn_the_swarm_aggressive() {
             cadence_ms: 500,
             class: DeviceClass::Minimal,
             voters: None,
+            at_ms: None,
         };
         put(&session, keys.heartbeat(&jumper), encode(&hb)).await;
         tokio::time::sleep(Duration::from_millis(500)).await;

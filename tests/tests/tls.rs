@@ -277,6 +277,7 @@ async fn a_member_cannot_speak_for_another_and_an_observer_cannot_speak_at_all()
         cadence_ms: 100,
         class: DeviceClass::Full,
         voters: Some(3),
+        at_ms: None,
     };
     let follower = ["n0", "n1", "n2"]
         .into_iter()

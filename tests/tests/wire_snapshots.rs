@@ -45,6 +45,16 @@ fn leader_heartbeat_wire() {
 }
 
 #[test]
+fn board_heartbeat_with_time_wire() {
+    // A board stamps its heartbeat with the gateway's time (docs/bridge.md#time); nodes
+    // leave the stamp out, so their heartbeats above are unchanged.
+    insta::assert_snapshot!(wire(&Heartbeat {
+        at_ms: Some(1_790_000_000_000),
+        ..samples::board_heartbeat(7, std::time::Duration::from_secs(10))
+    }));
+}
+
+#[test]
 fn vote_request_wire() {
     insta::assert_snapshot!(wire(&VoteRequest {
         term: 43,

@@ -1010,6 +1010,7 @@ mod tests {
             cadence_ms: 500,
             class: DeviceClass::Full,
             voters: None,
+            at_ms: None,
         };
         e.handle(t0, Event::Heartbeat { from: id("l"), hb });
         assert_eq!((e.term(), e.leader()), (2, Some(&id("l"))));
@@ -1044,6 +1045,7 @@ mod tests {
             cadence_ms: 500,
             class: DeviceClass::Full,
             voters: None,
+            at_ms: None,
         }
     }
 

@@ -101,6 +101,7 @@ mod tests {
             cadence_ms: 500,
             class: DeviceClass::Full,
             voters: None,
+            at_ms: None,
         }
     }
 

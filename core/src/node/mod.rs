@@ -316,6 +316,7 @@ impl NodeCore {
             cadence_ms,
             class: self.class,
             voters: self.election.announced_voters(now),
+            at_ms: None,
         }
     }
 
@@ -622,6 +623,7 @@ impl NodeCore {
                 DeviceClass::Standard
             },
             voters: None,
+            at_ms: None,
         };
         self.elect(now, Event::Heartbeat { from, hb }, out);
         if let Some(heir) = heir {

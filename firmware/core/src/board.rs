@@ -214,7 +214,7 @@ impl Board {
         });
         self.meter.settle(now_ms);
         let mut out = Vec::with_capacity(2);
-        out.push(self.heartbeat(interval));
+        out.push(self.heartbeat(interval, unix_ms));
         let every = u64::from(self.settings.cadence.energy_every.max(1));
         if self.seq.is_multiple_of(every) {
             let reading = self.reading(now_ms, unix_ms);
@@ -235,8 +235,8 @@ impl Board {
         out
     }
 
-    /// A heartbeat promising the next within `cadence_ms`.
-    fn heartbeat(&self, cadence_ms: u32) -> Outgoing {
+    /// A heartbeat promising the next within `cadence_ms`, stamped with the time if known.
+    fn heartbeat(&self, cadence_ms: u32, unix_ms: Option<u64>) -> Outgoing {
         let heartbeat = Heartbeat {
             term: 0,
             role: Role::Observer,
@@ -245,6 +245,7 @@ impl Board {
             cadence_ms,
             class: DeviceClass::Minimal,
             voters: None,
+            at_ms: unix_ms,
         };
         Outgoing {
             topic: self.topics.heartbeat.clone(),
@@ -258,7 +259,7 @@ impl Board {
     /// Said just before a deep sleep of `sleep_ms`: `asleep <seconds>` on the retained status
     /// (the bridge keeps the board present and holds its commands), and a heartbeat that
     /// promises the next one after the sleep, so nobody takes the silence for a fault.
-    pub fn asleep(&mut self, sleep_ms: u64) -> Vec<Outgoing> {
+    pub fn asleep(&mut self, now_ms: u64, sleep_ms: u64) -> Vec<Outgoing> {
         let secs = u32::try_from(sleep_ms.div_ceil(1000)).unwrap_or(u32::MAX);
         let status = Outgoing {
             topic: self.topics.status.clone(),
@@ -268,7 +269,10 @@ impl Board {
             reading: None,
         };
         let cadence = u32::try_from(sleep_ms).unwrap_or(u32::MAX);
-        let heartbeat = self.heartbeat(cadence.max(self.cadence.heartbeat_ms()));
+        let heartbeat = self.heartbeat(
+            cadence.max(self.cadence.heartbeat_ms()),
+            self.time.unix_ms(now_ms),
+        );
         self.seq += 1;
         alloc::vec![status, heartbeat]
     }
@@ -616,8 +620,11 @@ mod tests {
     fn the_gateways_time_stamps_the_samples_from_then_on() {
         let mut b = board();
         b.on_connected(1000);
-        let before: Energy = decode(&b.due(1000, None)[1].payload).unwrap();
+        let first = b.due(1000, None);
+        let before: Energy = decode(&first[1].payload).unwrap();
         assert_eq!(before.ts_ms, 0, "no time known yet");
+        let unstamped: Heartbeat = decode(&first[0].payload).unwrap();
+        assert_eq!(unstamped.at_ms, None, "no time known yet");
         let time = encode(&Command {
             op: CommandOp::Time,
             arg: 1_780_000_000,
@@ -627,6 +634,14 @@ mod tests {
         let later = b.due(11_000, Some(42));
         let energy: Energy = decode(&later[1].payload).unwrap();
         assert_eq!(energy.ts_ms, 1_780_000_006_000, "the gateway's time wins");
+        let heartbeat: Heartbeat = decode(&later[0].payload).unwrap();
+        assert_eq!(heartbeat.at_ms, Some(1_780_000_006_000), "heartbeats too");
+        let asleep: Heartbeat = decode(&b.asleep(11_500, 60_000)[1].payload).unwrap();
+        assert_eq!(
+            asleep.at_ms,
+            Some(1_780_000_006_500),
+            "and the one before a sleep"
+        );
         let stale = encode(&Command {
             op: CommandOp::Time,
             arg: 12,
@@ -716,7 +731,7 @@ mod tests {
         let mut b = board();
         b.on_connected(0);
         b.due(0, None);
-        let said = b.asleep(29_500);
+        let said = b.asleep(1_000, 29_500);
         assert_eq!(said[0].topic, "swarm/lab/node/c3/status");
         assert_eq!(said[0].payload, b"asleep 30");
         assert!(said[0].retain && said[0].acked);
@@ -726,7 +741,7 @@ mod tests {
             (1, 29_500),
             "the next heartbeat after the sleep"
         );
-        let short: Heartbeat = decode(&b.asleep(10)[1].payload).unwrap();
+        let short: Heartbeat = decode(&b.asleep(2_000, 10)[1].payload).unwrap();
         assert_eq!(
             short.cadence_ms, 10_000,
             "never promises sooner than its cadence"

@@ -251,7 +251,7 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
         if let Some(ms) = board.sleep_after_reports(now)
             && (settled || now >= acks_since + ACK_WAIT_MS)
         {
-            say_asleep(&mut client, board, ms).await;
+            say_asleep(&mut client, board, clock.now_ms(), ms).await;
             board.on_disconnected(now);
             board.observe_battery(hw.battery_pin_mv(), hw.charging());
             return End::Sleep { ms };
@@ -368,7 +368,7 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
                     Action::Continue => {}
                     Action::Identify { secs } => hw.identify(secs),
                     Action::Sleep { ms } => {
-                        say_asleep(&mut client, board, ms).await;
+                        say_asleep(&mut client, board, clock.now_ms(), ms).await;
                         board.on_disconnected(clock.now_ms());
                         return End::Sleep { ms };
                     }
@@ -385,8 +385,13 @@ pub async fn serve<N: Transport, C: Clock, H: Hardware>(
 /// Before a deep sleep: the board says when it wakes, then leaves with a DISCONNECT, which
 /// tells the broker not to publish its Last-Will (`offline`): asleep is not gone. Best
 /// effort: a board that cannot say it is offline for the bridge, as before.
-async fn say_asleep<N: Transport>(client: &mut MqttClient<'_, N>, board: &mut Board, ms: u64) {
-    for o in board.asleep(ms) {
+async fn say_asleep<N: Transport>(
+    client: &mut MqttClient<'_, N>,
+    board: &mut Board,
+    now_ms: u64,
+    ms: u64,
+) {
+    for o in board.asleep(now_ms, ms) {
         if publish(client, &o).await.is_err() {
             return;
         }

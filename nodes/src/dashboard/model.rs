@@ -682,6 +682,7 @@ pub(crate) mod tests {
             cadence_ms,
             class: DeviceClass::Full,
             voters: None,
+            at_ms: None,
         }
     }
 

@@ -159,6 +159,9 @@ pub async fn push_one(
         now(),
         u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     );
+    if let Some(left) = sleep_left_ms(session, keys, id).await {
+        push.asleep_for(left);
+    }
     let mut outbox = push.start(now());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     while push.outcome().is_none() {
@@ -188,6 +191,19 @@ pub async fn push_one(
             .map_or(started.elapsed().as_secs_f64(), |ms| ms as f64 / 1000.0),
         resent_chunks: push.resent,
     })
+}
+
+/// How long `id` still sleeps by its bridge's word, if it is asleep: its offer waits for the
+/// wake. No answer (a node, a board awake, a slow bridge) is not asleep.
+async fn sleep_left_ms(session: &zenoh::Session, keys: &SwarmKeys, id: &NodeId) -> Option<u64> {
+    let replies = bus::query_cbor::<NodeState>(session, &keys.state(id), Duration::from_secs(1))
+        .await
+        .ok()?;
+    let until = replies
+        .into_iter()
+        .filter_map(|r| r.msg.ok()?.asleep_until_ms)
+        .max()?;
+    Some(until.saturating_sub(swarm_bus::clock::unix_ms())).filter(|left| *left > 0)
 }
 
 /// The boards to update, in order: those named, or every board of the class that reports its

@@ -64,6 +64,8 @@ pub struct Push {
     rewound_at: Option<u32>,
     /// When the board had the whole image.
     switched_ms: Option<u64>,
+    /// The deadline was moved past the board's wake once.
+    waited_for_wake: bool,
 }
 
 impl Push {
@@ -90,6 +92,7 @@ impl Push {
             resent: 0,
             rewound_at: None,
             switched_ms: None,
+            waited_for_wake: false,
         }
     }
 
@@ -117,6 +120,16 @@ impl Push {
             sha256: Digest(self.sha256.to_vec()),
             size: self.size(),
             chunk_bytes: self.chunk_bytes,
+        }
+    }
+
+    /// The board sleeps for `sleep_left_ms` more: its bridge holds the offer for its wake, and
+    /// the time it has to answer starts then. Only before it has answered; a push waits for
+    /// one sleep at most, so a board that keeps sleeping still times out.
+    pub fn asleep_for(&mut self, sleep_left_ms: u64) {
+        if self.stage == Stage::Offering && self.acked == 0 && !self.waited_for_wake {
+            self.waited_for_wake = true;
+            self.deadline_ms = self.deadline_ms.saturating_add(sleep_left_ms);
         }
     }
 
@@ -367,6 +380,30 @@ mod tests {
         // Back after a dropped connection at 600: the board resumes there.
         let resumed = p.on_report(&report(FirmwarePhase::Receiving, 600, [1; 32]), 6_300);
         assert_eq!(offsets(&resumed)[0], 600);
+    }
+
+    #[test]
+    fn a_sleeping_board_has_its_time_to_answer_from_its_wake() {
+        let mut p = push(2_000); // 60 s to answer
+        p.asleep_for(300_000);
+        p.asleep_for(300_000); // said twice: one sleep
+        p.start(0);
+        for t in (5_000..360_000).step_by(5_000) {
+            p.on_tick(t);
+            assert_eq!(p.outcome(), None, "still asleep or just woken at {t} ms");
+        }
+        p.on_tick(360_000);
+        assert!(matches!(p.outcome(), Some(Outcome::TimedOut(_))));
+
+        let mut answered = push(2_000);
+        answered.start(0);
+        answered.on_report(&report(FirmwarePhase::Receiving, 300, [1; 32]), 10);
+        answered.asleep_for(300_000);
+        answered.on_tick(60_000);
+        assert!(
+            matches!(answered.outcome(), Some(Outcome::TimedOut(_))),
+            "a transfer under way is not given a sleep's time"
+        );
     }
 
     #[test]
