@@ -157,6 +157,9 @@ proptest! {
         let _ = decode::<NodeState>(&bytes);
         let _ = decode::<LeaderInfo>(&bytes);
         let _ = decode::<Command>(&bytes);
+        let _ = decode::<FirmwareOffer>(&bytes);
+        let _ = decode::<FirmwareChunk>(&bytes);
+        let _ = decode::<FirmwareReport>(&bytes);
     }
 
     #[test]

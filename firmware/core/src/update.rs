@@ -20,6 +20,10 @@ pub const CHIP_ESP32C3: u16 = 5;
 pub const MAX_CHUNK: u32 = 2048;
 /// How long a new image has to rejoin the swarm before the previous one boots again.
 pub const TRIAL_DEADLINE_MS: u64 = 120_000;
+/// When a hardware watchdog resets a board whose new image is still unconfirmed: past the
+/// deadline, so the trial's own check decides first and the watchdog catches only an image
+/// that hangs before it can.
+pub const TRIAL_WATCHDOG_MS: u64 = TRIAL_DEADLINE_MS + 30_000;
 
 /// The other OTA slot, where an update is written.
 pub trait Slot {
@@ -550,6 +554,40 @@ mod tests {
             Step::Quiet
         );
         assert_eq!(u.stale_chunks, 1);
+    }
+
+    #[test]
+    fn chunks_empty_oversized_or_past_the_image_write_nothing() {
+        let bytes = image(3_000, CHIP_ESP32C3);
+        let mut slot = RamSlot::new(10_000);
+        let mut u = updater();
+        u.on_offer(&offer(&bytes, 1000), &mut slot);
+        u.on_chunk(&chunk(&bytes, 0, 1000), &mut slot);
+        let image = FirmwareChunk::image_of(&sha256(&bytes));
+        let bad = |offset: u32, len: usize| FirmwareChunk {
+            image,
+            offset,
+            data: Payload(vec![0xAA; len]),
+        };
+        let cases = [
+            (1000, 0, "empty"),
+            (1000, 1001, "longer than the offer's chunks"),
+            (2500, 1000, "past the image's end"),
+            (u32::MAX - 10, 1000, "an offset that overflows"),
+        ];
+        for (n, (offset, len, what)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                u.on_chunk(&bad(offset, len), &mut slot),
+                Step::Report,
+                "{what}"
+            );
+            assert_eq!(u.stale_chunks, n as u32 + 1, "{what} counted");
+            assert_eq!(u.report().next_offset, 1000, "{what}: nothing written");
+            assert_eq!(slot.bytes.len(), 1000, "{what}: nothing written");
+        }
+        // The transfer goes on from where it stood.
+        assert_eq!(send_all(&mut u, &mut slot, &bytes, 1000), Step::Reboot);
+        assert_eq!(&slot.bytes[..3000], &bytes[..]);
     }
 
     #[test]

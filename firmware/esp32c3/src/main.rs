@@ -14,6 +14,7 @@ mod node;
 mod ota;
 mod power;
 mod settings;
+mod watchdog;
 mod wifi;
 
 use embassy_executor::Spawner;
@@ -86,5 +87,6 @@ async fn main(spawner: Spawner) -> ! {
     let flash = ota::Flash::new(esp_bootloader_esp_idf::partitions::FlashStorage::new(
         peripherals.FLASH,
     ));
-    node::run(stack, battery, power, flash, kept).await
+    let watchdog = watchdog::TrialWatchdog::new(peripherals.RTC_TIMER);
+    node::run(stack, battery, power, flash, watchdog, kept).await
 }

@@ -16,7 +16,7 @@ use swarm_fw_core::time::{Carried as CarriedTime, TimeSync};
 use swarm_fw_core::update::{self, BootPlan, Slot, Trial, Updater, Verdict};
 
 use crate::ota::{Carried, Flash};
-use crate::{battery::Battery, power::Power, settings};
+use crate::{battery::Battery, power::Power, settings, watchdog::TrialWatchdog};
 use alloc::string::String;
 
 /// Bound for DHCP, DNS and the TCP connect, so a dead network cannot stall the board.
@@ -106,6 +106,7 @@ pub async fn run(
     mut battery: Battery,
     mut power: Power,
     mut flash: Flash,
+    mut watchdog: TrialWatchdog,
     kept: Kept,
 ) -> ! {
     let Kept {
@@ -162,6 +163,7 @@ pub async fn run(
                 println!("ota: marking the trial: {e}");
             }
             trial = Some(Trial::start(clock.now_ms(), update::TRIAL_DEADLINE_MS));
+            watchdog.arm(update::TRIAL_WATCHDOG_MS);
             println!("ota: a new image, on trial until it rejoins the swarm");
             Updater::on_trial(flash.running(sha), chip)
         }
@@ -187,6 +189,7 @@ pub async fn run(
             match t.check(now, confirmed) {
                 Verdict::Confirm => {
                     trial = None;
+                    watchdog.disarm();
                     if let Some(sha) = board.update.running().sha256 {
                         *ota_words = Carried::Running(sha).to_words();
                     }

@@ -36,13 +36,21 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How far the update has come; a report from the wire may name an offset past its size.
+fn progress_pct(r: &FirmwareReport) -> f64 {
+    if r.size == 0 {
+        return 0.0;
+    }
+    (f64::from(r.next_offset) * 100.0 / f64::from(r.size)).min(100.0)
+}
+
 fn report_json(id: &NodeId, r: &FirmwareReport) -> serde_json::Value {
     let update = (!r.update_sha256.as_bytes().is_empty()).then(|| {
         serde_json::json!({
             "sha256": hex(r.update_sha256.as_bytes()),
             "next_offset": r.next_offset,
             "size": r.size,
-            "progress_pct": if r.size > 0 { f64::from(r.next_offset) * 100.0 / f64::from(r.size) } else { 0.0 },
+            "progress_pct": progress_pct(r),
         })
     });
     serde_json::json!({
@@ -320,4 +328,54 @@ pub async fn push(
     } else {
         std::process::ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_bus::{Digest, FirmwarePhase};
+
+    fn receiving(next_offset: u32, size: u32) -> FirmwareReport {
+        FirmwareReport {
+            version: "0.1.0".into(),
+            image_sha256: Digest(vec![0xab; 32]),
+            slot: 1,
+            phase: FirmwarePhase::Receiving,
+            update_sha256: Digest(vec![0xcd; 32]),
+            next_offset,
+            size,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn status_json_shows_an_update_under_way() {
+        let id = NodeId::new("esp-0").unwrap();
+        let j = report_json(&id, &receiving(150_000, 600_000));
+        assert_eq!(j["id"], "esp-0");
+        assert_eq!(j["version"], "0.1.0");
+        assert_eq!(j["image_sha256"], "ab".repeat(32));
+        assert_eq!(j["slot"], 1);
+        assert_eq!(j["phase"], "receiving");
+        assert_eq!(j["update"]["sha256"], "cd".repeat(32));
+        assert_eq!(j["update"]["next_offset"], 150_000);
+        assert_eq!(j["update"]["size"], 600_000);
+        assert_eq!(j["update"]["progress_pct"], 25.0);
+        let mut idle = receiving(0, 0);
+        idle.phase = FirmwarePhase::Idle;
+        idle.update_sha256 = Digest(Vec::new());
+        assert!(
+            report_json(&id, &idle)["update"].is_null(),
+            "none under way"
+        );
+        // From the wire: no size, or an offset past it.
+        assert_eq!(
+            report_json(&id, &receiving(10, 0))["update"]["progress_pct"],
+            0.0
+        );
+        assert_eq!(
+            report_json(&id, &receiving(u32::MAX, 10))["update"]["progress_pct"],
+            100.0
+        );
+    }
 }
