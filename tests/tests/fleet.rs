@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use swarm_bridge::config::BridgeConfig;
 use swarm_bridge::{Bridge, run_bridge};
-use swarm_bus::zenoh::{is_replayed, publish, query_cbor};
+use swarm_bus::zenoh::{DropCounters, is_replayed, publish, query_cbor, subscribe};
 use swarm_bus::{
     Command as Cmd, CommandOp, Energy, Leaf, NodeId, NodeState, SwarmKey, SwarmKeys, SwarmName,
     encode, samples,
@@ -241,6 +241,21 @@ async fn replays_without_real_time_are_refused_and_good_ones_do_not_replace_the_
     let rig = Rig::start().await;
     let (seen, _sub) = record_energy(&rig.observer).await;
     let device = id("esp-replay");
+    // The two ways a swarm-bus reader takes a member's energy: current only, or marked.
+    let current_only = subscribe::<Energy>(
+        &rig.observer,
+        keys().energy(&device),
+        DropCounters::default(),
+    )
+    .await
+    .unwrap();
+    let marked = subscribe::<Energy>(
+        &rig.observer,
+        keys().energy(&device),
+        DropCounters::default(),
+    )
+    .await
+    .unwrap();
     let client = rig.mqtt_client(&device);
     let now = swarm_bus::clock::unix_ms();
     let sample = |ts_ms: u64| {
@@ -299,6 +314,30 @@ async fn replays_without_real_time_are_refused_and_good_ones_do_not_replace_the_
         current[0].msg.as_ref().unwrap().ts_ms,
         now,
         "the current value stays"
+    );
+    let live = tokio::time::timeout(Duration::from_secs(2), current_only.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.msg.ts_ms, now);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), current_only.recv())
+            .await
+            .is_err(),
+        "a live reader passes the replay over"
+    );
+    let mut both = Vec::new();
+    for _ in 0..2 {
+        let (r, late) = tokio::time::timeout(Duration::from_secs(2), marked.recv_marked())
+            .await
+            .unwrap()
+            .unwrap();
+        both.push((r.msg.ts_ms, late));
+    }
+    assert_eq!(
+        both,
+        [(now, false), (now - 120_000, true)],
+        "a marked reader gets both, the replay marked (the dashboard places it by its time)"
     );
 }
 

@@ -118,6 +118,20 @@ impl<T: Decode> TypedSubscriber<T> {
         }
     }
 
+    /// The next well-formed message, current or sent late (`true`): for a reader that puts
+    /// late readings where their times belong instead of taking them as current.
+    pub async fn recv_marked(&self) -> Option<(Received<T>, bool)> {
+        loop {
+            let sample = self.samples.recv_async().await.ok()?;
+            if sample.kind() == SampleKind::Delete {
+                continue;
+            }
+            if let Some(received) = self.accept(&sample) {
+                return Some((received, is_replayed(&sample)));
+            }
+        }
+    }
+
     fn accept(&self, sample: &Sample) -> Option<Received<T>> {
         let key = sample.key_expr().as_str();
         let from_key = match (key.parse::<SwarmKey>(), self.sender_in_payload) {

@@ -83,7 +83,12 @@ impl Feed {
     pub async fn next(&mut self) -> Option<Input> {
         tokio::select! {
             Some(r) = self.heartbeats.recv() => Some(Input::Heartbeat(r.from, r.msg)),
-            Some(r) = self.energy.recv() => Some(Input::Energy(r.from, r.msg)),
+            Some((r, late)) = self.energy.recv_marked() => Some(if late {
+                // A board's reading replayed after an outage: history, placed by its time.
+                Input::Past(r.from, vec![(r.msg.ts_ms, r.msg.watts)])
+            } else {
+                Input::Energy(r.from, r.msg)
+            }),
             Some(r) = self.leaves.recv() => Some(Input::Leave(r.from, r.msg)),
             Some(m) = self.members.recv() => Some(match m {
                 MemberEvent::Joined(id) => Input::Joined(id),

@@ -114,8 +114,6 @@ pub struct Member {
     pub energy: Option<Energy>,
     pub energy_ms: Option<u64>,
     pub watts: History,
-    /// The `ts_ms` of the first sample heard live: history only goes in front of it.
-    first_live_ts: Option<u64>,
     /// A board in deep sleep, from its bridge's state answer: the Unix ms it wakes at.
     pub asleep_until_ms: Option<u64>,
     /// The interval its last state answer advertised, to notice a mode change in heartbeats.
@@ -142,7 +140,6 @@ impl Member {
             energy: None,
             energy_ms: None,
             watts: History::new(HISTORY),
-            first_live_ts: None,
             asleep_until_ms: None,
             state_cadence_ms: None,
             asked_state_ms: None,
@@ -251,22 +248,18 @@ impl Model {
         }
     }
 
-    /// History for a member already listed: nothing from it creates one, and what overlaps the
-    /// samples heard live is left out (the same samples would be drawn twice). Values a device
-    /// could not report are left out too.
+    /// Earlier samples of a member already listed (from the gateway's history, or a board's
+    /// readings replayed after an outage) go into its sparkline where their times put them;
+    /// nothing from them creates a member, and one already heard is not drawn twice. Values
+    /// a device could not report are left out.
     fn past(&mut self, id: &NodeId, samples: &[(u64, f32)]) {
         let Some(m) = self.members.get_mut(id) else {
             return;
         };
-        let before = m.first_live_ts.unwrap_or(u64::MAX);
-        let older: Vec<f32> = samples
-            .iter()
-            .filter(|(ts, w)| *ts < before && w.is_finite() && *w >= 0.0 && *w <= MAX_WATTS)
-            .map(|(_, w)| *w)
-            .collect();
-        if !older.is_empty() {
-            m.watts.backfill(&older);
-            self.changed = true;
+        for (ts, w) in samples {
+            if w.is_finite() && *w >= 0.0 && *w <= MAX_WATTS && m.watts.place(*ts, *w) {
+                self.changed = true;
+            }
         }
     }
 
@@ -331,7 +324,7 @@ impl Model {
         if due {
             let totals = self.totals();
             if totals.reporting > 0 {
-                self.total.push(totals.watts as f32);
+                self.total.push(now_ms, totals.watts as f32);
                 self.last_total_ms = Some(now_ms);
                 self.changed = true;
             }
@@ -612,8 +605,7 @@ impl Model {
         let Some(m) = self.entry(now_ms, id) else {
             return;
         };
-        m.watts.push(e.watts);
-        m.first_live_ts.get_or_insert(e.ts_ms);
+        m.watts.push(e.ts_ms, e.watts);
         m.energy = Some(e);
         m.energy_ms = Some(now_ms);
         self.changed = true;
@@ -980,7 +972,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn history_fills_a_listed_members_sparkline_in_front_of_what_was_heard_live() {
+    fn history_and_replays_fill_a_listed_members_sparkline_where_their_times_put_them() {
         let mut m = linked();
         m.apply(0, Input::Joined(id("x")));
         let mut live = energy(9.0, 0.0, 0.0);
@@ -993,6 +985,18 @@ pub(crate) mod tests {
         // Nobody is listed from history alone.
         m.apply(3, Input::Past(id("ghost"), past));
         assert_eq!(m.member_count(), 1);
+        // A board back from an outage: its live reading, then the ones it kept, replayed.
+        let mut back = energy(12.0, 0.0, 0.0);
+        back.ts_ms = 9_000;
+        m.apply(4, Input::Energy(id("x"), back));
+        m.apply(5, Input::Past(id("x"), vec![(6_000, 6.0), (7_000, 7.0)]));
+        let x = m.members().next().unwrap();
+        assert_eq!(
+            x.watts.iter().collect::<Vec<_>>(),
+            [1.0, 2.0, 9.0, 6.0, 7.0, 12.0],
+            "replayed readings where they belong"
+        );
+        assert_eq!(x.energy.as_ref().map(|e| e.watts), Some(12.0), "still live");
     }
 
     #[test]
