@@ -130,6 +130,12 @@ macro_rules! client_loop {
                             }
                             Ok(Event::Incoming(Incoming::Publish(p))) => {
                                 let topic = topic_text(&p.topic);
+                                if uplink.ha_availability_seen(&topic, p.retain) {
+                                    if let Err(e) = client.try_ack(&p) {
+                                        tracing::warn!("acknowledging to the broker: {e}");
+                                    }
+                                    continue;
+                                }
                                 // rumqttc reads many packets at once and queues the rest as events.
                                 let next = if events.state.events.is_empty() { Next::Idle } else { Next::More };
                                 // Refused messages are acknowledged too: they would only come back.

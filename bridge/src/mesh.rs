@@ -27,6 +27,9 @@ use zenoh::time::Timestamp;
 /// Publishers are kept per key so each sample skips key resolution; past this many keys the
 /// bridge publishes without declaring, so a device inventing keys cannot grow memory.
 const MAX_DECLARED_PUBLISHERS: usize = 20_000;
+/// Retained availabilities read back at once by a restarted gateway, waiting for the
+/// announcer; it takes at most `homeassistant.max_members` of them anyway.
+const REMEMBERED_QUEUE: usize = 1024;
 
 /// What follows a publication handed to the uplink.
 ///
@@ -75,8 +78,26 @@ pub struct Uplink {
     publishers: HashMap<OwnedKeyExpr, Publisher<'static>>,
     /// Commands held for a sleeping board go down this way when it wakes.
     downlink: mpsc::Sender<Downlink>,
-    /// Home Assistant's status topic, and where its `online` births go.
-    births: Option<(String, mpsc::Sender<()>)>,
+    /// Home Assistant's side: where its births and what an earlier run retained go.
+    home_assistant: Option<HomeAssistantSide>,
+}
+
+/// What the uplink passes to Home Assistant's announcer.
+struct HomeAssistantSide {
+    /// Home Assistant's status topic; its `online` births go down `births`.
+    status_topic: String,
+    births: mpsc::Sender<()>,
+    /// Members whose availability an earlier run retained on the broker.
+    remembered: mpsc::Sender<NodeId>,
+}
+
+/// What Home Assistant's announcer hears from the MQTT side.
+pub struct HomeAssistantWords {
+    /// Home Assistant said `online`: one pending at most, so a flood of births is one
+    /// re-announce.
+    pub births: mpsc::Receiver<()>,
+    /// A member's availability retained by an earlier run of this gateway.
+    pub remembered: mpsc::Receiver<NodeId>,
 }
 
 /// Declarations that live as long as the bridge.
@@ -153,7 +174,7 @@ pub async fn start(
             tokens: HashMap::new(),
             publishers: HashMap::new(),
             downlink: tx,
-            births: None,
+            home_assistant: None,
         },
         rx,
         MeshHandles {
@@ -191,20 +212,50 @@ impl Uplink {
             tokens: HashMap::new(),
             publishers: HashMap::new(),
             downlink: self.downlink.clone(),
-            births: None,
+            home_assistant: None,
         }
     }
 
-    /// Home Assistant's side of this uplink: its births on `status_topic` come out of the
-    /// receiver (one pending at most: a flood of births is one re-announce), and what it
-    /// announces goes down the sender.
+    /// Home Assistant's side of this uplink: its births on `status_topic` and the members an
+    /// earlier run retained come out of the receivers, and what it announces goes down the
+    /// sender.
     pub fn home_assistant(
         &mut self,
         status_topic: String,
-    ) -> (mpsc::Sender<Downlink>, mpsc::Receiver<()>) {
-        let (tx, rx) = mpsc::channel(1);
-        self.births = Some((status_topic, tx));
-        (self.downlink.clone(), rx)
+    ) -> (mpsc::Sender<Downlink>, HomeAssistantWords) {
+        let (births, births_rx) = mpsc::channel(1);
+        let (remembered, remembered_rx) = mpsc::channel(REMEMBERED_QUEUE);
+        self.home_assistant = Some(HomeAssistantSide {
+            status_topic,
+            births,
+            remembered,
+        });
+        let words = HomeAssistantWords {
+            births: births_rx,
+            remembered: remembered_rx,
+        };
+        (self.downlink.clone(), words)
+    }
+
+    /// A message on a member's Home Assistant availability topic (the bridge's own, coming
+    /// back from an external broker): a retained one, sent as the bridge subscribed, is what
+    /// an earlier run left there and goes to the announcer. Returns whether `topic` was one;
+    /// those are never carried into the mesh.
+    pub fn ha_availability_seen(&self, topic: &str, retained: bool) -> bool {
+        let Some(ha) = &self.home_assistant else {
+            return false;
+        };
+        let keys = self.ingest.keys();
+        if topic == keys.ha_gateway_availability() {
+            return true; // its own, under the same filter
+        }
+        let Some(id) = keys.ha_availability_of(topic) else {
+            return false;
+        };
+        if retained && ha.remembered.try_send(id).is_err() {
+            self.stats.count_refusal("ha_remembered_full");
+        }
+        true
     }
 
     /// Whether the bridge has this device online now.
@@ -231,11 +282,11 @@ impl Uplink {
 
     /// As `carry`, told whether the caller already holds more publications to carry.
     pub async fn carry_then(&mut self, topic: &str, payload: Bytes, next: Next) -> bool {
-        if let Some((status, births)) = &self.births
-            && topic == status
+        if let Some(ha) = &self.home_assistant
+            && topic == ha.status_topic
         {
             if payload.as_ref() == b"online" {
-                let _ = births.try_send(());
+                let _ = ha.births.try_send(());
             }
             return false;
         }

@@ -130,7 +130,7 @@ pub async fn run_bridge(
         ));
     }
     let ha = if home_assistant.enabled {
-        let (out, births) = uplink.home_assistant(home_assistant.status_topic());
+        let (out, words) = uplink.home_assistant(home_assistant.status_topic());
         Some(
             crate::homeassistant::spawn(
                 session,
@@ -138,7 +138,7 @@ pub async fn run_bridge(
                 home_assistant.clone(),
                 stats.clone(),
                 out,
-                births,
+                words,
             )
             .await?,
         )
@@ -155,6 +155,8 @@ pub async fn run_bridge(
             let mut will = None;
             if home_assistant.enabled {
                 filters.push(home_assistant.status_topic());
+                // What an earlier run retained for members (the embedded broker keeps none).
+                filters.push(keys.ha_availability_filter());
                 will = Some(keys.ha_gateway_availability());
             }
             external::start(

@@ -137,6 +137,23 @@ impl SwarmKeys {
         format!("{}/{id}/availability", self.ha_root())
     }
 
+    /// MQTT filter for every member's Home Assistant availability: a gateway that restarts
+    /// reads back what its earlier run retained there.
+    pub fn ha_availability_filter(&self) -> String {
+        format!("{}/+/availability", self.ha_root())
+    }
+
+    /// The member whose Home Assistant availability `topic` is; `None` for any other topic,
+    /// the gateway's own among them.
+    pub fn ha_availability_of(&self, topic: &str) -> Option<NodeId> {
+        let root = self.ha_root();
+        let id = topic
+            .strip_prefix(root.as_str())?
+            .strip_prefix('/')?
+            .strip_suffix("/availability")?;
+        NodeId::new(id).ok()
+    }
+
     /// MQTT only: whether the bridge that announces the swarm is up (its Last-Will says
     /// `offline`). `_gateway` cannot be a node id, which starts with a letter or digit.
     pub fn ha_gateway_availability(&self) -> String {
@@ -315,6 +332,24 @@ mod tests {
 
     fn keys() -> SwarmKeys {
         SwarmKeys::new(SwarmName::new("lab").unwrap())
+    }
+
+    #[test]
+    fn home_assistant_availability_topics_name_their_member() {
+        let k = keys();
+        let id = NodeId::new("esp-0").unwrap();
+        assert_eq!(k.ha_availability_of(&k.ha_availability(&id)), Some(id));
+        assert_eq!(k.ha_availability_filter(), "swarm/lab/ha/+/availability");
+        for other in [
+            k.ha_gateway_availability(),
+            "swarm/other/ha/esp-0/availability".into(),
+            "swarm/lab/ha/esp-0/state".into(),
+            "swarm/lab/ha/a/b/availability".into(),
+            "swarm/lab/ha//availability".into(),
+            "swarm/lab/ha/Esp/availability".into(),
+        ] {
+            assert_eq!(k.ha_availability_of(&other), None, "{other}");
+        }
     }
 
     #[test]

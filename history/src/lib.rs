@@ -2,6 +2,7 @@
 //! volume (`history`) that answers `_time` selectors, for a gateway with no database.
 //! For long retention the storage manager's InfluxDB volume does the same (docs/history.md).
 
+pub mod admission;
 pub mod series;
 pub mod volume;
 

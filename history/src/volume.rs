@@ -115,6 +115,7 @@ struct Stored {
 /// What the storage refused, by reason; shown in its admin status.
 #[derive(Debug, Default)]
 struct Refusals {
+    not_member: AtomicU64,
     too_old: AtomicU64,
     too_many_keys: AtomicU64,
     malformed: AtomicU64,
@@ -143,6 +144,7 @@ impl Storage for HistoryStorage {
     fn get_admin_status(&self) -> JsonValue {
         let mut status = self.config.to_json_value();
         status["refused"] = json!({
+            "not_member": self.refused.not_member.load(Relaxed),
             "too_old": self.refused.too_old.load(Relaxed),
             "too_many_keys": self.refused.too_many_keys.load(Relaxed),
             "malformed": self.refused.malformed.load(Relaxed),
@@ -157,7 +159,12 @@ impl Storage for HistoryStorage {
         encoding: Encoding,
         timestamp: Timestamp,
     ) -> ZResult<StorageInsertionResult> {
-        // Only what a member could have sent is kept: a stray peer's junk takes no room.
+        let key = key_text(&key);
+        // Only a member's samples are kept: a stray peer's take no room.
+        if !crate::admission::members().admits(&key) {
+            self.refused.not_member.fetch_add(1, Relaxed);
+            return Ok(StorageInsertionResult::Outdated);
+        }
         let Ok(energy) = decode::<Energy>(&payload.to_bytes()) else {
             self.refused.malformed.fetch_add(1, Relaxed);
             return Ok(StorageInsertionResult::Outdated);
@@ -168,7 +175,7 @@ impl Storage for HistoryStorage {
             .series
             .write()
             .await
-            .put(&key_text(&key), unix_ms(&timestamp), stored);
+            .put(&key, unix_ms(&timestamp), stored);
         Ok(match put {
             Put::Stored => StorageInsertionResult::Inserted,
             Put::Duplicate => StorageInsertionResult::Outdated,

@@ -162,6 +162,12 @@ async fn a_gateway_answers_time_ranges_with_every_sample_once() {
         .unwrap();
     let ghost = keys().energy(&NodeId::new("ghost").unwrap());
     observer.put(&ghost, b"not cbor".to_vec()).await.unwrap();
+    // Well-formed, but from no member: no token on its node key.
+    let stray = keys().energy(&NodeId::new("stray").unwrap());
+    observer
+        .put(&stray, encode(&samples::energy()))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let window = get_json(
         &observer,
@@ -179,6 +185,10 @@ async fn a_gateway_answers_time_ranges_with_every_sample_once() {
     );
     let everything = by_member(&get_json(&observer, &format!("{all}?_time=[now(-7d)..]")).await);
     assert!(!everything.contains_key(&ghost), "junk was kept");
+    assert!(
+        !everything.contains_key(&stray),
+        "a non-member's sample was kept"
+    );
     assert!(
         !everything[&late_key].contains(&ancient),
         "a reading three days old was kept"

@@ -358,3 +358,74 @@ fn the_embedded_broker_keeps_configs_and_hears_births() {
             .any(|m| m.topic == config_topic("emb-0", "power_w"))
     });
 }
+
+/// The gateway is down while a board leaves for good: once restarted, it reads back the
+/// availability its earlier run retained on the broker, says the board offline after the grace
+/// and removes it; a board still there stays available throughout.
+#[test]
+fn a_restarted_gateway_clears_a_member_that_left_while_it_was_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        "[homeassistant]\nenabled = true\nforget_after_s = 15\nstate_every_s = 3\n",
+    )
+    .unwrap();
+    let mut bridge = BridgeProcess::start_external(
+        SWARM,
+        mosquitto.port,
+        &["--config", config.to_str().unwrap()],
+    );
+    let watcher = Watcher::start(mosquitto.port);
+    let stays = Boards::spawn(mosquitto.port, 1, "stays", 5);
+    let mut goes = Boards::spawn(mosquitto.port, 1, "goes", 5);
+    watcher.wait_for("both boards announced", Duration::from_secs(30), |w| {
+        let last = w.last();
+        ["stays-0", "goes-0"].iter().all(|id| {
+            last.contains_key(&config_topic(id, "power_w"))
+                && last.get(&availability(id)).is_some_and(|a| a == "online")
+        })
+    });
+
+    bridge.kill();
+    goes.signal(nix::sys::signal::Signal::SIGKILL);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        watcher.last()[&availability("goes-0")],
+        "online",
+        "nobody was there to say otherwise"
+    );
+    let restarted_at = Instant::now();
+    bridge.restart();
+    watcher.wait_for(
+        "the departed board unavailable",
+        Duration::from_secs(25),
+        |w| w.last()[&availability("goes-0")] == "offline",
+    );
+    // Said offline after the grace (10 s), removed after forget_after_s (15 s).
+    watcher.wait_for("the departed board removed", Duration::from_secs(20), |w| {
+        let last = w.last();
+        last.get(&config_topic("goes-0", "power_w"))
+            .is_some_and(|p| p.is_empty())
+            && last
+                .get(&availability("goes-0"))
+                .is_some_and(|p| p.is_empty())
+    });
+    let stays_offline = watcher
+        .all()
+        .into_iter()
+        .filter(|m| m.at > restarted_at && m.topic == availability("stays-0"))
+        .find(|m| m.payload != "online");
+    assert!(
+        stays_offline.is_none(),
+        "the board still there was said {stays_offline:?}"
+    );
+    assert_eq!(watcher.last()[&availability("stays-0")], "online");
+    let log = bridge.log_text();
+    assert!(
+        !log.contains("bad_topic"),
+        "its own availability topics came back as refusals:\n{log}"
+    );
+    drop(stays);
+}

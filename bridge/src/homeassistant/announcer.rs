@@ -9,6 +9,10 @@
 //!   retained. Home Assistant's birth message brings everything out again, at most once a tick.
 //! - A member absent for `forget_after_ms` has its configs cleared (empty retained messages),
 //!   which removes the device from Home Assistant.
+//! - A gateway that restarts finds on an external broker the availability it retained for
+//!   members in its earlier run. Those that do not come back within `REMEMBER_GRACE_MS` are
+//!   said offline, and forgotten like any member gone: a member that left while the gateway
+//!   was down is not shown available forever. They never keep a live member out of the table.
 
 use super::sensors::{DeviceFacts, Sensor, config, config_topic};
 use serde_json::{Map, Value, json};
@@ -32,6 +36,8 @@ pub enum Input {
     State(NodeId, NodeState),
     /// Home Assistant said `online` on its status topic.
     Birth,
+    /// A member's availability, retained on the broker by an earlier run of the gateway.
+    Remembered(NodeId),
     /// Once a second or so: births are answered and the long-gone forgotten here.
     Tick,
 }
@@ -56,7 +62,16 @@ struct Member {
     facts: DeviceFacts,
     values: BTreeMap<Sensor, Value>,
     announced: BTreeSet<Sensor>,
+    /// Known from an earlier run's retained availability: which sensors that run announced
+    /// is unknown, so forgetting it clears every one.
+    remembered: bool,
+    /// Not yet seen live in this run: said offline once the grace has passed.
+    unconfirmed_since: Option<u64>,
 }
+
+/// How long a member remembered from an earlier run has to show its token before it is said
+/// offline: a restarted gateway hears the tokens within a second or two.
+pub const REMEMBER_GRACE_MS: u64 = 10_000;
 
 pub struct Announcer {
     keys: SwarmKeys,
@@ -134,19 +149,54 @@ impl Announcer {
                 self.birth_pending = true;
                 Vec::new()
             }
+            Input::Remembered(id) => {
+                self.remembered(now_ms, id);
+                Vec::new()
+            }
             Input::Tick => self.tick(now_ms),
         }
     }
 
     fn joined(&mut self, id: NodeId) -> Vec<Publish> {
+        let mut out = Vec::new();
         if !self.members.contains_key(&id) && self.members.len() >= self.max_members {
-            self.refusals.push(Refusal::Full);
-            return Vec::new();
+            // A live member comes before one only remembered from an earlier run.
+            let Some(stale) = self
+                .members
+                .iter()
+                .find(|(_, m)| m.remembered && !m.present)
+                .map(|(id, _)| id.clone())
+            else {
+                self.refusals.push(Refusal::Full);
+                return Vec::new();
+            };
+            out.extend(self.forget(&stale));
         }
         let member = self.members.entry(id.clone()).or_default();
         member.present = true;
         member.left_ms = None;
-        vec![self.availability(&id, true)]
+        member.unconfirmed_since = None;
+        out.push(self.availability(&id, true));
+        out
+    }
+
+    fn remembered(&mut self, now_ms: u64, id: NodeId) {
+        if self.members.contains_key(&id) {
+            return;
+        }
+        if self.members.len() >= self.max_members {
+            self.refusals.push(Refusal::Full);
+            return;
+        }
+        self.members.insert(
+            id,
+            Member {
+                left_ms: Some(now_ms),
+                remembered: true,
+                unconfirmed_since: Some(now_ms),
+                ..Member::default()
+            },
+        );
     }
 
     fn left(&mut self, now_ms: u64, id: &NodeId) -> Vec<Publish> {
@@ -238,6 +288,21 @@ impl Announcer {
         for id in gone {
             out.extend(self.forget(&id));
         }
+        let unconfirmed: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.unconfirmed_since
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= REMEMBER_GRACE_MS)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in unconfirmed {
+            if let Some(m) = self.members.get_mut(&id) {
+                m.unconfirmed_since = None;
+            }
+            out.push(self.availability(&id, false));
+        }
         if std::mem::take(&mut self.birth_pending) {
             out.extend(self.everything());
         }
@@ -265,10 +330,14 @@ impl Announcer {
             payload: String::new(),
             retain: true,
         };
-        let mut out: Vec<Publish> = member
-            .announced
-            .iter()
-            .map(|s| clear(config_topic(&self.prefix, &self.keys, id, *s)))
+        let sensors: Vec<Sensor> = if member.remembered {
+            Sensor::ALL.to_vec()
+        } else {
+            member.announced.iter().copied().collect()
+        };
+        let mut out: Vec<Publish> = sensors
+            .into_iter()
+            .map(|s| clear(config_topic(&self.prefix, &self.keys, id, s)))
             .collect();
         out.push(clear(self.keys.ha_availability(id)));
         out

@@ -188,3 +188,61 @@ fn a_birth_brings_everything_out_once_per_tick() {
     assert_eq!(b_avail.payload, "offline");
     assert!(a.handle(3, Input::Tick).is_empty());
 }
+
+#[test]
+fn members_remembered_from_an_earlier_run_are_said_offline_then_forgotten_unless_they_return() {
+    let mut a = announcer(3);
+    // The restarted gateway finds two availabilities retained by its earlier run.
+    assert!(a.handle(0, Input::Remembered(id("gone"))).is_empty());
+    assert!(a.handle(0, Input::Remembered(id("back"))).is_empty());
+    assert_eq!(a.known(), 2);
+    // "back" shows its token within the grace: online, never said offline.
+    assert_eq!(
+        topics(&a.handle(1_500, Input::Joined(id("back")))),
+        ["swarm/home/ha/back/availability"]
+    );
+    assert!(a.handle(REMEMBER_GRACE_MS - 1, Input::Tick).is_empty());
+    let out = a.handle(REMEMBER_GRACE_MS, Input::Tick);
+    assert_eq!(topics(&out), ["swarm/home/ha/gone/availability"]);
+    assert_eq!((out[0].payload.as_str(), out[0].retain), ("offline", true));
+    assert!(
+        a.handle(REMEMBER_GRACE_MS + 1_000, Input::Tick).is_empty(),
+        "said once"
+    );
+    // A day later every sensor it may have had is cleared, and its availability.
+    let out = a.handle(DAY_MS, Input::Tick);
+    assert_eq!(out.len(), Sensor::ALL.len() + 1);
+    assert!(out.iter().all(|p| p.payload.is_empty() && p.retain));
+    assert!(topics(&out).contains(&"homeassistant/sensor/home_gone/battery_pct/config"));
+    assert_eq!(a.known(), 1);
+    // Remembering a member known live changes nothing.
+    assert!(a.handle(DAY_MS, Input::Remembered(id("back"))).is_empty());
+    assert!(a.handle(DAY_MS + 20_000, Input::Tick).is_empty());
+}
+
+#[test]
+fn remembered_members_never_keep_a_live_one_out() {
+    let mut a = announcer(2);
+    // Forged retained availabilities fill the table...
+    a.handle(0, Input::Remembered(id("forged-1")));
+    a.handle(0, Input::Remembered(id("forged-2")));
+    assert!(a.handle(0, Input::Remembered(id("forged-3"))).is_empty());
+    assert_eq!(a.take_refusals(), [Refusal::Full]);
+    // ...and a live member takes a place: the one it replaces is cleared.
+    let out = a.handle(1, Input::Joined(id("pi-1")));
+    assert_eq!(
+        out.last().map(|p| (p.topic.as_str(), p.payload.as_str())),
+        Some(("swarm/home/ha/pi-1/availability", "online"))
+    );
+    assert!(
+        out.iter()
+            .any(|p| p.topic == "swarm/home/ha/forged-1/availability" && p.payload.is_empty())
+    );
+    assert_eq!(a.known(), 2);
+    a.handle(2, Input::Joined(id("pi-2")));
+    assert!(
+        a.handle(3, Input::Joined(id("pi-3"))).is_empty(),
+        "live ones are kept"
+    );
+    assert_eq!(a.take_refusals(), [Refusal::Full]);
+}

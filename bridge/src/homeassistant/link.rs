@@ -3,7 +3,7 @@
 
 use super::announcer::{Announcer, Input, Publish, Refusal};
 use super::settings::HomeAssistantConfig;
-use crate::mesh::{Downlink, unix_ms};
+use crate::mesh::{Downlink, HomeAssistantWords, unix_ms};
 use crate::stats::{Stats, worth_logging};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,14 +16,14 @@ use zenoh::Session;
 /// How long a round of `state` queries waits for answers.
 const STATE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Starts announcing; the task ends when `births` closes (the bridge's MQTT side is gone).
+/// Starts announcing; the task ends when the births close (the bridge's MQTT side is gone).
 pub async fn spawn(
     session: Session,
     keys: SwarmKeys,
     settings: HomeAssistantConfig,
     stats: Arc<Stats>,
     out: mpsc::Sender<Downlink>,
-    mut births: mpsc::Receiver<()>,
+    words: HomeAssistantWords,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
     let drops = DropCounters::default();
     let members = watch_members(&session, &keys).await?;
@@ -48,6 +48,10 @@ pub async fn spawn(
         payload: "online".into(),
         retain: true,
     };
+    let HomeAssistantWords {
+        mut births,
+        mut remembered,
+    } = words;
     Ok(tokio::spawn(async move {
         let _poll = AbortOnDrop(poll);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -71,6 +75,7 @@ pub async fn spawn(
                     }
                     None => return,
                 },
+                Some(id) = remembered.recv() => Input::Remembered(id),
                 _ = tick.tick() => Input::Tick,
             };
             let is_tick = input == Input::Tick;

@@ -115,6 +115,18 @@ async fn history(keys: &SwarmKeys, args: &HistoryBenchArgs) -> anyhow::Result<()
     let ids: Vec<NodeId> = (0..args.members)
         .map(|i| NodeId::new(format!("m{i}")))
         .collect::<Result<_, _>>()?;
+    // Members hold tokens: the history keeps nobody else's samples.
+    let mut tokens = Vec::with_capacity(ids.len());
+    for id in &ids {
+        tokens.push(
+            feeder
+                .liveliness()
+                .declare_token(keys.node(id))
+                .await
+                .map_err(|e| anyhow::anyhow!("declaring {id}'s token: {e}"))?,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let now_ms = swarm_bus::clock::unix_ms();
     let start_ms = now_ms - args.hours * 3_600_000;
     let feeding = Instant::now();

@@ -39,6 +39,9 @@ pub struct Feed {
     _asking_past: AbortOnDrop,
     permits: Arc<Semaphore>,
     asking_all: Arc<AtomicBool>,
+    /// Where members listed after the first question about the past get their own answer.
+    past_tx: mpsc::Sender<(NodeId, Vec<(u64, f32)>)>,
+    opened: std::time::Instant,
 }
 
 impl Feed {
@@ -57,7 +60,7 @@ impl Feed {
         let asking_past = AbortOnDrop(tokio::spawn(ask_past(
             session.clone(),
             keys.clone(),
-            past_tx,
+            past_tx.clone(),
         )));
         Ok(Feed {
             session,
@@ -72,6 +75,8 @@ impl Feed {
             roll_calls_tx,
             roll_calls,
             past,
+            past_tx,
+            opened: std::time::Instant::now(),
             _asking_past: asking_past,
             permits: Arc::new(Semaphore::new(STATE_QUERIES)),
             asking_all: Arc::new(AtomicBool::new(false)),
@@ -91,7 +96,10 @@ impl Feed {
             }),
             Some(r) = self.leaves.recv() => Some(Input::Leave(r.from, r.msg)),
             Some(m) = self.members.recv() => Some(match m {
-                MemberEvent::Joined(id) => Input::Joined(id),
+                MemberEvent::Joined(id) => {
+                    self.ask_past_of(&id);
+                    Input::Joined(id)
+                }
                 MemberEvent::Left(id) => Input::TokenGone(id),
             }),
             Some((id, s)) = self.states.recv() => Some(Input::State(id, s)),
@@ -184,6 +192,43 @@ async fn answer(session: &zenoh::Session, key: &str, tx: &mpsc::Sender<(NodeId, 
     }
 }
 
+impl Feed {
+    /// A member that joins after the first question about the past (`ask_past`) is asked for
+    /// its own, so its sparkline starts filled too. Best effort: only with a state query's
+    /// permit free, so a flood of joins asks nothing more.
+    fn ask_past_of(&self, id: &NodeId) {
+        if self.opened.elapsed() < PAST_FIRST_ASKED {
+            return;
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return;
+        };
+        let (session, key, out) = (
+            self.session.clone(),
+            self.keys.energy(id),
+            self.past_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Ok((by_member, _)) =
+                crate::report::energy_history::gather_of(&session, &key, PAST_S, STATE_TIMEOUT)
+                    .await
+            else {
+                return;
+            };
+            for (id, samples) in by_member {
+                let watts = samples.iter().map(|e| (e.ts_ms, e.watts)).collect();
+                if out.send((id, watts)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// When the first question about every member's past goes out: once the members are listed.
+const PAST_FIRST_ASKED: Duration = Duration::from_millis(1500);
+
 /// How far back the sparklines are filled from: a screen's width of samples at the default
 /// cadence.
 const PAST_S: u64 = 600;
@@ -195,7 +240,7 @@ async fn ask_past(
     keys: SwarmKeys,
     out: mpsc::Sender<(NodeId, Vec<(u64, f32)>)>,
 ) {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(PAST_FIRST_ASKED).await;
     let Ok((by_member, _)) =
         crate::report::energy_history::gather(&session, &keys, PAST_S, STATE_TIMEOUT).await
     else {

@@ -67,5 +67,24 @@ pub async fn open(
         .start()
         .await
         .map_err(|e| fail("zenoh runtime", &e))?;
+    admit_members_only(&session, keys).await?;
     Ok(session)
+}
+
+/// The history keeps members' samples only: the volume asks the set this watch keeps. The
+/// watch ends with the session.
+async fn admit_members_only(session: &zenoh::Session, keys: &SwarmKeys) -> Result<(), BusError> {
+    let watch = swarm_bus::zenoh::watch_members(session, keys).await?;
+    let members = swarm_history::admission::members();
+    members.watch();
+    let keys = keys.clone();
+    tokio::spawn(async move {
+        while let Some(event) = watch.recv().await {
+            match event {
+                swarm_bus::zenoh::MemberEvent::Joined(id) => members.joined(keys.node(&id)),
+                swarm_bus::zenoh::MemberEvent::Left(id) => members.left(&keys.node(&id)),
+            }
+        }
+    });
+    Ok(())
 }

@@ -33,12 +33,10 @@ pub fn parse_span(text: &str) -> Result<u64, String> {
     }
 }
 
-/// The selector for every member's samples of the last `since_s` seconds, in CBOR.
-pub fn selector(keys: &SwarmKeys, since_s: u64) -> String {
-    format!(
-        "{}?_time=[now(-{since_s}s)..];format=cbor",
-        keys.all(Leaf::Energy)
-    )
+/// The selector for the samples of the last `since_s` seconds, in CBOR, of the members
+/// `key_expr` names (every member's energy, or one member's).
+fn selector_of(key_expr: &str, since_s: u64) -> String {
+    format!("{key_expr}?_time=[now(-{since_s}s)..];format=cbor")
 }
 
 /// Samples by member, each member's in time order.
@@ -50,7 +48,17 @@ pub async fn gather(
     since_s: u64,
     timeout: Duration,
 ) -> anyhow::Result<(ByMember, u64)> {
-    let selector = selector(keys, since_s);
+    gather_of(session, &keys.all(Leaf::Energy), since_s, timeout).await
+}
+
+/// As `gather`, for the members `key_expr` names.
+pub async fn gather_of(
+    session: &zenoh::Session,
+    key_expr: &str,
+    since_s: u64,
+    timeout: Duration,
+) -> anyhow::Result<(ByMember, u64)> {
+    let selector = selector_of(key_expr, since_s);
     // Marked relayed: a node that relays queries for a lone querier passes this one on once.
     let (key, params) = selector.split_once('?').unwrap_or((&selector, ""));
     let replies = session
@@ -170,8 +178,12 @@ mod tests {
     fn the_selector_is_zenohs_time_range() {
         let keys = SwarmKeys::new(SwarmName::new("home").unwrap());
         assert_eq!(
-            selector(&keys, 3600),
+            selector_of(&keys.all(Leaf::Energy), 3600),
             "swarm/home/node/*/energy?_time=[now(-3600s)..];format=cbor"
+        );
+        assert_eq!(
+            selector_of(&keys.energy(&NodeId::new("esp-0").unwrap()), 600),
+            "swarm/home/node/esp-0/energy?_time=[now(-600s)..];format=cbor"
         );
     }
 
