@@ -7,7 +7,7 @@
 #   get -s 'swarm/**/state'      every member's state
 #   get -s 'swarm/<s>/leader'    who leads
 # and once per topology, the history the gateway (n0, which runs the bridge) keeps:
-#   get -s 'swarm/<s>/node/*/energy?_time=[now(-5m)..]'   every member's samples, in order
+#   get -s 'swarm/**/energy?_time=[now(-5m)..]'           every member's samples, in order
 # Every first answer must be complete: no retries (docs/protocol.md#first-answer). Behind the
 # router, zenohd's REST API is asked the same way with curl.
 # Usage: scripts/interop-zenoh-cli.sh SWARM_NODE SWARM_BRIDGE ZENOH_CLI [TOPOLOGY...]
@@ -194,7 +194,8 @@ for topology in "${topologies[@]}"; do
   # The history holds what reached the gateway: a node's samples from before its links to n0
   # formed never did. One node sample interval (5 s) later, every node has one that did.
   sleep 6
-  history=$(ask "swarm/$swarm/node/*/energy?_time=[now(-5m)..]" |
+  # The README's own selector: every swarm key ending in energy, over the past 5 minutes.
+  history=$(ask "swarm/**/energy?_time=[now(-5m)..]" |
     python3 -c "$history_check" "$nodes_csv" "$boards_csv") ||
     { echo "$topology: the first answer from history was incomplete" >&2; exit 1; }
   rest_note=""
