@@ -167,21 +167,29 @@ fn configs_of(w: &Watcher, id: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// A bridge in external mode on `mosquitto`, announcing to Home Assistant, forgetting members
+/// away `forget_after_s`.
+fn gateway_on(mosquitto: &Mosquitto, dir: &std::path::Path, forget_after_s: u64) -> BridgeProcess {
+    let config = dir.join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[homeassistant]\nenabled = true\nforget_after_s = {forget_after_s}\nstate_every_s = 3\n"
+        ),
+    )
+    .unwrap();
+    BridgeProcess::start_external(
+        SWARM,
+        mosquitto.port,
+        &["--config", config.to_str().unwrap()],
+    )
+}
+
 #[test]
 fn nodes_and_boards_appear_leave_come_back_and_are_forgotten() {
     let dir = tempfile::tempdir().unwrap();
     let mosquitto = Mosquitto::start();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        "[homeassistant]\nenabled = true\nforget_after_s = 6\nstate_every_s = 3\n",
-    )
-    .unwrap();
-    let bridge = BridgeProcess::start_external(
-        SWARM,
-        mosquitto.port,
-        &["--config", config.to_str().unwrap()],
-    );
+    let bridge = gateway_on(&mosquitto, dir.path(), 6);
     let watcher = Watcher::start(mosquitto.port);
     let mut nodes: Vec<Node> = ["pi-1", "pi-2", "pc-1"]
         .iter()
@@ -366,17 +374,7 @@ fn the_embedded_broker_keeps_configs_and_hears_births() {
 fn a_restarted_gateway_clears_a_member_that_left_while_it_was_down() {
     let dir = tempfile::tempdir().unwrap();
     let mosquitto = Mosquitto::start();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        "[homeassistant]\nenabled = true\nforget_after_s = 15\nstate_every_s = 3\n",
-    )
-    .unwrap();
-    let mut bridge = BridgeProcess::start_external(
-        SWARM,
-        mosquitto.port,
-        &["--config", config.to_str().unwrap()],
-    );
+    let mut bridge = gateway_on(&mosquitto, dir.path(), 15);
     let watcher = Watcher::start(mosquitto.port);
     let stays = Boards::spawn(mosquitto.port, 1, "stays", 5);
     let mut goes = Boards::spawn(mosquitto.port, 1, "goes", 5);

@@ -210,18 +210,7 @@ impl Feed {
         );
         tokio::spawn(async move {
             let _permit = permit;
-            let Ok((by_member, _)) =
-                crate::report::energy_history::gather_of(&session, &key, PAST_S, STATE_TIMEOUT)
-                    .await
-            else {
-                return;
-            };
-            for (id, samples) in by_member {
-                let watts = samples.iter().map(|e| (e.ts_ms, e.watts)).collect();
-                if out.send((id, watts)).await.is_err() {
-                    return;
-                }
-            }
+            pass_on_past(&session, &key, &out).await;
         });
     }
 }
@@ -241,8 +230,18 @@ async fn ask_past(
     out: mpsc::Sender<(NodeId, Vec<(u64, f32)>)>,
 ) {
     tokio::time::sleep(PAST_FIRST_ASKED).await;
+    pass_on_past(&session, &keys.all(Leaf::Energy), &out).await;
+}
+
+/// The last `PAST_S` of samples of the members `key_expr` names, from the gateway's history,
+/// to the model.
+async fn pass_on_past(
+    session: &zenoh::Session,
+    key_expr: &str,
+    out: &mpsc::Sender<(NodeId, Vec<(u64, f32)>)>,
+) {
     let Ok((by_member, _)) =
-        crate::report::energy_history::gather(&session, &keys, PAST_S, STATE_TIMEOUT).await
+        crate::report::energy_history::gather_of(session, key_expr, PAST_S, STATE_TIMEOUT).await
     else {
         return;
     };
