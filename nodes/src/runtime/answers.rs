@@ -141,7 +141,7 @@ pub fn metrics_snapshot(
                 .iter()
                 .map(|(w, s)| (w.to_string(), s.agreed, s.decided))
                 .collect(),
-            memory: crate::process_memory::Memory::of(None).ok(),
+            memory: crate::process_memory::Memory::own().ok(),
         }
     }
 }
