@@ -37,15 +37,23 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EmbeddedError> {
         .map_err(|source| EmbeddedError::Listen { addr, source })
 }
 
-fn free_loopback_port() -> Result<SocketAddr, EmbeddedError> {
-    let probe = StdListener::bind("127.0.0.1:0").map_err(|source| EmbeddedError::Listen {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        source,
-    })?;
-    probe.local_addr().map_err(|source| EmbeddedError::Listen {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        source,
-    })
+/// Two loopback ports for rumqttd's internal listeners, told apart: each probe is held until
+/// both are picked. Dropped one by one, the kernel could hand out the same port twice; the 5.0
+/// listener then failed to bind (its error only logged), the 3.1.1 one held the port, and every
+/// MQTT 5 device was refused for its protocol level (seen in CI).
+fn free_loopback_ports() -> Result<(SocketAddr, SocketAddr), EmbeddedError> {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let probe = || {
+        let listener =
+            StdListener::bind(any).map_err(|source| EmbeddedError::Listen { addr: any, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmbeddedError::Listen { addr: any, source })?;
+        Ok::<_, EmbeddedError>((listener, addr))
+    };
+    let (_held_v4, v4) = probe()?;
+    let (_held_v5, v5) = probe()?;
+    Ok((v4, v5))
 }
 
 fn random_secret() -> String {
@@ -119,7 +127,7 @@ pub async fn start(
         None => None,
     };
     let secret = random_secret();
-    let (v4, v5) = (free_loopback_port()?, free_loopback_port()?);
+    let (v4, v5) = free_loopback_ports()?;
     let config = Config {
         id: 0,
         router: router(settings),
@@ -261,4 +269,18 @@ async fn wait_listening(addr: SocketAddr) -> Result<(), EmbeddedError> {
     Err(EmbeddedError::Broker(format!(
         "internal listener {addr} did not come up"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internal_listeners_get_two_ports() {
+        for _ in 0..200 {
+            let (v4, v5) = free_loopback_ports().expect("loopback ports");
+            assert_ne!(v4.port(), v5.port());
+            assert!(v4.ip().is_loopback() && v5.ip().is_loopback());
+        }
+    }
 }
