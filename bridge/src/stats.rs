@@ -41,6 +41,9 @@ pub struct Stats {
     pub ha_published: AtomicU64,
     /// Home Assistant: `online` births heard on its status topic.
     pub ha_births: AtomicU64,
+    /// Home Assistant: members' readings passed over within a second of the last one taken on
+    /// their key (`homeassistant::sampling`); not refusals.
+    pub ha_thinned: AtomicU64,
 }
 
 impl Stats {

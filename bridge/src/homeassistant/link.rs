@@ -2,13 +2,16 @@
 //! configs, availability and JSON states out to the MQTT broker through the bridge's downlink.
 
 use super::announcer::{Announcer, Input, Publish, Refusal};
+use super::sampling::{MemberSampling, Verdict};
 use super::settings::HomeAssistantConfig;
 use crate::mesh::{Downlink, HomeAssistantWords, unix_ms};
 use crate::stats::{Stats, worth_logging};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
-use swarm_bus::zenoh::{BusError, DropCounters, MemberEvent, query_cbor, subscribe, watch_members};
+use std::time::{Duration, Instant};
+use swarm_bus::zenoh::{
+    Admit, BusError, DropCounters, MemberEvent, query_cbor, subscribe_admitting, watch_members,
+};
 use swarm_bus::{Energy, Heartbeat, Leaf, NodeState, SwarmKeys};
 use tokio::sync::mpsc;
 use zenoh::Session;
@@ -26,10 +29,22 @@ pub async fn spawn(
     words: HomeAssistantWords,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
     let drops = DropCounters::default();
+    let sampling = Arc::new(MemberSampling::new(keys.clone(), settings.max_members));
     let members = watch_members(&session, &keys).await?;
-    let energy = subscribe::<Energy>(&session, keys.all(Leaf::Energy), drops.clone()).await?;
-    let heartbeats =
-        subscribe::<Heartbeat>(&session, keys.all(Leaf::Heartbeat), drops.clone()).await?;
+    let energy = subscribe_admitting::<Energy>(
+        &session,
+        keys.all(Leaf::Energy),
+        drops.clone(),
+        admit(&sampling, &stats),
+    )
+    .await?;
+    let heartbeats = subscribe_admitting::<Heartbeat>(
+        &session,
+        keys.all(Leaf::Heartbeat),
+        drops.clone(),
+        admit(&sampling, &stats),
+    )
+    .await?;
     let (states_tx, mut states) = mpsc::channel(256);
     let poll = tokio::spawn(poll_states(
         session.clone(),
@@ -61,8 +76,14 @@ pub async fn spawn(
         loop {
             let input = tokio::select! {
                 m = members.recv() => match m {
-                    Some(MemberEvent::Joined(id)) => Input::Joined(id),
-                    Some(MemberEvent::Left(id)) => Input::Left(id),
+                    Some(MemberEvent::Joined(id)) => {
+                        sampling.joined(&id);
+                        Input::Joined(id)
+                    }
+                    Some(MemberEvent::Left(id)) => {
+                        sampling.left(&id);
+                        Input::Left(id)
+                    }
                     None => return,
                 },
                 Some(e) = energy.recv() => Input::Energy(e.from, e.msg),
@@ -100,6 +121,26 @@ pub async fn spawn(
             }
         }
     }))
+}
+
+/// The link's judge of each energy and heartbeat sample, in zenoh's callback: members' only,
+/// thinned to one a second per key, each refusal counted.
+fn admit(sampling: &Arc<MemberSampling>, stats: &Arc<Stats>) -> Admit {
+    let (sampling, stats) = (sampling.clone(), stats.clone());
+    Box::new(move |key| match sampling.judge(key, Instant::now()) {
+        Verdict::Take => true,
+        Verdict::NotMember => {
+            let n = stats.count_refusal("ha_not_member");
+            if worth_logging(n) {
+                tracing::debug!(key, count = n, "Home Assistant: a reading from no member");
+            }
+            false
+        }
+        Verdict::Thinned => {
+            stats.ha_thinned.fetch_add(1, Relaxed);
+            false
+        }
+    })
 }
 
 async fn send(out: &mpsc::Sender<Downlink>, stats: &Stats, publish: Vec<Publish>) -> bool {

@@ -3,6 +3,7 @@
 
 pub mod announcer;
 pub mod link;
+pub mod sampling;
 pub mod sensors;
 pub mod settings;
 

@@ -22,7 +22,8 @@ pub use queryable::{ReplyFormat, ServedQueryable, asks_history, serve};
 pub use relay::{Relay, relay, relayed_selector};
 pub use session::{SessionMode, ZenohSettings, open, open_observer, open_observer_waiting};
 pub use subscribe::{
-    REPLAYED, Received, TypedSubscriber, is_replayed, subscribe, subscribe_swarm_level,
+    Admit, REPLAYED, Received, TypedSubscriber, is_replayed, subscribe, subscribe_admitting,
+    subscribe_swarm_level,
 };
 pub use tasks::{
     HeldQuery, HeldQueryable, TaskReceived, TaskSubscriber, ask_until, serve_held, subscribe_tasks,

@@ -53,7 +53,22 @@ pub async fn subscribe<T: Decode>(
     key_expr: String,
     drops: DropCounters,
 ) -> Result<TypedSubscriber<T>, BusError> {
-    declare(session, key_expr, drops, None).await
+    declare(session, key_expr, drops, None, None).await
+}
+
+/// Which sample keys a reader takes; called in zenoh's callback, so it must not wait.
+pub type Admit = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Like `subscribe`, but a sample whose key `admit` turns down is dropped in zenoh's callback,
+/// before it is queued or decoded: for a reader that wants few of the samples a flood brings.
+/// `admit` counts what it turns down.
+pub async fn subscribe_admitting<T: Decode>(
+    session: &Session,
+    key_expr: String,
+    drops: DropCounters,
+    admit: Admit,
+) -> Result<TypedSubscriber<T>, BusError> {
+    declare(session, key_expr, drops, None, Some(admit)).await
 }
 
 /// Subscribes to a swarm-level key such as `swarm/<s>/leader`, whose messages name their
@@ -64,7 +79,7 @@ pub async fn subscribe_swarm_level<T: Decode>(
     drops: DropCounters,
     sender: fn(&T) -> NodeId,
 ) -> Result<TypedSubscriber<T>, BusError> {
-    declare(session, key_expr, drops, Some(sender)).await
+    declare(session, key_expr, drops, Some(sender), None).await
 }
 
 async fn declare<T: Decode>(
@@ -72,12 +87,18 @@ async fn declare<T: Decode>(
     key_expr: String,
     drops: DropCounters,
     sender_in_payload: Option<fn(&T) -> NodeId>,
+    admit: Option<Admit>,
 ) -> Result<TypedSubscriber<T>, BusError> {
     let (tx, samples) = flume::bounded(QUEUE_DEPTH);
     let overflow = drops.clone();
     let inner = session
         .declare_subscriber(key_expr.clone())
         .callback(move |sample| {
+            if let Some(admit) = &admit
+                && !admit(sample.key_expr().as_str())
+            {
+                return;
+            }
             if let Err(flume::TrySendError::Full(sample)) = tx.try_send(sample) {
                 let n = overflow.count_overflow();
                 if worth_logging(n) {
@@ -240,6 +261,71 @@ mod tests {
             assert_eq!(got.msg, sample);
         }
         assert_eq!(drops.accepted(), QUEUE_DEPTH as u64);
+        session.close().await.expect("close");
+    }
+
+    /// Samples whose key the reader turns down never reach its queue, so they can neither be
+    /// read nor push out the ones it wants.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn samples_turned_down_by_key_are_never_queued() {
+        let settings = ZenohSettings {
+            multicast_scouting: false,
+            ..ZenohSettings::default()
+        };
+        let session = crate::zenoh::open_observer(&settings)
+            .await
+            .expect("session");
+        let keys = SwarmKeys::new(SwarmName::new("admitting").expect("name"));
+        let (wanted, stranger) = (
+            NodeId::new("member").expect("id"),
+            NodeId::new("stranger").expect("id"),
+        );
+        let wanted_key = keys.energy(&wanted);
+        let turned_down = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = turned_down.clone();
+        let admit: Admit = Box::new(move |key| {
+            let take = key == wanted_key;
+            if !take {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            take
+        });
+        let drops = DropCounters::default();
+        let sub: TypedSubscriber<Energy> = subscribe_admitting(
+            &session,
+            keys.all(crate::keys::Leaf::Energy),
+            drops.clone(),
+            admit,
+        )
+        .await
+        .expect("subscribe");
+        let from_stranger = TypedPublisher::declare(&session, keys.energy(&stranger), true)
+            .await
+            .expect("publisher");
+        let from_member = TypedPublisher::declare(&session, keys.energy(&wanted), true)
+            .await
+            .expect("publisher");
+        let sample = crate::samples::energy();
+        // More than the queue holds: had they been queued, the member's sample would overflow.
+        for _ in 0..QUEUE_DEPTH + 10 {
+            from_stranger.put(&sample).await.expect("put");
+        }
+        from_member.put(&sample).await.expect("put");
+        let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+            .await
+            .expect("the member's sample")
+            .expect("session open");
+        assert_eq!(got.from, wanted);
+        assert_eq!(
+            turned_down.load(std::sync::atomic::Ordering::Relaxed),
+            QUEUE_DEPTH + 10
+        );
+        assert_eq!(drops.accepted(), 1);
+        assert!(
+            drops.snapshot().iter().all(|(_, n)| *n == 0),
+            "{:?}",
+            drops.snapshot()
+        );
         session.close().await.expect("close");
     }
 }
