@@ -17,6 +17,8 @@ ours="$target/release/swarm-bridge"
 theirs="$eclipse_target/release/eclipse-mqtt-bridge"
 
 peak_rss() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
+# User and system CPU of a process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 . scripts/wait-port.sh
 
@@ -28,8 +30,16 @@ measure() { # name mqtt-port zenoh-endpoint command...
   wait_port "$port"
   sleep 1
   echo "== $name"
-  "$ours" bench --mqtt "127.0.0.1:$port" --zenoh "$endpoint" "${BENCH_FLAGS[@]}" \
-    | tee -a "$results/$name" || true
+  local before out
+  before=$(cpu_ticks "$pid")
+  out=$("$ours" bench --mqtt "127.0.0.1:$port" --zenoh "$endpoint" "${BENCH_FLAGS[@]}") || true
+  echo "$out" | tee -a "$results/$name"
+  # The bridge's own CPU per message sent, over the whole bench: on a 2-core machine the
+  # clients and the zenoh subscriber share the cores with it, so a rate alone is partly theirs.
+  echo "$out" | awk -v ticks=$(( $(cpu_ticks "$pid") - before )) -v hz="$(getconf CLK_TCK)" '
+    $3 == "sent" { sent += $4 }
+    END { if (sent > 0) printf "bridge cpu     %.2f s for %d messages: %.2f us a message\n", ticks / hz, sent, ticks / hz / sent * 1e6 }' \
+    | tee -a "$results/$name"
   echo "peak RSS of $name: $(peak_rss $pid)"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
@@ -38,6 +48,7 @@ measure() { # name mqtt-port zenoh-endpoint command...
 # Median of each figure over the rounds: msg/s, and p50/p99 where a phase has them.
 medians() { # results-file
   awk '
+    /^bridge cpu/ { cpu = cpu " " $(NF - 3) }
     / msg\/s/ {
       phase = $1 " " $2
       for (i = 1; i <= NF; i++) {
@@ -54,6 +65,7 @@ medians() { # results-file
       return v[int((k + 1) / 2)]
     }
     END {
+      if (cpu != "") printf "%-14s median %9s us a message\n", "bridge cpu", median(cpu)
       for (i = 1; i <= n; i++) {
         p = order[i]
         printf "%-14s median %9s msg/s  lost per round:%s", p, median(rate[p]), lost[p]

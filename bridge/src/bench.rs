@@ -1,7 +1,8 @@
 //! `swarm-bridge bench`: MQTT clients publish 40-byte-class telemetry, a zenoh subscriber
-//! receives it. Works against any MQTT⇄Zenoh bridge that maps a topic to the same key, so
+//! receives it. Floods go through lean clients (`bench_client`), paced phases through rumqttc. Works against any MQTT⇄Zenoh bridge that maps a topic to the same key, so
 //! ours and eclipse's zenoh-bridge-mqtt can be run side by side.
 
+use crate::bench_client::{Flood, flood};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -126,37 +127,37 @@ pub async fn run(opts: BenchOptions, session: Session) -> Result<Vec<PhaseResult
         record: std::sync::atomic::AtomicBool::new(false),
         epoch,
     });
-    let sink = rx.clone();
     let key = opts.keys.node_subtree();
-    // Only the bench's own clients count: a gateway's node publishes in the same subtree, and
-    // its heartbeats counted as arrivals would hide as many losses.
-    let ours = (0..opts.clients)
-        .map(|c| Ok(opts.keys.energy(&client_id(c)?)))
-        .collect::<Result<Vec<_>, BenchError>>()?;
-    let _sub = session
-        .declare_subscriber(&key)
-        .callback(move |sample| {
-            if !ours
-                .iter()
-                .any(|k| k.as_str() == sample.key_expr().as_str())
-            {
-                return;
-            }
-            sink.received.fetch_add(1, Relaxed);
-            if sink.record.load(Relaxed)
-                && let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes())
-            {
-                let now = sink.epoch.elapsed().as_micros() as u64;
-                if let Ok(mut l) = sink.latencies.try_lock() {
-                    l.push(now.saturating_sub(e.ts_ms));
+    // One subscriber per client's key, not one on the subtree: only the bench's own clients
+    // count (a gateway's node publishes in the same subtree, and its heartbeats counted as
+    // arrivals would hide as many losses), and zenoh keeps the route of a key a subscriber
+    // names, where it works out a subtree's match for every sample: that took the bench's
+    // receiving threads 4-5 us a sample, more than either bridge spent on it, and capped the
+    // flood figure at what the bench received.
+    let mut subscribers = Vec::with_capacity(opts.clients);
+    for c in 0..opts.clients {
+        let ours = opts.keys.energy(&client_id(c)?);
+        let sink = rx.clone();
+        let subscriber = session
+            .declare_subscriber(&ours)
+            .callback(move |sample| {
+                sink.received.fetch_add(1, Relaxed);
+                if sink.record.load(Relaxed)
+                    && let Ok(e) = swarm_bus::decode::<Energy>(&sample.payload().to_bytes())
+                {
+                    let now = sink.epoch.elapsed().as_micros() as u64;
+                    if let Ok(mut l) = sink.latencies.try_lock() {
+                        l.push(now.saturating_sub(e.ts_ms));
+                    }
                 }
-            }
-        })
-        .await
-        .map_err(|e| BenchError::Subscribe {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?;
+            })
+            .await
+            .map_err(|e| BenchError::Subscribe {
+                key: ours.clone(),
+                reason: e.to_string(),
+            })?;
+        subscribers.push(subscriber);
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut results = Vec::new();
@@ -219,6 +220,29 @@ async fn phase(
     let mut tasks = Vec::new();
     for c in 0..opts.clients {
         let topic = opts.keys.energy(&client_id(c)?);
+        if rate.is_none() {
+            let (host, port, epoch) = (opts.host.clone(), opts.port, rx.epoch);
+            let (sent, refused) = (sent.clone(), refused.clone());
+            tasks.push(tokio::spawn(async move {
+                let f = Flood {
+                    host: &host,
+                    port,
+                    client_id: format!("bench-{c}-{}", std::process::id()),
+                    topic,
+                    qos,
+                    keep_alive: 30,
+                    duration,
+                    start,
+                };
+                if let Err(e) = flood(f, &sent, |seq| payload(epoch, seq)).await {
+                    tracing::debug!("bench client: {e}");
+                    if let Ok(mut first) = refused.lock() {
+                        first.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }));
+            continue;
+        }
         let mut mqtt = MqttOptions::new(
             format!("bench-{c}-{}", std::process::id()),
             opts.host.clone(),

@@ -6,6 +6,7 @@ use crate::config::BridgeConfig;
 use crate::gate::{self, Gate, Handoff};
 use crate::homeassistant::HomeAssistantConfig;
 use crate::mesh::{Downlink, Next, Uplink};
+use crate::mesh_readers::MeshReaders;
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -173,6 +174,7 @@ pub async fn start(
     });
     let (handoff_tx, mut handoffs) = mpsc::channel::<Handoff>(HANDOFF_QUEUE);
     let gate = Arc::new(Gate {
+        readers: Arc::new(MeshReaders::new(&keys)),
         keys,
         users,
         v4,

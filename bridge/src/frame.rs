@@ -33,6 +33,7 @@ pub const CONNECT: u8 = 1;
 pub const PUBLISH: u8 = 3;
 pub const PUBREL: u8 = 6;
 pub const SUBSCRIBE: u8 = 8;
+pub const UNSUBSCRIBE: u8 = 10;
 
 pub fn packet_type(first: u8) -> u8 {
     first >> 4
@@ -153,6 +154,24 @@ pub fn subscribe_filters(
     header_len: usize,
     v5: bool,
 ) -> Result<Vec<&str>, FrameError> {
+    filters(packet, header_len, v5, 1)
+}
+
+/// The topic filters of an UNSUBSCRIBE: a SUBSCRIBE's without the options byte after each.
+pub fn unsubscribe_filters(
+    packet: &[u8],
+    header_len: usize,
+    v5: bool,
+) -> Result<Vec<&str>, FrameError> {
+    filters(packet, header_len, v5, 0)
+}
+
+fn filters(
+    packet: &[u8],
+    header_len: usize,
+    v5: bool,
+    options_len: usize,
+) -> Result<Vec<&str>, FrameError> {
     let body = packet.get(header_len..).ok_or(FrameError::Short)?;
     let mut at = 2; // packet identifier
     if v5 {
@@ -166,7 +185,7 @@ pub fn subscribe_filters(
         ]));
         let filter = body.get(at + 2..at + 2 + len).ok_or(FrameError::Short)?;
         filters.push(std::str::from_utf8(filter).map_err(|_| FrameError::BadTopic)?);
-        at += 2 + len + 1; // the filter, then its options byte
+        at += 2 + len + options_len;
     }
     if filters.is_empty() || at != body.len() {
         return Err(FrameError::Short);
@@ -219,6 +238,19 @@ pub(crate) mod testing {
             body.push(1);
         }
         packet(0x82, &body)
+    }
+
+    /// An UNSUBSCRIBE packet for `filters`.
+    pub fn unsubscribe(filters: &[&str], v5: bool) -> Vec<u8> {
+        let mut body = 10u16.to_be_bytes().to_vec();
+        if v5 {
+            body.push(0); // no properties
+        }
+        for f in filters {
+            body.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            body.extend_from_slice(f.as_bytes());
+        }
+        packet(0xa2, &body)
     }
 
     /// A packet: its first byte, the remaining length, then `body`.
@@ -297,6 +329,25 @@ mod tests {
             let mut short = cut.to_vec();
             short[1] -= 3;
             assert_eq!(subscribe_filters(&short, h, v5), Err(FrameError::Short));
+        }
+    }
+
+    #[test]
+    fn unsubscribe_filters_of_v4_and_v5() {
+        for v5 in [false, true] {
+            let p = super::testing::unsubscribe(&["swarm/lab/node/a/cmd", "swarm/#"], v5);
+            let (h, rem) = frame(&p).unwrap().unwrap();
+            assert_eq!(h + rem, p.len());
+            assert_eq!(packet_type(p[0]), UNSUBSCRIBE);
+            assert_eq!(
+                unsubscribe_filters(&p, h, v5).unwrap(),
+                vec!["swarm/lab/node/a/cmd", "swarm/#"]
+            );
+            // Read as a SUBSCRIBE, the bytes do not add up.
+            assert!(subscribe_filters(&p, h, v5).is_err());
+            let mut short = p[..p.len() - 2].to_vec();
+            short[1] -= 2;
+            assert_eq!(unsubscribe_filters(&short, h, v5), Err(FrameError::Short));
         }
     }
 

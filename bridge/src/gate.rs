@@ -13,16 +13,17 @@
 
 use crate::auth::Users;
 use crate::frame::{
-    CONNECT, FrameError, PUBLISH, PUBREL, SUBSCRIBE, connect_flags, connect_level, frame,
-    packet_type, publish_topic, publish_topic_alias, subscribe_filters,
+    CONNECT, FrameError, PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE, connect_flags, connect_level,
+    frame, packet_type, publish_topic, publish_topic_alias, subscribe_filters, unsubscribe_filters,
 };
+use crate::mesh_readers::{MeshReaders, Reader};
 use crate::stats::{Stats, worth_logging};
 use bytes::{Bytes, BytesMut};
 use rumqttd::protocol::{Login, Packet, Protocol, v4::V4, v5::V5};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use swarm_bus::{NodeId, SwarmKeys};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,6 +47,10 @@ const MAX_READ_CHUNK: usize = 8 * 1024;
 /// The most read at once from rumqttd for a device: devices are sent little (commands,
 /// acknowledgements), so a small buffer, and only while there is something to send.
 const DOWN_BUFFER: usize = 2048;
+/// The longest a device's connection goes without a packet reaching rumqttd while its
+/// publications go to the mesh only: rumqttd closes a connection silent for 1.5 times its
+/// keep-alive, and a publishing client sends no PINGREQ.
+const FEED_BROKER_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Gate {
     pub keys: SwarmKeys,
@@ -63,6 +68,8 @@ pub struct Gate {
     pub uplink: mpsc::Sender<Handoff>,
     /// With logins: the one that is Home Assistant, and its discovery prefix.
     pub home_assistant: Option<(NodeId, String)>,
+    /// Which MQTT subscriptions could read a mesh-bound publication.
+    pub readers: Arc<MeshReaders>,
 }
 
 /// One device publication on its way to the mesh, sliced out of the bytes read from the
@@ -84,9 +91,15 @@ pub struct Handoff {
 
 /// Which publications the gate hands to the uplink: those under `swarm/<s>/node/`, except
 /// `status` (read from the broker, which is where Last-Wills appear), and a QoS 2 one only the
-/// first time its packet id comes before its PUBREL.
+/// first time its packet id comes before its PUBREL. And which of those rumqttd need not see.
 struct MeshTopics {
     prefix: String,
+    /// This connection's subscriptions; `None`: every publication goes to rumqttd too.
+    reader: Option<Reader>,
+    /// Whether publications may skip rumqttd now (`FEED_BROKER_EVERY`).
+    may_skip: bool,
+    /// Where the publications that skip rumqttd lie in the bytes checked.
+    skipped: Vec<std::ops::Range<usize>>,
     /// The packet ids of this connection's QoS 2 PUBLISHes waiting for their PUBREL, one bit
     /// each, made on the first QoS 2 PUBLISH. A board sends such a PUBLISH again (DUP) when
     /// its PUBREC is late; the mesh, an "onward recipient", must not get it twice
@@ -99,7 +112,40 @@ impl MeshTopics {
         let subtree = keys.node_subtree();
         Self {
             prefix: subtree.trim_end_matches("**").to_string(),
+            reader: None,
+            may_skip: false,
+            skipped: Vec::new(),
             qos2: None,
+        }
+    }
+
+    fn reading(mut self, reader: Reader) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
+    /// A QoS 0 publication, not retained, that no MQTT subscription could read: rumqttd
+    /// would only drop it.
+    fn unread(&mut self, topic: &str, first_byte: u8) -> bool {
+        let (qos, retain) = ((first_byte >> 1) & 0x03, first_byte & 0x01);
+        self.may_skip
+            && qos == 0
+            && retain == 0
+            && self
+                .reader
+                .as_mut()
+                .is_some_and(|r| !r.read(topic.as_bytes()))
+    }
+
+    fn subscribed(&mut self, filters: &[&str]) {
+        if let Some(r) = self.reader.as_mut() {
+            r.subscribe(filters.iter().copied());
+        }
+    }
+
+    fn unsubscribed(&mut self, filters: &[&str]) {
+        if let Some(r) = self.reader.as_mut() {
+            r.unsubscribe(filters.iter().copied());
         }
     }
 
@@ -223,6 +269,35 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>, tls: Option<TlsAccept
             }),
         };
     }
+}
+
+/// Writes `chunk` to rumqttd but for the `skipped` ranges (in order, within it), which it
+/// empties; whether anything was written.
+async fn write_unskipped<W: AsyncWrite + Unpin>(
+    broker_w: &mut W,
+    chunk: &[u8],
+    skipped: &mut Vec<std::ops::Range<usize>>,
+    stats: &Stats,
+) -> std::io::Result<bool> {
+    if skipped.is_empty() {
+        broker_w.write_all(chunk).await?;
+        return Ok(true);
+    }
+    stats.mesh_only.fetch_add(skipped.len() as u64, Relaxed);
+    let mut from = 0;
+    let mut wrote = false;
+    for r in skipped.drain(..) {
+        if r.start > from {
+            broker_w.write_all(&chunk[from..r.start]).await?;
+            wrote = true;
+        }
+        from = r.end;
+    }
+    if from < chunk.len() {
+        broker_w.write_all(&chunk[from..]).await?;
+        wrote = true;
+    }
+    Ok(wrote)
 }
 
 /// Copies what rumqttd sends a device (acknowledgements, commands) until either side closes.
@@ -371,6 +446,19 @@ impl Gate {
                 });
             }
         }
+        // rumqttd keeps a session past its connection for a 3.1.1 client without Clean
+        // Session, and for an MQTT 5 one with a Session Expiry Interval.
+        let persistent = if v5 {
+            props
+                .as_ref()
+                .and_then(|p| p.session_expiry_interval)
+                .is_some_and(|s| s > 0)
+        } else {
+            !connect.clean_session
+        };
+        let reader = self
+            .readers
+            .connect(&connect.client_id, connect.clean_session, persistent);
         let username = identity
             .as_ref()
             .map(|id| id.to_string())
@@ -398,11 +486,13 @@ impl Gate {
 
         let (broker_r, mut broker_w) = broker.into_split();
         let down = tokio::spawn(copy_down(broker_r, device_w));
-        let mut mesh = MeshTopics::new(&self.keys);
+        let mut mesh = MeshTopics::new(&self.keys).reading(reader);
         let up = async {
             let mut spotted = Vec::new();
             let mut chunk = MIN_READ_CHUNK;
+            let mut fed = Instant::now();
             loop {
+                mesh.may_skip = fed.elapsed() < FEED_BROKER_EVERY;
                 let (ready, last) =
                     match self.checked_prefix(&buf, identity.as_ref(), v5, &mut mesh, &mut spotted)
                     {
@@ -415,7 +505,11 @@ impl Gate {
                 if ready > 0 {
                     let chunk = buf.split_to(ready).freeze();
                     self.hand_over(&chunk, &mut spotted).await?;
-                    broker_w.write_all(&chunk).await?;
+                    if write_unskipped(&mut broker_w, &chunk, &mut mesh.skipped, &self.stats)
+                        .await?
+                    {
+                        fed = Instant::now();
+                    }
                 }
                 // rumqttd answers the alias with DISCONNECT 0x94 and closes, which ends the copy
                 // to the device and this connection. Closing the broker side first could end its
@@ -507,17 +601,30 @@ impl Gate {
             if packet_type(packet[0]) == CONNECT {
                 return Err(Closed::SecondConnect);
             }
-            if packet_type(packet[0]) == SUBSCRIBE
-                && let Some(id) = identity
-            {
-                for filter in subscribe_filters(packet, h, v5)? {
-                    if !self.may_subscribe(id, filter) {
-                        return Err(Closed::SubscribeAcl {
-                            device: id.to_string(),
-                            filter: filter.into(),
-                        });
+            if packet_type(packet[0]) == SUBSCRIBE {
+                match subscribe_filters(packet, h, v5) {
+                    Ok(filters) => {
+                        if let Some(id) = identity {
+                            for filter in &filters {
+                                if !self.may_subscribe(id, filter) {
+                                    return Err(Closed::SubscribeAcl {
+                                        device: id.to_string(),
+                                        filter: (*filter).into(),
+                                    });
+                                }
+                            }
+                        }
+                        mesh.subscribed(&filters);
                     }
+                    Err(e) if identity.is_some() => return Err(e.into()),
+                    // rumqttd answers a SUBSCRIBE it cannot read; here it may read anything.
+                    Err(_) => mesh.subscribed(&["#"]),
                 }
+            }
+            if packet_type(packet[0]) == UNSUBSCRIBE
+                && let Ok(filters) = unsubscribe_filters(packet, h, v5)
+            {
+                mesh.unsubscribed(&filters);
             }
             if packet_type(packet[0]) == PUBLISH {
                 let (topic, size) = publish_topic(packet, h, v5)?;
@@ -557,6 +664,9 @@ impl Gate {
                         payload: end - size..end,
                         acked: qos > 0,
                     });
+                    if mesh.unread(topic, packet[0]) {
+                        mesh.skipped.push(at..end);
+                    }
                 }
             }
             if packet_type(packet[0]) == PUBREL
@@ -663,8 +773,106 @@ mod tests {
             slots: Arc::new(Semaphore::new(1)),
             uplink: tx,
             home_assistant: None,
+            readers: Arc::new(MeshReaders::new(&SwarmKeys::new(
+                SwarmName::new("lab").unwrap(),
+            ))),
         };
         (gate, rx)
+    }
+
+    /// QoS 0 mesh publications that no MQTT subscription could read skip rumqttd; every
+    /// other packet still reaches it, and all mesh publications still reach the mesh.
+    #[tokio::test]
+    async fn publications_nobody_reads_over_mqtt_go_to_the_mesh_only() {
+        let (gate, _rx) = gate(None);
+        let mut device =
+            MeshTopics::new(&gate.keys).reading(gate.readers.connect("a", true, false));
+        device.may_skip = true;
+        let mut retained = publish("swarm/lab/node/a/energy", b"kept", 0, false);
+        retained[0] |= 0x01;
+        let packets = [
+            publish("swarm/lab/node/a/energy", b"e-0", 0, false), // skips
+            publish("swarm/lab/node/a/energy", b"e-1", 1, false), // acknowledged by rumqttd
+            retained,                                             // kept by rumqttd
+            publish("home/kitchen/temp", b"21", 0, false),        // not for the mesh
+            publish("swarm/lab/node/a/status", b"online", 0, false), // read from rumqttd
+            publish("swarm/lab/node/a/heartbeat", b"hb", 0, false), // skips
+        ];
+        let bytes = packets.concat();
+        let mut spotted = Vec::new();
+        let ready = gate
+            .checked_prefix(&bytes, None, false, &mut device, &mut spotted)
+            .unwrap();
+        assert_eq!(ready, bytes.len());
+        assert_eq!(spotted.len(), 4, "every mesh publication goes to the mesh");
+        let mut to_broker = Vec::new();
+        let wrote = write_unskipped(&mut to_broker, &bytes, &mut device.skipped, &gate.stats)
+            .await
+            .unwrap();
+        assert!(wrote);
+        assert_eq!(to_broker, packets[1..5].concat());
+        assert_eq!(gate.stats.mesh_only.load(Relaxed), 2);
+
+        // A watcher subscribes (on its own connection): the same bytes all go to rumqttd.
+        let mut watcher =
+            MeshTopics::new(&gate.keys).reading(gate.readers.connect("w", true, false));
+        let subscribe = crate::frame::testing::subscribe(&["swarm/lab/node/+/energy"], false);
+        gate.checked_prefix(&subscribe, None, false, &mut watcher, &mut Vec::new())
+            .unwrap();
+        gate.checked_prefix(&bytes, None, false, &mut device, &mut spotted)
+            .unwrap();
+        assert_eq!(
+            device.skipped,
+            vec![packets[..5].concat().len()..bytes.len()]
+        );
+        device.skipped.clear();
+        // It unsubscribes: energy skips again.
+        let unsubscribe = crate::frame::testing::unsubscribe(&["swarm/lab/node/+/energy"], false);
+        gate.checked_prefix(&unsubscribe, None, false, &mut watcher, &mut Vec::new())
+            .unwrap();
+        gate.checked_prefix(&packets[0], None, false, &mut device, &mut spotted)
+            .unwrap();
+        assert_eq!(device.skipped, vec![0..packets[0].len()]);
+        device.skipped.clear();
+        // A malformed SUBSCRIBE may read anything.
+        let mut broken = crate::frame::testing::subscribe(&["x"], false);
+        broken[1] += 1;
+        broken.push(0);
+        gate.checked_prefix(&broken, None, false, &mut watcher, &mut Vec::new())
+            .unwrap();
+        gate.checked_prefix(&packets[0], None, false, &mut device, &mut spotted)
+            .unwrap();
+        assert!(device.skipped.is_empty());
+        drop(watcher);
+        // When rumqttd is due a packet from the device, nothing skips.
+        device.may_skip = false;
+        gate.checked_prefix(&packets[0], None, false, &mut device, &mut spotted)
+            .unwrap();
+        assert!(device.skipped.is_empty());
+        let mut to_broker = Vec::new();
+        write_unskipped(
+            &mut to_broker,
+            &packets[0],
+            &mut device.skipped,
+            &gate.stats,
+        )
+        .await
+        .unwrap();
+        assert_eq!(to_broker, packets[0]);
+        // All skipped: nothing written, and rumqttd is still owed a packet.
+        device.may_skip = true;
+        gate.checked_prefix(&packets[0], None, false, &mut device, &mut spotted)
+            .unwrap();
+        let mut to_broker = Vec::new();
+        let wrote = write_unskipped(
+            &mut to_broker,
+            &packets[0],
+            &mut device.skipped,
+            &gate.stats,
+        )
+        .await
+        .unwrap();
+        assert!(!wrote && to_broker.is_empty());
     }
 
     #[test]

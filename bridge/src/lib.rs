@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bench_client;
 pub mod board_time;
 pub mod config;
 pub mod devices;
@@ -24,6 +25,7 @@ pub mod i2c_sensors;
 pub mod ingest;
 pub mod logging;
 pub mod mesh;
+pub mod mesh_readers;
 pub mod run;
 pub mod serial;
 pub mod serial_frame;

@@ -305,6 +305,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .stats
             .forwarded
             .load(std::sync::atomic::Ordering::Relaxed),
+        mesh_only = bridge
+            .stats
+            .mesh_only
+            .load(std::sync::atomic::Ordering::Relaxed),
         dropped = bridge.stats.dropped(),
         relay_refused = relay_drops.total(),
         "bridge stopping"

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use zenoh::Session;
 use zenoh::Wait;
 use zenoh::bytes::Encoding;
-use zenoh::key_expr::OwnedKeyExpr;
+use zenoh::key_expr::{KeyExpr, OwnedKeyExpr};
 use zenoh::liveliness::LivelinessToken;
 use zenoh::pubsub::Publisher;
 use zenoh::qos::CongestionControl;
@@ -412,9 +412,19 @@ impl Uplink {
     async fn put(&mut self, key: OwnedKeyExpr, payload: Bytes, format: Format, next: Next) -> bool {
         let encoding = encoding_of(format);
         if !self.publishers.contains_key(&key) && self.publishers.len() < MAX_DECLARED_PUBLISHERS {
+            // Declared, the key is a resource in the session's routing tables, which keep its
+            // route: undeclared, zenoh matched it against every subscription for each sample
+            // (a fifth of a flooded bridge's CPU).
+            let declared = match self.session.declare_keyexpr(key.clone()).await {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(%key, "declaring a key expression failed: {e}");
+                    key.clone().into()
+                }
+            };
             match self
                 .session
-                .declare_publisher(key.clone())
+                .declare_publisher(declared)
                 .encoding(encoding.clone())
                 .congestion_control(CongestionControl::Block)
                 .await
@@ -432,8 +442,12 @@ impl Uplink {
             // Same key, same device, same format: the declared encoding stays right.
             Some(p) => p.put(payload).encoding(encoding).await,
             None => {
+                let declared: KeyExpr<'static> = match self.publishers.get(&key) {
+                    Some(p) => p.key_expr().clone(),
+                    None => key.clone().into(),
+                };
                 self.session
-                    .put(key.clone(), payload)
+                    .put(declared, payload)
                     .encoding(encoding)
                     .congestion_control(CongestionControl::Block)
                     .express(next == Next::Idle)

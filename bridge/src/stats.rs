@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Debug, Default)]
 pub struct Stats {
     pub forwarded: AtomicU64,
+    /// Device publications (QoS 0) that went to the mesh only, since no MQTT subscription
+    /// could read them (`mesh_readers`): rumqttd never saw them.
+    pub mesh_only: AtomicU64,
     pub dropped_bad_topic: AtomicU64,
     pub dropped_out_of_scope: AtomicU64,
     pub dropped_malformed: AtomicU64,

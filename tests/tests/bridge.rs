@@ -387,6 +387,62 @@ async fn a_qos0_flood_reaches_zenoh_whole_in_order_and_mqtt_subscribers_still_se
     );
 }
 
+/// A board's QoS 0 readings that no MQTT client subscribes to go to the mesh only, and never
+/// reach rumqttd; rumqttd must still hear from the board within one and a half keep-alives,
+/// and a publishing client sends no PINGREQ, so the gate passes it a packet every 500 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_that_only_the_mesh_reads_skip_the_broker_and_the_board_stays_connected() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    use swarm_bridge::bench_client::{Flood, flood};
+    let s = setup(|_| {}).await;
+    let arrived = Arc::new(AtomicU64::new(0));
+    let counter = arrived.clone();
+    let _sub = s
+        .observer
+        .declare_subscriber(keys().all(Leaf::Energy))
+        .callback(move |_| {
+            counter.fetch_add(1, Relaxed);
+        })
+        .await
+        .unwrap();
+    let sent = AtomicU64::new(0);
+    let started = std::time::Instant::now();
+    let f = Flood {
+        host: "127.0.0.1",
+        port: s.mqtt_port,
+        client_id: "esp-quiet".into(),
+        topic: keys().node_leaf(&id("esp-quiet"), Leaf::Energy),
+        qos: rumqttc::QoS::AtMostOnce,
+        keep_alive: 1,
+        // Past four times rumqttd's 1.5 s limit for a keep-alive of 1 s.
+        duration: Duration::from_secs(7),
+        start: started,
+    };
+    let result = flood(f, &sent, energy_with).await;
+    assert!(
+        result.is_ok(),
+        "the board's connection broke after {:?}: {result:?}",
+        started.elapsed()
+    );
+    let sent = sent.load(Relaxed);
+    let all_in = eventually(Duration::from_secs(30), || {
+        let arrived = arrived.clone();
+        async move { (arrived.load(Relaxed) == sent).then_some(()) }
+    })
+    .await;
+    assert!(
+        all_in.is_some(),
+        "{} of {sent} arrived",
+        arrived.load(Relaxed)
+    );
+    let mesh_only = s.bridge().stats.mesh_only.load(Relaxed);
+    assert!(
+        mesh_only > sent * 9 / 10,
+        "{mesh_only} of {sent} readings skipped the broker"
+    );
+}
+
 /// glibc keeps the heap a flood freed for reuse: a release gateway held 8.0 MiB of anonymous
 /// memory after `swarm-bridge bench`'s flood against 1.3 MiB before it, and its next peak came
 /// on top. The bridge gives it back (`bridge/src/heap.rs`).
