@@ -212,17 +212,21 @@ mod tests {
     use crate::zenoh::{TypedPublisher, ZenohSettings};
     use std::time::Duration;
 
-    /// The node's main loop publishes its own energy sample on a key it subscribes to, while it
-    /// is busy elsewhere: its puts must never wait on the queue it would drain itself.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_reader_that_falls_behind_its_own_puts_drops_instead_of_blocking_them() {
+    async fn observer() -> Session {
         let settings = ZenohSettings {
             multicast_scouting: false,
             ..ZenohSettings::default()
         };
-        let session = crate::zenoh::open_observer(&settings)
+        crate::zenoh::open_observer(&settings)
             .await
-            .expect("session");
+            .expect("session")
+    }
+
+    /// The node's main loop publishes its own energy sample on a key it subscribes to, while it
+    /// is busy elsewhere: its puts must never wait on the queue it would drain itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_falls_behind_its_own_puts_drops_instead_of_blocking_them() {
+        let session = observer().await;
         let keys = SwarmKeys::new(SwarmName::new("selfblock").expect("name"));
         let me = NodeId::new("n0").expect("id");
         let drops = DropCounters::default();
@@ -268,13 +272,7 @@ mod tests {
     /// read nor push out the ones it wants.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn samples_turned_down_by_key_are_never_queued() {
-        let settings = ZenohSettings {
-            multicast_scouting: false,
-            ..ZenohSettings::default()
-        };
-        let session = crate::zenoh::open_observer(&settings)
-            .await
-            .expect("session");
+        let session = observer().await;
         let keys = SwarmKeys::new(SwarmName::new("admitting").expect("name"));
         let (wanted, stranger) = (
             NodeId::new("member").expect("id"),
