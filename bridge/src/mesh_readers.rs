@@ -8,16 +8,19 @@
 //! by client id, as rumqttd keeps sessions. Where it cannot follow rumqttd it errs towards
 //! "read": a persistent session's filters stay after its connection closes (rumqttd keeps them
 //! until the session expires, which the gate does not see), and past `MAX_CLIENTS` clients
-//! with filters every publication goes to rumqttd again, for good.
+//! with filters, or `MAX_FILTERS` filters in all, every publication goes to rumqttd again,
+//! for good.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use swarm_bus::SwarmKeys;
 
-/// Clients with filters under the mesh's prefix that the gate follows; each holds at most
-/// a SUBSCRIBE's worth per packet, and the broker's packet size bounds those.
+/// Clients with filters under the mesh's prefix that the gate follows.
 pub const MAX_CLIENTS: usize = 4096;
+/// Such filters the gate keeps, all clients together: a client without a login may
+/// subscribe to as many as it likes.
+pub const MAX_FILTERS: usize = 16_384;
 
 pub struct MeshReaders {
     /// `swarm/<s>/node`, as topic levels: only a filter that can match below it matters.
@@ -35,6 +38,8 @@ struct Inner {
     exact: HashMap<String, u32>,
     /// And those with one.
     wild: HashMap<String, u32>,
+    /// Filters held, all clients together.
+    filters: usize,
     /// Past `MAX_CLIENTS`: every publication is taken as read.
     overflowed: bool,
 }
@@ -155,6 +160,7 @@ fn shared_filter(filter: &str) -> &str {
 
 impl Inner {
     fn forget(&mut self, filters: &HashSet<String>) {
+        self.filters = self.filters.saturating_sub(filters.len());
         for f in filters {
             let counts = if wild(f) {
                 &mut self.wild
@@ -193,10 +199,20 @@ impl Reader {
                     },
                 );
             }
+            let held = inner
+                .clients
+                .get(&self.client)
+                .is_some_and(|c| c.filters.contains(filter));
+            if !held && inner.filters >= MAX_FILTERS {
+                inner.overflowed = true;
+                added = true;
+                break;
+            }
             let Some(client) = inner.clients.get_mut(&self.client) else {
                 break;
             };
             if client.filters.insert(filter.to_string()) {
+                inner.filters += 1;
                 let counts = if wild(filter) {
                     &mut inner.wild
                 } else {
@@ -375,6 +391,25 @@ mod tests {
         assert!(device.read(ENERGY));
         drop(held);
         assert!(device.read(ENERGY), "the overflow holds for good");
+    }
+
+    #[test]
+    fn past_the_filter_bound_every_publication_is_read() {
+        let r = readers();
+        let mut device = r.connect("esp-0", true, false);
+        let mut greedy = r.connect("greedy", true, false);
+        let filters: Vec<String> = (0..MAX_FILTERS)
+            .map(|n| format!("swarm/s/node/x{n}/cmd"))
+            .collect();
+        greedy.subscribe(filters.iter().map(String::as_str));
+        // Again: nothing new, so still within the bound.
+        greedy.subscribe(filters.iter().take(10).map(String::as_str));
+        assert!(!device.read(ENERGY));
+        greedy.unsubscribe(["swarm/s/node/x0/cmd"]);
+        greedy.subscribe(["swarm/s/node/y/cmd"]);
+        assert!(!device.read(ENERGY), "one gone, one in: at the bound");
+        greedy.subscribe(["swarm/s/node/z/cmd"]);
+        assert!(device.read(ENERGY));
     }
 
     #[test]
