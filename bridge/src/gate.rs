@@ -10,8 +10,13 @@
 //! none, not at all), a flood meets backpressure instead of wrapping the log, and each sample
 //! skips three thread hand-offs. Only `status` topics, where rumqttd publishes Last-Wills, are
 //! read from the broker.
+//!
+//! A mesh publication that no MQTT subscription could read skips rumqttd altogether, QoS 1
+//! ones acknowledged by the gate once zenoh has them (`device_writer` keeps those PUBACKs in
+//! order with rumqttd's).
 
 use crate::auth::Users;
+use crate::device_writer::{DeviceWriter, Owed, PINGREQ};
 use crate::frame::{
     CONNECT, FrameError, PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE, connect_flags, connect_level,
     frame, packet_type, publish_topic, publish_topic_alias, subscribe_filters, unsubscribe_filters,
@@ -44,12 +49,9 @@ const PACKET_OVERHEAD: usize = 4096;
 /// (`swarm-bridge bench`), and 8 KiB reads the flood as fast.
 const MIN_READ_CHUNK: usize = 256;
 const MAX_READ_CHUNK: usize = 8 * 1024;
-/// The most read at once from rumqttd for a device: devices are sent little (commands,
-/// acknowledgements), so a small buffer, and only while there is something to send.
-const DOWN_BUFFER: usize = 2048;
 /// The longest a device's connection goes without a packet reaching rumqttd while its
 /// publications go to the mesh only: rumqttd closes a connection silent for 1.5 times its
-/// keep-alive, and a publishing client sends no PINGREQ.
+/// keep-alive, and a publishing client sends no PINGREQ. The gate then sends one itself.
 const FEED_BROKER_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Gate {
@@ -96,10 +98,13 @@ struct MeshTopics {
     prefix: String,
     /// This connection's subscriptions; `None`: every publication goes to rumqttd too.
     reader: Option<Reader>,
-    /// Whether publications may skip rumqttd now (`FEED_BROKER_EVERY`).
-    may_skip: bool,
+    /// What rumqttd owes the device (`device_writer`).
+    owed: Arc<Owed>,
     /// Where the publications that skip rumqttd lie in the bytes checked.
     skipped: Vec<std::ops::Range<usize>>,
+    /// The PUBACKs the gate owes for the QoS 1 publications among them, sent once zenoh has
+    /// taken those.
+    pubacks: Vec<u8>,
     /// The packet ids of this connection's QoS 2 PUBLISHes waiting for their PUBREL, one bit
     /// each, made on the first QoS 2 PUBLISH. A board sends such a PUBLISH again (DUP) when
     /// its PUBREC is late; the mesh, an "onward recipient", must not get it twice
@@ -108,13 +113,14 @@ struct MeshTopics {
 }
 
 impl MeshTopics {
-    fn new(keys: &SwarmKeys) -> Self {
+    fn new(keys: &SwarmKeys, owed: Arc<Owed>) -> Self {
         let subtree = keys.node_subtree();
         Self {
             prefix: subtree.trim_end_matches("**").to_string(),
             reader: None,
-            may_skip: false,
+            owed,
             skipped: Vec::new(),
+            pubacks: Vec::new(),
             qos2: None,
         }
     }
@@ -124,17 +130,28 @@ impl MeshTopics {
         self
     }
 
-    /// A QoS 0 publication, not retained, that no MQTT subscription could read: rumqttd
-    /// would only drop it.
-    fn unread(&mut self, topic: &str, first_byte: u8) -> bool {
+    /// A publication, not retained, that no MQTT subscription could read: rumqttd would only
+    /// drop it, or only acknowledge it. The gate acknowledges a QoS 1 one itself (noted in
+    /// `pubacks`), but not while rumqttd owes the device a PUBACK for an earlier one, nor
+    /// one with the packet id 0 that [MQTT-2.3.1-1] forbids (rumqttd answers that).
+    fn unread(&mut self, topic: &str, first_byte: u8, pkid: Option<u16>) -> bool {
         let (qos, retain) = ((first_byte >> 1) & 0x03, first_byte & 0x01);
-        self.may_skip
-            && qos == 0
+        let answerable = match (qos, pkid) {
+            (0, _) => true,
+            (1, Some(id)) => id != 0 && self.owed.gate_may_acknowledge(),
+            _ => false,
+        };
+        let unread = answerable
             && retain == 0
             && self
                 .reader
                 .as_mut()
-                .is_some_and(|r| !r.read(topic.as_bytes()))
+                .is_some_and(|r| !r.read(topic.as_bytes()));
+        if let (true, 1, Some(id)) = (unread, qos, pkid) {
+            let [hi, lo] = id.to_be_bytes();
+            self.pubacks.extend_from_slice(&[0x40, 0x02, hi, lo]);
+        }
+        unread
     }
 
     fn subscribed(&mut self, filters: &[&str]) {
@@ -300,31 +317,6 @@ async fn write_unskipped<W: AsyncWrite + Unpin>(
     Ok(wrote)
 }
 
-/// Copies what rumqttd sends a device (acknowledgements, commands) until either side closes.
-/// The buffer exists only while bytes flow: an idle device costs none.
-async fn copy_down<W>(broker_r: tokio::net::tcp::OwnedReadHalf, mut device_w: W)
-where
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        if broker_r.readable().await.is_err() {
-            break;
-        }
-        let mut buf = BytesMut::with_capacity(DOWN_BUFFER);
-        match broker_r.try_read_buf(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {
-                if device_w.write_all(&buf).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => break,
-        }
-    }
-    let _ = device_w.shutdown().await;
-}
-
 impl Gate {
     fn closed(&self, peer: &SocketAddr, result: Result<(), Closed>) {
         if let Err(e) = result {
@@ -485,14 +477,18 @@ impl Gate {
         broker.write_all(&out).await?;
 
         let (broker_r, mut broker_w) = broker.into_split();
-        let down = tokio::spawn(copy_down(broker_r, device_w));
-        let mut mesh = MeshTopics::new(&self.keys).reading(reader);
+        let owed = Arc::new(Owed::default());
+        let device_w = Arc::new(DeviceWriter::new(device_w, owed.clone()));
+        let down = tokio::spawn({
+            let device_w = device_w.clone();
+            async move { device_w.copy_from_broker(broker_r).await }
+        });
+        let mut mesh = MeshTopics::new(&self.keys, owed).reading(reader);
         let up = async {
             let mut spotted = Vec::new();
             let mut chunk = MIN_READ_CHUNK;
             let mut fed = Instant::now();
             loop {
-                mesh.may_skip = fed.elapsed() < FEED_BROKER_EVERY;
                 let (ready, last) =
                     match self.checked_prefix(&buf, identity.as_ref(), v5, &mut mesh, &mut spotted)
                     {
@@ -505,6 +501,17 @@ impl Gate {
                 if ready > 0 {
                     let chunk = buf.split_to(ready).freeze();
                     self.hand_over(&chunk, &mut spotted).await?;
+                    // Zenoh has them: the gate's PUBACKs go before rumqttd sees anything after.
+                    if !mesh.pubacks.is_empty() {
+                        device_w
+                            .acknowledge(&std::mem::take(&mut mesh.pubacks))
+                            .await?;
+                    }
+                    if !mesh.skipped.is_empty() && fed.elapsed() >= FEED_BROKER_EVERY {
+                        mesh.owed.gate_pings();
+                        broker_w.write_all(&PINGREQ).await?;
+                        fed = Instant::now();
+                    }
                     if write_unskipped(&mut broker_w, &chunk, &mut mesh.skipped, &self.stats)
                         .await?
                     {
@@ -653,10 +660,15 @@ impl Gate {
                 }
                 let qos = (packet[0] >> 1) & 0x03;
                 let pkid_at = h + 2 + topic.len();
-                let first = |mesh: &mut MeshTopics| match packet.get(pkid_at..pkid_at + 2) {
-                    Some(&[hi, lo]) if qos == 2 => mesh.first_qos2(u16::from_be_bytes([hi, lo])),
+                let pkid = match packet.get(pkid_at..pkid_at + 2) {
+                    Some(&[hi, lo]) if qos > 0 => Some(u16::from_be_bytes([hi, lo])),
+                    _ => None,
+                };
+                let first = |mesh: &mut MeshTopics| match pkid {
+                    Some(id) if qos == 2 => mesh.first_qos2(id),
                     _ => true,
                 };
+                let mut skips = false;
                 if mesh.carries(topic) && first(mesh) {
                     let topic_at = at + h + 2;
                     spotted.push(Spotted {
@@ -664,9 +676,13 @@ impl Gate {
                         payload: end - size..end,
                         acked: qos > 0,
                     });
-                    if mesh.unread(topic, packet[0]) {
+                    skips = mesh.unread(topic, packet[0], pkid);
+                    if skips {
                         mesh.skipped.push(at..end);
                     }
+                }
+                if qos == 1 && !skips {
+                    mesh.owed.broker_will_acknowledge();
                 }
             }
             if packet_type(packet[0]) == PUBREL
@@ -780,19 +796,19 @@ mod tests {
         (gate, rx)
     }
 
-    /// QoS 0 mesh publications that no MQTT subscription could read skip rumqttd; every
-    /// other packet still reaches it, and all mesh publications still reach the mesh.
+    /// Mesh publications that no MQTT subscription could read skip rumqttd (QoS 1 ones
+    /// acknowledged by the gate); every other packet still reaches it, and all mesh
+    /// publications still reach the mesh.
     #[tokio::test]
     async fn publications_nobody_reads_over_mqtt_go_to_the_mesh_only() {
         let (gate, _rx) = gate(None);
-        let mut device =
-            MeshTopics::new(&gate.keys).reading(gate.readers.connect("a", true, false));
-        device.may_skip = true;
+        let mut device = MeshTopics::new(&gate.keys, Arc::default())
+            .reading(gate.readers.connect("a", true, false));
         let mut retained = publish("swarm/lab/node/a/energy", b"kept", 0, false);
         retained[0] |= 0x01;
         let packets = [
             publish("swarm/lab/node/a/energy", b"e-0", 0, false), // skips
-            publish("swarm/lab/node/a/energy", b"e-1", 1, false), // acknowledged by rumqttd
+            publish("swarm/lab/node/a/energy", b"e-1", 1, false), // skips, the gate acknowledges
             retained,                                             // kept by rumqttd
             publish("home/kitchen/temp", b"21", 0, false),        // not for the mesh
             publish("swarm/lab/node/a/status", b"online", 0, false), // read from rumqttd
@@ -810,12 +826,19 @@ mod tests {
             .await
             .unwrap();
         assert!(wrote);
-        assert_eq!(to_broker, packets[1..5].concat());
-        assert_eq!(gate.stats.mesh_only.load(Relaxed), 2);
+        assert_eq!(to_broker, packets[2..5].concat());
+        assert_eq!(gate.stats.mesh_only.load(Relaxed), 3);
+        assert_eq!(
+            device.pubacks,
+            [0x40, 0x02, 0x00, 0x07],
+            "PUBACK for packet id 7"
+        );
+        assert!(device.owed.gate_may_acknowledge());
+        device.pubacks.clear();
 
         // A watcher subscribes (on its own connection): the same bytes all go to rumqttd.
-        let mut watcher =
-            MeshTopics::new(&gate.keys).reading(gate.readers.connect("w", true, false));
+        let mut watcher = MeshTopics::new(&gate.keys, Arc::default())
+            .reading(gate.readers.connect("w", true, false));
         let subscribe = crate::frame::testing::subscribe(&["swarm/lab/node/+/energy"], false);
         gate.checked_prefix(&subscribe, None, false, &mut watcher, &mut Vec::new())
             .unwrap();
@@ -844,23 +867,33 @@ mod tests {
             .unwrap();
         assert!(device.skipped.is_empty());
         drop(watcher);
-        // When rumqttd is due a packet from the device, nothing skips.
-        device.may_skip = false;
-        gate.checked_prefix(&packets[0], None, false, &mut device, &mut spotted)
+        // A QoS 1 publication rumqttd acknowledges (not for the mesh) comes first: the QoS 1
+        // mesh publication after it goes to rumqttd too, so its PUBACK comes second; QoS 0
+        // still skips.
+        let mut owing = MeshTopics::new(&gate.keys, Arc::default())
+            .reading(gate.readers.connect("b", true, false));
+        let mixed = [
+            publish("home/kitchen/temp", b"21", 1, false),
+            packets[1].clone(),
+            packets[0].clone(),
+        ];
+        gate.checked_prefix(&mixed.concat(), None, false, &mut owing, &mut spotted)
             .unwrap();
-        assert!(device.skipped.is_empty());
-        let mut to_broker = Vec::new();
-        write_unskipped(
-            &mut to_broker,
-            &packets[0],
-            &mut device.skipped,
-            &gate.stats,
-        )
-        .await
-        .unwrap();
-        assert_eq!(to_broker, packets[0]);
-        // All skipped: nothing written, and rumqttd is still owed a packet.
-        device.may_skip = true;
+        let second = mixed[0].len() + mixed[1].len();
+        assert_eq!(owing.skipped, vec![second..second + mixed[2].len()]);
+        assert!(owing.pubacks.is_empty());
+        assert!(!owing.owed.gate_may_acknowledge());
+        // A packet id of 0 is rumqttd's to answer.
+        let mut zero = publish("swarm/lab/node/a/energy", b"e", 1, false);
+        let at = zero.len() - 3;
+        zero[at..at + 2].copy_from_slice(&[0, 0]);
+        let mut fresh = MeshTopics::new(&gate.keys, Arc::default())
+            .reading(gate.readers.connect("c", true, false));
+        gate.checked_prefix(&zero, None, false, &mut fresh, &mut spotted)
+            .unwrap();
+        assert!(fresh.skipped.is_empty() && fresh.pubacks.is_empty());
+        spotted.clear();
+        // All skipped: nothing written.
         gate.checked_prefix(&packets[0], None, false, &mut device, &mut spotted)
             .unwrap();
         let mut to_broker = Vec::new();
@@ -877,7 +910,10 @@ mod tests {
 
     #[test]
     fn mesh_topics_are_the_swarms_node_keys_except_status() {
-        let mesh = MeshTopics::new(&SwarmKeys::new(SwarmName::new("lab").unwrap()));
+        let mesh = MeshTopics::new(
+            &SwarmKeys::new(SwarmName::new("lab").unwrap()),
+            Arc::default(),
+        );
         assert!(mesh.carries("swarm/lab/node/esp-1/energy"));
         assert!(!mesh.carries("swarm/lab/node/esp-1/status"));
         assert!(!mesh.carries("swarm/other/node/esp-1/energy"));
@@ -888,7 +924,7 @@ mod tests {
     #[tokio::test]
     async fn whole_publishes_are_spotted_and_handed_over_without_copies() {
         let (gate, mut rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         for v5 in [false, true] {
             let mut bytes = publish("swarm/lab/node/a/energy", b"e-0", 0, v5);
             bytes.extend(publish("home/kitchen/temp", b"21", 0, v5));
@@ -938,7 +974,7 @@ mod tests {
     #[tokio::test]
     async fn a_qos0_only_batch_is_not_held_back_and_a_refused_packet_hands_nothing() {
         let (gate, mut rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         let bytes = publish("swarm/lab/node/a/energy", b"e", 0, false);
         let mut spotted = Vec::new();
         let ready = gate
@@ -966,7 +1002,7 @@ mod tests {
     #[test]
     fn a_declared_length_past_the_limit_is_refused_before_its_bytes_arrive() {
         let (gate, _rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         // 250 MB announced, five bytes sent: refused on the header alone.
         let announced = [0x30, 0x80, 0xd1, 0x9a, 0x77];
         let mut spotted = Vec::new();
@@ -989,7 +1025,7 @@ mod tests {
     fn a_qos2_publish_sent_again_before_its_pubrel_is_carried_once() {
         use crate::frame::testing::publish_with;
         let (gate, _rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         let topic = "swarm/lab/node/a/energy";
         let first = publish_with(topic, b"e", 2, None);
         let mut again = first.clone();
@@ -1013,7 +1049,7 @@ mod tests {
     #[test]
     fn a_second_connect_is_refused() {
         let (gate, _rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         let mut bytes = publish("swarm/lab/node/a/energy", b"e", 0, false);
         bytes.extend(crate::frame::testing::connect("again"));
         let mut spotted = Vec::new();
@@ -1027,7 +1063,7 @@ mod tests {
     fn an_aliased_publish_goes_to_the_broker_alone_and_nothing_after_it() {
         use crate::frame::testing::publish_with;
         let (gate, _rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         let mut bytes = publish("swarm/lab/node/a/energy", b"e-0", 0, true);
         let aliased = [0x23, 0x00, 0x01];
         bytes.extend(publish_with(
@@ -1080,7 +1116,7 @@ mod tests {
     fn a_logged_in_device_subscribes_to_its_own_keys_and_the_swarm_wide_ones_only() {
         use crate::frame::testing::subscribe;
         let (gate, _rx) = gate(None);
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         let id = NodeId::new("a").unwrap();
         for v5 in [false, true] {
             let mut spotted = Vec::new();
@@ -1128,7 +1164,7 @@ mod tests {
         let (mut gate, _rx) = gate(None);
         let ha = NodeId::new("hass").unwrap();
         gate.home_assistant = Some((ha.clone(), "homeassistant".into()));
-        let mut mesh = MeshTopics::new(&gate.keys);
+        let mut mesh = MeshTopics::new(&gate.keys, Arc::default());
         let mut spotted = Vec::new();
         for v5 in [false, true] {
             let fine = subscribe(&["homeassistant/#", "swarm/lab/ha/#", "homeassistant"], v5);

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod bench_client;
 pub mod board_time;
 pub mod config;
+pub mod device_writer;
 pub mod devices;
 pub mod embedded;
 pub mod external;

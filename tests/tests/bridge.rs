@@ -443,6 +443,163 @@ async fn readings_that_only_the_mesh_reads_skip_the_broker_and_the_board_stays_c
     );
 }
 
+/// A QoS 1 reading that only the mesh reads is acknowledged by the gate once zenoh has it;
+/// one that an MQTT client may read is acknowledged by rumqttd. Interleaved, the board gets
+/// every PUBACK in the order of its PUBLISHes [MQTT-4.6.0-2], and exactly one PINGRESP for
+/// each PINGREQ of its own: not those of the PINGREQs the gate sends rumqttd to keep a
+/// connection whose readings skip it alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_pubacks_from_the_gate_and_the_broker_reach_the_board_in_order() {
+    use bytes::BytesMut;
+    use rumqttc::mqttbytes::v4::{Connect, Packet as P4, PingReq, Publish};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(|_| {}).await;
+    let device = id("esp-acks");
+    let arrived = Arc::new(AtomicU64::new(0));
+    let counter = arrived.clone();
+    let _sub = s
+        .observer
+        .declare_subscriber(keys().energy(&device))
+        .callback(move |_| {
+            counter.fetch_add(1, Relaxed);
+        })
+        .await
+        .unwrap();
+    // An MQTT client reads the board's heartbeat topic: those readings go to rumqttd, which
+    // acknowledges them.
+    let watched = keys().node_leaf(&device, Leaf::Heartbeat);
+    let (watcher, mut watcher_loop) =
+        AsyncClient::new(MqttOptions::new("watcher", "127.0.0.1", s.mqtt_port), 10);
+    watcher.subscribe(&watched, QoS::AtMostOnce).await.unwrap();
+    let watching = tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(
+            watcher_loop.poll().await,
+            Ok(Event::Incoming(Packet::SubAck(_)))
+        ) {}
+    })
+    .await;
+    assert!(watching.is_ok(), "the watcher subscribed");
+    let watcher_task = tokio::spawn(async move { while watcher_loop.poll().await.is_ok() {} });
+
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", s.mqtt_port))
+        .await
+        .unwrap();
+    let (mut r, mut w) = stream.into_split();
+    let mut out = BytesMut::new();
+    let mut connect = Connect::new(device.to_string());
+    // rumqttd closes a connection silent for 1.5 s: the paced phase below runs 3 s.
+    connect.keep_alive = 1;
+    connect.write(&mut out).unwrap();
+    w.write_all(&out).await.unwrap();
+    out.clear();
+    let mut incoming = BytesMut::new();
+    let mut next = async move || -> Option<P4> {
+        loop {
+            match P4::read(&mut incoming, 1 << 16) {
+                Ok(p) => return Some(p),
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
+                Err(e) => panic!("the board got malformed MQTT: {e:?}"),
+            }
+            let read = tokio::time::timeout(Duration::from_secs(10), r.read_buf(&mut incoming));
+            match read.await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return None,
+            }
+        }
+    };
+    assert!(matches!(next().await, Some(P4::ConnAck(_))));
+
+    // Bursts of mesh-only readings with one watched reading in each, written without waiting.
+    let mut sent = Vec::new();
+    let (mut pkid, mut mesh_readings) = (0u16, 0u64);
+    for burst in 0..20u64 {
+        for i in 0..30u64 {
+            pkid += 1;
+            let (topic, payload) = if i == 15 {
+                (watched.clone(), b"watched".to_vec())
+            } else {
+                mesh_readings += 1;
+                (keys().energy(&device), energy_with(burst * 100 + i + 1))
+            };
+            let mut p = Publish::new(topic, rumqttc::QoS::AtLeastOnce, payload);
+            p.pkid = pkid;
+            p.write(&mut out).unwrap();
+            sent.push(pkid);
+        }
+        if burst % 5 == 4 {
+            PingReq.write(&mut out).unwrap();
+        }
+        w.write_all(&out).await.unwrap();
+        out.clear();
+    }
+    // Then one mesh-only reading every 50 ms for 3 s, each acknowledged before the next.
+    let paced_from = sent.len();
+    let mut acked = Vec::new();
+    let mut pingresps = 0;
+    while acked.len() < paced_from {
+        match next().await {
+            Some(P4::PubAck(a)) => acked.push(a.pkid),
+            Some(P4::PingResp) => pingresps += 1,
+            other => panic!("after {} PUBACKs, the board got {other:?}", acked.len()),
+        }
+    }
+    let paced = std::time::Instant::now();
+    while paced.elapsed() < Duration::from_secs(3) {
+        pkid += 1;
+        mesh_readings += 1;
+        let payload = energy_with(10_000 + u64::from(pkid));
+        let mut p = Publish::new(keys().energy(&device), rumqttc::QoS::AtLeastOnce, payload);
+        p.pkid = pkid;
+        p.write(&mut out).unwrap();
+        w.write_all(&out).await.unwrap();
+        out.clear();
+        sent.push(pkid);
+        loop {
+            match next().await {
+                Some(P4::PubAck(a)) => {
+                    acked.push(a.pkid);
+                    break;
+                }
+                Some(P4::PingResp) => pingresps += 1,
+                other => panic!(
+                    "{:?} into the paced phase, the board got {other:?}",
+                    paced.elapsed()
+                ),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One more PINGREQ of its own: its answer, and nothing else, follows.
+    PingReq.write(&mut out).unwrap();
+    w.write_all(&out).await.unwrap();
+    assert!(matches!(next().await, Some(P4::PingResp)));
+    pingresps += 1;
+    watcher_task.abort();
+
+    assert_eq!(acked, sent, "PUBACKs in the order of the PUBLISHes");
+    assert_eq!(
+        pingresps, 5,
+        "one PINGRESP for each of the board's five PINGREQs"
+    );
+    let all_in = eventually(Duration::from_secs(10), || {
+        let arrived = arrived.clone();
+        async move { (arrived.load(Relaxed) == mesh_readings).then_some(()) }
+    })
+    .await;
+    assert!(
+        all_in.is_some(),
+        "{} of {mesh_readings} readings reached zenoh",
+        arrived.load(Relaxed)
+    );
+    let mesh_only = s.bridge().stats.mesh_only.load(Relaxed);
+    assert!(
+        mesh_only >= 50,
+        "{mesh_only} readings skipped the broker: the paced phase's 3 s alone skip it"
+    );
+}
+
 /// glibc keeps the heap a flood freed for reuse: a release gateway held 8.0 MiB of anonymous
 /// memory after `swarm-bridge bench`'s flood against 1.3 MiB before it, and its next peak came
 /// on top. The bridge gives it back (`bridge/src/heap.rs`).
