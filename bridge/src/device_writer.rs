@@ -99,13 +99,19 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
             }
             match broker_r.try_read_buf(&mut held) {
                 Ok(0) => break,
-                Ok(_) => match self.pass_whole_packets(&mut held).await {
-                    Ok(()) if held.is_empty() => held = BytesMut::new(),
-                    Ok(()) => {}
-                    Err(_) => break,
-                },
+                Ok(_) => {
+                    if self.pass_whole_packets(&mut held).await.is_err() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => break,
+            }
+            // Readiness outlives the read that drained the socket, so the next turn often
+            // ends in WouldBlock: freed here, not kept while the device is idle (2 KiB each,
+            // 2.4 MiB for 1,000 idle devices).
+            if held.is_empty() {
+                held = BytesMut::new();
             }
         }
         let _ = self.device.lock().await.shutdown().await;
