@@ -14,6 +14,7 @@ use crate::frame::{FrameError, frame, packet_type};
 use bytes::{Buf, BytesMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -21,6 +22,10 @@ const PUBACK: u8 = 4;
 const PINGRESP: u8 = 13;
 /// What the gate sends rumqttd in the device's name to reset its keep-alive.
 pub const PINGREQ: [u8; 2] = [0xc0, 0x00];
+/// The longest one write to a device may take. A device that stops reading while its TCP
+/// connection stays up would otherwise hold its connection, and its slot, for good: the gate
+/// waits to write its PUBACKs, and rumqttd's packets wait behind them.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most read at once from rumqttd for a device: devices are sent little (commands,
 /// acknowledgements), so a small buffer, and only while there is something to send.
 const DOWN_BUFFER: usize = 2048;
@@ -69,6 +74,7 @@ impl Owed {
 pub struct DeviceWriter<W> {
     device: Mutex<W>,
     owed: Arc<Owed>,
+    write_timeout: Duration,
 }
 
 impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
@@ -77,12 +83,30 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
         Self {
             device: Mutex::new(device),
             owed,
+            write_timeout: WRITE_TIMEOUT,
+        }
+    }
+
+    #[cfg(test)]
+    fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    async fn write(&self, device: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.write_timeout, device.write_all(bytes)).await {
+            Ok(written) => written,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the device read nothing for {:?}", self.write_timeout),
+            )),
         }
     }
 
     /// Writes the gate's own PUBACKs, which the gate made only while rumqttd owed none.
     pub async fn acknowledge(&self, pubacks: &[u8]) -> std::io::Result<()> {
-        self.device.lock().await.write_all(pubacks).await
+        let mut device = self.device.lock().await;
+        self.write(&mut device, pubacks).await
     }
 
     /// Copies what rumqttd sends the device until either side closes, whole packets at a
@@ -114,7 +138,8 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
                 held = BytesMut::new();
             }
         }
-        let _ = self.device.lock().await.shutdown().await;
+        let mut device = self.device.lock().await;
+        let _ = tokio::time::timeout(self.write_timeout, device.shutdown()).await;
     }
 
     /// Writes the whole packets at the start of `held` and removes them from it, but for
@@ -131,7 +156,7 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
             }
             match packet_type(held[at]) {
                 PINGRESP if self.owed.answers_gate_ping() => {
-                    device.write_all(&held[from..at]).await?;
+                    self.write(&mut device, &held[from..at]).await?;
                     from = end;
                 }
                 PUBACK => pubacks += 1,
@@ -139,7 +164,7 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
             }
             at = end;
         }
-        device.write_all(&held[from..at]).await?;
+        self.write(&mut device, &held[from..at]).await?;
         drop(device);
         // Only once they are written: until then the gate holds its own PUBACKs back.
         self.owed.broker_acknowledged(pubacks);
@@ -271,6 +296,33 @@ mod tests {
         .expect("both PUBACKs counted once written");
         writer.acknowledge(&puback(3)).await.unwrap();
         assert_eq!(read_exactly(&mut device, 4).await, puback(3));
+    }
+
+    /// A device that reads nothing while its connection stays up: the write gives up, and
+    /// the gate closes the connection.
+    #[tokio::test]
+    async fn a_device_that_stops_reading_is_given_up_on() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _device = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (to_device, _) = listener.accept().await.unwrap();
+        let (_, device_w) = to_device.into_split();
+        let writer = DeviceWriter::new(device_w, Arc::default())
+            .with_write_timeout(Duration::from_millis(300));
+        let pubacks = puback(1).repeat(1 << 20);
+        let mut outcome = Ok(());
+        // Socket buffers take a few MiB before a write waits.
+        for _ in 0..64 {
+            outcome = tokio::time::timeout(Duration::from_secs(5), writer.acknowledge(&pubacks))
+                .await
+                .expect("the write gives up by itself");
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let e = outcome.expect_err("a device reading nothing is not written to for ever");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     }
 
     #[tokio::test]
