@@ -310,10 +310,10 @@ mod tests {
         let (_, device_w) = to_device.into_split();
         let writer = DeviceWriter::new(device_w, Arc::default())
             .with_write_timeout(Duration::from_millis(300));
-        let pubacks = puback(1).repeat(1 << 20);
+        let pubacks = puback(1).repeat(16 * 1024);
         let mut outcome = Ok(());
         // Socket buffers take a few MiB before a write waits.
-        for _ in 0..64 {
+        for _ in 0..2048 {
             outcome = tokio::time::timeout(Duration::from_secs(5), writer.acknowledge(&pubacks))
                 .await
                 .expect("the write gives up by itself");
