@@ -69,6 +69,17 @@ impl Owed {
     }
 }
 
+/// Why a device's connection was closed when it read nothing for the write timeout: carried
+/// inside the `io::Error` a write returns, so the gate counts the close as `stalled`.
+#[derive(Debug, thiserror::Error)]
+#[error("the device read nothing for {0:?}")]
+pub struct Stalled(pub Duration);
+
+/// Whether a write to a device ended because the device stopped reading.
+pub fn is_stalled(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Stalled>())
+}
+
 /// The device's side of the socket, shared by the gate (its PUBACKs) and the copy of what
 /// rumqttd sends.
 pub struct DeviceWriter<W> {
@@ -98,7 +109,7 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
             Ok(written) => written,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("the device read nothing for {:?}", self.write_timeout),
+                Stalled(self.write_timeout),
             )),
         }
     }
@@ -111,8 +122,13 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
 
     /// Copies what rumqttd sends the device until either side closes, whole packets at a
     /// time. The buffer exists only while bytes flow or a packet is half read: an idle device
-    /// costs none.
-    pub async fn copy_from_broker(&self, broker_r: tokio::net::tcp::OwnedReadHalf) {
+    /// costs none. Returns the error that ended it when the device stopped reading
+    /// (`is_stalled`); any other end is the connection's normal close.
+    pub async fn copy_from_broker(
+        &self,
+        broker_r: tokio::net::tcp::OwnedReadHalf,
+    ) -> Result<(), std::io::Error> {
+        let mut stalled = Ok(());
         let mut held = BytesMut::new();
         loop {
             if broker_r.readable().await.is_err() {
@@ -123,11 +139,14 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
             }
             match broker_r.try_read_buf(&mut held) {
                 Ok(0) => break,
-                Ok(_) => {
-                    if self.pass_whole_packets(&mut held).await.is_err() {
+                Ok(_) => match self.pass_whole_packets(&mut held).await {
+                    Ok(()) => {}
+                    Err(Down::Io(e)) if is_stalled(&e) => {
+                        stalled = Err(e);
                         break;
                     }
-                }
+                    Err(_) => break,
+                },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => break,
             }
@@ -140,6 +159,7 @@ impl<W: AsyncWrite + Unpin> DeviceWriter<W> {
         }
         let mut device = self.device.lock().await;
         let _ = tokio::time::timeout(self.write_timeout, device.shutdown()).await;
+        stalled
     }
 
     /// Writes the whole packets at the start of `held` and removes them from it, but for
@@ -200,7 +220,7 @@ mod tests {
         broker: TcpStream,
         owed: Arc<Owed>,
         writer: Arc<DeviceWriter<tokio::net::tcp::OwnedWriteHalf>>,
-        copy: tokio::task::JoinHandle<()>,
+        copy: tokio::task::JoinHandle<std::io::Result<()>>,
         device: TcpStream,
     }
 
@@ -322,7 +342,9 @@ mod tests {
             }
         }
         let e = outcome.expect_err("a device reading nothing is not written to for ever");
-        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(is_stalled(&e), "counted as a stalled device: {e}");
+        let gone = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(!is_stalled(&gone), "a link that timed out is not a stall");
     }
 
     #[tokio::test]
@@ -340,7 +362,8 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), copy)
             .await
             .expect("the copy ends")
-            .unwrap();
+            .unwrap()
+            .expect("closed for rumqttd's bytes, not as a stalled device");
         let mut rest = Vec::new();
         device.read_to_end(&mut rest).await.unwrap();
         assert!(rest.is_empty(), "nothing of it reached the device");

@@ -16,7 +16,7 @@
 //! order with rumqttd's).
 
 use crate::auth::Users;
-use crate::device_writer::{DeviceWriter, Owed, PINGREQ};
+use crate::device_writer::{DeviceWriter, Owed, PINGREQ, is_stalled};
 use crate::frame::{
     CONNECT, FrameError, PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE, connect_flags, connect_level,
     frame, packet_type, publish_topic, publish_topic_alias, subscribe_filters, unsubscribe_filters,
@@ -330,6 +330,7 @@ impl Gate {
             Closed::Acl { .. } | Closed::SubscribeAcl { .. } => Some(&self.stats.refused_acl),
             Closed::Oversize { .. } | Closed::TooLong { .. } => Some(&self.stats.refused_oversize),
             Closed::Tls(_) => Some(&self.stats.refused_tls),
+            Closed::Io(e) if is_stalled(e) => Some(&self.stats.refused_stalled),
             _ => None,
         };
         match counter {
@@ -544,7 +545,10 @@ impl Gate {
         };
         let result = tokio::select! {
             r = up => r,
-            _ = down => Ok(()),
+            d = down => match d {
+                Ok(Err(stalled)) => Err(Closed::Io(stalled)),
+                _ => Ok(()),
+            },
         };
         // Dropping both halves closes the broker side: rumqttd publishes the Last-Will unless
         // the device said DISCONNECT.
@@ -794,6 +798,23 @@ mod tests {
             ))),
         };
         (gate, rx)
+    }
+
+    /// A client that stopped reading is counted by reason, apart from links that broke.
+    #[test]
+    fn a_client_that_stopped_reading_is_counted_as_stalled() {
+        let (gate, _rx) = gate(None);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let stalled = std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            crate::device_writer::Stalled(Duration::from_secs(30)),
+        );
+        gate.log_close(&peer, &Closed::Io(stalled));
+        gate.log_close(&peer, &Closed::Io(std::io::ErrorKind::TimedOut.into()));
+        let refusals = gate.stats.refusals();
+        let count = |reason| refusals.iter().find(|(r, _)| *r == reason).map(|(_, n)| *n);
+        assert_eq!(count("stalled"), Some(1));
+        assert_eq!(gate.stats.dropped(), 0);
     }
 
     /// Mesh publications that no MQTT subscription could read skip rumqttd (QoS 1 ones

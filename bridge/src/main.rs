@@ -183,6 +183,9 @@ fn main() -> std::process::ExitCode {
         Cmd::Run(_) | Cmd::Devices(_) | Cmd::UartDevice(_) => Process::Service,
         Cmd::Bench(_) | Cmd::Passwd { .. } => Process::Command,
     };
+    if process == Process::Service {
+        swarm_bridge::heap::allocator::one_arena();
+    }
     swarm_bridge::logging::init(process, cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

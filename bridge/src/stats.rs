@@ -33,6 +33,8 @@ pub struct Stats {
     pub refused_logins: AtomicU64,
     pub refused_acl: AtomicU64,
     pub refused_oversize: AtomicU64,
+    /// Connections closed because the client read nothing for `device_writer::WRITE_TIMEOUT`.
+    pub refused_stalled: AtomicU64,
     /// TLS handshakes that failed (plain MQTT on the TLS port, an untrusted certificate…).
     pub refused_tls: AtomicU64,
     pub commands_down: AtomicU64,
@@ -111,6 +113,7 @@ impl Stats {
             ("login", &self.refused_logins),
             ("acl", &self.refused_acl),
             ("oversize", &self.refused_oversize),
+            ("stalled", &self.refused_stalled),
             ("tls", &self.refused_tls),
         ]
         .into_iter()

@@ -41,6 +41,10 @@ pub fn block_on<F, T>(shape: Shape, f: F) -> anyhow::Result<T>
 where
     F: Future<Output = anyhow::Result<T>>,
 {
+    if shape == Shape::Full {
+        // A gateway's flood leaves its memory pinned across glibc's per-thread arenas.
+        swarm_bridge::heap::allocator::one_arena();
+    }
     if shape == Shape::Lean && std::env::var_os(ZENOH_RUNTIME).is_none() {
         // SAFETY: called from `main` before any runtime starts, so no other thread can be
         // reading the environment.
