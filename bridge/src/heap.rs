@@ -103,8 +103,11 @@ pub mod allocator {
     /// of anonymous memory after `swarm-bridge bench`'s flood with its default arenas, and
     /// 0.9-1.0 MiB with one, at the same flood rate (a trim cannot return a page that holds
     /// anything live). Call before the process starts threads: those already attached to an
-    /// arena keep it.
+    /// arena keep it. A `MALLOC_ARENA_MAX` the user set (glibc documents it) wins.
     pub fn one_arena() {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
         // SAFETY: mallopt sets an allocator parameter under the allocator's own lock.
         unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     }
